@@ -1,0 +1,108 @@
+"""Transformer signal encoder: convolutional patch stem, learned positions, transformer encoder."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fusiondx.encoders._base import Encoder
+from fusiondx.encoders._sequence import check_choice
+from fusiondx.errors import ConfigError
+from fusiondx.registry import register_encoder
+
+
+@register_encoder("signal_transformer", kind="signal", tags={"tokens"})
+class SignalTransformerEncoder(Encoder):
+    """Transformer over signal patches (Vaswani et al., 2017; the PatchTST idea, Nie et al., 2023).
+
+    A strided Conv1d cuts the (B, C, T) signal into ``T / patch_size`` patch tokens, learned
+    positions are added, and a pre-norm ``nn.TransformerEncoder`` mixes them. The embedding is the
+    mean of the outputs (or a CLS token's output); the tokens are the patch outputs.
+
+    Args:
+        in_channels: leads.
+        length: samples per record, which sets the number of learned positions; records of
+            another length reuse them by linear interpolation.
+        out_dim: embedding width.
+        dropout: dropout in the transformer and before the projection.
+        patch_size: samples per patch token (the stem's kernel and stride).
+        d_model: token width inside the transformer.
+        num_layers: transformer layers.
+        num_heads: attention heads (must divide ``d_model``).
+        dim_feedforward: hidden width of each layer's feed-forward block.
+        pooling: ``mean`` of the patch outputs or ``cls`` token.
+    """
+
+    kind = "signal"
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        length: int,
+        out_dim: int = 128,
+        dropout: float = 0.1,
+        patch_size: int = 20,
+        d_model: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        dim_feedforward: int = 128,
+        pooling: str = "mean",
+    ) -> None:
+        super().__init__()
+        check_choice(pooling, ("mean", "cls"), option="pooling", owner="signal_transformer")
+        if d_model % num_heads:
+            raise ConfigError(
+                f"signal_transformer d_model {d_model} is not divisible by num_heads {num_heads}",
+                fix="pick num_heads dividing d_model",
+            )
+        if not 0 < patch_size <= length:
+            raise ConfigError(
+                f"signal_transformer patch_size {patch_size} does not fit records of {length} samples",
+                fix="use a patch_size between 1 and the record length",
+            )
+        self.patch = nn.Conv1d(in_channels, d_model, patch_size, stride=patch_size)
+        self.pos = nn.Parameter(torch.zeros(1, length // patch_size, d_model))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        self.pooling = pooling
+        # Only the CLS variant owns a CLS parameter, so no parameter is ever left without gradient.
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model)) if pooling == "cls" else None
+        layer = nn.TransformerEncoderLayer(
+            d_model,
+            num_heads,
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.transformer = nn.TransformerEncoder(
+            layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.proj = nn.Linear(d_model, out_dim)
+        self.out_dim = out_dim
+
+    def _positions(self, n: int) -> torch.Tensor:
+        if n == self.pos.shape[1]:
+            return self.pos
+        return F.interpolate(self.pos.transpose(1, 2), size=n, mode="linear").transpose(1, 2)
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, [1 +] P, d_model)
+        tokens = self.patch(x).transpose(1, 2)  # (B, P, d_model)
+        tokens = tokens + self._positions(tokens.shape[1])
+        if self.cls_token is not None:
+            tokens = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), tokens], dim=1)
+        return self.transformer(tokens)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self._encode(x)
+        pooled = h[:, 0] if self.cls_token is not None else h.mean(dim=1)
+        return self.proj(self.dropout(pooled))
+
+    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        h = self._encode(x)
+        if self.cls_token is not None:
+            h = h[:, 1:]
+        return self.proj(self.dropout(h))  # (B, P, D)

@@ -1,0 +1,96 @@
+"""Transformer text encoder trained from scratch: embeddings, learned positions, masked pooling."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fusiondx.encoders._base import Encoder
+from fusiondx.encoders._sequence import masked_mean
+from fusiondx.errors import ConfigError
+from fusiondx.registry import register_encoder
+
+
+@register_encoder("text_transformer", kind="text", tags={"tokens"})
+class TextTransformerEncoder(Encoder):
+    """Small transformer encoder over tokens (Vaswani et al., 2017), masked mean pooling.
+
+    Token embeddings plus learned positions go through a pre-norm ``nn.TransformerEncoder`` that
+    ignores padding (``src_key_padding_mask``); the embedding is the mean over real tokens, as in
+    Sentence-BERT (Reimers & Gurevych, 2019). An all-padding row (a missing text) embeds to the
+    projection of zeros, never NaN.
+
+    Args:
+        vocab_size: token ids are 0..vocab_size-1, 0 being padding.
+        max_length: longest token sequence (number of learned positions).
+        out_dim: embedding width.
+        dropout: dropout in the transformer and before the projection.
+        d_model: token width inside the transformer.
+        num_layers: transformer layers.
+        num_heads: attention heads (must divide ``d_model``).
+        dim_feedforward: hidden width of each layer's feed-forward block.
+    """
+
+    kind = "text"
+
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        max_length: int,
+        out_dim: int = 128,
+        dropout: float = 0.1,
+        d_model: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        dim_feedforward: int = 128,
+    ) -> None:
+        super().__init__()
+        if d_model % num_heads:
+            raise ConfigError(
+                f"text_transformer d_model {d_model} is not divisible by num_heads {num_heads}",
+                fix="pick num_heads dividing d_model",
+            )
+        self.max_length = max_length
+        self.embed = nn.Embedding(vocab_size, d_model, padding_idx=0)
+        self.pos = nn.Parameter(torch.zeros(1, max_length, d_model))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            d_model,
+            num_heads,
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.transformer = nn.TransformerEncoder(
+            layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.proj = nn.Linear(d_model, out_dim)
+        self.out_dim = out_dim
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[1] > self.max_length:
+            raise ConfigError(
+                f"text_transformer got {x.shape[1]} tokens, more than max_length={self.max_length}",
+                fix="truncate the texts to max_length in the data config or raise max_length",
+            )
+        mask = x != 0  # (B, L)
+        h = self.embed(x) + self.pos[:, : x.shape[1]]
+        # A row of padding only would make every attention score -inf (NaN after softmax): let it
+        # attend to its first position; the pooling below still ignores that position.
+        attend = mask.clone()
+        attend[:, 0] |= ~mask.any(dim=1)
+        return self.transformer(h, src_key_padding_mask=~attend), mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, mask = self._encode(x)
+        return self.proj(self.dropout(masked_mean(h, mask)))
+
+    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.dropout(self._encode(x)[0]))  # (B, L, D)
+
+    def token_mask(self, x: torch.Tensor) -> torch.Tensor:
+        return x != 0
