@@ -1,0 +1,272 @@
+"""Built-in synthetic multimodal cohort, written to disk in the real manifest format.
+
+:func:`make_cohort` draws a latent disease state per case (healthy, or pulmonary / cardiac /
+mixed involvement with a severity) and renders partial, noisy evidence of it in four modalities:
+a chest-radiograph-like image (PNG or DICOM, with lesion mask and box), a multi-lead ECG (WFDB
+or NPY), a free-text report and a block of labs/vitals. No single modality is enough to recognise
+disease well; together they are. See ``docs/cohort.md`` for the generative story.
+
+Example:
+    >>> from fusiondx.datasets.synthetic import make_cohort
+    >>> manifest = make_cohort("demo_out/cohort", n_cases=200, seed=1)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+
+from fusiondx.datasets import _synthetic_ecg as ecg
+from fusiondx.datasets import _synthetic_image as img
+from fusiondx.datasets import _synthetic_io as io
+from fusiondx.datasets._synthetic_labs import LAB_COLUMNS, draw_labs
+from fusiondx.datasets._synthetic_latent import (
+    FINDINGS,
+    MODALITIES,
+    SUBTYPES,
+    Latent,
+    draw_latent,
+    draw_missing,
+    draw_survival,
+)
+from fusiondx.datasets._synthetic_readme import write_readme
+from fusiondx.datasets._synthetic_text import findings_text, make_reports
+from fusiondx.errors import ConfigError
+
+__all__ = ["MANIFEST_COLUMNS", "make_cohort", "oracle_aurocs"]
+
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "case_id", "patient_id", "site", "sex", "age", "label", "subtype", "findings",
+    "image", "ecg", "report", *LAB_COLUMNS, "smoker",
+    "lesion_box", "mask", "findings_text", "time_to_event", "event",
+)
+_CHUNK = 256  # images rendered per vectorised batch: bounds memory for large image sizes
+T = TypeVar("T")
+
+
+def _check_args(n_cases: int, image_size: int, image_format: str, signal_format: str,
+                n_leads: int, signal_rate: int, signal_seconds: float, missing_rate: float,
+                n_sites: int) -> None:
+    """Raise :class:`ConfigError` for arguments the generator cannot honour."""
+    checks = [
+        (n_cases >= 1, "n_cases must be at least 1", "pass n_cases=1 or more"),
+        (image_size >= 16, f"image_size={image_size} is too small", "use image_size >= 16"),
+        (image_format in ("png", "dicom"), f"unknown image_format '{image_format}'",
+         "use 'png' or 'dicom'"),
+        (signal_format in ("wfdb", "npy"), f"unknown signal_format '{signal_format}'",
+         "use 'wfdb' or 'npy'"),
+        (1 <= n_leads <= len(ecg.LEAD_ORDER), f"n_leads={n_leads} is out of range",
+         f"use 1 to {len(ecg.LEAD_ORDER)} leads"),
+        (signal_rate >= 50, f"signal_rate={signal_rate} Hz is too low to draw a QRS",
+         "use signal_rate >= 50"),
+        (signal_seconds >= 2.0, f"signal_seconds={signal_seconds} is too short",
+         "use at least 2 seconds"),
+        (0.0 <= missing_rate < 1.0, f"missing_rate={missing_rate} is not in [0, 1)",
+         "use a probability such as 0.1"),
+        (1 <= n_sites <= 26, f"n_sites={n_sites} is out of range", "use 1 to 26 sites"),
+    ]
+    for ok, what, fix in checks:
+        if not ok:
+            raise ConfigError(what, fix=fix)
+
+
+def _track(items: Iterable[T], total: int, label: str, enabled: bool) -> Iterator[T]:
+    """Iterate, showing a rich progress bar when ``enabled``."""
+    if not enabled:
+        yield from items
+        return
+    from rich.progress import track
+
+    yield from track(items, total=total, description=label)
+
+
+def _ids(lat: Latent) -> tuple[list[str], list[str]]:
+    """Case ids in row order, patient ids numbered by first appearance."""
+    width = max(5, len(str(len(lat))))
+    case_ids = [f"case_{i + 1:0{width}d}" for i in range(len(lat))]
+    _, first = np.unique(lat.patient, return_index=True)
+    order = np.empty(len(first), dtype=int)
+    order[np.argsort(first)] = np.arange(len(first))
+    patient_ids = [f"pat_{order[p] + 1:0{width}d}" for p in lat.patient]
+    return case_ids, patient_ids
+
+
+def _write_images(out: Path, p: img.ImageParams, lat: Latent, has_image: np.ndarray,
+                  rng: np.random.Generator, case_ids: list[str], patient_ids: list[str],
+                  size: int, fmt: str, seed: int, progress: bool
+                  ) -> tuple[list[str], list[str], list[str]]:
+    """Render every case in batches and write images and masks of cases that have an image.
+
+    Returns:
+        ``(image_paths, mask_paths, boxes)`` per case, empty strings where absent.
+    """
+    n = len(case_ids)
+    paths, masks, boxes = [""] * n, [""] * n, [""] * n
+    starts = range(0, n, _CHUNK)
+    for start in _track(starts, len(starts), "images", progress):
+        sl = slice(start, min(start + _CHUNK, n))
+        pixels, lesion = img.render(p, sl, size, rng)
+        for k, i in enumerate(range(sl.start, sl.stop)):
+            if not has_image[i]:
+                continue
+            cid = case_ids[i]
+            if fmt == "png":
+                paths[i] = f"images/{cid}.png"
+                io.write_png(out / paths[i], io.to_uint8(pixels[k]))
+            else:
+                paths[i] = f"images/{cid}.dcm"
+                io.write_dicom(out / paths[i], pixels[k], case_id=cid, patient_id=patient_ids[i],
+                               sex="M" if lat.male[i] else "F", age=int(lat.age[i]), seed=seed)
+            if lesion[k].any():
+                masks[i] = f"masks/{cid}.png"
+                io.write_png(out / masks[i], lesion[k].astype(np.uint8) * 255)
+                boxes[i] = img.lesion_box(lesion[k])
+    return paths, masks, boxes
+
+
+def _write_signals(out: Path, lat: Latent, has_ecg: np.ndarray, rng: np.random.Generator,
+                   case_ids: list[str], fmt: str, n_leads: int, rate: int, seconds: float,
+                   progress: bool) -> list[str]:
+    """Synthesise and write the ECG of every case that has one; return relative paths."""
+    params = ecg.draw_ecg_params(rng, lat)
+    # One child generator per case: a case's signal does not depend on which others are missing.
+    case_rngs = rng.spawn(len(lat))
+    leads = ecg.lead_names(n_leads)
+    paths = [""] * len(lat)
+    for i in _track(range(len(lat)), len(lat), "signals", progress):
+        if not has_ecg[i]:
+            continue
+        signal = ecg.synthesize(params, i, case_rngs[i], n_leads, rate, seconds)
+        if fmt == "wfdb":
+            paths[i] = f"signals/{case_ids[i]}.hea"
+            io.write_wfdb(out / "signals", case_ids[i], signal, rate, leads)
+        else:
+            paths[i] = f"signals/{case_ids[i]}.npy"
+            io.write_npy(out / paths[i], signal)
+    return paths
+
+
+def _finding_cells(lat: Latent) -> list[str]:
+    """``;``-joined findings per case, the literal ``none`` when there are none."""
+    names = np.array(FINDINGS)
+    return [";".join(names[row]) or "none" for row in lat.findings]
+
+
+def oracle_aurocs(manifest: str | Path, *, folds: int = 5, seed: int = 0,
+                  npy_rate: float = 100.0) -> dict[str, float]:
+    """Cross-validated oracle AUROC per modality and fused (see ``docs/cohort.md``).
+
+    Thin wrapper so that importing this module does not import scikit-learn.
+
+    Args:
+        manifest: path of a manifest written by :func:`make_cohort`.
+        folds: number of cross-validation folds (grouped by patient).
+        seed: seed of the fold assignment.
+        npy_rate: sampling rate to assume for ``.npy`` signals (they do not store one).
+
+    Returns:
+        ``{"image", "ecg", "report", "labs", "fused"}`` -> AUROC.
+    """
+    from fusiondx.datasets._synthetic_oracle import oracle_aurocs as _oracle
+
+    return _oracle(manifest, folds=folds, seed=seed, npy_rate=npy_rate)
+
+
+def make_cohort(
+    out_dir: str | Path,
+    *,
+    n_cases: int = 2000,
+    seed: int = 0,
+    image_size: int = 64,
+    image_format: str = "png",
+    signal_format: str = "wfdb",
+    n_leads: int = 3,
+    signal_rate: int = 100,
+    signal_seconds: float = 10.0,
+    missing_rate: float = 0.1,
+    n_sites: int = 3,
+    progress: bool = False,
+) -> Path:
+    """Write a synthetic multimodal cohort and its manifest to ``out_dir``.
+
+    Files already in ``out_dir`` with the same names are overwritten; other files are left alone.
+    The same arguments always give a byte-identical manifest and identical pixel/sample arrays.
+
+    Args:
+        out_dir: directory to write into (created if needed).
+        n_cases: number of cases (manifest rows).
+        seed: seed of the single ``numpy.random.default_rng`` everything is drawn from.
+        image_size: side of the square images in pixels.
+        image_format: ``"png"`` (uint8) or ``"dicom"`` (int16 with rescale and window).
+        signal_format: ``"wfdb"`` (``.hea`` + ``.dat``, format 16, mV) or ``"npy"``
+            (float32, shape (leads, samples), mV).
+        n_leads: number of ECG leads (1-12), named I, II, V2, III, aVR, ... in that order.
+        signal_rate: ECG sampling rate in Hz.
+        signal_seconds: ECG duration in seconds.
+        missing_rate: probability that each of image, ECG, report and labs is missing.
+        n_sites: number of acquisition sites (``site_A`` ...), each with its own image look.
+        progress: show rich progress bars.
+
+    Returns:
+        Path of ``out_dir/manifest.csv``.
+
+    Raises:
+        ConfigError: if an argument is out of range.
+    """
+    _check_args(n_cases, image_size, image_format, signal_format, n_leads, signal_rate,
+                signal_seconds, missing_rate, n_sites)
+    out = Path(out_dir)
+    for sub in ("images", "masks", "signals"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    # Independent streams per part, so e.g. the image format never changes the ECGs.
+    r_lat, r_miss, r_img, r_ecg, r_txt, r_lab, r_surv = np.random.default_rng(seed).spawn(7)
+    lat = draw_latent(r_lat, n_cases, n_sites)
+    missing = draw_missing(r_miss, n_cases, missing_rate)
+    has = {m: ~missing[:, k] for k, m in enumerate(MODALITIES)}
+    case_ids, patient_ids = _ids(lat)
+    iparams = img.draw_image_params(r_img, lat)
+    opac_loc = img.lung_zone(iparams.opac_xy[:, 0])
+    nod_loc = img.lung_zone(iparams.nod_xy)
+    locs = [{"opacity": f" in the {a} zone", "nodule": f" in the {b} zone"}
+            for a, b in zip(opac_loc, nod_loc, strict=True)]
+    reports = make_reports(r_txt, lat, locs)
+    labs = draw_labs(r_lab, lat)
+    time_to_event, event = draw_survival(r_surv, lat)
+    images, masks, boxes = _write_images(out, iparams, lat, has["image"], r_img, case_ids,
+                                         patient_ids, image_size, image_format, seed, progress)
+    signals = _write_signals(out, lat, has["ecg"], r_ecg, case_ids, signal_format, n_leads,
+                             signal_rate, signal_seconds, progress)
+
+    table = {
+        "case_id": case_ids,
+        "patient_id": patient_ids,
+        "site": [f"site_{chr(65 + s)}" for s in lat.site],
+        "sex": np.where(lat.male, "M", "F"),
+        "age": lat.age,
+        "label": np.where(lat.disease, "disease", "healthy"),
+        "subtype": np.array(SUBTYPES)[lat.subtype],
+        "findings": _finding_cells(lat),
+        "image": images,
+        "ecg": signals,
+        "report": np.where(has["report"], reports, ""),
+        **{c: np.where(has["labs"], labs[c], np.nan) for c in LAB_COLUMNS},
+        "smoker": np.where(has["labs"], labs["smoker"], ""),
+        "lesion_box": boxes,
+        "mask": masks,
+        "findings_text": [findings_text(lat.findings[i], float(lat.severity[i]), opac_loc[i],
+                                        nod_loc[i]) for i in range(n_cases)],
+        "time_to_event": time_to_event,
+        "event": event,
+    }
+    frame = pd.DataFrame(table, columns=list(MANIFEST_COLUMNS))
+    manifest = out / "manifest.csv"
+    frame.to_csv(manifest, index=False, lineterminator="\n")
+    write_readme(out / "README.md", frame, has, seed=seed, image_format=image_format,
+                 signal_format=signal_format, image_size=image_size, n_leads=n_leads,
+                 signal_rate=signal_rate, signal_seconds=signal_seconds,
+                 missing_rate=missing_rate)
+    return manifest
