@@ -1,0 +1,61 @@
+"""FusionDx: multimodal disease recognition from images, signals, clinical text and tabular data.
+
+The Python API mirrors the command line::
+
+    import fusiondx
+    cfg = fusiondx.load_config("study.yaml")
+    result = fusiondx.fit(cfg)                       # -> runs/<name>/
+    fusiondx.evaluate(result.run_dir)                # test split metrics
+    fusiondx.predict(result.run_dir, data=Path("new.csv"), out=Path("preds.csv"))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fusiondx.config import Config, load_config
+from fusiondx.errors import ConfigError, DataError, FusionDxError, RunError
+from fusiondx.registry import (
+    create_encoder,
+    create_fusion,
+    create_head,
+    list_encoders,
+    list_fusions,
+    list_heads,
+)
+
+__version__ = "0.1.0"
+
+
+def fit(config: Any, *, resume: bool = False, progress: bool | None = None) -> Any:
+    """Train a model from a Config, a YAML path or a dict; see :func:`fusiondx.engine.run.fit`."""
+    from fusiondx.engine.run import fit as _fit
+
+    cfg = config if isinstance(config, Config) else load_config(config)
+    return _fit(cfg, resume=resume, progress=progress)
+
+
+def evaluate(run_dir: Any, data: Any = None, root: Any = None) -> Any:
+    """Metrics of a trained run; see :func:`fusiondx.engine.run.evaluate`."""
+    from pathlib import Path
+
+    from fusiondx.engine.run import evaluate as _evaluate
+
+    return _evaluate(Path(run_dir), Path(data) if data else None, Path(root) if root else None,
+                     progress=False)
+
+
+def predict(run_dir: Any, data: Any, out: Any, root: Any = None) -> Any:
+    """Predictions for new cases; see :func:`fusiondx.engine.run.predict`."""
+    from pathlib import Path
+
+    from fusiondx.engine.run import predict as _predict
+
+    return _predict(Path(run_dir), Path(data), Path(out), Path(root) if root else None, progress=False)
+
+
+__all__ = [
+    "Config", "ConfigError", "DataError", "FusionDxError", "RunError", "create_encoder",
+    "create_fusion", "create_head", "evaluate", "fit", "list_encoders", "list_fusions",
+    "list_heads", "load_config", "predict",
+]

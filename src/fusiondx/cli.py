@@ -1,0 +1,256 @@
+"""The `fusiondx` command line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fusiondx.errors import FusionDxError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown",
+                  help="FusionDx: multimodal disease recognition from images, signals, text and tabular data.")
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+METRICS = ("auroc", "auprc", "accuracy", "balanced_accuracy", "f1", "precision", "recall", "specificity")
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _guard(fn: Callable[[], Any]) -> Any:
+    """Run a command; user errors become one paragraph on stderr and exit code 2."""
+    try:
+        return fn()
+    except FusionDxError as err:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted; `fusiondx fit --resume` continues a run from its last checkpoint")
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="YAML config.")]) -> None:
+    """Check a config and every file its manifest points to, without training.
+
+    Example: `fusiondx validate examples/demo.yaml`
+    """
+    from fusiondx.config import load_config
+    from fusiondx.data.store import prepare
+
+    def run() -> None:
+        cfg = load_config(config)
+        try:
+            prepared = prepare(cfg, progress=True)
+        except FusionDxError as err:
+            errors = getattr(err, "all_errors", [err])
+            for e in errors:
+                err_console.print(f"[red]-[/] {e}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]{len(errors)} problem(s) found[/] in {cfg.data.manifest}")
+            raise typer.Exit(2) from None
+        _print_data_summary(prepared)
+        console.print(f"[green]OK[/]: {config} and all {len(prepared.store)} cases are valid.")
+
+    _guard(run)
+
+
+@app.command()
+def fit(
+    config: Annotated[Path, typer.Argument(help="YAML config.")],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from runs/<name>/checkpoints/last.ckpt.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Train one model; writes runs/<name>/ (config, checkpoints, metrics, predictions).
+
+    Example: `fusiondx fit examples/demo.yaml` then `fusiondx fit examples/demo.yaml --resume`
+    after an interruption.
+    """
+    from fusiondx.config import load_config
+    from fusiondx.engine.run import fit as fit_run
+
+    def run() -> None:
+        cfg = load_config(config)
+        result = fit_run(cfg, resume=resume, progress=not quiet)
+        _print_metrics({f"{cfg.name} (test)": result.metrics["test"]})
+        console.print(f"Wrote run to [bold]{result.run_dir}[/] (metrics.json, predictions.csv, model.pt)")
+
+    _guard(run)
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fusiondx fit`.")],
+    data: Annotated[Path | None, typer.Option("--data", help="Another manifest (CSV/Parquet) with labels.")] = None,
+    root: Annotated[Path | None, typer.Option("--root", help="Data root of --data (default: its folder).")] = None,
+) -> None:
+    """Metrics of a trained run on its test split, or on another labelled manifest.
+
+    Example: `fusiondx evaluate runs/demo --data other_site/manifest.csv`
+    """
+    from fusiondx.engine.run import evaluate as eval_run
+
+    def run() -> None:
+        result = eval_run(run_dir, data, root)
+        _print_metrics({f"{run_dir.name} on {result.metrics['split']}": result.metrics["metrics"]})
+        console.print(f"Wrote [bold]{result.metrics['written']}[/]")
+
+    _guard(run)
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fusiondx fit`.")],
+    data: Annotated[Path, typer.Option("--data", help="Manifest of new cases (labels not needed).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the predictions CSV.")] = Path("predictions.csv"),
+    root: Annotated[Path | None, typer.Option("--root", help="Data root of --data (default: its folder).")] = None,
+) -> None:
+    """Predict new cases with a trained run; writes probabilities and predicted classes.
+
+    Example: `fusiondx predict runs/demo --data new_cases.csv --out preds.csv`
+    """
+    from fusiondx.engine.run import predict as predict_run
+
+    def run() -> None:
+        frame = predict_run(run_dir, data, out, root)
+        console.print(f"Wrote {len(frame)} predictions to [bold]{out}[/]")
+
+    _guard(run)
+
+
+@app.command("list")
+def list_parts(
+    what: Annotated[str, typer.Argument(help="encoders, fusions or heads")],
+    pattern: Annotated[str, typer.Argument(help="Glob on the name, e.g. '*lstm*'.")] = "*",
+) -> None:
+    """List registered encoders, fusions or heads with a one-line description.
+
+    Example: `fusiondx list fusions` or `fusiondx list encoders '*transformer*'`
+    """
+    from fusiondx.registry import ENCODERS, FUSIONS, HEADS, _load_all
+
+    def run() -> None:
+        _load_all()
+        reg = {"encoders": ENCODERS, "fusions": FUSIONS, "heads": HEADS}.get(what)
+        if reg is None:
+            from fusiondx.errors import ConfigError, did_you_mean
+
+            raise ConfigError(f"Cannot list '{what}'.{did_you_mean(what, ['encoders', 'fusions', 'heads'])}",
+                              fix="use: fusiondx list encoders|fusions|heads")
+        table = Table(title=f"{len(reg.names(pattern))} {what}")
+        col = {"encoders": "kind", "fusions": "level", "heads": "tasks"}[what]
+        for c in ("name", col, "tags", "description"):
+            table.add_column(c)
+        for e in reg.entries(pattern):
+            extra = e.meta.get(col) if col != "level" else e.cls.level
+            extra = ", ".join(extra) if isinstance(extra, (tuple, list)) else str(extra or "")
+            table.add_row(e.name, extra, ", ".join(sorted(e.tags)), e.summary)
+        console.print(table)
+
+    _guard(run)
+
+
+@app.command()
+def cohort(
+    out: Annotated[Path, typer.Argument(help="Folder to write the cohort into.")],
+    cases: Annotated[int, typer.Option("--cases", help="Number of cases.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    missing_rate: Annotated[float, typer.Option("--missing-rate", help="Chance each modality is missing.")] = 0.1,
+    image_format: Annotated[str, typer.Option("--image-format", help="png or dicom")] = "png",
+    signal_format: Annotated[str, typer.Option("--signal-format", help="wfdb or npy")] = "wfdb",
+) -> None:
+    """Write the built-in synthetic cohort (manifest.csv + image, signal and mask files).
+
+    Example: `fusiondx cohort data/cohort --cases 2000 --image-format dicom`
+    """
+    from fusiondx.datasets.synthetic import make_cohort
+
+    def run() -> None:
+        manifest = make_cohort(out, n_cases=cases, seed=seed, missing_rate=missing_rate,
+                               image_format=image_format, signal_format=signal_format, progress=True)
+        console.print(f"Wrote {cases} cases to [bold]{manifest}[/]")
+
+    _guard(run)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the cohort and the runs.")] = Path("demo_out"),
+    cases: Annotated[int, typer.Option("--cases", help="Cases in the built-in cohort.")] = 2000,
+    epochs: Annotated[int, typer.Option("--epochs", help="Maximum epochs per model.")] = 15,
+    quick: Annotated[bool, typer.Option("--quick", help="Small and fast (for CI): 600 cases, 4 epochs.")] = False,
+) -> None:
+    """Build the built-in cohort, train each single modality and the fusions, compare on test.
+
+    Example: `fusiondx demo --out demo_out` (what `make demo` runs)
+    """
+    from fusiondx.demo import run_demo
+
+    def run() -> None:
+        run_demo(out, cases=600 if quick else cases, epochs=4 if quick else epochs, console=console)
+
+    _guard(run)
+
+
+def _print_metrics(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
+    for label, per_task in rows.items():
+        for task, m in per_task.items():
+            table = Table(title=f"{label}: task '{task}'")
+            for k in METRICS:
+                if k in m:
+                    table.add_column(k)
+            table.add_row(*[_fmt(m[k]) for k in METRICS if k in m])
+            console.print(table)
+            if "confusion_matrix" in m:
+                console.print(f"confusion matrix (rows = true class): {m['confusion_matrix']}")
+
+
+def _print_data_summary(prepared: Any) -> None:
+    import numpy as np
+
+    store = prepared.store
+    table = Table(title="cases per split")
+    table.add_column("split")
+    table.add_column("cases")
+    for m in store.modalities:
+        table.add_column(f"{m} present")
+    for t in prepared.tasks:
+        if t.type != "multilabel":
+            for c in t.classes:
+                table.add_column(f"{t.name}={c}")
+    for s in ("train", "val", "test"):
+        sel = store.split == s
+        row = [s, str(int(sel.sum()))]
+        row += [f"{store.mask[sel, j].mean():.0%}" for j in range(len(store.modalities))]
+        for t in prepared.tasks:
+            if t.type != "multilabel":
+                y = store.targets[t.name][sel].astype(int)
+                row += [str(int(np.sum(y == k))) for k in range(len(t.classes))]
+        table.add_row(*row)
+    console.print(table)
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and v != v) else f"{v:.3f}"
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit as e:
+        sys.exit(e.code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+"""The run configuration: YAML validated with pydantic before anything runs.
+
+Every section forbids unknown keys and the error names the key, its place in the file and the
+closest valid key. Paths in ``data`` are resolved against the YAML file's folder, so a config can
+be moved together with its data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fusiondx.errors import ConfigError, did_you_mean
+
+DEFAULT_ENCODERS = {"image": "cnn", "signal": "cnn1d", "text": "text_transformer", "tabular": "mlp"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SplitConfig(_Strict):
+    """How cases are divided into train / val / test."""
+
+    column: str | None = None
+    """Take the split from this manifest column (values train, val, test); overrides fractions."""
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    stratify: bool = True
+
+    @field_validator("fractions")
+    @classmethod
+    def _sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(f <= 0 for f in v) or abs(sum(v) - 1.0) > 1e-6:
+            raise ValueError(f"fractions must be three positive numbers summing to 1, got {list(v)}")
+        return v
+
+
+class DataConfig(_Strict):
+    manifest: Path
+    root: Path | None = None
+    """Folder that relative paths in the manifest resolve against; defaults to the manifest's folder."""
+    id_column: str = "case_id"
+    patient_column: str | None = None
+    """When set, all cases of one patient land in the same split."""
+    split: SplitConfig = SplitConfig()
+    cache: Literal["memory", "disk"] = "memory"
+    """Decoded cases are kept in memory, or in memory-mapped files that later runs reuse."""
+    cache_dir: Path | None = None
+    """Folder of the disk cache; default ``<output_dir>/.cache``."""
+
+    @property
+    def data_root(self) -> Path:
+        return self.root if self.root is not None else self.manifest.parent
+
+
+class EncoderConfig(_Strict):
+    name: str | None = None
+    """Registered encoder name; default per kind: image cnn, signal cnn1d, text text_transformer, tabular mlp."""
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class AugmentConfig(_Strict):
+    flip: bool = False
+    rotate: float = Field(0.0, ge=0, le=180)
+    scale: float = Field(0.0, ge=0, lt=1)
+
+
+class ImagePreprocessing(_Strict):
+    size: list[int] = Field(default_factory=lambda: [64, 64], min_length=2, max_length=3)
+    channels: Literal[1, 3] = 1
+    normalize: Literal["zscore", "minmax", "none"] = "zscore"
+    window: Literal["header"] | tuple[float, float] | None = None
+    """Intensity window (center, width), or 'header' to use the DICOM header's window."""
+    augment: AugmentConfig = AugmentConfig()
+
+
+class SignalPreprocessing(_Strict):
+    rate: float | None = Field(100.0, gt=0)
+    """Resample every record to this rate (Hz); None keeps native rates (then they must agree)."""
+    source_rate: float | None = Field(None, gt=0)
+    """Rate of CSV/NPY records, which carry none of their own."""
+    length: int = Field(1000, gt=0)
+    leads: int | None = Field(None, gt=0)
+    lead_names: list[str] | None = None
+    normalize: Literal["per_lead", "none"] = "per_lead"
+    crop: Literal["start", "center"] = "start"
+    min_fraction: float = Field(0.5, gt=0, le=1)
+
+
+class TextPreprocessing(_Strict):
+    tokenizer: Literal["wordpiece", "bpe", "word", "minilm"] = "wordpiece"
+    vocab_size: int = Field(2000, ge=50)
+    max_length: int = Field(64, ge=4)
+    lowercase: bool = True
+    min_frequency: int = Field(2, ge=1)
+
+
+class TabularPreprocessing(_Strict):
+    standardize: bool = True
+
+
+class _ModalityBase(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    encoder: EncoderConfig = EncoderConfig()
+
+    @property
+    def encoder_name(self) -> str:
+        return self.encoder.name or DEFAULT_ENCODERS[self.kind]  # type: ignore[attr-defined]
+
+
+class ImageModality(_ModalityBase):
+    kind: Literal["image"]
+    column: str
+    preprocessing: ImagePreprocessing = ImagePreprocessing()
+
+
+class SignalModality(_ModalityBase):
+    kind: Literal["signal"]
+    column: str
+    preprocessing: SignalPreprocessing = SignalPreprocessing()
+
+
+class TextModality(_ModalityBase):
+    kind: Literal["text"]
+    column: str
+    preprocessing: TextPreprocessing = TextPreprocessing()
+
+
+class TabularModality(_ModalityBase):
+    kind: Literal["tabular"]
+    columns: list[str] = Field(min_length=1)
+    categorical: list[str] = Field(default_factory=list)
+    """Columns (among ``columns``) holding categories; the others must be numeric."""
+    preprocessing: TabularPreprocessing = TabularPreprocessing()
+
+    @model_validator(mode="after")
+    def _categorical_subset(self) -> TabularModality:
+        extra = [c for c in self.categorical if c not in self.columns]
+        if extra:
+            raise ValueError(f"categorical columns {extra} are not listed in columns")
+        return self
+
+
+Modality = Annotated[
+    ImageModality | SignalModality | TextModality | TabularModality, Field(discriminator="kind")
+]
+
+
+class FusionConfig(_Strict):
+    name: str = "concat"
+    dim: int = Field(128, gt=0)
+    """Width of every modality embedding and of the fused vector."""
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskConfig(_Strict):
+    name: str = Field("diagnosis", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    head: str = "classification"
+    label: str | list[str]
+    """The label column; for multilabel, a list of 0/1 columns or one column split by label_separator."""
+    type: Literal["binary", "multiclass", "multilabel"] | None = None
+    """Inferred from the classes when omitted (2 classes -> binary, more -> multiclass)."""
+    classes: list[str] | None = None
+    """Declared class names; a label outside them is an error. Inferred from the data when omitted."""
+    positive_class: str | None = None
+    label_separator: str | None = None
+    class_weights: Literal["balanced"] | list[float] | None = None
+    weight: float = Field(1.0, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class EarlyStoppingConfig(_Strict):
+    monitor: str = "auroc"
+    """Validation metric of the first task (e.g. auroc, auprc, f1, accuracy, loss)."""
+    patience: int = Field(5, ge=1)
+    mode: Literal["max", "min"] | None = None
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    lr_decay: Literal["cosine", "step", "plateau", "none"] = "cosine"
+    early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
+    modality_dropout: float = Field(0.0, ge=0, lt=1)
+    """Probability of hiding each present modality of a training case (never all of them)."""
+    num_workers: int = Field(0, ge=0)
+    threads: int | None = Field(None, ge=1)
+    accelerator: Literal["auto", "cpu", "gpu"] = "cpu"
+    precision: str = "32-true"
+    deterministic: bool = True
+    progress: bool = True
+
+
+class Config(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    output_dir: Path = Path("runs")
+    data: DataConfig
+    modalities: list[Modality] = Field(min_length=1)
+    fusion: FusionConfig = FusionConfig()
+    tasks: list[TaskConfig] = Field(min_length=1)
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        for what, names in (
+            ("modality", [m.name for m in self.modalities]),
+            ("task", [t.name for t in self.tasks]),
+        ):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"{what} names must be unique; repeated: {dup}")
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return self.output_dir / self.name
+
+    def modality(self, name: str) -> ImageModality | SignalModality | TextModality | TabularModality:
+        for m in self.modalities:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_config(source: str | Path | dict[str, Any], *, base_dir: Path | None = None) -> Config:
+    """Read and validate a config from a YAML path or a dict.
+
+    Relative paths in ``data`` and ``output_dir`` resolve against the YAML file's folder (or
+    ``base_dir`` for a dict, default: the working directory).
+    """
+    where: str | None = None
+    if isinstance(source, dict):
+        raw = source
+        base = base_dir or Path.cwd()
+    else:
+        path = Path(source)
+        where = str(path)
+        if not path.is_file():
+            raise ConfigError(
+                "The config file does not exist.",
+                file=path,
+                fix="check the path; `fusiondx fit --help` shows an example config",
+            )
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"The config is not valid YAML ({exc}).", file=path,
+                              fix="fix the YAML syntax at the line shown") from None
+        if not isinstance(raw, dict):
+            raise ConfigError("The config must be a YAML mapping at the top level.", file=path,
+                              fix="start the file with keys such as 'name:', 'data:', 'modalities:'")
+        base = base_dir or path.parent
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, raw), file=where,
+                          fix="correct the key or value named above") from None
+    return _resolve_paths(cfg, base)
+
+
+def _resolve_paths(cfg: Config, base: Path) -> Config:
+    def res(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = p.expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
+
+    data = cfg.data.model_copy(
+        update={"manifest": res(cfg.data.manifest), "root": res(cfg.data.root),
+                "cache_dir": res(cfg.data.cache_dir)}
+    )
+    return cfg.model_copy(update={"data": data, "output_dir": res(cfg.output_dir)})
+
+
+def _explain(exc: ValidationError, raw: dict[str, Any]) -> str:
+    """One readable sentence per pydantic error, with 'did you mean' for unknown keys."""
+    lines = []
+    for err in exc.errors()[:5]:
+        loc = [str(p) for p in err["loc"]]
+        # Discriminated unions put the tag ('image', ...) into the path; it is not a key.
+        loc = [p for p in loc if p not in ("image", "signal", "text", "tabular")]
+        dotted = ".".join(loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            key = loc[-1]
+            allowed = _allowed_keys(exc, err, raw)
+            lines.append(f"unknown key '{key}' at '{dotted}'.{did_you_mean(key, allowed)}")
+        elif err["type"] == "missing":
+            lines.append(f"required key '{dotted}' is missing")
+        elif err["type"] == "union_tag_invalid":
+            lines.append(f"'{dotted}': kind must be one of image, signal, text, tabular")
+        else:
+            lines.append(f"'{dotted}': {err['msg']} (got {err.get('input')!r})")
+    more = len(exc.errors()) - 5
+    text = "The config is invalid: " + "; ".join(lines)
+    return text + (f"; and {more} more problem(s)" if more > 0 else "")
+
+
+def _allowed_keys(exc: ValidationError, err: Any, raw: dict[str, Any]) -> list[str]:
+    """Field names of the model that rejected the key, found by walking the schema path."""
+    model: Any = Config
+    loc = list(err["loc"][:-1])
+    node: Any = raw
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else {}
+            i += 1
+            continue
+        if part in ("image", "signal", "text", "tabular") and model is _ModalityBase:
+            model = {"image": ImageModality, "signal": SignalModality, "text": TextModality,
+                     "tabular": TabularModality}[part]
+            i += 1
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+        model = _inner_model(field.annotation)
+        i += 1
+    return list(getattr(model, "model_fields", {}))
+
+
+def _inner_model(annotation: Any) -> Any:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    args = typing.get_args(annotation)
+    for a in args:
+        inner = _inner_model(a)
+        if inner is not None:
+            if inner in (ImageModality, SignalModality, TextModality, TabularModality):
+                return _ModalityBase
+            return inner
+    return None

@@ -1,0 +1,124 @@
+"""The manifest: one row per case, read without altering what the user wrote.
+
+CSV cells are read as text (only an empty cell counts as missing, so a report that says "None"
+or a category "NA" stays what it is); numeric tabular columns are converted later, with an error
+naming the case and column for any value that is not a number.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fusiondx.config import Config, TabularModality
+from fusiondx.errors import DataError, did_you_mean
+
+
+def line_of(position: int) -> int:
+    """Line of the CSV file holding data row ``position`` (0-based), the header being line 1."""
+    return position + 2
+
+
+def read_manifest(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet manifest; cells are strings and an empty cell is NaN (missing)."""
+    if not path.is_file():
+        raise DataError("The manifest file does not exist.", file=path,
+                        fix="check data.manifest in the config (relative paths start at the config's folder)")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+            df = df.astype(object).where(df.notna(), np.nan)
+            df = df.map(lambda v: v if isinstance(v, str) or v is np.nan else str(v))
+        else:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                             skipinitialspace=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise DataError(f"The manifest cannot be parsed ({exc}).", file=path,
+                        fix="save it as UTF-8 CSV with a header row, or as Parquet") from None
+    if len(df.columns) == 0 or len(df) == 0:
+        raise DataError("The manifest has no cases (no data rows).", file=path,
+                        fix="add one row per case below the header row")
+    # Whitespace-only cells are as empty as empty ones; stripping them is the only change made.
+    df = df.map(lambda v: np.nan if isinstance(v, str) and not v.strip() else v)
+    df.columns = [str(c) for c in df.columns]
+    return df
+
+
+def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bool = True) -> None:
+    """Structural checks that need no file I/O: columns, ids, empty modalities, labels present."""
+    id_col = cfg.data.id_column
+    _require_column(df, id_col, path, "data.id_column")
+    ids = df[id_col]
+    if ids.isna().any():
+        pos = int(np.flatnonzero(ids.isna().to_numpy())[0])
+        raise DataError("A case has an empty id.", file=path, row=line_of(pos), column=id_col,
+                        fix="give every row a unique case id")
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        first = dup.iloc[0]
+        lines = [line_of(int(i)) for i in np.flatnonzero((ids == first).to_numpy())]
+        raise DataError(
+            f"Case ids must be unique, but '{first}' appears on lines {lines}"
+            f" ({dup.nunique()} repeated id(s) in all).",
+            file=path, column=id_col, case_id=str(first),
+            fix="make the ids unique (e.g. append a visit number), or remove the duplicate rows")
+    if cfg.data.patient_column:
+        _require_column(df, cfg.data.patient_column, path, "data.patient_column")
+    if cfg.data.split.column:
+        _require_column(df, cfg.data.split.column, path, "data.split.column")
+    for m in cfg.modalities:
+        cols = m.columns if isinstance(m, TabularModality) else [m.column]
+        for c in cols:
+            _require_column(df, c, path, f"modalities[{m.name}]")
+        if df[cols].isna().all(axis=None):
+            raise DataError(
+                f"Modality '{m.name}' is empty for every case.", file=path, column=",".join(cols),
+                fix="fill the column(s) or remove the modality from the config")
+    present = np.stack([modality_present(df, m) for m in cfg.modalities], axis=1)
+    none = np.flatnonzero(~present.any(axis=1))
+    if len(none):
+        i = int(none[0])
+        raise DataError(
+            f"{len(none)} case(s) have no modality at all (every modality cell is empty).",
+            file=path, row=line_of(i), case_id=str(ids.iloc[i]),
+            fix="remove these rows or fill at least one modality")
+    if need_labels:
+        for t in cfg.tasks:
+            for c in [t.label] if isinstance(t.label, str) else t.label:
+                _require_column(df, c, path, f"tasks[{t.name}].label")
+                missing = np.flatnonzero(df[c].isna().to_numpy())
+                if len(missing):
+                    i = int(missing[0])
+                    raise DataError(
+                        f"The label is empty for {len(missing)} case(s).", file=path,
+                        row=line_of(i), column=c, case_id=str(ids.iloc[i]),
+                        fix="fill the label, or drop unlabelled cases (use `fusiondx predict` for them)")
+
+
+def modality_present(df: pd.DataFrame, m: object) -> np.ndarray:
+    """(N,) bool: True where the case has this modality (any of a tabular block's cells)."""
+    if isinstance(m, TabularModality):
+        return df[m.columns].notna().any(axis=1).to_numpy()
+    return df[m.column].notna().to_numpy()  # type: ignore[attr-defined]
+
+
+def resolve_path(value: str, root: Path, *, column: str, case_id: str, row: int) -> Path:
+    """Resolve a manifest path against the data root, refusing paths that leave it."""
+    p = Path(value.strip()).expanduser()
+    full = (p if p.is_absolute() else root / p).resolve()
+    root_r = root.resolve()
+    if not full.is_relative_to(root_r):
+        raise DataError(
+            f"The path '{value}' points outside the data root '{root_r}'.",
+            case_id=case_id, row=row, column=column,
+            fix="move the file under the data root, or set data.root to a folder containing it")
+    return full
+
+
+def _require_column(df: pd.DataFrame, col: str, path: Path, where: str) -> None:
+    if col not in df.columns:
+        raise DataError(
+            f"The manifest has no column '{col}' (named by {where}).{did_you_mean(col, df.columns)}",
+            file=path, fix=f"rename the column or change {where}; columns are: {', '.join(df.columns)}")

@@ -1,0 +1,83 @@
+"""Shared machinery of the per-kind preprocessors: fit on train, then decode every case once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from fusiondx.data.manifest import line_of, resolve_path
+from fusiondx.errors import DataError
+from fusiondx.types import ModalitySpec
+
+Arrays = dict[str, np.ndarray]
+
+
+class Preprocessor:
+    """Turns one modality's manifest cells into fixed-shape arrays for every case.
+
+    ``fit`` sees only the training cases (statistics, vocabularies); ``transform`` decodes all
+    requested cases once into stacked arrays (a missing case stays a zero placeholder), so that
+    training epochs never re-read files. ``state()`` is JSON-able and saved with the run.
+    """
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, cfg: Any, root: Path) -> None:
+        self.cfg = cfg
+        self.root = root
+
+    @property
+    def name(self) -> str:
+        return str(self.cfg.name)
+
+    def fit(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> None:
+        """Learn what is needed from training cases only (default: nothing)."""
+
+    def spec(self) -> ModalitySpec:
+        raise NotImplementedError
+
+    def shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """Per-case array shapes and dtypes, keyed by array name ('' for a single tensor)."""
+        raise NotImplementedError
+
+    def transform(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, out: Arrays,
+                  errors: list[DataError], advance: Callable[[int], None]) -> None:
+        """Fill ``out`` (already allocated, zeros) for the present cases; append failures to errors."""
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``fit`` learned."""
+
+
+class FilePreprocessor(Preprocessor):
+    """A modality whose cell is a path to one file per case (images, signals)."""
+
+    def load_file(self, path: Path) -> np.ndarray:
+        raise NotImplementedError
+
+    def iter_paths(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series,
+                   errors: list[DataError]) -> Iterator[tuple[int, Path]]:
+        col = self.cfg.column
+        for pos in np.flatnonzero(present):
+            try:
+                yield int(pos), resolve_path(str(df[col].iloc[pos]), self.root, column=col,
+                                             case_id=str(ids.iloc[pos]), row=line_of(int(pos)))
+            except DataError as err:
+                errors.append(err)
+
+    def transform(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, out: Arrays,
+                  errors: list[DataError], advance: Callable[[int], None]) -> None:
+        col = self.cfg.column
+        for pos, path in self.iter_paths(df, present, ids, errors):
+            try:
+                out[""][pos] = self.load_file(path)
+            except DataError as err:
+                errors.append(err.at(case_id=str(ids.iloc[pos]), row=line_of(pos), column=col, file=path))
+            advance(1)

@@ -1,0 +1,96 @@
+"""Structured data -> standardised numbers with missing indicators, and category ids."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fusiondx.data.manifest import line_of
+from fusiondx.data.preprocessors.base import Arrays, Preprocessor
+from fusiondx.errors import DataError
+from fusiondx.types import ModalitySpec
+
+MISSING_ID, UNKNOWN_ID = 0, 1
+
+
+class TabularPreprocessor(Preprocessor):
+    """Numeric columns standardised with training statistics; a NaN becomes 0 plus a missing flag
+    (never a silent zero); categories get ids learned on train, with ids for missing and unseen."""
+
+    kind = "tabular"
+
+    def __init__(self, cfg: Any, root: Any) -> None:
+        super().__init__(cfg, root)
+        self.numeric = [c for c in cfg.columns if c not in cfg.categorical]
+        self.categorical = list(cfg.categorical)
+        self.mean: list[float] = []
+        self.std: list[float] = []
+        self.vocab: dict[str, list[str]] = {}
+
+    def numbers(self, df: pd.DataFrame, ids: pd.Series) -> np.ndarray:
+        """(N, n_numeric) float64 with NaN where empty; any other non-number is an error."""
+        out = np.empty((len(df), len(self.numeric)), dtype=np.float64)
+        for j, col in enumerate(self.numeric):
+            raw = df[col]
+            num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+            bad = np.flatnonzero((np.isnan(num) & raw.notna().to_numpy()) | np.isinf(num))
+            if len(bad):
+                i = int(bad[0])
+                raise DataError(
+                    f"The value '{raw.iloc[i]}' is not a finite number ({len(bad)} such value(s) in this column).",
+                    row=line_of(i), column=col, case_id=str(ids.iloc[i]),
+                    fix="write a number, leave the cell empty for a missing value, or list the "
+                        "column under 'categorical' if it holds categories")
+            out[:, j] = num
+        return out
+
+    def fit(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> None:
+        x = self.numbers(df, ids)[present]
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(x, axis=0) if len(x) else np.zeros(len(self.numeric))
+            std = np.nanstd(x, axis=0) if len(x) else np.ones(len(self.numeric))
+        if not self.cfg.preprocessing.standardize:
+            mean, std = np.zeros_like(mean), np.ones_like(std)
+        # A column empty on train has no statistics: it will only ever be 'missing'.
+        self.mean = [float(v) if np.isfinite(v) else 0.0 for v in mean]
+        self.std = [float(v) if np.isfinite(v) and v > 0 else 1.0 for v in std]
+        self.vocab = {c: sorted(df.loc[present, c].dropna().astype(str).unique()) for c in self.categorical}
+
+    def spec(self) -> ModalitySpec:
+        cards = tuple(len(self.vocab.get(c, [])) + 2 for c in self.categorical)
+        return ModalitySpec(self.name, "tabular", n_numeric=len(self.numeric), cardinalities=cards)
+
+    def shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        n, k = len(self.numeric), len(self.categorical)
+        return {"numeric": ((n,), np.dtype(np.float32)),
+                "numeric_missing": ((n,), np.dtype(np.float32)),
+                "categorical": ((k,), np.dtype(np.int64))}
+
+    def transform(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, out: Arrays,
+                  errors: list[DataError], advance: Callable[[int], None]) -> None:
+        try:
+            x = self.numbers(df, ids)
+        except DataError as err:
+            errors.append(err)
+            return
+        missing = np.isnan(x)
+        z = (x - np.asarray(self.mean)) / np.asarray(self.std)
+        z[missing] = 0.0
+        rows = np.flatnonzero(present)
+        out["numeric"][rows] = z[rows]
+        out["numeric_missing"][rows] = missing[rows]
+        for j, col in enumerate(self.categorical):
+            index = {v: i + 2 for i, v in enumerate(self.vocab[col])}
+            values = df[col]
+            ids_col = np.array([MISSING_ID if pd.isna(v) else index.get(str(v), UNKNOWN_ID) for v in values])
+            out["categorical"][rows, j] = ids_col[rows]
+        advance(len(rows))
+
+    def state(self) -> dict[str, Any]:
+        return {"mean": self.mean, "std": self.std, "vocab": self.vocab}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.mean, self.std, self.vocab = state["mean"], state["std"], state["vocab"]

@@ -1,0 +1,126 @@
+"""Clinical text (inline or .txt) -> padded token ids, with a tokenizer fitted on train only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+from fusiondx.data.manifest import line_of, resolve_path
+from fusiondx.data.preprocessors.base import Arrays, Preprocessor
+from fusiondx.data.readers.text import clean_text, read_text
+from fusiondx.errors import DataError
+from fusiondx.types import ModalitySpec
+
+PAD, UNK = "[PAD]", "[UNK]"
+
+
+class TextPreprocessor(Preprocessor):
+    """Cleans text and tokenizes it (WordPiece, BPE or whole words via HF tokenizers, or MiniLM's)."""
+
+    kind = "text"
+
+    def __init__(self, cfg: Any, root: Path) -> None:
+        super().__init__(cfg, root)
+        self.tokenizer: Tokenizer | None = None
+
+    def _texts(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series,
+               errors: list[DataError]) -> dict[int, str]:
+        col, p = self.cfg.column, self.cfg.preprocessing
+        out = {}
+        for pos in np.flatnonzero(present):
+            value = str(df[col].iloc[pos])
+            loc = {"case_id": str(ids.iloc[pos]), "row": line_of(int(pos)), "column": col}
+            try:
+                if value.strip().lower().endswith(".txt"):
+                    value = str(resolve_path(value, self.root, **loc))
+                out[int(pos)] = clean_text(read_text(value, root=self.root), lowercase=p.lowercase)
+            except DataError as err:
+                errors.append(err.at(**loc))
+        return out
+
+    def fit(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> None:
+        p = self.cfg.preprocessing
+        if p.tokenizer == "minilm":
+            from fusiondx.encoders.text_minilm import minilm_tokenizer_path
+
+            tok = Tokenizer.from_file(str(minilm_tokenizer_path()))
+        else:
+            errors: list[DataError] = []
+            texts = list(self._texts(df, present, ids, errors).values())
+            if errors:
+                raise errors[0]
+            tok, trainer = _new_tokenizer(p.tokenizer, p.vocab_size, p.min_frequency)
+            tok.train_from_iterator(texts, trainer=trainer)
+            if p.tokenizer == "wordpiece":
+                _canonical_ids(tok)
+        self._configure(tok)
+
+    def _configure(self, tok: Tokenizer) -> None:
+        length = self.cfg.preprocessing.max_length
+        pad_id = tok.token_to_id(PAD)
+        if pad_id != 0:
+            raise DataError(f"The tokenizer's padding token has id {pad_id}, not 0.",
+                            fix="use a tokenizer whose [PAD] token is id 0")
+        tok.enable_truncation(max_length=length)
+        tok.enable_padding(pad_id=0, pad_token=PAD, length=length)
+        self.tokenizer = tok
+
+    def spec(self) -> ModalitySpec:
+        assert self.tokenizer is not None, "fit() or load_state() first"
+        return ModalitySpec(self.name, "text", vocab_size=self.tokenizer.get_vocab_size(),
+                            max_length=self.cfg.preprocessing.max_length)
+
+    def shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        return {"": ((self.cfg.preprocessing.max_length,), np.dtype(np.int64))}
+
+    def transform(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, out: Arrays,
+                  errors: list[DataError], advance: Callable[[int], None]) -> None:
+        assert self.tokenizer is not None, "fit() or load_state() first"
+        texts = self._texts(df, present, ids, errors)
+        if texts:
+            encoded = self.tokenizer.encode_batch(list(texts.values()))
+            rows = np.fromiter(texts.keys(), dtype=np.int64)
+            out[""][rows] = np.asarray([e.ids for e in encoded], dtype=np.int64)
+        advance(int(present.sum()))
+
+    def state(self) -> dict[str, Any]:
+        assert self.tokenizer is not None
+        return {"tokenizer": self.tokenizer.to_str()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._configure(Tokenizer.from_str(state["tokenizer"]))
+
+
+def _new_tokenizer(kind: str, vocab_size: int, min_frequency: int) -> tuple[Tokenizer, Any]:
+    special = [PAD, UNK]  # ids 0 and 1
+    if kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token=UNK))
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                            special_tokens=special, show_progress=False)
+    elif kind == "bpe":
+        tok = Tokenizer(models.BPE(unk_token=UNK))
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                      special_tokens=special, show_progress=False)
+    else:
+        tok = Tokenizer(models.WordLevel(unk_token=UNK))
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                            special_tokens=special, show_progress=False)
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tok, trainer
+
+
+def _canonical_ids(tok: Tokenizer) -> None:
+    """Renumber a trained WordPiece vocabulary in sorted order.
+
+    The WordPiece trainer learns the same vocabulary every time but numbers it in hash-map
+    order, which would make runs with a fixed seed differ; sorting restores reproducibility.
+    """
+    vocab = tok.get_vocab()
+    rest = sorted(t for t in vocab if t not in (PAD, UNK))
+    ordered = {t: i for i, t in enumerate([PAD, UNK, *rest])}
+    tok.model = models.WordPiece(vocab=ordered, unk_token=UNK, continuing_subword_prefix="##")

@@ -1,0 +1,259 @@
+"""From manifest + config to decoded, cached arrays for every case, ready for batching.
+
+``prepare(cfg)`` does everything before training: reads and checks the manifest, fixes the
+class lists, splits cases, fits preprocessing on the training split only, and decodes every
+file exactly once into stacked arrays (in memory, or memory-mapped ``.npy`` files on disk that a
+later run with the same data and preprocessing reuses without decoding anything).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fusiondx.config import Config
+from fusiondx.data.manifest import check_manifest, modality_present, read_manifest
+from fusiondx.data.preprocessors import Preprocessor, make_preprocessor
+from fusiondx.data.splits import check_splits, make_splits, splits_from_column
+from fusiondx.data.targets import TaskInfo, encode_targets, infer_task, stratification_key
+from fusiondx.errors import DataError
+from fusiondx.types import ModalitySpec
+
+
+@dataclass
+class CaseStore:
+    """Every case's decoded inputs, presence mask, targets and split, as stacked arrays."""
+
+    ids: np.ndarray  # (N,) str
+    split: np.ndarray  # (N,) str: train | val | test | '' (no split, e.g. prediction)
+    modalities: list[str]  # sorted
+    inputs: dict[str, dict[str, np.ndarray]]  # modality -> {array name: (N, ...)}
+    mask: np.ndarray  # (N, M) bool
+    targets: dict[str, np.ndarray] = field(default_factory=dict)  # task -> (N, ...)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def indices(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.split == split)
+
+    def batch(self, idx: Sequence[int] | np.ndarray) -> dict[str, Any]:
+        """A training batch for these cases (tensors copied out of the store)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        inputs: dict[str, Any] = {}
+        for m in self.modalities:
+            arrays = {k: torch.from_numpy(np.ascontiguousarray(a[idx])) for k, a in self.inputs[m].items()}
+            inputs[m] = arrays[""] if set(arrays) == {""} else arrays
+        return {
+            "case_id": [str(self.ids[i]) for i in idx],
+            "index": torch.from_numpy(idx),
+            "inputs": inputs,
+            "mask": torch.from_numpy(self.mask[idx]),
+            "targets": {t: torch.from_numpy(y[idx]) for t, y in self.targets.items()},
+        }
+
+
+@dataclass
+class Prepared:
+    """A store plus what was fitted to build it (saved with a run, reused by evaluate/predict)."""
+
+    store: CaseStore
+    preprocessors: dict[str, Preprocessor]
+    tasks: list[TaskInfo]
+
+    @property
+    def specs(self) -> dict[str, ModalitySpec]:
+        return {m: p.spec() for m, p in sorted(self.preprocessors.items())}
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "preprocessors": {m: p.state() for m, p in self.preprocessors.items()},
+            "specs": {m: s.to_dict() for m, s in self.specs.items()},
+            "tasks": [t.to_dict() for t in self.tasks],
+        }
+
+
+def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
+    """Read, check, split, fit on train and decode everything for a new run."""
+    path = cfg.data.manifest
+    df = read_manifest(path)
+    check_manifest(df, cfg, path)
+    ids = df[cfg.data.id_column].astype(str)
+    tasks = [infer_task(t, df) for t in cfg.tasks]
+    targets = _targets(tasks, df, ids, path)
+    split = _split(cfg, df, ids, tasks[0], targets[tasks[0].name])
+    _check_train_classes(tasks, targets, split)
+    root = cfg.data.data_root
+    train = split == "train"
+    pre: dict[str, Preprocessor] = {}
+    for m in cfg.modalities:
+        p = make_preprocessor(m, root)
+        present = modality_present(df, m)
+        try:
+            p.fit(df, present & train, ids)
+        except DataError as err:
+            raise err.at(file=path) from None
+        pre[m.name] = p
+    store = build_store(cfg, df, ids, pre, progress=progress)
+    store.split = split
+    store.targets = targets
+    return Prepared(store, pre, tasks)
+
+
+def prepare_with_state(cfg: Config, state: dict[str, Any], manifest: Path, root: Path, *,
+                       need_labels: bool, progress: bool = False) -> Prepared:
+    """Decode a (possibly new) manifest with preprocessing fitted by an earlier run."""
+    df = read_manifest(manifest)
+    check_manifest(df, cfg, manifest, need_labels=need_labels)
+    ids = df[cfg.data.id_column].astype(str)
+    tasks = [TaskInfo.from_dict(t) for t in state["tasks"]]
+    pre: dict[str, Preprocessor] = {}
+    for m in cfg.modalities:
+        p = make_preprocessor(m, root)
+        p.load_state(state["preprocessors"][m.name])
+        pre[m.name] = p
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"manifest": manifest, "root": root})})
+    store = build_store(cfg, df, ids, pre, progress=progress)
+    if need_labels:
+        store.targets = _targets(tasks, df, ids, manifest)
+    store.split = np.full(len(df), "", dtype=object).astype(str)
+    return Prepared(store, pre, tasks)
+
+
+def build_store(cfg: Config, df: pd.DataFrame, ids: pd.Series, pre: dict[str, Preprocessor], *,
+                progress: bool = False) -> CaseStore:
+    """Decode every present modality cell once; collect every bad case before failing."""
+    names = sorted(pre)
+    present = {m.name: modality_present(df, m) for m in cfg.modalities}
+    arrays: dict[str, dict[str, np.ndarray]] = {}
+    errors: list[DataError] = []
+    cache_root = _cache_root(cfg, pre) if cfg.data.cache == "disk" else None
+    with _Progress(progress, total=sum(int(v.sum()) for v in present.values())) as bar:
+        for name in names:
+            p = pre[name]
+            done = cache_root is not None and (cache_root / f"{name}.done").exists()
+            out = _allocate(p, len(df), cache_root, reuse=done)
+            if done:
+                bar.advance(int(present[name].sum()))
+            else:
+                p.transform(df, present[name], ids, out, errors, bar.advance)
+                if cache_root is not None and not errors:
+                    for a in out.values():
+                        a.flush()  # type: ignore[attr-defined]
+                    (cache_root / f"{name}.done").write_text("ok")
+            arrays[name] = out
+    if errors:
+        raise _summarise(errors, cfg.data.manifest)
+    mask = np.stack([present[n] for n in names], axis=1)
+    return CaseStore(ids.to_numpy().astype(str), np.full(len(df), "").astype(str), names, arrays, mask)
+
+
+def _allocate(p: Preprocessor, n: int, cache_root: Path | None, *, reuse: bool) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for key, (shape, dtype) in p.shapes().items():
+        if cache_root is None:
+            out[key] = np.zeros((n, *shape), dtype=dtype)
+            continue
+        f = cache_root / f"{p.name}__{key or 'x'}.npy"
+        if reuse:
+            out[key] = np.load(f, mmap_mode="r")
+        else:
+            out[key] = np.lib.format.open_memmap(f, mode="w+", dtype=dtype, shape=(n, *shape))
+    return out
+
+
+def _cache_root(cfg: Config, pre: dict[str, Preprocessor]) -> Path:
+    """A folder keyed by the manifest's bytes, the data root, and all preprocessing settings."""
+    h = hashlib.sha256(cfg.data.manifest.read_bytes())
+    h.update(str(cfg.data.data_root).encode())
+    for name in sorted(pre):
+        h.update(json.dumps([cfg.modality(name).model_dump(mode="json"), pre[name].state()],
+                            sort_keys=True, default=str).encode())
+    base = cfg.data.cache_dir or (cfg.output_dir / ".cache")
+    root = base / h.hexdigest()[:16]
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _targets(tasks: list[TaskInfo], df: pd.DataFrame, ids: pd.Series, path: Path) -> dict[str, np.ndarray]:
+    out = {}
+    for t in tasks:
+        try:
+            out[t.name] = encode_targets(t, df, ids)
+        except DataError as err:
+            raise err.at(file=path) from None
+    return out
+
+
+def _split(cfg: Config, df: pd.DataFrame, ids: pd.Series, task: TaskInfo, y: np.ndarray) -> np.ndarray:
+    patients = (df[cfg.data.patient_column].fillna("").astype(str).to_numpy()
+                if cfg.data.patient_column else None)
+    if cfg.data.split.column:
+        split = splits_from_column(df, cfg.data.split.column, cfg.data.id_column)
+    else:
+        split = make_splits(stratification_key(task, y), cfg.data.split.fractions, cfg.seed,
+                            groups=patients, stratify=cfg.data.split.stratify)
+    check_splits(split, ids, patients)
+    return split
+
+
+def _check_train_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], split: np.ndarray) -> None:
+    train = split == "train"
+    for t in tasks:
+        y = targets[t.name][train]
+        if t.type == "multilabel":
+            for k, c in enumerate(t.classes):
+                if len(np.unique(y[:, k])) < 2:
+                    raise DataError(
+                        f"In the training split every case has the same value for label '{c}' of task '{t.name}'.",
+                        fix="drop that label from tasks[].classes, or add cases with and without it")
+        elif len(np.unique(y)) < 2:
+            only = t.classes[int(y[0])] if len(y) else "?"
+            raise DataError(
+                f"The training split of task '{t.name}' holds a single class ('{only}').",
+                fix="add cases of the other classes, or fix the split column so train has every class")
+
+
+def _summarise(errors: list[DataError], manifest: Path) -> DataError:
+    first = errors[0].at(file=manifest) if errors[0].file is None else errors[0]
+    if len(errors) > 1:
+        others = [e.case_id for e in errors[1:6] if e.case_id]
+        first.what = (f"{first.what.rstrip('.')}. {len(errors) - 1} more case(s) failed too"
+                      f" (e.g. {', '.join(others)}); `fusiondx validate` lists them all")
+        first.args = (first._render(),)
+    first.all_errors = errors  # type: ignore[attr-defined]
+    return first
+
+
+class _Progress:
+    """A rich progress bar over decoded cases, or nothing."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total = enabled, total
+        self._p: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled and self.total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self._p = Progress("[progress.description]{task.description}", BarColumn(),
+                               MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+            self._p.start()
+            self._task = self._p.add_task("decoding cases", total=self.total)
+        return self
+
+    def advance(self, n: int) -> None:
+        if self._p is not None:
+            self._p.advance(self._task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._p is not None:
+            self._p.stop()

@@ -1,0 +1,136 @@
+"""Labels -> target tensors, with the class list fixed before training."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from fusiondx.config import TaskConfig
+from fusiondx.data.manifest import line_of
+from fusiondx.errors import ConfigError, DataError
+
+# Spelled-out negatives: with two classes and no declared order, these are the negative class.
+_NEGATIVE_NAMES = {"0", "false", "no", "negative", "neg", "healthy", "normal", "none", "control",
+                   "absent", "benign", "n"}
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A task's fixed class list and type; saved with the run."""
+
+    name: str
+    type: str  # binary | multiclass | multilabel
+    classes: tuple[str, ...]
+    label: tuple[str, ...]
+    label_separator: str | None = None
+
+    @property
+    def num_outputs(self) -> int:
+        return 1 if self.type == "binary" else len(self.classes)
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["classes"], d["label"] = list(self.classes), list(self.label)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> TaskInfo:
+        return cls(name=str(d["name"]), type=str(d["type"]), classes=tuple(d["classes"]),  # type: ignore[arg-type]
+                   label=tuple(d["label"]), label_separator=d.get("label_separator"))  # type: ignore[arg-type]
+
+
+def infer_task(task: TaskConfig, df: pd.DataFrame) -> TaskInfo:
+    """Fix the class list: declared in the config, or read from the labels in the manifest."""
+    cols = (task.label,) if isinstance(task.label, str) else tuple(task.label)
+    multilabel = task.type == "multilabel" or len(cols) > 1 or task.label_separator is not None
+    if multilabel:
+        if len(cols) > 1:
+            classes = tuple(task.classes or cols)
+            if len(classes) != len(cols):
+                raise ConfigError(f"Task '{task.name}' lists {len(classes)} classes for {len(cols)} label columns.",
+                                  fix="give one class name per label column, or omit classes")
+        else:
+            sep = task.label_separator or ";"
+            seen = sorted({p.strip() for v in df[cols[0]].dropna() for p in str(v).split(sep) if p.strip()})
+            classes = tuple(task.classes or [c for c in seen if c.lower() != "none"])
+        return TaskInfo(task.name, "multilabel", classes, cols, task.label_separator or (";" if len(cols) == 1 else None))
+    values = df[cols[0]].dropna().astype(str).str.strip()
+    if task.classes:
+        classes = tuple(task.classes)
+    else:
+        uniq = sorted(values.unique())
+        if len(uniq) == 2 and task.positive_class is None:
+            neg = [u for u in uniq if u.lower() in _NEGATIVE_NAMES]
+            if len(neg) == 1:
+                uniq = [neg[0], next(u for u in uniq if u != neg[0])]
+        classes = tuple(uniq)
+    if task.positive_class is not None:
+        if task.positive_class not in classes or len(classes) != 2:
+            raise ConfigError(f"positive_class '{task.positive_class}' of task '{task.name}' is not one of two classes {list(classes)}.",
+                              fix="name one of the two classes, or drop positive_class for multiclass tasks")
+        classes = tuple(c for c in classes if c != task.positive_class) + (task.positive_class,)
+    if len(classes) < 2:
+        raise DataError(f"Task '{task.name}' has only one class ({list(classes)}) in column '{cols[0]}'.",
+                        column=cols[0], fix="a classifier needs at least two classes in the labels")
+    ttype = task.type or ("binary" if len(classes) == 2 else "multiclass")
+    if ttype == "binary" and len(classes) != 2:
+        raise ConfigError(f"Task '{task.name}' is declared binary but has {len(classes)} classes {list(classes)}.",
+                          fix="set type: multiclass, or declare two classes")
+    return TaskInfo(task.name, ttype, classes, cols)
+
+
+def encode_targets(info: TaskInfo, df: pd.DataFrame, ids: pd.Series) -> np.ndarray:
+    """(N,) float for binary, (N,) int64 for multiclass, (N, K) float for multilabel."""
+    if info.type == "multilabel":
+        return _encode_multilabel(info, df, ids)
+    col = info.label[0]
+    values = df[col].astype(str).str.strip().to_numpy()
+    index = {c: i for i, c in enumerate(info.classes)}
+    out = np.empty(len(values), dtype=np.int64)
+    for pos, v in enumerate(values):
+        if v not in index:
+            raise DataError(
+                f"The label '{v}' is not one of the declared classes {list(info.classes)}.",
+                row=line_of(pos), column=col, case_id=str(ids.iloc[pos]),
+                fix="correct the label, or add the class to tasks[].classes")
+        out[pos] = index[v]
+    return out.astype(np.float32) if info.type == "binary" else out
+
+
+def _encode_multilabel(info: TaskInfo, df: pd.DataFrame, ids: pd.Series) -> np.ndarray:
+    out = np.zeros((len(df), len(info.classes)), dtype=np.float32)
+    if len(info.label) > 1:
+        for k, col in enumerate(info.label):
+            for pos, v in enumerate(df[col].astype(str).str.strip()):
+                if v not in ("0", "1", "0.0", "1.0"):
+                    raise DataError(f"A multilabel column holds '{v}', not 0 or 1.", row=line_of(pos),
+                                    column=col, case_id=str(ids.iloc[pos]), fix="use 0 or 1 in each label column")
+                out[pos, k] = float(v)
+        return out
+    index = {c: i for i, c in enumerate(info.classes)}
+    sep = info.label_separator or ";"
+    for pos, v in enumerate(df[info.label[0]].astype(str)):
+        for part in (p.strip() for p in v.split(sep)):
+            if not part or part.lower() == "none":
+                continue
+            if part not in index:
+                raise DataError(
+                    f"The label '{part}' is not one of the declared classes {list(info.classes)}.",
+                    row=line_of(pos), column=info.label[0], case_id=str(ids.iloc[pos]),
+                    fix="correct the label, or add it to tasks[].classes")
+            out[pos, index[part]] = 1.0
+    return out
+
+
+def stratification_key(info: TaskInfo, y: np.ndarray) -> np.ndarray:
+    """A per-case string to stratify splits on (the class; for multilabel, the rarest positive)."""
+    if info.type != "multilabel":
+        return y.astype(np.int64).astype(str)
+    freq = y.sum(axis=0)
+    order = np.argsort(freq)
+    keys = np.full(len(y), "none", dtype=object)
+    for k in order[::-1]:  # rarest last so it wins
+        keys[y[:, k] > 0] = str(k)
+    return keys.astype(str)

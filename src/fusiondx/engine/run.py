@@ -1,0 +1,362 @@
+"""fit / evaluate / predict: one run directory per trained model.
+
+``runs/<name>/`` holds::
+
+    config.yaml          the resolved config (absolute paths)
+    preprocessing.json   what was fitted on the training split (tokenizer, statistics, classes)
+    splits.csv           case_id -> train / val / test
+    checkpoints/         best.ckpt and last.ckpt (Lightning; `fit --resume` continues from last)
+    model.pt             the best weights as a plain state_dict (loaded with weights_only=True)
+    metrics.json         validation and test metrics, epochs, timing
+    predictions.csv      per-case probabilities and predictions on val and test
+    logs/metrics.csv     training curves
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from fusiondx.config import Config, load_config
+from fusiondx.data.dataset import CaseDataset, make_loader
+from fusiondx.data.store import CaseStore, Prepared, prepare, prepare_with_state
+from fusiondx.data.targets import TaskInfo
+from fusiondx.engine.task import FusionTask
+from fusiondx.errors import DataError, RunError
+from fusiondx.models.build import build_model
+from fusiondx.models.multimodal import MultimodalModel
+from fusiondx.types import ModalitySpec
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+    """Train a model as configured; write everything to ``cfg.run_dir``; return test metrics."""
+    show = cfg.train.progress if progress is None else progress
+    run_dir = cfg.run_dir
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise RunError(f"There is no checkpoint to resume from at '{last}'.",
+                       fix="run `fusiondx fit` without --resume to start the run")
+    _setup_torch(cfg)
+    prepared = prepare(cfg, progress=show)
+    store = prepared.store
+    if resume:
+        _check_same_splits(run_dir, store)
+    else:
+        _clear_run_dir(run_dir)
+    weights = class_weights(cfg, prepared)
+    _write_run_files(cfg, prepared, weights)
+    model = build_model(cfg, prepared.specs, prepared.tasks, weights)
+    task = FusionTask(model, prepared.tasks, cfg.train,
+                      {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed)
+    monitor, mode = _monitor(cfg)
+    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor,
+                           mode=mode, save_last=True, save_top_k=1, enable_version_counter=False)
+    callbacks: list[Any] = [ckpt]
+    if cfg.train.early_stopping is not None:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode,
+                                       patience=cfg.train.early_stopping.patience))
+    trainer = L.Trainer(
+        max_epochs=cfg.train.epochs, accelerator=cfg.train.accelerator, devices=1,
+        precision=cfg.train.precision, deterministic=cfg.train.deterministic,
+        logger=CSVLogger(run_dir, name="logs", version=""), callbacks=callbacks,
+        enable_progress_bar=show, enable_model_summary=False, num_sanity_val_steps=0,
+        log_every_n_steps=1, default_root_dir=run_dir)
+    earlier = _stash_curves(run_dir) if resume else None
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*too few batches.*|.*number of training batches.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+        trainer.fit(task, _loader(cfg, store, "train", prepared), _loader(cfg, store, "val", prepared),
+                    ckpt_path=str(last) if resume else None, weights_only=True)
+    seconds = time.perf_counter() - start
+    if earlier is not None:
+        _merge_curves(run_dir, earlier)
+    best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
+    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    task.load_state_dict(state)
+    torch.save(model.state_dict(), run_dir / "model.pt")
+    metrics = {
+        "name": cfg.name, "fusion": cfg.fusion.name, "level": model.level,
+        "monitor": monitor, "best_epoch": _best_epoch(ckpt), "epochs_run": trainer.current_epoch,
+        "train_seconds": round(seconds, 2), "n_parameters": sum(p.numel() for p in model.parameters()),
+        "cases": {s: int((store.split == s).sum()) for s in ("train", "val", "test")},
+    }
+    frames = []
+    for split in ("val", "test"):
+        idx = store.indices(split)
+        outputs = predict_outputs(model, store, idx, cfg.train.batch_size)
+        metrics[split] = {t.name: model.task_head(t.name).evaluate(outputs[t.name],
+                                                                  torch.from_numpy(store.targets[t.name][idx]))
+                          for t in prepared.tasks}
+        frames.append(predictions_frame(model, prepared.tasks, store, idx, outputs))
+    _write_json(run_dir / "metrics.json", metrics)
+    pd.concat(frames).to_csv(run_dir / "predictions.csv", index=False)
+    return RunResult(run_dir, metrics)
+
+
+def evaluate(run_dir: Path, data: Path | None = None, root: Path | None = None, *,
+             progress: bool = True) -> RunResult:
+    """Metrics of a trained run on its test split, or on every case of another manifest."""
+    cfg, model, state = load_run(run_dir)
+    manifest = data or cfg.data.manifest
+    prepared = prepare_with_state(cfg, state, manifest, _root(cfg, data, root), need_labels=True,
+                                  progress=progress)
+    store = prepared.store
+    if data is None:
+        store.split = _saved_splits(run_dir, store)
+        idx, where = store.indices("test"), "test"
+    else:
+        idx, where = np.arange(len(store)), manifest.stem
+        store.split = np.full(len(store), "all").astype(str)
+    outputs = predict_outputs(model, store, idx, cfg.train.batch_size)
+    metrics = {"data": str(manifest), "split": where, "cases": len(idx),
+               "metrics": {t.name: model.task_head(t.name).evaluate(outputs[t.name], torch.from_numpy(store.targets[t.name][idx]))
+                           for t in prepared.tasks}}
+    out = run_dir / "evaluations"
+    out.mkdir(exist_ok=True)
+    _write_json(out / f"{where}.json", metrics)
+    predictions_frame(model, prepared.tasks, store, idx, outputs).to_csv(out / f"{where}_predictions.csv", index=False)
+    metrics["written"] = str(out / f"{where}.json")
+    return RunResult(run_dir, metrics)
+
+
+def predict(run_dir: Path, data: Path, out: Path, root: Path | None = None, *,
+            progress: bool = True) -> pd.DataFrame:
+    """Probabilities and predicted classes for every case of a manifest (labels not needed)."""
+    cfg, model, state = load_run(run_dir)
+    prepared = prepare_with_state(cfg, state, data, _root(cfg, data, root), need_labels=False,
+                                  progress=progress)
+    store = prepared.store
+    idx = np.arange(len(store))
+    frame = predictions_frame(model, prepared.tasks, store, idx,
+                              predict_outputs(model, store, idx, cfg.train.batch_size))
+    frame = frame.drop(columns=["split"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    return frame
+
+
+def load_run(run_dir: Path) -> tuple[Config, MultimodalModel, dict[str, Any]]:
+    """Rebuild a trained model from its run directory (weights loaded with weights_only=True)."""
+    for f in ("config.yaml", "preprocessing.json", "model.pt"):
+        if not (run_dir / f).is_file():
+            raise RunError(f"The run directory has no {f}.", file=run_dir / f,
+                           fix="point at a folder written by `fusiondx fit` that finished training")
+    cfg = load_config(run_dir / "config.yaml")
+    state = json.loads((run_dir / "preprocessing.json").read_text())
+    specs = {m: ModalitySpec.from_dict(s) for m, s in state["specs"].items()}
+    tasks = [TaskInfo.from_dict(t) for t in state["tasks"]]
+    model = build_model(cfg, specs, tasks, state.get("class_weights"))
+    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
+    model.eval()
+    return cfg, model, state
+
+
+@torch.no_grad()
+def predict_outputs(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
+                    batch_size: int) -> dict[str, torch.Tensor]:
+    """Raw task outputs (logits) for the given cases, in order, in eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    chunks: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, len(idx), max(batch_size, 256)):
+        batch = store.batch(idx[start:start + max(batch_size, 256)])
+        inputs = _to(batch["inputs"], device)
+        for t, v in model(inputs, batch["mask"].to(device)).items():
+            chunks.setdefault(t, []).append(v.cpu())
+    return {t: torch.cat(v) for t, v in chunks.items()}
+
+
+def predictions_frame(model: MultimodalModel, tasks: list[TaskInfo], store: CaseStore,
+                      idx: np.ndarray, outputs: dict[str, torch.Tensor]) -> pd.DataFrame:
+    """Per case: split, true label(s), probability per class, predicted label(s)."""
+    cols: dict[str, Any] = {"case_id": store.ids[idx], "split": store.split[idx]}
+    for t in tasks:
+        probs = model.task_head(t.name).to_probs(outputs[t.name]).numpy()
+        y = store.targets.get(t.name)
+        if t.type == "binary":
+            p = probs[:, 0]
+            if y is not None:
+                cols[f"{t.name}_true"] = [t.classes[int(v)] for v in y[idx]]
+            cols[f"{t.name}_prob_{t.classes[1]}"] = p
+            cols[f"{t.name}_pred"] = [t.classes[int(v >= 0.5)] for v in p]
+        elif t.type == "multiclass":
+            if y is not None:
+                cols[f"{t.name}_true"] = [t.classes[int(v)] for v in y[idx]]
+            for k, c in enumerate(t.classes):
+                cols[f"{t.name}_prob_{c}"] = probs[:, k]
+            cols[f"{t.name}_pred"] = [t.classes[int(k)] for k in probs.argmax(1)]
+        else:
+            if y is not None:
+                cols[f"{t.name}_true"] = [_labels(t, row) for row in y[idx]]
+            for k, c in enumerate(t.classes):
+                cols[f"{t.name}_prob_{c}"] = probs[:, k]
+            cols[f"{t.name}_pred"] = [_labels(t, row >= 0.5) for row in probs]
+    return pd.DataFrame(cols)
+
+
+def class_weights(cfg: Config, prepared: Prepared) -> dict[str, list[float] | None]:
+    """Per task: None, the configured list, or 'balanced' weights from the training split."""
+    out: dict[str, list[float] | None] = {}
+    train = prepared.store.split == "train"
+    for tc, info in zip(cfg.tasks, prepared.tasks, strict=True):
+        w = tc.class_weights
+        if w is None or isinstance(w, list):
+            out[info.name] = list(w) if w else None
+            continue
+        y = prepared.store.targets[info.name][train]
+        if info.type == "multilabel":
+            pos = y.sum(0)
+            out[info.name] = [float((len(y) - p) / max(p, 1)) for p in pos]
+        else:
+            k = len(info.classes)
+            counts = np.bincount(y.astype(int), minlength=k)
+            out[info.name] = [float(len(y) / (k * max(c, 1))) for c in counts]
+    return out
+
+
+def _labels(t: TaskInfo, row: np.ndarray) -> str:
+    names = [c for c, on in zip(t.classes, row, strict=True) if on]
+    return ";".join(names) if names else "none"
+
+
+def _to(x: Any, device: torch.device) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    return {k: _to(v, device) for k, v in x.items()}
+
+
+def _loader(cfg: Config, store: CaseStore, split: str, prepared: Prepared) -> Any:
+    augment = {}
+    if split == "train":
+        for m in cfg.modalities:
+            if m.kind == "image":
+                a = m.preprocessing.augment
+                if a.flip or a.rotate or a.scale:
+                    from fusiondx.data.augment import RandImageAugment  # MONAI import: ~5 s
+
+                    fn = RandImageAugment(flip=a.flip, rotate=a.rotate, scale=a.scale,
+                                          spatial_dims=len(m.preprocessing.size))
+                    fn.set_random_state(cfg.seed)
+                    augment[m.name] = fn
+    return make_loader(CaseDataset(store, store.indices(split), augment),
+                       batch_size=cfg.train.batch_size, shuffle=split == "train", seed=cfg.seed,
+                       num_workers=cfg.train.num_workers)
+
+
+def _monitor(cfg: Config) -> tuple[str, str]:
+    es = cfg.train.early_stopping
+    name = es.monitor if es is not None else "auroc"
+    mode = (es.mode if es is not None and es.mode else None) or ("min" if name == "loss" else "max")
+    return f"val/{name}", mode
+
+
+def _best_epoch(ckpt: ModelCheckpoint) -> int | None:
+    if not ckpt.best_model_path:
+        return None
+    meta = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)
+    return int(meta.get("epoch", -1))
+
+
+def _setup_torch(cfg: Config) -> None:
+    # Lightning's banners (GPU/TPU availability, tips) say nothing about this run.
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    threads = cfg.train.threads or min(os.cpu_count() or 1, 8)
+    torch.set_num_threads(threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+
+def _write_run_files(cfg: Config, prepared: Prepared, weights: dict[str, list[float] | None]) -> None:
+    run_dir = cfg.run_dir
+    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    state = prepared.state() | {"class_weights": weights}
+    _write_json(run_dir / "preprocessing.json", state)
+    pd.DataFrame({"case_id": prepared.store.ids, "split": prepared.store.split}).to_csv(
+        run_dir / "splits.csv", index=False)
+
+
+def _stash_curves(run_dir: Path) -> pd.DataFrame | None:
+    """Lightning's CSV logger starts its file afresh on resume; keep the earlier epochs' rows."""
+    f = run_dir / "logs" / "metrics.csv"
+    if not f.is_file():
+        return None
+    earlier = pd.read_csv(f)
+    f.unlink()
+    return earlier
+
+
+def _merge_curves(run_dir: Path, earlier: pd.DataFrame) -> None:
+    f = run_dir / "logs" / "metrics.csv"
+    later = pd.read_csv(f) if f.is_file() else earlier.iloc[:0]
+    first_new = later["epoch"].min() if len(later) else np.inf
+    kept = earlier[earlier["epoch"] < first_new]
+    pd.concat([kept, later], ignore_index=True).to_csv(f, index=False)
+
+
+def _saved_splits(run_dir: Path, store: CaseStore) -> np.ndarray:
+    saved = pd.read_csv(run_dir / "splits.csv", dtype=str).set_index("case_id")["split"]
+    missing = [i for i in store.ids if i not in saved.index]
+    if missing:
+        raise DataError(f"{len(missing)} case(s) of the manifest are not in the run's splits.csv.",
+                        case_id=missing[0], file=run_dir / "splits.csv",
+                        fix="the manifest changed since training; evaluate it with --data instead")
+    return saved.loc[list(store.ids)].to_numpy().astype(str)
+
+
+def _check_same_splits(run_dir: Path, store: CaseStore) -> None:
+    if not np.array_equal(_saved_splits(run_dir, store), store.split):
+        raise RunError("The data or split settings changed since this run started, so it cannot be resumed.",
+                       file=run_dir / "splits.csv", fix="run `fusiondx fit` without --resume to start over")
+
+
+def _clear_run_dir(run_dir: Path) -> None:
+    """Start a fresh run, replacing an earlier run of the same name but nothing else."""
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not (run_dir / "config.yaml").is_file():
+            raise RunError(f"The run folder '{run_dir}' exists and is not a FusionDx run, so it is left alone.",
+                           fix="choose another name or output_dir in the config")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _root(cfg: Config, data: Path | None, root: Path | None) -> Path:
+    if root is not None:
+        return root
+    return data.parent if data is not None else cfg.data.data_root
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    def clean(x: Any) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    path.write_text(json.dumps(clean(obj), indent=2))

@@ -1,0 +1,86 @@
+"""Classification metrics over a whole split (torchmetrics), as plain floats for metrics.json.
+
+Names are the same for every task type: accuracy, balanced_accuracy, precision, recall, f1
+(macro over classes; for binary tasks over the two classes), specificity, auroc, auprc; binary
+tasks add sensitivity (recall of the positive class). The confusion matrix has true classes as
+rows. A metric that is undefined on the given cases (e.g. AUROC when the split holds one class)
+is NaN, never a misleading number.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import torch
+import torchmetrics.functional.classification as tmf
+
+
+def classification_metrics(probs: torch.Tensor, target: torch.Tensor, task: str,
+                           num_classes: int, threshold: float = 0.5) -> dict[str, Any]:
+    """Metrics from predicted probabilities (N, K) (binary: (N, 1)) and targets."""
+    probs = probs.detach().float().cpu()
+    target = target.detach().cpu()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torchmetrics warns on absent classes; we return NaN instead
+        if task == "binary":
+            return _binary(probs.reshape(-1), target.reshape(-1).long(), threshold)
+        if task == "multiclass":
+            return _multiclass(probs, target.long(), num_classes)
+        return _multilabel(probs, target.long(), num_classes, threshold)
+
+
+def _f(x: torch.Tensor) -> float:
+    v = float(x)
+    return v if math.isfinite(v) else float("nan")
+
+
+def _binary(p: torch.Tensor, y: torch.Tensor, thr: float) -> dict[str, Any]:
+    two = torch.stack([1 - p, p], dim=1)
+    both = len(torch.unique(y)) == 2
+    out = {
+        "accuracy": _f(tmf.binary_accuracy(p, y, threshold=thr)),
+        "balanced_accuracy": _f(tmf.multiclass_recall(two, y, num_classes=2, average="macro")),
+        "precision": _f(tmf.multiclass_precision(two, y, num_classes=2, average="macro")),
+        "recall": _f(tmf.multiclass_recall(two, y, num_classes=2, average="macro")),
+        "f1": _f(tmf.multiclass_f1_score(two, y, num_classes=2, average="macro")),
+        "sensitivity": _f(tmf.binary_recall(p, y, threshold=thr)),
+        "specificity": _f(tmf.binary_specificity(p, y, threshold=thr)),
+        "auroc": _f(tmf.binary_auroc(p, y)) if both else float("nan"),
+        "auprc": _f(tmf.binary_average_precision(p, y)) if both else float("nan"),
+        "confusion_matrix": tmf.binary_confusion_matrix(p, y, threshold=thr).tolist(),
+    }
+    return out
+
+
+def _multiclass(p: torch.Tensor, y: torch.Tensor, k: int) -> dict[str, Any]:
+    kw = {"num_classes": k, "average": "macro"}
+    return {
+        "accuracy": _f(tmf.multiclass_accuracy(p, y, num_classes=k, average="micro")),
+        "balanced_accuracy": _f(tmf.multiclass_recall(p, y, **kw)),
+        "precision": _f(tmf.multiclass_precision(p, y, **kw)),
+        "recall": _f(tmf.multiclass_recall(p, y, **kw)),
+        "f1": _f(tmf.multiclass_f1_score(p, y, **kw)),
+        "specificity": _f(tmf.multiclass_specificity(p, y, **kw)),
+        "auroc": _f(tmf.multiclass_auroc(p, y, **kw)) if len(torch.unique(y)) > 1 else float("nan"),
+        "auprc": _f(tmf.multiclass_average_precision(p, y, **kw)),
+        "confusion_matrix": tmf.multiclass_confusion_matrix(p, y, num_classes=k).tolist(),
+    }
+
+
+def _multilabel(p: torch.Tensor, y: torch.Tensor, k: int, thr: float) -> dict[str, Any]:
+    kw = {"num_labels": k, "average": "macro", "threshold": thr}
+    rec = tmf.multilabel_recall(p, y, num_labels=k, average="none", threshold=thr)
+    spec = tmf.multilabel_specificity(p, y, num_labels=k, average="none", threshold=thr)
+    return {
+        "accuracy": _f(tmf.multilabel_accuracy(p, y, **kw)),
+        "balanced_accuracy": _f(((rec + spec) / 2).mean()),
+        "precision": _f(tmf.multilabel_precision(p, y, **kw)),
+        "recall": _f(rec.mean()),
+        "f1": _f(tmf.multilabel_f1_score(p, y, **kw)),
+        "specificity": _f(spec.mean()),
+        "auroc": _f(tmf.multilabel_auroc(p, y, num_labels=k, average="macro")),
+        "auprc": _f(tmf.multilabel_average_precision(p, y, num_labels=k, average="macro")),
+        "confusion_matrix": tmf.multilabel_confusion_matrix(p, y, num_labels=k, threshold=thr).tolist(),
+    }

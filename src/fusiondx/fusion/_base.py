@@ -1,0 +1,47 @@
+"""The fusion contract: per-modality features + presence mask -> one fused vector per case."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from fusiondx.configurable import Configurable
+
+
+class Fusion(Configurable, nn.Module):
+    """Base class of every fusion strategy.
+
+    ``in_dims`` maps modality name -> feature width; modalities are always handled in sorted
+    order, and ``mask`` (B, M) is True where a modality is present for that case, in that order.
+
+    ``level`` says what the model feeds in:
+
+    - ``early``: low-level features of each modality's raw input (see ``encoders/lowlevel.py``);
+      the fusion itself holds the shared network;
+    - ``intermediate``: each modality encoder's embedding;
+    - ``late``: each modality's own task decision, as probabilities (``in_dims`` are then the
+      number of task outputs); the fused output is a probability too.
+
+    A missing modality must contribute nothing: its features are placeholders and must not be
+    read as data.
+    """
+
+    level: ClassVar[str] = "intermediate"
+
+    def __init__(self, in_dims: Mapping[str, int], out_dim: int) -> None:
+        super().__init__()
+        if not in_dims:
+            raise ValueError("a fusion needs at least one modality")
+        self.modalities: list[str] = sorted(in_dims)
+        self.in_dims = {m: int(in_dims[m]) for m in self.modalities}
+        self.out_dim = int(out_dim)
+
+    def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def stack(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Equal-width features as (B, M, D) in sorted modality order."""
+        return torch.stack([feats[m] for m in self.modalities], dim=1)

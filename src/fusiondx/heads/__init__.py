@@ -1,0 +1,3 @@
+"""Task heads; importing this package registers them."""
+
+from fusiondx.heads import classification  # noqa: F401

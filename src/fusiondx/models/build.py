@@ -1,0 +1,66 @@
+"""Build a MultimodalModel from a config and the fitted modality specs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from torch import nn
+
+from fusiondx.config import Config
+from fusiondx.data.targets import TaskInfo
+from fusiondx.errors import ConfigError
+from fusiondx.models.multimodal import MultimodalModel
+from fusiondx.registry import (
+    ENCODERS,
+    FUSIONS,
+    HEADS,
+    _load_all,
+    create_encoder,
+    create_fusion,
+    create_head,
+)
+from fusiondx.types import ModalitySpec
+
+
+def build_model(cfg: Config, specs: Mapping[str, ModalitySpec], tasks: Sequence[TaskInfo],
+                class_weights: Mapping[str, list[float] | None] | None = None) -> MultimodalModel:
+    """Encoders per modality, the configured fusion, and one head per task."""
+    _load_all()
+    level = FUSIONS.get(cfg.fusion.name).cls.level
+    dim = cfg.fusion.dim
+    encoders = nn.ModuleDict()
+    for name in sorted(specs):
+        spec = specs[name]
+        enc_name = f"lowlevel_{spec.kind}" if level == "early" else cfg.modality(name).encoder_name
+        entry = ENCODERS.get(enc_name)
+        if entry.meta.get("kind") != spec.kind:
+            raise ConfigError(
+                f"Encoder '{enc_name}' is for {entry.meta.get('kind')} data but modality '{name}' is {spec.kind}.",
+                fix=f"pick a {spec.kind} encoder: {', '.join(e.name for e in ENCODERS.entries() if e.meta.get('kind') == spec.kind)}")
+        options = {} if level == "early" else dict(cfg.modality(name).encoder.options)
+        options.setdefault("out_dim", dim)
+        encoders[name] = create_encoder(enc_name, **spec.encoder_kwargs(entry.cls), **options)
+    weights = class_weights or {}
+    heads = nn.ModuleDict()
+    task_cfgs = {t.name: t for t in cfg.tasks}
+    for t in tasks:
+        tc = task_cfgs[t.name]
+        HEADS.get(tc.head)
+
+        def head(in_dim: int, t: TaskInfo = t, tc=tc) -> nn.Module:  # noqa: ANN001
+            return create_head(tc.head, in_dim=in_dim, num_classes=len(t.classes), task=t.type,
+                               class_weights=weights.get(t.name), **tc.options)
+
+        if level == "late":
+            heads[t.name] = nn.ModuleDict({m: head(encoders[m].out_dim) for m in sorted(specs)})
+        else:
+            heads[t.name] = head(dim)
+    if level == "late":
+        fusion: nn.Module = nn.ModuleDict({
+            t.name: create_fusion(cfg.fusion.name, in_dims={m: t.num_outputs for m in specs},
+                                  out_dim=t.num_outputs, **cfg.fusion.options)
+            for t in tasks})
+    else:
+        fusion = create_fusion(cfg.fusion.name, in_dims={m: encoders[m].out_dim for m in specs},
+                               out_dim=dim, **cfg.fusion.options)
+    return MultimodalModel(encoders, fusion, heads, level)

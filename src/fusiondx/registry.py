@@ -1,0 +1,150 @@
+"""Registries of pluggable parts: encoders, fusions and heads, built by name.
+
+A part registers itself with a decorator::
+
+    @register_fusion("concat", level="intermediate", tags={"handles_missing"})
+    class ConcatFusion(Fusion): ...
+
+and is built with ``create_fusion("concat", in_dims=..., out_dim=...)``. The registry drives the
+CLI (``fusiondx list``), the docs tables and the common test suites.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from fusiondx.errors import ConfigError, did_you_mean
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered part."""
+
+    name: str
+    cls: type[T]
+    tags: frozenset[str] = field(default_factory=frozenset)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        """First line of the class docstring."""
+        doc = inspect.getdoc(self.cls) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    def options(self) -> dict[str, Any]:
+        """Keyword-only options of the constructor and their defaults (required ones omitted)."""
+        out: dict[str, Any] = {}
+        for p in inspect.signature(self.cls.__init__).parameters.values():
+            if p.kind is p.KEYWORD_ONLY and p.default is not inspect.Parameter.empty:
+                out[p.name] = p.default
+        return out
+
+
+class Registry(Generic[T]):
+    """A name -> class table for one kind of part."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+
+    def register(
+        self, name: str, *, tags: Iterable[str] = (), **meta: Any
+    ) -> Callable[[type[T]], type[T]]:
+        def deco(cls: type[T]) -> type[T]:
+            if name in self._entries and self._entries[name].cls is not cls:
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            self._entries[name] = Entry(name, cls, frozenset(tags), dict(meta))
+            cls.registered_name = name  # type: ignore[attr-defined]
+            return cls
+
+        return deco
+
+    def get(self, name: str) -> Entry[T]:
+        if name not in self._entries:
+            raise ConfigError(
+                f"There is no {self.kind} named '{name}'.{did_you_mean(name, self._entries)}",
+                fix=f"use one of: {', '.join(sorted(self._entries))} (see `fusiondx list {self.kind}s`)",
+            )
+        return self._entries[name]
+
+    def create(self, name: str, /, **kwargs: Any) -> T:
+        entry = self.get(name)
+        check_options(entry.cls, kwargs, what=f"{self.kind} '{name}'")
+        return entry.cls(**kwargs)
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
+
+    def entries(self, pattern: str = "*") -> list[Entry[T]]:
+        return [self._entries[n] for n in self.names(pattern)]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def check_options(cls: type, kwargs: dict[str, Any], *, what: str) -> None:
+    """Raise a ConfigError naming any keyword that ``cls.__init__`` does not take."""
+    params = inspect.signature(cls.__init__).parameters
+    accepted = {n for n, p in params.items() if n != "self" and p.kind is not p.VAR_POSITIONAL}
+    for key in kwargs:
+        if key not in accepted:
+            shown = sorted(accepted)
+            raise ConfigError(
+                f"{what} has no option '{key}'.{did_you_mean(key, shown)}",
+                fix=f"its options are: {', '.join(shown)}",
+            )
+
+
+ENCODERS: Registry[Any] = Registry("encoder")
+FUSIONS: Registry[Any] = Registry("fusion")
+HEADS: Registry[Any] = Registry("head")
+
+register_encoder = ENCODERS.register
+register_fusion = FUSIONS.register
+register_head = HEADS.register
+
+
+def _load_all() -> None:
+    # Importing the packages runs their @register decorators.
+    import fusiondx.encoders  # noqa: F401
+    import fusiondx.fusion  # noqa: F401
+    import fusiondx.heads  # noqa: F401
+
+
+def create_encoder(name: str, /, **kwargs: Any) -> Any:
+    _load_all()
+    return ENCODERS.create(name, **kwargs)
+
+
+def create_fusion(name: str, /, **kwargs: Any) -> Any:
+    _load_all()
+    return FUSIONS.create(name, **kwargs)
+
+
+def create_head(name: str, /, **kwargs: Any) -> Any:
+    _load_all()
+    return HEADS.create(name, **kwargs)
+
+
+def list_encoders(pattern: str = "*") -> list[str]:
+    _load_all()
+    return ENCODERS.names(pattern)
+
+
+def list_fusions(pattern: str = "*") -> list[str]:
+    _load_all()
+    return FUSIONS.names(pattern)
+
+
+def list_heads(pattern: str = "*") -> list[str]:
+    _load_all()
+    return HEADS.names(pattern)

@@ -1,0 +1,99 @@
+"""The contract every registered fusion keeps; a new fusion is tested the moment it registers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import fusiondx.fusion  # noqa: F401  (registers every strategy)
+from fusiondx.registry import FUSIONS
+
+ENTRIES = FUSIONS.entries()
+NAMES = [e.name for e in ENTRIES]
+
+
+def _setup(name: str, n_mod: int = 3, batch: int = 4, seed: int = 0):
+    torch.manual_seed(seed)
+    entry = FUSIONS.get(name)
+    mods = [f"m{i}" for i in range(n_mod)]
+    if entry.cls.level == "late":
+        dims = {m: 2 for m in mods}
+        out_dim = 2
+        feats = {m: torch.rand(batch, 2, requires_grad=True) for m in mods}
+    else:
+        dims = {m: 6 + 2 * i for i, m in enumerate(mods)}
+        out_dim = 8
+        feats = {m: torch.randn(batch, dims[m], requires_grad=True) for m in mods}
+    fusion = FUSIONS.create(name, in_dims=dims, out_dim=out_dim).eval()
+    return fusion, feats, dims, out_dim
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("n_mod", [1, 3, 6])
+def test_shape_and_finite(name: str, n_mod: int) -> None:
+    fusion, feats, _, out_dim = _setup(name, n_mod)
+    mask = torch.ones(4, n_mod, dtype=torch.bool)
+    out = fusion(feats, mask)
+    assert out.shape == (4, out_dim)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_reaches_present_and_not_masked(name: str) -> None:
+    fusion, feats, _, _ = _setup(name)
+    mask = torch.tensor([[True, False, True]] * 4)
+    fusion(feats, mask).sum().backward()
+    assert feats["m0"].grad is not None and feats["m0"].grad.abs().sum() > 0
+    assert feats["m2"].grad is not None and feats["m2"].grad.abs().sum() > 0
+    assert feats["m1"].grad is None or feats["m1"].grad.abs().sum() == 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_missing_modality_values_change_nothing(name: str) -> None:
+    fusion, feats, _, _ = _setup(name)
+    mask = torch.tensor([[True, False, True], [False, True, True], [True, True, False], [True, False, False]])
+    out1 = fusion(feats, mask)
+    noisy = {m: f.detach().clone() for m, f in feats.items()}
+    for j, m in enumerate(sorted(noisy)):
+        noisy[m][~mask[:, j]] = 1e3 if FUSIONS.get(name).cls.level != "late" else 0.999
+    out2 = fusion(noisy, mask)
+    assert torch.allclose(out1, out2, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_modality_order_irrelevant(name: str) -> None:
+    fusion, feats, _, _ = _setup(name)
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    reordered = {m: feats[m] for m in reversed(list(feats))}
+    assert torch.allclose(fusion(feats, mask), fusion(reordered, mask))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_config_round_trip_and_state_dict_reload(name: str) -> None:
+    fusion, feats, _, _ = _setup(name)
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    clone = type(fusion)(**fusion.get_config()).eval()
+    clone.load_state_dict(fusion.state_dict(), strict=True)
+    assert torch.allclose(fusion(feats, mask), clone(feats, mask))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_of_one(name: str) -> None:
+    fusion, feats, _, out_dim = _setup(name, batch=1)
+    out = fusion(feats, torch.tensor([[True, False, True]]))
+    assert out.shape == (1, out_dim) and torch.isfinite(out).all()
+
+
+def test_every_fusion_module_registers_and_is_documented() -> None:
+    import pkgutil
+    from pathlib import Path
+
+    pkg = Path(fusiondx.fusion.__file__).parent
+    modules = {m.name for m in pkgutil.iter_modules([str(pkg)]) if not m.name.startswith("_")}
+    registered_modules = {e.cls.__module__.rsplit(".", 1)[-1] for e in ENTRIES}
+    assert modules == registered_modules, f"modules registering nothing: {modules - registered_modules}"
+    docs = (pkg.parents[2] / "docs" / "fusions.md").read_text()
+    for e in ENTRIES:
+        assert f"`{e.name}`" in docs, f"fusion '{e.name}' is missing from docs/fusions.md"
+        assert e.meta.get("reference"), f"fusion '{e.name}' names no reference"
+        assert e.cls.level in ("early", "intermediate", "late")

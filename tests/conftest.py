@@ -1,0 +1,51 @@
+"""Shared fixtures: a small built-in cohort on disk and a quick config over it."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def cohort_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 160-case built-in cohort (32x32 images) written once per test session."""
+    from fusiondx.datasets.synthetic import make_cohort
+
+    out = tmp_path_factory.mktemp("cohort")
+    make_cohort(out, n_cases=160, seed=1, image_size=32, missing_rate=0.15)
+    return out
+
+
+QUICK: dict[str, Any] = {
+    "name": "quick",
+    "seed": 0,
+    "data": {"manifest": "manifest.csv", "patient_column": "patient_id"},
+    "modalities": [
+        {"name": "cxr", "kind": "image", "column": "image", "preprocessing": {"size": [32, 32]},
+         "encoder": {"name": "cnn"}},
+        {"name": "ecg", "kind": "signal", "column": "ecg", "preprocessing": {"rate": 50, "length": 500}},
+        {"name": "report", "kind": "text", "column": "report",
+         "preprocessing": {"vocab_size": 200, "max_length": 32}},
+        {"name": "labs", "kind": "tabular", "columns": ["age", "sex", "crp", "troponin", "smoker"],
+         "categorical": ["sex", "smoker"]},
+    ],
+    "fusion": {"name": "concat", "dim": 16},
+    "tasks": [{"name": "diagnosis", "label": "label", "classes": ["healthy", "disease"]}],
+    "train": {"epochs": 2, "batch_size": 32, "progress": False, "early_stopping": None},
+}
+
+
+@pytest.fixture
+def quick_config(cohort_dir: Path, tmp_path: Path) -> dict[str, Any]:
+    """A fast config over the session cohort; runs go to this test's tmp_path."""
+    cfg = copy.deepcopy(QUICK)
+    cfg["data"]["manifest"] = str(cohort_dir / "manifest.csv")
+    cfg["output_dir"] = str(tmp_path / "runs")
+    return cfg
