@@ -239,6 +239,10 @@ def _print_data_summary(prepared: Any) -> None:
                 row += [str(int(np.sum(y == k))) for k in range(len(t.classes))]
         table.add_row(*row)
     console.print(table)
+    empty = int((~store.mask.any(axis=1)).sum())
+    if empty:
+        console.print(f"[yellow]note:[/] {empty} case(s) have none of the configured modalities; "
+                      "they are kept, and the model can only predict the learned prior for them.")
 
 
 def _fmt(v: Any) -> str:

@@ -49,7 +49,7 @@ def demo_configs(out: Path, epochs: int) -> list[tuple[str, dict[str, Any]]]:
         cfg = copy.deepcopy(base)
         cfg["name"] = f"only_{m['name']}"
         cfg["modalities"] = [m]
-        runs.append((f"{m['name']} only ({m['kind']}, {m['encoder']['name']})", cfg))
+        runs.append((f"{m['name']} only ({m['kind']})", cfg))
     for f in FUSIONS:
         cfg = copy.deepcopy(base)
         cfg["name"] = f"fusion_{f}"
@@ -96,14 +96,17 @@ def run_demo(out: Path, *, cases: int, epochs: int, console: Console) -> list[di
 
 
 def _print_table(results: list[dict[str, Any]], console: Console) -> None:
-    table = Table(title="Test metrics on the built-in cohort (same split for every model)")
-    cols = ("auroc", "auprc", "accuracy", "balanced_accuracy", "f1", "sensitivity", "specificity")
-    table.add_column("model")
-    for c in cols:
-        table.add_column(c, justify="right")
+    table = Table(title="Test metrics on the built-in cohort (same test cases for every model)")
+    cols = {"auroc": "AUROC", "auprc": "AUPRC", "accuracy": "acc", "balanced_accuracy": "bal.acc",
+            "f1": "F1", "sensitivity": "sens", "specificity": "spec"}
+    table.add_column("model", no_wrap=True)
+    for title in cols.values():
+        table.add_column(title, justify="right")
     table.add_column("params", justify="right")
-    table.add_column("train s", justify="right")
+    table.add_column("train", justify="right")
     for r in results:
-        table.add_row(r["model"], *[f"{r['m'][c]:.3f}" for c in cols], f"{r['n_parameters']:,}",
-                      f"{r['train_seconds']:.0f}")
-    console.print(table)
+        table.add_row(r["model"], *[f"{r['m'][c]:.3f}" for c in cols],
+                      f"{r['n_parameters'] / 1000:.0f}k", f"{r['train_seconds']:.0f}s")
+    # A pipe or a CI log reports 80 columns; the table needs a little more to stay on one line.
+    wide = console if console.is_terminal else Console(width=max(console.width, 110))
+    wide.print(table)

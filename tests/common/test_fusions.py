@@ -78,6 +78,15 @@ def test_config_round_trip_and_state_dict_reload(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_case_with_nothing_present_is_finite_and_ignores_placeholders(name: str) -> None:
+    fusion, feats, _, _ = _setup(name)
+    mask = torch.zeros(4, 3, dtype=torch.bool)
+    out1 = fusion(feats, mask)
+    out2 = fusion({m: torch.full_like(f, 0.9) for m, f in feats.items()}, mask)
+    assert torch.isfinite(out1).all() and torch.allclose(out1, out2)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_batch_of_one(name: str) -> None:
     fusion, feats, _, out_dim = _setup(name, batch=1)
     out = fusion(feats, torch.tensor([[True, False, True]]))

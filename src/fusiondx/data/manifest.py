@@ -76,14 +76,9 @@ def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bo
             raise DataError(
                 f"Modality '{m.name}' is empty for every case.", file=path, column=",".join(cols),
                 fix="fill the column(s) or remove the modality from the config")
-    present = np.stack([modality_present(df, m) for m in cfg.modalities], axis=1)
-    none = np.flatnonzero(~present.any(axis=1))
-    if len(none):
-        i = int(none[0])
-        raise DataError(
-            f"{len(none)} case(s) have no modality at all (every modality cell is empty).",
-            file=path, row=line_of(i), case_id=str(ids.iloc[i]),
-            fix="remove these rows or fill at least one modality")
+    # Cases with none of the configured modalities are kept on purpose: a single-modality
+    # baseline must be scored on the same cases as the fused model, and for such a case it can
+    # only predict from what it learned about absence (the prior). `validate` reports how many.
     if need_labels:
         for t in cfg.tasks:
             for c in [t.label] if isinstance(t.label, str) else t.label:
