@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import torch
-
-from fusiondx.fusion._base import Fusion
-from fusiondx.fusion._common import AbsentEmbedding, mlp
+from fusiondx.fusion.concat import ConcatFusion
 from fusiondx.registry import register_fusion
 
 
 @register_fusion("early_concat", tags={"handles_missing"},
                  reference="Huang et al., Fusion of medical imaging and electronic health records "
                            "using deep learning: a systematic review, npj Digit. Med. 2020 (early fusion)")
-class EarlyConcatFusion(Fusion):
+class EarlyConcatFusion(ConcatFusion):
     """Concatenate shallow per-modality input projections and learn everything in one deep MLP.
 
     The model feeds this fusion the output of the ``lowlevel_*`` encoders (a pooled,
     low-resolution view of each image or signal, a bag of token embeddings, the raw tabular
     values), so the only deep network sees all modalities together from the start. Missing
-    modalities get a learned 'absent' vector.
+    modalities get a learned 'absent' vector. The computation is that of ``concat`` with a deeper
+    shared network; what differs is what it is fed.
 
     Args:
         in_dims: low-level feature width per modality.
@@ -34,10 +32,4 @@ class EarlyConcatFusion(Fusion):
 
     def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, hidden: int = 256,
                  layers: int = 3, dropout: float = 0.1) -> None:
-        super().__init__(in_dims, out_dim)
-        self.absent = AbsentEmbedding([self.in_dims[m] for m in self.modalities])
-        self.net = mlp(sum(self.in_dims.values()), hidden, out_dim, layers, dropout)
-
-    def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-        parts = self.absent([feats[m] for m in self.modalities], mask)
-        return self.net(torch.cat(parts, dim=-1))  # (B, out_dim)
+        super().__init__(in_dims, out_dim, hidden=hidden, layers=layers, dropout=dropout)

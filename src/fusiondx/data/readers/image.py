@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from fusiondx.data.readers._common import load_numeric_npy
+from fusiondx.data.readers._common import one_line as _msg
 from fusiondx.errors import ConfigError, DataError
 
 __all__ = [
@@ -73,11 +75,6 @@ class ImageRecord:
     spatial_dims: int
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
-
-
-def _msg(exc: BaseException) -> str:
-    """A library's exception message on one line (errors are printed as one paragraph)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,25 +462,7 @@ def _read_nifti(path: Path) -> ImageRecord:
 
 
 def _read_npy(path: Path) -> ImageRecord:
-    try:
-        # allow_pickle=False: a .npy from an untrusted source must not run code.
-        data = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise DataError(
-            f"the .npy file cannot be read (numpy: {_msg(exc)})",
-            fix="save the image with numpy.save as a plain numeric array (no pickled objects)",
-            file=path,
-        ) from exc
-    if (
-        not isinstance(data, np.ndarray)
-        or not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_)
-        or np.iscomplexobj(data)
-    ):
-        raise DataError(
-            f"the .npy file holds {getattr(data, 'dtype', type(data))} values, not real numbers",
-            fix="save a real-valued numeric array (e.g. float32 or uint16)",
-            file=path,
-        )
+    data = load_numeric_npy(path, what="image", fix_shape="(e.g. float32 or uint16)")
     meta: dict[str, Any] = {"format": "npy"}
     if data.ndim == 2:
         return ImageRecord(array=data.astype(np.float32)[None], spatial_dims=2, meta=meta)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fusiondx.data.readers._common import load_numeric_npy
+from fusiondx.data.readers._common import one_line as _msg
 from fusiondx.errors import ConfigError, DataError, did_you_mean
 
 __all__ = [
@@ -59,11 +61,6 @@ class SignalRecord:
     rate: float | None
     lead_names: list[str] = field(default_factory=list)
     path: Path | None = None
-
-
-def _msg(exc: BaseException) -> str:
-    """A library's exception message on one line (errors are printed as one paragraph)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,25 +300,7 @@ def _is_number(text: str) -> bool:
 
 
 def _read_npy(path: Path) -> tuple[np.ndarray, list[str]]:
-    try:
-        # allow_pickle=False: a .npy from an untrusted source must not run code.
-        data = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise DataError(
-            f"the .npy file cannot be read (numpy: {_msg(exc)})",
-            fix="save the signal with numpy.save as a plain numeric array (no pickled objects)",
-            file=path,
-        ) from exc
-    if (
-        not isinstance(data, np.ndarray)
-        or not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_)
-        or np.iscomplexobj(data)
-    ):
-        raise DataError(
-            f"the .npy file holds {getattr(data, 'dtype', type(data))} values, not real numbers",
-            fix="save a real-valued float array of shape (leads, samples)",
-            file=path,
-        )
+    data = load_numeric_npy(path, what="signal", fix_shape="of shape (leads, samples)")
     if data.ndim == 1:
         data = data[None]
     if data.ndim != 2 or data.size == 0:
