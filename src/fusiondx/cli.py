@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fusiondx.errors import FusionDxError
@@ -34,7 +35,7 @@ def _guard(fn: Callable[[], Any]) -> Any:
     except FusionDxError as err:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err_console.print("interrupted; `fusiondx fit --resume` continues a run from its last checkpoint")
@@ -49,15 +50,17 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config.")]) -> No
     """
     from fusiondx.config import load_config
     from fusiondx.data.store import prepare
+    from fusiondx.models.build import check_parts
 
     def run() -> None:
         cfg = load_config(config)
+        check_parts(cfg)
         try:
             prepared = prepare(cfg, progress=True)
         except FusionDxError as err:
             errors = getattr(err, "all_errors", [err])
             for e in errors:
-                err_console.print(f"[red]-[/] {e}", highlight=False, soft_wrap=True)
+                err_console.print(f"[red]-[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             err_console.print(f"[bold red]{len(errors)} problem(s) found[/] in {cfg.data.manifest}")
             raise typer.Exit(2) from None
         _print_data_summary(prepared)

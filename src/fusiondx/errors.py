@@ -73,7 +73,7 @@ class FusionDxError(Exception):
             where.append(f"column '{self.column}'")
         if self.file is not None:
             where.append(f"file '{self.file}'")
-        text = self.what.rstrip(".") + "."
+        text = self.what if self.what.endswith(("?", "!")) else self.what.rstrip(".") + "."
         if where:
             text += " Where: " + ", ".join(where) + "."
         if self.fix:

@@ -194,3 +194,12 @@ def test_cli_prints_one_paragraph_and_exits_2(quick_config: dict[str, Any], coho
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "nope.png" in result.output and "Fix:" in result.output
+
+
+def test_wrong_encoder_kind_fails_before_any_file_is_decoded(quick_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from fusiondx.engine import run
+
+    monkeypatch.setattr(run, "prepare", lambda *a, **k: pytest.fail("decoded data first"))
+    quick_config["modalities"][1]["encoder"] = {"name": "cnn"}
+    with pytest.raises(fusiondx.ConfigError, match="for image data but modality 'ecg' is signal"):
+        fusiondx.fit(quick_config)

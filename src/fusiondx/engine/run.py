@@ -38,7 +38,7 @@ from fusiondx.data.store import CaseStore, Prepared, prepare, prepare_with_state
 from fusiondx.data.targets import TaskInfo
 from fusiondx.engine.task import FusionTask
 from fusiondx.errors import DataError, RunError
-from fusiondx.models.build import build_model
+from fusiondx.models.build import build_model, check_parts
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.types import ModalitySpec
 
@@ -57,6 +57,7 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None) -> R
     if resume and not last.is_file():
         raise RunError(f"There is no checkpoint to resume from at '{last}'.",
                        fix="run `fusiondx fit` without --resume to start the run")
+    check_parts(cfg)
     _setup_torch(cfg)
     prepared = prepare(cfg, progress=show)
     store = prepared.store

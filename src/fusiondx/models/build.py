@@ -15,11 +15,35 @@ from fusiondx.registry import (
     FUSIONS,
     HEADS,
     _load_all,
+    check_options,
     create_encoder,
     create_fusion,
     create_head,
 )
 from fusiondx.types import ModalitySpec
+
+
+def check_parts(cfg: Config) -> None:
+    """Fail fast, before any file is decoded, on unknown part names, options or kinds."""
+    _load_all()
+    fusion = FUSIONS.get(cfg.fusion.name)
+    check_options(fusion.cls, {"in_dims": {}, "out_dim": 1, **cfg.fusion.options},
+                  what=f"fusion '{cfg.fusion.name}'")
+    for m in cfg.modalities:
+        if fusion.cls.level == "early":
+            continue
+        entry = ENCODERS.get(m.encoder_name)
+        _check_kind(m.encoder_name, entry.meta.get("kind"), m.name, m.kind)
+        check_options(entry.cls, m.encoder.options, what=f"encoder '{m.encoder_name}'")
+    for t in cfg.tasks:
+        check_options(HEADS.get(t.head).cls, t.options, what=f"head '{t.head}'")
+
+
+def _check_kind(enc_name: str, enc_kind: str | None, modality: str, kind: str) -> None:
+    if enc_kind != kind:
+        raise ConfigError(
+            f"Encoder '{enc_name}' is for {enc_kind} data but modality '{modality}' is {kind}.",
+            fix=f"pick a {kind} encoder: {', '.join(e.name for e in ENCODERS.entries() if e.meta.get('kind') == kind)}")
 
 
 def build_model(cfg: Config, specs: Mapping[str, ModalitySpec], tasks: Sequence[TaskInfo],
@@ -33,10 +57,7 @@ def build_model(cfg: Config, specs: Mapping[str, ModalitySpec], tasks: Sequence[
         spec = specs[name]
         enc_name = f"lowlevel_{spec.kind}" if level == "early" else cfg.modality(name).encoder_name
         entry = ENCODERS.get(enc_name)
-        if entry.meta.get("kind") != spec.kind:
-            raise ConfigError(
-                f"Encoder '{enc_name}' is for {entry.meta.get('kind')} data but modality '{name}' is {spec.kind}.",
-                fix=f"pick a {spec.kind} encoder: {', '.join(e.name for e in ENCODERS.entries() if e.meta.get('kind') == spec.kind)}")
+        _check_kind(enc_name, entry.meta.get("kind"), name, spec.kind)
         options = {} if level == "early" else dict(cfg.modality(name).encoder.options)
         options.setdefault("out_dim", dim)
         encoders[name] = create_encoder(enc_name, **spec.encoder_kwargs(entry.cls), **options)
