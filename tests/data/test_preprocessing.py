@@ -104,3 +104,24 @@ def test_disk_cache_is_reused_without_decoding(quick_config: dict[str, Any], tmp
     second = prepare(fusiondx.load_config(quick_config))
     assert isinstance(second.store.inputs["cxr"][""], np.memmap)
     assert np.array_equal(first.store.inputs["cxr"][""], second.store.inputs["cxr"][""])
+
+
+def test_tokenizers_are_identical_across_processes(cohort_dir: Path) -> None:
+    """Rust hash maps are seeded per process; a trained vocabulary must not depend on that."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, json, pandas as pd\n"
+        "from fusiondx.data.preprocessors.text import _new_tokenizer, _wordpiece_from_bpe\n"
+        "texts = pd.read_csv(sys.argv[1])['report'].dropna().str.lower().tolist()\n"
+        "out = {}\n"
+        "for kind in ('wordpiece', 'bpe', 'word'):\n"
+        "    tok, tr = _new_tokenizer(kind, 600, 1)\n"
+        "    tok.train_from_iterator(texts, trainer=tr)\n"
+        "    tok = _wordpiece_from_bpe(tok) if kind == 'wordpiece' else tok\n"
+        "    out[kind] = sorted(tok.get_vocab().items())\n"
+        "print(json.dumps(out))\n")
+    runs = [subprocess.run([sys.executable, "-c", script, str(cohort_dir / "manifest.csv")],
+                           capture_output=True, text=True, check=True).stdout for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2]

@@ -57,7 +57,7 @@ class TextPreprocessor(Preprocessor):
             tok, trainer = _new_tokenizer(p.tokenizer, p.vocab_size, p.min_frequency)
             tok.train_from_iterator(texts, trainer=trainer)
             if p.tokenizer == "wordpiece":
-                _canonical_ids(tok)
+                tok = _wordpiece_from_bpe(tok)
         self._configure(tok)
 
     def _configure(self, tok: Tokenizer) -> None:
@@ -99,9 +99,10 @@ class TextPreprocessor(Preprocessor):
 def _new_tokenizer(kind: str, vocab_size: int, min_frequency: int) -> tuple[Tokenizer, Any]:
     special = [PAD, UNK]  # ids 0 and 1
     if kind == "wordpiece":
-        tok = Tokenizer(models.WordPiece(unk_token=UNK))
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                            special_tokens=special, show_progress=False)
+        # Trained as BPE with half the budget; _wordpiece_from_bpe adds the '##' pieces.
+        tok = Tokenizer(models.BPE(unk_token=UNK))
+        trainer = trainers.BpeTrainer(vocab_size=max(vocab_size // 2, 4), min_frequency=min_frequency,
+                                      special_tokens=special, show_progress=False)
     elif kind == "bpe":
         tok = Tokenizer(models.BPE(unk_token=UNK))
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
@@ -114,13 +115,18 @@ def _new_tokenizer(kind: str, vocab_size: int, min_frequency: int) -> tuple[Toke
     return tok, trainer
 
 
-def _canonical_ids(tok: Tokenizer) -> None:
-    """Renumber a trained WordPiece vocabulary in sorted order.
+def _wordpiece_from_bpe(bpe: Tokenizer) -> Tokenizer:
+    """A WordPiece tokenizer whose pieces are the learned BPE tokens, each also as a '##' piece.
 
-    The WordPiece trainer learns the same vocabulary every time but numbers it in hash-map
-    order, which would make runs with a fixed seed differ; sorting restores reproducibility.
+    The tokenizers library's WordPieceTrainer breaks frequency ties in hash-map order, so the
+    same texts give different vocabularies from one process to the next and a fixed seed would
+    not give the same numbers. BPE training is deterministic; WordPiece's greedy longest-match
+    over its tokens (word-initial, or '##' inside a word) then tokenizes like a trained
+    WordPiece model, and the ids are assigned in sorted order.
     """
-    vocab = tok.get_vocab()
-    rest = sorted(t for t in vocab if t not in (PAD, UNK))
-    ordered = {t: i for i, t in enumerate([PAD, UNK, *rest])}
-    tok.model = models.WordPiece(vocab=ordered, unk_token=UNK, continuing_subword_prefix="##")
+    pieces = {t for t in bpe.get_vocab() if t not in (PAD, UNK)}
+    ordered = [PAD, UNK, *sorted(pieces | {f"##{t}" for t in pieces})]
+    tok = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(ordered)}, unk_token=UNK,
+                                     continuing_subword_prefix="##"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tok
