@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -30,7 +31,6 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 
 from fusiondx.config import Config, load_config
 from fusiondx.data.dataset import CaseDataset, make_loader
@@ -41,6 +41,19 @@ from fusiondx.errors import DataError, RunError
 from fusiondx.models.build import build_model, check_parts
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.types import ModalitySpec
+
+
+class _ResumeHint(L.Callback):
+    """On Ctrl-C (Lightning then exits), say how to continue instead of leaving a bare exit."""
+
+    def __init__(self, last: Path) -> None:
+        self.last = last
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            print(f"\nInterrupted in epoch {trainer.current_epoch}. The last finished epoch is saved in "
+                  f"{self.last}; run the same `fusiondx fit` command with --resume to continue.",
+                  file=sys.stderr)
 
 
 @dataclass
@@ -70,20 +83,20 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None) -> R
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
     task = FusionTask(model, prepared.tasks, cfg.train,
                       {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed)
+    task.curves_path = run_dir / "logs" / "metrics.csv"
     monitor, mode = _monitor(cfg)
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor,
                            mode=mode, save_last=True, save_top_k=1, enable_version_counter=False)
-    callbacks: list[Any] = [ckpt]
+    callbacks: list[Any] = [ckpt, _ResumeHint(last)]
     if cfg.train.early_stopping is not None:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode,
                                        patience=cfg.train.early_stopping.patience))
     trainer = L.Trainer(
         max_epochs=cfg.train.epochs, accelerator=cfg.train.accelerator, devices=1,
         precision=cfg.train.precision, deterministic=cfg.train.deterministic,
-        logger=CSVLogger(run_dir, name="logs", version=""), callbacks=callbacks,
+        logger=False, callbacks=callbacks,
         enable_progress_bar=show, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1, default_root_dir=run_dir)
-    earlier = _stash_curves(run_dir) if resume else None
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -93,8 +106,6 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None) -> R
         trainer.fit(task, _loader(cfg, store, "train", prepared), _loader(cfg, store, "val", prepared),
                     ckpt_path=str(last) if resume else None, weights_only=True)
     seconds = time.perf_counter() - start
-    if earlier is not None:
-        _merge_curves(run_dir, earlier)
     best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
     state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
     task.load_state_dict(state)
@@ -298,24 +309,6 @@ def _write_run_files(cfg: Config, prepared: Prepared, weights: dict[str, list[fl
     _write_json(run_dir / "preprocessing.json", state)
     pd.DataFrame({"case_id": prepared.store.ids, "split": prepared.store.split}).to_csv(
         run_dir / "splits.csv", index=False)
-
-
-def _stash_curves(run_dir: Path) -> pd.DataFrame | None:
-    """Lightning's CSV logger starts its file afresh on resume; keep the earlier epochs' rows."""
-    f = run_dir / "logs" / "metrics.csv"
-    if not f.is_file():
-        return None
-    earlier = pd.read_csv(f)
-    f.unlink()
-    return earlier
-
-
-def _merge_curves(run_dir: Path, earlier: pd.DataFrame) -> None:
-    f = run_dir / "logs" / "metrics.csv"
-    later = pd.read_csv(f) if f.is_file() else earlier.iloc[:0]
-    first_new = later["epoch"].min() if len(later) else np.inf
-    kept = earlier[earlier["epoch"] < first_new]
-    pd.concat([kept, later], ignore_index=True).to_csv(f, index=False)
 
 
 def _saved_splits(run_dir: Path, store: CaseStore) -> np.ndarray:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
+import pandas as pd
 import torch
 
 from fusiondx.config import TrainConfig
@@ -31,6 +33,20 @@ def drop_modalities(mask: torch.Tensor, p: float, generator: torch.Generator | N
     return dropped
 
 
+def append_curve(path: Path, row: dict[str, Any]) -> None:
+    """Add one epoch to the training curves, replacing rows of this epoch and later.
+
+    Rows from later epochs can exist after an interrupted run is resumed from an earlier
+    checkpoint; the file is small, so it is rewritten whole each epoch.
+    """
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    if len(old):
+        old = old[old["epoch"] < row["epoch"]]
+    frame = pd.concat([old, pd.DataFrame([row])], ignore_index=True) if len(old) else pd.DataFrame([row])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+
+
 class FusionTask(L.LightningModule):
     """Trains a :class:`MultimodalModel` on one or more tasks (losses summed with task weights).
 
@@ -47,6 +63,8 @@ class FusionTask(L.LightningModule):
         self.task_weights = task_weights or {t.name: 1.0 for t in tasks}
         self._gen = torch.Generator().manual_seed(seed + 7919)
         self._val: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = []
+        self._train_loss = [0.0, 0]  # running sum and case count of this epoch
+        self.curves_path: Path | None = None
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         return self.model(batch["inputs"], batch["mask"])
@@ -66,9 +84,14 @@ class FusionTask(L.LightningModule):
             raise FloatingPointError(
                 f"The training loss became {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}; "
                 "lower train.lr or check the inputs for extreme values")
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=len(batch["case_id"]))
+        n = len(batch["case_id"])
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        self._train_loss[0] += float(loss.detach()) * n
+        self._train_loss[1] += n
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        self._train_loss = [0.0, 0]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         outputs = self.model(batch["inputs"], batch["mask"])
@@ -81,15 +104,28 @@ class FusionTask(L.LightningModule):
         outputs = {t.name: torch.cat([o[t.name] for o, _ in self._val]) for t in self.tasks}
         targets = {t.name: torch.cat([y[t.name] for _, y in self._val]) for t in self.tasks}
         self._val.clear()
-        self.log("val/loss", self._loss(outputs, targets), prog_bar=True)
+        val_loss = self._loss(outputs, targets)
+        self.log("val/loss", val_loss, prog_bar=True)
+        row: dict[str, Any] = {"epoch": self.current_epoch, "lr": self._lr(),
+                               "train/loss": self._train_loss[0] / max(self._train_loss[1], 1),
+                               "val/loss": float(val_loss)}
         for i, t in enumerate(self.tasks):
             metrics = self.model.task_head(t.name).evaluate(outputs[t.name], targets[t.name])
             for k, v in metrics.items():
                 if isinstance(v, float):
                     v = v if math.isfinite(v) else 0.0  # NaN would stall early stopping
                     self.log(f"val/{t.name}/{k}", v)
+                    row[f"val/{t.name}/{k}"] = v
                     if i == 0:
                         self.log(f"val/{k}", v, prog_bar=k in ("auroc", "accuracy"))
+        if self.curves_path is not None and not self.trainer.sanity_checking:
+            append_curve(self.curves_path, row)
+
+    def _lr(self) -> float:
+        try:
+            return float(self.trainer.optimizers[0].param_groups[0]["lr"])
+        except (AttributeError, IndexError, RuntimeError):
+            return float("nan")
 
     def configure_optimizers(self) -> Any:
         cfg = self.train_cfg
