@@ -223,15 +223,16 @@ def _print_data_summary(prepared: Any) -> None:
     import numpy as np
 
     store = prepared.store
-    table = Table(title="cases per split")
+    single = sum(t.type != "multilabel" for t in prepared.tasks) == 1
+    table = Table(title="cases per split, share with each modality present, cases per class")
     table.add_column("split")
     table.add_column("cases")
     for m in store.modalities:
-        table.add_column(f"{m} present")
+        table.add_column(m)
     for t in prepared.tasks:
         if t.type != "multilabel":
             for c in t.classes:
-                table.add_column(f"{t.name}={c}")
+                table.add_column(c if single else f"{t.name}={c}")
     for s in ("train", "val", "test"):
         sel = store.split == s
         row = [s, str(int(sel.sum()))]
