@@ -124,3 +124,11 @@ def test_modality_dropout_never_hides_every_modality() -> None:
     assert dropped.any(dim=1).all()
     assert not (dropped & ~mask).any()  # nothing absent becomes present
     assert dropped.sum() < mask.sum() * 0.5
+
+
+def test_workers_and_augmentation_train(quick_config: dict[str, Any]) -> None:
+    quick_config["train"]["num_workers"] = 2
+    quick_config["train"]["epochs"] = 1
+    quick_config["modalities"][0]["preprocessing"]["augment"] = {"flip": True, "rotate": 10, "scale": 0.1}
+    res = _fit(quick_config)
+    assert 0.0 <= res.metrics["test"]["diagnosis"]["auroc"] <= 1.0

@@ -43,6 +43,17 @@ class CaseDataset(Dataset):
         return self.__getitems__([position])
 
 
+def _seed_worker(worker_id: int) -> None:
+    """Give each DataLoader worker its own augmentation stream (they start as copies)."""
+    info = torch.utils.data.get_worker_info()
+    if info is None:
+        return
+    seed = int(torch.initial_seed() % 2**32)  # differs per worker, fixed by the loader's generator
+    for fn in getattr(info.dataset, "augment", {}).values():
+        if hasattr(fn, "set_random_state"):
+            fn.set_random_state(seed)
+
+
 def _passthrough(batch: dict[str, Any]) -> dict[str, Any]:
     return batch
 
@@ -53,4 +64,4 @@ def make_loader(dataset: CaseDataset, *, batch_size: int, shuffle: bool, seed: i
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen,
                       collate_fn=_passthrough, num_workers=num_workers,
-                      persistent_workers=num_workers > 0)
+                      persistent_workers=num_workers > 0, worker_init_fn=_seed_worker)
