@@ -33,3 +33,35 @@ def mlp(in_dim: int, hidden: int, out_dim: int, layers: int, dropout: float) -> 
         d = hidden
     mods += [nn.Linear(d, out_dim), nn.GELU()]
     return nn.Sequential(*mods)
+
+
+class Projections(nn.Module):
+    """One linear map per modality to a common width, stacked as (B, M, D) in sorted order."""
+
+    def __init__(self, in_dims: dict[str, int], out_dim: int) -> None:
+        super().__init__()
+        self.names = sorted(in_dims)
+        self.proj = nn.ModuleDict({m: nn.Linear(in_dims[m], out_dim) for m in self.names})
+
+    def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:  # (B, M, D)
+        return torch.stack([self.proj[m](feats[m]) for m in self.names], dim=1)
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the modality axis of (B, M) scores, restricted to present modalities.
+
+    Weights of absent modalities are exactly 0; a case with nothing present gets all zeros
+    (not NaN), so its weighted sum is 0 and the caller decides what that case returns.
+    """
+    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    weights = torch.softmax(scores, dim=1)
+    return weights * mask.any(dim=1, keepdim=True).to(weights.dtype) * mask.to(weights.dtype)
+
+
+def weighted_sum(x: torch.Tensor, weights: torch.Tensor, empty: torch.Tensor,
+                 mask: torch.Tensor) -> torch.Tensor:
+    """sum_m w_m x_m over (B, M, D), with the learned ``empty`` vector where nothing is present."""
+    # Zero absent rows first: a weight of 0 times a NaN placeholder would still be NaN.
+    x = torch.where(mask.unsqueeze(-1), x, torch.zeros_like(x))
+    fused = (weights.unsqueeze(-1) * x).sum(dim=1)
+    return torch.where(mask.any(dim=1, keepdim=True), fused, empty.to(fused.dtype))
