@@ -20,6 +20,10 @@ def _setup(name: str, n_mod: int = 3, batch: int = 4, seed: int = 0):
         dims = {m: 2 for m in mods}
         out_dim = 2
         feats = {m: torch.rand(batch, 2, requires_grad=True) for m in mods}
+    elif entry.cls.uses_tokens:
+        dims = {m: 6 + 2 * i for i, m in enumerate(mods)}
+        out_dim = 8
+        feats = {m: torch.randn(batch, 2 + i, dims[m], requires_grad=True) for i, m in enumerate(mods)}
     else:
         dims = {m: 6 + 2 * i for i, m in enumerate(mods)}
         out_dim = 8
@@ -106,3 +110,19 @@ def test_every_fusion_module_registers_and_is_documented() -> None:
         assert f"`{e.name}`" in docs, f"fusion '{e.name}' is missing from docs/fusions.md"
         assert e.meta.get("reference"), f"fusion '{e.name}' names no reference"
         assert e.cls.level in ("early", "intermediate", "late")
+        assert e.cls.uses_tokens == ("tokens" in e.tags), f"{e.name}: 'tokens' tag and uses_tokens disagree"
+
+
+@pytest.mark.parametrize("name", [e.name for e in ENTRIES if e.cls.uses_tokens])
+def test_padding_tokens_change_nothing(name: str) -> None:
+    fusion, feats, _, _ = _setup(name)
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    token_masks = {m: torch.ones(f.shape[:2], dtype=torch.bool) for m, f in feats.items()}
+    token_masks["m2"][:, -1] = False
+    token_masks["m1"][0] = False  # a present modality whose tokens are all padding
+    out1 = fusion(feats, mask, token_masks=token_masks)
+    noisy = {m: f.detach().clone() for m, f in feats.items()}
+    noisy["m2"][:, -1] = 1e3
+    noisy["m1"][0] = -1e3
+    assert torch.allclose(out1, fusion(noisy, mask, token_masks=token_masks), atol=1e-5)
+    assert torch.isfinite(out1).all()

@@ -20,7 +20,7 @@ def _fit(cfg: dict[str, Any], **kw: Any) -> Any:
     return fusiondx.fit(fusiondx.load_config(cfg), **kw)
 
 
-@pytest.mark.parametrize("fusion", ["concat", "early_concat", "late_average"])
+@pytest.mark.parametrize("fusion", ["concat", "early_concat", "late_average", "multimodal_transformer"])
 def test_fit_writes_a_complete_run(quick_config: dict[str, Any], fusion: str) -> None:
     quick_config["fusion"]["name"] = fusion
     res = _fit(quick_config)

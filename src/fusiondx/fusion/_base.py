@@ -27,9 +27,14 @@ class Fusion(Configurable, nn.Module):
 
     A missing modality must contribute nothing: its features are placeholders and must not be
     read as data.
+
+    Fusions with ``uses_tokens = True`` (registered with the ``tokens`` tag) receive each
+    modality's token sequence (B, T_m, D_m) instead of its embedding, and ``token_masks``
+    (modality -> (B, T_m) bool, True = real token, or None when all are real).
     """
 
     level: ClassVar[str] = "intermediate"
+    uses_tokens: ClassVar[bool] = False
 
     def __init__(self, in_dims: Mapping[str, int], out_dim: int) -> None:
         super().__init__()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 
 from torch import nn
@@ -77,9 +78,13 @@ def build_model(cfg: Config, specs: Mapping[str, ModalitySpec], tasks: Sequence[
         else:
             heads[t.name] = head(dim)
     if level == "late":
+        # Late fusions that need to know how probabilities combine (softmax or independent
+        # sigmoids) take the task type.
+        takes_task = "task" in inspect.signature(FUSIONS.get(cfg.fusion.name).cls.__init__).parameters
         fusion: nn.Module = nn.ModuleDict({
             t.name: create_fusion(cfg.fusion.name, in_dims={m: t.num_outputs for m in specs},
-                                  out_dim=t.num_outputs, **cfg.fusion.options)
+                                  out_dim=t.num_outputs,
+                                  **({"task": t.type} if takes_task else {}), **cfg.fusion.options)
             for t in tasks})
     else:
         fusion = create_fusion(cfg.fusion.name, in_dims={m: encoders[m].out_dim for m in specs},

@@ -45,6 +45,11 @@ class MultimodalModel(nn.Module):
 
     def forward(self, inputs: Mapping[str, Any], mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Task outputs (logits) for a batch; ``mask`` (B, M) is True where a modality is present."""
+        if self.level != "late" and self.fusion.uses_tokens:
+            tokens = {m: self.encoders[m].forward_tokens(inputs[m]) for m in self.modalities}
+            token_masks = {m: self.encoders[m].token_mask(inputs[m]) for m in self.modalities}
+            fused = self.fusion(tokens, mask, token_masks=token_masks)
+            return {t: head(fused) for t, head in self.heads.items()}
         feats = self.embed(inputs)
         if self.level != "late":
             fused = self.fusion(feats, mask)  # (B, D)

@@ -1,0 +1,68 @@
+"""Late (decision-level) fusion by a product of experts over the per-modality predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from fusiondx.fusion._base import Fusion
+from fusiondx.registry import register_fusion
+
+TASKS = ("binary", "multiclass", "multilabel")
+EPS = 1e-6
+
+
+@register_fusion("product_of_experts", tags={"handles_missing"},
+                 reference="Hinton, Training Products of Experts by Minimizing Contrastive Divergence, "
+                           "Neural Computation 2002; Wu & Goodman, Multimodal Generative Models for "
+                           "Scalable Weakly-Supervised Learning (MVAE), NeurIPS 2018")
+class ProductOfExpertsFusion(Fusion):
+    """Each modality is an expert; the fused prediction is the normalised product of experts.
+
+    Inputs are per-modality probabilities (B, K), clamped to ``[1e-6, 1 - 1e-6]``. For
+    ``binary`` and ``multilabel`` tasks every output is an independent Bernoulli expert, and
+    the normalised product of Bernoullis has logit ``sum_m logit(p_m)``, so the fused
+    probability is ``sigmoid(sum_m logit(p_m))``. For ``multiclass`` the product of categorical
+    experts is ``softmax(sum_m log p_m)``. The product is over any number of present modalities,
+    as in the MVAE's product of Gaussian experts.
+
+    A missing modality contributes nothing: it is left out of the sum (as if its expert were
+    uniform) and its placeholder is never read. A case with no modality present gets ``fill``
+    (binary / multilabel) or the uniform ``1 / K`` (multiclass).
+
+    Args:
+        in_dims: number of task outputs per modality (all equal).
+        out_dim: number of task outputs.
+        task: ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
+        fill: probability returned where no modality is present (binary / multilabel).
+    """
+
+    level = "late"
+
+    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, task: str = "binary",
+                 fill: float = 0.5) -> None:
+        super().__init__(in_dims, out_dim)
+        if set(self.in_dims.values()) != {out_dim}:
+            raise ValueError(f"late fusion needs every input width equal to out_dim={out_dim}, got {self.in_dims}")
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        self.task = task
+        self.fill = fill
+
+    def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+        probs = self.stack(feats).clamp(EPS, 1.0 - EPS)  # (B, M, K)
+        if self.task == "multiclass":
+            evidence = torch.log(probs)
+        else:
+            evidence = torch.log(probs) - torch.log1p(-probs)  # logit
+        # torch.where, not a product: an absent placeholder passes neither values nor gradient.
+        evidence = torch.where(mask.unsqueeze(-1), evidence, torch.zeros_like(evidence)).sum(dim=1)
+        anything = mask.any(dim=1, keepdim=True)
+        if self.task == "multiclass":
+            fused = torch.softmax(evidence, dim=-1)
+            empty = torch.full_like(fused, 1.0 / fused.shape[-1])
+        else:
+            fused = torch.sigmoid(evidence)
+            empty = torch.full_like(fused, self.fill)
+        return torch.where(anything, fused, empty)
