@@ -65,3 +65,22 @@ def weighted_sum(x: torch.Tensor, weights: torch.Tensor, empty: torch.Tensor,
     x = torch.where(mask.unsqueeze(-1), x, torch.zeros_like(x))
     fused = (weights.unsqueeze(-1) * x).sum(dim=1)
     return torch.where(mask.any(dim=1, keepdim=True), fused, empty.to(fused.dtype))
+
+
+def valid_tokens(x: torch.Tensor, present: torch.Tensor, token_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens (B, T, D) with padding and absent-modality tokens zeroed, and their (B, T) validity.
+
+    An encoder without a token sequence gives (B, D); it becomes a single token.
+    """
+    if x.dim() == 2:
+        x = x.unsqueeze(1)
+    valid = present.unsqueeze(1).expand(-1, x.shape[1])
+    if token_mask is not None:
+        valid = valid & token_mask.bool()
+    return torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x)), valid
+
+
+def masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over the token axis of (B, T, D) using only valid tokens; 0 where none is valid."""
+    w = valid.to(x.dtype).unsqueeze(-1)
+    return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from fusiondx.fusion._base import Fusion
+from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
 
 
@@ -51,15 +52,7 @@ class MultimodalTransformerFusion(Fusion):
         token_masks = token_masks or {}
         seqs, keep = [], []
         for j, m in enumerate(self.modalities):
-            x = feats[m]
-            if x.dim() == 2:  # an encoder without a token sequence: its embedding is one token
-                x = x.unsqueeze(1)
-            valid = mask[:, j : j + 1].expand(-1, x.shape[1])  # (B, T)
-            tm = token_masks.get(m)
-            if tm is not None:
-                valid = valid & tm.bool()
-            # Zero masked tokens too: attention ignores them, and NaN placeholders stay out.
-            x = torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x))
+            x, valid = valid_tokens(feats[m], mask[:, j], token_masks.get(m))
             seqs.append(self.proj[m](x) + self.modality_embedding[j])
             keep.append(valid)
         b = mask.shape[0]
