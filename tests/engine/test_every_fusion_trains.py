@@ -6,7 +6,6 @@ strategies reached test AUROC 0.87-0.97 after 4-6 epochs when this was written."
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,9 @@ def missing_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("fusion", list_fusions())
-def test_fusion_trains_with_30_percent_missing(fusion: str, missing_cohort: Path, tmp_path: Path) -> None:
-    from conftest import QUICK
-
-    cfg: dict[str, Any] = copy.deepcopy(QUICK)
+def test_fusion_trains_with_30_percent_missing(fusion: str, missing_cohort: Path, tmp_path: Path,
+                                               quick_config: dict[str, Any]) -> None:
+    cfg = quick_config
     cfg["data"]["manifest"] = str(missing_cohort)
     cfg["output_dir"] = str(tmp_path)
     cfg["fusion"] = {"name": fusion, "dim": 32}
