@@ -43,6 +43,8 @@ class Fusion(Configurable, nn.Module):
         self.modalities: list[str] = sorted(in_dims)
         self.in_dims = {m: int(in_dims[m]) for m in self.modalities}
         self.out_dim = int(out_dim)
+        if self.level == "late" and set(self.in_dims.values()) != {self.out_dim}:
+            raise ValueError(f"late fusion needs every input width equal to out_dim={out_dim}, got {self.in_dims}")
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -30,8 +30,6 @@ class LateWeightedFusion(Fusion):
 
     def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, fill: float = 0.5) -> None:
         super().__init__(in_dims, out_dim)
-        if set(self.in_dims.values()) != {out_dim}:
-            raise ValueError(f"late fusion needs every input width equal to out_dim={out_dim}, got {self.in_dims}")
         self.logits = nn.Parameter(torch.zeros(len(self.modalities)))
         self.fill = fill
 

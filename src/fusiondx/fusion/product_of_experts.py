@@ -43,8 +43,6 @@ class ProductOfExpertsFusion(Fusion):
     def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, task: str = "binary",
                  fill: float = 0.5) -> None:
         super().__init__(in_dims, out_dim)
-        if set(self.in_dims.values()) != {out_dim}:
-            raise ValueError(f"late fusion needs every input width equal to out_dim={out_dim}, got {self.in_dims}")
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         self.task = task
