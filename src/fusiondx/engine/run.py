@@ -107,12 +107,12 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None) -> R
                     ckpt_path=str(last) if resume else None, weights_only=True)
     seconds = time.perf_counter() - start
     best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
-    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-    task.load_state_dict(state)
+    best_ckpt = torch.load(best, map_location="cpu", weights_only=True)
+    task.load_state_dict(best_ckpt["state_dict"])
     torch.save(model.state_dict(), run_dir / "model.pt")
     metrics = {
         "name": cfg.name, "fusion": cfg.fusion.name, "level": model.level,
-        "monitor": monitor, "best_epoch": _best_epoch(ckpt), "epochs_run": trainer.current_epoch,
+        "monitor": monitor, "best_epoch": int(best_ckpt.get("epoch", -1)), "epochs_run": trainer.current_epoch,
         "train_seconds": round(seconds, 2), "n_parameters": sum(p.numel() for p in model.parameters()),
         "cases": {s: int((store.split == s).sum()) for s in ("train", "val", "test")},
     }
@@ -284,13 +284,6 @@ def _monitor(cfg: Config) -> tuple[str, str]:
     name = es.monitor if es is not None else "auroc"
     mode = (es.mode if es is not None and es.mode else None) or ("min" if name == "loss" else "max")
     return f"val/{name}", mode
-
-
-def _best_epoch(ckpt: ModelCheckpoint) -> int | None:
-    if not ckpt.best_model_path:
-        return None
-    meta = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)
-    return int(meta.get("epoch", -1))
 
 
 def _setup_torch(cfg: Config) -> None:
