@@ -1,7 +1,7 @@
 """The common encoder suite: every registered encoder, built from a tiny spec of its kind.
 
 Capabilities come from registry tags, not scattered skips: ``tokens`` (a real token sequence),
-``3d`` (volumes), ``pretrained`` (frozen weights), ``optional`` (needs the modules listed in the
+``levels`` (features at several depths), ``3d`` (volumes), ``pretrained`` (frozen weights), ``optional`` (needs the modules listed in the
 entry's ``requires`` meta; marked ``optional`` and skipped where they are absent).
 """
 
@@ -158,6 +158,22 @@ def test_tokens_shape_and_mask(name: str) -> None:
     if mask is not None:
         assert mask.dtype == torch.bool and mask.shape == tokens.shape[:2]
         assert mask.any(dim=1).all()  # the random batch has no empty row
+
+
+@pytest.mark.parametrize("name", _params())
+def test_levels_shapes_and_last_is_the_embedding(name: str) -> None:
+    enc, spec = _build(name)
+    enc.eval()
+    x = _input(spec)
+    with torch.no_grad():
+        levels = enc.forward_levels(x)
+        emb = enc(x)
+    assert [tuple(h.shape) for h in levels] == [(3, d) for d in enc.level_dims()]
+    assert enc.level_dims()[-1] == OUT_DIM
+    assert torch.allclose(levels[-1], emb, atol=1e-5), "the deepest level is the embedding"
+    assert all(torch.isfinite(h).all() for h in levels)
+    if "levels" in ENCODERS.get(name).tags:
+        assert len(levels) > 1, "a 'levels' encoder exposes more than its last depth"
 
 
 @pytest.mark.parametrize("name", _params())

@@ -20,6 +20,14 @@ def _setup(name: str, n_mod: int = 3, batch: int = 4, seed: int = 0):
         dims = {m: 2 for m in mods}
         out_dim = 2
         feats = {m: torch.rand(batch, 2, requires_grad=True) for m in mods}
+    elif entry.cls.uses_levels:
+        # two modalities with several depths of different widths, the others with one
+        dims = {m: 6 + 2 * i for i, m in enumerate(mods)}
+        level_dims = {m: [5 + j for j in range(3 - i % 3)][:-1] + [dims[m]] for i, m in enumerate(mods)}
+        out_dim = 8
+        feats = {m: [torch.randn(batch, d, requires_grad=True) for d in level_dims[m]] for m in mods}
+        fusion = FUSIONS.create(name, in_dims=dims, out_dim=out_dim, level_dims=level_dims).eval()
+        return fusion, feats, dims, out_dim
     elif entry.cls.uses_tokens:
         dims = {m: 6 + 2 * i for i, m in enumerate(mods)}
         out_dim = 8
@@ -30,6 +38,15 @@ def _setup(name: str, n_mod: int = 3, batch: int = 4, seed: int = 0):
         feats = {m: torch.randn(batch, dims[m], requires_grad=True) for m in mods}
     fusion = FUSIONS.create(name, in_dims=dims, out_dim=out_dim).eval()
     return fusion, feats, dims, out_dim
+
+
+def _leaves(f) -> list[torch.Tensor]:
+    """A modality's input tensors: one, or one per depth for ``levels`` fusions."""
+    return list(f) if isinstance(f, list) else [f]
+
+
+def _apply(f, fn):
+    return [fn(t) for t in f] if isinstance(f, list) else fn(f)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -47,9 +64,9 @@ def test_gradient_reaches_present_and_not_masked(name: str) -> None:
     fusion, feats, _, _ = _setup(name)
     mask = torch.tensor([[True, False, True]] * 4)
     fusion(feats, mask).sum().backward()
-    assert feats["m0"].grad is not None and feats["m0"].grad.abs().sum() > 0
-    assert feats["m2"].grad is not None and feats["m2"].grad.abs().sum() > 0
-    assert feats["m1"].grad is None or feats["m1"].grad.abs().sum() == 0
+    for m in ("m0", "m2"):
+        assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in _leaves(feats[m])), m
+    assert all(t.grad is None or t.grad.abs().sum() == 0 for t in _leaves(feats["m1"]))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -57,9 +74,10 @@ def test_missing_modality_values_change_nothing(name: str) -> None:
     fusion, feats, _, _ = _setup(name)
     mask = torch.tensor([[True, False, True], [False, True, True], [True, True, False], [True, False, False]])
     out1 = fusion(feats, mask)
-    noisy = {m: f.detach().clone() for m, f in feats.items()}
+    noisy = {m: _apply(f, lambda t: t.detach().clone()) for m, f in feats.items()}
     for j, m in enumerate(sorted(noisy)):
-        noisy[m][~mask[:, j]] = 1e3 if FUSIONS.get(name).cls.level != "late" else 0.999
+        for t in _leaves(noisy[m]):
+            t[~mask[:, j]] = 1e3 if FUSIONS.get(name).cls.level != "late" else 0.999
     out2 = fusion(noisy, mask)
     assert torch.allclose(out1, out2, atol=1e-5)
 
@@ -86,7 +104,7 @@ def test_case_with_nothing_present_is_finite_and_ignores_placeholders(name: str)
     fusion, feats, _, _ = _setup(name)
     mask = torch.zeros(4, 3, dtype=torch.bool)
     out1 = fusion(feats, mask)
-    out2 = fusion({m: torch.full_like(f, 0.9) for m, f in feats.items()}, mask)
+    out2 = fusion({m: _apply(f, lambda t: torch.full_like(t, 0.9)) for m, f in feats.items()}, mask)
     assert torch.isfinite(out1).all() and torch.allclose(out1, out2)
 
 
@@ -111,6 +129,7 @@ def test_every_fusion_module_registers_and_is_documented() -> None:
         assert e.meta.get("reference"), f"fusion '{e.name}' names no reference"
         assert e.cls.level in ("early", "intermediate", "late")
         assert e.cls.uses_tokens == ("tokens" in e.tags), f"{e.name}: 'tokens' tag and uses_tokens disagree"
+        assert e.cls.uses_levels == ("levels" in e.tags), f"{e.name}: 'levels' tag and uses_levels disagree"
 
 
 @pytest.mark.parametrize("name", [e.name for e in ENTRIES if e.cls.uses_tokens])

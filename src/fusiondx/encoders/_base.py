@@ -20,6 +20,10 @@ class Encoder(Configurable, nn.Module):
 
     Encoders registered with the ``tokens`` tag also implement :meth:`forward_tokens`, returning a
     sequence of ``out_dim``-wide tokens for fusions that attend across modalities.
+
+    Encoders with several depths (conv stages, transformer layers, hidden blocks) override
+    :meth:`forward_levels` and :meth:`level_dims` so that fusions can combine modalities at
+    several depths, not only the last (``multilevel``).
     """
 
     kind: ClassVar[str] = ""
@@ -39,3 +43,43 @@ class Encoder(Configurable, nn.Module):
     def token_mask(self, x: Any) -> torch.Tensor | None:  # (B, T) bool, True = real token
         """Which tokens of :meth:`forward_tokens` are real (not padding); None when all are."""
         return None
+
+    def forward_levels(self, x: Any) -> list[torch.Tensor]:  # [(B, d_1), ..., (B, out_dim)]
+        """Pooled features from shallow to deep, the last being the embedding of :meth:`forward`.
+
+        By default only the embedding: an encoder with a single meaningful depth has one level.
+        """
+        return [self.forward(x)]
+
+    def level_dims(self) -> list[int]:
+        """Widths of :meth:`forward_levels`, known without running the encoder."""
+        return [self.out_dim]
+
+
+def pooled_stages(stages: nn.Sequential, x: torch.Tensor, ends: list[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Run ``stages`` on a (B, C, *S) input; the spatial means after the modules at ``ends``.
+
+    Returns those pooled (B, C_i) features and the final feature map, in one pass.
+    """
+    pooled = []
+    for i, module in enumerate(stages):
+        x = module(x)
+        if i in ends:
+            pooled.append(x.flatten(2).mean(dim=2))
+    return pooled, x
+
+
+def transformer_layers(encoder: nn.TransformerEncoder, h: torch.Tensor,
+                       key_padding_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """Every layer's output of an ``nn.TransformerEncoder`` (the final norm applied to the last).
+
+    The same computation as ``encoder(h, src_key_padding_mask=...)``, keeping the depths that
+    ``forward_levels`` pools.
+    """
+    outs = []
+    for layer in encoder.layers:
+        h = layer(h, src_key_padding_mask=key_padding_mask)
+        outs.append(h)
+    if encoder.norm is not None:
+        outs[-1] = encoder.norm(outs[-1])
+    return outs

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusiondx.encoders._base import Encoder
+from fusiondx.encoders._base import Encoder, pooled_stages
 from fusiondx.encoders._image import check_spatial_dims, feature_map_tokens
 from fusiondx.registry import register_encoder
 
@@ -15,7 +15,7 @@ _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 
 
-@register_encoder("cnn", kind="image", tags={"tokens", "3d"})
+@register_encoder("cnn", kind="image", tags={"levels", "tokens", "3d"})
 class CNNEncoder(Encoder):
     """Small CNN (conv-BN-ReLU stages, global average pooling), 2D or 3D; a cheap image baseline.
 
@@ -62,6 +62,7 @@ class CNNEncoder(Encoder):
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(c, out_dim)
         self.out_dim = out_dim
+        self._widths = list(widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fmap = self.features(x)  # (B, C', *S)
@@ -69,3 +70,12 @@ class CNNEncoder(Encoder):
 
     def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.dropout(feature_map_tokens(self.features(x))))  # (B, T, D)
+
+    def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        # One level per stage: the pooled map after each stage, the last one projected.
+        ends = [6 * i + 5 for i in range(len(self._widths) - 1)]
+        pooled, fmap = pooled_stages(self.features, x, ends)
+        return [*pooled, self.proj(self.dropout(fmap.flatten(2).mean(dim=2)))]
+
+    def level_dims(self) -> list[int]:
+        return [*self._widths[:-1], self.out_dim]

@@ -15,7 +15,7 @@ from fusiondx.registry import register_encoder
 _LAYERS = {10: [1, 1, 1, 1], 18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
 
 
-@register_encoder("resnet", kind="image", tags={"tokens", "3d"})
+@register_encoder("resnet", kind="image", tags={"levels", "tokens", "3d"})
 class ResNetEncoder(Encoder):
     """ResNet-10/18/34 with basic blocks (He et al., 2016) from MONAI, slim by default, 2D or 3D.
 
@@ -78,14 +78,30 @@ class ResNetEncoder(Encoder):
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(width, out_dim)
         self.out_dim = out_dim
+        self._stage_widths = [int(w * widen_factor) for w in block_inplanes[:3]]
 
-    def _feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        # MONAI's forward pools and flattens; the tokens need the map before the pooling.
+    def _stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        # MONAI's forward pools and flattens; tokens and levels need the maps before the pooling.
         n = self.net
         x = n.act(n.bn1(n.conv1(x)))
         if not n.no_max_pool:
             x = n.maxpool(x)
-        return n.layer4(n.layer3(n.layer2(n.layer1(x))))  # (B, C, *S)
+        maps = []
+        for layer in (n.layer1, n.layer2, n.layer3, n.layer4):
+            x = layer(x)
+            maps.append(x)
+        return maps  # 4 x (B, C_i, *S_i)
+
+    def _feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self._stages(x)[-1]
+
+    def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        maps = self._stages(x)
+        pooled = [m.flatten(2).mean(dim=2) for m in maps]
+        return [*pooled[:3], self.proj(self.dropout(pooled[3]))]
+
+    def level_dims(self) -> list[int]:
+        return [*self._stage_widths, self.out_dim]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.dropout(self._feature_map(x).flatten(2).mean(dim=2)))

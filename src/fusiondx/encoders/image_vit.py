@@ -7,13 +7,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusiondx.encoders._base import Encoder
+from fusiondx.encoders._base import Encoder, transformer_layers
 from fusiondx.encoders._image import check_spatial_dims, spatial_size
 from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("vit", kind="image", tags={"tokens", "3d"})
+@register_encoder("vit", kind="image", tags={"levels", "tokens", "3d"})
 class ViTEncoder(Encoder):
     """Vision Transformer (Dosovitskiy et al., 2021): patch tokens + CLS token, 2D or 3D.
 
@@ -94,7 +94,7 @@ class ViTEncoder(Encoder):
         self.proj = nn.Linear(hidden_size, out_dim)
         self.out_dim = out_dim
 
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1 + P, hidden)
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1 + P, hidden), before the layers
         if tuple(x.shape[2:]) != self.image_size:
             raise ConfigError(
                 f"vit was built for images of size {list(self.image_size)}, got {list(x.shape[2:])}",
@@ -102,10 +102,21 @@ class ViTEncoder(Encoder):
             )
         patches = self.patch_embed(x)  # (B, P, hidden)
         cls = self.cls_token.expand(x.shape[0], -1, -1)
-        return self.transformer(torch.cat([cls, patches], dim=1))
+        return torch.cat([cls, patches], dim=1)
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1 + P, hidden)
+        return self.transformer(self._tokens(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.dropout(self._encode(x)[:, 0]))
 
     def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.dropout(self._encode(x)[:, 1:]))  # (B, P, D)
+
+    def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = transformer_layers(self.transformer, self._tokens(x))
+        return [h[:, 0] for h in outs[:-1]] + [self.proj(self.dropout(outs[-1][:, 0]))]
+
+    def level_dims(self) -> list[int]:
+        n = len(self.transformer.layers)
+        return [self.proj.in_features] * (n - 1) + [self.out_dim]

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusiondx.encoders._base import Encoder
+from fusiondx.encoders._base import Encoder, pooled_stages
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("cnn1d", kind="signal", tags={"tokens"})
+@register_encoder("cnn1d", kind="signal", tags={"levels", "tokens"})
 class CNN1dEncoder(Encoder):
     """1D CNN over (B, C, T) signals: strided conv-BN-ReLU stages, global average pooling.
 
@@ -53,9 +53,18 @@ class CNN1dEncoder(Encoder):
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(c, out_dim)
         self.out_dim = out_dim
+        self._widths = list(widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.dropout(self.features(x).mean(dim=2)))
 
     def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.dropout(self.features(x).transpose(1, 2)))  # (B, T', D)
+
+    def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        ends = [3 * i + 2 for i in range(len(self._widths) - 1)]
+        pooled, fmap = pooled_stages(self.features, x, ends)
+        return [*pooled, self.proj(self.dropout(fmap.mean(dim=2)))]
+
+    def level_dims(self) -> list[int]:
+        return [*self._widths[:-1], self.out_dim]

@@ -6,13 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusiondx.encoders._base import Encoder
+from fusiondx.encoders._base import Encoder, transformer_layers
 from fusiondx.encoders._sequence import check_choice
 from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("signal_transformer", kind="signal", tags={"tokens"})
+@register_encoder("signal_transformer", kind="signal", tags={"levels", "tokens"})
 class SignalTransformerEncoder(Encoder):
     """Transformer over signal patches (Vaswani et al., 2017; the PatchTST idea, Nie et al., 2023).
 
@@ -89,17 +89,29 @@ class SignalTransformerEncoder(Encoder):
             return self.pos
         return F.interpolate(self.pos.transpose(1, 2), size=n, mode="linear").transpose(1, 2)
 
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, [1 +] P, d_model)
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:  # (B, [1 +] P, d_model), before the layers
         tokens = self.patch(x).transpose(1, 2)  # (B, P, d_model)
         tokens = tokens + self._positions(tokens.shape[1])
         if self.cls_token is not None:
             tokens = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), tokens], dim=1)
-        return self.transformer(tokens)
+        return tokens
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, [1 +] P, d_model)
+        return self.transformer(self._tokens(x))
+
+    def _pool(self, h: torch.Tensor) -> torch.Tensor:
+        return h[:, 0] if self.cls_token is not None else h.mean(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self._encode(x)
-        pooled = h[:, 0] if self.cls_token is not None else h.mean(dim=1)
-        return self.proj(self.dropout(pooled))
+        return self.proj(self.dropout(self._pool(self._encode(x))))
+
+    def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = transformer_layers(self.transformer, self._tokens(x))
+        return [self._pool(h) for h in outs[:-1]] + [self.proj(self.dropout(self._pool(outs[-1])))]
+
+    def level_dims(self) -> list[int]:
+        n = len(self.transformer.layers)
+        return [self.proj.in_features] * (n - 1) + [self.out_dim]
 
     def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
         h = self._encode(x)

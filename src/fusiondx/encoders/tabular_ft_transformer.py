@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from fusiondx.encoders._base import Encoder
+from fusiondx.encoders._base import Encoder, transformer_layers
 from fusiondx.encoders._tabular import CategoricalEmbeddings, check_columns, unpack
 from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("ft_transformer", kind="tabular", tags={"tokens"})
+@register_encoder("ft_transformer", kind="tabular", tags={"levels", "tokens"})
 class FTTransformerEncoder(Encoder):
     """FT-Transformer (Gorishniy et al., 2021): feature tokenizer + transformer + CLS token.
 
@@ -77,17 +77,28 @@ class FTTransformerEncoder(Encoder):
         )
         self.out_dim = out_dim
 
-    def _encode(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:  # (B, 1 + N + K, d_token)
+    def _tokens(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:  # (B, 1 + N + K, d_token)
         num, miss, cat = unpack(x)
         tokens = num.unsqueeze(-1) * self.num_weight + self.num_bias  # (B, N, d)
         m = miss.unsqueeze(-1)
         tokens = tokens * (1.0 - m) + self.missing_token * m
         parts = [self.cls_token.expand(num.shape[0], -1, -1), tokens]
         parts += [e.unsqueeze(1) for e in self.embeddings(cat)]
-        return self.transformer(torch.cat(parts, dim=1))
+        return torch.cat(parts, dim=1)
+
+    def _encode(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:  # (B, 1 + N + K, d_token)
+        return self.transformer(self._tokens(x))
 
     def forward(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.head(self._encode(x)[:, 0])
 
     def forward_tokens(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.head(self._encode(x)[:, 1:])  # (B, N + K, D)
+
+    def forward_levels(self, x: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+        outs = transformer_layers(self.transformer, self._tokens(x))
+        return [h[:, 0] for h in outs[:-1]] + [self.head(outs[-1][:, 0])]
+
+    def level_dims(self) -> list[int]:
+        n = len(self.transformer.layers)
+        return [self.cls_token.shape[-1]] * (n - 1) + [self.out_dim]

@@ -12,7 +12,7 @@ from fusiondx.encoders._tabular import CategoricalEmbeddings, check_columns, emb
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("mlp", kind="tabular")
+@register_encoder("mlp", kind="tabular", tags={"levels"})
 class TabularMLPEncoder(Encoder):
     """MLP over numeric values, their missing flags and categorical embeddings (tabular baseline).
 
@@ -61,7 +61,21 @@ class TabularMLPEncoder(Encoder):
         layers.append(nn.Linear(width, out_dim))
         self.mlp = nn.Sequential(*layers)
         self.out_dim = out_dim
+        self._hidden = [hidden_dim] * num_layers
 
     def forward(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:
         num, miss, cat = unpack(x)
         return self.mlp(torch.cat([num, miss, *self.embeddings(cat)], dim=1))
+
+    def forward_levels(self, x: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+        num, miss, cat = unpack(x)
+        h = torch.cat([num, miss, *self.embeddings(cat)], dim=1)
+        levels = []
+        for i, module in enumerate(self.mlp):
+            h = module(h)
+            if i % 4 == 2 and i < len(self.mlp) - 1:  # after each hidden block's ReLU
+                levels.append(h)
+        return [*levels, h]
+
+    def level_dims(self) -> list[int]:
+        return [*self._hidden, self.out_dim]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusiondx.encoders._base import Encoder
+from fusiondx.encoders._base import Encoder, transformer_layers
 from fusiondx.encoders._sequence import masked_mean
 from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("text_transformer", kind="text", tags={"tokens"})
+@register_encoder("text_transformer", kind="text", tags={"levels", "tokens"})
 class TextTransformerEncoder(Encoder):
     """Small transformer encoder over tokens (Vaswani et al., 2017), masked mean pooling.
 
@@ -71,7 +71,8 @@ class TextTransformerEncoder(Encoder):
         self.proj = nn.Linear(d_model, out_dim)
         self.out_dim = out_dim
 
-    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Embedded tokens, the real-token mask and the key padding mask of the layers."""
         if x.shape[1] > self.max_length:
             raise ConfigError(
                 f"text_transformer got {x.shape[1]} tokens, more than max_length={self.max_length}",
@@ -83,7 +84,11 @@ class TextTransformerEncoder(Encoder):
         # attend to its first position; the pooling below still ignores that position.
         attend = mask.clone()
         attend[:, 0] |= ~mask.any(dim=1)
-        return self.transformer(h, src_key_padding_mask=~attend), mask
+        return h, mask, ~attend
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, mask, padding = self._inputs(x)
+        return self.transformer(h, src_key_padding_mask=padding), mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, mask = self._encode(x)
@@ -94,3 +99,12 @@ class TextTransformerEncoder(Encoder):
 
     def token_mask(self, x: torch.Tensor) -> torch.Tensor:
         return x != 0
+
+    def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        h, mask, padding = self._inputs(x)
+        outs = transformer_layers(self.transformer, h, padding)
+        return [masked_mean(o, mask) for o in outs[:-1]] + [self.proj(self.dropout(masked_mean(outs[-1], mask)))]
+
+    def level_dims(self) -> list[int]:
+        n = len(self.transformer.layers)
+        return [self.proj.in_features] * (n - 1) + [self.out_dim]

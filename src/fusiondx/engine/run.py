@@ -36,6 +36,7 @@ from fusiondx.config import Config, load_config
 from fusiondx.data.dataset import CaseDataset, make_loader
 from fusiondx.data.store import CaseStore, Prepared, prepare, prepare_with_state
 from fusiondx.data.targets import TaskInfo
+from fusiondx.engine.stacking import fit_on_validation
 from fusiondx.engine.task import FusionTask
 from fusiondx.errors import DataError, RunError
 from fusiondx.models.build import build_model, check_parts
@@ -109,6 +110,7 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None) -> R
     best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
     best_ckpt = torch.load(best, map_location="cpu", weights_only=True)
     task.load_state_dict(best_ckpt["state_dict"])
+    cross_fitted = fit_on_validation(model, store, store.indices("val"), cfg.train.batch_size)
     torch.save(model.state_dict(), run_dir / "model.pt")
     metrics = {
         "name": cfg.name, "fusion": cfg.fusion.name, "level": model.level,
@@ -120,6 +122,8 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None) -> R
     for split in ("val", "test"):
         idx = store.indices(split)
         outputs = predict_outputs(model, store, idx, cfg.train.batch_size)
+        if split == "val":
+            outputs |= cross_fitted
         metrics[split] = {t.name: model.task_head(t.name).evaluate(outputs[t.name],
                                                                   torch.from_numpy(store.targets[t.name][idx]))
                           for t in prepared.tasks}

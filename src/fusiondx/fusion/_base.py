@@ -31,10 +31,15 @@ class Fusion(Configurable, nn.Module):
     Fusions with ``uses_tokens = True`` (registered with the ``tokens`` tag) receive each
     modality's token sequence (B, T_m, D_m) instead of its embedding, and ``token_masks``
     (modality -> (B, T_m) bool, True = real token, or None when all are real).
+
+    Fusions with ``uses_levels = True`` (tag ``levels``) receive, per modality, the list of
+    pooled features from shallow to deep of ``Encoder.forward_levels`` instead of the embedding,
+    and take ``level_dims`` (modality -> widths) from the model builder.
     """
 
     level: ClassVar[str] = "intermediate"
     uses_tokens: ClassVar[bool] = False
+    uses_levels: ClassVar[bool] = False
 
     def __init__(self, in_dims: Mapping[str, int], out_dim: int) -> None:
         super().__init__()

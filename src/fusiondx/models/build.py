@@ -87,6 +87,9 @@ def build_model(cfg: Config, specs: Mapping[str, ModalitySpec], tasks: Sequence[
                                   **({"task": t.type} if takes_task else {}), **cfg.fusion.options)
             for t in tasks})
     else:
+        options = dict(cfg.fusion.options)
+        if FUSIONS.get(cfg.fusion.name).cls.uses_levels:
+            options["level_dims"] = {m: encoders[m].level_dims() for m in specs}
         fusion = create_fusion(cfg.fusion.name, in_dims={m: encoders[m].out_dim for m in specs},
-                               out_dim=dim, **cfg.fusion.options)
+                               out_dim=dim, **options)
     return MultimodalModel(encoders, fusion, heads, level)

@@ -50,16 +50,29 @@ class MultimodalModel(nn.Module):
             token_masks = {m: self.encoders[m].token_mask(inputs[m]) for m in self.modalities}
             fused = self.fusion(tokens, mask, token_masks=token_masks)
             return {t: head(fused) for t, head in self.heads.items()}
+        if self.level != "late" and self.fusion.uses_levels:
+            levels = {m: self.encoders[m].forward_levels(inputs[m]) for m in self.modalities}
+            fused = self.fusion(levels, mask)
+            return {t: head(fused) for t, head in self.heads.items()}
         feats = self.embed(inputs)
         if self.level != "late":
             fused = self.fusion(feats, mask)  # (B, D)
             return {t: head(fused) for t, head in self.heads.items()}
         out = {}
-        for task, per_modality in self.heads.items():
-            probs = {m: per_modality[m].to_probs(per_modality[m](feats[m])) for m in self.modalities}
+        for task, probs in self._modality_probs(feats).items():
             fused = self.fusion[task](probs, mask)  # (B, K) probabilities
-            out[task] = next(iter(per_modality.values())).from_probs(fused)
+            out[task] = self.task_head(task).from_probs(fused)
         return out
+
+    def modality_probs(self, inputs: Mapping[str, Any]) -> dict[str, dict[str, torch.Tensor]]:
+        """Late fusion only: task -> modality -> that modality's own probabilities (B, K)."""
+        if self.level != "late":
+            raise ValueError("per-modality predictions exist only for late fusion")
+        return self._modality_probs(self.embed(inputs))
+
+    def _modality_probs(self, feats: Mapping[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+        return {task: {m: heads[m].to_probs(heads[m](feats[m])) for m in self.modalities}
+                for task, heads in self.heads.items()}
 
     def task_head(self, task: str) -> Head:
         """The head that defines the task's loss and metrics."""
