@@ -29,6 +29,19 @@ class SplitConfig(_Strict):
     """Take the split from this manifest column (values train, val, test); overrides fractions."""
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     stratify: bool = True
+    seed: int | None = None
+    """Seed of the random split; defaults to the run's seed. A study fixes it so that every
+    training seed sees the same test cases."""
+    folds: int | None = Field(None, ge=2)
+    """Cross-validation: the test split is fold ``fold`` of ``folds`` (grouped and stratified
+    like the default split); val is drawn from the rest with the val fraction."""
+    fold: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> SplitConfig:
+        if self.folds is not None and self.fold >= self.folds:
+            raise ValueError(f"fold must be between 0 and folds - 1 = {self.folds - 1}, got {self.fold}")
+        return self
 
     @field_validator("fractions")
     @classmethod
@@ -196,6 +209,38 @@ class TrainConfig(_Strict):
     progress: bool = True
 
 
+class StudyConfig(_Strict):
+    """What `fusiondx study` compares; command-line options override these."""
+
+    strategies: list[str] | Literal["all"] = "all"
+    """Fusion strategies to train beside the single-modality baselines (names from
+    `fusiondx list fusions`), or all of them."""
+    seeds: int = Field(3, ge=1)
+    """Training seeds per entry (run seed, run seed + 1, ...); the split stays fixed."""
+    folds: int | None = Field(None, ge=2)
+    """Cross-validation folds instead of seeds: every case is scored once, out of fold."""
+    ablation: bool = True
+    """Retrain the winning strategy without each modality in turn."""
+    robustness: bool = True
+    """Score the winner and the best single modality with modalities removed at test time."""
+    missing_rates: list[float] = [0.0, 0.25, 0.5, 0.75, 1.0]
+    metric: Literal["auroc", "auprc", "f1", "accuracy", "balanced_accuracy"] = "auroc"
+    """Metric that chooses the winner (on validation data) and ranks the table."""
+    task: str | None = None
+    """Task the study compares on; the first task by default."""
+    n_boot: int = Field(1000, ge=100)
+    """Bootstrap replicates of the confidence intervals and the paired test."""
+    jobs: int = Field(1, ge=1)
+    """Trainings run in parallel processes (each gets cores / jobs threads)."""
+
+    @field_validator("missing_rates")
+    @classmethod
+    def _rates(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0.0 <= r <= 1.0 for r in v):
+            raise ValueError(f"missing_rates must be fractions between 0 and 1, got {v}")
+        return sorted(v)
+
+
 class Config(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 0
@@ -205,6 +250,8 @@ class Config(_Strict):
     fusion: FusionConfig = FusionConfig()
     tasks: list[TaskConfig] = Field(min_length=1)
     train: TrainConfig = TrainConfig()
+    study: StudyConfig = StudyConfig()
+    """Used by `fusiondx study` and `fusiondx search` only."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

@@ -54,3 +54,23 @@ def test_split_column_aliases_and_bad_values() -> None:
 def test_empty_split_is_an_error() -> None:
     with pytest.raises(DataError, match="val split has no cases"):
         check_splits(np.array(["train", "test"]), pd.Series(["a", "b"]), None)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_folds_cover_every_case_once_in_test(grouped: bool) -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300).astype(str)
+    groups = np.repeat(np.arange(150), 2) if grouped else None
+    tests = [make_splits(y, (0.7, 0.15, 0.15), seed=3, groups=groups, folds=5, fold=f) for f in range(5)]
+    in_test = np.stack([s == "test" for s in tests])
+    assert (in_test.sum(axis=0) == 1).all(), "each case is in exactly one test fold"
+    for s in tests:
+        assert 0.12 < np.mean(s == "val") < 0.18 and set(np.unique(s)) == {"train", "val", "test"}
+        if grouped:
+            for split in ("train", "val", "test"):
+                assert not set(groups[s == split]) & set(groups[s != split])
+
+
+def test_too_few_cases_for_the_folds_is_a_clear_error() -> None:
+    with pytest.raises(DataError, match="too few for 10 folds"):
+        make_splits(np.array(["a", "b"] * 3), (0.7, 0.15, 0.15), seed=0, folds=10, fold=0)

@@ -34,19 +34,33 @@ def make_splits(
     seed: int,
     groups: np.ndarray | None = None,
     stratify: bool = True,
+    folds: int | None = None,
+    fold: int = 0,
 ) -> np.ndarray:
     """Assign each case to train/val/test.
 
     Without groups the fractions are met exactly (up to rounding) by scikit-learn's stratified
     shuffle split. With groups (patient ids) no group is cut: StratifiedGroupKFold picks whole
-    groups for test, then for val, so fractions are met approximately.
+    groups for test, then for val, so fractions are met approximately. With ``folds``, test is
+    fold ``fold`` of a stratified (grouped) k-fold split, so the k test folds cover every case
+    once; val is then drawn from the other folds.
     """
     n = len(strata)
     idx = np.arange(n)
     key = _mergeable(strata) if stratify else None
     _, f_val, f_test = fractions
     out = np.full(n, "train", dtype=object)
-    if groups is None:
+    if folds is not None:
+        test = _kfold_test(idx, key, groups, folds, fold, seed)
+        rest = np.setdiff1d(idx, test)
+        f_val_rest = min(f_val / (1 - 1 / folds), 0.5)  # val keeps its share of all cases
+        if groups is None:
+            strat_rest = None if key is None else _mergeable(key[rest])
+            _, val = train_test_split(rest, test_size=f_val_rest, random_state=seed + 1, stratify=strat_rest)
+        else:
+            val = rest[_group_fold(np.arange(len(rest)), None if key is None else key[rest],
+                                   groups[rest], f_val_rest, seed + 1)]
+    elif groups is None:
         rest, test = train_test_split(idx, test_size=f_test, random_state=seed,
                                       stratify=None if key is None else key)
         strat_rest = None if key is None else _mergeable(key[rest])
@@ -61,6 +75,18 @@ def make_splits(
     out[test] = "test"
     out[val] = "val"
     return out.astype(str)
+
+
+def _kfold_test(idx: np.ndarray, key: np.ndarray | None, groups: np.ndarray | None, folds: int,
+                fold: int, seed: int) -> np.ndarray:
+    n_groups = len(np.unique(groups)) if groups is not None else len(idx)
+    if n_groups < folds:
+        raise DataError(f"There are {n_groups} patients or cases, too few for {folds} folds.",
+                        fix="use fewer folds (data.split.folds) or add cases")
+    y = key if key is not None else np.zeros(len(idx), dtype=str)
+    cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    _, held = list(cv.split(idx, y, groups if groups is not None else idx))[fold]
+    return idx[held]
 
 
 def _group_fold(idx: np.ndarray, key: np.ndarray | None, groups: np.ndarray, frac: float,

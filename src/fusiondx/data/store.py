@@ -199,8 +199,10 @@ def _split(cfg: Config, df: pd.DataFrame, ids: pd.Series, task: TaskInfo, y: np.
     if cfg.data.split.column:
         split = splits_from_column(df, cfg.data.split.column, cfg.data.id_column)
     else:
-        split = make_splits(stratification_key(task, y), cfg.data.split.fractions, cfg.seed,
-                            groups=patients, stratify=cfg.data.split.stratify)
+        sc = cfg.data.split
+        split = make_splits(stratification_key(task, y), sc.fractions,
+                            cfg.seed if sc.seed is None else sc.seed, groups=patients,
+                            stratify=sc.stratify, folds=sc.folds, fold=sc.fold)
     check_splits(split, ids, patients)
     return split
 

@@ -39,6 +39,7 @@ from fusiondx.data.targets import TaskInfo
 from fusiondx.engine.stacking import fit_on_validation
 from fusiondx.engine.task import FusionTask
 from fusiondx.errors import DataError, RunError
+from fusiondx.evaluation.complexity import count_parameters, flops_per_case
 from fusiondx.models.build import build_model, check_parts
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.types import ModalitySpec
@@ -63,8 +64,12 @@ class RunResult:
     metrics: dict[str, Any]
 
 
-def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None) -> RunResult:
-    """Train a model as configured; write everything to ``cfg.run_dir``; return test metrics."""
+def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
+        callbacks: list[L.Callback] | None = None) -> RunResult:
+    """Train a model as configured; write everything to ``cfg.run_dir``; return test metrics.
+
+    ``callbacks`` are extra Lightning callbacks (e.g. a hyper-parameter search's pruner).
+    """
     show = cfg.train.progress if progress is None else progress
     run_dir = cfg.run_dir
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -88,7 +93,7 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None) -> R
     monitor, mode = _monitor(cfg)
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor,
                            mode=mode, save_last=True, save_top_k=1, enable_version_counter=False)
-    callbacks: list[Any] = [ckpt, _ResumeHint(last)]
+    callbacks = [ckpt, _ResumeHint(last), *(callbacks or [])]
     if cfg.train.early_stopping is not None:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode,
                                        patience=cfg.train.early_stopping.patience))
@@ -115,7 +120,8 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None) -> R
     metrics = {
         "name": cfg.name, "fusion": cfg.fusion.name, "level": model.level,
         "monitor": monitor, "best_epoch": int(best_ckpt.get("epoch", -1)), "epochs_run": trainer.current_epoch,
-        "train_seconds": round(seconds, 2), "n_parameters": sum(p.numel() for p in model.parameters()),
+        "train_seconds": round(seconds, 2), "n_parameters": count_parameters(model),
+        "flops_per_case": _flops(model, store),
         "cases": {s: int((store.split == s).sum()) for s in ("train", "val", "test")},
     }
     frames = []
@@ -232,6 +238,12 @@ def predictions_frame(model: MultimodalModel, tasks: list[TaskInfo], store: Case
                 cols[f"{t.name}_prob_{c}"] = probs[:, k]
             cols[f"{t.name}_pred"] = [_labels(t, row >= 0.5) for row in probs]
     return pd.DataFrame(cols)
+
+
+def _flops(model: MultimodalModel, store: CaseStore) -> int:
+    batch = store.batch(store.indices("test")[:8])
+    device = next(model.parameters()).device
+    return flops_per_case(model, _to(batch["inputs"], device), batch["mask"].to(device))
 
 
 def class_weights(cfg: Config, prepared: Prepared) -> dict[str, list[float] | None]:

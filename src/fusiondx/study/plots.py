@@ -18,6 +18,8 @@ KIND_COLORS = {"single": "#0072B2", "fusion": "#D55E00", "ablation": "#CC79A7"}
 KIND_NAMES = {"single": "single modality", "fusion": "fusion", "ablation": "ablation"}
 PALETTE = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
            "#8C564B"]
+MOD_PALETTE = ["#332288", "#117733", "#CC6677", "#DDAA33", "#44AA99", "#AA4499", "#88CCEE",
+               "#882255"]  # Paul Tol's muted scheme: modalities, distinct from the kind colours
 HIGHLIGHT = "#FFF1C2"
 STYLE = {
     "font.size": 11, "axes.titlesize": 12.5, "axes.titleweight": "bold", "axes.labelsize": 11,
@@ -119,8 +121,10 @@ def ranked_chart(rows: list[dict[str, Any]], metric: str, winner: str, best_sing
     kinds = [k for k in KIND_COLORS if any(r["kind"] == k for r in rows)]
     handles = [Line2D([], [], marker="o", ls="", color=KIND_COLORS[k], ms=8,
                       label=KIND_NAMES[k]) for k in kinds]
-    handles += [Line2D([], [], marker="*", ls="", color="#555555", ms=13, label="winner"),
-                Line2D([], [], marker="D", ls="", color="#555555", ms=7, label="best single")]
+    handles.append(Line2D([], [], marker="*", ls="", color="#555555", ms=13, label="winner"))
+    if best_single != winner:
+        handles.append(Line2D([], [], marker="D", ls="", color="#555555", ms=7,
+                              label="best single"))
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0),
               ncol=len(handles), handletextpad=0.3, columnspacing=1.4)
     return _uri(fig)
@@ -155,7 +159,7 @@ def _f3(x: Any) -> str:
     return "n/a" if math.isnan(v) else f"{v:.3f}"
 
 
-def confusion_chart(labels: list[str], matrix: list[list[float]], title: str) -> str:
+def confusion_chart(labels: list[str], matrix: list[list[float]], title: str = "") -> str:
     """Counts with row percentages; rows = true class."""
     import numpy as np
 
@@ -163,7 +167,7 @@ def confusion_chart(labels: list[str], matrix: list[list[float]], title: str) ->
     k = len(labels)
     rows = m.sum(axis=1, keepdims=True)
     frac = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
-    side = min(9.0, 2.6 + 1.1 * k)
+    side = min(9.0, 3.2 + 0.8 * k)
     fig, ax = _subplots(figsize=(side + 1.2, side))
     im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     ax.grid(False)
@@ -174,11 +178,14 @@ def confusion_chart(labels: list[str], matrix: list[list[float]], title: str) ->
             ax.text(j, i, f"{m[i, j]:.0f}\n{100 * frac[i, j]:.0f}%", ha="center", va="center",
                     fontsize=big, color=color, fontweight="bold" if i == j else "normal")
     names = [text(s) for s in labels]
-    ax.set_xticks(range(k), names, rotation=30 if k > 3 else 0, ha="right" if k > 3 else "center")
+    tilt = k > 3 or max(map(len, names), default=0) * k > 48
+    ax.set_xticks(range(k), names, rotation=30 if tilt else 0, ha="right" if tilt else "center",
+                  rotation_mode="anchor")
     ax.set_yticks(range(k), names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(text(title))
+    if title:
+        ax.set_title(text(title))
     for s in ax.spines.values():
         s.set_visible(False)
     cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -216,18 +223,22 @@ def calibration_chart(curves: list[tuple[str, str, dict[str, Any]]]) -> str:
 
 def _bars(ax: Any, names: list[str], rows: list[dict[str, Any]], colors: list[str],
           notes: list[str], y0: float) -> None:
+    """Bars from y0 with CI whiskers, the value above each and an optional note inside."""
     xs = range(len(rows))
     means = [r["mean"] if math.isfinite(r["mean"]) else y0 for r in rows]
     heights = [m - y0 for m in means]
-    ax.bar(xs, heights, bottom=y0, color=colors, width=0.68, edgecolor="white")
+    ax.bar(xs, heights, bottom=y0, color=colors, width=0.8, edgecolor="white")
     ax.errorbar(xs, means, yerr=_yerr(rows), fmt="none", ecolor="#333333", capsize=4, lw=1.4)
     for x, r, note in zip(xs, rows, notes, strict=True):
         if not math.isfinite(r["mean"]):
             ax.text(x, y0, "n/a", ha="center", va="bottom", color="#666666")
             continue
         top = r["high"] if math.isfinite(r["high"]) else r["mean"]
-        ax.text(x, top, f"{r['mean']:.3f}" + (f"\n{note}" if note else ""), ha="center",
-                va="bottom", fontsize=9.5, color="#222222", linespacing=1.15)
+        ax.text(x, top, f"{r['mean']:.3f}", ha="center", va="bottom", fontsize=10,
+                color="#222222")
+        if note:
+            ax.text(x, y0 + 0.45 * (r["mean"] - y0), note, ha="center", va="center",
+                    fontsize=10, fontweight="bold", color="white")
     ax.set_xticks(list(xs), names, rotation=0)
     ax.grid(axis="x", visible=False)
 
@@ -250,7 +261,7 @@ def ablation_chart(full: dict[str, float], without: dict[str, dict[str, float]],
     axes = list(axes) if len(panels) > 1 else [axes]
     fm = full.get("mean", math.nan)
     left_rows = [full] + [without[m] for m in without]
-    notes = [""] + [(f"{without[m]['mean'] - fm:+.3f}" if math.isfinite(fm) and
+    notes = [""] + [(signed(without[m]["mean"] - fm) if math.isfinite(fm) and
                      math.isfinite(without[m]["mean"]) else "") for m in without]
     colors = [KIND_COLORS["fusion"]] + [KIND_COLORS["ablation"]] * len(without)
     _bars(axes[0], ["all"] + [f"− {text(m)}" for m in without], left_rows, colors, notes, y0)
@@ -264,9 +275,18 @@ def ablation_chart(full: dict[str, float], without: dict[str, dict[str, float]],
         axes[1].tick_params(axis="y", left=False)
     for ax in axes:
         if math.isfinite(fm):
-            ax.axhline(fm, color=KIND_COLORS["fusion"], ls="--", lw=1, zorder=1)
-        ax.set_ylim(y0, y1 + 0.14 * (y1 - y0))
+            ax.axhline(fm, color=KIND_COLORS["fusion"], ls="--", lw=1.2, zorder=1)
+        ax.set_ylim(y0, y1 + 0.1 * (y1 - y0))
+    if math.isfinite(fm):
+        axes[-1].text(1.0, fm, f" all modalities\n {fm:.3f}",
+                      transform=axes[-1].get_yaxis_transform(),
+                      va="center", ha="left", fontsize=9.5, color=KIND_COLORS["fusion"])
     return _uri(fig)
+
+
+def signed(v: float) -> str:
+    """'+0.012' / '−0.070' with a real minus sign."""
+    return f"{v:+.3f}".replace("-", "−")
 
 
 def removed_chart(removed: dict[str, dict[str, float]], labels: dict[str, str],
@@ -288,13 +308,15 @@ def removed_chart(removed: dict[str, dict[str, float]], labels: dict[str, str],
         ax.bar(pos, [(a - y0) if math.isfinite(a) else 0 for a in v], bottom=y0, width=width * 0.92,
                color=colors.get(e, PALETTE[i % len(PALETTE)]), label=text(labels.get(e, e)))
         for p, a in zip(pos, v, strict=True):
-            ax.text(p, a if math.isfinite(a) else y0, f"{a:.2f}" if math.isfinite(a) else "n/a",
-                    ha="center", va="bottom", fontsize=9, color="#222222" if math.isfinite(a)
-                    else "#888888", rotation=0)
+            ok = math.isfinite(a)
+            ax.text(p, a if ok else y0, f"{a:.3f}" if ok else "n/a", ha="center",
+                    va="bottom", fontsize=9.5 if ok else 10.5, color="#222222" if ok else "#777777",
+                    fontstyle="normal" if ok else "italic")
     ax.set_xticks(x, ["all present" if c == "none" else f"without {text(c)}" for c in conds])
-    ax.set_ylim(y0, _ceil(vals) + 0.06)
+    finite = [v for v in vals if math.isfinite(v)]
+    top = max(finite) if finite else 1.0
+    ax.set_ylim(y0, top + 0.08 * (top - y0))
     ax.set_ylabel(f"test {metric}")
-    ax.set_title("Modality removed at test time", loc="left")
     ax.grid(axis="x", visible=False)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(ents))
     return _uri(fig)
@@ -313,17 +335,20 @@ def missing_chart(missing: dict[str, dict[str, list[float]]], labels: dict[str, 
         rates = [100 * num(r) for r in d.get("rates", [])]
         for j, m in enumerate(mods):
             if m in d and len(d[m]) == len(rates):
-                ax.plot(rates, [num(v) for v in d[m]], marker="o", lw=2, ms=5,
-                        color=PALETTE[(j + 1) % len(PALETTE)], label=text(m))
+                ax.plot(rates, [num(v) for v in d[m]], marker="o", lw=2.2, ms=5.5,
+                        color=MOD_PALETTE[j % len(MOD_PALETTE)], label=text(m))
         ax.set_title(text(labels.get(e, e)), loc="left")
         ax.set_xlabel("test cases missing the modality (%)")
         ax.set_xticks([0, 25, 50, 75, 100])
     axes[0][0].set_ylabel(f"test {metric}")
     axes[0][0].set_ylim(_floor(vals, pad=0.04), _ceil(vals) + 0.02)
-    handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", bbox_to_anchor=(0.5, -0.08), ncol=len(mods),
-               title="modality missing")
+    seen: dict[str, Any] = {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(lab, h)
     fig.tight_layout()
+    fig.legend(list(seen.values()), [f"{lab} missing" for lab in seen], loc="upper center",
+               bbox_to_anchor=(0.5, 0.0), ncol=max(1, len(seen)))
     return _uri(fig)
 
 
@@ -350,11 +375,11 @@ def training_chart(curves: dict[str, dict[str, list[float]]], labels: dict[str, 
             good = [(x, y) for x, y in zip(ep, v, strict=False) if math.isfinite(y)]
             if good:
                 bx, by = max(good, key=lambda t: t[1])
-                row[1].plot(bx, by, marker="*", ms=14, color=color, mec="white", zorder=3)
-                row[1].annotate(f"best {by:.3f} (epoch {bx})", (bx, by), xytext=(0, -18),
-                                textcoords="offset points", ha="center", fontsize=9.5)
-            name = key[4:] if key.startswith("val_") else key
-            row[1].set(ylabel=f"validation {name}")
+                row[1].plot(bx, by, marker="*", ms=15, color=color, mec="white", zorder=3)
+                row[1].text(0.97, 0.06, f"best {by:.3f} at epoch {bx}", ha="right",
+                            transform=row[1].transAxes, fontsize=10,
+                            bbox={"boxstyle": "round", "fc": "white", "ec": "#cccccc"})
+            row[1].set(ylabel=f"validation {metric if key == metric_key else key[4:]}")
         row[1].set(title=f"{text(labels.get(e, e))}: validation {metric}", xlabel="epoch")
     fig.tight_layout(h_pad=2.0, w_pad=3.0)
     return _uri(fig)

@@ -1,0 +1,178 @@
+"""From finished runs to the study's numbers: pooled CIs, the winner (on validation), curves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fusiondx.data.targets import TaskInfo
+from fusiondx.study import stats
+from fusiondx.study.plan import Entry
+from fusiondx.study.runner import Job
+
+TABLE_METRICS = ("precision", "accuracy", "f1", "recall", "auroc", "auprc", "balanced_accuracy",
+                 "specificity", "sensitivity")
+
+
+@dataclass
+class EntryData:
+    """One entry's test predictions, pooled over its replicates."""
+
+    entry: Entry
+    jobs: list[Job]
+    case_ids: np.ndarray  # test cases, in a fixed order
+    y: np.ndarray
+    probs: list[np.ndarray]  # one per seed (folds: one, pooled out of fold)
+    metrics: list[dict[str, Any]]  # metrics.json per replicate
+
+    def val(self, task: str, metric: str) -> float:
+        """Mean validation metric over replicates: what chooses winners."""
+        vals = [m["val"][task].get(metric) for m in self.metrics]
+        vals = [v for v in vals if v is not None and np.isfinite(v)]
+        return float(np.mean(vals)) if vals else float("nan")
+
+
+def task_info(run_dir: Path, task: str) -> TaskInfo:
+    state = json.loads((run_dir / "preprocessing.json").read_text())
+    for t in state["tasks"]:
+        if t["name"] == task:
+            return TaskInfo.from_dict(t)
+    raise KeyError(task)
+
+
+def load_entry(entry: Entry, jobs: list[Job], info: TaskInfo, pooled_folds: bool) -> EntryData:
+    frames, metrics = [], []
+    for j in jobs:
+        metrics.append(json.loads((j.run_dir / "metrics.json").read_text()))
+        frames.append(pd.read_csv(j.run_dir / "predictions.csv", dtype={"case_id": str})
+                      .query("split == 'test'").set_index("case_id"))
+    if pooled_folds:
+        frames = [pd.concat(frames)]
+    order = np.sort(frames[0].index.to_numpy())
+    for f in frames[1:]:
+        if set(f.index) != set(order):
+            raise ValueError(f"entry {entry.id}: replicates were scored on different test cases")
+    y = targets(frames[0].loc[order], info)
+    probs = [probabilities(f.loc[order], info) for f in frames]
+    return EntryData(entry, jobs, order, y, probs, metrics)
+
+
+def targets(frame: pd.DataFrame, info: TaskInfo) -> np.ndarray:
+    true = frame[f"{info.name}_true"].astype(str)
+    if info.type == "multilabel":
+        return np.array([[int(c in set(v.split(";"))) for c in info.classes] for v in true])
+    index = {c: k for k, c in enumerate(info.classes)}
+    return true.map(index).to_numpy().astype(int)
+
+
+def probabilities(frame: pd.DataFrame, info: TaskInfo) -> np.ndarray:
+    if info.type == "binary":
+        return frame[f"{info.name}_prob_{info.classes[1]}"].to_numpy(float)
+    return frame[[f"{info.name}_prob_{c}" for c in info.classes]].to_numpy(float)
+
+
+def summarise(d: EntryData, info: TaskInfo, n_boot: int) -> dict[str, Any]:
+    """One entry of results.json: test metrics with pooled bootstrap CIs, cost, mean val metrics."""
+    names = [m for m in TABLE_METRICS if info.type == "binary" or m != "sensitivity"]
+    test = {m: stats.pooled_ci(m, d.y, d.probs, info.type, n_boot=n_boot, seed=0) for m in names}
+    val_names = sorted({k for m in d.metrics for k, v in m["val"][info.name].items()
+                        if isinstance(v, (int, float))})
+    m0 = d.metrics[0]
+    return {
+        "id": d.entry.id, "label": d.entry.label, "kind": d.entry.kind, "fusion": d.entry.fusion,
+        "level": m0.get("level"), "modalities": list(d.entry.modalities),
+        "n_parameters": m0.get("n_parameters"), "flops_per_case": m0.get("flops_per_case"),
+        "train_seconds": float(np.mean([m["train_seconds"] for m in d.metrics])),
+        "epochs": float(np.mean([m.get("epochs_run", np.nan) for m in d.metrics])),
+        "val": {k: d.val(info.name, k) for k in val_names},
+        "test": test,
+        "runs": [{"name": j.rep.name, "seed": j.rep.seed, "run_dir": str(j.run_dir)} for j in d.jobs],
+    }
+
+
+def choose(data: dict[str, EntryData], kinds: tuple[str, ...], task: str, metric: str) -> str | None:
+    """The entry of these kinds with the best mean validation metric; test data plays no part."""
+    best, best_val = None, -np.inf
+    for eid, d in data.items():
+        if d.entry.kind not in kinds:
+            continue
+        v = d.val(task, metric)
+        if np.isfinite(v) and v > best_val:
+            best, best_val = eid, v
+    return best
+
+
+def comparison(a: EntryData, b: EntryData, info: TaskInfo, metric: str, n_boot: int) -> dict[str, Any]:
+    out = stats.paired_difference(metric, a.y, a.probs, b.probs, info.type, n_boot=n_boot, seed=0)
+    out |= {"metric": metric, "a": a.entry.id, "b": b.entry.id,
+            "method": f"paired bootstrap over {len(a.y)} test cases, pooled over {len(a.probs)} "
+                      f"{'seed' if len(a.probs) == 1 else 'seeds'}"}
+    out["delong"] = None
+    if info.type == "binary" and metric == "auroc":
+        dl = stats.delong_test(a.y, np.mean(a.probs, axis=0), np.mean(b.probs, axis=0))
+        out["delong"] = {"z": dl["z"], "p_value": dl["p_value"]}
+    return out
+
+
+def curves(d: EntryData) -> dict[str, Any]:
+    """ROC, PR and calibration of a binary entry's first replicate (pooled folds: all cases)."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import (
+        average_precision_score,
+        precision_recall_curve,
+        roc_auc_score,
+        roc_curve,
+    )
+
+    y, p = d.y, d.probs[0]
+    fpr, tpr, _ = roc_curve(y, p)
+    prec, rec, _ = precision_recall_curve(y, p)
+    frac, mean_pred = calibration_curve(y, p, n_bins=10, strategy="uniform")
+    edges = np.linspace(0, 1, 11)
+    counts, _ = np.histogram(p, bins=edges)
+    bins = np.clip(np.digitize(p, edges[1:-1]), 0, 9)
+    per_bin = np.bincount(bins, minlength=10)
+    return {
+        "roc": {"fpr": _thin(fpr), "tpr": _thin(tpr), "auc": float(roc_auc_score(y, p))},
+        "pr": {"recall": _thin(rec), "precision": _thin(prec), "ap": float(average_precision_score(y, p))},
+        "calibration": {"mean_predicted": mean_pred.tolist(), "fraction_positive": frac.tolist(),
+                        "count": [int(c) for c in per_bin[per_bin > 0]]},
+        "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
+    }
+
+
+def confusion(d: EntryData, info: TaskInfo) -> dict[str, Any] | None:
+    if info.type == "multilabel":
+        return None
+    p = d.probs[0]
+    pred = (p >= 0.5).astype(int) if info.type == "binary" else p.argmax(1)
+    k = len(info.classes)
+    matrix = np.zeros((k, k), dtype=int)
+    np.add.at(matrix, (d.y, pred), 1)
+    return {"entry": d.entry.id, "labels": list(info.classes), "matrix": matrix.tolist()}
+
+
+def training_curves(run_dir: Path, task: str, metric: str) -> dict[str, list[float]] | None:
+    path = run_dir / "logs" / "metrics.csv"
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path).groupby("epoch", as_index=False).first()
+    col = next((c for c in (f"val/{task}/{metric}", f"val/{metric}") if c in frame), None)
+    out = {"epoch": frame["epoch"].astype(int).tolist()}
+    for key, c in (("train_loss", "train/loss"), ("val_loss", "val/loss"), (f"val_{metric}", col)):
+        if c and c in frame:
+            out[key] = [None if pd.isna(v) else float(v) for v in frame[c]]
+    return out
+
+
+def _thin(x: np.ndarray, n: int = 400) -> list[float]:
+    """Curves with thousands of points embed no better than 400; keep the report small."""
+    x = np.asarray(x, dtype=float)
+    if len(x) <= n:
+        return x.tolist()
+    return x[np.unique(np.linspace(0, len(x) - 1, n).round().astype(int))].tolist()

@@ -1,0 +1,132 @@
+"""What a study trains: entries (baselines, strategies, ablations) x replicates (seeds or folds)."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fusiondx.config import Config
+from fusiondx.errors import ConfigError, did_you_mean
+from fusiondx.registry import ENCODERS, FUSIONS, _load_all, list_fusions
+
+# A single-modality baseline is that modality's encoder and head, joined by the plainest fusion
+# (with one modality, concat is a projection), so it differs from fusion entries only in inputs.
+BASELINE_FUSION = "concat"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the study table: a model trained once per replicate."""
+
+    id: str
+    label: str
+    kind: str  # single | fusion | ablation | tuned
+    fusion: str
+    modalities: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    """Fusion options, plus ``dim``, ``train`` and ``encoder_dropout`` overrides (tuned entries)."""
+
+
+@dataclass(frozen=True)
+class Replicate:
+    name: str  # seed0 ... or fold0 ...
+    seed: int
+    fold: int | None = None
+    n_folds: int | None = None
+
+
+def resolve_strategies(cfg: Config, strategies: str | list[str] | None) -> list[str]:
+    """The study's fusion strategies: the config's list, a command-line override, or all."""
+    _load_all()
+    chosen = cfg.study.strategies if strategies is None else strategies
+    if isinstance(chosen, str):
+        chosen = list_fusions() if chosen.strip() == "all" else [s.strip() for s in chosen.split(",") if s.strip()]
+    known = list_fusions()
+    for name in chosen:
+        if name not in known:
+            raise ConfigError(f"Unknown fusion strategy '{name}' in the study.{did_you_mean(name, known)}",
+                              fix="see `fusiondx list fusions`, or use --strategies all")
+    if not chosen:
+        raise ConfigError("The study has no fusion strategy to compare.",
+                          fix="give --strategies all or a comma-separated list such as concat,attention")
+    return list(dict.fromkeys(chosen))
+
+
+def main_entries(cfg: Config, strategies: list[str]) -> list[Entry]:
+    mods = tuple(sorted(m.name for m in cfg.modalities))
+    entries = [Entry(f"single_{m}", f"{m} only ({_kind(cfg, m)})", "single", BASELINE_FUSION, (m,))
+               for m in mods]
+    for s in strategies:
+        opts = dict(cfg.fusion.options) if s == cfg.fusion.name else {}
+        entries.append(Entry(f"fusion_{s}", s, "fusion", s, mods, opts))
+    return entries
+
+
+def ablation_entries(cfg: Config, winner: Entry) -> list[Entry]:
+    """The winner retrained without each modality in turn (nothing to ablate with one modality)."""
+    if len(winner.modalities) < 2:
+        return []
+    out = []
+    for m in winner.modalities:
+        rest = tuple(x for x in winner.modalities if x != m)
+        out.append(Entry(f"ablation_{winner.fusion}_minus_{m}", f"{winner.label} without {m}", "ablation",
+                         winner.fusion, rest, dict(winner.options)))
+    return out
+
+
+def replicates(cfg: Config, seeds: int | None = None, folds: int | None = None) -> list[Replicate]:
+    folds = cfg.study.folds if folds is None and seeds is None else folds
+    if folds:
+        return [Replicate(f"fold{f}", cfg.seed, f, folds) for f in range(folds)]
+    n = seeds if seeds is not None else cfg.study.seeds
+    return [Replicate(f"seed{s}", cfg.seed + s) for s in range(n)]
+
+
+def run_config(cfg: Config, entry: Entry, rep: Replicate, study_dir: Path, threads: int | None) -> dict[str, Any]:
+    """The config of one training: the base config restricted to the entry, in the study folder.
+
+    The split seed stays the base seed for every replicate, so every seed scores the same test
+    cases; with folds, the fold picks the test cases.
+    """
+    d = cfg.model_dump(mode="json")
+    d["name"] = rep.name
+    d["seed"] = rep.seed
+    d["output_dir"] = str(study_dir / "runs" / entry.id)
+    d["modalities"] = [m for m in d["modalities"] if m["name"] in entry.modalities]
+    options = dict(entry.options)
+    train = options.pop("train", {})
+    dim = options.pop("dim", cfg.fusion.dim)
+    enc_dropout = options.pop("encoder_dropout", None)
+    if enc_dropout is not None:
+        for m in d["modalities"]:
+            cls = ENCODERS.get(cfg.modality(m["name"]).encoder_name).cls
+            if "dropout" in inspect.signature(cls.__init__).parameters:
+                m.setdefault("encoder", {}).setdefault("options", {})["dropout"] = enc_dropout
+    d["fusion"] = {"name": entry.fusion, "dim": dim, "options": options}
+    d["train"].update(train)
+    d["train"]["progress"] = False
+    if threads:
+        d["train"]["threads"] = threads
+    split = d["data"]["split"]
+    split["seed"] = cfg.seed if split.get("seed") is None else split["seed"]
+    if rep.fold is not None:
+        split["folds"], split["fold"] = rep.n_folds, rep.fold
+    # Decoded arrays are shared by every training of the study through the disk cache.
+    d["data"]["cache"] = "disk"
+    if d["data"].get("cache_dir") is None:
+        d["data"]["cache_dir"] = str(study_dir / ".cache")
+    d.pop("study", None)
+    return d
+
+
+def _kind(cfg: Config, modality: str) -> str:
+    m = cfg.modality(modality)
+    enc = m.encoder_name
+    return f"{m.kind}, {enc}" if enc else m.kind
+
+
+def fusion_level(name: str) -> str:
+    _load_all()
+    return FUSIONS.get(name).cls.level

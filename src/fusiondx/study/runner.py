@@ -1,0 +1,121 @@
+"""Run a study's trainings: skip the finished ones, run the rest in order or in parallel processes."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fusiondx.study.plan import Entry, Replicate
+
+
+@dataclass
+class Job:
+    entry: Entry
+    rep: Replicate
+    config: dict[str, Any]
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.config["output_dir"]) / self.config["name"]
+
+    @property
+    def title(self) -> str:
+        return f"{self.entry.label} ({self.rep.name})"
+
+
+def is_finished(job: Job) -> bool:
+    """A run counts as done when it wrote metrics.json with the very config planned now.
+
+    A changed config (other epochs, encoder, data) retrains instead of silently reusing.
+    """
+    return (job.run_dir / "metrics.json").is_file() and same_config(job.config)
+
+
+def same_config(config: dict[str, Any]) -> bool:
+    """Whether the run folder of ``config`` was started with exactly this config."""
+    saved = Path(config["output_dir"]) / config["name"] / "config.yaml"
+    if not saved.is_file():
+        return False
+    return yaml.safe_load(config_obj(config).to_yaml()) == yaml.safe_load(saved.read_text())
+
+
+def run_jobs(jobs: Sequence[Job], n_parallel: int,
+             on_done: Callable[[Job, str | None], None]) -> dict[str, str]:
+    """Train every job not yet finished; return run_dir -> error text of the ones that failed.
+
+    ``on_done(job, error)`` is called after each job (error None on success), for progress.
+    A failing training does not stop the others: the study reports it and carries on.
+    """
+    failed: dict[str, str] = {}
+    todo = [j for j in jobs if not is_finished(j)]
+    for j in jobs:
+        if j not in todo:
+            on_done(j, None)
+    if n_parallel <= 1 or len(todo) <= 1:
+        for j in todo:
+            err = _train(j.config)
+            if err:
+                failed[str(j.run_dir)] = err
+            on_done(j, err)
+        return failed
+    # spawn, not fork: a forked child inherits torch's thread pools and can deadlock.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=n_parallel, mp_context=ctx) as pool:
+        futures = {pool.submit(_train, j.config): j for j in todo}
+        for fut in as_completed(futures):
+            j = futures[fut]
+            err = fut.result()
+            if err:
+                failed[str(j.run_dir)] = err
+            on_done(j, err)
+    return failed
+
+
+def _train(config: dict[str, Any]) -> str | None:
+    """One training in this process; the error message (not raised) when it fails."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from fusiondx.engine.run import fit
+    from fusiondx.errors import FusionDxError
+
+    run_dir = Path(config["output_dir"]) / config["name"]
+    # A study killed mid-training continues that training from its last finished epoch.
+    resume = (run_dir / "checkpoints" / "last.ckpt").is_file() and same_config(config)
+    try:
+        try:
+            fit(config_obj(config), resume=resume, progress=False)
+        except FusionDxError:
+            if not resume:
+                raise
+            fit(config_obj(config), resume=False, progress=False)  # a stale checkpoint: start over
+        return None
+    except Exception as exc:  # noqa: BLE001  (reported per run; the study goes on)
+        text = str(exc) if isinstance(exc, FusionDxError) else traceback.format_exc(limit=6)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(text)
+        return text
+
+
+def config_obj(config: dict[str, Any]) -> Any:
+    from fusiondx.config import load_config
+
+    return load_config(config)
+
+
+def threads_per_job(n_parallel: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(n_parallel, 1))
+
+
+def read_metrics(job: Job) -> dict[str, Any] | None:
+    path = job.run_dir / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None

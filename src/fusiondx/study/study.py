@@ -1,0 +1,247 @@
+"""`fusiondx study`: baselines vs fusion strategies vs ablations, in one folder with a report.
+
+``<out>/`` holds::
+
+    runs/<entry>/<seed|fold>/   one ordinary run folder per training (see engine/run.py)
+    results.json                everything below, machine-readable, for comparing studies
+    table.md, table.csv         the comparison table (metrics with 95% CIs, size, cost)
+    report.html                 the self-contained report
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fusiondx.config import Config, load_config
+from fusiondx.errors import ConfigError, RunError
+from fusiondx.models.build import check_parts
+from fusiondx.study import analysis
+from fusiondx.study.plan import (
+    BASELINE_FUSION,
+    Entry,
+    Replicate,
+    ablation_entries,
+    main_entries,
+    replicates,
+    resolve_strategies,
+    run_config,
+)
+from fusiondx.study.report import write_report, write_tables
+from fusiondx.study.robustness import robustness
+from fusiondx.study.runner import Job, read_metrics, run_jobs, threads_per_job
+
+
+@dataclass
+class StudyResult:
+    out_dir: Path
+    results: dict[str, Any]
+    failed: dict[str, str]
+
+    @property
+    def report(self) -> Path:
+        return self.out_dir / "report.html"
+
+
+def run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None = None,
+              seeds: int | None = None, folds: int | None = None, jobs: int | None = None,
+              extra_entries: list[Entry] | None = None, console: Console | None = None,
+              progress: bool = True) -> StudyResult:
+    """Train, compare and report; a rerun skips the trainings already finished."""
+    console = console or Console(stderr=True, quiet=not progress)
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_parts(cfg)
+    names = resolve_strategies(cfg, strategies)
+    for s in names:
+        check_parts(cfg.model_copy(update={"fusion": cfg.fusion.model_copy(update={"name": s})}))
+    task = cfg.study.task or cfg.tasks[0].name
+    if task not in {t.name for t in cfg.tasks}:
+        raise ConfigError(f"study.task '{task}' is not one of the config's tasks.",
+                          fix=f"use one of: {', '.join(t.name for t in cfg.tasks)}")
+    metric = cfg.study.metric
+    reps = replicates(cfg, seeds, folds)
+    n_jobs = jobs or cfg.study.jobs
+    threads = threads_per_job(n_jobs) if n_jobs > 1 else cfg.train.threads
+    pooled = reps[0].fold is not None
+
+    console.print(f"[bold]Study '{cfg.name}'[/]: {len(cfg.modalities)} single-modality baselines and "
+                  f"{len(names)} fusion strategies, {len(reps)} {'folds' if pooled else 'seeds'} each, "
+                  f"on task '{task}'; winner chosen on validation {metric}.")
+    data = _data_summary(cfg, out_dir, reps[0], task, progress, console)
+
+    entries = main_entries(cfg, names) + list(extra_entries or [])
+    plan = {e.id: [Job(e, r, run_config(cfg, e, r, out_dir, threads)) for r in reps] for e in entries}
+    failed = _train(plan, n_jobs, "Training baselines and strategies", console, progress)
+    loaded = _load(plan, cfg, task, pooled, failed)
+    info = analysis.task_info(plan[next(iter(loaded))][0].run_dir, task)
+    winner = analysis.choose(loaded, ("fusion", "tuned"), task, metric)
+    best_single = analysis.choose(loaded, ("single",), task, metric)
+    if winner is None or best_single is None:
+        raise RunError("No fusion strategy or no single-modality baseline finished training, so "
+                       "there is nothing to compare.", file=out_dir,
+                       fix="see the error.txt files in the run folders listed above")
+
+    if cfg.study.ablation:
+        abl = ablation_entries(cfg, loaded[winner].entry)
+        plan_abl = {e.id: [Job(e, r, run_config(cfg, e, r, out_dir, threads)) for r in reps] for e in abl}
+        failed |= _train(plan_abl, n_jobs, f"Ablation of {loaded[winner].entry.label}", console, progress)
+        plan |= plan_abl
+        loaded |= _load(plan_abl, cfg, task, pooled, failed)
+
+    console.print("Computing confidence intervals and robustness ...")
+    results = _results(cfg, out_dir, loaded, info, task, metric, winner, best_single, data, pooled)
+    (out_dir / "results.json").write_text(json.dumps(_clean(results), indent=1))
+    write_tables(results, out_dir)
+    write_report(results, out_dir / "report.html")
+    _say_done(console, results, out_dir, failed)
+    return StudyResult(out_dir, results, failed)
+
+
+def _train(plan: dict[str, list[Job]], n_jobs: int, title: str, console: Console,
+           progress: bool) -> dict[str, str]:
+    jobs = [j for js in plan.values() for j in js]
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[last]}")]
+    with Progress(*columns, console=console, disable=not progress) as bar:
+        t = bar.add_task(title, total=len(jobs), last="")
+
+        def done(job: Job, err: str | None) -> None:
+            bar.update(t, advance=1, last=("FAILED " if err else "") + job.title)
+            if progress and not console.is_terminal and not err:
+                # A log file shows no live bar: one line per finished training instead.
+                m = read_metrics(job) or {}
+                val = (m.get("val") or {}).get(job.config["tasks"][0]["name"], {})
+                n = int(bar.tasks[0].completed)
+                console.print(f"  [{n}/{len(jobs)}] {job.title}: val {_first_metric(val)}, "
+                              f"{m.get('train_seconds', 0):.0f} s")
+            if err:
+                console.print(f"[red]{job.title} failed[/]: {err.splitlines()[-1] if err else ''} "
+                              f"(details in {job.run_dir / 'error.txt'})")
+
+        return run_jobs(jobs, n_jobs, done)
+
+
+def _load(plan: dict[str, list[Job]], cfg: Config, task: str, pooled: bool,
+          failed: dict[str, str]) -> dict[str, analysis.EntryData]:
+    out = {}
+    for eid, jobs in plan.items():
+        ok = [j for j in jobs if str(j.run_dir) not in failed and (j.run_dir / "metrics.json").is_file()]
+        if len(ok) < len(jobs):
+            continue  # an entry is compared only when every replicate finished
+        info = analysis.task_info(ok[0].run_dir, task)
+        out[eid] = analysis.load_entry(jobs[0].entry, ok, info, pooled)
+    return out
+
+
+def _results(cfg: Config, out_dir: Path, loaded: dict[str, analysis.EntryData], info: Any, task: str,
+             metric: str, winner: str, best_single: str, data: dict[str, Any], pooled: bool) -> dict[str, Any]:
+    n_boot = cfg.study.n_boot
+    entries = [analysis.summarise(d, info, n_boot) for d in loaded.values()]
+    entries.sort(key=lambda e: -_nan_low(e["test"][metric]["mean"]))
+    by_id = {e["id"]: e for e in entries}
+    w, b = loaded[winner], loaded[best_single]
+    results: dict[str, Any] = {
+        "study": {"name": cfg.name, "created": _dt.datetime.now().isoformat(timespec="seconds"),
+                  "task": task, "task_type": info.type, "classes": list(info.classes),
+                  "primary_metric": metric, "seeds": None if pooled else [j.rep.seed for j in w.jobs],
+                  "folds": len(w.jobs) if pooled else None, "n_boot": n_boot,
+                  "selection": f"val/{metric}", "config_yaml": cfg.to_yaml(),
+                  "results_path": str(out_dir / "results.json")},
+        "data": data, "entries": entries, "winner": winner, "best_single": best_single,
+        "comparison": analysis.comparison(w, b, info, metric, n_boot),
+        "curves": ({winner: analysis.curves(w), best_single: analysis.curves(b)}
+                   if info.type == "binary" else None),
+        "confusion_matrix": analysis.confusion(w, info),
+        "ablation": None, "robustness": None,
+        "training_curves": {k: analysis.training_curves(loaded[k].jobs[0].run_dir, task, metric)
+                            for k in (winner, best_single)},
+    }
+    mods = list(w.entry.modalities)
+    without = {m: loaded.get(f"ablation_{w.entry.fusion}_minus_{m}") for m in mods}
+    if cfg.study.ablation and any(without.values()):
+        ci = lambda eid: {**{k: by_id[eid]["test"][metric][k] for k in ("mean", "low", "high")}, "id": eid}  # noqa: E731
+        results["ablation"] = {
+            "entry": winner, "metric": metric, "full": ci(winner),
+            "without": {m: ci(d.entry.id) for m, d in without.items() if d is not None},
+            "only": {m: ci(f"single_{m}") for m in mods if f"single_{m}" in by_id}}
+    if cfg.study.robustness:
+        removed, rates = {}, {}
+        for eid in dict.fromkeys([winner, best_single]):
+            removed[eid], rates[eid] = robustness(loaded[eid], info, metric, mods, cfg.study.missing_rates)
+        results["robustness"] = {"metric": metric, "removed": removed, "missing_rate": rates}
+    return results
+
+
+def _data_summary(cfg: Config, out_dir: Path, rep: Replicate, task: str, progress: bool,
+                  console: Console) -> dict[str, Any]:
+    """Decode every file once (warming the shared cache) and count cases per split and class."""
+    from fusiondx.data.store import prepare
+
+    everything = Entry("data", "data", "fusion", BASELINE_FUSION, tuple(m.name for m in cfg.modalities))
+    run_cfg = load_config(run_config(cfg, everything, rep, out_dir, None))
+    console.print("Reading and decoding the data once for every training ...")
+    prepared = prepare(run_cfg, progress=progress)
+    store = prepared.store
+    info = next(t for t in prepared.tasks if t.name == task)
+    y = store.targets[task]
+    splits = {}
+    for s in ("train", "val", "test"):
+        sel = store.split == s
+        if info.type == "multilabel":
+            counts = {c: int(y[sel][:, k].sum()) for k, c in enumerate(info.classes)}
+        else:
+            counts = {c: int((y[sel] == k).sum()) for k, c in enumerate(info.classes)}
+        splits[s] = {"cases": int(sel.sum()), "classes": counts}
+    availability = {m: {s: float(store.mask[store.split == s, i].mean()) for s in ("train", "val", "test")}
+                    for i, m in enumerate(store.modalities)}
+    return {"splits": splits, "availability": availability}
+
+
+def _say_done(console: Console, results: dict[str, Any], out_dir: Path, failed: dict[str, str]) -> None:
+    c = results["comparison"]
+    by_id = {e["id"]: e for e in results["entries"]}
+    w, b = by_id[results["winner"]], by_id[results["best_single"]]
+    m = c["metric"]
+    verdict = "helps" if c["low"] > 0 else ("hurts" if c["high"] < 0 else "is not clearly better")
+    console.print(
+        f"\nWinner (chosen on validation {m}): [bold]{w['label']}[/] — test {m} "
+        f"{w['test'][m]['mean']:.3f} [{w['test'][m]['low']:.3f}, {w['test'][m]['high']:.3f}] vs "
+        f"{b['label']} {b['test'][m]['mean']:.3f} [{b['test'][m]['low']:.3f}, {b['test'][m]['high']:.3f}]; "
+        f"difference {c['difference']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]: fusion {verdict}.")
+    if failed:
+        console.print(f"[yellow]{len(failed)} training(s) failed and are left out; see error.txt in their folders.[/]")
+    console.print(f"Wrote {out_dir / 'report.html'}\n      {out_dir / 'table.md'}, {out_dir / 'table.csv'}\n"
+                  f"      {out_dir / 'results.json'}\n      run folders under {out_dir / 'runs'}")
+
+
+def _first_metric(val: dict[str, Any]) -> str:
+    for k in ("auroc", "auprc", "f1", "accuracy"):
+        if isinstance(val.get(k), (int, float)):
+            return f"{k} {val[k]:.3f}"
+    return "n/a"
+
+
+def _nan_low(x: float) -> float:
+    return x if isinstance(x, (int, float)) and math.isfinite(x) else -np.inf
+
+
+def _clean(x: Any) -> Any:
+    """JSON without NaN/Infinity (null instead) and with numpy scalars as plain numbers."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
