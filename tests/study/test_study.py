@@ -116,7 +116,8 @@ def test_killed_study_resumes_and_skips_finished_runs(quick_config: dict[str, An
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "study_out"
-    cmd = [sys.executable, "-m", "fusiondx.cli", "study", str(path), "--out", str(out), "--quiet"]
+    cmd = [sys.executable, "-m", "fusiondx.cli", "study", str(path), "--out", str(out), "--quiet",
+           "--jobs", "2"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline and not list(out.glob("runs/*/*/metrics.json")):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,50 +136,64 @@ def build_store(cfg: Config, df: pd.DataFrame, ids: pd.Series, pre: dict[str, Pr
     present = {m.name: modality_present(df, m) for m in cfg.modalities}
     arrays: dict[str, dict[str, np.ndarray]] = {}
     errors: list[DataError] = []
-    cache_root = _cache_root(cfg, pre) if cfg.data.cache == "disk" else None
+    disk = cfg.data.cache == "disk"
     with _Progress(progress, total=sum(int(v.sum()) for v in present.values())) as bar:
         for name in names:
             p = pre[name]
-            done = cache_root is not None and (cache_root / f"{name}.done").exists()
-            out = _allocate(p, len(df), cache_root, reuse=done)
-            if done:
+            root = _cache_root(cfg, name, p) if disk else None
+            if root is not None and (root / "done").exists():
+                arrays[name] = {k: np.load(root / f"{k or 'x'}.npy", mmap_mode="r") for k in p.shapes()}
                 bar.advance(int(present[name].sum()))
-            else:
-                p.transform(df, present[name], ids, out, errors, bar.advance)
-                if cache_root is not None and not errors:
-                    for a in out.values():
-                        a.flush()  # type: ignore[attr-defined]
-                    (cache_root / f"{name}.done").write_text("ok")
-            arrays[name] = out
+                continue
+            tmp = _allocate(p, len(df), root)
+            p.transform(df, present[name], ids, tmp, errors, bar.advance)
+            if root is not None and errors:
+                for a in tmp.values():
+                    os.remove(a.filename)  # type: ignore[attr-defined]
+            arrays[name] = _publish(tmp, root) if root is not None and not errors else tmp
     if errors:
         raise _summarise(errors, cfg.data.manifest)
     mask = np.stack([present[n] for n in names], axis=1)
     return CaseStore(ids.to_numpy().astype(str), np.full(len(df), "").astype(str), names, arrays, mask)
 
 
-def _allocate(p: Preprocessor, n: int, cache_root: Path | None, *, reuse: bool) -> dict[str, np.ndarray]:
+def _allocate(p: Preprocessor, n: int, root: Path | None) -> dict[str, np.ndarray]:
+    """Arrays to decode into: in memory, or memory-mapped files private to this process."""
     out: dict[str, np.ndarray] = {}
     for key, (shape, dtype) in p.shapes().items():
-        if cache_root is None:
+        if root is None:
             out[key] = np.zeros((n, *shape), dtype=dtype)
-            continue
-        f = cache_root / f"{p.name}__{key or 'x'}.npy"
-        if reuse:
-            out[key] = np.load(f, mmap_mode="r")
         else:
+            f = root / f"{key or 'x'}.{os.getpid()}.tmp.npy"
             out[key] = np.lib.format.open_memmap(f, mode="w+", dtype=dtype, shape=(n, *shape))
     return out
 
 
-def _cache_root(cfg: Config, pre: dict[str, Preprocessor]) -> Path:
-    """A folder keyed by the manifest's bytes, the data root, and all preprocessing settings."""
+def _publish(arrays: dict[str, np.ndarray], root: Path) -> dict[str, np.ndarray]:
+    """Move a finished decode into the shared cache in one rename per file.
+
+    Several trainings of a study may decode the same modality at once; each writes its own
+    files and renames them into place, so no process ever reads a file another is writing.
+    """
+    out = {}
+    for key, a in arrays.items():
+        a.flush()  # type: ignore[attr-defined]
+        final = root / f"{key or 'x'}.npy"
+        os.replace(a.filename, final)  # type: ignore[attr-defined]
+        out[key] = np.load(final, mmap_mode="r")
+    (root / "done").write_text("ok")
+    return out
+
+
+def _cache_root(cfg: Config, name: str, p: Preprocessor) -> Path:
+    """One folder per modality, keyed by the manifest's bytes, the data root and the modality's
+    settings and fitted state, so runs on any subset of modalities share the decoded arrays."""
     h = hashlib.sha256(cfg.data.manifest.read_bytes())
     h.update(str(cfg.data.data_root).encode())
-    for name in sorted(pre):
-        h.update(json.dumps([cfg.modality(name).model_dump(mode="json"), pre[name].state()],
-                            sort_keys=True, default=str).encode())
+    h.update(json.dumps([cfg.modality(name).model_dump(mode="json"), p.state()],
+                        sort_keys=True, default=str).encode())
     base = cfg.data.cache_dir or (cfg.output_dir / ".cache")
-    root = base / h.hexdigest()[:16]
+    root = base / f"{name}-{h.hexdigest()[:16]}"
     root.mkdir(parents=True, exist_ok=True)
     return root
 

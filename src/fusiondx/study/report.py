@@ -317,7 +317,8 @@ def _head_to_head(c: _Ctx) -> str:
     have = [(c.name(i), c.colors[i], curves[i]) for i in pair if isinstance(curves.get(i), dict)]
     if have:
         parts.append("<h3>ROC and precision-recall curves</h3>")
-        parts.append(_fig(plots.roc_pr_chart(have), "Test split, predictions pooled over seeds."))
+        parts.append(_fig(plots.roc_pr_chart(have), "Test split; the first seed's model "
+                                                     "(with folds: all out-of-fold predictions)."))
     else:
         why = f"the task is {task}" if task != "binary" else "no curves in the results"
         parts.append(_note(f"ROC and PR curves skipped: {why}."))
