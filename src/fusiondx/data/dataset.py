@@ -43,6 +43,13 @@ class CaseDataset(Dataset):
         return self.__getitems__([position])
 
 
+def to_device(x: Any, device: torch.device) -> Any:
+    """A batch's inputs (a tensor, or a dict of them per modality) on ``device``."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    return {k: to_device(v, device) for k, v in x.items()}
+
+
 def _seed_worker(worker_id: int) -> None:
     """Give each DataLoader worker its own augmentation stream (they start as copies)."""
     info = torch.utils.data.get_worker_info()

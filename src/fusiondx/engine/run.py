@@ -33,7 +33,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from fusiondx.config import Config, load_config
-from fusiondx.data.dataset import CaseDataset, make_loader
+from fusiondx.data.dataset import CaseDataset, make_loader, to_device
 from fusiondx.data.store import CaseStore, Prepared, prepare, prepare_with_state
 from fusiondx.data.targets import TaskInfo
 from fusiondx.engine.stacking import fit_on_validation
@@ -199,15 +199,19 @@ def load_run(run_dir: Path) -> tuple[Config, MultimodalModel, dict[str, Any]]:
 
 @torch.no_grad()
 def predict_outputs(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
-                    batch_size: int) -> dict[str, torch.Tensor]:
-    """Raw task outputs (logits) for the given cases, in order, in eval mode."""
+                    batch_size: int, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Raw task outputs (logits) for the given cases, in order, in eval mode.
+
+    ``mask`` (len(idx), M) replaces the stored presence mask, e.g. to hide modalities.
+    """
     model.eval()
     device = next(model.parameters()).device
     chunks: dict[str, list[torch.Tensor]] = {}
-    for start in range(0, len(idx), max(batch_size, 256)):
-        batch = store.batch(idx[start:start + max(batch_size, 256)])
-        inputs = _to(batch["inputs"], device)
-        for t, v in model(inputs, batch["mask"].to(device)).items():
+    step = max(batch_size, 256)
+    for start in range(0, len(idx), step):
+        batch = store.batch(idx[start:start + step])
+        present = batch["mask"] if mask is None else mask[start:start + step]
+        for t, v in model(to_device(batch["inputs"], device), present.to(device)).items():
             chunks.setdefault(t, []).append(v.cpu())
     return {t: torch.cat(v) for t, v in chunks.items()}
 
@@ -243,7 +247,7 @@ def predictions_frame(model: MultimodalModel, tasks: list[TaskInfo], store: Case
 def _flops(model: MultimodalModel, store: CaseStore) -> int:
     batch = store.batch(store.indices("test")[:8])
     device = next(model.parameters()).device
-    return flops_per_case(model, _to(batch["inputs"], device), batch["mask"].to(device))
+    return flops_per_case(model, to_device(batch["inputs"], device), batch["mask"].to(device))
 
 
 def class_weights(cfg: Config, prepared: Prepared) -> dict[str, list[float] | None]:
@@ -269,12 +273,6 @@ def class_weights(cfg: Config, prepared: Prepared) -> dict[str, list[float] | No
 def _labels(t: TaskInfo, row: np.ndarray) -> str:
     names = [c for c, on in zip(t.classes, row, strict=True) if on]
     return ";".join(names) if names else "none"
-
-
-def _to(x: Any, device: torch.device) -> Any:
-    if isinstance(x, torch.Tensor):
-        return x.to(device)
-    return {k: _to(v, device) for k, v in x.items()}
 
 
 def _loader(cfg: Config, store: CaseStore, split: str, prepared: Prepared) -> Any:

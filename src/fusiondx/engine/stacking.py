@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import torch
 
+from fusiondx.data.dataset import to_device
 from fusiondx.data.store import CaseStore
 from fusiondx.models.multimodal import MultimodalModel
 
@@ -56,16 +57,10 @@ def _modality_probs(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
     step = max(batch_size, 256)
     for start in range(0, len(idx), step):
         batch = store.batch(idx[start:start + step])
-        inputs = {m: _to(v, device) for m, v in batch["inputs"].items()}
-        for task, per_mod in model.modality_probs(inputs).items():
+        for task, per_mod in model.modality_probs(to_device(batch["inputs"], device)).items():
             for m, p in per_mod.items():
                 chunks.setdefault(task, {}).setdefault(m, []).append(p.cpu().float())
         masks.append(batch["mask"])
     probs = {t: {m: torch.cat(v) for m, v in per.items()} for t, per in chunks.items()}
     return probs, torch.cat(masks).bool()
 
-
-def _to(x, device):  # noqa: ANN001, ANN202
-    if isinstance(x, torch.Tensor):
-        return x.to(device)
-    return {k: _to(v, device) for k, v in x.items()}

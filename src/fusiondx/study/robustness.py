@@ -72,15 +72,12 @@ def _load(run_dir: Any) -> tuple[Any, Any, np.ndarray]:
     return model, store, store.indices("test")
 
 
-@torch.no_grad()
 def _metric(model: Any, store: Any, idx: np.ndarray, mask: torch.Tensor, info: TaskInfo,
             metric: str, y: np.ndarray) -> float:
-    model.eval()
-    out = []
-    for start in range(0, len(idx), 512):
-        batch = store.batch(idx[start:start + 512])
-        out.append(model(batch["inputs"], mask[start:start + 512])[info.name])
-    probs = model.task_head(info.name).to_probs(torch.cat(out)).numpy()
+    from fusiondx.engine.run import predict_outputs
+
+    outputs = predict_outputs(model, store, idx, 512, mask=mask)[info.name]
+    probs = model.task_head(info.name).to_probs(outputs).numpy()
     if info.type == "binary":
         probs = probs[:, 0]
     return stats.metric_value(metric, y, probs, info.type)

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from fusiondx.config import load_config
 from fusiondx.study.plan import Entry, Replicate
 
 
@@ -45,7 +46,7 @@ def same_config(config: dict[str, Any]) -> bool:
     saved = Path(config["output_dir"]) / config["name"] / "config.yaml"
     if not saved.is_file():
         return False
-    return yaml.safe_load(config_obj(config).to_yaml()) == yaml.safe_load(saved.read_text())
+    return yaml.safe_load(load_config(config).to_yaml()) == yaml.safe_load(saved.read_text())
 
 
 def run_jobs(jobs: Sequence[Job], n_parallel: int,
@@ -93,23 +94,17 @@ def _train(config: dict[str, Any]) -> str | None:
     resume = (run_dir / "checkpoints" / "last.ckpt").is_file() and same_config(config)
     try:
         try:
-            fit(config_obj(config), resume=resume, progress=False)
+            fit(load_config(config), resume=resume, progress=False)
         except FusionDxError:
             if not resume:
                 raise
-            fit(config_obj(config), resume=False, progress=False)  # a stale checkpoint: start over
+            fit(load_config(config), resume=False, progress=False)  # a stale checkpoint: start over
         return None
     except Exception as exc:  # noqa: BLE001  (reported per run; the study goes on)
         text = str(exc) if isinstance(exc, FusionDxError) else traceback.format_exc(limit=6)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "error.txt").write_text(text)
         return text
-
-
-def config_obj(config: dict[str, Any]) -> Any:
-    from fusiondx.config import load_config
-
-    return load_config(config)
 
 
 def threads_per_job(n_parallel: int) -> int:
