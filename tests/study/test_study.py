@@ -34,12 +34,13 @@ def _study_config(quick_config: dict[str, Any], **study: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def study(cohort_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    import sys as _sys
+    import importlib.util
 
-    _sys.path.insert(0, str(Path(__file__).parents[1]))
-    from conftest import QUICK
-
-    cfg = copy.deepcopy(QUICK)
+    # The top-level conftest by path: the name `conftest` is shared by several test folders.
+    spec = importlib.util.spec_from_file_location("_top_conftest", Path(__file__).parents[1] / "conftest.py")
+    top = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(top)
+    cfg = copy.deepcopy(top.QUICK)
     cfg["data"]["manifest"] = str(cohort_dir / "manifest.csv")
     cfg["train"]["epochs"] = 3
     cfg = _study_config(cfg)
