@@ -32,7 +32,9 @@ def encoders_md() -> str:
     lines = [HEADER + "# Encoders\n",
              "Each modality gets one encoder (`modalities[].encoder.name`, options under "
              "`encoder.options`). Tags: `tokens` = yields a token sequence for cross-modal "
-             "attention, `3d` = accepts volumes, `lowlevel` = shallow projection used by early "
+             "attention, `levels` = pooled features of several depths (multilevel fusion), `maps` = "
+             "spatial feature maps for the localization and segmentation heads, `3d` = accepts "
+             "volumes, `lowlevel` = shallow projection used by early "
              "fusion, `optional` = needs an extra install.\n",
              "| name | kind | tags | description | options |", "|---|---|---|---|---|"]
     for kind in ("image", "signal", "text", "tabular"):

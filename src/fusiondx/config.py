@@ -169,13 +169,33 @@ class FusionConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class TextTargetConfig(_Strict):
+    """How the reference text of a generation task becomes token ids (a word vocabulary)."""
+
+    max_length: int = Field(64, ge=4)
+    """Tokens per report, counting the begin and end markers; longer reports are cut."""
+    vocab_size: int = Field(5000, ge=10)
+    min_frequency: int = Field(1, ge=1)
+    lowercase: bool = True
+
+
 class TaskConfig(_Strict):
     name: str = Field("diagnosis", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     head: str = "classification"
+    """classification, regression, survival, localization, segmentation or generation."""
     label: str | list[str]
-    """The label column; for multilabel, a list of 0/1 columns or one column split by label_separator."""
-    type: Literal["binary", "multiclass", "multilabel"] | None = None
-    """Inferred from the classes when omitted (2 classes -> binary, more -> multiclass)."""
+    """The label column. Multilabel: a list of 0/1 columns or one column split by
+    label_separator. Survival: [time column, event column]. Localization: a column of boxes
+    'x0 y0 x1 y1' in pixels. Segmentation: a column of mask file paths. Generation: a text column."""
+    type: Literal["binary", "multiclass", "multilabel", "regression", "survival", "box", "mask",
+                  "text"] | None = None
+    """Classification: inferred from the classes when omitted (2 classes -> binary, more ->
+    multiclass). Other heads have one type each (regression, survival, box, mask, text)."""
+    image: str | None = None
+    """Localization and segmentation: the image modality the boxes or masks belong to
+    (default: the only image modality)."""
+    text: TextTargetConfig = TextTargetConfig()
+    """Generation only: tokenization of the reference text."""
     classes: list[str] | None = None
     """Declared class names; a label outside them is an error. Inferred from the data when omitted."""
     positive_class: str | None = None
@@ -186,8 +206,10 @@ class TaskConfig(_Strict):
 
 
 class EarlyStoppingConfig(_Strict):
-    monitor: str = "auroc"
-    """Validation metric of the first task (e.g. auroc, auprc, f1, accuracy, loss)."""
+    monitor: str | None = None
+    """Validation metric that early stopping and the best checkpoint follow: a metric of the first
+    task (auroc, f1, iou, dice_lesion, bleu4, c_index, ...), '<task>/<metric>' for another task,
+    or 'loss'. Default: the first task's primary metric (auroc for classification)."""
     patience: int = Field(5, ge=1)
     mode: Literal["max", "min"] | None = None
 
@@ -199,6 +221,9 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(1e-4, ge=0)
     lr_decay: Literal["cosine", "step", "plateau", "none"] = "cosine"
     early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
+    task_weighting: Literal["fixed", "uncertainty"] = "fixed"
+    """Multi-task: sum the task losses with the fixed tasks[].weight, or learn the weights by
+    homoscedastic uncertainty (Kendall et al., 2018), each task's loss scaled by exp(-s) + s."""
     modality_dropout: float = Field(0.0, ge=0, lt=1)
     """Probability of hiding each present modality of a training case (never all of them)."""
     num_workers: int = Field(0, ge=0)
@@ -224,8 +249,9 @@ class StudyConfig(_Strict):
     robustness: bool = True
     """Score the winner and the best single modality with modalities removed at test time."""
     missing_rates: list[float] = [0.0, 0.25, 0.5, 0.75, 1.0]
-    metric: Literal["auroc", "auprc", "f1", "accuracy", "balanced_accuracy"] = "auroc"
-    """Metric that chooses the winner (on validation data) and ranks the table."""
+    metric: str | None = None
+    """Metric that chooses the winner (on validation data) and ranks the table; default the
+    task's primary metric (auroc, iou, dice_lesion, bleu4, c_index, r2)."""
     task: str | None = None
     """Task the study compares on; the first task by default."""
     n_boot: int = Field(1000, ge=100)

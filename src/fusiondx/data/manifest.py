@@ -80,9 +80,13 @@ def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bo
     # baseline must be scored on the same cases as the fused model, and for such a case it can
     # only predict from what it learned about absence (the prior). `validate` reports how many.
     if need_labels:
+        from fusiondx.data.task_targets import MAY_BE_EMPTY, task_type_of
+
         for t in cfg.tasks:
             for c in [t.label] if isinstance(t.label, str) else t.label:
                 _require_column(df, c, path, f"tasks[{t.name}].label")
+                if task_type_of(t) in MAY_BE_EMPTY:
+                    continue  # an empty cell means no lesion / no reference / not measured
                 missing = np.flatnonzero(df[c].isna().to_numpy())
                 if len(missing):
                     i = int(missing[0])

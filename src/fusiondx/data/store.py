@@ -25,6 +25,7 @@ from fusiondx.data.manifest import check_manifest, modality_present, read_manife
 from fusiondx.data.preprocessors import Preprocessor, make_preprocessor
 from fusiondx.data.splits import check_splits, make_splits, splits_from_column
 from fusiondx.data.targets import TaskInfo, encode_targets, infer_task, stratification_key
+from fusiondx.data.task_targets import fit_task, split_key
 from fusiondx.errors import DataError
 from fusiondx.types import ModalitySpec
 
@@ -88,9 +89,13 @@ def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
     df = read_manifest(path)
     check_manifest(df, cfg, path)
     ids = df[cfg.data.id_column].astype(str)
-    tasks = [infer_task(t, df) for t in cfg.tasks]
-    targets = _targets(tasks, df, ids, path)
-    split = _split(cfg, df, ids, tasks[0], targets[tasks[0].name])
+    tasks = [infer_task(t, df, cfg) for t in cfg.tasks]
+    split = _split(cfg, df, ids, _strata(tasks[0], df, ids, path, cfg))
+    try:
+        tasks = [fit_task(t, df, split == "train", tc) for t, tc in zip(tasks, cfg.tasks, strict=True)]
+    except DataError as err:
+        raise err.at(file=path) from None
+    targets = _targets(tasks, df, ids, path, cfg)
     _check_train_classes(tasks, targets, split)
     root = cfg.data.data_root
     train = split == "train"
@@ -124,7 +129,7 @@ def prepare_with_state(cfg: Config, state: dict[str, Any], manifest: Path, root:
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"manifest": manifest, "root": root})})
     store = build_store(cfg, df, ids, pre, progress=progress)
     if need_labels:
-        store.targets = _targets(tasks, df, ids, manifest)
+        store.targets = _targets(tasks, df, ids, manifest, cfg)
     store.split = np.full(len(df), "", dtype=object).astype(str)
     return Prepared(store, pre, tasks)
 
@@ -198,24 +203,33 @@ def _cache_root(cfg: Config, name: str, p: Preprocessor) -> Path:
     return root
 
 
-def _targets(tasks: list[TaskInfo], df: pd.DataFrame, ids: pd.Series, path: Path) -> dict[str, np.ndarray]:
+def _targets(tasks: list[TaskInfo], df: pd.DataFrame, ids: pd.Series, path: Path,
+             cfg: Config) -> dict[str, np.ndarray]:
     out = {}
     for t in tasks:
         try:
-            out[t.name] = encode_targets(t, df, ids)
+            out[t.name] = encode_targets(t, df, ids, cfg)
         except DataError as err:
-            raise err.at(file=path) from None
+            raise (err.at(file=path) if err.file is None else err) from None
     return out
 
 
-def _split(cfg: Config, df: pd.DataFrame, ids: pd.Series, task: TaskInfo, y: np.ndarray) -> np.ndarray:
+def _strata(task: TaskInfo, df: pd.DataFrame, ids: pd.Series, path: Path, cfg: Config) -> np.ndarray:
+    """What the split is stratified on: the first task's class, or (other tasks) whether a case
+    has a lesion / an event, read from the label cells without decoding any file."""
+    if not task.is_classification:
+        return split_key(task, df)
+    return stratification_key(task, _targets([task], df, ids, path, cfg)[task.name])
+
+
+def _split(cfg: Config, df: pd.DataFrame, ids: pd.Series, strata: np.ndarray) -> np.ndarray:
     patients = (df[cfg.data.patient_column].fillna("").astype(str).to_numpy()
                 if cfg.data.patient_column else None)
     if cfg.data.split.column:
         split = splits_from_column(df, cfg.data.split.column, cfg.data.id_column)
     else:
         sc = cfg.data.split
-        split = make_splits(stratification_key(task, y), sc.fractions,
+        split = make_splits(strata, sc.fractions,
                             cfg.seed if sc.seed is None else sc.seed, groups=patients,
                             stratify=sc.stratify, folds=sc.folds, fold=sc.fold)
     check_splits(split, ids, patients)
@@ -226,6 +240,9 @@ def _check_train_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], 
     train = split == "train"
     for t in tasks:
         y = targets[t.name][train]
+        if not t.is_classification:
+            _check_train_other(t, y)
+            continue
         if t.type == "multilabel":
             for k, c in enumerate(t.classes):
                 if len(np.unique(y[:, k])) < 2:
@@ -237,6 +254,18 @@ def _check_train_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], 
             raise DataError(
                 f"The training split of task '{t.name}' holds a single class ('{only}').",
                 fix="add cases of the other classes, or fix the split column so train has every class")
+
+
+def _check_train_other(t: TaskInfo, y: np.ndarray) -> None:
+    checks = {"box": ("box", lambda: bool(np.isfinite(y).all(axis=1).any())),
+              "mask": ("lesion pixel", lambda: bool((y == 1).any())),
+              "survival": ("observed event", lambda: bool((y[:, 1] > 0).any())),
+              "regression": ("value", lambda: int(np.isfinite(y).sum()) >= 2),
+              "text": ("reference text", lambda: bool((y > 0).any()))}
+    what, ok = checks[t.type]
+    if len(y) == 0 or not ok():
+        raise DataError(f"The training split of task '{t.name}' has no {what}.",
+                        column=",".join(t.label), fix=f"add training cases with a {what}, or check the label column")
 
 
 def _summarise(errors: list[DataError], manifest: Path) -> DataError:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -11,20 +12,37 @@ from fusiondx.config import TaskConfig
 from fusiondx.data.manifest import line_of
 from fusiondx.errors import ConfigError, DataError
 
+if TYPE_CHECKING:
+    from fusiondx.config import Config
+
 # Spelled-out negatives: with two classes and no declared order, these are the negative class.
 _NEGATIVE_NAMES = {"0", "false", "no", "negative", "neg", "healthy", "normal", "none", "control",
                    "absent", "benign", "n"}
 
 
+CLASSIFICATION_TYPES = ("binary", "multiclass", "multilabel")
+
+
 @dataclass(frozen=True)
 class TaskInfo:
-    """A task's fixed class list and type; saved with the run."""
+    """A task's type, label columns and what was fixed before training; saved with the run.
+
+    ``classes`` is the class list of classification tasks (empty otherwise); ``image`` the image
+    modality of localization and segmentation tasks; ``state`` what was fitted on the training
+    split (a generation task's vocabulary, a survival task's time bins, ...).
+    """
 
     name: str
-    type: str  # binary | multiclass | multilabel
+    type: str  # binary | multiclass | multilabel | regression | survival | box | mask | text
     classes: tuple[str, ...]
     label: tuple[str, ...]
     label_separator: str | None = None
+    image: str | None = None
+    state: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.type in CLASSIFICATION_TYPES
 
     @property
     def num_outputs(self) -> int:
@@ -36,13 +54,25 @@ class TaskInfo:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> TaskInfo:
-        return cls(name=str(d["name"]), type=str(d["type"]), classes=tuple(d["classes"]),  # type: ignore[arg-type]
-                   label=tuple(d["label"]), label_separator=d.get("label_separator"))  # type: ignore[arg-type]
+    def from_dict(cls, d: dict[str, Any]) -> TaskInfo:
+        return cls(name=str(d["name"]), type=str(d["type"]), classes=tuple(d["classes"]),
+                   label=tuple(d["label"]), label_separator=d.get("label_separator"),
+                   image=d.get("image"), state=dict(d.get("state") or {}))
 
 
-def infer_task(task: TaskConfig, df: pd.DataFrame) -> TaskInfo:
-    """Fix the class list: declared in the config, or read from the labels in the manifest."""
+def infer_task(task: TaskConfig, df: pd.DataFrame, cfg: Config | None = None) -> TaskInfo:
+    """Fix the task's type and class list: declared in the config, or read from the manifest."""
+    from fusiondx.registry import HEADS, _load_all
+
+    _load_all()
+    types = tuple(HEADS.get(task.head).meta.get("tasks", CLASSIFICATION_TYPES))
+    if task.type is not None and task.type not in types:
+        raise ConfigError(f"Task '{task.name}' has type '{task.type}', which head '{task.head}' does not do.",
+                          fix=f"use type {' or '.join(types)}, or drop type to infer it")
+    if not set(types) & set(CLASSIFICATION_TYPES):
+        from fusiondx.data.task_targets import infer_other_task
+
+        return infer_other_task(task, types[0], df, cfg)
     cols = (task.label,) if isinstance(task.label, str) else tuple(task.label)
     multilabel = task.type == "multilabel" or len(cols) > 1 or task.label_separator is not None
     if multilabel:
@@ -81,8 +111,13 @@ def infer_task(task: TaskConfig, df: pd.DataFrame) -> TaskInfo:
     return TaskInfo(task.name, ttype, classes, cols)
 
 
-def encode_targets(info: TaskInfo, df: pd.DataFrame, ids: pd.Series) -> np.ndarray:
-    """(N,) float for binary, (N,) int64 for multiclass, (N, K) float for multilabel."""
+def encode_targets(info: TaskInfo, df: pd.DataFrame, ids: pd.Series, cfg: Config | None = None) -> np.ndarray:
+    """(N,) float for binary, (N,) int64 for multiclass, (N, K) float for multilabel; other task
+    types as described in :mod:`fusiondx.data.task_targets`."""
+    if not info.is_classification:
+        from fusiondx.data.task_targets import encode_other
+
+        return encode_other(info, df, ids, cfg)
     if info.type == "multilabel":
         return _encode_multilabel(info, df, ids)
     col = info.label[0]
@@ -125,7 +160,12 @@ def _encode_multilabel(info: TaskInfo, df: pd.DataFrame, ids: pd.Series) -> np.n
 
 
 def stratification_key(info: TaskInfo, y: np.ndarray) -> np.ndarray:
-    """A per-case string to stratify splits on (the class; for multilabel, the rarest positive)."""
+    """A per-case string to stratify splits on (the class; for multilabel, the rarest positive;
+    for other tasks whether the case has a lesion, an event, or which quartile its value is in)."""
+    if not info.is_classification:
+        from fusiondx.data.task_targets import other_stratification_key
+
+        return other_stratification_key(info, y)
     if info.type != "multilabel":
         return y.astype(np.int64).astype(str)
     freq = y.sum(axis=0)

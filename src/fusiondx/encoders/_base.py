@@ -24,6 +24,10 @@ class Encoder(Configurable, nn.Module):
     Encoders with several depths (conv stages, transformer layers, hidden blocks) override
     :meth:`forward_levels` and :meth:`level_dims` so that fusions can combine modalities at
     several depths, not only the last (``multilevel``).
+
+    Image encoders registered with the ``maps`` tag override :meth:`forward_maps` and
+    :meth:`map_channels`: the spatial feature map of every stage, for heads that read the image
+    itself (localisation, segmentation).
     """
 
     kind: ClassVar[str] = ""
@@ -54,6 +58,28 @@ class Encoder(Configurable, nn.Module):
     def level_dims(self) -> list[int]:
         """Widths of :meth:`forward_levels`, known without running the encoder."""
         return [self.out_dim]
+
+    def forward_maps(self, x: Any) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The feature map of every stage and the embedding, from one pass.
+
+        Returns ``(maps, embedding)``: the maps shallow (fine) to deep (coarse), each
+        (B, C_i, *S_i) with C_i from :meth:`map_channels`, and the (B, out_dim) embedding that
+        :meth:`forward` returns, so a model that needs both runs the encoder once.
+        """
+        raise NotImplementedError(self._no_maps())
+
+    def map_channels(self) -> list[int]:
+        """Channels of :meth:`forward_maps`' maps, shallow to deep, known without running."""
+        raise NotImplementedError(self._no_maps())
+
+    def _no_maps(self) -> str:
+        from fusiondx.registry import ENCODERS, list_encoders
+
+        list_encoders()  # registers every encoder, so the list below is complete
+        name = getattr(type(self), "registered_name", type(self).__name__)
+        able = ", ".join(e.name for e in ENCODERS.entries() if "maps" in e.tags)
+        return (f"encoder '{name}' has no spatial feature maps; heads that read the image "
+                f"(localization, segmentation) need an encoder tagged 'maps': {able}")
 
 
 def pooled_stages(stages: nn.Sequential, x: torch.Tensor, ends: list[int]) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -15,14 +15,15 @@ _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 
 
-@register_encoder("cnn", kind="image", tags={"levels", "tokens", "3d"})
+@register_encoder("cnn", kind="image", tags={"levels", "tokens", "3d", "maps"})
 class CNNEncoder(Encoder):
     """Small CNN (conv-BN-ReLU stages, global average pooling), 2D or 3D; a cheap image baseline.
 
     Each stage halves the resolution with a strided 3x3 convolution and refines with a second one,
     the VGG recipe (Simonyan & Zisserman, 2015) with batch normalisation (Ioffe & Szegedy, 2015).
     The embedding is the global average of the last feature map projected to ``out_dim``; the
-    tokens are the same projection applied at every position of that map.
+    tokens are the same projection applied at every position of that map. The maps are the
+    output of every stage (1/2, 1/4, ... of the input size, ``widths`` channels).
 
     Args:
         in_channels: image channels.
@@ -79,3 +80,14 @@ class CNNEncoder(Encoder):
 
     def level_dims(self) -> list[int]:
         return [*self._widths[:-1], self.out_dim]
+
+    def forward_maps(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        maps = []
+        for i, module in enumerate(self.features):
+            x = module(x)
+            if i % 6 == 5:  # the end of a stage (conv-BN-ReLU twice)
+                maps.append(x)
+        return maps, self.proj(self.dropout(x.flatten(2).mean(dim=2)))
+
+    def map_channels(self) -> list[int]:
+        return list(self._widths)

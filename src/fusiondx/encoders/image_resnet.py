@@ -15,7 +15,7 @@ from fusiondx.registry import register_encoder
 _LAYERS = {10: [1, 1, 1, 1], 18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
 
 
-@register_encoder("resnet", kind="image", tags={"levels", "tokens", "3d"})
+@register_encoder("resnet", kind="image", tags={"levels", "tokens", "3d", "maps"})
 class ResNetEncoder(Encoder):
     """ResNet-10/18/34 with basic blocks (He et al., 2016) from MONAI, slim by default, 2D or 3D.
 
@@ -23,6 +23,8 @@ class ResNetEncoder(Encoder):
     without its classifier; ``block_inplanes`` and ``widen_factor`` set the widths, narrow by
     default so that it trains on a CPU. The embedding is the global average of the last stage
     projected to ``out_dim``; the tokens are that projection at every position of the last stage.
+    The maps are the outputs of the four stages (1/2 to 1/16 of the input size with the default
+    ``conv1_stride=1``, which the max-pooling of the stem halves once).
 
     Args:
         in_channels: image channels.
@@ -79,6 +81,7 @@ class ResNetEncoder(Encoder):
         self.proj = nn.Linear(width, out_dim)
         self.out_dim = out_dim
         self._stage_widths = [int(w * widen_factor) for w in block_inplanes[:3]]
+        self._map_widths = [*self._stage_widths, width]
 
     def _stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         # MONAI's forward pools and flattens; tokens and levels need the maps before the pooling.
@@ -102,6 +105,13 @@ class ResNetEncoder(Encoder):
 
     def level_dims(self) -> list[int]:
         return [*self._stage_widths, self.out_dim]
+
+    def forward_maps(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        maps = self._stages(x)
+        return maps, self.proj(self.dropout(maps[-1].flatten(2).mean(dim=2)))
+
+    def map_channels(self) -> list[int]:
+        return list(self._map_widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.dropout(self._feature_map(x).flatten(2).mean(dim=2)))

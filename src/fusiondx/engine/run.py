@@ -38,8 +38,9 @@ from fusiondx.data.store import CaseStore, Prepared, prepare, prepare_with_state
 from fusiondx.data.targets import TaskInfo
 from fusiondx.engine.stacking import fit_on_validation
 from fusiondx.engine.task import FusionTask
-from fusiondx.errors import DataError, RunError
+from fusiondx.errors import ConfigError, DataError, RunError
 from fusiondx.evaluation.complexity import count_parameters, flops_per_case
+from fusiondx.evaluation.predictions import predictions_frame as _frame
 from fusiondx.models.build import build_model, check_parts
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.types import ModalitySpec
@@ -200,7 +201,8 @@ def load_run(run_dir: Path) -> tuple[Config, MultimodalModel, dict[str, Any]]:
 @torch.no_grad()
 def predict_outputs(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
                     batch_size: int, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Raw task outputs (logits) for the given cases, in order, in eval mode.
+    """The model's predictions for the given cases, in order, in eval mode: logits for
+    classification, values, risks, boxes, mask logits or generated token ids for other heads.
 
     ``mask`` (len(idx), M) replaces the stored presence mask, e.g. to hide modalities.
     """
@@ -211,37 +213,16 @@ def predict_outputs(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
     for start in range(0, len(idx), step):
         batch = store.batch(idx[start:start + step])
         present = batch["mask"] if mask is None else mask[start:start + step]
-        for t, v in model(to_device(batch["inputs"], device), present.to(device)).items():
+        for t, v in model.predict(to_device(batch["inputs"], device), present.to(device)).items():
             chunks.setdefault(t, []).append(v.cpu())
     return {t: torch.cat(v) for t, v in chunks.items()}
 
 
 def predictions_frame(model: MultimodalModel, tasks: list[TaskInfo], store: CaseStore,
-                      idx: np.ndarray, outputs: dict[str, torch.Tensor]) -> pd.DataFrame:
-    """Per case: split, true label(s), probability per class, predicted label(s)."""
-    cols: dict[str, Any] = {"case_id": store.ids[idx], "split": store.split[idx]}
-    for t in tasks:
-        probs = model.task_head(t.name).to_probs(outputs[t.name]).numpy()
-        y = store.targets.get(t.name)
-        if t.type == "binary":
-            p = probs[:, 0]
-            if y is not None:
-                cols[f"{t.name}_true"] = [t.classes[int(v)] for v in y[idx]]
-            cols[f"{t.name}_prob_{t.classes[1]}"] = p
-            cols[f"{t.name}_pred"] = [t.classes[int(v >= 0.5)] for v in p]
-        elif t.type == "multiclass":
-            if y is not None:
-                cols[f"{t.name}_true"] = [t.classes[int(v)] for v in y[idx]]
-            for k, c in enumerate(t.classes):
-                cols[f"{t.name}_prob_{c}"] = probs[:, k]
-            cols[f"{t.name}_pred"] = [t.classes[int(k)] for k in probs.argmax(1)]
-        else:
-            if y is not None:
-                cols[f"{t.name}_true"] = [_labels(t, row) for row in y[idx]]
-            for k, c in enumerate(t.classes):
-                cols[f"{t.name}_prob_{c}"] = probs[:, k]
-            cols[f"{t.name}_pred"] = [_labels(t, row >= 0.5) for row in probs]
-    return pd.DataFrame(cols)
+                      idx: np.ndarray, predictions: dict[str, Any]) -> pd.DataFrame:
+    """The predictions table of these cases (see :mod:`fusiondx.evaluation.predictions`)."""
+    targets = {t: y[idx] for t, y in store.targets.items()} if store.targets else None
+    return _frame(model, tasks, store.ids[idx], store.split[idx], targets, predictions)
 
 
 def _flops(model: MultimodalModel, store: CaseStore) -> int:
@@ -256,6 +237,12 @@ def class_weights(cfg: Config, prepared: Prepared) -> dict[str, list[float] | No
     train = prepared.store.split == "train"
     for tc, info in zip(cfg.tasks, prepared.tasks, strict=True):
         w = tc.class_weights
+        if not info.is_classification:
+            if w is not None:
+                raise ConfigError(f"tasks[{tc.name}].class_weights is set, but task '{tc.name}' is not a "
+                                  "classification task.", fix="remove class_weights from that task")
+            out[info.name] = None
+            continue
         if w is None or isinstance(w, list):
             out[info.name] = list(w) if w else None
             continue
@@ -268,11 +255,6 @@ def class_weights(cfg: Config, prepared: Prepared) -> dict[str, list[float] | No
             counts = np.bincount(y.astype(int), minlength=k)
             out[info.name] = [float(len(y) / (k * max(c, 1))) for c in counts]
     return out
-
-
-def _labels(t: TaskInfo, row: np.ndarray) -> str:
-    names = [c for c, on in zip(t.classes, row, strict=True) if on]
-    return ";".join(names) if names else "none"
 
 
 def _loader(cfg: Config, store: CaseStore, split: str, prepared: Prepared) -> Any:
@@ -294,9 +276,19 @@ def _loader(cfg: Config, store: CaseStore, split: str, prepared: Prepared) -> An
 
 
 def _monitor(cfg: Config) -> tuple[str, str]:
+    """The logged validation metric that early stopping and the best checkpoint follow."""
+    from fusiondx.evaluation.task_metrics import LOWER_IS_BETTER
+    from fusiondx.registry import HEADS
+
     es = cfg.train.early_stopping
-    name = es.monitor if es is not None else "auroc"
-    mode = (es.mode if es is not None and es.mode else None) or ("min" if name == "loss" else "max")
+    name = es.monitor if es is not None and es.monitor else HEADS.get(cfg.tasks[0].head).cls.primary_metric
+    tasks = [t.name for t in cfg.tasks]
+    if "/" in name and name.split("/", 1)[0] not in tasks:
+        raise ConfigError(f"train.early_stopping.monitor '{name}' names task '{name.split('/', 1)[0]}', "
+                          f"which is not in the config.", fix=f"use '<task>/<metric>' with a task of {tasks}")
+    metric = name.split("/")[-1]
+    mode = (es.mode if es is not None and es.mode else None) or (
+        "min" if metric == "loss" or metric in LOWER_IS_BETTER else "max")
     return f"val/{name}", mode
 
 

@@ -48,10 +48,13 @@ def append_curve(path: Path, row: dict[str, Any]) -> None:
 
 
 class FusionTask(L.LightningModule):
-    """Trains a :class:`MultimodalModel` on one or more tasks (losses summed with task weights).
+    """Trains a :class:`MultimodalModel` on one or more tasks.
 
-    Validation metrics of every task are logged as ``val/<task>/<metric>``; those of the first
-    task also as ``val/<metric>``, which early stopping and checkpointing monitor.
+    Task losses are summed with the fixed ``task_weights``, or (``train.task_weighting:
+    uncertainty``) each scaled by a learned precision, ``exp(-s_t) * L_t + s_t`` (Kendall et al.,
+    2018), so that a task with a noisier loss does not drown the others. Validation metrics of
+    every task are logged as ``val/<task>/<metric>``; those of the first task also as
+    ``val/<metric>``. ``val/loss`` is the fixed-weight sum, comparable between epochs.
     """
 
     def __init__(self, model: MultimodalModel, tasks: Sequence[TaskInfo], train: TrainConfig,
@@ -61,25 +64,36 @@ class FusionTask(L.LightningModule):
         self.tasks = list(tasks)
         self.train_cfg = train
         self.task_weights = task_weights or {t.name: 1.0 for t in tasks}
+        self.log_vars = (torch.nn.Parameter(torch.zeros(len(self.tasks)))
+                         if train.task_weighting == "uncertainty" else None)
         self._gen = torch.Generator().manual_seed(seed + 7919)
-        self._val: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = []
+        self._val: list[tuple[dict[str, Any], dict[str, torch.Tensor]]] = []
+        self._val_loss = [0.0, 0]
         self._train_loss = [0.0, 0]  # running sum and case count of this epoch
         self.curves_path: Path | None = None
 
-    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        return self.model(batch["inputs"], batch["mask"])
+    def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return self.model(batch["inputs"], batch["mask"], batch["targets"])
 
-    def _loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-        total = torch.zeros((), device=self.device)
-        for t in self.tasks:
-            loss = self.model.task_head(t.name).loss(outputs[t.name], targets[t.name])
-            total = total + self.task_weights[t.name] * loss
-        return total
+    def _losses(self, outputs: dict[str, Any], targets: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        return [self.model.task_head(t.name).loss(outputs[t.name], targets[t.name]) for t in self.tasks]
+
+    def _fixed(self, losses: list[torch.Tensor]) -> torch.Tensor:
+        return sum((self.task_weights[t.name] * loss for t, loss in zip(self.tasks, losses, strict=True)),
+                   torch.zeros((), device=self.device))
+
+    def _objective(self, losses: list[torch.Tensor]) -> torch.Tensor:
+        if self.log_vars is None:
+            return self._fixed(losses)
+        s = self.log_vars
+        return sum((self.task_weights[t.name] * torch.exp(-s[i]) * loss + s[i]
+                    for i, (t, loss) in enumerate(zip(self.tasks, losses, strict=True))),
+                   torch.zeros((), device=self.device))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         mask = drop_modalities(batch["mask"], self.train_cfg.modality_dropout, self._gen)
-        outputs = self.model(batch["inputs"], mask)
-        loss = self._loss(outputs, batch["targets"])
+        outputs = self.model(batch["inputs"], mask, batch["targets"])
+        loss = self._objective(self._losses(outputs, batch["targets"]))
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"The training loss became {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}; "
@@ -94,30 +108,38 @@ class FusionTask(L.LightningModule):
         self._train_loss = [0.0, 0]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        outputs = self.model(batch["inputs"], batch["mask"])
-        self._val.append(({k: v.detach() for k, v in outputs.items()},
+        outputs, preds = self.model.run(batch["inputs"], batch["mask"], batch["targets"])
+        n = len(batch["case_id"])
+        self._val_loss[0] += float(self._fixed(self._losses(outputs, batch["targets"]))) * n
+        self._val_loss[1] += n
+        self._val.append(({k: _detach(v) for k, v in preds.items()},
                           {k: v.detach() for k, v in batch["targets"].items()}))
 
     def on_validation_epoch_end(self) -> None:
         if not self._val:
             return
-        outputs = {t.name: torch.cat([o[t.name] for o, _ in self._val]) for t in self.tasks}
+        preds = {t.name: _cat([o[t.name] for o, _ in self._val]) for t in self.tasks}
         targets = {t.name: torch.cat([y[t.name] for _, y in self._val]) for t in self.tasks}
         self._val.clear()
-        val_loss = self._loss(outputs, targets)
+        val_loss = self._val_loss[0] / max(self._val_loss[1], 1)
+        self._val_loss = [0.0, 0]
         self.log("val/loss", val_loss, prog_bar=True)
         row: dict[str, Any] = {"epoch": self.current_epoch, "lr": self._lr(),
                                "train/loss": self._train_loss[0] / max(self._train_loss[1], 1),
                                "val/loss": float(val_loss)}
+        if self.log_vars is not None:
+            for t, s in zip(self.tasks, self.log_vars.detach().tolist(), strict=True):
+                row[f"weight/{t.name}"] = math.exp(-s)
         for i, t in enumerate(self.tasks):
-            metrics = self.model.task_head(t.name).evaluate(outputs[t.name], targets[t.name])
+            head = self.model.task_head(t.name)
+            metrics = head.evaluate(preds[t.name], targets[t.name])
             for k, v in metrics.items():
                 if isinstance(v, float):
                     v = v if math.isfinite(v) else 0.0  # NaN would stall early stopping
                     self.log(f"val/{t.name}/{k}", v)
                     row[f"val/{t.name}/{k}"] = v
                     if i == 0:
-                        self.log(f"val/{k}", v, prog_bar=k in ("auroc", "accuracy"))
+                        self.log(f"val/{k}", v, prog_bar=k == head.primary_metric)
         if self.curves_path is not None and not self.trainer.sanity_checking:
             append_curve(self.curves_path, row)
 
@@ -140,3 +162,11 @@ class FusionTask(L.LightningModule):
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.3, patience=2)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+
+def _detach(x: Any) -> Any:
+    return x.detach() if isinstance(x, torch.Tensor) else x
+
+
+def _cat(chunks: list[Any]) -> Any:
+    return torch.cat(chunks) if isinstance(chunks[0], torch.Tensor) else [c for ch in chunks for c in ch]

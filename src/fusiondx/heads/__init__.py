@@ -1,3 +1,10 @@
 """Task heads; importing this package registers them."""
 
-from fusiondx.heads import classification  # noqa: F401
+from fusiondx.heads import (  # noqa: F401
+    classification,
+    generation,
+    localization,
+    regression,
+    segmentation,
+    survival,
+)

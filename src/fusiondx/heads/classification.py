@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusiondx.evaluation.metrics import classification_metrics
-from fusiondx.heads._base import Head
+from fusiondx.heads._base import Head, HeadContext
 from fusiondx.registry import register_head
 
 _EPS = 1e-6
@@ -43,7 +43,11 @@ class ClassificationHead(Head):
         w = torch.as_tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
         self.register_buffer("class_weights", w, persistent=False)
 
-    def forward(self, fused: torch.Tensor) -> torch.Tensor:  # (B, K)
+    primary_metric = "auroc"
+    supports_late = True
+
+    def forward(self, fused: torch.Tensor, ctx: HeadContext | None = None,
+                target: Any = None) -> torch.Tensor:  # (B, K)
         return self.net(fused)
 
     def loss(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from torch import nn
 
-from fusiondx.config import Config
+from fusiondx.config import Config, TaskConfig
 from fusiondx.data.targets import TaskInfo
 from fusiondx.errors import ConfigError
 from fusiondx.models.multimodal import MultimodalModel
@@ -37,7 +38,34 @@ def check_parts(cfg: Config) -> None:
         _check_kind(m.encoder_name, entry.meta.get("kind"), m.name, m.kind)
         check_options(entry.cls, m.encoder.options, what=f"encoder '{m.encoder_name}'")
     for t in cfg.tasks:
-        check_options(HEADS.get(t.head).cls, t.options, what=f"head '{t.head}'")
+        head = HEADS.get(t.head).cls
+        check_options(head, t.options, what=f"head '{t.head}'")
+        _check_head_fits(cfg, t, head, fusion.cls.level)
+
+
+def _check_head_fits(cfg: Config, task: TaskConfig, head: type, level: str) -> None:
+    """Heads that need more than one fused vector, against the fusion level and encoders."""
+    if level == "late" and not head.supports_late:
+        raise ConfigError(
+            f"Fusion '{cfg.fusion.name}' is late (it combines each modality's predicted probabilities), "
+            f"and head '{task.head}' of task '{task.name}' has no probabilities to combine.",
+            fix="pick an early or intermediate fusion (e.g. concat, attention) for this task")
+    if "maps" not in head.needs:
+        return
+    from fusiondx.data.task_targets import _image_modality
+
+    image = _image_modality(task, cfg)
+    if level == "early":
+        raise ConfigError(
+            f"Head '{task.head}' reads the feature maps of an image encoder, and early fusion "
+            f"'{cfg.fusion.name}' has none (it feeds the raw inputs to one network).",
+            fix="pick an intermediate fusion (e.g. concat, film, attention) for this task")
+    enc = cfg.modality(image).encoder_name
+    if "maps" not in ENCODERS.get(enc).tags:
+        ok = [e.name for e in ENCODERS.entries() if "maps" in e.tags]
+        raise ConfigError(f"Head '{task.head}' needs feature maps of image modality '{image}', and its "
+                          f"encoder '{enc}' does not provide them.",
+                          fix=f"set modalities[{image}].encoder.name to one of: {', '.join(ok)}")
 
 
 def _check_kind(enc_name: str, enc_kind: str | None, modality: str, kind: str) -> None:
@@ -67,11 +95,13 @@ def build_model(cfg: Config, specs: Mapping[str, ModalitySpec], tasks: Sequence[
     task_cfgs = {t.name: t for t in cfg.tasks}
     for t in tasks:
         tc = task_cfgs[t.name]
-        HEADS.get(tc.head)
+        head_cls = HEADS.get(tc.head).cls
+        accepted = inspect.signature(head_cls.__init__).parameters
+        known = _head_inputs(cfg, t, specs, encoders) | {"class_weights": weights.get(t.name)}
 
-        def head(in_dim: int, t: TaskInfo = t, tc=tc) -> nn.Module:  # noqa: ANN001
-            return create_head(tc.head, in_dim=in_dim, num_classes=len(t.classes), task=t.type,
-                               class_weights=weights.get(t.name), **tc.options)
+        def head(in_dim: int, tc=tc, known=known, accepted=accepted) -> nn.Module:  # noqa: ANN001
+            given = {k: v for k, v in (known | {"in_dim": in_dim}).items() if k in accepted}
+            return create_head(tc.head, **given, **tc.options)
 
         if level == "late":
             heads[t.name] = nn.ModuleDict({m: head(encoders[m].out_dim) for m in sorted(specs)})
@@ -93,3 +123,24 @@ def build_model(cfg: Config, specs: Mapping[str, ModalitySpec], tasks: Sequence[
         fusion = create_fusion(cfg.fusion.name, in_dims={m: encoders[m].out_dim for m in specs},
                                out_dim=dim, **options)
     return MultimodalModel(encoders, fusion, heads, level)
+
+
+def _head_inputs(cfg: Config, t: TaskInfo, specs: Mapping[str, ModalitySpec],
+                 encoders: nn.ModuleDict) -> dict[str, Any]:
+    """What the data fixed for a task's head; each head takes the names its constructor has."""
+    known: dict[str, Any] = {"num_classes": len(t.classes), "task": t.type, **t.state}
+    known.pop("tokenizer", None)
+    if t.image is not None:
+        spec = specs[t.image]
+        known |= {"image": t.image, "map_channels": encoders[t.image].map_channels(),
+                  "spatial_dims": spec.spatial_dims, "image_size": tuple(spec.image_size)}
+    if t.type == "text":
+        from fusiondx.data.task_targets import special_ids
+
+        known |= special_ids(t)
+        widths = {m: e.out_dim for m, e in encoders.items()}
+        if any(w != cfg.fusion.dim for w in widths.values()):
+            raise ConfigError(f"Report generation attends over every modality's tokens, which must all be "
+                              f"fusion.dim = {cfg.fusion.dim} wide; encoder widths are {widths}.",
+                              fix="drop out_dim from the encoder options so every encoder uses fusion.dim")
+    return known

@@ -12,13 +12,15 @@ import torch
 from torch import nn
 
 from fusiondx.fusion._base import Fusion
-from fusiondx.heads._base import Head
+from fusiondx.heads._base import Head, HeadContext
 
 
 class MultimodalModel(nn.Module):
     """Composes encoders, fusion and heads for early, intermediate and late fusion.
 
-    - early / intermediate: ``heads[task](fusion(encoders(inputs), mask))``;
+    - early / intermediate: ``heads[task](fusion(encoders(inputs), mask), context)``, where the
+      context gives heads that need more than the fused vector an image encoder's feature maps
+      (localisation, segmentation) or every modality's tokens (report generation);
     - late: every modality has its own head per task (``heads[task][modality]``); the fusion
       (one per task, in ``fusion[task]``) combines their probabilities, and the output is mapped
       back to logits so that losses and metrics are the same as for other levels.
@@ -43,23 +45,71 @@ class MultimodalModel(nn.Module):
         """Each modality's embedding (B, D), in sorted modality order."""
         return {m: self.encoders[m](inputs[m]) for m in self.modalities}
 
-    def forward(self, inputs: Mapping[str, Any], mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Task outputs (logits) for a batch; ``mask`` (B, M) is True where a modality is present."""
-        if self.level != "late" and self.fusion.uses_tokens:
-            tokens = {m: self.encoders[m].forward_tokens(inputs[m]) for m in self.modalities}
-            token_masks = {m: self.encoders[m].token_mask(inputs[m]) for m in self.modalities}
-            fused = self.fusion(tokens, mask, token_masks=token_masks)
-            return {t: head(fused) for t, head in self.heads.items()}
-        if self.level != "late" and self.fusion.uses_levels:
-            levels = {m: self.encoders[m].forward_levels(inputs[m]) for m in self.modalities}
-            fused = self.fusion(levels, mask)
-            return {t: head(fused) for t, head in self.heads.items()}
-        feats = self.embed(inputs)
-        if self.level != "late":
-            fused = self.fusion(feats, mask)  # (B, D)
-            return {t: head(fused) for t, head in self.heads.items()}
+    def forward(self, inputs: Mapping[str, Any], mask: torch.Tensor,
+                targets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Task outputs for a batch (what the losses take); ``mask`` (B, M) is True where a
+        modality is present. ``targets`` feed heads that need them (teacher forcing)."""
+        return self.run(inputs, mask, targets)[0]
+
+    def predict(self, inputs: Mapping[str, Any], mask: torch.Tensor) -> dict[str, Any]:
+        """What the model answers per task: logits, boxes, mask logits, risks, generated tokens."""
+        return self.run(inputs, mask, None, outputs=False)[1]
+
+    def run(self, inputs: Mapping[str, Any], mask: torch.Tensor, targets: Mapping[str, Any] | None = None,
+            *, outputs: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Training outputs and predictions from one pass of the encoders and the fusion.
+
+        Predictions are the outputs themselves except for heads that decode (report generation),
+        whose predictions are computed separately; ``outputs=False`` skips their outputs.
+        """
+        if self.level == "late":
+            out = self._late(inputs, mask)
+            return out, out
+        fused, ctx = self.encode(inputs, mask)
+        outs, preds = {}, {}
+        for t, head in self.heads.items():
+            target = None if targets is None else targets.get(t)
+            if outputs or not head.decodes:
+                outs[t] = head(fused, ctx, target)
+            preds[t] = head.predict(fused, ctx) if head.decodes else outs[t]
+        return outs, preds
+
+    def encode(self, inputs: Mapping[str, Any], mask: torch.Tensor) -> tuple[torch.Tensor, HeadContext]:
+        """The fused vector (B, D) and the context heads may read (feature maps, tokens)."""
+        encoders = self.encoders
+
+        def maps(m: str) -> list[torch.Tensor]:
+            return encoders[m].forward_maps(inputs[m])[0]
+
+        def tokens(m: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+            return encoders[m].forward_tokens(inputs[m]), encoders[m].token_mask(inputs[m])
+
+        ctx = HeadContext(mask, self.modalities, maps, tokens)
+        if self.fusion.uses_tokens:
+            for m in self.modalities:
+                ctx.tokens(m)
+            toks = {m: ctx.tokens(m)[0] for m in self.modalities}
+            return self.fusion(toks, mask, token_masks={m: ctx.tokens(m)[1] for m in self.modalities}), ctx
+        if self.fusion.uses_levels:
+            levels = {m: encoders[m].forward_levels(inputs[m]) for m in self.modalities}
+            return self.fusion(levels, mask), ctx
+        feats = {}
+        for m in self.modalities:
+            if m in self._map_modalities:
+                # One pass of the image encoder gives both its feature maps and its embedding.
+                ctx._maps[m], feats[m] = encoders[m].forward_maps(inputs[m])
+            else:
+                feats[m] = encoders[m](inputs[m])
+        return self.fusion(feats, mask), ctx
+
+    @property
+    def _map_modalities(self) -> set[str]:
+        return {getattr(h, "image", None) for h in self.heads.values()
+                if isinstance(h, Head) and "maps" in h.needs} - {None}  # type: ignore[return-value]
+
+    def _late(self, inputs: Mapping[str, Any], mask: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {}
-        for task, probs in self._modality_probs(feats).items():
+        for task, probs in self._modality_probs(self.embed(inputs)).items():
             fused = self.fusion[task](probs, mask)  # (B, K) probabilities
             out[task] = self.task_head(task).from_probs(fused)
         return out

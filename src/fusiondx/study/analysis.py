@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.data.targets import TaskInfo
-from fusiondx.study import stats
+from fusiondx.study import casewise, stats
 from fusiondx.study.plan import Entry
 from fusiondx.study.runner import Job
 
@@ -27,8 +27,9 @@ class EntryData:
     jobs: list[Job]
     case_ids: np.ndarray  # test cases, in a fixed order
     y: np.ndarray
-    probs: list[np.ndarray]  # one per seed (folds: one, pooled out of fold)
+    probs: list[np.ndarray]  # one per seed (folds: one, pooled out of fold); classification only
     metrics: list[dict[str, Any]]  # metrics.json per replicate
+    frames: list[pd.DataFrame] = field(default_factory=list)  # test predictions per seed, in order
 
     def val(self, task: str, metric: str) -> float:
         """Mean validation metric over replicates: what chooses winners."""
@@ -57,9 +58,12 @@ def load_entry(entry: Entry, jobs: list[Job], info: TaskInfo, pooled_folds: bool
     for f in frames[1:]:
         if set(f.index) != set(order):
             raise ValueError(f"entry {entry.id}: replicates were scored on different test cases")
-    y = targets(frames[0].loc[order], info)
-    probs = [probabilities(f.loc[order], info) for f in frames]
-    return EntryData(entry, jobs, order, y, probs, metrics)
+    ordered = [f.loc[order] for f in frames]
+    if not info.is_classification:
+        return EntryData(entry, jobs, order, np.empty(0), [], metrics, ordered)
+    y = targets(ordered[0], info)
+    probs = [probabilities(f, info) for f in ordered]
+    return EntryData(entry, jobs, order, y, probs, metrics, ordered)
 
 
 def targets(frame: pd.DataFrame, info: TaskInfo) -> np.ndarray:
@@ -78,8 +82,14 @@ def probabilities(frame: pd.DataFrame, info: TaskInfo) -> np.ndarray:
 
 def summarise(d: EntryData, info: TaskInfo, n_boot: int) -> dict[str, Any]:
     """One entry of results.json: test metrics with pooled bootstrap CIs, cost, mean val metrics."""
-    names = [m for m in TABLE_METRICS if info.type == "binary" or m != "sensitivity"]
-    test = {m: stats.pooled_ci(m, d.y, d.probs, info.type, n_boot=n_boot, seed=0) for m in names}
+    if info.is_classification:
+        names = [m for m in TABLE_METRICS if info.type == "binary" or m != "sensitivity"]
+        test = {m: stats.pooled_ci(m, d.y, d.probs, info.type, n_boot=n_boot, seed=0) for m in names}
+    else:
+        per_seed = [casewise.scorers(f, info) for f in d.frames]
+        groups = casewise.strata(d.frames[0], info)
+        test = {m: casewise.pooled_ci(m, per_seed, len(d.case_ids), groups, n_boot=n_boot)
+                for m in casewise.metric_names(info)}
     val_names = sorted({k for m in d.metrics for k, v in m["val"][info.name].items()
                         if isinstance(v, (int, float))})
     m0 = d.metrics[0]
@@ -108,10 +118,15 @@ def choose(data: dict[str, EntryData], kinds: tuple[str, ...], task: str, metric
 
 
 def comparison(a: EntryData, b: EntryData, info: TaskInfo, metric: str, n_boot: int) -> dict[str, Any]:
-    out = stats.paired_difference(metric, a.y, a.probs, b.probs, info.type, n_boot=n_boot, seed=0)
+    if info.is_classification:
+        out = stats.paired_difference(metric, a.y, a.probs, b.probs, info.type, n_boot=n_boot, seed=0)
+    else:
+        out = casewise.paired_difference(
+            metric, [casewise.scorers(f, info) for f in a.frames], [casewise.scorers(f, info) for f in b.frames],
+            len(a.case_ids), casewise.strata(a.frames[0], info), n_boot=n_boot)
     out |= {"metric": metric, "a": a.entry.id, "b": b.entry.id,
-            "method": f"paired bootstrap over {len(a.y)} test cases, pooled over {len(a.probs)} "
-                      f"{'seed' if len(a.probs) == 1 else 'seeds'}"}
+            "method": f"paired bootstrap over {len(a.case_ids)} test cases, pooled over {len(a.frames)} "
+                      f"{'seed' if len(a.frames) == 1 else 'seeds'}"}
     out["delong"] = None
     if info.type == "binary" and metric == "auroc":
         dl = stats.delong_test(a.y, np.mean(a.probs, axis=0), np.mean(b.probs, axis=0))
@@ -147,7 +162,7 @@ def curves(d: EntryData) -> dict[str, Any]:
 
 
 def confusion(d: EntryData, info: TaskInfo) -> dict[str, Any] | None:
-    if info.type == "multilabel":
+    if info.type not in ("binary", "multiclass"):
         return None
     p = d.probs[0]
     pred = (p >= 0.5).astype(int) if info.type == "binary" else p.argmax(1)

@@ -44,6 +44,8 @@ def resolve_strategies(cfg: Config, strategies: str | list[str] | None) -> list[
     if isinstance(chosen, str):
         chosen = list_fusions() if chosen.strip() == "all" else [s.strip() for s in chosen.split(",") if s.strip()]
     known = list_fusions()
+    if chosen == known:
+        chosen = [s for s in known if fits(cfg, s)]
     for name in chosen:
         if name not in known:
             raise ConfigError(f"Unknown fusion strategy '{name}' in the study.{did_you_mean(name, known)}",
@@ -54,10 +56,42 @@ def resolve_strategies(cfg: Config, strategies: str | list[str] | None) -> list[
     return list(dict.fromkeys(chosen))
 
 
+def anchors(cfg: Config) -> set[str]:
+    """Modalities every model must keep: the images that boxes and masks are drawn on."""
+    from fusiondx.data.task_targets import _image_modality, task_type_of
+
+    return {_image_modality(t, cfg) for t in cfg.tasks if task_type_of(t) in ("box", "mask")}
+
+
+def fits(cfg: Config, strategy: str) -> bool:
+    """Whether a strategy can serve the config's tasks (late fusion cannot draw boxes)."""
+    from fusiondx.models.build import check_parts
+
+    try:
+        check_parts(cfg.model_copy(update={"fusion": cfg.fusion.model_copy(update={"name": strategy})}))
+    except ConfigError:
+        return False
+    return True
+
+
 def main_entries(cfg: Config, strategies: list[str]) -> list[Entry]:
+    """Single-modality baselines and one entry per strategy.
+
+    Where a task localises or segments on an image, that image is the only single-modality
+    baseline (no other modality can draw a box on it). Where a task writes reports, a decoder
+    that sees no input at all (a language model of the reports) is one more baseline: what
+    any input adds is measured against it.
+    """
+    from fusiondx.data.task_targets import task_type_of
+
     mods = tuple(sorted(m.name for m in cfg.modalities))
+    needed = anchors(cfg)
     entries = [Entry(f"single_{m}", f"{m} only ({_kind(cfg, m)})", "single", BASELINE_FUSION, (m,))
-               for m in mods]
+               for m in mods if not needed or m in needed]
+    text_tasks = [t.name for t in cfg.tasks if task_type_of(t) == "text"]
+    if text_tasks:
+        entries.append(Entry("single_nocontext", "no context (decoder alone)", "single", BASELINE_FUSION,
+                             (mods[0],), {"head_options": {t: {"context": "none"} for t in text_tasks}}))
     for s in strategies:
         opts = dict(cfg.fusion.options) if s == cfg.fusion.name else {}
         entries.append(Entry(f"fusion_{s}", s, "fusion", s, mods, opts))
@@ -69,7 +103,7 @@ def ablation_entries(cfg: Config, winner: Entry) -> list[Entry]:
     if len(winner.modalities) < 2:
         return []
     out = []
-    for m in winner.modalities:
+    for m in sorted(set(winner.modalities) - anchors(cfg)):
         rest = tuple(x for x in winner.modalities if x != m)
         out.append(Entry(f"ablation_{winner.fusion}_minus_{m}", f"{winner.label} without {m}", "ablation",
                          winner.fusion, rest, dict(winner.options)))
@@ -97,6 +131,9 @@ def run_config(cfg: Config, entry: Entry, rep: Replicate, study_dir: Path, threa
     d["modalities"] = [m for m in d["modalities"] if m["name"] in entry.modalities]
     options = dict(entry.options)
     train = options.pop("train", {})
+    for t in d["tasks"]:
+        t["options"] = {**t.get("options", {}), **options.get("head_options", {}).get(t["name"], {})}
+    options.pop("head_options", None)
     dim = options.pop("dim", cfg.fusion.dim)
     enc_dropout = options.pop("encoder_dropout", None)
     if enc_dropout is not None:

@@ -24,7 +24,11 @@ from fusiondx.study.plots import KIND_COLORS, PALETTE, num
 TABLE_METRICS = ["precision", "accuracy", "f1", "recall", "auroc", "auprc"]
 NAMES = {"auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "accuracy": "Accuracy",
          "precision": "Precision", "recall": "Recall", "specificity": "Specificity",
-         "sensitivity": "Sensitivity", "balanced_accuracy": "Balanced accuracy"}
+         "sensitivity": "Sensitivity", "balanced_accuracy": "Balanced accuracy",
+         "iou": "IoU", "detection_rate": "Detection rate (IoU ≥ 0.5)", "center_error": "Centre error",
+         "dice": "Dice", "dice_lesion": "Dice (lesion cases)", "iou_lesion": "IoU (lesion cases)",
+         "bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4", "rouge_l": "ROUGE-L",
+         "meteor": "METEOR", "c_index": "C-index", "r2": "R²", "mae": "MAE", "rmse": "RMSE"}
 SPLITS = {"val": "validation", "train": "training", "test": "test"}
 KIND_LABEL = {"single": "single", "fusion": "fusion", "ablation": "ablation"}
 CSS = """
@@ -117,12 +121,15 @@ def ranked(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _metrics(results: dict[str, Any]) -> list[str]:
     seen = [m for e in results.get("entries") or [] for m in (e.get("test") or {})]
-    pm = (results.get("study") or {}).get("primary_metric", "auroc")
-    return list(dict.fromkeys([*TABLE_METRICS, pm, *seen]))
+    return list(dict.fromkeys([*_table_metrics(results), *seen]))
 
 
 def _table_metrics(results: dict[str, Any]) -> list[str]:
     pm = (results.get("study") or {}).get("primary_metric", "auroc")
+    if (results.get("study") or {}).get("task_type") not in (None, "binary", "multiclass", "multilabel"):
+        # Other tasks: their own metrics, primary first, in the order the head reports them.
+        seen = [m for e in results.get("entries") or [] for m in (e.get("test") or {})]
+        return list(dict.fromkeys([pm, *seen]))
     return TABLE_METRICS if pm in TABLE_METRICS else [*TABLE_METRICS, pm]
 
 
@@ -443,9 +450,25 @@ def _config(c: _Ctx) -> str:
 
 
 SectionFn = Callable[[_Ctx], str]
+def _samples(c: _Ctx) -> str:
+    s = c.r.get("samples")
+    if not s:
+        return _note("No samples for this task type.")
+    if s.get("kind") == "box":
+        return _fig(s["figure"], f"Test cases with a lesion: the reference box (green), {_e(c.name(s['a']))} "
+                                 f"(orange) and {_e(c.name(s['b']))} (blue, dashed); IoU of each model above.")
+    head = (f"<tr><th>case</th><th>reference</th><th>{_e(c.name(s['a']))}</th>"
+            f"<th>{_e(c.name(s['b']))}</th></tr>")
+    rows = "".join(f"<tr><td>{_e(r['case_id'])}</td><td>{_e(r['reference'])}</td><td>{_e(r['a'])}</td>"
+                   f"<td>{_e(r['b'])}</td></tr>" for r in s["rows"])
+    return (f"<p>Findings written for test cases (first seed), next to the reference.</p>"
+            f"<table>{head}{rows}</table>")
+
+
 SECTIONS: list[tuple[str, str, SectionFn]] = [
     ("summary", "Summary", _summary), ("ranking", "Ranked comparison", _ranked_section),
     ("head", "Winner vs best single modality", _head_to_head),
+    ("samples", "Samples", _samples),
     ("ablation", "Ablation: which modality matters", _ablation),
     ("robustness", "Robustness to missing modalities", _robustness),
     ("training", "Training curves", _training), ("data", "Data", _data),

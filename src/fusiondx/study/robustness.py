@@ -77,6 +77,9 @@ def _metric(model: Any, store: Any, idx: np.ndarray, mask: torch.Tensor, info: T
     from fusiondx.engine.run import predict_outputs
 
     outputs = predict_outputs(model, store, idx, 512, mask=mask)[info.name]
+    if not info.is_classification:
+        value = model.task_head(info.name).evaluate(outputs, torch.from_numpy(y))[metric]
+        return float(value)
     probs = model.task_head(info.name).to_probs(outputs).numpy()
     if info.type == "binary":
         probs = probs[:, 0]

@@ -17,7 +17,7 @@ from rich.console import Console
 from fusiondx.config import Config, load_config
 from fusiondx.errors import ConfigError
 from fusiondx.study.plan import Entry, Replicate, resolve_strategies, run_config
-from fusiondx.study.study import StudyResult, run_study
+from fusiondx.study.study import StudyResult, run_study, study_metric
 
 # The space searched; ranges follow what moves validation AUROC on the built-in cohort and
 # what published fusion papers tune (embedding width, dropout, lr, modality dropout).
@@ -67,7 +67,7 @@ def run_search(cfg: Config, out_dir: Path, *, trials: int, storage: str | None =
     names = resolve_strategies(cfg, strategies)
     storage = storage or f"sqlite:///{out_dir / 'search.db'}"
     task = cfg.study.task or cfg.tasks[0].name
-    metric = cfg.study.metric
+    metric = study_metric(cfg, task)
     mods = tuple(sorted(m.name for m in cfg.modalities))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -85,7 +85,7 @@ def run_search(cfg: Config, out_dir: Path, *, trials: int, storage: str | None =
         entry = suggest(trial, names)
         entry = Entry(entry.id, entry.label, entry.kind, entry.fusion, mods, entry.options)
         config = run_config(cfg, entry, Replicate("seed0", cfg.seed), out_dir / "trials", None)
-        res = fit(load_config(config), progress=False, callbacks=[_Pruner(trial, f"val/{metric}")])
+        res = fit(load_config(config), progress=False, callbacks=[_Pruner(trial, f"val/{task}/{metric}")])
         value = res.metrics["val"][task][metric]
         trial.set_user_attr("run_dir", str(res.run_dir))
         return float(value)

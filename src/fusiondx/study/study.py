@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fusiondx.config import Config, load_config
+from fusiondx.data.targets import stratification_key
 from fusiondx.errors import ConfigError, RunError
 from fusiondx.models.build import check_parts
 from fusiondx.study import analysis
@@ -38,6 +39,7 @@ from fusiondx.study.plan import (
 from fusiondx.study.report import write_report, write_tables
 from fusiondx.study.robustness import robustness
 from fusiondx.study.runner import Job, read_metrics, run_jobs, threads_per_job
+from fusiondx.study.samples import samples
 
 
 @dataclass
@@ -67,13 +69,14 @@ def run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None 
     if task not in {t.name for t in cfg.tasks}:
         raise ConfigError(f"study.task '{task}' is not one of the config's tasks.",
                           fix=f"use one of: {', '.join(t.name for t in cfg.tasks)}")
-    metric = cfg.study.metric
+    metric = study_metric(cfg, task)
     reps = replicates(cfg, seeds, folds)
     n_jobs = jobs or cfg.study.jobs
     threads = threads_per_job(n_jobs) if n_jobs > 1 else cfg.train.threads
     pooled = reps[0].fold is not None
 
-    console.print(f"[bold]Study '{cfg.name}'[/]: {len(cfg.modalities)} single-modality baselines and "
+    n_single = sum(e.kind == "single" for e in main_entries(cfg, names))
+    console.print(f"[bold]Study '{cfg.name}'[/]: {n_single} single-modality baselines and "
                   f"{len(names)} fusion strategies, {len(reps)} {'folds' if pooled else 'seeds'} each, "
                   f"on task '{task}'; winner chosen on validation {metric}.")
     data = _data_summary(cfg, out_dir, reps[0], task, progress, console)
@@ -104,6 +107,24 @@ def run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None 
     write_report(results, out_dir / "report.html")
     _say_done(console, results, out_dir, failed)
     return StudyResult(out_dir, results, failed)
+
+
+def study_metric(cfg: Config, task: str) -> str:
+    """The metric that picks the winner: the config's, or the primary metric of the task's head."""
+    from fusiondx.data.task_targets import task_type_of
+    from fusiondx.evaluation.task_metrics import LOWER_IS_BETTER, METRICS_BY_TYPE
+    from fusiondx.registry import HEADS
+    from fusiondx.study.stats import METRICS
+
+    tc = next(t for t in cfg.tasks if t.name == task)
+    ttype = task_type_of(tc)
+    known = tuple(METRICS) if ttype is None else tuple(METRICS_BY_TYPE[ttype])
+    metric = cfg.study.metric or HEADS.get(tc.head).cls.primary_metric
+    if metric not in known or metric in LOWER_IS_BETTER:
+        ok = [m for m in known if m not in LOWER_IS_BETTER]
+        raise ConfigError(f"study.metric '{metric}' is not a metric of task '{task}' ({tc.head}) where "
+                          "higher is better.", fix=f"use one of: {', '.join(ok)}")
+    return metric
 
 
 def _train(plan: dict[str, list[Job]], n_jobs: int, title: str, console: Console,
@@ -161,6 +182,7 @@ def _results(cfg: Config, out_dir: Path, loaded: dict[str, analysis.EntryData], 
         "curves": ({winner: analysis.curves(w), best_single: analysis.curves(b)}
                    if info.type == "binary" else None),
         "confusion_matrix": analysis.confusion(w, info),
+        "samples": samples(w, b, info, cfg) if not info.is_classification else None,
         "ablation": None, "robustness": None,
         "training_curves": {k: analysis.training_curves(loaded[k].jobs[0].run_dir, task, metric)
                             for k in (winner, best_single)},
@@ -196,6 +218,10 @@ def _data_summary(cfg: Config, out_dir: Path, rep: Replicate, task: str, progres
     splits = {}
     for s in ("train", "val", "test"):
         sel = store.split == s
+        if not info.is_classification:
+            keys, counts = np.unique(stratification_key(info, y[sel]), return_counts=True)
+            splits[s] = {"cases": int(sel.sum()), "classes": {str(k): int(c) for k, c in zip(keys, counts, strict=True)}}
+            continue
         if info.type == "multilabel":
             counts = {c: int(y[sel][:, k].sum()) for k, c in enumerate(info.classes)}
         else:
@@ -224,7 +250,7 @@ def _say_done(console: Console, results: dict[str, Any], out_dir: Path, failed: 
 
 
 def _first_metric(val: dict[str, Any]) -> str:
-    for k in ("auroc", "auprc", "f1", "accuracy"):
+    for k in ("auroc", "auprc", "f1", "accuracy", "iou", "dice_lesion", "bleu4", "c_index", "r2"):
         if isinstance(val.get(k), (int, float)):
             return f"{k} {val[k]:.3f}"
     return "n/a"

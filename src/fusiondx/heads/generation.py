@@ -1,0 +1,428 @@
+"""Clinical report generation: a decoder that writes a report conditioned on the fused case.
+
+The decoder attends over the tokens of every modality (and the fused vector) through
+:meth:`HeadContext.memory`, is trained with teacher forcing and decodes greedily or with beam
+search. Targets are token ids ``[BOS, w1, ..., EOS, PAD, ...]``; a row of only ``PAD`` is a case
+without a reference report and takes no part in the loss or the metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fusiondx.errors import ConfigError
+from fusiondx.heads._base import Head, HeadContext, no_loss
+from fusiondx.registry import register_head
+
+DECODERS = ("transformer", "lstm")
+CONTEXTS = ("all", "fused", "none")
+TEXT_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "meteor")
+
+
+def gnmt_length_penalty(length: torch.Tensor, alpha: float) -> torch.Tensor:
+    """GNMT length penalty ``((5 + length) / 6) ** alpha`` (Wu et al., 2016).
+
+    A hypothesis is ranked by ``log P(y) / lp(|y|)``. ``alpha = 0`` ranks by the plain sum of
+    log-probabilities (which favours short reports); ``alpha = 1`` is close to the mean
+    log-probability per token; values in between trade the two off.
+    """
+    return ((5.0 + length.to(torch.float32)) / 6.0) ** alpha
+
+
+@register_head("generation", tasks=("text",))
+class GenerationHead(Head):
+    """Report generation: transformer or LSTM decoder attending over every modality's tokens.
+
+    Trained with teacher forcing (token cross-entropy, padding ignored); ``predict`` writes a
+    report greedily or with beam search. Metrics: BLEU-1..4, ROUGE-L and METEOR (primary: BLEU-4).
+
+    The decoder's width is ``in_dim``, the width of the fused vector and of every modality token.
+    Both decoders tie the output projection to the token embedding (logits are the output
+    state times the embedding matrix, plus a bias): fewer parameters, which helps on the small
+    vocabularies and cohorts of medical reports. Generation never emits ``BOS`` or ``PAD``.
+
+    Args:
+        in_dim: width of the fused vector and of the modality tokens (the decoder width).
+        vocab_size: number of token ids.
+        max_length: longest target, ``BOS`` and ``EOS`` included; ``predict`` writes at most
+            ``max_length - 1`` tokens.
+        bos_id: id of the begin-of-sequence token every target starts with.
+        eos_id: id of the end-of-sequence token.
+        pad_id: id of padding (``0`` in FusionDx tokenizers).
+        unk_id: id of the unknown-word token (``1`` in FusionDx tokenizers), or None. Only the
+            metrics use it: an unknown word in a reference matches nothing, not even ``[UNK]``.
+        decoder: ``"transformer"`` (pre-norm ``nn.TransformerDecoder``, learned positions,
+            causal self-attention, cross-attention over the memory, key-value cache when
+            decoding) or ``"lstm"`` (stacked LSTM cells whose initial state comes from the fused
+            vector, with additive (Bahdanau) attention over the memory at every step).
+        layers: number of decoder layers.
+        heads: attention heads of the transformer decoder (must divide ``in_dim``).
+        dropout: dropout inside the decoder.
+        beam_size: beams of ``predict``; 1 decodes greedily.
+        length_penalty: ``alpha`` of the GNMT length penalty that ranks beams,
+            ``log P(y) / ((5 + |y|) / 6) ** alpha`` with ``|y|`` counting ``EOS``; 0 ranks by
+            the plain log-probability. Greedy decoding does not use it.
+        context: what the decoder conditions on: ``"all"`` (the fused vector and the tokens of
+            every present modality), ``"fused"`` (the fused vector only) or ``"none"`` (one
+            learned token that is the same for every case: an unconditional language model, the
+            "no-context decoder" baseline).
+    """
+
+    primary_metric = "bleu4"
+    needs = frozenset({"tokens"})
+    decodes = True
+
+    def __init__(self, *, in_dim: int, vocab_size: int, max_length: int, bos_id: int, eos_id: int,
+                 pad_id: int = 0, unk_id: int | None = 1, decoder: str = "transformer", layers: int = 2, heads: int = 4,
+                 dropout: float = 0.1, beam_size: int = 1, length_penalty: float = 1.0,
+                 context: str = "all") -> None:
+        super().__init__()
+        _validate(in_dim=in_dim, vocab_size=vocab_size, max_length=max_length, bos_id=bos_id,
+                  eos_id=eos_id, pad_id=pad_id, unk_id=unk_id, decoder=decoder, layers=layers, heads=heads,
+                  dropout=dropout, beam_size=beam_size, length_penalty=length_penalty, context=context)
+        self.in_dim, self.vocab_size, self.max_length = in_dim, vocab_size, max_length
+        self.bos_id, self.eos_id, self.pad_id, self.unk_id = bos_id, eos_id, pad_id, unk_id
+        self.decoder_kind, self.context = decoder, context
+        self.num_layers, self.num_heads = layers, heads
+        self.beam_size, self.length_penalty = beam_size, float(length_penalty)
+
+        self.embed = nn.Embedding(vocab_size, in_dim)
+        # Small init: with the tied output projection, logits of an untrained head stay O(1).
+        nn.init.normal_(self.embed.weight, std=in_dim ** -0.5)
+        self.out_bias = nn.Parameter(torch.zeros(vocab_size))
+        # The "none" context: one learned token shared by every case, so shapes stay uniform
+        # while the decoder learns nothing case-specific from it.
+        self.null_token = nn.Parameter(torch.zeros(in_dim)) if context == "none" else None
+        banned = torch.zeros(vocab_size, dtype=torch.bool)
+        banned[[bos_id, pad_id]] = True
+        self.register_buffer("banned", banned, persistent=False)
+
+        if decoder == "transformer":
+            self.pos = nn.Parameter(torch.randn(max_length, in_dim) * in_dim ** -0.5)
+            layer = nn.TransformerDecoderLayer(in_dim, heads, dim_feedforward=4 * in_dim, dropout=dropout,
+                                               activation="gelu", batch_first=True, norm_first=True)
+            self.decoder = nn.TransformerDecoder(layer, layers, norm=nn.LayerNorm(in_dim))
+        else:
+            self.init_state = nn.Linear(in_dim, 2 * layers * in_dim)
+            self.cells = nn.ModuleList(nn.LSTMCell(2 * in_dim if i == 0 else in_dim, in_dim)
+                                       for i in range(layers))
+            self.att_key = nn.Linear(in_dim, in_dim, bias=False)
+            self.att_query = nn.Linear(in_dim, in_dim)
+            self.att_v = nn.Linear(in_dim, 1, bias=False)
+            self.out_state = nn.Linear(2 * in_dim, in_dim)
+            self.drop = nn.Dropout(dropout)
+
+    # ------------------------------------------------------------------ conditioning
+
+    def _memory(self, fused: torch.Tensor, ctx: HeadContext | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, in_dim) tokens to attend over and their (B, T) padding (True = ignore)."""
+        b = fused.shape[0]
+        if self.context == "none":
+            mem = self.null_token.to(fused.dtype).expand(b, 1, -1)
+        elif self.context == "fused":
+            mem = fused.unsqueeze(1)
+        else:
+            if ctx is None:
+                raise ValueError("the generation head with context='all' needs the HeadContext (the modality "
+                                 "tokens); pass ctx, or build the head with context='fused'")
+            mem, pad = ctx.memory(fused)
+            if mem.shape[-1] != self.in_dim:
+                raise ValueError(f"modality tokens are {mem.shape[-1]} wide but the generation head's in_dim is "
+                                 f"{self.in_dim}; the tokens must have the fused vector's width")
+            return mem, pad.to(mem.device)
+        return mem, torch.zeros(b, 1, dtype=torch.bool, device=fused.device)
+
+    def _cond(self, fused: torch.Tensor) -> torch.Tensor:
+        """(B, in_dim) vector that sets the LSTM's initial state (never the fused one for 'none')."""
+        if self.context == "none":
+            return self.null_token.to(fused.dtype).expand(fused.shape[0], -1)
+        return fused
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        return F.linear(h, self.embed.weight, self.out_bias)
+
+    def _log_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Next-token log-probabilities of decoding: BOS and PAD can never be generated."""
+        return logits.float().masked_fill(self.banned, -math.inf).log_softmax(-1)
+
+    # ------------------------------------------------------------------ training
+
+    def forward(self, fused: torch.Tensor, ctx: HeadContext | None = None,
+                target: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced logits (B, L-1, vocab_size) that predict ``target[:, 1:]`` from ``target[:, :-1]``."""
+        if target is None:
+            raise ValueError("GenerationHead.forward needs the reference tokens (target) for teacher forcing; "
+                             "use predict() to generate a report without them")
+        if target.dim() != 2 or target.shape[1] < 2:
+            raise ValueError(f"generation targets must be (batch, length >= 2) token ids, got shape "
+                             f"{tuple(target.shape)}")
+        if target.shape[1] > self.max_length:
+            raise ValueError(f"generation targets are {target.shape[1]} tokens long but the head's max_length "
+                             f"is {self.max_length}")
+        memory, padding = self._memory(fused, ctx)
+        inp = target[:, :-1].long()
+        if self.decoder_kind == "transformer":
+            n = inp.shape[1]
+            x = self.embed(inp) + self.pos[:n]
+            causal = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+            h = self.decoder(x, memory, tgt_mask=causal, tgt_is_causal=True, memory_key_padding_mask=padding)
+            return self._logits(h)
+        state, keys = self._lstm_start(fused, memory)
+        outs = []
+        for t in range(inp.shape[1]):
+            out, state = self._lstm_step(inp[:, t], state, memory, keys, padding)
+            outs.append(out)
+        return torch.stack(outs, dim=1)
+
+    def loss(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean token cross-entropy over ``target[:, 1:]``, padding (hence empty rows) ignored."""
+        gold = target[:, 1:].long()
+        if not (gold != self.pad_id).any():
+            return no_loss(outputs)
+        return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]).float(), gold.reshape(-1),
+                               ignore_index=self.pad_id)
+
+    # ------------------------------------------------------------------ LSTM decoder
+
+    def _lstm_start(self, fused: torch.Tensor, memory: torch.Tensor) -> tuple[Any, torch.Tensor]:
+        hc = torch.tanh(self.init_state(self._cond(fused))).chunk(2 * self.num_layers, dim=-1)
+        state = (list(hc[: self.num_layers]), list(hc[self.num_layers:]))
+        return state, self.att_key(memory)  # keys projected once, not at every step
+
+    def _lstm_step(self, tok: torch.Tensor, state: Any, memory: torch.Tensor, keys: torch.Tensor,
+                   padding: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        hs, cs = state
+        # Bahdanau: the previous top state asks where to look before this step's update.
+        score = self.att_v(torch.tanh(keys + self.att_query(hs[-1]).unsqueeze(1))).squeeze(-1)
+        weights = score.masked_fill(padding, -math.inf).softmax(-1)
+        read = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)
+        x = torch.cat([self.embed(tok), read], dim=-1)
+        new_h, new_c = [], []
+        for i, cell in enumerate(self.cells):
+            h, c = cell(x if i == 0 else self.drop(x), (hs[i], cs[i]))
+            new_h.append(h)
+            new_c.append(c)
+            x = h
+        out = torch.tanh(self.out_state(self.drop(torch.cat([x, read], dim=-1))))
+        return self._logits(self.drop(out)), (new_h, new_c)
+
+    # ------------------------------------------------------------------ incremental decoding
+
+    def _start(self, fused: torch.Tensor, ctx: HeadContext | None, beams: int) -> dict[str, Any]:
+        """Decoding state for ``B * beams`` rows (each case's beams next to each other)."""
+        memory, padding = self._memory(fused, ctx)
+        if beams > 1:
+            fused = fused.repeat_interleave(beams, 0)
+            memory = memory.repeat_interleave(beams, 0)
+            padding = padding.repeat_interleave(beams, 0)
+        if self.decoder_kind == "lstm":
+            state, keys = self._lstm_start(fused, memory)
+            return {"state": state, "memory": memory, "keys": keys, "padding": padding}
+        n, d, nh = fused.shape[0], self.in_dim, self.num_heads
+        steps = self.max_length - 1
+        cross, cache = [], []
+        for layer in self.decoder.layers:
+            mha = layer.multihead_attn
+            _, wk, wv = mha.in_proj_weight.chunk(3)
+            _, bk, bv = mha.in_proj_bias.chunk(3)
+            cross.append((self._split(F.linear(memory, wk, bk)), self._split(F.linear(memory, wv, bv))))
+            cache.append((memory.new_zeros(n, nh, steps, d // nh), memory.new_zeros(n, nh, steps, d // nh)))
+        # SDPA's boolean mask is True where attention is allowed: the opposite of key_padding_mask.
+        return {"cross": cross, "cache": cache, "allow": ~padding[:, None, None, :]}
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, T, D) -> (N, heads, T, D / heads)."""
+        n, t, _ = x.shape
+        return x.view(n, t, self.num_heads, -1).transpose(1, 2)
+
+    def _step(self, tok: torch.Tensor, t: int, st: dict[str, Any]) -> torch.Tensor:
+        """Logits (N, V) of the token after position ``t``, whose input token is ``tok`` (N,)."""
+        if self.decoder_kind == "lstm":
+            logits, st["state"] = self._lstm_step(tok, st["state"], st["memory"], st["keys"], st["padding"])
+            return logits
+        # The layers of self.decoder run one position at a time with cached keys and values;
+        # the same weights and operations as TransformerDecoderLayer's pre-norm forward.
+        x = (self.embed(tok) + self.pos[t]).unsqueeze(1)  # (N, 1, D)
+        n = x.shape[0]
+        for layer, (mk, mv), (ck, cv) in zip(self.decoder.layers, st["cross"], st["cache"], strict=True):
+            sa = layer.self_attn
+            p = sa.dropout if self.training else 0.0
+            q, k, v = F.linear(layer.norm1(x), sa.in_proj_weight, sa.in_proj_bias).chunk(3, dim=-1)
+            ck[:, :, t: t + 1] = self._split(k)
+            cv[:, :, t: t + 1] = self._split(v)
+            a = F.scaled_dot_product_attention(self._split(q), ck[:, :, : t + 1], cv[:, :, : t + 1], dropout_p=p)
+            x = x + layer.dropout1(sa.out_proj(a.transpose(1, 2).reshape(n, 1, -1)))
+            mha = layer.multihead_attn
+            wq, _, _ = mha.in_proj_weight.chunk(3)
+            bq, _, _ = mha.in_proj_bias.chunk(3)
+            q = self._split(F.linear(layer.norm2(x), wq, bq))
+            a = F.scaled_dot_product_attention(q, mk, mv, attn_mask=st["allow"], dropout_p=p)
+            x = x + layer.dropout2(mha.out_proj(a.transpose(1, 2).reshape(n, 1, -1)))
+            x = x + layer.dropout3(layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm3(x))))))
+        return self._logits(self.decoder.norm(x.squeeze(1)))
+
+    def _reorder(self, st: dict[str, Any], index: torch.Tensor, t: int) -> None:
+        """Keep the decoding state of rows ``index`` after step ``t`` (beam search moves beams between rows)."""
+        if self.decoder_kind == "lstm":
+            hs, cs = st["state"]
+            st["state"] = ([h[index] for h in hs], [c[index] for c in cs])
+        else:
+            for k, v in st["cache"]:  # only the positions written so far
+                k[:, :, : t + 1] = k[index, :, : t + 1]
+                v[:, :, : t + 1] = v[index, :, : t + 1]
+
+    # ------------------------------------------------------------------ inference
+
+    def predict(self, fused: torch.Tensor, ctx: HeadContext | None = None) -> torch.Tensor:
+        """Generated ids (B, max_length - 1) after BOS: EOS included, ``pad_id`` after it."""
+        if self.beam_size == 1:
+            return self.greedy(fused, ctx)
+        return self.beam_search(fused, ctx, self.beam_size)
+
+    @torch.no_grad()
+    def greedy(self, fused: torch.Tensor, ctx: HeadContext | None = None) -> torch.Tensor:
+        """Greedy decoding: the most probable next token at every step."""
+        b, steps = fused.shape[0], self.max_length - 1
+        out = torch.full((b, steps), self.pad_id, dtype=torch.long, device=fused.device)
+        done = torch.zeros(b, dtype=torch.bool, device=fused.device)
+        st = self._start(fused, ctx, 1)
+        tok = torch.full((b,), self.bos_id, dtype=torch.long, device=fused.device)
+        for t in range(steps):
+            tok = self._log_probs(self._step(tok, t, st)).argmax(-1)
+            out[:, t] = tok.masked_fill(done, self.pad_id)
+            done |= tok == self.eos_id
+            if done.all():
+                break
+        return out
+
+    @torch.no_grad()
+    def beam_search(self, fused: torch.Tensor, ctx: HeadContext | None = None,
+                    beam_size: int | None = None) -> torch.Tensor:
+        """Beam search, batched over cases; returns each case's best beam.
+
+        Beams are ranked by ``log P / ((5 + length) / 6) ** length_penalty`` (the GNMT penalty,
+        length counting EOS). A beam that emits EOS is finished: it stays in the beam with its
+        score frozen (its only continuation is padding at probability one) and competes with
+        the unfinished ones until they all finish or ``max_length - 1`` tokens are written.
+        """
+        k = self.beam_size if beam_size is None else beam_size
+        if k < 1:
+            raise ValueError(f"beam_size must be >= 1, got {k}")
+        b, steps, v, dev = fused.shape[0], self.max_length - 1, self.vocab_size, fused.device
+        st = self._start(fused, ctx, k)
+        score = torch.full((b, k), -math.inf, device=dev)
+        score[:, 0] = 0.0  # all beams start identical: only the first one may expand at step 0
+        length = torch.zeros(b, k, dtype=torch.long, device=dev)
+        done = torch.zeros(b, k, dtype=torch.bool, device=dev)
+        seqs = torch.full((b, k, steps), self.pad_id, dtype=torch.long, device=dev)
+        tok = torch.full((b * k,), self.bos_id, dtype=torch.long, device=dev)
+        finished_row = torch.full((v,), -math.inf, device=dev)
+        finished_row[self.pad_id] = 0.0
+        base = torch.arange(b, device=dev).unsqueeze(1) * k
+        for t in range(steps):
+            logp = self._log_probs(self._step(tok, t, st)).view(b, k, v)
+            logp = torch.where(done.unsqueeze(-1), finished_row, logp)
+            cand = score.unsqueeze(-1) + logp  # (B, k, V) raw log-probabilities
+            cand_len = torch.where(done, length, torch.full_like(length, t + 1)).unsqueeze(-1).expand(-1, -1, v)
+            ranked = cand / gnmt_length_penalty(cand_len, self.length_penalty)
+            top = ranked.view(b, -1).topk(k, dim=-1).indices  # (B, k)
+            beam, tok2 = top // v, top % v
+            score = cand.view(b, -1).gather(1, top)
+            prev_done = done.gather(1, beam)
+            length = torch.where(prev_done, length.gather(1, beam), torch.full_like(length, t + 1))
+            # A beam at -inf (more beams than distinct reports so far) can never win: retire it.
+            done = prev_done | (tok2 == self.eos_id) | torch.isneginf(score)
+            seqs = seqs.gather(1, beam.unsqueeze(-1).expand(-1, -1, steps))
+            seqs[:, :, t] = tok2
+            rows = (base + beam).view(-1)
+            self._reorder(st, rows, t)
+            tok = tok2.view(-1)
+            if done.all():
+                break
+        final = score / gnmt_length_penalty(length.clamp(min=1), self.length_penalty)
+        best = final.argmax(-1)
+        return seqs[torch.arange(b, device=dev), best]
+
+    @torch.no_grad()
+    def sequence_score(self, fused: torch.Tensor, ctx: HeadContext | None, generated: torch.Tensor
+                       ) -> torch.Tensor:
+        """(B,) length-penalised log-probability of ``generated`` (ids after BOS, as ``predict`` gives).
+
+        The ranking score of beam search: the tokens up to and including the first EOS (all of
+        them if there is none) with BOS and PAD never allowed, divided by the GNMT penalty.
+        """
+        b = generated.shape[0]
+        bos = torch.full((b, 1), self.bos_id, dtype=torch.long, device=generated.device)
+        logp = self._log_probs(self.forward(fused, ctx, torch.cat([bos, generated.long()], dim=1)))
+        tok_logp = logp.gather(-1, generated.long().unsqueeze(-1)).squeeze(-1)
+        is_eos = (generated == self.eos_id).long()
+        keep = (is_eos.cumsum(1) - is_eos) == 0  # positions up to and including the first EOS
+        total = torch.where(keep, tok_logp, torch.zeros_like(tok_logp)).sum(1)
+        return total / gnmt_length_penalty(keep.sum(1).clamp(min=1), self.length_penalty)
+
+    # ------------------------------------------------------------------ metrics
+
+    def evaluate(self, predictions: Any, target: torch.Tensor) -> dict[str, float]:
+        """BLEU-1..4, ROUGE-L and METEOR of generated ids against the targets with a reference.
+
+        The target's BOS is dropped; both sides are cut at EOS and stripped of padding; cases
+        whose reference is empty are left out (all metrics NaN when none is left). An unknown
+        word (``unk_id``) in a reference matches nothing, so writing ``[UNK]`` earns nothing.
+        """
+        from fusiondx.evaluation.task_metrics import strip, text_metrics
+
+        preds = np.asarray(torch.as_tensor(predictions).cpu())
+        refs_all = np.asarray(torch.as_tensor(target).cpu())[:, 1:]
+        if len(preds) != len(refs_all):
+            raise ValueError(f"{len(preds)} generated reports but {len(refs_all)} targets")
+        ids = {"pad": self.pad_id, "eos": self.eos_id, "bos": self.bos_id}
+        hyps, refs = [], []
+        for p, r in zip(strip(preds, **ids), strip(refs_all, **ids), strict=True):
+            if len(r):
+                hyps.append(p)
+                refs.append(r)
+        if not refs:
+            return {k: float("nan") for k in TEXT_METRICS}
+        return {k: float(v) for k, v in text_metrics(hyps, refs, unk=self.unk_id).items()}
+
+
+def _validate(*, in_dim: int, vocab_size: int, max_length: int, bos_id: int, eos_id: int, pad_id: int,
+              unk_id: int | None, decoder: str, layers: int, heads: int, dropout: float, beam_size: int, length_penalty: float,
+              context: str) -> None:
+    """Raise a ConfigError naming the first invalid option of the generation head."""
+    what = "the generation head"
+    if decoder not in DECODERS:
+        raise ConfigError(f"{what} has no decoder '{decoder}'", fix=f"use one of: {', '.join(DECODERS)}")
+    if context not in CONTEXTS:
+        raise ConfigError(f"{what} has no context '{context}'",
+                          fix="use 'all' (every modality's tokens and the fused vector), 'fused' (the fused "
+                              "vector only) or 'none' (no conditioning, a language-model baseline)")
+    for name, value, low in (("in_dim", in_dim, 1), ("vocab_size", vocab_size, 3), ("max_length", max_length, 2),
+                             ("layers", layers, 1), ("heads", heads, 1), ("beam_size", beam_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{what}'s option {name} is {value!r}", fix=f"set {name} to an integer >= {low}")
+    for name, value in (("bos_id", bos_id), ("eos_id", eos_id), ("pad_id", pad_id)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocab_size:
+            raise ConfigError(f"{what}'s {name} is {value!r}, not a token id of the {vocab_size}-word vocabulary",
+                              fix=f"set {name} to an integer in [0, {vocab_size})")
+    if len({bos_id, eos_id, pad_id}) < 3:
+        raise ConfigError(f"{what}'s bos_id ({bos_id}), eos_id ({eos_id}) and pad_id ({pad_id}) must differ",
+                          fix="give the begin, end and padding tokens their own ids")
+    if unk_id is not None and (isinstance(unk_id, bool) or not isinstance(unk_id, int)
+                               or not 0 <= unk_id < vocab_size or unk_id in (bos_id, eos_id, pad_id)):
+        raise ConfigError(f"{what}'s unk_id is {unk_id!r}, not an ordinary token id of the {vocab_size}-word "
+                          "vocabulary", fix="set unk_id to the [UNK] token's id, or to null if there is none")
+    if decoder == "transformer" and in_dim % heads:
+        raise ConfigError(f"{what}'s heads ({heads}) does not divide in_dim ({in_dim})",
+                          fix="choose a number of heads that divides the fusion width")
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"{what}'s dropout is {dropout!r}", fix="set dropout in [0, 1)")
+    if not math.isfinite(length_penalty):
+        raise ConfigError(f"{what}'s length_penalty is {length_penalty!r}",
+                          fix="use a finite number (0 = plain log-probability, 1 = about per-token mean)")
