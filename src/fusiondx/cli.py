@@ -292,10 +292,11 @@ def _print_metrics(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
     for label, per_task in rows.items():
         for task, m in per_task.items():
             table = Table(title=f"{label}: task '{task}'")
-            for k in METRICS:
-                if k in m:
-                    table.add_column(k)
-            table.add_row(*[_fmt(m[k]) for k in METRICS if k in m])
+            # Classification metrics in a fixed order; other heads' metrics as they report them.
+            keys = [k for k in METRICS if k in m] or [k for k, v in m.items() if isinstance(v, (int, float))]
+            for k in keys:
+                table.add_column(k)
+            table.add_row(*[_fmt(m[k]) for k in keys])
             console.print(table)
             if "confusion_matrix" in m:
                 console.print(f"confusion matrix (rows = true class): {m['confusion_matrix']}")
@@ -305,24 +306,23 @@ def _print_data_summary(prepared: Any) -> None:
     import numpy as np
 
     store = prepared.store
-    single = sum(t.type != "multilabel" for t in prepared.tasks) == 1
+    counted = [t for t in prepared.tasks if t.type in ("binary", "multiclass")]
+    single = len(counted) == 1
     table = Table(title="cases per split, share with each modality present, cases per class")
     table.add_column("split")
     table.add_column("cases")
     for m in store.modalities:
         table.add_column(m)
-    for t in prepared.tasks:
-        if t.type != "multilabel":
-            for c in t.classes:
-                table.add_column(c if single else f"{t.name}={c}")
+    for t in counted:
+        for c in t.classes:
+            table.add_column(c if single else f"{t.name}={c}")
     for s in ("train", "val", "test"):
         sel = store.split == s
         row = [s, str(int(sel.sum()))]
         row += [f"{store.mask[sel, j].mean():.0%}" for j in range(len(store.modalities))]
-        for t in prepared.tasks:
-            if t.type != "multilabel":
-                y = store.targets[t.name][sel].astype(int)
-                row += [str(int(np.sum(y == k))) for k in range(len(t.classes))]
+        for t in counted:
+            y = store.targets[t.name][sel].astype(int)
+            row += [str(int(np.sum(y == k))) for k in range(len(t.classes))]
         table.add_row(*row)
     console.print(table)
     empty = int((~store.mask.any(axis=1)).sum())

@@ -60,7 +60,8 @@ class GenerationHead(Head):
         decoder: ``"transformer"`` (pre-norm ``nn.TransformerDecoder``, learned positions,
             causal self-attention, cross-attention over the memory, key-value cache when
             decoding) or ``"lstm"`` (stacked LSTM cells whose initial state comes from the fused
-            vector, with additive (Bahdanau) attention over the memory at every step).
+            vector (the learned token for context "none"), with additive (Bahdanau) attention
+            over the memory at every step, its read-out fed in with the previous word).
         layers: number of decoder layers.
         heads: attention heads of the transformer decoder (must divide ``in_dim``).
         dropout: dropout inside the decoder.
@@ -79,8 +80,8 @@ class GenerationHead(Head):
     decodes = True
 
     def __init__(self, *, in_dim: int, vocab_size: int, max_length: int, bos_id: int, eos_id: int,
-                 pad_id: int = 0, unk_id: int | None = 1, decoder: str = "transformer", layers: int = 2, heads: int = 4,
-                 dropout: float = 0.1, beam_size: int = 1, length_penalty: float = 1.0,
+                 pad_id: int = 0, unk_id: int | None = 1, decoder: str = "transformer", layers: int = 2,
+                 heads: int = 4, dropout: float = 0.1, beam_size: int = 1, length_penalty: float = 1.0,
                  context: str = "all") -> None:
         super().__init__()
         _validate(in_dim=in_dim, vocab_size=vocab_size, max_length=max_length, bos_id=bos_id,

@@ -31,6 +31,7 @@ from fusiondx.study.plan import (
     Entry,
     Replicate,
     ablation_entries,
+    anchors,
     main_entries,
     replicates,
     resolve_strategies,
@@ -198,7 +199,9 @@ def _results(cfg: Config, out_dir: Path, loaded: dict[str, analysis.EntryData], 
     if cfg.study.robustness:
         removed, rates = {}, {}
         for eid in dict.fromkeys([winner, best_single]):
-            removed[eid], rates[eid] = robustness(loaded[eid], info, metric, mods, cfg.study.missing_rates)
+            # An image that boxes or masks are drawn on cannot be taken away (the heads read it).
+            kept = [m for m in mods if m not in anchors(cfg)]
+            removed[eid], rates[eid] = robustness(loaded[eid], info, metric, kept, cfg.study.missing_rates)
         results["robustness"] = {"metric": metric, "removed": removed, "missing_rate": rates}
     return results
 
