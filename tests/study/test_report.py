@@ -192,7 +192,7 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
     for e in res["entries"]:
         assert e["label"] in page
     sections = [m.group(1) for m in re.finditer(r'<section id="([a-z]+)"', page)]
-    assert sections == ["summary", "ranking", "head", "ablation", "robustness", "training",
+    assert sections == ["summary", "ranking", "head", "samples", "ablation", "robustness", "training",
                         "data", "config"]
 
 
