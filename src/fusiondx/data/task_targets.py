@@ -280,8 +280,7 @@ def _masks(info: TaskInfo, df: pd.DataFrame, ids: pd.Series, image: Any, root: P
         if tuple(lesion.shape[2:]) != size:
             # Area averaging then >= 0.5: a pixel of the resized mask is lesion when at least half
             # of the original pixels it covers are, matching the image's anti-aliased resize.
-            mode = "area"
-            lesion = F.interpolate(lesion, size=size, mode=mode)
+            lesion = F.interpolate(lesion, size=size, mode="area")
         out[pos, 0] = (lesion[0, 0] >= 0.5).numpy().astype(np.uint8)
     return out
 
@@ -311,8 +310,8 @@ def text_tokenizer(info: TaskInfo) -> Any:
     return Tokenizer.from_str(info.state["tokenizer"])
 
 
-def special_ids(info: TaskInfo) -> dict[str, int]:
-    tok = text_tokenizer(info)
+def special_ids(info: TaskInfo, tok: Any = None) -> dict[str, int]:
+    tok = tok or text_tokenizer(info)
     return {"pad_id": tok.token_to_id(PAD), "bos_id": tok.token_to_id(BOS),
             "eos_id": tok.token_to_id(EOS), "unk_id": tok.token_to_id(UNK),
             "vocab_size": tok.get_vocab_size(), "max_length": int(info.state["max_length"])}
@@ -335,7 +334,7 @@ def decode_texts(info: TaskInfo, ids: np.ndarray) -> list[str]:
     """Token ids (after or including BOS) -> words joined by spaces, cut at the first EOS."""
     tok = text_tokenizer(info)
     vocab = {i: w for w, i in tok.get_vocab().items()}
-    sp = special_ids(info)
+    sp = special_ids(info, tok)
     out = []
     for row in np.asarray(ids):
         words = []

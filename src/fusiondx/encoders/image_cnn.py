@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusiondx.encoders._base import Encoder, pooled_stages
+from fusiondx.encoders._base import Encoder
 from fusiondx.encoders._image import check_spatial_dims, feature_map_tokens
 from fusiondx.registry import register_encoder
 
@@ -74,9 +74,8 @@ class CNNEncoder(Encoder):
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
         # One level per stage: the pooled map after each stage, the last one projected.
-        ends = [6 * i + 5 for i in range(len(self._widths) - 1)]
-        pooled, fmap = pooled_stages(self.features, x, ends)
-        return [*pooled, self.proj(self.dropout(fmap.flatten(2).mean(dim=2)))]
+        maps, embedding = self.forward_maps(x)
+        return [*(m.flatten(2).mean(dim=2) for m in maps[:-1]), embedding]
 
     def level_dims(self) -> list[int]:
         return [*self._widths[:-1], self.out_dim]

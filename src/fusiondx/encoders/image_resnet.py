@@ -99,9 +99,8 @@ class ResNetEncoder(Encoder):
         return self._stages(x)[-1]
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
-        maps = self._stages(x)
-        pooled = [m.flatten(2).mean(dim=2) for m in maps]
-        return [*pooled[:3], self.proj(self.dropout(pooled[3]))]
+        maps, embedding = self.forward_maps(x)
+        return [*(m.flatten(2).mean(dim=2) for m in maps[:-1]), embedding]
 
     def level_dims(self) -> list[int]:
         return [*self._stage_widths, self.out_dim]

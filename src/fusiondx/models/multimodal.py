@@ -86,10 +86,10 @@ class MultimodalModel(nn.Module):
 
         ctx = HeadContext(mask, self.modalities, maps, tokens)
         if self.fusion.uses_tokens:
-            for m in self.modalities:
-                ctx.tokens(m)
-            toks = {m: ctx.tokens(m)[0] for m in self.modalities}
-            return self.fusion(toks, mask, token_masks={m: ctx.tokens(m)[1] for m in self.modalities}), ctx
+            # Through the context, so a report decoder reuses these tokens instead of recomputing them.
+            toks = {m: ctx.tokens(m) for m in self.modalities}
+            return self.fusion({m: t for m, (t, _) in toks.items()}, mask,
+                               token_masks={m: r for m, (_, r) in toks.items()}), ctx
         if self.fusion.uses_levels:
             levels = {m: encoders[m].forward_levels(inputs[m]) for m in self.modalities}
             return self.fusion(levels, mask), ctx

@@ -11,7 +11,6 @@ bootstrapped, and the p-value of a difference is the two-sided bootstrap one.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ import pandas as pd
 from fusiondx.data.targets import TaskInfo
 from fusiondx.evaluation import task_metrics as tm
 from fusiondx.evaluation.predictions import BOX_SIDES
-from fusiondx.study.stats import bootstrap_indices
+from fusiondx.study.stats import _percentiles, bootstrap_indices, bootstrap_p_value
 
 Scorer = Callable[[np.ndarray | None], Any]  # case weights (B, N) or None -> value(s)
 
@@ -50,10 +49,10 @@ def scorers(frame: pd.DataFrame, info: TaskInfo) -> dict[str, Scorer]:
         keep = frame[f"{t}_true"].fillna("").astype(str).str.len().to_numpy() > 0
         refs = word_ids(info, frame[f"{t}_true"].fillna("").tolist())
         hyps = word_ids(info, frame[f"{t}_pred"].fillna("").tolist())
-        stats = tm.bleu_stats(hyps, refs, unk=unk)
+        scores = tm.text_scores(hyps, refs, unk=unk)
+        stats = scores["bleu_stats"]
         stats[~keep] = 0  # a case without a reference text adds nothing to corpus BLEU
-        per_case = {"rouge_l": np.where(keep, tm.rouge_l(hyps, refs, unk=unk), np.nan),
-                    "meteor": np.where(keep, tm.meteor(hyps, refs, unk=unk), np.nan)}
+        per_case = {m: np.where(keep, scores[m], np.nan) for m in ("rouge_l", "meteor")}
         out: dict[str, Scorer] = {f"bleu{n}": (lambda w, n=n: tm.corpus_bleu(stats, w, max_n=n))
                                   for n in range(1, 5)}
         out |= {m: (lambda w, v=v: tm.weighted_mean(v, w)) for m, v in per_case.items()}
@@ -84,14 +83,6 @@ def _weights(n: int, n_boot: int, seed: int, groups: np.ndarray | None) -> np.nd
     return tm.weights_from_indices(bootstrap_indices(n, n_boot, seed, groups), n)
 
 
-def _percentiles(values: np.ndarray, alpha: float) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return math.nan, math.nan
-    lo, hi = np.percentile(finite, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return float(lo), float(hi)
-
-
 def pooled_ci(name: str, per_seed: Sequence[dict[str, Scorer]], n: int, groups: np.ndarray | None, *,
               n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, Any]:
     """Seed-averaged metric with a percentile bootstrap CI over the test cases (as stats.pooled_ci)."""
@@ -112,10 +103,5 @@ def paired_difference(name: str, a: Sequence[dict[str, Scorer]], b: Sequence[dic
     d = (np.mean([np.asarray(s[name](w), dtype=np.float64) for s in a], axis=0)
          - np.mean([np.asarray(s[name](w), dtype=np.float64) for s in b], axis=0))
     low, high = _percentiles(d, alpha)
-    finite = d[np.isfinite(d)]
-    if finite.size == 0:
-        p = math.nan
-    else:
-        p = 2 * min(np.mean(finite <= 0), np.mean(finite >= 0))
-        p = float(min(1.0, max(p, 1.0 / finite.size)))
-    return {"difference": float(full), "low": low, "high": high, "p_value": p, "n_boot": int(n_boot)}
+    return {"difference": float(full), "low": low, "high": high, "p_value": bootstrap_p_value(d),
+            "n_boot": int(n_boot)}

@@ -51,7 +51,6 @@ def _readable(text: Any) -> str:
 
 def _boxes(a: EntryData, b: EntryData, info: TaskInfo, cfg: Config) -> dict[str, Any]:
     import matplotlib.pyplot as plt
-    import pandas as pd
     from matplotlib.patches import Rectangle
 
     from fusiondx.data.manifest import read_manifest, resolve_path
@@ -85,6 +84,5 @@ def _boxes(a: EntryData, b: EntryData, info: TaskInfo, cfg: Config) -> dict[str,
                         (("#2ca02c", "-"), ("#ff7f0e", "-"), ("#1f77b4", "--"))],
                labels=["reference", a.entry.label, b.entry.label], loc="lower center", ncol=3, fontsize=8,
                frameon=False, bbox_to_anchor=(0.5, -0.06))
-    del pd
     return {"kind": "box", "a": a.entry.id, "b": b.entry.id, "figure": _uri(fig),
             "cases": [str(fa.index[i]) for i in picks]}

@@ -378,6 +378,16 @@ def _percentiles(values: np.ndarray, alpha: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def bootstrap_p_value(d: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of replicate differences ``d``: ``2 min(P(d <= 0), P(d >= 0))``,
+    floored at 1 / (defined replicates) and capped at 1; NaN if no replicate is defined."""
+    finite = d[np.isfinite(d)]
+    if finite.size == 0:
+        return math.nan
+    p = 2 * min(np.mean(finite <= 0), np.mean(finite >= 0))
+    return float(min(1.0, max(p, 1.0 / finite.size)))
+
+
 def _check_alpha(alpha: float) -> None:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
@@ -435,12 +445,7 @@ def paired_difference(name: str, y: Any, probs_a_per_seed: Sequence[Any],
     reps = _replicates(name, cases, idx)
     d = _mean_over_seeds(reps[:na]) - _mean_over_seeds(reps[na:])
     low, high = _percentiles(d, alpha)
-    finite = d[np.isfinite(d)]
-    if finite.size == 0:
-        p = math.nan
-    else:
-        p = 2 * min(np.mean(finite <= 0), np.mean(finite >= 0))
-        p = float(min(1.0, max(p, 1.0 / finite.size)))
+    p = bootstrap_p_value(d)
     return {"difference": float(full[:na].mean() - full[na:].mean()), "low": low, "high": high,
             "p_value": p, "n_boot": int(n_boot)}
 
@@ -502,5 +507,5 @@ def delong_test(y: Any, scores_a: Any, scores_b: Any) -> dict[str, float]:
 
 __all__ = [
     "METRICS", "TASK_TYPES", "bootstrap_indices", "delong_test", "metric_replicates",
-    "metric_value", "paired_difference", "pooled_ci",
+    "bootstrap_p_value", "metric_value", "paired_difference", "pooled_ci",
 ]
