@@ -135,8 +135,9 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
                                                                   torch.from_numpy(store.targets[t.name][idx]))
                           for t in prepared.tasks}
         frames.append(predictions_frame(model, prepared.tasks, store, idx, outputs))
-    _write_json(run_dir / "metrics.json", metrics)
     pd.concat(frames).to_csv(run_dir / "predictions.csv", index=False)
+    # Last, and whole or not at all: a study counts a run with metrics.json as finished.
+    _write_json(run_dir / "metrics.json", metrics)
     return RunResult(run_dir, metrics)
 
 
@@ -352,4 +353,6 @@ def _write_json(path: Path, obj: Any) -> None:
             return [clean(v) for v in x]
         return x
 
-    path.write_text(json.dumps(clean(obj), indent=2))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(clean(obj), indent=2))
+    os.replace(tmp, path)  # a killed process never leaves a half-written file

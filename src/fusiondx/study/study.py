@@ -84,7 +84,7 @@ def run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None 
 
     entries = main_entries(cfg, names) + list(extra_entries or [])
     plan = {e.id: [Job(e, r, run_config(cfg, e, r, out_dir, threads)) for r in reps] for e in entries}
-    failed = _train(plan, n_jobs, "Training baselines and strategies", console, progress)
+    failed = _train(plan, n_jobs, "Training baselines and strategies", console, progress, metric)
     loaded = _load(plan, cfg, task, pooled, failed)
     info = analysis.task_info(plan[next(iter(loaded))][0].run_dir, task)
     winner = analysis.choose(loaded, ("fusion", "tuned"), task, metric)
@@ -97,7 +97,8 @@ def run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None 
     if cfg.study.ablation:
         abl = ablation_entries(cfg, loaded[winner].entry)
         plan_abl = {e.id: [Job(e, r, run_config(cfg, e, r, out_dir, threads)) for r in reps] for e in abl}
-        failed |= _train(plan_abl, n_jobs, f"Ablation of {loaded[winner].entry.label}", console, progress)
+        failed |= _train(plan_abl, n_jobs, f"Ablation of {loaded[winner].entry.label}", console, progress,
+                         metric)
         plan |= plan_abl
         loaded |= _load(plan_abl, cfg, task, pooled, failed)
 
@@ -129,7 +130,7 @@ def study_metric(cfg: Config, task: str) -> str:
 
 
 def _train(plan: dict[str, list[Job]], n_jobs: int, title: str, console: Console,
-           progress: bool) -> dict[str, str]:
+           progress: bool, metric: str) -> dict[str, str]:
     jobs = [j for js in plan.values() for j in js]
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[last]}")]
@@ -143,7 +144,7 @@ def _train(plan: dict[str, list[Job]], n_jobs: int, title: str, console: Console
                 m = read_metrics(job) or {}
                 val = (m.get("val") or {}).get(job.config["tasks"][0]["name"], {})
                 n = int(bar.tasks[0].completed)
-                console.print(f"  [{n}/{len(jobs)}] {job.title}: val {_first_metric(val)}, "
+                console.print(f"  [{n}/{len(jobs)}] {job.title}: val {_first_metric(val, metric)}, "
                               f"{m.get('train_seconds', 0):.0f} s")
             if err:
                 console.print(f"[red]{job.title} failed[/]: {err.splitlines()[-1] if err else ''} "
@@ -252,8 +253,9 @@ def _say_done(console: Console, results: dict[str, Any], out_dir: Path, failed: 
                   f"      {out_dir / 'results.json'}\n      run folders under {out_dir / 'runs'}")
 
 
-def _first_metric(val: dict[str, Any]) -> str:
-    for k in ("auroc", "auprc", "f1", "accuracy", "iou", "dice_lesion", "bleu4", "c_index", "r2"):
+def _first_metric(val: dict[str, Any], metric: str) -> str:
+    """The study's metric, or failing that the first of the usual ones the run reports."""
+    for k in (metric, "auroc", "auprc", "f1", "accuracy", "iou", "dice_lesion", "bleu4", "c_index", "r2"):
         if isinstance(val.get(k), (int, float)):
             return f"{k} {val[k]:.3f}"
     return "n/a"
