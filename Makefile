@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # torch is pinned to the CPU wheel that lies on this machine's disk; an open range could pull CUDA.
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Every table of BENCHMARKS.md (about an hour; installs the peer libraries on first use).
+bench: $(STAMP)
+	$(PY) -m bench all
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests bench
 
 clean:
 	rm -rf $(VENV) demo_out runs .pytest_cache

