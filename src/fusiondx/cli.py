@@ -211,6 +211,57 @@ def cohort(
     _guard(run)
 
 
+@app.command("prepare")
+def prepare_cmd(
+    dataset: Annotated[str, typer.Argument(help="ptbxl, nih_cxr, mimic_iv or medmnist.")],
+    path: Annotated[Path, typer.Argument(help="The dataset as downloaded: its folder (MedMNIST: the .npz).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder, or the manifest's path (.csv).")],
+    labels: Annotated[str | None, typer.Option("--labels", help="ptbxl: superclass, rhythm or form.")] = None,
+    records: Annotated[int | None, typer.Option("--records", help="ptbxl: 100 or 500 Hz records.")] = None,
+    min_likelihood: Annotated[float | None, typer.Option(
+        "--min-likelihood", help="ptbxl: least SCP likelihood that counts (default 0: all, as the benchmark).")] = None,
+    min_count: Annotated[int | None, typer.Option(
+        "--min-count", help="ptbxl: rhythm/form statements with fewer records are left out.")] = None,
+    drop_unlabelled: Annotated[bool | None, typer.Option(
+        "--drop-unlabelled", help="ptbxl: skip records without a class instead of keeping them.")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="ptbxl: leave out the report text.")] = False,
+    target: Annotated[str | None, typer.Option("--target", help="nih_cxr: binary or findings.")] = None,
+    min_patients: Annotated[int | None, typer.Option(
+        "--min-patients", help="nih_cxr: findings seen in fewer patients are left out.")] = None,
+    image_size: Annotated[int | None, typer.Option(
+        "--image-size", help="nih_cxr: side images are resized to in the config (default 64).")] = None,
+    hours: Annotated[int | None, typer.Option("--hours", help="mimic_iv: lab window, 24 or 48 h.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="mimic_iv: death or long_stay.")] = None,
+    labs: Annotated[str | None, typer.Option(
+        "--labs", help="mimic_iv: default, auto, or comma-separated lab itemids.")] = None,
+    n_labs: Annotated[int | None, typer.Option("--n-labs", help="mimic_iv: labs that --labs auto picks.")] = None,
+    step_minutes: Annotated[int | None, typer.Option(
+        "--step-minutes", help="mimic_iv: time step of the lab series (default 30).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Turn a public dataset in its official layout into a manifest + ready-to-run config.
+
+    Writes manifest.csv, <dataset>.yaml and skipped.csv (every record left out, with the reason)
+    into --out; the dataset itself is only read. Splits follow the dataset's convention (PTB-XL
+    strat_fold, MedMNIST's own splits) or are grouped by patient (ChestX-ray14, MIMIC-IV). See
+    docs/real-data.md.
+
+    Example: `fusiondx prepare ptbxl ../shared/data/ptbxl500 --out ../prepared/ptbxl --labels superclass`
+    """
+    from fusiondx.datasets.prepare import prepare_dataset
+
+    def run() -> None:
+        result = prepare_dataset(
+            dataset, path, out, progress=not quiet, labels=labels, records=records,
+            min_likelihood=min_likelihood, min_count=min_count, drop_unlabelled=drop_unlabelled,
+            report=False if no_report else None, target=target, min_patients=min_patients,
+            image_size=image_size, hours=hours,
+            label=label, labs=labs, n_labs=n_labs, step_minutes=step_minutes)
+        _print_prepared(result)
+
+    _guard(run)
+
+
 @app.command()
 def study(
     config: Annotated[Path, typer.Argument(help="YAML config (its `study:` section sets the defaults).")],
@@ -352,6 +403,22 @@ def _print_data_summary(prepared: Any) -> None:
     if empty:
         console.print(f"[yellow]note:[/] {empty} case(s) have none of the configured modalities; "
                       "they are kept, and the model can only predict the learned prior for them.")
+
+
+def _print_prepared(result: Any) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in result.label_counts.items())
+    console.print(f"[bold]{result.dataset}[/]: {result.cases} cases loaded, {len(result.skipped)} skipped; {counts}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    if result.skipped:
+        table = Table(title=f"skipped records (all {len(result.skipped)} in {result.skipped_file})")
+        table.add_column("id")
+        table.add_column("reason")
+        for rid, reason in result.skipped[:20]:
+            table.add_row(escape(rid), escape(reason))
+        console.print(table)
+    console.print(f"Wrote [bold]{result.manifest}[/] and [bold]{result.config}[/]. "
+                  f"Next: `fusiondx study {result.config}`")
 
 
 def _fmt(v: Any) -> str:

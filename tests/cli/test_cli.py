@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from fusiondx.cli import app
 
 runner = CliRunner()
-COMMANDS = ["validate", "fit", "evaluate", "predict", "list", "cohort", "demo"]
+COMMANDS = ["validate", "fit", "evaluate", "predict", "export", "list", "cohort", "study", "search", "demo",
+            "prepare"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
