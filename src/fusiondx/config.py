@@ -39,6 +39,9 @@ class SplitConfig(_Strict):
 
     @model_validator(mode="after")
     def _fold_in_range(self) -> SplitConfig:
+        if self.folds is not None and self.column:
+            raise ValueError(f"folds cannot be combined with column '{self.column}', which fixes every "
+                             "case's split; remove one of them")
         if self.folds is not None and self.fold >= self.folds:
             raise ValueError(f"fold must be between 0 and folds - 1 = {self.folds - 1}, got {self.fold}")
         return self

@@ -82,3 +82,16 @@ def test_probabilities_round_trip_for_late_fusion(task: str, k: int) -> None:
     logits = torch.randn(5, head.num_outputs)
     back = head.to_probs(head.from_probs(head.to_probs(logits)))
     assert torch.allclose(back, head.to_probs(logits), atol=1e-5)
+
+
+def test_macro_auroc_leaves_out_a_label_without_positives() -> None:
+    # Labels 0 and 1 are ranked perfectly; label 2 has no positive case in this split. Counting
+    # it as AUROC 0 (torchmetrics' convention) would report 0.67 instead of 1.
+    p = torch.tensor([[0.9, 0.2, 0.5], [0.1, 0.8, 0.5], [0.8, 0.3, 0.4], [0.2, 0.7, 0.6]])
+    y = torch.tensor([[1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0]])
+    m = classification_metrics(p, y, "multilabel", 3)
+    assert m["auroc"] == pytest.approx(1.0) and m["auprc"] == pytest.approx(1.0)
+    # Multiclass, class 2 absent from the targets: the same rule.
+    pm = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1]])
+    m = classification_metrics(pm, torch.tensor([0, 1, 0, 1]), "multiclass", 3)
+    assert m["auroc"] == pytest.approx(1.0)

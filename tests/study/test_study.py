@@ -157,3 +157,15 @@ def test_cli_rejects_seeds_with_folds_and_unknown_strategies(quick_config: dict[
     assert res.exit_code == 2 and "Did you mean 'attention'" in res.output
     res = runner.invoke(app, ["study", "--help"])
     assert "Example" in res.output
+
+
+def test_folds_are_refused_when_a_split_column_fixes_the_split(quick_config: dict[str, Any], tmp_path: Path) -> None:
+    from fusiondx.errors import ConfigError
+
+    cfg = _study_config(quick_config, strategies=["concat"], ablation=False, robustness=False)
+    cfg["data"]["split"] = {"column": "site"}
+    with pytest.raises(ConfigError, match="split.column"):
+        run_study(load_config(cfg), tmp_path / "cv", folds=3, progress=False)
+    cfg["data"]["split"]["folds"] = 3
+    with pytest.raises(Exception, match="cannot be combined with column"):
+        load_config(cfg)

@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 import torchmetrics.functional.classification as tmf
 
 
@@ -63,8 +64,10 @@ def _multiclass(p: torch.Tensor, y: torch.Tensor, k: int) -> dict[str, Any]:
         "recall": _f(tmf.multiclass_recall(p, y, **kw)),
         "f1": _f(tmf.multiclass_f1_score(p, y, **kw)),
         "specificity": _f(tmf.multiclass_specificity(p, y, **kw)),
-        "auroc": _f(tmf.multiclass_auroc(p, y, **kw)) if len(torch.unique(y)) > 1 else float("nan"),
-        "auprc": _f(tmf.multiclass_average_precision(p, y, **kw)),
+        "auroc": _defined_mean(tmf.multiclass_auroc(p, y, num_classes=k, average="none"),
+                               F.one_hot(y, k)),
+        "auprc": _defined_mean(tmf.multiclass_average_precision(p, y, num_classes=k, average="none"),
+                               F.one_hot(y, k)),
         "confusion_matrix": tmf.multiclass_confusion_matrix(p, y, num_classes=k).tolist(),
     }
 
@@ -80,7 +83,19 @@ def _multilabel(p: torch.Tensor, y: torch.Tensor, k: int, thr: float) -> dict[st
         "recall": _f(rec.mean()),
         "f1": _f(tmf.multilabel_f1_score(p, y, **kw)),
         "specificity": _f(spec.mean()),
-        "auroc": _f(tmf.multilabel_auroc(p, y, num_labels=k, average="macro")),
-        "auprc": _f(tmf.multilabel_average_precision(p, y, num_labels=k, average="macro")),
+        "auroc": _defined_mean(tmf.multilabel_auroc(p, y, num_labels=k, average="none"), y),
+        "auprc": _defined_mean(tmf.multilabel_average_precision(p, y, num_labels=k, average="none"), y),
         "confusion_matrix": tmf.multilabel_confusion_matrix(p, y, num_labels=k, threshold=thr).tolist(),
     }
+
+
+def _defined_mean(per_class: torch.Tensor, onehot: torch.Tensor) -> float:
+    """Macro average over the classes whose AUROC/AP is defined here (both outcomes occur).
+
+    torchmetrics scores a class without positives as 0, which would drag the macro average of
+    a small test split with a rare label towards 0; such a class is left out instead (as the
+    study's bootstrap does), and NaN is returned when no class is defined.
+    """
+    pos = onehot.sum(dim=0)
+    ok = (pos > 0) & (pos < onehot.shape[0])
+    return _f(per_class[ok].mean()) if bool(ok.any()) else float("nan")

@@ -112,6 +112,11 @@ def ablation_entries(cfg: Config, winner: Entry) -> list[Entry]:
 
 def replicates(cfg: Config, seeds: int | None = None, folds: int | None = None) -> list[Replicate]:
     folds = cfg.study.folds if folds is None and seeds is None else folds
+    if folds and cfg.data.split.column:
+        raise ConfigError(f"Cross-validation folds were asked for, but data.split.column "
+                          f"('{cfg.data.split.column}') fixes every case's split, so each fold would "
+                          "train and test on the same cases.",
+                          fix="repeat over seeds instead (--seeds), or remove data.split.column")
     if folds:
         return [Replicate(f"fold{f}", cfg.seed, f, folds) for f in range(folds)]
     n = seeds if seeds is not None else cfg.study.seeds
