@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # torch is pinned to the CPU wheel that lies on this machine's disk; an open range could pull CUDA.
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench real-study clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP)
 # Every table of BENCHMARKS.md (about an hour; installs the peer libraries on first use).
 bench: $(STAMP)
 	$(PY) -m bench all
+
+# The fusion study on the real subsets in ../shared/data (skips cleanly without them); rewrites
+# the results in docs/real-data.md. About 20 minutes on 2 cores.
+real-study: $(STAMP)
+	$(PY) -m bench.real_study
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> None:
         module.add_arguments(sp)
     sub.add_parser("all", help="every benchmark with its defaults, in order")
     args = p.parse_args(argv)
+    from bench._common import warn_if_busy
+
+    warn_if_busy()
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
     for name in names:
         module = importlib.import_module(f"bench.{name}")

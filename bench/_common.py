@@ -42,6 +42,7 @@ def machine() -> dict[str, Any]:
     except ImportError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem, "torch": torch.__version__,
+            "load_1min": round(os.getloadavg()[0], 2),
             "threads": torch.get_num_threads(), "python": platform.python_version(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
@@ -49,7 +50,15 @@ def machine() -> dict[str, Any]:
 def machine_line(m: dict[str, Any]) -> str:
     gpu = f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU"
     return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB{gpu}; torch {m['torch']} "
-            f"({m['threads']} threads), Python {m['python']}")
+            f"({m['threads']} threads), Python {m['python']}; 1-min load average at the end {m['load_1min']} (its own threads included)")
+
+
+def warn_if_busy() -> None:
+    """Other processes on a 2-core machine make small-model timings worthless: say so up front."""
+    load = os.getloadavg()[0]
+    if load > 0.7 * (os.cpu_count() or 1):
+        print(f"Warning: the 1-minute load average is {load:.1f} on {os.cpu_count()} cores; other "
+              "processes are running and the timings will be too slow and noisy.", flush=True)
 
 
 def command_line() -> str:

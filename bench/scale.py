@@ -69,6 +69,9 @@ def worker(cases: int, k: int, epochs: int) -> dict[str, Any]:
     manifest = cohort(cases, image_size=32, signal_format="npy")
     cfg = default_config(manifest, WORK / "runs", batch_size=64)
     raw = cfg.model_dump(mode="json")
+    for m in raw["modalities"]:
+        if m["kind"] == "signal":
+            m["preprocessing"]["source_rate"] = 100  # .npy records carry no rate; the cohort's is 100 Hz
     raw["modalities"] = modalities(k, raw["modalities"])
     raw["data"]["cache"] = "disk"
     raw["data"]["cache_dir"] = str(WORK / "cache")
