@@ -16,7 +16,6 @@ import datetime as dt
 import re
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from bench._common import ROOT, WORK, machine, machine_line
