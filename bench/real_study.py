@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import re
 import sys
 import time
@@ -63,7 +64,7 @@ def section(r: dict[str, Any]) -> str:
             f"Winner on validation {metric}: **{label.get(res['winner'], res['winner'])}**; against "
             f"the best single modality ({label.get(res['best_single'], res['best_single'])}) the test "
             f"difference is {c['difference']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}] "
-            f"({c['method']}): {verdict}. Full report: `{r['folder'] / 'report.html'}`.\n")
+            f"({c['method']}): {verdict}. Full report: `{os.path.relpath(r['folder'] / 'report.html', ROOT)}`.\n")
 
 
 def write_doc(parts: list[str]) -> None:
