@@ -14,7 +14,7 @@ from rich.table import Table
 
 from fusiondx.config import load_config
 
-# Sized so that the whole study (about 40 trainings) takes ~10 minutes on a 2-core CPU: 32x32
+# Sized so that the whole study (about 40 trainings) takes ~5 minutes on a 2-core CPU: 32x32
 # images without augmentation, ECGs at 50 Hz, 8 epochs. Larger settings raise every AUROC a
 # little (64x64 images: image-only ~0.89, concat ~0.97) but not the conclusions.
 DEMO_CONFIG: dict[str, Any] = {
@@ -40,7 +40,7 @@ DEMO_CONFIG: dict[str, Any] = {
               "early_stopping": {"monitor": "auroc", "patience": 3}, "progress": False},
 }
 
-# A spread of the catalog that fits the 10-minute budget on a 2-core CPU: feature-level
+# A spread of the catalog that fits a few-minute budget on a 2-core CPU: feature-level
 # (concat, attention over modalities, gated units, low-rank tensor), token-level, decision-level
 # and input-level fusion. `fusiondx study demo_out/study.yaml --strategies all` runs every one.
 STRATEGIES = ["concat", "attention", "gated", "low_rank_tensor", "late_average", "early_concat"]
