@@ -131,3 +131,19 @@ def test_late_fusion_cannot_draw_boxes(quick_config, tmp_path) -> None:
     cfg = _config(cfg, tmp_path, [{"name": "where", "head": "localization", "label": "lesion_box"}])
     with pytest.raises(ConfigError, match="late"):
         check_parts(cfg)
+
+
+def test_multilabel_with_a_list_of_one_column_reads_it_as_0_1() -> None:
+    # `label: [NORM]` means one 0/1 column per class, like a longer list; only a bare column
+    # name holds class names split by a separator.
+    from fusiondx.config import TaskConfig
+    from fusiondx.data.targets import encode_targets, infer_task
+
+    df = pd.DataFrame({"NORM": [1, 0, 1], "findings": ["a;b", "none", "b"]})
+    ids = pd.Series(["c1", "c2", "c3"])
+    one = infer_task(TaskConfig(name="t", label=["NORM"], type="multilabel"), df)
+    assert one.classes == ("NORM",) and one.label_separator is None
+    np.testing.assert_array_equal(encode_targets(one, df, ids)[:, 0], [1, 0, 1])
+    sep = infer_task(TaskConfig(name="u", label="findings", type="multilabel"), df)
+    assert sep.classes == ("a", "b")
+    np.testing.assert_array_equal(encode_targets(sep, df, ids), [[1, 1], [0, 0], [0, 1]])

@@ -74,9 +74,12 @@ def infer_task(task: TaskConfig, df: pd.DataFrame, cfg: Config | None = None) ->
 
         return infer_other_task(task, types[0], df, cfg)
     cols = (task.label,) if isinstance(task.label, str) else tuple(task.label)
+    # A list of label columns, even of one, means one 0/1 column per class; a single column name
+    # means the classes are written in the cell (split by label_separator).
+    per_column = not isinstance(task.label, str) and task.label_separator is None
     multilabel = task.type == "multilabel" or len(cols) > 1 or task.label_separator is not None
     if multilabel:
-        if len(cols) > 1:
+        if per_column:
             classes = tuple(task.classes or cols)
             if len(classes) != len(cols):
                 raise ConfigError(f"Task '{task.name}' lists {len(classes)} classes for {len(cols)} label columns.",
@@ -85,7 +88,7 @@ def infer_task(task: TaskConfig, df: pd.DataFrame, cfg: Config | None = None) ->
             sep = task.label_separator or ";"
             seen = sorted({p.strip() for v in df[cols[0]].dropna() for p in str(v).split(sep) if p.strip()})
             classes = tuple(task.classes or [c for c in seen if c.lower() != "none"])
-        return TaskInfo(task.name, "multilabel", classes, cols, task.label_separator or (";" if len(cols) == 1 else None))
+        return TaskInfo(task.name, "multilabel", classes, cols, None if per_column else task.label_separator or ";")
     values = df[cols[0]].dropna().astype(str).str.strip()
     if task.classes:
         classes = tuple(task.classes)
@@ -136,7 +139,7 @@ def encode_targets(info: TaskInfo, df: pd.DataFrame, ids: pd.Series, cfg: Config
 
 def _encode_multilabel(info: TaskInfo, df: pd.DataFrame, ids: pd.Series) -> np.ndarray:
     out = np.zeros((len(df), len(info.classes)), dtype=np.float32)
-    if len(info.label) > 1:
+    if info.label_separator is None:
         for k, col in enumerate(info.label):
             for pos, v in enumerate(df[col].astype(str).str.strip()):
                 if v not in ("0", "1", "0.0", "1.0"):
