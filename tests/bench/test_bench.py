@@ -53,3 +53,24 @@ def test_scale_layouts_have_k_modalities_and_keep_every_tabular_column(k):
         for m in mods:
             if m["kind"] == "tabular":
                 assert set(m["categorical"]) <= set(m["columns"])
+
+
+def test_real_study_skips_cleanly_without_shared_data(tmp_path, monkeypatch, capsys):
+    from bench import real_study
+
+    monkeypatch.setattr(real_study, "SHARED", tmp_path / "absent")
+    assert real_study.main([]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_real_study_rewrites_only_its_generated_block(tmp_path, monkeypatch):
+    from bench import real_study
+
+    doc = tmp_path / "real-data.md"
+    doc.write_text("# Real data\n\n## Study results\n\nHand-written reading.\n")
+    monkeypatch.setattr(real_study, "DOC", doc)
+    real_study.write_doc(["### first\n"])
+    real_study.write_doc(["### second\n"])
+    text = doc.read_text()
+    assert "Hand-written reading." in text and "### second" in text and "### first" not in text
+    assert text.count("<!-- real-study:begin") == 1
