@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fusiondx._attention import set_attention_dropout
 from fusiondx.encoders._base import Encoder, transformer_layers
 from fusiondx.encoders._image import check_spatial_dims, spatial_size
 from fusiondx.errors import ConfigError
@@ -28,6 +29,8 @@ class ViTEncoder(Encoder):
         spatial_dims: 2 or 3.
         out_dim: embedding width.
         dropout: dropout in the transformer and before the projection.
+        attention_dropout: dropout on the attention weights (0 by default: see
+            :mod:`fusiondx._attention`).
         patch_size: side of the square (cubic) patches.
         hidden_size: token width inside the transformer.
         num_layers: transformer layers.
@@ -45,6 +48,7 @@ class ViTEncoder(Encoder):
         spatial_dims: int = 2,
         out_dim: int = 128,
         dropout: float = 0.1,
+        attention_dropout: float = 0.0,
         patch_size: int = 8,
         hidden_size: int = 64,
         num_layers: int = 4,
@@ -90,6 +94,7 @@ class ViTEncoder(Encoder):
         self.transformer = nn.TransformerEncoder(
             layer, num_layers, norm=nn.LayerNorm(hidden_size), enable_nested_tensor=False
         )
+        set_attention_dropout(self.transformer, attention_dropout)
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(hidden_size, out_dim)
         self.out_dim = out_dim

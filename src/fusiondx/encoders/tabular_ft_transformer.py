@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from fusiondx._attention import set_attention_dropout
 from fusiondx.encoders._base import Encoder, transformer_layers
 from fusiondx.encoders._tabular import CategoricalEmbeddings, check_columns, unpack
 from fusiondx.errors import ConfigError
@@ -29,6 +30,8 @@ class FTTransformerEncoder(Encoder):
         cardinalities: ids per categorical column (0 = missing, 1 = unseen category).
         out_dim: embedding width.
         dropout: dropout in the transformer and before the projection.
+        attention_dropout: dropout on the attention weights (0 by default: see
+            :mod:`fusiondx._attention`).
         d_token: token width.
         num_layers: transformer layers.
         num_heads: attention heads (must divide ``d_token``).
@@ -44,6 +47,7 @@ class FTTransformerEncoder(Encoder):
         cardinalities: Sequence[int],
         out_dim: int = 128,
         dropout: float = 0.1,
+        attention_dropout: float = 0.0,
         d_token: int = 32,
         num_layers: int = 2,
         num_heads: int = 4,
@@ -72,6 +76,7 @@ class FTTransformerEncoder(Encoder):
             norm_first=True,
         )
         self.transformer = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        set_attention_dropout(self.transformer, attention_dropout)
         self.head = nn.Sequential(
             nn.LayerNorm(d_token), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_token, out_dim)
         )

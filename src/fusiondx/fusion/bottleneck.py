@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from fusiondx._attention import set_attention_dropout
 from fusiondx.fusion._base import Fusion
 from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
@@ -32,6 +33,8 @@ class BottleneckFusion(Fusion):
         num_layers: fusion layers.
         num_heads: attention heads (must divide ``d_model``).
         dropout: dropout inside the layers.
+        attention_dropout: dropout on the attention weights (0 by default: see
+            :mod:`fusiondx._attention`).
     """
 
     level = "intermediate"
@@ -39,7 +42,7 @@ class BottleneckFusion(Fusion):
 
     def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, d_model: int = 64,
                  num_bottlenecks: int = 4, num_layers: int = 2, num_heads: int = 4,
-                 dropout: float = 0.1) -> None:
+                 dropout: float = 0.1, attention_dropout: float = 0.0) -> None:
         super().__init__(in_dims, out_dim)
         self.proj = nn.ModuleDict({m: nn.Linear(self.in_dims[m], d_model) for m in self.modalities})
         self.bottleneck = nn.Parameter(torch.randn(1, num_bottlenecks, d_model) * 0.02)
@@ -48,6 +51,7 @@ class BottleneckFusion(Fusion):
                                                          batch_first=True, norm_first=True)
                            for m in self.modalities})
             for _ in range(num_layers)])
+        set_attention_dropout(self.layers, attention_dropout)
         self.out = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, out_dim))
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from fusiondx._attention import set_attention_dropout
 from fusiondx.fusion._base import Fusion
 from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
@@ -31,13 +32,16 @@ class MultimodalTransformerFusion(Fusion):
         num_layers: transformer layers.
         num_heads: attention heads (must divide ``d_model``).
         dropout: dropout inside the transformer.
+        attention_dropout: dropout on the attention weights (0 by default: see
+            :mod:`fusiondx._attention`).
     """
 
     level = "intermediate"
     uses_tokens = True
 
     def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, d_model: int = 64,
-                 num_layers: int = 2, num_heads: int = 4, dropout: float = 0.1) -> None:
+                 num_layers: int = 2, num_heads: int = 4, dropout: float = 0.1,
+                 attention_dropout: float = 0.0) -> None:
         super().__init__(in_dims, out_dim)
         self.proj = nn.ModuleDict({m: nn.Linear(self.in_dims[m], d_model) for m in self.modalities})
         self.modality_embedding = nn.Parameter(torch.randn(len(self.modalities), d_model) * 0.02)
@@ -45,6 +49,7 @@ class MultimodalTransformerFusion(Fusion):
         layer = nn.TransformerEncoderLayer(d_model, num_heads, dim_feedforward=2 * d_model,
                                            dropout=dropout, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        set_attention_dropout(self.encoder, attention_dropout)
         self.out = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, out_dim))
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor,
