@@ -41,9 +41,8 @@ def training_setup(cfg: Any) -> tuple[Any, Any, Any]:
 
 
 def step(task: Any, opt: torch.optim.Optimizer, batch: dict[str, Any]) -> None:
-    """One training step: what FusionTask.training_step and Lightning's optimiser loop do."""
-    outputs = task.model(batch["inputs"], batch["mask"], batch["targets"])
-    loss = task._objective(task._losses(outputs, batch["targets"]))
+    """One training step: FusionTask.training_step, then what Lightning's optimiser loop does."""
+    loss = task.training_step(batch, 0)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -53,8 +52,7 @@ def train_flops_per_case(task: Any, batch: dict[str, Any]) -> float:
     task.train()
     counter = FlopCounterMode(display=False)
     with counter:
-        outputs = task.model(batch["inputs"], batch["mask"], batch["targets"])
-        task._objective(task._losses(outputs, batch["targets"])).backward()
+        task.training_step(batch, 0).backward()
     task.zero_grad(set_to_none=True)
     return counter.get_total_flops() / len(batch["case_id"])
 

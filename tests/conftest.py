@@ -23,6 +23,17 @@ def cohort_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def one_thread() -> Any:
+    """Tiny tensors run faster on one thread, and a shared 2-core machine stays responsive."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 QUICK: dict[str, Any] = {
     "name": "quick",
     "seed": 0,

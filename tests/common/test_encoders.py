@@ -31,13 +31,7 @@ OUT_DIM = 10
 SPEC_FIELDS = {f for f in ModalitySpec.__dataclass_fields__ if f not in ("name", "kind")}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors run faster on one thread, and a shared 2-core machine stays responsive."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _params(tag: str | None = None) -> list:

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 _COMMON = str(Path(__file__).resolve().parents[1] / "common")
 if _COMMON not in sys.path:
@@ -14,9 +13,5 @@ if _COMMON not in sys.path:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors run faster on one thread, and a shared 2-core machine stays responsive."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread: None) -> None:
+    """Every encoder test module runs on one thread (the root conftest's ``one_thread``)."""

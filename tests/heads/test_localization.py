@@ -18,13 +18,7 @@ SIZE = 32
 NAN = float("nan")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors run faster on one thread, and a shared 2-core machine stays responsive."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def squares(n: int, g: torch.Generator, channels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:

@@ -90,7 +90,7 @@ def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
     check_manifest(df, cfg, path)
     ids = df[cfg.data.id_column].astype(str)
     tasks = [infer_task(t, df, cfg) for t in cfg.tasks]
-    split = _split(cfg, df, ids, _strata(tasks[0], df, ids, path, cfg))
+    split = assign_splits(cfg, df, ids, _strata(tasks[0], df, ids, path, cfg))
     try:
         tasks = [fit_task(t, df, split == "train", tc) for t, tc in zip(tasks, cfg.tasks, strict=True)]
     except DataError as err:
@@ -222,7 +222,9 @@ def _strata(task: TaskInfo, df: pd.DataFrame, ids: pd.Series, path: Path, cfg: C
     return stratification_key(task, _targets([task], df, ids, path, cfg)[task.name])
 
 
-def _split(cfg: Config, df: pd.DataFrame, ids: pd.Series, strata: np.ndarray) -> np.ndarray:
+def assign_splits(cfg: Config, df: pd.DataFrame, ids: pd.Series, strata: np.ndarray) -> np.ndarray:
+    """train / val / test per case: from the split column, or made (stratified on ``strata``,
+    grouped by patient) as ``data.split`` says."""
     patients = (df[cfg.data.patient_column].fillna("").astype(str).to_numpy()
                 if cfg.data.patient_column else None)
     if cfg.data.split.column:

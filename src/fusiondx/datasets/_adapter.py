@@ -164,29 +164,25 @@ def multilabel_counts(frame: pd.DataFrame, classes: list[str]) -> dict[str, int]
 def simulate_split(config: Path, manifest: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """The split FusionDx will make for this config, with the first task's targets.
 
-    Mirrors what ``fit`` does for a made (not column) split, from the label cells alone, so an
-    adapter can check before any training that every split holds positives.
+    The store's own split from the label cells alone, so an adapter can check before any
+    training that every split holds positives.
 
     Returns:
         ``(split (N,), targets (N,) or (N, K), classes)``.
     """
     from fusiondx.config import load_config
     from fusiondx.data.manifest import read_manifest
-    from fusiondx.data.splits import make_splits
+    from fusiondx.data.store import assign_splits
     from fusiondx.data.targets import encode_targets, infer_task, stratification_key
 
     cfg = load_config(config)
     df = read_manifest(manifest)
-    ids = df[cfg.data.id_column]
+    ids = df[cfg.data.id_column].astype(str)
     info = infer_task(cfg.tasks[0], df, cfg)
     y = encode_targets(info, df, ids, cfg)
-    patients = cfg.data.patient_column
-    groups = df[patients].fillna("").astype(str).to_numpy() if patients else None
-    sc = cfg.data.split
     with warnings.catch_warnings():  # scikit-learn's small-class warnings say nothing new here
         warnings.simplefilter("ignore", UserWarning)
-        split = make_splits(stratification_key(info, y), sc.fractions,
-                            cfg.seed if sc.seed is None else sc.seed, groups=groups, stratify=sc.stratify)
+        split = assign_splits(cfg, df, ids, stratification_key(info, y))
     return split, y, info.classes
 
 

@@ -13,9 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,6 +21,7 @@ import pandas as pd
 from fusiondx.datasets import _synthetic_ecg as ecg
 from fusiondx.datasets import _synthetic_image as img
 from fusiondx.datasets import _synthetic_io as io
+from fusiondx.datasets._adapter import track
 from fusiondx.datasets._synthetic_labs import LAB_COLUMNS, draw_labs
 from fusiondx.datasets._synthetic_latent import (
     FINDINGS,
@@ -45,7 +44,6 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "lesion_box", "mask", "findings_text", "time_to_event", "event",
 )
 _CHUNK = 256  # images rendered per vectorised batch: bounds memory for large image sizes
-T = TypeVar("T")
 
 
 def _check_args(n_cases: int, image_size: int, image_format: str, signal_format: str,
@@ -74,15 +72,6 @@ def _check_args(n_cases: int, image_size: int, image_format: str, signal_format:
             raise ConfigError(what, fix=fix)
 
 
-def _track(items: Iterable[T], total: int, label: str, enabled: bool) -> Iterator[T]:
-    """Iterate, showing a rich progress bar when ``enabled``."""
-    if not enabled:
-        yield from items
-        return
-    from rich.progress import track
-
-    yield from track(items, total=total, description=label)
-
 
 def _ids(lat: Latent) -> tuple[list[str], list[str]]:
     """Case ids in row order, patient ids numbered by first appearance."""
@@ -107,7 +96,7 @@ def _write_images(out: Path, p: img.ImageParams, lat: Latent, has_image: np.ndar
     n = len(case_ids)
     paths, masks, boxes = [""] * n, [""] * n, [""] * n
     starts = range(0, n, _CHUNK)
-    for start in _track(starts, len(starts), "images", progress):
+    for start in track(starts, len(starts), "images", progress):
         sl = slice(start, min(start + _CHUNK, n))
         pixels, lesion = img.render(p, sl, size, rng)
         for k, i in enumerate(range(sl.start, sl.stop)):
@@ -137,7 +126,7 @@ def _write_signals(out: Path, lat: Latent, has_ecg: np.ndarray, rng: np.random.G
     case_rngs = rng.spawn(len(lat))
     leads = ecg.lead_names(n_leads)
     paths = [""] * len(lat)
-    for i in _track(range(len(lat)), len(lat), "signals", progress):
+    for i in track(range(len(lat)), len(lat), "signals", progress):
         if not has_ecg[i]:
             continue
         signal = ecg.synthesize(params, i, case_rngs[i], n_leads, rate, seconds)

@@ -57,6 +57,7 @@ def _binary(p: torch.Tensor, y: torch.Tensor, thr: float) -> dict[str, Any]:
 
 def _multiclass(p: torch.Tensor, y: torch.Tensor, k: int) -> dict[str, Any]:
     kw = {"num_classes": k, "average": "macro"}
+    onehot = F.one_hot(y, k)
     return {
         "accuracy": _f(tmf.multiclass_accuracy(p, y, num_classes=k, average="micro")),
         "balanced_accuracy": _f(tmf.multiclass_recall(p, y, **kw)),
@@ -64,10 +65,8 @@ def _multiclass(p: torch.Tensor, y: torch.Tensor, k: int) -> dict[str, Any]:
         "recall": _f(tmf.multiclass_recall(p, y, **kw)),
         "f1": _f(tmf.multiclass_f1_score(p, y, **kw)),
         "specificity": _f(tmf.multiclass_specificity(p, y, **kw)),
-        "auroc": _defined_mean(tmf.multiclass_auroc(p, y, num_classes=k, average="none"),
-                               F.one_hot(y, k)),
-        "auprc": _defined_mean(tmf.multiclass_average_precision(p, y, num_classes=k, average="none"),
-                               F.one_hot(y, k)),
+        "auroc": _defined_mean(tmf.multiclass_auroc(p, y, num_classes=k, average="none"), onehot),
+        "auprc": _defined_mean(tmf.multiclass_average_precision(p, y, num_classes=k, average="none"), onehot),
         "confusion_matrix": tmf.multiclass_confusion_matrix(p, y, num_classes=k).tolist(),
     }
 
