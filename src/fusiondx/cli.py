@@ -50,21 +50,24 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config.")]) -> No
     Example: `fusiondx validate examples/demo.yaml`
     """
     from fusiondx.config import load_config
-    from fusiondx.data.store import prepare
+    from fusiondx.data.validation import check_data
     from fusiondx.models.build import check_parts
 
     def run() -> None:
         cfg = load_config(config)
         check_parts(cfg)
         try:
-            prepared = prepare(cfg, progress=True)
+            prepared = check_data(cfg, progress=True)
         except FusionDxError as err:
-            errors = getattr(err, "all_errors", [err])
-            for e in errors:
-                err_console.print(f"[red]-[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-            err_console.print(f"[bold red]{len(errors)} problem(s) found[/] in {cfg.data.manifest}")
+            problems = getattr(err, "all_errors", None)
+            if problems is None:
+                raise  # one problem that stops everything (no manifest, a config error): one paragraph
+            _print_problems(problems, cfg.data.manifest)
             raise typer.Exit(2) from None
         _print_data_summary(prepared)
+        for p in prepared.preprocessors.values():
+            for note in p.notes():
+                console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
         console.print(f"[green]OK[/]: {config} and all {len(prepared.store)} cases are valid.")
 
     _guard(run)
@@ -196,16 +199,28 @@ def cohort(
     missing_rate: Annotated[float, typer.Option("--missing-rate", help="Chance each modality is missing.")] = 0.1,
     image_format: Annotated[str, typer.Option("--image-format", help="png or dicom")] = "png",
     signal_format: Annotated[str, typer.Option("--signal-format", help="wfdb or npy")] = "wfdb",
+    presence_shortcut: Annotated[float, typer.Option(
+        "--presence-shortcut", help="Plant a shortcut of strength S in [0, 1): report and labs go missing "
+        "more often for healthy cases, so WHICH data a case has predicts its label (0: off).")] = 0.0,
+    uninformative: Annotated[str, typer.Option(
+        "--uninformative", help="Comma-separated modalities (image, ecg, report, labs) rendered from "
+        "another, independent case: they carry no information about the label.")] = "",
 ) -> None:
     """Write the built-in synthetic cohort (manifest.csv + image, signal and mask files).
 
     Example: `fusiondx cohort data/cohort --cases 2000 --image-format dicom`
+
+    Variants for testing a study (docs/cohort.md): `fusiondx cohort data/shortcut --cases 1500
+    --presence-shortcut 0.6` (missingness predicts the label) or `fusiondx cohort data/null
+    --cases 1500 --uninformative ecg,report,labs` (fusion cannot beat the image).
     """
     from fusiondx.datasets.synthetic import make_cohort
 
     def run() -> None:
         manifest = make_cohort(out, n_cases=cases, seed=seed, missing_rate=missing_rate,
-                               image_format=image_format, signal_format=signal_format, progress=True)
+                               image_format=image_format, signal_format=signal_format,
+                               presence_shortcut=presence_shortcut, uninformative=uninformative,
+                               progress=True)
         console.print(f"Wrote {cases} cases to [bold]{manifest}[/]")
 
     _guard(run)
@@ -374,6 +389,32 @@ def _print_metrics(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
             console.print(table)
             if "confusion_matrix" in m:
                 console.print(f"confusion matrix (rows = true class): {m['confusion_matrix']}")
+
+
+PROBLEMS_SHOWN = 20  # per column and kind of problem; the rest are counted
+
+
+def _print_problems(errors: list[FusionDxError], manifest: Path) -> None:
+    """Every problem, grouped by column and kind (same fix): a heading with the fix, at most
+    PROBLEMS_SHOWN lines naming manifest line, case and file, then how many more."""
+    groups: dict[tuple[str | None, str | None], list[FusionDxError]] = {}
+    for e in errors:
+        groups.setdefault((e.column, e.fix), []).append(e)
+
+    def say(text: str) -> None:
+        err_console.print(text, highlight=False, soft_wrap=True)
+
+    for (column, fix), group in groups.items():
+        where = (f"columns '{column}'" if "," in column else f"column '{column}'") if column else "not in one column"
+        heading = f"[bold]{escape(where)}[/]: {len(group)} problem{'' if len(group) == 1 else 's'}"
+        say(heading + (f". Fix: {escape(fix.rstrip('.'))}." if fix else ""))
+        for e in group[:PROBLEMS_SHOWN]:
+            text = e.describe(column=False, fix=False, file=e.file != str(manifest))
+            say(f"  [red]-[/] {escape(text)}")
+        if len(group) > PROBLEMS_SHOWN:
+            say(f"  ... and {len(group) - PROBLEMS_SHOWN} more in {escape(where)}")
+    columns = {c for e in errors if e.column for c in e.column.split(",")}
+    say(f"[bold red]{len(errors)} problem(s) in {len(columns)} column(s)[/] of {escape(str(manifest))}")
 
 
 def _print_data_summary(prepared: Any) -> None:

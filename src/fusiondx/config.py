@@ -61,6 +61,10 @@ class DataConfig(_Strict):
     id_column: str = "case_id"
     patient_column: str | None = None
     """When set, all cases of one patient land in the same split."""
+    metadata_columns: list[str] = Field(default_factory=list)
+    """Acquisition and bookkeeping columns (site, scanner, view, follow-up number, ...). They are
+    model inputs only if a modality lists them too; the study's metadata probe measures how well
+    they alone predict the label, which no disease model should rely on."""
     split: SplitConfig = SplitConfig()
     cache: Literal["memory", "disk"] = "memory"
     """Decoded cases are kept in memory, or in memory-mapped files that later runs reuse."""
@@ -261,6 +265,9 @@ class StudyConfig(_Strict):
     """Bootstrap replicates of the confidence intervals and the paired test."""
     jobs: int = Field(1, ge=1)
     """Trainings run in parallel processes (each gets cores / jobs threads)."""
+    references: list[str] | Literal["all"] = "all"
+    """scikit-learn references and shortcut probes trained beside the neural entries (names from
+    `fusiondx list references`), all of them, or [] for none."""
 
     @field_validator("missing_rates")
     @classmethod

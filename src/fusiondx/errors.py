@@ -9,7 +9,7 @@ The CLI prints its message as one paragraph and exits non-zero, without a traceb
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 
@@ -64,19 +64,23 @@ class FusionDxError(Exception):
         return self
 
     def _render(self) -> str:
+        return self.describe()
+
+    def describe(self, *, column: bool = True, file: bool = True, fix: bool = True) -> str:
+        """The message, leaving out the column, file or fix where a listing already says them."""
         where = []
         if self.case_id is not None:
             where.append(f"case '{self.case_id}'")
         if self.row is not None:
             where.append(f"manifest line {self.row}")
-        if self.column is not None:
+        if column and self.column is not None:
             where.append(f"column '{self.column}'")
-        if self.file is not None:
+        if file and self.file is not None:
             where.append(f"file '{self.file}'")
         text = self.what if self.what.endswith(("?", "!")) else self.what.rstrip(".") + "."
         if where:
             text += " Where: " + ", ".join(where) + "."
-        if self.fix:
+        if fix and self.fix:
             text += " Fix: " + self.fix.rstrip(".") + "."
         return text
 
@@ -94,6 +98,32 @@ class DataError(FusionDxError):
 
 class RunError(FusionDxError):
     """A run directory is missing or incomplete."""
+
+
+def summarise(errors: Sequence[FusionDxError], file: str | Path) -> FusionDxError:
+    """One error standing for several: the first, with a count of the others and where they are.
+
+    The result (a new error of the first one's class, located in ``file`` unless it names its
+    own) keeps the whole list as ``all_errors``, which ``fusiondx validate`` prints.
+    """
+    first = errors[0]
+    what = first.what
+    if len(errors) > 1:
+        rest = errors[1:]
+        columns = list(dict.fromkeys(e.column for e in rest if e.column))
+        cases = list(dict.fromkeys(e.case_id for e in rest if e.case_id))
+        where = []
+        if columns:
+            shown = ", ".join(f"'{c}'" for c in columns[:5]) + (", ..." if len(columns) > 5 else "")
+            where.append(f"in column(s) {shown}")
+        if cases:
+            where.append(f"e.g. case(s) {', '.join(cases[:5])}")
+        what = (f"{what.rstrip('.')}. {len(rest)} other problem(s) too"
+                f"{' (' + '; '.join(where) + ')' if where else ''}; `fusiondx validate` lists them all")
+    out = type(first)(what, fix=first.fix, file=first.file or file, case_id=first.case_id,
+                      row=first.row, column=first.column)
+    out.all_errors = list(errors)  # type: ignore[attr-defined]
+    return out
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -203,3 +204,118 @@ def test_wrong_encoder_kind_fails_before_any_file_is_decoded(quick_config: dict[
     quick_config["modalities"][1]["encoder"] = {"name": "cnn"}
     with pytest.raises(fusiondx.ConfigError, match="for image data but modality 'ecg' is signal"):
         fusiondx.fit(quick_config)
+
+
+# --- every problem in one `validate` run, grouped per column; `fit` stops on the first --------
+
+
+def _validate(cfg: dict[str, Any], tmp_path: Path) -> Any:
+    import yaml
+
+    path = tmp_path / "validate.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return CliRunner().invoke(app, ["validate", str(path)])
+
+
+def _many_problems(df: pd.DataFrame) -> pd.DataFrame:
+    df.loc[3, "age"], df.loc[8, "age"] = "sixty", "n/a"
+    df.loc[5, "crp"], df.loc[9, "crp"] = "<0.5", "high"
+    df.loc[6, "label"], df.loc[11, "label"] = "diseased", "sick"
+    df.loc[7, "image"] = "images/nope.png"
+    return df
+
+
+def test_validate_lists_every_problem_grouped_per_column(quick_config: dict[str, Any], cohort_dir: Path,
+                                                         tmp_path: Path) -> None:
+    cfg = _variant(quick_config, cohort_dir, "many", _many_problems)
+    result = _validate(cfg, tmp_path)
+    out = result.output
+    assert result.exit_code == 2, out
+    assert "Traceback" not in out
+    for heading in ("column 'age': 2 problems", "column 'crp': 2 problems", "column 'label': 2 problems",
+                    "column 'image': 1 problem"):
+        assert heading in out, out
+    for row, value in ((3, "sixty"), (8, "n/a"), (5, "<0.5"), (9, "high"), (6, "diseased"), (11, "sick")):
+        line = next(li for li in out.splitlines() if f"'{value}'" in li)
+        assert f"case '{_row_id(cohort_dir, row)}'" in line and f"manifest line {row + 2}" in line, line
+    assert "nope.png" in out and _row_id(cohort_dir, 7) in out  # files decoded despite the cell problems
+    assert out.count("Fix: write a number") == 2  # said once per group, not on every line
+    assert out.count("problem(s) in") == 1
+    assert f"7 problem(s) in 4 column(s) of {cohort_dir / 'bad_many.csv'}" in out
+
+
+def test_validate_shows_twenty_problems_per_column_then_counts(quick_config: dict[str, Any], cohort_dir: Path,
+                                                               tmp_path: Path) -> None:
+    def bad_crp(df: pd.DataFrame) -> pd.DataFrame:
+        df.loc[10:34, "crp"] = "pending"  # 25 rows
+        return df
+
+    result = _validate(_variant(quick_config, cohort_dir, "many_crp", bad_crp), tmp_path)
+    assert result.exit_code == 2
+    listed = [li for li in result.output.splitlines() if "'pending'" in li]
+    assert len(listed) == 20
+    assert "manifest line 12." in listed[0] and "manifest line 31." in listed[-1]
+    assert "... and 5 more in column 'crp'" in result.output
+    assert "25 problem(s) in 1 column(s)" in result.output
+
+
+def test_fit_stops_before_decoding_on_the_first_problem_and_counts_the_others(
+        quick_config: dict[str, Any], cohort_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fusiondx.data import store
+
+    monkeypatch.setattr(store, "build_store", lambda *a, **k: pytest.fail("decoded files first"))
+    cfg = _variant(quick_config, cohort_dir, "many_fit", _many_problems)
+    with pytest.raises(fusiondx.DataError) as info:
+        fusiondx.fit(cfg)
+    msg = str(info.value)
+    assert msg.startswith("The label 'diseased' is not one of the declared classes"), msg
+    assert "5 other problem(s) too" in msg and "'age'" in msg and "'crp'" in msg
+    assert "`fusiondx validate` lists them all" in msg and "Fix:" in msg
+    assert len(info.value.all_errors) == 6  # type: ignore[attr-defined]
+
+
+def test_missing_column_is_reported_once_and_its_values_not_checked(quick_config: dict[str, Any],
+                                                                    cohort_dir: Path) -> None:
+    def edit(df: pd.DataFrame) -> pd.DataFrame:
+        df = df.rename(columns={"crp": "CRP", "image": "img"})
+        df.loc[4, "CRP"] = "high"
+        df.loc[5, "age"] = "old"
+        return df
+
+    with pytest.raises(fusiondx.DataError) as info:
+        prepare(fusiondx.load_config(_variant(quick_config, cohort_dir, "missing_cols", edit)))
+    found = [(e.column, e.what) for e in info.value.all_errors]  # type: ignore[attr-defined]
+    assert [c for c, _ in found] == ["image", "crp", "age"], found
+    assert "no column 'crp'" in found[1][1]
+
+
+def test_all_empty_tabular_column_is_an_error_without_numpy_warnings(quick_config: dict[str, Any],
+                                                                    cohort_dir: Path, tmp_path: Path) -> None:
+    cfg = _variant(quick_config, cohort_dir, "empty_crp", lambda df: df.assign(crp=""))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        msg = _expect(cfg, "Column 'crp' of tabular modality 'labs' is empty for every case",
+                      "remove it from modalities[labs].columns")
+        result = _validate(cfg, tmp_path)
+    assert "labs' is empty" in msg
+    assert result.exit_code == 2 and "column 'crp': 1 problem" in result.output
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+
+
+def test_column_empty_only_in_train_is_a_note_without_numpy_warnings(quick_config: dict[str, Any],
+                                                                     cohort_dir: Path, tmp_path: Path) -> None:
+    def train_without_troponin(df: pd.DataFrame) -> pd.DataFrame:
+        df["split"] = np.array(["train", "train", "train", "val", "test"])[np.arange(len(df)) % 5]
+        df.loc[df["split"] == "train", "troponin"] = ""
+        return df
+
+    quick_config["data"]["split"] = {"column": "split"}
+    quick_config["data"]["patient_column"] = None
+    cfg = _variant(quick_config, cohort_dir, "empty_train", train_without_troponin)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _validate(cfg, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "note: column 'troponin' of modality 'labs' has no value in any training case" in result.output
+    assert "crp" not in result.output.split("note:")[1]
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]

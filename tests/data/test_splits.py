@@ -74,3 +74,63 @@ def test_folds_cover_every_case_once_in_test(grouped: bool) -> None:
 def test_too_few_cases_for_the_folds_is_a_clear_error() -> None:
     with pytest.raises(DataError, match="too few for 10 folds"):
         make_splits(np.array(["a", "b"] * 3), (0.7, 0.15, 0.15), seed=0, folds=10, fold=0)
+
+
+def _rare_cohort(n_rare: int = 5, n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` cases of which ``n_rare`` negatives, some patients with two cases (like the 40-case
+    real cohort where the negatives once fell 2/0/1/2/0 across five test folds)."""
+    rng = np.random.default_rng(seed)
+    groups = np.array([f"p{g}" for g in [*range(n - 8), *rng.integers(0, n - 8, 8)]])
+    single = np.flatnonzero(pd.Series(groups).map(pd.Series(groups).value_counts()).to_numpy() == 1)
+    y = np.zeros(n, dtype=int)
+    y[rng.choice(single, n_rare, replace=False)] = 1  # one case per patient: as many patients
+    return y.astype(str), groups
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("grouped", [False, True])
+def test_a_rare_class_is_spread_over_every_test_fold_and_every_validation_part(seed: int, grouped: bool) -> None:
+    y, groups = _rare_cohort(seed=seed)
+    names = {"0": "positive", "1": "negative"}
+    splits = [make_splits(y, (0.7, 0.15, 0.15), seed=seed, groups=groups if grouped else None,
+                          folds=5, fold=f, names=names) for f in range(5)]
+    assert [int(np.sum((s == "test") & (y == "1"))) for s in splits] == [1, 1, 1, 1, 1]
+    for s in splits:
+        assert np.any((s == "val") & (y == "1")), "every validation part holds the rare class"
+        assert np.any((s == "train") & (y == "1"))
+
+
+def test_without_class_names_rare_classes_are_still_placed_in_every_fold() -> None:
+    y, groups = _rare_cohort()
+    splits = [make_splits(y, (0.7, 0.15, 0.15), seed=0, groups=groups, folds=5, fold=f) for f in range(5)]
+    assert [int(np.sum((s == "test") & (y == "1"))) for s in splits] == [1, 1, 1, 1, 1]
+
+
+def test_a_class_rarer_than_the_folds_is_refused_with_its_counts_per_fold() -> None:
+    y, groups = _rare_cohort(n_rare=3)
+    with pytest.raises(DataError) as info:
+        make_splits(y, (0.7, 0.15, 0.15), seed=0, groups=groups, folds=5, fold=0,
+                    names={"0": "positive", "1": "negative"})
+    msg = str(info.value)
+    assert "Class 'negative' has 3 case(s) in 3 patient(s), fewer than the 5 folds" in msg
+    counts = msg.split("fall ")[1].split(" ")[0].split("/")
+    assert len(counts) == 5 and sorted(map(int, counts)) == [0, 0, 1, 1, 1]
+    assert "at most 3 folds" in msg and "--seeds" in msg
+
+
+def test_a_validation_part_that_cannot_hold_every_class_is_refused() -> None:
+    # Two negatives, two folds: each test fold takes one, and the one left over cannot be in
+    # both the validation part and the training part of that fold.
+    y = np.array(["0"] * 38 + ["1"] * 2)
+    with pytest.raises(DataError, match="validation part of fold 0 cannot hold a case of class "
+                                        "'negative' together with every other class") as info:
+        make_splits(y, (0.7, 0.15, 0.15), seed=0, folds=2, fold=0, names={"0": "positive", "1": "negative"})
+    assert "--seeds" in str(info.value)
+
+
+def test_a_made_split_holds_every_class_in_val_and_test_when_a_class_is_rare() -> None:
+    y = np.array(["0"] * 45 + ["1"] * 5)
+    for seed in range(10):
+        s = make_splits(y, (0.7, 0.15, 0.15), seed=seed, names={"0": "a", "1": "b"})
+        for part in ("train", "val", "test"):
+            assert set(y[s == part]) == {"0", "1"}, (seed, part)

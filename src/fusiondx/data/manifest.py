@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.config import Config, TabularModality
-from fusiondx.errors import DataError, did_you_mean
+from fusiondx.errors import DataError, did_you_mean, summarise
 
 
 def line_of(position: int) -> int:
@@ -46,54 +46,94 @@ def read_manifest(path: Path) -> pd.DataFrame:
     return df
 
 
-def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bool = True) -> None:
-    """Structural checks that need no file I/O: columns, ids, empty modalities, labels present."""
+def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bool = True,
+                   errors: list[DataError] | None = None) -> None:
+    """Structural checks that need no file I/O: columns, ids, empty modalities, labels present.
+
+    Every problem found is appended to ``errors``; without a list they are raised as one error
+    (the first, with a count of the others). A column that is missing is reported once, and its
+    values are not checked.
+    """
+    found: list[DataError] = [] if errors is None else errors
+    before = len(found)
     id_col = cfg.data.id_column
-    _require_column(df, id_col, path, "data.id_column")
-    ids = df[id_col]
-    if ids.isna().any():
-        pos = int(np.flatnonzero(ids.isna().to_numpy())[0])
-        raise DataError("A case has an empty id.", file=path, row=line_of(pos), column=id_col,
-                        fix="give every row a unique case id")
-    dup = ids[ids.duplicated(keep=False)]
-    if len(dup):
-        first = dup.iloc[0]
-        lines = [line_of(int(i)) for i in np.flatnonzero((ids == first).to_numpy())]
-        raise DataError(
-            f"Case ids must be unique, but '{first}' appears on lines {lines}"
-            f" ({dup.nunique()} repeated id(s) in all).",
-            file=path, column=id_col, case_id=str(first),
-            fix="make the ids unique (e.g. append a visit number), or remove the duplicate rows")
+    named = [(id_col, "data.id_column")]
     if cfg.data.patient_column:
-        _require_column(df, cfg.data.patient_column, path, "data.patient_column")
+        named.append((cfg.data.patient_column, "data.patient_column"))
     if cfg.data.split.column:
-        _require_column(df, cfg.data.split.column, path, "data.split.column")
+        named.append((cfg.data.split.column, "data.split.column"))
+    named += [(c, "data.metadata_columns") for c in cfg.data.metadata_columns]
     for m in cfg.modalities:
-        cols = m.columns if isinstance(m, TabularModality) else [m.column]
-        for c in cols:
-            _require_column(df, c, path, f"modalities[{m.name}]")
-        if df[cols].isna().all(axis=None):
-            raise DataError(
+        named += [(c, f"modalities[{m.name}]") for c in _columns(m)]
+    label_cols = [(c, t) for t in cfg.tasks for c in ([t.label] if isinstance(t.label, str) else t.label)]
+    if need_labels:
+        named += [(c, f"tasks[{t.name}].label") for c, t in label_cols]
+    for col, where in _first_naming(named):
+        if col not in df.columns:
+            found.append(DataError(
+                f"The manifest has no column '{col}' (named by {where}).{did_you_mean(col, df.columns)}",
+                column=col, file=path,
+                fix=f"rename the column or change {where}; columns are: {', '.join(df.columns)}"))
+    if id_col in df.columns:
+        _check_ids(df[id_col], path, found)
+    ids = df[id_col] if id_col in df.columns else None
+    for m in cfg.modalities:
+        cols = [c for c in _columns(m) if c in df.columns]
+        if cols and df[cols].isna().all(axis=None):
+            found.append(DataError(
                 f"Modality '{m.name}' is empty for every case.", file=path, column=",".join(cols),
-                fix="fill the column(s) or remove the modality from the config")
+                fix="fill the column(s) or remove the modality from the config"))
     # Cases with none of the configured modalities are kept on purpose: a single-modality
     # baseline must be scored on the same cases as the fused model, and for such a case it can
     # only predict from what it learned about absence (the prior). `validate` reports how many.
     if need_labels:
         from fusiondx.data.task_targets import MAY_BE_EMPTY, task_type_of
 
-        for t in cfg.tasks:
-            for c in [t.label] if isinstance(t.label, str) else t.label:
-                _require_column(df, c, path, f"tasks[{t.name}].label")
-                if task_type_of(t) in MAY_BE_EMPTY:
-                    continue  # an empty cell means no lesion / no reference / not measured
-                missing = np.flatnonzero(df[c].isna().to_numpy())
-                if len(missing):
-                    i = int(missing[0])
-                    raise DataError(
-                        f"The label is empty for {len(missing)} case(s).", file=path,
-                        row=line_of(i), column=c, case_id=str(ids.iloc[i]),
-                        fix="fill the label, or drop unlabelled cases (use `fusiondx predict` for them)")
+        for c, t in label_cols:
+            if c not in df.columns or task_type_of(t) in MAY_BE_EMPTY:
+                continue  # an empty cell means no lesion / no reference / not measured
+            for i in np.flatnonzero(df[c].isna().to_numpy()):
+                found.append(DataError(
+                    "The label is empty.", row=line_of(int(i)), column=c, case_id=case_of(ids, int(i)),
+                    fix="fill the label, or drop unlabelled cases (use `fusiondx predict` for them)"))
+    if errors is None and len(found) > before:
+        raise summarise(found, path)
+
+
+def case_of(ids: pd.Series | None, position: int) -> str | None:
+    """The case id of data row ``position``, or None where there is no id to name."""
+    if ids is None:
+        return None
+    value = ids.iloc[position]
+    return None if pd.isna(value) else str(value)
+
+
+def _columns(m: object) -> list[str]:
+    return list(m.columns) if isinstance(m, TabularModality) else [m.column]  # type: ignore[attr-defined]
+
+
+def _first_naming(named: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each column once, with the first config key that names it."""
+    seen: dict[str, str] = {}
+    for col, where in named:
+        seen.setdefault(col, where)
+    return list(seen.items())
+
+
+def _check_ids(ids: pd.Series, path: Path, found: list[DataError]) -> None:
+    col = str(ids.name)
+    for pos in np.flatnonzero(ids.isna().to_numpy()):
+        found.append(DataError("A case has an empty id.", file=path, row=line_of(int(pos)), column=col,
+                               fix="give every row a unique case id"))
+    dup = ids[ids.duplicated(keep=False) & ids.notna()]
+    n_repeated = dup.nunique()
+    for value in dict.fromkeys(dup):
+        lines = [line_of(int(i)) for i in np.flatnonzero((ids == value).to_numpy())]
+        found.append(DataError(
+            f"Case ids must be unique, but '{value}' appears on lines {lines}"
+            f" ({n_repeated} repeated id(s) in all).",
+            file=path, row=lines[0], column=col, case_id=str(value),
+            fix="make the ids unique (e.g. append a visit number), or remove the duplicate rows"))
 
 
 def modality_present(df: pd.DataFrame, m: object) -> np.ndarray:
@@ -114,10 +154,3 @@ def resolve_path(value: str, root: Path, *, column: str, case_id: str, row: int)
             case_id=case_id, row=row, column=column,
             fix="move the file under the data root, or set data.root to a folder containing it")
     return full
-
-
-def _require_column(df: pd.DataFrame, col: str, path: Path, where: str) -> None:
-    if col not in df.columns:
-        raise DataError(
-            f"The manifest has no column '{col}' (named by {where}).{did_you_mean(col, df.columns)}",
-            file=path, fix=f"rename the column or change {where}; columns are: {', '.join(df.columns)}")

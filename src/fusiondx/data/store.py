@@ -21,12 +21,19 @@ import pandas as pd
 import torch
 
 from fusiondx.config import Config
+from fusiondx.data.checks import check_cells
 from fusiondx.data.manifest import check_manifest, modality_present, read_manifest
 from fusiondx.data.preprocessors import Preprocessor, make_preprocessor
 from fusiondx.data.splits import check_splits, make_splits, splits_from_column
-from fusiondx.data.targets import TaskInfo, encode_targets, infer_task, stratification_key
+from fusiondx.data.targets import (
+    TaskInfo,
+    encode_targets,
+    infer_task,
+    stratification_key,
+    stratum_names,
+)
 from fusiondx.data.task_targets import fit_task, split_key
-from fusiondx.errors import DataError
+from fusiondx.errors import DataError, summarise
 from fusiondx.types import ModalitySpec
 
 
@@ -83,20 +90,42 @@ class Prepared:
         }
 
 
-def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
-    """Read, check, split, fit on train and decode everything for a new run."""
+@dataclass
+class Labelled:
+    """A new run's cases before any file is decoded: manifest, ids, tasks, targets, split."""
+
+    df: pd.DataFrame
+    ids: pd.Series
+    tasks: list[TaskInfo]
+    targets: dict[str, np.ndarray]
+    split: np.ndarray
+
+
+def label_cases(cfg: Config) -> Labelled:
+    """Read and check the manifest, fix the tasks, split the cases and encode the targets."""
     path = cfg.data.manifest
     df = read_manifest(path)
-    check_manifest(df, cfg, path)
+    problems: list[DataError] = []
+    check_cells(df, cfg, path, problems)  # every problem in the cells, before any file is read
+    if problems:
+        raise summarise(problems, path)
     ids = df[cfg.data.id_column].astype(str)
     tasks = [infer_task(t, df, cfg) for t in cfg.tasks]
-    split = assign_splits(cfg, df, ids, _strata(tasks[0], df, ids, path, cfg))
+    split = assign_splits(cfg, df, ids, _strata(tasks[0], df, ids, path, cfg), stratum_names(tasks[0]))
     try:
         tasks = [fit_task(t, df, split == "train", tc) for t, tc in zip(tasks, cfg.tasks, strict=True)]
     except DataError as err:
         raise err.at(file=path) from None
     targets = _targets(tasks, df, ids, path, cfg)
     _check_train_classes(tasks, targets, split)
+    _check_val_classes(tasks[0], targets[tasks[0].name], split, cfg)
+    return Labelled(df, ids, tasks, targets, split)
+
+
+def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
+    """Read, check, split, fit on train and decode everything for a new run."""
+    lab = label_cases(cfg)
+    df, ids, split = lab.df, lab.ids, lab.split
     root = cfg.data.data_root
     train = split == "train"
     pre: dict[str, Preprocessor] = {}
@@ -106,12 +135,12 @@ def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
         try:
             p.fit(df, present & train, ids)
         except DataError as err:
-            raise err.at(file=path) from None
+            raise err.at(file=cfg.data.manifest) from None
         pre[m.name] = p
     store = build_store(cfg, df, ids, pre, progress=progress)
     store.split = split
-    store.targets = targets
-    return Prepared(store, pre, tasks)
+    store.targets = lab.targets
+    return Prepared(store, pre, lab.tasks)
 
 
 def prepare_with_state(cfg: Config, state: dict[str, Any], manifest: Path, root: Path, *,
@@ -157,7 +186,7 @@ def build_store(cfg: Config, df: pd.DataFrame, ids: pd.Series, pre: dict[str, Pr
                     os.remove(a.filename)  # type: ignore[attr-defined]
             arrays[name] = _publish(tmp, root) if root is not None and not errors else tmp
     if errors:
-        raise _summarise(errors, cfg.data.manifest)
+        raise summarise(errors, cfg.data.manifest)
     mask = np.stack([present[n] for n in names], axis=1)
     return CaseStore(ids.to_numpy().astype(str), np.full(len(df), "").astype(str), names, arrays, mask)
 
@@ -222,9 +251,11 @@ def _strata(task: TaskInfo, df: pd.DataFrame, ids: pd.Series, path: Path, cfg: C
     return stratification_key(task, _targets([task], df, ids, path, cfg)[task.name])
 
 
-def assign_splits(cfg: Config, df: pd.DataFrame, ids: pd.Series, strata: np.ndarray) -> np.ndarray:
+def assign_splits(cfg: Config, df: pd.DataFrame, ids: pd.Series, strata: np.ndarray,
+                  names: dict[str, str] | None = None) -> np.ndarray:
     """train / val / test per case: from the split column, or made (stratified on ``strata``,
-    grouped by patient) as ``data.split`` says."""
+    grouped by patient) as ``data.split`` says; ``names`` (see ``stratum_names``) are the strata
+    every made split must hold."""
     patients = (df[cfg.data.patient_column].fillna("").astype(str).to_numpy()
                 if cfg.data.patient_column else None)
     if cfg.data.split.column:
@@ -233,7 +264,7 @@ def assign_splits(cfg: Config, df: pd.DataFrame, ids: pd.Series, strata: np.ndar
         sc = cfg.data.split
         split = make_splits(strata, sc.fractions,
                             cfg.seed if sc.seed is None else sc.seed, groups=patients,
-                            stratify=sc.stratify, folds=sc.folds, fold=sc.fold)
+                            stratify=sc.stratify, folds=sc.folds, fold=sc.fold, names=names)
     check_splits(split, ids, patients)
     return split
 
@@ -258,6 +289,26 @@ def _check_train_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], 
                 fix="add cases of the other classes, or fix the split column so train has every class")
 
 
+def _check_val_classes(t: TaskInfo, y: np.ndarray, split: np.ndarray, cfg: Config) -> None:
+    """A binary or multiclass task's validation split needs two classes when early stopping and
+    the best checkpoint follow a ranking metric (AUROC, the default): with one class it is
+    undefined, and training would keep its first epoch."""
+    es = cfg.train.early_stopping
+    monitor = (es.monitor if es is not None and es.monitor else "auroc").split("/")[-1]
+    if t.type not in ("binary", "multiclass") or monitor not in ("auroc", "auprc"):
+        return
+    val = y[split == "val"].astype(int)
+    if len(val) == 0 or len(np.unique(val)) >= 2:
+        return
+    counts = ", ".join(f"'{c}' {int(np.sum(val == k))}" for k, c in enumerate(t.classes))
+    raise DataError(
+        f"The validation split of task '{t.name}' holds a single class ({counts}), so validation "
+        f"{monitor.upper()}, which early stopping and the best checkpoint follow, is undefined.",
+        column=t.label[0],
+        fix="put cases of every class in val (fix the split column, or let FusionDx split), or set "
+            "train.early_stopping.monitor: loss")
+
+
 def _check_train_other(t: TaskInfo, y: np.ndarray) -> None:
     checks = {"box": ("box", lambda: bool(np.isfinite(y).all(axis=1).any())),
               "mask": ("lesion pixel", lambda: bool((y == 1).any())),
@@ -268,17 +319,6 @@ def _check_train_other(t: TaskInfo, y: np.ndarray) -> None:
     if len(y) == 0 or not ok():
         raise DataError(f"The training split of task '{t.name}' has no {what}.",
                         column=",".join(t.label), fix=f"add training cases with a {what}, or check the label column")
-
-
-def _summarise(errors: list[DataError], manifest: Path) -> DataError:
-    first = errors[0].at(file=manifest) if errors[0].file is None else errors[0]
-    if len(errors) > 1:
-        others = [e.case_id for e in errors[1:6] if e.case_id]
-        first.what = (f"{first.what.rstrip('.')}. {len(errors) - 1} more case(s) failed too"
-                      f" (e.g. {', '.join(others)}); `fusiondx validate` lists them all")
-        first.args = (first._render(),)
-    first.all_errors = errors  # type: ignore[attr-defined]
-    return first
 
 
 class _Progress:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.config import TaskConfig
-from fusiondx.data.manifest import line_of
+from fusiondx.data.manifest import case_of, line_of
 from fusiondx.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -114,38 +115,54 @@ def infer_task(task: TaskConfig, df: pd.DataFrame, cfg: Config | None = None) ->
     return TaskInfo(task.name, ttype, classes, cols)
 
 
-def encode_targets(info: TaskInfo, df: pd.DataFrame, ids: pd.Series, cfg: Config | None = None) -> np.ndarray:
+def encode_targets(info: TaskInfo, df: pd.DataFrame, ids: pd.Series | None, cfg: Config | None = None, *,
+                   errors: list[DataError] | None = None) -> np.ndarray:
     """(N,) float for binary, (N,) int64 for multiclass, (N, K) float for multilabel; other task
-    types as described in :mod:`fusiondx.data.task_targets`."""
+    types as described in :mod:`fusiondx.data.task_targets`.
+
+    A classification label outside the declared classes raises; with ``errors`` given, every
+    such cell is appended there instead (and empty cells, which the manifest checks report,
+    are skipped)."""
     if not info.is_classification:
         from fusiondx.data.task_targets import encode_other
 
         return encode_other(info, df, ids, cfg)
+
+    def bad(err: DataError) -> None:
+        if errors is None:
+            raise err
+        errors.append(err)
+
     if info.type == "multilabel":
-        return _encode_multilabel(info, df, ids)
+        return _encode_multilabel(info, df, ids, bad, skip_empty=errors is not None)
     col = info.label[0]
+    empty = df[col].isna().to_numpy()
     values = df[col].astype(str).str.strip().to_numpy()
     index = {c: i for i, c in enumerate(info.classes)}
-    out = np.empty(len(values), dtype=np.int64)
+    out = np.zeros(len(values), dtype=np.int64)
     for pos, v in enumerate(values):
-        if v not in index:
-            raise DataError(
+        if v in index:
+            out[pos] = index[v]
+        elif not (errors is not None and empty[pos]):
+            bad(DataError(
                 f"The label '{v}' is not one of the declared classes {list(info.classes)}.",
-                row=line_of(pos), column=col, case_id=str(ids.iloc[pos]),
-                fix="correct the label, or add the class to tasks[].classes")
-        out[pos] = index[v]
+                row=line_of(pos), column=col, case_id=case_of(ids, pos),
+                fix="correct the label, or add the class to tasks[].classes"))
     return out.astype(np.float32) if info.type == "binary" else out
 
 
-def _encode_multilabel(info: TaskInfo, df: pd.DataFrame, ids: pd.Series) -> np.ndarray:
+def _encode_multilabel(info: TaskInfo, df: pd.DataFrame, ids: pd.Series | None,
+                       bad: Callable[[DataError], None], *, skip_empty: bool) -> np.ndarray:
     out = np.zeros((len(df), len(info.classes)), dtype=np.float32)
     if info.label_separator is None:
         for k, col in enumerate(info.label):
+            empty = df[col].isna().to_numpy()
             for pos, v in enumerate(df[col].astype(str).str.strip()):
-                if v not in ("0", "1", "0.0", "1.0"):
-                    raise DataError(f"A multilabel column holds '{v}', not 0 or 1.", row=line_of(pos),
-                                    column=col, case_id=str(ids.iloc[pos]), fix="use 0 or 1 in each label column")
-                out[pos, k] = float(v)
+                if v in ("0", "1", "0.0", "1.0"):
+                    out[pos, k] = float(v)
+                elif not (skip_empty and empty[pos]):
+                    bad(DataError(f"A multilabel column holds '{v}', not 0 or 1.", row=line_of(pos),
+                                  column=col, case_id=case_of(ids, pos), fix="use 0 or 1 in each label column"))
         return out
     index = {c: i for i, c in enumerate(info.classes)}
     sep = info.label_separator or ";"
@@ -154,10 +171,13 @@ def _encode_multilabel(info: TaskInfo, df: pd.DataFrame, ids: pd.Series) -> np.n
             if not part or part.lower() == "none":
                 continue
             if part not in index:
-                raise DataError(
+                if skip_empty and pd.isna(df[info.label[0]].iloc[pos]):
+                    continue
+                bad(DataError(
                     f"The label '{part}' is not one of the declared classes {list(info.classes)}.",
-                    row=line_of(pos), column=info.label[0], case_id=str(ids.iloc[pos]),
-                    fix="correct the label, or add it to tasks[].classes")
+                    row=line_of(pos), column=info.label[0], case_id=case_of(ids, pos),
+                    fix="correct the label, or add it to tasks[].classes"))
+                continue
             out[pos, index[part]] = 1.0
     return out
 
@@ -177,3 +197,17 @@ def stratification_key(info: TaskInfo, y: np.ndarray) -> np.ndarray:
     for k in order[::-1]:  # rarest last so it wins
         keys[y[:, k] > 0] = str(k)
     return keys.astype(str)
+
+
+def stratum_names(info: TaskInfo) -> dict[str, str] | None:
+    """Readable names of the strata of :func:`stratification_key` (and ``split_key``) that every
+    held-out split must hold, because the task's metric is undefined without them; None where a
+    split may lack a stratum (multilabel's rarest-label key, regression quartiles, text)."""
+    if info.type in ("binary", "multiclass"):
+        return {str(k): c for k, c in enumerate(info.classes)}
+    if info.type in ("box", "mask"):
+        return {"lesion": "with a lesion", "none": "without a lesion"}
+    if info.type == "survival":
+        return {"1": "with an event", "0": "censored"}
+    return None
+

@@ -173,7 +173,7 @@ def simulate_split(config: Path, manifest: Path) -> tuple[np.ndarray, np.ndarray
     from fusiondx.config import load_config
     from fusiondx.data.manifest import read_manifest
     from fusiondx.data.store import assign_splits
-    from fusiondx.data.targets import encode_targets, infer_task, stratification_key
+    from fusiondx.data.targets import encode_targets, infer_task, stratification_key, stratum_names
 
     cfg = load_config(config)
     df = read_manifest(manifest)
@@ -182,7 +182,7 @@ def simulate_split(config: Path, manifest: Path) -> tuple[np.ndarray, np.ndarray
     y = encode_targets(info, df, ids, cfg)
     with warnings.catch_warnings():  # scikit-learn's small-class warnings say nothing new here
         warnings.simplefilter("ignore", UserWarning)
-        split = assign_splits(cfg, df, ids, stratification_key(info, y))
+        split = assign_splits(cfg, df, ids, stratification_key(info, y), stratum_names(info))
     return split, y, info.classes
 
 
@@ -213,7 +213,10 @@ def find_split_seed(config: Path, manifest: Path, *, fix: str, strict: bool = Tr
     for seed in range(start, start + tries):
         raw["data"]["split"]["seed"] = seed
         config.write_text(_with_header(config, raw), encoding="utf-8")
-        gaps = split_gaps(*simulate_split(config, manifest))
+        try:
+            gaps = split_gaps(*simulate_split(config, manifest))
+        except DataError as err:  # the store refuses this seed's split: a class cannot be held out
+            gaps = [f"split refused: {err.what}"]
         if not gaps:
             return seed, []
         tried.append((seed, gaps))

@@ -37,6 +37,13 @@ class Preprocessor:
     def fit(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> None:
         """Learn what is needed from training cases only (default: nothing)."""
 
+    def check(self, df: pd.DataFrame, ids: pd.Series | None, errors: list[DataError]) -> None:
+        """Append every problem the manifest's cells show without reading a file (default: none)."""
+
+    def notes(self) -> list[str]:
+        """What ``fit`` noticed that is not an error but worth saying (printed by ``validate``)."""
+        return []
+
     def spec(self) -> ModalitySpec:
         raise NotImplementedError
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from fusiondx.data.manifest import line_of
+from fusiondx.data.manifest import case_of, line_of
 from fusiondx.data.preprocessors.base import Arrays, Preprocessor
 from fusiondx.errors import DataError
 from fusiondx.types import ModalitySpec
 
 MISSING_ID, UNKNOWN_ID = 0, 1
+NOT_A_NUMBER_FIX = ("write a number, leave the cell empty for a missing value, or list the column "
+                    "under 'categorical' if it holds categories")
 
 
 class TabularPreprocessor(Preprocessor):
@@ -29,35 +32,47 @@ class TabularPreprocessor(Preprocessor):
         self.mean: list[float] = []
         self.std: list[float] = []
         self.vocab: dict[str, list[str]] = {}
+        self.empty_on_train: list[str] = []
 
-    def numbers(self, df: pd.DataFrame, ids: pd.Series) -> np.ndarray:
-        """(N, n_numeric) float64 with NaN where empty; any other non-number is an error."""
+    def numbers(self, df: pd.DataFrame) -> np.ndarray:
+        """(N, n_numeric) float64, NaN where empty or not a finite number (``check`` reports those)."""
         out = np.empty((len(df), len(self.numeric)), dtype=np.float64)
         for j, col in enumerate(self.numeric):
+            num = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+            out[:, j] = np.where(np.isfinite(num), num, np.nan)
+        return out
+
+    def check(self, df: pd.DataFrame, ids: pd.Series | None, errors: list[DataError]) -> None:
+        """Every cell of a numeric column that holds something other than a finite number."""
+        for col in self.numeric:
+            if col not in df.columns:
+                continue  # reported as a missing column
             raw = df[col]
             num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
             bad = np.flatnonzero((np.isnan(num) & raw.notna().to_numpy()) | np.isinf(num))
-            if len(bad):
-                i = int(bad[0])
-                raise DataError(
-                    f"The value '{raw.iloc[i]}' is not a finite number ({len(bad)} such value(s) in this column).",
-                    row=line_of(i), column=col, case_id=str(ids.iloc[i]),
-                    fix="write a number, leave the cell empty for a missing value, or list the "
-                        "column under 'categorical' if it holds categories")
-            out[:, j] = num
-        return out
+            for i in bad:
+                errors.append(DataError(
+                    f"The value '{raw.iloc[i]}' is not a finite number.",
+                    row=line_of(int(i)), column=col, case_id=case_of(ids, int(i)), fix=NOT_A_NUMBER_FIX))
 
     def fit(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> None:
-        x = self.numbers(df, ids)[present]
-        with np.errstate(all="ignore"):
+        x = self.numbers(df)[present]
+        # A column empty on train has no statistics: it will only ever be 'missing' (a note of
+        # `fusiondx validate`; a column empty for every case is an error of the manifest checks).
+        self.empty_on_train = [c for c in self.cfg.columns if df.loc[present, c].isna().all()]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # mean / std of an all-NaN column
             mean = np.nanmean(x, axis=0) if len(x) else np.zeros(len(self.numeric))
             std = np.nanstd(x, axis=0) if len(x) else np.ones(len(self.numeric))
         if not self.cfg.preprocessing.standardize:
             mean, std = np.zeros_like(mean), np.ones_like(std)
-        # A column empty on train has no statistics: it will only ever be 'missing'.
         self.mean = [float(v) if np.isfinite(v) else 0.0 for v in mean]
         self.std = [float(v) if np.isfinite(v) and v > 0 else 1.0 for v in std]
         self.vocab = {c: sorted(df.loc[present, c].dropna().astype(str).unique()) for c in self.categorical}
+
+    def notes(self) -> list[str]:
+        return [f"column '{c}' of modality '{self.name}' has no value in any training case; the model "
+                "will only ever see it as missing" for c in self.empty_on_train]
 
     def spec(self) -> ModalitySpec:
         cards = tuple(len(self.vocab.get(c, [])) + 2 for c in self.categorical)
@@ -71,11 +86,11 @@ class TabularPreprocessor(Preprocessor):
 
     def transform(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, out: Arrays,
                   errors: list[DataError], advance: Callable[[int], None]) -> None:
-        try:
-            x = self.numbers(df, ids)
-        except DataError as err:
-            errors.append(err)
+        before = len(errors)
+        self.check(df, ids, errors)
+        if len(errors) > before:
             return
+        x = self.numbers(df)
         missing = np.isnan(x)
         z = (x - np.asarray(self.mean)) / np.asarray(self.std)
         z[missing] = 0.0

@@ -43,6 +43,14 @@ class TextPreprocessor(Preprocessor):
                 errors.append(err.at(**loc))
         return out
 
+    def texts(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> dict[int, str]:
+        """The cleaned text of each present case (what the tokenizer reads), by row position."""
+        errors: list[DataError] = []
+        out = self._texts(df, present, ids, errors)
+        if errors:
+            raise errors[0]
+        return out
+
     def fit(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> None:
         p = self.cfg.preprocessing
         if p.tokenizer == "minilm":
