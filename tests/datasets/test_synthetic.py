@@ -6,6 +6,7 @@ Everything is checked through the files on disk, read with the same libraries a 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,10 @@ import pytest
 import wfdb
 from PIL import Image
 from pydicom.pixels import apply_modality_lut
+from typer.testing import CliRunner
 
-from fusiondx.datasets.synthetic import MANIFEST_COLUMNS, make_cohort, oracle_aurocs
+from fusiondx.cli import app
+from fusiondx.datasets.synthetic import MANIFEST_COLUMNS, make_cohort, oracle_aurocs, presence_auroc
 from fusiondx.errors import ConfigError
 
 FINDINGS = {"opacity", "nodule", "cardiomegaly", "arrhythmia", "st_change"}
@@ -231,11 +234,20 @@ def test_readme_summarises(cohort: Path, frame: pd.DataFrame) -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [{"image_format": "jpeg"}, {"signal_format": "edf"}, {"n_leads": 13},
-     {"missing_rate": 1.0}, {"n_cases": 0}, {"n_sites": 0}],
+     {"missing_rate": 1.0}, {"n_cases": 0}, {"n_sites": 0},
+     {"presence_shortcut": 1.0}, {"presence_shortcut": -0.1},
+     {"uninformative": ("ecg", "xray")}, {"uninformative": "labs,ekg"}],
 )
 def test_bad_arguments_raise(tmp_path: Path, kwargs: dict) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="Fix:"):
         make_cohort(tmp_path, **kwargs)
+    assert not (tmp_path / "manifest.csv").exists()
+
+
+def test_unknown_uninformative_name_suggests(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="Did you mean 'ecg'") as err:
+        make_cohort(tmp_path, uninformative=["ekg"])
+    assert "image, ecg, report, labs" in str(err.value)
 
 
 def test_no_single_modality_suffices_but_fusion_does(cohort: Path) -> None:
@@ -243,3 +255,134 @@ def test_no_single_modality_suffices_but_fusion_does(cohort: Path) -> None:
     singles = {k: v for k, v in auroc.items() if k != "fused"}
     assert all(0.62 < v < 0.86 for v in singles.values()), auroc
     assert auroc["fused"] >= max(singles.values()) + 0.06, auroc
+
+
+# ----------------------------------------------------------------------------------------------
+# The default cohort must not change: these hashes were computed with the generator as it was
+# before the opt-in variants (presence_shortcut, uninformative) existed. If they fail after a
+# numpy upgrade, first check whether numpy changed a random stream; never just paste new ones.
+_PINNED_ARGS = {"n_cases": 150, "seed": 5, "image_size": 24, "signal_format": "npy",
+                "signal_seconds": 2.0, "missing_rate": 0.2}
+_PINNED_MANIFEST = "f5f43b8f0caee79300e13f44f3c825e43eb0cda260fb9ea36f6071a2f63d2cc7"
+_PINNED_README = "7b995001f9b7d767000afb763831aba89a51b56efdd55b85648c3ee0bd8c6e72"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _array_hash(manifest: Path) -> str:
+    """One hash over every image, mask and signal array (decoded), in manifest order."""
+    m, h = _read(manifest), hashlib.sha256()
+    for col in ("image", "mask", "ecg"):
+        for rel in m.loc[m[col] != "", col]:
+            h.update(rel.encode())
+            h.update(np.ascontiguousarray(_signal(manifest.parent, rel) if col == "ecg"
+                                          else np.asarray(Image.open(manifest.parent / rel))))
+    return h.hexdigest()
+
+
+def test_default_cohort_is_unchanged(tmp_path: Path) -> None:
+    plain = make_cohort(tmp_path / "plain", **_PINNED_ARGS)
+    assert _sha(plain) == _PINNED_MANIFEST
+    assert _sha(plain.parent / "README.md") == _PINNED_README
+    m = _read(plain)
+    assert m.loc[0, "case_id"] == "case_00001" and (m["label"] == "disease").sum() == 63
+    # Passing the variants' "off" values explicitly changes no file either.
+    for k, off in enumerate([{"presence_shortcut": 0.0, "uninformative": ()},
+                             {"uninformative": ""}, {"uninformative": []}]):
+        again = make_cohort(tmp_path / f"off{k}", **_PINNED_ARGS, **off)
+        assert _sha(again) == _PINNED_MANIFEST, off
+        assert _sha(again.parent / "README.md") == _PINNED_README, off
+        assert _array_hash(again) == _array_hash(plain), off
+
+
+def _missing(frame: pd.DataFrame, col: str, disease: bool) -> float:
+    rows = frame["label"] == ("disease" if disease else "healthy")
+    return float((frame.loc[rows, col] == "").mean())
+
+
+def test_presence_shortcut_changes_only_missingness(tmp_path: Path) -> None:
+    args = {"n_cases": 300, "seed": 9, "image_size": 16, "signal_format": "npy",
+            "signal_seconds": 2.0}
+    a = _read(make_cohort(tmp_path / "a", **args))
+    b = _read(make_cohort(tmp_path / "b", **args, presence_shortcut=0.6))
+    both = (a != "") & (b != "")
+    assert ((a == b) | ~both).all().all()  # every value written in both is the same
+    for col in ("image", "ecg"):
+        np.testing.assert_array_equal(a[col] == "", b[col] == "")
+    for col in ("report", "smoker"):  # smoker blank <=> the lab block is missing
+        assert _missing(b, col, disease=False) > 0.18 and _missing(b, col, disease=True) < 0.08
+        assert abs(_missing(a, col, False) - _missing(a, col, True)) < 0.08
+    for col in ("troponin", "bnp"):  # ordered when heart disease is suspected
+        labs = b["smoker"] != ""
+        assert _missing(b[labs], col, False) > 2 * _missing(b[labs], col, True)
+    text = (tmp_path / "b" / "README.md").read_text()
+    assert "- presence_shortcut: 0.6" in text and "among healthy" in text
+
+
+def test_presence_alone_predicts_the_label_only_with_the_shortcut(tmp_path: Path,
+                                                                  cohort: Path) -> None:
+    shortcut = make_cohort(tmp_path, n_cases=800, seed=2, image_size=16, signal_format="npy",
+                           signal_seconds=2.0, presence_shortcut=0.6)
+    assert presence_auroc(shortcut) > 0.67
+    # Default: missingness ignores the label. (Cross-validated AUROC of a model that can only
+    # learn noise scatters around 0.5 and leans below it, hence the wider lower margin.)
+    assert 0.38 < presence_auroc(cohort) < 0.58
+
+
+def test_uninformative_changes_only_the_listed_modalities(tmp_path: Path) -> None:
+    args = {"n_cases": 60, "seed": 4, "image_size": 24, "signal_format": "npy",
+            "signal_seconds": 2.0}
+    a = _read(make_cohort(tmp_path / "a", **args))
+    b = _read(make_cohort(tmp_path / "b", **args, uninformative=("ecg", "report", "labs")))
+    c = _read(make_cohort(tmp_path / "c", **args, uninformative="image"))
+    truth = ["case_id", "patient_id", "site", "label", "subtype", "findings", "lesion_box", "mask",
+             "findings_text", "time_to_event", "event"]
+    for other in (b, c):
+        pd.testing.assert_frame_equal(a[truth], other[truth])
+        for col in ("image", "ecg", "report", "smoker"):  # same missingness pattern
+            np.testing.assert_array_equal(a[col] == "", other[col] == "")
+    # b: the image is the case's own; ECG, report, labs and (with the labs) age/sex are not.
+    pd.testing.assert_frame_equal(a[["image"]], b[["image"]])
+    for rel in a.loc[a["image"] != "", "image"]:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+    has = (a["report"] != "")
+    assert (a.loc[has, "report"] != b.loc[has, "report"]).mean() > 0.9
+    assert (a["age"] != b["age"]).mean() > 0.8 and (a["crp"] != b["crp"]).mean() > 0.8
+    assert (b.groupby("patient_id")["sex"].nunique() == 1).all()  # one person per patient
+    rel = a.loc[a["ecg"] != "", "ecg"].iloc[0]
+    assert not np.array_equal(_signal(tmp_path / "a", rel), _signal(tmp_path / "b", rel))
+    # c: only the pixels change; mask and box stay the case's own lesion, age/sex its own.
+    pd.testing.assert_frame_equal(a.drop(columns="image"), c.drop(columns="image"))
+    for rel in a.loc[a["image"] != "", "image"]:
+        assert not np.array_equal(np.asarray(Image.open(tmp_path / "a" / rel)),
+                                  np.asarray(Image.open(tmp_path / "c" / rel)))
+    assert "**Uninformative modalities**: image." in (tmp_path / "c" / "README.md").read_text()
+
+
+def test_uninformative_modalities_are_at_chance_and_fusion_does_not_help(tmp_path: Path) -> None:
+    manifest = make_cohort(tmp_path, n_cases=800, seed=0, signal_format="npy",
+                           uninformative=("ecg", "report", "labs"))
+    auroc = oracle_aurocs(manifest)
+    for name in ("ecg", "report", "labs"):
+        assert 0.38 < auroc[name] < 0.62, auroc
+    assert 0.72 < auroc["image"] < 0.88, auroc  # the image keeps its usual level
+    # Fusion cannot beat the image; the oracle's fused model pays a little for the noise
+    # features and for the ~10 % of cases without an image (see docs/cohort.md).
+    assert auroc["image"] - 0.09 < auroc["fused"] < auroc["image"] + 0.02, auroc
+
+
+def test_cli_variant_flags(tmp_path: Path) -> None:
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["cohort", "--help"], terminal_width=200).output
+    assert "--presence-shortcut 0.6" in help_text and "--uninformative ecg,report,labs" in help_text
+    ok = runner.invoke(app, ["cohort", str(tmp_path / "c"), "--cases", "40", "--signal-format",
+                             "npy", "--presence-shortcut", "0.6", "--uninformative", "ecg, labs"])
+    assert ok.exit_code == 0, ok.output
+    text = (tmp_path / "c" / "README.md").read_text()
+    assert "- presence_shortcut: 0.6" in text and "- uninformative: ecg, labs" in text
+    bad = runner.invoke(app, ["cohort", str(tmp_path / "d"), "--uninformative", "ekg"])
+    assert bad.exit_code == 2 and "Did you mean 'ecg'" in bad.output and "Fix:" in bad.output
+    bad = runner.invoke(app, ["cohort", str(tmp_path / "d"), "--presence-shortcut", "1.5"])
+    assert bad.exit_code == 2 and "presence_shortcut" in bad.output

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusiondx.datasets._synthetic_latent import SMOKER, Latent
+from fusiondx.datasets._synthetic_latent import SMOKER, Latent, shortcut_rate
 
 LAB_COLUMNS: tuple[str, ...] = ("crp", "troponin", "bnp", "wbc", "spo2", "heart_rate_vitals")
 # Fraction of individual lab values that are NaN (on top of whole-block missingness).
 VALUE_NAN_RATE = 0.05
+# Planted presence shortcut: the cardiac markers are ordered when heart disease is suspected,
+# so within a present lab block they are missing more often for healthy cases.
+SHORTCUT_CELLS: tuple[str, ...] = ("troponin", "bnp")
+SHORTCUT_CELL_LIFT = 0.2
 
 
-def draw_labs(rng: np.random.Generator, lat: Latent) -> dict[str, np.ndarray]:
+def draw_labs(rng: np.random.Generator, lat: Latent, *, disease: np.ndarray | None = None,
+              shortcut: float = 0.0) -> dict[str, np.ndarray]:
     """Draw labs and vitals for every case.
 
     CRP and WBC rise with pulmonary (inflammatory) involvement, troponin and BNP with cardiac
     involvement, SpO2 falls with pulmonary involvement. Age, sex and smoking shift the same
     markers in healthy people too, which confounds a naive reader of the labs.
+
+    Args:
+        rng: the generator reserved for labs.
+        lat: the latent state the values are rendered from.
+        disease: label of the case each row is written for (drives the planted shortcut; it
+            differs from ``lat.disease`` when the labs are rendered from another case).
+        shortcut: planted presence shortcut in [0, 1): :data:`SHORTCUT_CELLS` go missing with
+            a label-dependent probability. The draws are the same as without it.
 
     Returns:
         Column name -> float array (rounded), plus ``smoker`` as strings.
@@ -51,6 +64,9 @@ def draw_labs(rng: np.random.Generator, lat: Latent) -> dict[str, np.ndarray]:
         "heart_rate_vitals": np.round(np.clip(hr, 35.0, 190.0), 0),
     }
     for name in LAB_COLUMNS:
-        labs[name] = np.where(rng.random(n) < VALUE_NAN_RATE, np.nan, labs[name])
+        rate: float | np.ndarray = VALUE_NAN_RATE
+        if shortcut > 0.0 and disease is not None and name in SHORTCUT_CELLS:
+            rate = shortcut_rate(VALUE_NAN_RATE, disease, shortcut, SHORTCUT_CELL_LIFT)
+        labs[name] = np.where(rng.random(n) < rate, np.nan, labs[name])
     labs["smoker"] = np.array(SMOKER)[lat.smoker]
     return labs

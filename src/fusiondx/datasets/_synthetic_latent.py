@@ -21,6 +21,11 @@ REPEAT_FRACTION = 0.10
 FOLLOW_UP_KEEPS_STATE = 0.75
 # Intercept of the disease logit, chosen so that prevalence comes out near 40 %.
 _DISEASE_INTERCEPT = -0.75
+# Planted presence shortcut (``make_cohort(presence_shortcut=S)``): these modalities are
+# "ordered" when disease is suspected, so they are missing more often for healthy cases.
+SHORTCUT_MODALITIES: tuple[str, ...] = ("report", "labs")
+# Share of the way from the base missing rate to 1 a healthy case moves at S = 1.
+SHORTCUT_LIFT = 1.0 / 3.0
 
 
 @dataclass
@@ -127,18 +132,22 @@ def _draw_findings(rng: np.random.Generator, subtype: np.ndarray) -> np.ndarray:
     return found
 
 
-def draw_latent(rng: np.random.Generator, n_cases: int, n_sites: int) -> Latent:
+def draw_latent(rng: np.random.Generator, n_cases: int, n_sites: int,
+                patient: np.ndarray | None = None) -> Latent:
     """Draw the latent state of ``n_cases`` cases.
 
     Args:
         rng: the generator reserved for latent variables.
         n_cases: number of cases (rows).
         n_sites: number of acquisition sites.
+        patient: case -> patient map to reuse (patients numbered 0..P-1) instead of drawing
+            one; a shadow cohort for uninformative modalities keeps the cohort's visit
+            structure this way, so a patient's two visits show one (other) person.
 
     Returns:
         The per-case latent arrays.
     """
-    patient = _case_to_patient(rng, n_cases)
+    patient = _case_to_patient(rng, n_cases) if patient is None else patient
     n_pat = int(patient.max()) + 1
     # Patient-level attributes, shared by all cases of one patient.
     p_male = rng.random(n_pat) < 0.5
@@ -185,13 +194,37 @@ def draw_latent(rng: np.random.Generator, n_cases: int, n_sites: int) -> Latent:
     )
 
 
-def draw_missing(rng: np.random.Generator, n_cases: int, rate: float) -> np.ndarray:
+def shortcut_rate(rate: float, disease: np.ndarray, shortcut: float, lift: float) -> np.ndarray:
+    """Label-dependent missing probability per case for a planted presence shortcut.
+
+    Healthy cases: ``rate + shortcut * (1 - rate) * lift``; diseased cases:
+    ``rate * (1 - shortcut)``. At ``shortcut == 0`` both are ``rate``.
+
+    Args:
+        rate: the label-independent missing probability.
+        disease: binary disease status per case.
+        shortcut: strength in [0, 1).
+        lift: share of the way from ``rate`` to 1 that healthy cases move at ``shortcut == 1``.
+    """
+    healthy = rate + shortcut * (1.0 - rate) * lift
+    return np.where(disease, rate * (1.0 - shortcut), healthy)
+
+
+def draw_missing(rng: np.random.Generator, n_cases: int, rate: float,
+                 disease: np.ndarray | None = None, shortcut: float = 0.0) -> np.ndarray:
     """Whole-modality missingness, shape (n_cases, 4) in :data:`MODALITIES` order.
 
     Each modality is missing independently with probability ``rate``; a case that would lose
-    all four gets one of them back (chosen at random) so every case keeps at least one.
+    all four gets one of them back (chosen at random) so every case keeps at least one. With
+    ``shortcut > 0`` the modalities in :data:`SHORTCUT_MODALITIES` are missing with the
+    label-dependent probability of :func:`shortcut_rate` instead (the random draws are the
+    same, only the thresholds move, so ``shortcut == 0`` gives exactly the default pattern).
     """
-    missing = rng.random((n_cases, len(MODALITIES))) < rate
+    prob = np.full((n_cases, len(MODALITIES)), rate)
+    if shortcut > 0.0 and disease is not None:
+        for name in SHORTCUT_MODALITIES:
+            prob[:, MODALITIES.index(name)] = shortcut_rate(rate, disease, shortcut, SHORTCUT_LIFT)
+    missing = rng.random((n_cases, len(MODALITIES))) < prob
     keep = rng.integers(0, len(MODALITIES), n_cases)
     all_gone = np.flatnonzero(missing.all(axis=1))
     missing[all_gone, keep[all_gone]] = False

@@ -155,6 +155,31 @@ def _cv_auroc(f: pd.DataFrame, numeric: list[str], text: bool, folds: int, seed:
     return float(roc_auc_score(f["y"], score))
 
 
+PRESENCE_FEATURES = ("has_image", "has_ecg", "has_report", "has_labs",
+                     *(f"has_{c}" for c in LAB_FEATURES[:6]))
+
+
+def presence_features(manifest: str | Path) -> pd.DataFrame:
+    """Per-case 0/1 presence of each modality and lab cell (no content), label and patient."""
+    m = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    feats = pd.DataFrame({f"has_{col}": (m[col] != "").astype(float)
+                          for col in ("image", "ecg", "report", *LAB_FEATURES[:6])})
+    feats["has_labs"] = (m["smoker"] != "").astype(float)
+    feats["y"] = (m["label"] == "disease").astype(int)
+    feats["group"] = m["patient_id"]
+    return feats
+
+
+def presence_auroc(manifest: str | Path, *, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated AUROC of logistic regression on presence indicators only.
+
+    The features are :data:`PRESENCE_FEATURES`: which of image, ECG, report and labs a case has
+    and which lab cells are filled, nothing of their content. Folds as :func:`oracle_aurocs`.
+    """
+    f = presence_features(manifest)
+    return _cv_auroc(f, list(PRESENCE_FEATURES), False, folds, seed)
+
+
 def oracle_aurocs(manifest: str | Path, *, folds: int = 5, seed: int = 0,
                   npy_rate: float = 100.0) -> dict[str, float]:
     """Cross-validated AUROC of logistic regression on oracle features, per modality and fused.

@@ -6,6 +6,11 @@ a chest-radiograph-like image (PNG or DICOM, with lesion mask and box), a multi-
 or NPY), a free-text report and a block of labs/vitals. No single modality is enough to recognise
 disease well; together they are. See ``docs/cohort.md`` for the generative story.
 
+Two opt-in variants test whether a study tells the truth: ``presence_shortcut`` plants a
+label-dependent missingness pattern (which modalities are present predicts the label), and
+``uninformative`` renders the listed modalities from an independent case, so they carry no
+information about the label and fusing them cannot help.
+
 Example:
     >>> from fusiondx.datasets.synthetic import make_cohort
     >>> manifest = make_cohort("demo_out/cohort", n_cases=200, seed=1)  # doctest: +SKIP
@@ -13,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +40,10 @@ from fusiondx.datasets._synthetic_latent import (
 )
 from fusiondx.datasets._synthetic_readme import write_readme
 from fusiondx.datasets._synthetic_text import findings_text, make_reports
+from fusiondx.datasets._synthetic_variants import Source, check_uninformative, make_source, sources
 from fusiondx.errors import ConfigError
 
-__all__ = ["MANIFEST_COLUMNS", "make_cohort", "oracle_aurocs"]
+__all__ = ["MANIFEST_COLUMNS", "make_cohort", "oracle_aurocs", "presence_auroc"]
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "case_id", "patient_id", "site", "sex", "age", "label", "subtype", "findings",
@@ -48,7 +55,7 @@ _CHUNK = 256  # images rendered per vectorised batch: bounds memory for large im
 
 def _check_args(n_cases: int, image_size: int, image_format: str, signal_format: str,
                 n_leads: int, signal_rate: int, signal_seconds: float, missing_rate: float,
-                n_sites: int) -> None:
+                n_sites: int, presence_shortcut: float = 0.0) -> None:
     """Raise :class:`ConfigError` for arguments the generator cannot honour."""
     checks = [
         (n_cases >= 1, "n_cases must be at least 1", "pass n_cases=1 or more"),
@@ -66,11 +73,13 @@ def _check_args(n_cases: int, image_size: int, image_format: str, signal_format:
         (0.0 <= missing_rate < 1.0, f"missing_rate={missing_rate} is not in [0, 1)",
          "use a probability such as 0.1"),
         (1 <= n_sites <= 26, f"n_sites={n_sites} is out of range", "use 1 to 26 sites"),
+        (0.0 <= presence_shortcut < 1.0,
+         f"presence_shortcut={presence_shortcut} is not in [0, 1)",
+         "use 0 (off) or a strength such as 0.6"),
     ]
     for ok, what, fix in checks:
         if not ok:
             raise ConfigError(what, fix=fix)
-
 
 
 def _ids(lat: Latent) -> tuple[list[str], list[str]]:
@@ -84,11 +93,15 @@ def _ids(lat: Latent) -> tuple[list[str], list[str]]:
     return case_ids, patient_ids
 
 
-def _write_images(out: Path, p: img.ImageParams, lat: Latent, has_image: np.ndarray,
+def _write_images(out: Path, p: img.ImageParams, demo: Latent, has_image: np.ndarray,
                   rng: np.random.Generator, case_ids: list[str], patient_ids: list[str],
-                  size: int, fmt: str, seed: int, progress: bool
-                  ) -> tuple[list[str], list[str], list[str]]:
+                  size: int, fmt: str, seed: int, progress: bool,
+                  pixels_from: Source | None = None) -> tuple[list[str], list[str], list[str]]:
     """Render every case in batches and write images and masks of cases that have an image.
+
+    ``p`` and ``rng`` render the case's own lesions (mask and box); the pixels come from them
+    too unless ``pixels_from`` (an uninformative image) is given. ``demo`` holds the sex and
+    age written into DICOM headers (those of the manifest row).
 
     Returns:
         ``(image_paths, mask_paths, boxes)`` per case, empty strings where absent.
@@ -99,6 +112,8 @@ def _write_images(out: Path, p: img.ImageParams, lat: Latent, has_image: np.ndar
     for start in track(starts, len(starts), "images", progress):
         sl = slice(start, min(start + _CHUNK, n))
         pixels, lesion = img.render(p, sl, size, rng)
+        if pixels_from is not None:
+            pixels, _ = img.render(pixels_from.iparams, sl, size, pixels_from.rngs["image"])
         for k, i in enumerate(range(sl.start, sl.stop)):
             if not has_image[i]:
                 continue
@@ -109,7 +124,7 @@ def _write_images(out: Path, p: img.ImageParams, lat: Latent, has_image: np.ndar
             else:
                 paths[i] = f"images/{cid}.dcm"
                 io.write_dicom(out / paths[i], pixels[k], case_id=cid, patient_id=patient_ids[i],
-                               sex="M" if lat.male[i] else "F", age=int(lat.age[i]), seed=seed)
+                               sex="M" if demo.male[i] else "F", age=int(demo.age[i]), seed=seed)
             if lesion[k].any():
                 masks[i] = f"masks/{cid}.png"
                 io.write_png(out / masks[i], lesion[k].astype(np.uint8) * 255)
@@ -165,6 +180,18 @@ def oracle_aurocs(manifest: str | Path, *, folds: int = 5, seed: int = 0,
     return _oracle(manifest, folds=folds, seed=seed, npy_rate=npy_rate)
 
 
+def presence_auroc(manifest: str | Path, *, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated AUROC of a logistic regression on presence indicators only.
+
+    The features say only WHICH modalities (image, ECG, report, labs) and which lab cells are
+    present, nothing of their content: near 0.5 on the default cohort, clearly above it with
+    ``presence_shortcut`` (see ``docs/cohort.md``).
+    """
+    from fusiondx.datasets._synthetic_oracle import presence_auroc as _presence
+
+    return _presence(manifest, folds=folds, seed=seed)
+
+
 def make_cohort(
     out_dir: str | Path,
     *,
@@ -178,6 +205,8 @@ def make_cohort(
     signal_seconds: float = 10.0,
     missing_rate: float = 0.1,
     n_sites: int = 3,
+    presence_shortcut: float = 0.0,
+    uninformative: Sequence[str] = (),
     progress: bool = False,
 ) -> Path:
     """Write a synthetic multimodal cohort and its manifest to ``out_dir``.
@@ -198,6 +227,13 @@ def make_cohort(
         signal_seconds: ECG duration in seconds.
         missing_rate: probability that each of image, ECG, report and labs is missing.
         n_sites: number of acquisition sites (``site_A`` ...), each with its own image look.
+        presence_shortcut: strength S in [0, 1) of a planted presence shortcut: the report and
+            labs (and, within the labs, troponin and BNP) go missing more often for healthy
+            cases and less often for diseased ones. 0 (default): missingness ignores the label.
+        uninformative: modalities (from ``image``, ``ecg``, ``report``, ``labs``) rendered from
+            an independently drawn case instead of the case itself, so they carry no
+            information about its label. Age and sex come with the labs. The ground-truth
+            columns (label ... survival, lesion box and mask) stay the case's own.
         progress: show rich progress bars.
 
     Returns:
@@ -207,35 +243,39 @@ def make_cohort(
         ConfigError: if an argument is out of range.
     """
     _check_args(n_cases, image_size, image_format, signal_format, n_leads, signal_rate,
-                signal_seconds, missing_rate, n_sites)
+                signal_seconds, missing_rate, n_sites, presence_shortcut)
+    uninf = check_uninformative(uninformative)
     out = Path(out_dir)
     for sub in ("images", "masks", "signals"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     # Independent streams per part, so e.g. the image format never changes the ECGs.
-    r_lat, r_miss, r_img, r_ecg, r_txt, r_lab, r_surv = np.random.default_rng(seed).spawn(7)
+    root = np.random.default_rng(seed)
+    r_lat, r_miss, r_img, r_ecg, r_txt, r_lab, r_surv = root.spawn(7)
     lat = draw_latent(r_lat, n_cases, n_sites)
-    missing = draw_missing(r_miss, n_cases, missing_rate)
+    missing = draw_missing(r_miss, n_cases, missing_rate, lat.disease, presence_shortcut)
     has = {m: ~missing[:, k] for k, m in enumerate(MODALITIES)}
     case_ids, patient_ids = _ids(lat)
-    iparams = img.draw_image_params(r_img, lat)
-    opac_loc = img.lung_zone(iparams.opac_xy[:, 0])
-    nod_loc = img.lung_zone(iparams.nod_xy)
-    locs = [{"opacity": f" in the {a} zone", "nodule": f" in the {b} zone"}
-            for a, b in zip(opac_loc, nod_loc, strict=True)]
-    reports = make_reports(r_txt, lat, locs)
-    labs = draw_labs(r_lab, lat)
+    own = make_source(lat, r_img, r_ecg, r_txt, r_lab)
+    src = sources(own, root, uninf, n_sites)  # uninformative modalities: an independent case
+    demo = src["labs"].lat  # age and sex travel with the labs, which are rendered from them
+    opac_loc = img.lung_zone(own.iparams.opac_xy[:, 0])
+    nod_loc = img.lung_zone(own.iparams.nod_xy)
+    reports = make_reports(src["report"].rngs["report"], src["report"].lat, src["report"].locs)
+    labs = draw_labs(src["labs"].rngs["labs"], src["labs"].lat, disease=lat.disease,
+                     shortcut=presence_shortcut)
     time_to_event, event = draw_survival(r_surv, lat)
-    images, masks, boxes = _write_images(out, iparams, lat, has["image"], r_img, case_ids,
-                                         patient_ids, image_size, image_format, seed, progress)
-    signals = _write_signals(out, lat, has["ecg"], r_ecg, case_ids, signal_format, n_leads,
-                             signal_rate, signal_seconds, progress)
+    images, masks, boxes = _write_images(
+        out, own.iparams, demo, has["image"], r_img, case_ids, patient_ids, image_size,
+        image_format, seed, progress, pixels_from=src["image"] if "image" in uninf else None)
+    signals = _write_signals(out, src["ecg"].lat, has["ecg"], src["ecg"].rngs["ecg"], case_ids,
+                             signal_format, n_leads, signal_rate, signal_seconds, progress)
 
     table = {
         "case_id": case_ids,
         "patient_id": patient_ids,
         "site": [f"site_{chr(65 + s)}" for s in lat.site],
-        "sex": np.where(lat.male, "M", "F"),
-        "age": lat.age,
+        "sex": np.where(demo.male, "M", "F"),
+        "age": demo.age,
         "label": np.where(lat.disease, "disease", "healthy"),
         "subtype": np.array(SUBTYPES)[lat.subtype],
         "findings": _finding_cells(lat),
@@ -257,5 +297,6 @@ def make_cohort(
     write_readme(out / "README.md", frame, has, seed=seed, image_format=image_format,
                  signal_format=signal_format, image_size=image_size, n_leads=n_leads,
                  signal_rate=signal_rate, signal_seconds=signal_seconds,
-                 missing_rate=missing_rate)
+                 missing_rate=missing_rate, presence_shortcut=presence_shortcut,
+                 uninformative=uninf)
     return manifest
