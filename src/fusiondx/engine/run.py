@@ -30,12 +30,12 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from fusiondx.config import Config, load_config
 from fusiondx.data.dataset import CaseDataset, make_loader, to_device
 from fusiondx.data.store import CaseStore, Prepared, prepare, prepare_with_state
 from fusiondx.data.targets import TaskInfo
+from fusiondx.engine.selection import BestEpoch
 from fusiondx.engine.stacking import fit_on_validation
 from fusiondx.engine.task import FusionTask
 from fusiondx.errors import ConfigError, DataError, RunError
@@ -92,16 +92,13 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
                       {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed)
     task.curves_path = run_dir / "logs" / "metrics.csv"
     monitor, mode = _monitor(cfg)
-    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor,
-                           mode=mode, save_last=True, save_top_k=1, enable_version_counter=False)
-    callbacks = [ckpt, _ResumeHint(last), *(callbacks or [])]
-    if cfg.train.early_stopping is not None:
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode,
-                                       patience=cfg.train.early_stopping.patience))
+    es = cfg.train.early_stopping
+    best = BestEpoch(run_dir / "checkpoints" / "best.ckpt", last, monitor, mode, es.patience if es else None)
+    callbacks = [best, _ResumeHint(last), *(callbacks or [])]
     trainer = L.Trainer(
         max_epochs=cfg.train.epochs, accelerator=cfg.train.accelerator, devices=1,
         precision=cfg.train.precision, deterministic=cfg.train.deterministic,
-        logger=False, callbacks=callbacks,
+        logger=False, callbacks=callbacks, enable_checkpointing=False,
         enable_progress_bar=show, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1, default_root_dir=run_dir)
     start = time.perf_counter()
@@ -109,18 +106,18 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*too few batches.*|.*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
         trainer.fit(task, _loader(cfg, store, "train", prepared), _loader(cfg, store, "val", prepared),
                     ckpt_path=str(last) if resume else None, weights_only=True)
     seconds = time.perf_counter() - start
-    best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
-    best_ckpt = torch.load(best, map_location="cpu", weights_only=True)
+    best_ckpt = torch.load(best.path if best.path.is_file() else last, map_location="cpu", weights_only=True)
     task.load_state_dict(best_ckpt["state_dict"])
     cross_fitted = fit_on_validation(model, store, store.indices("val"), cfg.train.batch_size)
     torch.save(model.state_dict(), run_dir / "model.pt")
     metrics = {
         "name": cfg.name, "fusion": cfg.fusion.name, "level": model.level,
         "monitor": monitor, "best_epoch": int(best_ckpt.get("epoch", -1)), "epochs_run": trainer.current_epoch,
+        "selection": {"monitor": monitor, "mode": mode, "ties": "val/loss",
+                      "undefined_epochs": best.undefined_epochs},
         "train_seconds": round(seconds, 2), "n_parameters": count_parameters(model),
         "flops_per_case": _flops(model, store),
         "cases": {s: int((store.split == s).sum()) for s in ("train", "val", "test")},
@@ -137,7 +134,7 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         frames.append(predictions_frame(model, prepared.tasks, store, idx, outputs))
     pd.concat(frames).to_csv(run_dir / "predictions.csv", index=False)
     # Last, and whole or not at all: a study counts a run with metrics.json as finished.
-    _write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / "metrics.json", metrics)
     return RunResult(run_dir, metrics)
 
 
@@ -161,7 +158,7 @@ def evaluate(run_dir: Path, data: Path | None = None, root: Path | None = None, 
                            for t in prepared.tasks}}
     out = run_dir / "evaluations"
     out.mkdir(exist_ok=True)
-    _write_json(out / f"{where}.json", metrics)
+    write_json(out / f"{where}.json", metrics)
     predictions_frame(model, prepared.tasks, store, idx, outputs).to_csv(out / f"{where}_predictions.csv", index=False)
     metrics["written"] = str(out / f"{where}.json")
     return RunResult(run_dir, metrics)
@@ -306,7 +303,7 @@ def _write_run_files(cfg: Config, prepared: Prepared, weights: dict[str, list[fl
     run_dir = cfg.run_dir
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     state = prepared.state() | {"class_weights": weights}
-    _write_json(run_dir / "preprocessing.json", state)
+    write_json(run_dir / "preprocessing.json", state)
     pd.DataFrame({"case_id": prepared.store.ids, "split": prepared.store.split}).to_csv(
         run_dir / "splits.csv", index=False)
 
@@ -343,7 +340,7 @@ def _root(cfg: Config, data: Path | None, root: Path | None) -> Path:
     return data.parent if data is not None else cfg.data.data_root
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
     def clean(x: Any) -> Any:
         if isinstance(x, float) and not math.isfinite(x):
             return None

@@ -148,7 +148,7 @@ class FusionTask(L.LightningModule):
             metrics = head.evaluate(preds[t.name], targets[t.name])
             for k, v in metrics.items():
                 if isinstance(v, float):
-                    v = v if math.isfinite(v) else 0.0  # NaN would stall early stopping
+                    # NaN stays NaN: BestEpoch judges such an epoch by its loss and counts it.
                     self.log(f"val/{t.name}/{k}", v)
                     row[f"val/{t.name}/{k}"] = v
                     if i == 0:

@@ -8,6 +8,7 @@ single-modality baselines, and reported like any study.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ class _Pruner(L.Callback):
         import optuna
 
         value = trainer.callback_metrics.get(self.monitor)
-        if value is None or trainer.sanity_checking:
+        if value is None or trainer.sanity_checking or not math.isfinite(float(value)):
             return
         self.trial.report(float(value), step=trainer.current_epoch)
         if self.trial.should_prune():
