@@ -161,29 +161,35 @@ def export(
 
 @app.command("list")
 def list_parts(
-    what: Annotated[str, typer.Argument(help="encoders, fusions or heads")],
+    what: Annotated[str, typer.Argument(help="encoders, fusions, heads or references")],
     pattern: Annotated[str, typer.Argument(help="Glob on the name, e.g. '*lstm*'.")] = "*",
 ) -> None:
-    """List registered encoders, fusions or heads with a one-line description.
+    """List registered encoders, fusions, heads or study references with a one-line description.
 
-    Example: `fusiondx list fusions` or `fusiondx list encoders '*transformer*'`
+    Example: `fusiondx list fusions` or `fusiondx list encoders '*transformer*'` or
+    `fusiondx list references`
     """
-    from fusiondx.registry import ENCODERS, FUSIONS, HEADS, _load_all
+    from fusiondx.registry import ENCODERS, FUSIONS, HEADS, REFERENCES, _load_all
 
     def run() -> None:
         _load_all()
-        reg = {"encoders": ENCODERS, "fusions": FUSIONS, "heads": HEADS}.get(what)
+        regs = {"encoders": ENCODERS, "fusions": FUSIONS, "heads": HEADS, "references": REFERENCES}
+        reg = regs.get(what)
         if reg is None:
             from fusiondx.errors import ConfigError, did_you_mean
 
-            raise ConfigError(f"Cannot list '{what}'.{did_you_mean(what, ['encoders', 'fusions', 'heads'])}",
-                              fix="use: fusiondx list encoders|fusions|heads")
+            raise ConfigError(f"Cannot list '{what}'.{did_you_mean(what, list(regs))}",
+                              fix="use: fusiondx list encoders|fusions|heads|references")
         table = Table(title=f"{len(reg.names(pattern))} {what}")
-        col = {"encoders": "kind", "fusions": "level", "heads": "tasks"}[what]
+        col = {"encoders": "kind", "fusions": "level", "heads": "tasks", "references": "inputs"}[what]
         for c in ("name", col, "tags", "description"):
             table.add_column(c)
         for e in reg.entries(pattern):
-            extra = e.meta.get(col) if col != "level" else e.cls.level
+            extra = e.meta.get(col)
+            if what == "fusions":
+                extra = e.cls.level
+            elif what == "references":
+                extra = f"{e.cls.kind}: {e.cls.inputs}"
             extra = ", ".join(extra) if isinstance(extra, (tuple, list)) else str(extra or "")
             table.add_row(e.name, extra, ", ".join(sorted(e.tags)), e.summary)
         console.print(table)

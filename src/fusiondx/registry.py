@@ -1,4 +1,4 @@
-"""Registries of pluggable parts: encoders, fusions and heads, built by name.
+"""Registries of pluggable parts: encoders, fusions, heads and study references, built by name.
 
 A part registers itself with a decorator::
 
@@ -107,10 +107,12 @@ def check_options(cls: type, kwargs: dict[str, Any], *, what: str) -> None:
 ENCODERS: Registry[Any] = Registry("encoder")
 FUSIONS: Registry[Any] = Registry("fusion")
 HEADS: Registry[Any] = Registry("head")
+REFERENCES: Registry[Any] = Registry("reference")
 
 register_encoder = ENCODERS.register
 register_fusion = FUSIONS.register
 register_head = HEADS.register
+register_reference = REFERENCES.register
 
 
 def _load_all() -> None:
@@ -118,6 +120,7 @@ def _load_all() -> None:
     import fusiondx.encoders  # noqa: F401
     import fusiondx.fusion  # noqa: F401
     import fusiondx.heads  # noqa: F401
+    import fusiondx.references  # noqa: F401
 
 
 def create_encoder(name: str, /, **kwargs: Any) -> Any:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from fusiondx.study.report import write_report, write_tables
+from fusiondx.study.verdict import decide
 
 MODS = ["cxr", "ecg", "labs", "report"]
 SINGLE_LABELS = {"cxr": "image cxr", "ecg": "ECG", "labs": "labs", "report": "report text"}
@@ -103,7 +104,7 @@ def sample_results(seed: int = 0, fusion_wins: bool = True) -> dict[str, Any]:
                 "val_auroc": (final - 0.35 * np.exp(-t / 4) + rng.normal(0, 0.004, n_ep)).tolist()}
 
     n_test = 300
-    return {
+    return with_verdict({
         "study": {"name": "cardio-pulmonary demo", "created": "2025-05-01T10:12:00",
                   "task": "diagnosis", "task_type": "binary", "classes": ["healthy", "disease"],
                   "primary_metric": "auroc", "seeds": [0, 1, 2], "folds": None, "n_boot": 1000,
@@ -119,7 +120,7 @@ def sample_results(seed: int = 0, fusion_wins: bool = True) -> dict[str, Any]:
         "entries": entries, "winner": win, "best_single": best,
         "comparison": {"metric": "auroc", "a": win, "b": best, "difference": diff,
                        "low": diff - 0.03, "high": diff + 0.03,
-                       "p_value": 0.001 if fusion_wins else 0.04,
+                       "p_value": 0.001 if fusion_wins else 0.04, "n_boot": 1000,
                        "method": "paired bootstrap over test cases, pooled over 3 seeds",
                        "delong": {"z": 4.1, "p_value": 4e-5}},
         "curves": {win: _curves(rng, 5.5 if fusion_wins else 3.6, 1.3),
@@ -147,18 +148,25 @@ def sample_results(seed: int = 0, fusion_wins: bool = True) -> dict[str, Any]:
                            best: {"rates": [0, 0.25, 0.5, 0.75, 1.0],
                                   "cxr": [0.89, 0.79, 0.69, 0.6, 0.5]}}},
         "training_curves": {win: tcurve(0.95), best: tcurve(0.88)},
-    }
+    })
+
+
+def with_verdict(r: dict[str, Any]) -> dict[str, Any]:
+    """The verdict the study writes, from the results' own comparison (no reference rows)."""
+    by = {e["id"]: e for e in r["entries"]}
+    comparisons = {"single": r["comparison"], "reference": None, "single_on_test": None}
+    r["verdict"] = decide(by, "auroc", r["winner"], r["best_single"], None, comparisons, [], {})
+    return r
 
 
 def losing_results() -> dict[str, Any]:
-    """Fusion loses: the best single modality beats every fusion strategy."""
+    """Fusion loses: the best single modality beats the fusion chosen on validation."""
     r = sample_results(seed=1, fusion_wins=False)
     by = {e["id"]: e for e in r["entries"]}
-    r["winner"] = "single_cxr"
     d = by["fusion_concat"]["test"]["auroc"]["mean"] - by["single_cxr"]["test"]["auroc"]["mean"]
     r["comparison"].update(a="fusion_concat", b="single_cxr", difference=d, low=d - 0.025,
                            high=d + 0.015, p_value=0.21, delong=None)
-    return r
+    return with_verdict(r)
 
 
 def _imgs(text: str) -> int:
@@ -199,11 +207,11 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
 def test_summary_names_the_winner_with_numbers(full: tuple[dict[str, Any], str]) -> None:
     res, page = full
     summary = page.split('<section id="summary">')[1].split("</section>")[0]
-    assert "Fusion helps" in summary and "does not help" not in summary
-    assert "<b>concat</b>" in summary and "image cxr" in summary
+    assert "Fusion helps: concat reaches AUROC" in summary and "simpler model" not in summary
+    assert 'class="verdict good"' in summary and "image cxr" in summary
     auroc = next(e for e in res["entries"] if e["id"] == "fusion_concat")["test"]["auroc"]
-    assert f"{auroc['mean']:.2f} [{auroc['low']:.2f}, {auroc['high']:.2f}]" in summary
-    assert "p ≤ 0.001" in summary and "validation AUROC" in summary
+    assert f"{auroc['mean']:.3f} [{auroc['low']:.3f}, {auroc['high']:.3f}]" in summary
+    assert "p ≤ 0.001" in summary and "3 seeds (0, 1, 2)" in summary and "300 test cases" in summary
 
 
 def test_table_cells_and_footer(full: tuple[dict[str, Any], str]) -> None:
@@ -225,18 +233,19 @@ def test_user_strings_are_escaped(tmp_path: Path) -> None:
     assert "A &amp; B &lt;script&gt;" in page and "<script" not in page
 
 
-def test_losing_variant_says_fusion_does_not_help(tmp_path: Path) -> None:
+def test_losing_variant_names_the_better_simpler_model(tmp_path: Path) -> None:
     page = write_report(losing_results(), tmp_path / "r.html").read_text()
     summary = page.split('<section id="summary">')[1].split("</section>")[0]
-    assert "Fusion does not help" in summary and "Fusion helps" not in summary
-    assert "image cxr" in summary and 'class="verdict bad"' in summary
+    assert "A simpler model is better: image cxr" in summary and "Fusion helps" not in summary
+    assert 'class="verdict bad"' in summary
 
 
 def test_unclear_gain_is_not_sold_as_a_win(tmp_path: Path) -> None:
     res = sample_results()
     res["comparison"].update(difference=0.01, low=-0.01, high=0.03, p_value=0.3)
-    summary = write_report(_lean(res), tmp_path / "r.html").read_text().split("</section>")[0]
-    assert "No clear benefit" in summary and "Fusion helps" not in summary
+    summary = write_report(_lean(with_verdict(res)), tmp_path / "r.html").read_text().split("</section>")[0]
+    assert "A simpler model does as well: image cxr" in summary and "Fusion helps" not in summary
+    assert 'class="verdict meh"' in summary
 
 
 @pytest.mark.parametrize(("drop", "n_img", "notes"), [

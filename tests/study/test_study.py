@@ -59,20 +59,39 @@ def test_study_trains_every_entry_and_writes_its_files(study: Any) -> None:
     assert ids >= {f"single_{m}" for m in mods} | {f"fusion_{s}" for s in STRATEGIES}
     winner = results["winner"]
     assert {f"ablation_{winner.removeprefix('fusion_')}_minus_{m}" for m in mods} <= ids
-    for e in results["entries"]:
+    neural = [e for e in results["entries"] if e["kind"] in ("single", "fusion", "ablation")]
+    for e in neural:
         assert len(e["runs"]) == 2 and e["n_parameters"] > 0 and e["flops_per_case"] > 0
         ci = e["test"]["auroc"]
         assert ci["low"] <= ci["high"] and len(ci["per_seed"]) == 2
         assert ci["mean"] == pytest.approx(np.mean(ci["per_seed"]))
+    # scikit-learn references on every modality and on all of them, fitted once on the same split
+    refs = {e["id"]: e for e in results["entries"] if e["kind"] == "reference"}
+    assert {"ref_hgb_labs", "ref_logistic_labs", "ref_tfidf_report", "ref_pixels_cxr",
+            "ref_signal_features_ecg", "ref_all_features", "ref_stacked"} <= set(refs)
+    for e in refs.values():
+        assert len(e["runs"]) == 1 and e["n_parameters"] is None and 0 <= e["test"]["auroc"]["mean"] <= 1
+        tested = pd.read_csv(Path(e["runs"][0]["run_dir"]) / "predictions.csv").query("split == 'test'")
+        assert len(tested) == results["study"]["n_test"]
+    assert results["best_reference"] == max(refs.values(), key=lambda e: e["val"]["auroc"])["id"]
+    assert "probe_presence" in ids  # the cohort has missing modalities to learn from
+    absent = {a["name"]: a["why"] for a in results["references_absent"]}
+    assert "metadata_columns" in absent["metadata"]  # none configured
+    v = results["verdict"]
+    assert v["headline"] and v["tone"] in ("good", "meh", "bad")
+    assert v["fusion_helps"] == (results["comparisons"]["single"]["low"] > 0
+                                 and results["comparisons"]["reference"]["low"] > 0)
     # entries are ranked by the test primary metric, best first
     means = [e["test"]["auroc"]["mean"] for e in results["entries"]]
     assert means == sorted(means, reverse=True)
     rob = results["robustness"]
     assert set(rob["removed"]) == {winner, results["best_single"]}
     assert rob["missing_rate"][winner]["rates"] == [0.0, 0.5, 1.0]
-    # at rate 0 nothing is removed: the same score as with no modality removed
+    # at rate 0 nothing is removed: the very score of the ranked table
+    table_auroc = next(e for e in results["entries"] if e["id"] == winner)["test"]["auroc"]["mean"]
+    assert rob["removed"][winner]["none"] == table_auroc
     for m in mods:
-        assert rob["missing_rate"][winner][m][0] == pytest.approx(rob["removed"][winner]["none"])
+        assert rob["missing_rate"][winner][m][0] == table_auroc
     data = results["data"]
     assert sum(s["cases"] for s in data["splits"].values()) == 160
     table = pd.read_csv(out / "table.csv")
@@ -105,6 +124,7 @@ def test_test_data_never_influences_the_choice(study: Any) -> None:
         metrics.write_text(json.dumps(m))
     after = run_study(load_config(cfg), out, progress=False).results
     assert after["winner"] == before["winner"] and after["best_single"] == before["best_single"]
+    assert after["best_reference"] == before["best_reference"]
     w = before["winner"]
     auroc = {r["id"]: r["test"]["auroc"]["mean"] for r in after["entries"]}
     auroc_before = {r["id"]: r["test"]["auroc"]["mean"] for r in before["entries"]}
@@ -132,7 +152,8 @@ def test_killed_study_resumes_and_skips_finished_runs(quick_config: dict[str, An
     assert res.returncode == 0, res.stderr[-3000:]
     for p, mtime in finished.items():
         assert p.stat().st_mtime_ns == mtime, f"{p} was retrained"
-    assert len(list(out.glob("runs/*/*/metrics.json"))) == 5
+    trained = [p for p in out.glob("runs/*/*/metrics.json") if not p.parts[-3].startswith(("ref_", "probe_"))]
+    assert len(trained) == 5
     assert (out / "report.html").is_file()
 
 

@@ -60,6 +60,23 @@ def predictions_frame(model: Any, tasks: list[TaskInfo], ids: np.ndarray, split:
     return pd.DataFrame(cols)
 
 
+def reference_frame(t: TaskInfo, ids: np.ndarray, split: str, y: np.ndarray, output: np.ndarray) -> pd.DataFrame:
+    """The predictions table of a model that is not a FusionDx network (a study reference):
+    ``output`` is the positive-class probability (binary), class probabilities (N, K), the value
+    (regression) or the risk score (survival), per case."""
+    cols: dict[str, Any] = {"case_id": ids, "split": split}
+    out = np.asarray(output, dtype=np.float64)
+    if t.is_classification:
+        cols |= _classification(t, out.reshape(len(out), -1), y)
+    elif t.type == "regression":
+        cols |= {f"{t.name}_true": y, f"{t.name}_pred": out.reshape(-1)}
+    elif t.type == "survival":
+        cols |= {f"{t.name}_time": y[:, 0], f"{t.name}_event": y[:, 1].astype(int), f"{t.name}_risk": out}
+    else:
+        raise ValueError(f"no reference predictions for task type {t.type!r}")
+    return pd.DataFrame(cols)
+
+
 def _classification(t: TaskInfo, probs: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
     cols: dict[str, Any] = {}
     if t.type == "binary":

@@ -191,3 +191,52 @@ def _thin(x: np.ndarray, n: int = 400) -> list[float]:
     if len(x) <= n:
         return x.tolist()
     return x[np.unique(np.linspace(0, len(x) - 1, n).round().astype(int))].tolist()
+
+
+NEURAL_KINDS = ("single", "fusion", "ablation", "tuned")
+
+
+def learning_flags(data: dict[str, EntryData], info: TaskInfo) -> dict[str, list[str]]:
+    """Per neural entry, why it may not have learned: its best epoch was the first, its test
+    predictions are the same for every case, or (generation) the same as the decoder that sees
+    no input. A degenerate baseline flatters fusion as much as a weak one."""
+    nocontext = data.get("single_nocontext")
+    out: dict[str, list[str]] = {}
+    for eid, d in data.items():
+        if d.entry.kind not in NEURAL_KINDS:
+            continue
+        n, why = len(d.metrics), []
+        first = sum(m.get("best_epoch") == 0 and (m.get("epochs_run") or 0) > 1 for m in d.metrics)
+        if first:
+            why.append(f"best epoch 0 in {first} of {n} {_reps(d)}")
+        flat = sum(_constant(f, info) for f in d.frames)
+        if flat:
+            why.append(f"the same prediction for every test case in {flat} of {len(d.frames)} {_reps(d)}")
+        if info.type == "text" and nocontext is not None and eid != "single_nocontext":
+            col = f"{info.name}_pred"
+            same = [float(np.mean(a[col].fillna("").to_numpy() == b[col].fillna("").to_numpy()))
+                    for a, b in zip(d.frames, nocontext.frames, strict=False)]
+            if same and min(same) >= 0.99:
+                why.append(f"writes the same text as the decoder without input for {min(same):.0%} of test cases")
+        if why:
+            out[eid] = why
+    return out
+
+
+def _reps(d: EntryData) -> str:
+    return "folds" if d.jobs and d.jobs[0].rep.fold is not None else "seeds"
+
+
+def _constant(frame: pd.DataFrame, info: TaskInfo) -> bool:
+    """Whether a model's predictions do not vary over the test cases."""
+    t = info.name
+    if info.is_classification:
+        cols = [c for c in frame.columns if c.startswith(f"{t}_prob_")]
+    else:
+        cols = {"regression": [f"{t}_pred"], "survival": [f"{t}_risk"], "mask": [f"{t}_pred_fraction"],
+                "text": [f"{t}_pred"], "box": [f"{t}_pred_{s}" for s in ("x0", "y0", "x1", "y1")]}[info.type]
+    values = frame[cols]
+    if info.type == "text":
+        return len(frame) > 1 and values.iloc[:, 0].nunique(dropna=False) == 1
+    v = values.to_numpy(np.float64)
+    return len(v) > 1 and bool(np.all(np.nanmax(v, axis=0) - np.nanmin(v, axis=0) < 1e-6))

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 DPI = 110
-KIND_COLORS = {"single": "#0072B2", "fusion": "#D55E00", "ablation": "#CC79A7"}
-KIND_NAMES = {"single": "single modality", "fusion": "fusion", "ablation": "ablation"}
+KIND_COLORS = {"single": "#0072B2", "fusion": "#D55E00", "ablation": "#CC79A7", "tuned": "#E69F00",
+               "reference": "#009E73", "probe": "#7B8794"}
+KIND_NAMES = {"single": "single modality", "fusion": "fusion", "ablation": "ablation", "tuned": "tuned",
+              "reference": "reference (scikit-learn)", "probe": "shortcut probe"}
 PALETTE = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
            "#8C564B"]
 MOD_PALETTE = ["#332288", "#117733", "#CC6677", "#DDAA33", "#44AA99", "#AA4499", "#88CCEE",
@@ -81,7 +83,8 @@ def _yerr(rows: Sequence[dict[str, Any]]) -> list[list[float]]:
     return [lo, hi]
 
 
-def ranked_chart(rows: list[dict[str, Any]], metric: str, winner: str, best_single: str) -> str:
+def ranked_chart(rows: list[dict[str, Any]], metric: str, winner: str, best_single: str,
+                 pooling: str = "mean over seeds") -> str:
     """Point + CI for every entry, best on top; rows have id, label, kind, mean, low, high."""
     from matplotlib.lines import Line2D
 
@@ -117,7 +120,7 @@ def ranked_chart(rows: list[dict[str, Any]], metric: str, winner: str, best_sing
     ax.set_xlim(x0, x1 + 0.09 * (x1 - x0))
     ax.set_ylim(-0.7, n - 0.3)
     ax.grid(axis="y", visible=False)
-    ax.set_xlabel(f"test {metric} (mean over seeds, 95% CI)")
+    ax.set_xlabel(f"test {metric} ({pooling}, 95% CI)")
     kinds = [k for k in KIND_COLORS if any(r["kind"] == k for r in rows)]
     handles = [Line2D([], [], marker="o", ls="", color=KIND_COLORS[k], ms=8,
                       label=KIND_NAMES[k]) for k in kinds]

@@ -30,7 +30,8 @@ NAMES = {"auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "accuracy": "Accuracy",
          "bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4", "rouge_l": "ROUGE-L",
          "meteor": "METEOR", "c_index": "C-index", "r2": "R²", "mae": "MAE", "rmse": "RMSE"}
 SPLITS = {"val": "validation", "train": "training", "test": "test"}
-KIND_LABEL = {"single": "single", "fusion": "fusion", "ablation": "ablation"}
+KIND_LABEL = {"single": "single", "fusion": "fusion", "ablation": "ablation", "tuned": "tuned",
+              "reference": "reference", "probe": "probe"}
 CSS = """
 body{margin:0;background:#f3f4f6;color:#1f2933;font:16px/1.55 -apple-system,"Segoe UI",Roboto,
 "Helvetica Neue",Arial,"DejaVu Sans",sans-serif}
@@ -50,7 +51,7 @@ figure{margin:14px 0}figcaption{color:#616e7c;font-size:14px;text-align:center}
 font-variant-numeric:tabular-nums}
 th,td{padding:6px 6px;border-bottom:1px solid #e5e7eb;text-align:right;vertical-align:top}
 th{background:#f8f9fb;font-weight:600;color:#323f4b;border-bottom:2px solid #d2d6dc}
-td.l,th.l{text-align:left}td small,.ci{display:block;color:#7b8794;font-size:12px}
+td.l,th.l{text-align:left}small.warn{color:#b42318;display:block}td small,.ci{display:block;color:#7b8794;font-size:12px}
 .ci{white-space:nowrap}td.l small{max-width:220px}td .pc{color:#7b8794;font-size:12px}
 tr.win td{background:#fff6d9}tr.best td{background:#eef4ff}th.pm,td.pm{font-weight:600}
 .kind{display:inline-block;padding:1px 7px;border-radius:9px;color:#fff;font-size:12px}
@@ -175,80 +176,57 @@ def _selection(study: dict[str, Any]) -> str:
     return f"{SPLITS.get(split, split)} {metric_name(m)}" if m else sel
 
 
-def _pair_stats(c: _Ctx) -> tuple[str, str, float, float, float, Any] | None:
-    """(fusion id, single id, difference fusion - single, low, high, p) for the verdict."""
-    cmp_ = c.r.get("comparison") or {}
-    a, b = cmp_.get("a"), cmp_.get("b")
-    kind = {i: e.get("kind") for i, e in c.by_id.items()}
-    fus = [i for i in (a, b, c.winner) if kind.get(i) not in (None, "single")]
-    fus = fus or [i for i, k in kind.items() if k != "single"]  # ranked: best on test first
-    sing = [i for i in (b, a, c.best) if kind.get(i) == "single"]
-    if not fus or not sing:
-        return None
-    f, s = fus[0], sing[0]
-    d, lo, hi = (num(cmp_.get(k)) for k in ("difference", "low", "high"))
-    if (a, b) == (s, f):
-        d, lo, hi = -d, -hi, -lo
-    if (a, b) not in ((f, s), (s, f)) or math.isnan(d):  # no usable comparison: plain means
-        m = cmp_.get("metric") or c.pm
-        d, lo, hi = _stat(c.by_id[f], m)["mean"] - _stat(c.by_id[s], m)["mean"], math.nan, math.nan
-        return f, s, d, lo, hi, None
-    return f, s, d, lo, hi, cmp_.get("p_value")
+def replicates(study: dict[str, Any]) -> str:
+    """'3 seeds (0, 1, 2)' or '5 folds (out-of-fold predictions pooled)'."""
+    if study.get("folds"):
+        return f"{study['folds']} folds (out-of-fold predictions pooled)"
+    seeds = study.get("seeds") or []
+    return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
 
 
-def _minus(s: str) -> str:
-    return s.replace("-", "−")
+def pooling(study: dict[str, Any]) -> str:
+    return "pooled over folds" if study.get("folds") else "mean over seeds"
 
 
 def _summary(c: _Ctx) -> str:
+    v = c.r.get("verdict")
+    if not isinstance(v, dict):
+        return _note("No verdict in the results (written by an older FusionDx?); rerun the study.")
+    lines = [str(x) for x in v.get("lines") or []]
+    warn = [x for x in lines if x.startswith(("Shortcut", "Did not learn"))]
+    rest = [x for x in lines if x not in warn]
+    alert = "".join(f'<div class="verdict bad">{_e(x)}</div>' for x in warn)
+    facts = [_e(x) for x in rest] + _facts(c)
+    items = "".join(f"<li>{f}</li>" for f in facts)
+    return (f'{alert}<div class="verdict {_e(v.get("tone", "meh"))}"><b>{_e(v.get("headline", ""))}</b>'
+            f'</div><ul class="facts">{items}</ul>')
+
+
+def _facts(c: _Ctx) -> list[str]:
+    """What was compared, how, and what the ablation says."""
     cmp_ = c.r.get("comparison") or {}
-    mn = metric_name(cmp_.get("metric") or c.pm)
-    pair = _pair_stats(c)
-    if pair is None:
-        return _note("No fusion / single-modality pair in the results; no verdict.")
-    f, s, diff, lo, hi, p = pair
-    sf, ss = (_stat(c.by_id[i], cmp_.get("metric") or c.pm) for i in (f, s))
-    fusion_won = c.by_id.get(c.winner, {}).get("kind", "single") != "single"
-    if math.isnan(diff) or diff <= 0 or hi < 0:
-        cls, head = "bad", "Fusion does not help"
-    elif lo > 0 and fusion_won:
-        cls, head = "good", "Fusion helps"
-    else:
-        cls, head = "meh", "No clear benefit from fusion"
-    F, S = (f"<b>{_e(c.label[i])}</b>" for i in (f, s))
-    if fusion_won:
-        body = (f"{F} reaches {mn} {fmt_ci(sf, 2)} vs {fmt_ci(ss, 2)} for the best single "
-                f"modality ({S})")
-    else:
-        body = (f"the winner is a single modality, {S}, with {mn} {fmt_ci(ss, 2)}; the best "
-                f"fusion strategy, {F}, reaches {fmt_ci(sf, 2)}")
-    dtxt = "n/a" if math.isnan(diff) else f"{diff:+.3f}" if abs(diff) < 0.01 else f"{diff:+.2f}"
-    if not (math.isnan(lo) or math.isnan(hi)):
-        dtxt += f" [{lo:.2f}, {hi:.2f}]"
-    method = str(cmp_.get("method") or "")
-    ptxt = "" if p is None else ", " + ("paired bootstrap " if "bootstrap" in method else "") + \
-        fmt_p(p, c.study.get("n_boot"))
-    spans = "; the confidence interval includes zero" if lo <= 0 <= hi else ""
-    verdict = (f"<b>{_e(head)}:</b> {body}; difference (fusion − single) {_minus(dtxt)}"
-               f"{_e(ptxt)}{spans}. Winner chosen on {_e(_selection(c.study))}.")
-    facts = []
     kinds = [e.get("kind") for e in c.entries]
-    seeds = c.study.get("seeds") or []
-    n_test = ((c.r.get("data") or {}).get("splits") or {}).get("test", {}).get("cases")
-    facts.append(f"{len(c.entries)} models compared on test {_e(c.pname)}: "
-                 f"{kinds.count('single')} single-modality baselines, {kinds.count('fusion')} "
-                 f"fusion strategies, {kinds.count('ablation')} ablations; each trained with "
-                 f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}; 95% CIs from "
-                 f"{_e(c.study.get('n_boot', 'n/a'))} bootstrap resamples of the "
-                 f"{_e(n_test if n_test is not None else 'n/a')} test cases.")
+    n_test = c.study.get("n_test")
+    if n_test is None:
+        n_test = ((c.r.get("data") or {}).get("splits") or {}).get("test", {}).get("cases")
+    counts = ", ".join(f"{kinds.count(k)} {name}" for k, name in (
+        ("single", "single-modality baselines"), ("fusion", "fusion strategies"), ("tuned", "tuned strategies"),
+        ("ablation", "ablations"), ("reference", "reference models"), ("probe", "shortcut probes"))
+        if kinds.count(k))
+    facts = [f"{len(c.entries)} models compared on test {_e(c.pname)}: {_e(counts)}; every neural "
+             f"model trained over {_e(replicates(c.study))}, the references fitted once per split; "
+             f"95% CIs from {_e(c.study.get('n_boot', 'n/a'))} bootstrap resamples of the "
+             f"{_e(n_test if n_test is not None else 'n/a')} test cases."]
     if c.entries and c.entries[0].get("id") != c.winner:
         facts.append(f"On test, <b>{_e(c.label[c.entries[0]['id']])}</b> ranks first; the winner "
                      "is picked on validation to keep the test set untouched.")
+    method = str(cmp_.get("method") or "")
     if method:
-        facts.append(f"Difference and p-value: {_e(method)}.")
+        facts.append(f"Differences and p-values: {_e(method)}.")
     dl = cmp_.get("delong")
     if isinstance(dl, dict):
-        facts.append(f"DeLong test: z = {fmt(dl.get('z'), 2)}, {fmt_p(dl.get('p_value'))}.")
+        facts.append(f"DeLong test against the best single modality: z = {fmt(dl.get('z'), 2)}, "
+                     f"{fmt_p(dl.get('p_value'))}.")
     ab = c.r.get("ablation") or {}
     fm = num((ab.get("full") or {}).get("mean"))
     drops = {k: num(v.get("mean")) - fm for k, v in (ab.get("without") or {}).items()}
@@ -261,8 +239,10 @@ def _summary(c: _Ctx) -> str:
                      f"{_e(metric_name(ab.get('metric') or c.pm))} the most "
                      f"({plots.signed(drops[worst])}); leaving out {_e(least)} the least "
                      f"({plots.signed(drops[least])}).")
-    items = "".join(f"<li>{f}</li>" for f in facts)
-    return f'<div class="verdict {cls}">{verdict}</div><ul class="facts">{items}</ul>'
+    absent = c.r.get("references_absent") or []
+    if absent:
+        facts.append("Not run: " + _e("; ".join(f"{a['label']} ({a['why']})" for a in absent)) + ".")
+    return facts
 
 
 def _fig(uri: str, caption: str = "") -> str:
@@ -288,8 +268,8 @@ def _ci_cell(d: dict[str, float]) -> str:
 def _ranked_section(c: _Ctx) -> str:
     rows = [{"id": e.get("id"), "label": c.label.get(e.get("id"), ""), "kind": e.get("kind", ""),
              **_stat(e, c.pm)} for e in c.entries]
-    parts = [_fig(plots.ranked_chart(rows, c.pname, c.winner, c.best),
-                  f"Test {c.pname}, mean over seeds with 95% bootstrap CI; best first.")] if rows \
+    parts = [_fig(plots.ranked_chart(rows, c.pname, c.winner, c.best, pooling(c.study)),
+                  f"Test {c.pname}, {pooling(c.study)}, with 95% bootstrap CI; best first.")] if rows \
         else [_note("No entries in the results.")]
     ms = _table_metrics(c.r)
     head = "".join(f'<th class="{"pm" if m == c.pm else ""}">{_e(metric_name(m))}</th>' for m in ms)
@@ -300,10 +280,12 @@ def _ranked_section(c: _Ctx) -> str:
         mods = ", ".join(map(str, e.get("modalities") or []))
         fus = e.get("fusion") if e.get("fusion") != c.label.get(i) else None
         sub = " · ".join(str(x) for x in (fus, e.get("level"), mods) if x)
+        flags = e.get("flags") or []
+        warn = f'<small class="warn">⚠ {_e("; ".join(flags))}</small>' if flags else ""
         cells = "".join(f'<td class="{"pm" if m == c.pm else ""}">{_ci_cell(_stat(e, m))}</td>'
                         for m in ms)
         trs.append(f'<tr class="{cls}"><td>{rank}</td><td class="l"><b>{_e(c.label.get(i, i))}'
-                   f"</b>{' ★' if i == c.winner else ''}<small>{_e(sub)}</small></td>"
+                   f"</b>{' ★' if i == c.winner else ''}<small>{_e(sub)}</small>{warn}</td>"
                    f'<td class="l">{_kind_badge(e.get("kind", ""))}</td>{cells}'
                    f"<td>{fmt_count(e.get('n_parameters'))}</td>"
                    f"<td>{fmt_count(e.get('flops_per_case'), 'FLOP')}</td>"
@@ -312,7 +294,9 @@ def _ranked_section(c: _Ctx) -> str:
                  f'<th class="l">Kind</th>{head}<th>Parameters</th><th>FLOPs / case</th>'
                  f"<th>Train time (s)</th></tr>{''.join(trs)}</table></div>")
     parts.append(_note(f"★ winner (chosen on {_selection(c.study)}); highlighted in yellow, "
-                       "the best single modality in blue."))
+                       "the best single modality in blue. Reference rows are scikit-learn models "
+                       "fitted on the same training cases and tuned on the same validation cases; "
+                       "probes see only what should not matter; ⚠ marks a model that did not learn."))
     return "".join(parts)
 
 
@@ -403,23 +387,15 @@ def _training(c: _Ctx) -> str:
 def _data(c: _Ctx) -> str:
     d = c.r.get("data") or {}
     splits, avail = d.get("splits") or {}, d.get("availability") or {}
+    per_fold = d.get("per_fold") or []
     parts = []
-    if splits:
-        classes = list(dict.fromkeys(k for s in splits.values() for k in s.get("classes") or {}))
-        head = "".join(f"<th>{_e(k)}</th>" for k in classes)
-        rows = []
-        for name, s in splits.items():
-            n = num(s.get("cases"))
-            cells = []
-            for k in classes:
-                v = num((s.get("classes") or {}).get(k))
-                pct = f' <span class="pc">({100 * v / n:.0f}%)</span>' if n > 0 and v == v else ""
-                cells.append(f"<td>{fmt(v, 0)}{pct}</td>")
-            rows.append(f'<tr><td class="l">{_e(name)}</td><td>{fmt(n, 0)}</td>{"".join(cells)}'
-                        "</tr>")
-        parts.append(f'<h3>Cases per split and class</h3><div class="tw"><table class="narrow">'
-                     f'<tr><th class="l">Split</th><th>Cases</th>{head}</tr>{"".join(rows)}'
-                     "</table></div>")
+    if per_fold:
+        parts.append(f"<h3>Cases per split and class, in each of the {len(per_fold)} folds</h3>"
+                     + _split_table([(f"fold {k}", name, s) for k, f in enumerate(per_fold)
+                                     for name, s in f.items()]))
+    elif splits:
+        parts.append("<h3>Cases per split and class</h3>"
+                     + _split_table([("", name, s) for name, s in splits.items()]))
     else:
         parts.append(_note("No split summary in the results."))
     if avail:
@@ -428,13 +404,33 @@ def _data(c: _Ctx) -> str:
         for m, v in avail.items():
             cells = "".join(_avail_cell(num(v.get(s))) for s in sp)
             rows.append(f'<tr><td class="l">{_e(m)}</td>{cells}</tr>')
-        parts.append(f'<h3>Modality availability (% of cases)</h3><div class="tw">'
+        fold0 = " (fold 0)" if per_fold else ""
+        parts.append(f'<h3>Modality availability (% of cases){fold0}</h3><div class="tw">'
                      f'<table class="narrow"><tr><th class="l">Modality</th>'
                      f'{"".join(f"<th>{_e(s)}</th>" for s in sp)}</tr>{"".join(rows)}'
                      "</table></div>")
     else:
         parts.append(_note("No modality availability in the results."))
     return "".join(parts)
+
+
+def _split_table(rows_in: list[tuple[str, str, dict[str, Any]]]) -> str:
+    """(fold, split, {cases, classes}) rows as one table, with each class's share."""
+    classes = list(dict.fromkeys(k for _, _, s in rows_in for k in s.get("classes") or {}))
+    folds = any(f for f, _, _ in rows_in)
+    head = ('<th class="l">Fold</th>' if folds else "") + '<th class="l">Split</th><th>Cases</th>' + \
+        "".join(f"<th>{_e(k)}</th>" for k in classes)
+    rows = []
+    for fold, name, s in rows_in:
+        n = num(s.get("cases"))
+        cells = []
+        for k in classes:
+            v = num((s.get("classes") or {}).get(k))
+            pct = f' <span class="pc">({100 * v / n:.0f}%)</span>' if n > 0 and v == v else ""
+            cells.append(f"<td>{fmt(v, 0)}{pct}</td>")
+        first = f'<td class="l">{_e(fold)}</td>' if folds else ""
+        rows.append(f'<tr>{first}<td class="l">{_e(name)}</td><td>{fmt(n, 0)}</td>{"".join(cells)}</tr>')
+    return f'<div class="tw"><table class="narrow"><tr>{head}</tr>{"".join(rows)}</table></div>'
 
 
 def _avail_cell(v: float) -> str:
@@ -542,16 +538,27 @@ def write_tables(results: dict, out_dir: Path) -> tuple[Path, Path]:
                                                               ["---:"] * (len(head) - 3)) + "|"]
     for rank, e in enumerate(ents, 1):
         star = " ★" if e.get("id") == results.get("winner") else ""
+        star += " ⚠" if e.get("flags") else ""
         cells = [str(rank), _md(e.get("label", e.get("id"))) + star, _md(e.get("kind", "")),
                  *(fmt_ci(_stat(e, m)) for m in ms), fmt_count(e.get("n_parameters")),
                  fmt_count(e.get("flops_per_case"), "FLOP"), fmt(e.get("train_seconds"), 1)]
         lines.append("| " + " | ".join(cells) + " |")
-    seeds = study.get("seeds") or []
-    plural = "s" if len(seeds) != 1 else ""
-    lines += ["", f"Mean over {len(seeds)} seed{plural} ({', '.join(map(str, seeds))}) on the test "
-              f"split with 95% CI: bootstrap over test cases ({study.get('n_boot', 'n/a')} "
-              f"resamples). Sorted by test {metric_name(pm)}; ★ winner, chosen on "
-              f"{_selection(study)}.", ""]
+    n_test = study.get("n_test")
+    cases = f" ({n_test} cases)" if n_test is not None else ""
+    over = (f"Pooled out-of-fold predictions of {study['folds']} folds" if study.get("folds")
+            else f"Mean over {replicates(study)}")
+    lines += ["", f"{over} on the test split{cases} with 95% CI: bootstrap over test cases "
+              f"({study.get('n_boot', 'n/a')} resamples); references fitted once per split. Sorted "
+              f"by test {metric_name(pm)}; ★ winner, chosen on {_selection(study)}."]
+    for e in ents:
+        if e.get("flags"):
+            lines.append(f"⚠ {_md(e.get('label', e.get('id')))}: {_md('; '.join(e['flags']))}.")
+    for a in results.get("references_absent") or []:
+        lines.append(f"Not run: {_md(a['label'])} ({_md(a['why'])}).")
+    verdict = results.get("verdict") or {}
+    if verdict.get("headline"):
+        lines += ["", f"**{_md(verdict['headline'])}**"] + [f"- {_md(x)}" for x in verdict.get("lines") or []]
+    lines.append("")
     md = out_dir / "table.md"
     md.write_text("\n".join(lines), encoding="utf-8")
     cols = ["id", "label", "kind", "fusion", "level", "modalities"]

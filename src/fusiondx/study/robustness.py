@@ -15,42 +15,48 @@ from fusiondx.study.analysis import EntryData
 
 
 def robustness(d: EntryData, info: TaskInfo, metric: str, modalities: Sequence[str],
-               rates: Sequence[float]) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """Mean over replicates of the test metric (a) with each modality removed from every case
-    and (b) with each modality removed from a growing fraction of cases.
+               rates: Sequence[float], pooled: bool = False,
+               complete: float | None = None) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """The test metric (a) with each modality removed from every case and (b) with each modality
+    removed from a growing fraction of cases, computed as the study table is: the mean over
+    seeds of each seed's metric, or (folds) the metric of the pooled out-of-fold predictions.
 
-    Returns ``({"none": v, m: v, ...}, {"rates": [...], m: [v per rate], ...})``. Removing a
-    modality the model does not use leaves it unchanged: a single-modality model is scored the
-    same without the others, which is the point of the comparison.
+    Returns ``({"none": v, m: v, ...}, {"rates": [...], m: [v per rate], ...})``. Nothing removed
+    (``none``, rate 0) is ``complete``, the table's own value from the very same predictions,
+    when given. Removing a modality the model does not use leaves it unchanged: a
+    single-modality model is scored the same without the others, which is the point.
     """
-    removed: dict[str, list[float]] = {}
-    curves: dict[str, list[list[float]]] = {}
+    scenarios: dict[tuple[str, float], list[tuple[Any, np.ndarray]]] = {}
+    head = None
     for job in d.jobs:
         model, store, idx = _load(job.run_dir)
+        head = head or model
         y = store.targets[info.name][idx]
         base = torch.from_numpy(store.mask[idx].copy())
         cols = {m: i for i, m in enumerate(model.modalities)}
 
-        def score(mask: torch.Tensor, model=model, store=store, idx=idx, y=y) -> float:  # noqa: ANN001
-            return _metric(model, store, idx, mask, info, metric, y)
+        def add(key: tuple[str, float], mask: torch.Tensor, model=model, store=store, idx=idx, y=y) -> None:  # noqa: ANN001
+            scenarios.setdefault(key, []).append((_outputs(model, store, idx, mask, info), y))
 
-        removed.setdefault("none", []).append(score(base))
+        add(("none", 1.0), base)
         for m in modalities:
-            mask = base.clone()
-            if m in cols:
-                mask[:, cols[m]] = False
-            removed.setdefault(m, []).append(score(mask))
-            row = []
-            for r in rates:
+            for r in sorted({1.0, *rates}):
                 mask = base.clone()
                 if m in cols:
-                    hide = _chosen(len(idx), r, f"{m}:{r}")
-                    mask[hide, cols[m]] = False
-                row.append(score(mask))
-            curves.setdefault(m, []).append(row)
-    rem = {k: float(np.nanmean(v)) for k, v in removed.items()}
+                    mask[_chosen(len(idx), r, f"{m}:{r}") if r < 1.0 else slice(None), cols[m]] = False
+                add((m, r), mask)
+
+    def value(key: tuple[str, float]) -> float:
+        if complete is not None and (key[0] == "none" or key[1] == 0.0):
+            return float(complete)
+        parts = scenarios[key]
+        if pooled:
+            parts = [(_cat([o for o, _ in parts]), np.concatenate([t for _, t in parts]))]
+        return float(np.nanmean([_metric(head, o, t, info, metric) for o, t in parts]))
+
+    rem = {"none": value(("none", 1.0))} | {m: value((m, 1.0)) for m in modalities}
     rate_curves: dict[str, list[float]] = {"rates": [float(r) for r in rates]}
-    rate_curves |= {m: np.nanmean(np.array(v), axis=0).tolist() for m, v in curves.items()}
+    rate_curves |= {m: [value((m, r)) for r in rates] for m in modalities}
     return rem, rate_curves
 
 
@@ -72,15 +78,23 @@ def _load(run_dir: Any) -> tuple[Any, Any, np.ndarray]:
     return model, store, store.indices("test")
 
 
-def _metric(model: Any, store: Any, idx: np.ndarray, mask: torch.Tensor, info: TaskInfo,
-            metric: str, y: np.ndarray) -> float:
+def _outputs(model: Any, store: Any, idx: np.ndarray, mask: torch.Tensor, info: TaskInfo) -> Any:
     from fusiondx.engine.run import predict_outputs
 
-    outputs = predict_outputs(model, store, idx, 512, mask=mask)[info.name]
+    out = predict_outputs(model, store, idx, 512, mask=mask)[info.name]
+    if info.is_classification:
+        probs = model.task_head(info.name).to_probs(out).numpy()
+        return probs[:, 0] if info.type == "binary" else probs
+    return out
+
+
+def _cat(chunks: list[Any]) -> Any:
+    if isinstance(chunks[0], torch.Tensor):
+        return torch.cat(chunks)
+    return np.concatenate(chunks)
+
+
+def _metric(model: Any, outputs: Any, y: np.ndarray, info: TaskInfo, metric: str) -> float:
     if not info.is_classification:
-        value = model.task_head(info.name).evaluate(outputs, torch.from_numpy(y))[metric]
-        return float(value)
-    probs = model.task_head(info.name).to_probs(outputs).numpy()
-    if info.type == "binary":
-        probs = probs[:, 0]
-    return stats.metric_value(metric, y, probs, info.type)
+        return float(model.task_head(info.name).evaluate(outputs, torch.from_numpy(y))[metric])
+    return stats.metric_value(metric, y, outputs, info.type)

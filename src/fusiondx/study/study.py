@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fusiondx.config import Config, load_config
 from fusiondx.data.targets import stratification_key
 from fusiondx.errors import ConfigError, RunError
 from fusiondx.models.build import check_parts
-from fusiondx.study import analysis
+from fusiondx.study import analysis, references
 from fusiondx.study.plan import (
     BASELINE_FUSION,
     Entry,
@@ -41,6 +42,7 @@ from fusiondx.study.report import write_report, write_tables
 from fusiondx.study.robustness import robustness
 from fusiondx.study.runner import Job, read_metrics, run_jobs, threads_per_job
 from fusiondx.study.samples import samples
+from fusiondx.study.verdict import decide
 
 
 @dataclass
@@ -80,13 +82,25 @@ def run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None 
     console.print(f"[bold]Study '{cfg.name}'[/]: {n_single} single-modality baselines and "
                   f"{len(names)} fusion strategies, {len(reps)} {'folds' if pooled else 'seeds'} each, "
                   f"on task '{task}'; winner chosen on validation {metric}.")
-    data = _data_summary(cfg, out_dir, reps[0], task, progress, console)
+    data = _data_summary(cfg, out_dir, reps, task, progress, console)
 
     entries = main_entries(cfg, names) + list(extra_entries or [])
     plan = {e.id: [Job(e, r, run_config(cfg, e, r, out_dir, threads)) for r in reps] for e in entries}
     failed = _train(plan, n_jobs, "Training baselines and strategies", console, progress, metric)
     loaded = _load(plan, cfg, task, pooled, failed)
+    if not loaded:
+        raise RunError("No training of the study finished, so there is nothing to compare.", file=out_dir,
+                       fix="see the error.txt files in the run folders listed above")
     info = analysis.task_info(plan[next(iter(loaded))][0].run_dir, task)
+    absent: list[dict[str, str]] = []
+    if cfg.study.references:
+        console.print("Reference models and shortcut probes (scikit-learn), on the same splits ...")
+        table, _ = references.build_case_table(cfg, out_dir, reps[0])
+        planned, absent = references.plan(cfg, table, info)
+        ref_jobs, ref_failed = references.run(cfg, planned, table, reps, out_dir, task, metric, console)
+        failed |= ref_failed
+        by_entry = {p.entry.id: p.entry for p in planned}
+        loaded |= {eid: analysis.load_entry(by_entry[eid], js, info, pooled) for eid, js in ref_jobs.items()}
     winner = analysis.choose(loaded, ("fusion", "tuned"), task, metric)
     best_single = analysis.choose(loaded, ("single",), task, metric)
     if winner is None or best_single is None:
@@ -103,7 +117,7 @@ def run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None 
         loaded |= _load(plan_abl, cfg, task, pooled, failed)
 
     console.print("Computing confidence intervals and robustness ...")
-    results = _results(cfg, out_dir, loaded, info, task, metric, winner, best_single, data, pooled)
+    results = _results(cfg, out_dir, loaded, info, task, metric, winner, best_single, data, pooled, absent)
     (out_dir / "results.json").write_text(json.dumps(_clean(results), indent=1))
     write_tables(results, out_dir)
     write_report(results, out_dir / "report.html")
@@ -166,21 +180,39 @@ def _load(plan: dict[str, list[Job]], cfg: Config, task: str, pooled: bool,
 
 
 def _results(cfg: Config, out_dir: Path, loaded: dict[str, analysis.EntryData], info: Any, task: str,
-             metric: str, winner: str, best_single: str, data: dict[str, Any], pooled: bool) -> dict[str, Any]:
+             metric: str, winner: str, best_single: str, data: dict[str, Any], pooled: bool,
+             absent: list[dict[str, str]]) -> dict[str, Any]:
     n_boot = cfg.study.n_boot
     entries = [analysis.summarise(d, info, n_boot) for d in loaded.values()]
+    flags = analysis.learning_flags(loaded, info)
+    for e in entries:
+        e["flags"] = flags.get(e["id"], [])
     entries.sort(key=lambda e: -_nan_low(e["test"][metric]["mean"]))
     by_id = {e["id"]: e for e in entries}
+    best_reference = analysis.choose(loaded, ("reference",), task, metric)
     w, b = loaded[winner], loaded[best_single]
+    singles = [e for e in entries if e["kind"] == "single"]
+    on_test = singles[0]["id"] if singles else best_single  # entries are sorted by test metric
+
+    def versus(other: str | None) -> dict[str, Any] | None:
+        return None if other is None else analysis.comparison(w, loaded[other], info, metric, n_boot)
+
+    comparisons = {"single": versus(best_single), "reference": versus(best_reference),
+                   "single_on_test": versus(on_test) if on_test != best_single else None}
+    reps = w.jobs
     results: dict[str, Any] = {
         "study": {"name": cfg.name, "created": _dt.datetime.now().isoformat(timespec="seconds"),
                   "task": task, "task_type": info.type, "classes": list(info.classes),
-                  "primary_metric": metric, "seeds": None if pooled else [j.rep.seed for j in w.jobs],
-                  "folds": len(w.jobs) if pooled else None, "n_boot": n_boot,
+                  "primary_metric": metric, "seeds": None if pooled else [j.rep.seed for j in reps],
+                  "folds": len(reps) if pooled else None, "n_boot": n_boot,
+                  "n_test": len(w.case_ids),
                   "selection": f"val/{metric}", "config_yaml": cfg.to_yaml(),
                   "results_path": str(out_dir / "results.json")},
         "data": data, "entries": entries, "winner": winner, "best_single": best_single,
-        "comparison": analysis.comparison(w, b, info, metric, n_boot),
+        "best_reference": best_reference, "best_single_on_test": on_test,
+        "comparison": comparisons["single"], "comparisons": comparisons,
+        "references_absent": absent,
+        "verdict": decide(by_id, metric, winner, best_single, best_reference, comparisons, absent, flags),
         "curves": ({winner: analysis.curves(w), best_single: analysis.curves(b)}
                    if info.type == "binary" else None),
         "confusion_matrix": analysis.confusion(w, info),
@@ -202,53 +234,58 @@ def _results(cfg: Config, out_dir: Path, loaded: dict[str, analysis.EntryData], 
         for eid in dict.fromkeys([winner, best_single]):
             # An image that boxes or masks are drawn on cannot be taken away (the heads read it).
             kept = [m for m in mods if m not in anchors(cfg)]
-            removed[eid], rates[eid] = robustness(loaded[eid], info, metric, kept, cfg.study.missing_rates)
+            removed[eid], rates[eid] = robustness(loaded[eid], info, metric, kept, cfg.study.missing_rates,
+                                                  pooled, by_id[eid]["test"][metric]["mean"])
         results["robustness"] = {"metric": metric, "removed": removed, "missing_rate": rates}
     return results
 
 
-def _data_summary(cfg: Config, out_dir: Path, rep: Replicate, task: str, progress: bool,
+def _data_summary(cfg: Config, out_dir: Path, reps: list[Replicate], task: str, progress: bool,
                   console: Console) -> dict[str, Any]:
-    """Decode every file once (warming the shared cache) and count cases per split and class."""
-    from fusiondx.data.store import prepare
+    """Decode every file once (warming the shared cache) and count cases per split and class:
+    of the one split of every seed, or of each fold (``per_fold``, with ``splits`` the first)."""
+    from fusiondx.data.store import label_cases, prepare
 
     everything = Entry("data", "data", "fusion", BASELINE_FUSION, tuple(m.name for m in cfg.modalities))
-    run_cfg = load_config(run_config(cfg, everything, rep, out_dir, None))
     console.print("Reading and decoding the data once for every training ...")
-    prepared = prepare(run_cfg, progress=progress)
+    prepared = prepare(load_config(run_config(cfg, everything, reps[0], out_dir, None)), progress=progress)
     store = prepared.store
     info = next(t for t in prepared.tasks if t.name == task)
-    y = store.targets[task]
-    splits = {}
-    for s in ("train", "val", "test"):
-        sel = store.split == s
-        if not info.is_classification:
-            keys, counts = np.unique(stratification_key(info, y[sel]), return_counts=True)
-            splits[s] = {"cases": int(sel.sum()), "classes": {str(k): int(c) for k, c in zip(keys, counts, strict=True)}}
-            continue
-        if info.type == "multilabel":
-            counts = {c: int(y[sel][:, k].sum()) for k, c in enumerate(info.classes)}
-        else:
-            counts = {c: int((y[sel] == k).sum()) for k, c in enumerate(info.classes)}
-        splits[s] = {"cases": int(sel.sum()), "classes": counts}
+    splits = _split_counts(info, store.targets[task], store.split)
     availability = {m: {s: float(store.mask[store.split == s, i].mean()) for s in ("train", "val", "test")}
                     for i, m in enumerate(store.modalities)}
-    return {"splits": splits, "availability": availability}
+    out: dict[str, Any] = {"splits": splits, "availability": availability, "per_fold": None}
+    if reps[0].fold is not None:
+        out["per_fold"] = [splits] + [
+            _split_counts(info, lab.targets[task], lab.split)
+            for lab in (label_cases(load_config(run_config(cfg, everything, r, out_dir, None))) for r in reps[1:])]
+    return out
+
+
+def _split_counts(info: Any, y: np.ndarray, split: np.ndarray) -> dict[str, Any]:
+    out = {}
+    for s in ("train", "val", "test"):
+        sel = split == s
+        if not info.is_classification:
+            keys, counts = np.unique(stratification_key(info, y[sel]), return_counts=True)
+            out[s] = {"cases": int(sel.sum()), "classes": {str(k): int(c) for k, c in zip(keys, counts, strict=True)}}
+        elif info.type == "multilabel":
+            out[s] = {"cases": int(sel.sum()), "classes": {c: int(y[sel][:, k].sum()) for k, c in enumerate(info.classes)}}
+        else:
+            out[s] = {"cases": int(sel.sum()), "classes": {c: int((y[sel] == k).sum()) for k, c in enumerate(info.classes)}}
+    return out
 
 
 def _say_done(console: Console, results: dict[str, Any], out_dir: Path, failed: dict[str, str]) -> None:
-    c = results["comparison"]
-    by_id = {e["id"]: e for e in results["entries"]}
-    w, b = by_id[results["winner"]], by_id[results["best_single"]]
-    m = c["metric"]
-    verdict = "helps" if c["low"] > 0 else ("hurts" if c["high"] < 0 else "is not clearly better")
-    console.print(
-        f"\nWinner (chosen on validation {m}): [bold]{w['label']}[/] — test {m} "
-        f"{w['test'][m]['mean']:.3f} [{w['test'][m]['low']:.3f}, {w['test'][m]['high']:.3f}] vs "
-        f"{b['label']} {b['test'][m]['mean']:.3f} [{b['test'][m]['low']:.3f}, {b['test'][m]['high']:.3f}]; "
-        f"difference {c['difference']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]: fusion {verdict}.")
+    v = results["verdict"]
+    color = {"good": "green", "meh": "yellow", "bad": "red"}[v["tone"]]
+    console.print(f"\n[bold {color}]{escape(v['headline'])}[/]", highlight=False)
+    for line in v["lines"]:
+        style = "bold red" if line.startswith(("Shortcut", "Did not learn")) else ""
+        console.print(f"[{style}]  - {escape(line)}[/]" if style else f"  - {escape(line)}", highlight=False)
     if failed:
-        console.print(f"[yellow]{len(failed)} training(s) failed and are left out; see error.txt in their folders.[/]")
+        console.print(f"[yellow]{len(failed)} training(s) or reference(s) failed and are left out; see "
+                      "error.txt in their folders.[/]")
     console.print(f"Wrote {out_dir / 'report.html'}\n      {out_dir / 'table.md'}, {out_dir / 'table.csv'}\n"
                   f"      {out_dir / 'results.json'}\n      run folders under {out_dir / 'runs'}")
 

@@ -1,0 +1,156 @@
+"""The reference contract: a plain, well-kept model a study trains beside its neural entries.
+
+A study asks of every fusion "does a simpler model do as well?". References answer it with
+scikit-learn: each is a feature transformer over the study's :class:`CaseTable` (what one
+modality, all of them, or only which inputs are present look like as numbers) followed by an
+estimator family (``linear`` or ``trees``, see ``_estimators.py``). Every reference is
+
+- trained on the same training cases as the neural models,
+- tuned on the same validation cases (a small grid, by the study's metric),
+- scored on the same test cases, and written as an ordinary run folder (``predictions.csv``,
+  ``metrics.json``), so the study compares it with the same bootstrap and paired tests.
+
+``kind`` is ``reference`` (a baseline to beat) or ``probe`` (a shortcut detector: a model that
+should *not* do well, such as one that sees only which inputs are present).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fusiondx.configurable import Configurable
+from fusiondx.data.targets import TaskInfo
+from fusiondx.references import _estimators as est
+from fusiondx.references._table import CaseTable
+
+
+@dataclass
+class Fitted:
+    """One reference trained on one split: the chosen grid point and its outputs."""
+
+    params: dict[str, Any]
+    val: np.ndarray
+    test: np.ndarray
+    val_score: float
+    seconds: float
+    n_features: int
+
+
+class Reference(Configurable):
+    """Base class of study references and probes (subclasses register with ``@register_reference``).
+
+    Subclasses set ``inputs`` (a modality kind: one entry per modality of that kind; ``all``:
+    every modality together; ``presence`` or ``metadata``: probes), ``features_label`` (what the
+    table calls the features), ``family`` and implement :meth:`features`.
+    """
+
+    kind: ClassVar[str] = "reference"
+    inputs: ClassVar[str] = ""
+    family: ClassVar[str] = "linear"
+    features_label: ClassVar[str] = ""
+    task_types: ClassVar[tuple[str, ...]] = est.TASK_TYPES
+    needs_base: ClassVar[bool] = False
+    """True for references built on the per-modality references fitted before them (stacking)."""
+
+    def unavailable(self, table: CaseTable, group: str | None, task: TaskInfo) -> str | None:
+        """Why this reference cannot run on this data and task (None when it can)."""
+        if task.type not in self.task_types:
+            return f"no {self.features_label} model for {task.type} tasks"
+        if task.type == "survival":
+            return est.survival_missing()
+        return None
+
+    def features(self, table: CaseTable, group: str | None) -> Any:
+        """An unfitted scikit-learn transformer from the whole table to this reference's features."""
+        raise NotImplementedError
+
+    def label(self, group: str | None, task: TaskInfo) -> str:
+        model = est.ESTIMATOR_LABELS[(self.family, task.type)]
+        where = f"{group}: " if group and self.inputs not in ("all", "presence", "metadata") else ""
+        return f"{where}{self.features_label} + {model}"
+
+    def candidates(self, table: CaseTable, group: str | None, task: TaskInfo, seed: int,
+                   balanced: bool, train: np.ndarray, y_train: np.ndarray,
+                   groups: np.ndarray | None, base: dict[str, tuple[Reference, dict[str, Any]]] | None = None
+                   ) -> list[tuple[dict[str, Any], Any]]:
+        """(params, unfitted pipeline) pairs to tune on validation; ``base`` maps a modality to its
+        best fitted reference and grid point (for references with ``needs_base``)."""
+        from sklearn.base import clone
+        from sklearn.pipeline import make_pipeline
+
+        feats = self.features(table, group)
+        if task.type == "survival":
+            feats = make_pipeline(feats, *_survival_steps())
+        return [(p, make_pipeline(clone(feats), e))
+                for p, e in est.candidates(self.family, task.type, seed, balanced)]
+
+    def fit(self, table: CaseTable, group: str | None, task: TaskInfo, y: np.ndarray, split: np.ndarray,
+            metric: str, seed: int, balanced: bool = False, groups: np.ndarray | None = None,
+            base: dict[str, tuple[Reference, dict[str, Any]]] | None = None) -> Fitted:
+        """Train every grid point on train, keep the best on validation, predict val and test."""
+        start = time.perf_counter()
+        tr, va, te = (split == s for s in ("train", "val", "test"))
+        y_fit = est.fit_target(task.type, y[tr])
+        grid = self.candidates(table, group, task, seed, balanced, tr, y[tr],
+                               None if groups is None else groups[tr], base)
+        X = table.frame  # read after candidates(): a reference may add its columns (embeddings)
+        best: tuple[float, dict[str, Any], Any, np.ndarray] | None = None
+        for params, model in grid:
+            model.fit(X[tr], y_fit)
+            out = est.outputs(model, X[va], task.type, len(task.classes))
+            score = score_of(metric, task, y[va], out)
+            if best is None or (np.isfinite(score) and not score <= best[0]):
+                best = (score, params, model, out)  # a tie keeps the earlier, simpler candidate
+        assert best is not None
+        score, params, model, val_out = best
+        test_out = est.outputs(model, X[te], task.type, len(task.classes))
+        return Fitted(params, val_out, test_out, float(score), time.perf_counter() - start,
+                      _n_features(model, X[tr][:5]))
+
+
+def score_of(metric: str, task: TaskInfo, y: np.ndarray, out: np.ndarray) -> float:
+    """The study's metric of these outputs (what tuning maximises)."""
+    m = metrics_of(task, y, out).get(metric)
+    return float(m) if isinstance(m, (int, float)) else float("nan")
+
+
+def metrics_of(task: TaskInfo, y: np.ndarray, out: np.ndarray) -> dict[str, Any]:
+    """The same metrics a trained head reports in metrics.json, from a reference's outputs."""
+    if task.is_classification:
+        import torch
+
+        from fusiondx.evaluation.metrics import classification_metrics
+
+        probs = torch.as_tensor(np.asarray(out, dtype=np.float32).reshape(len(out), -1))
+        return classification_metrics(probs, torch.as_tensor(y), task.type, len(task.classes))
+    from fusiondx.evaluation.task_metrics import regression_metrics, survival_metrics
+
+    if task.type == "regression":
+        return regression_metrics(out, y)
+    return survival_metrics(out, y[:, 0], y[:, 1])
+
+
+def _survival_steps() -> list[Any]:
+    """The Cox model needs dense, finite and not too many columns."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from fusiondx.references._steps import AtMostColumns
+
+    return [FunctionTransformer(_dense, accept_sparse=True), SimpleImputer(), StandardScaler(), AtMostColumns(32)]
+
+
+def _dense(x: Any) -> Any:
+    return x.toarray() if hasattr(x, "toarray") else np.asarray(x, dtype=np.float64)
+
+
+def _n_features(model: Any, sample: Any) -> int:
+    """Width of what the estimator sees (after every transformer of the pipeline)."""
+    try:
+        return int(model[:-1].transform(sample).shape[1])
+    except Exception:  # noqa: BLE001  (a count for the table, never worth failing a study)
+        return -1

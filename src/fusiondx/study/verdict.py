@@ -1,0 +1,115 @@
+"""The study's answer in words: does fusion help here, or does something simpler do as well?
+
+"Fusion helps" only when the winner (the fusion chosen on validation) beats both the best
+single modality and the best reference model (each also chosen on validation) with a paired CI
+that excludes zero. Otherwise the answer names the simpler model that does as well (or better).
+The best single modality *on test* is a sensitivity line, never the headline: picking it on
+test would flatter fusion's rival. Shortcut probes within the winner's CI and entries that did
+not learn are named in plain words. The CLI and the report both print this, word for word.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# What a model that learned nothing scores; a probe counts as a shortcut only above it.
+CHANCE = {"auroc": 0.5, "c_index": 0.5, "r2": 0.0}
+PROBE_MEANING = {
+    "presence": "which inputs each case has (what was measured, not what it showed)",
+    "metadata": "the acquisition and bookkeeping columns",
+}
+
+
+def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_single: str,
+           best_reference: str | None, comparisons: dict[str, Any], absent: list[dict[str, str]],
+           flags: dict[str, list[str]]) -> dict[str, Any]:
+    """``{"fusion_helps", "simpler", "tone", "headline", "lines", "shortcuts"}``.
+
+    ``comparisons`` holds the paired differences winner minus ``single``, ``reference`` (or
+    None) and ``single_on_test`` (or None); ``flags`` per entry id, the reasons it did not learn.
+    """
+    mn = metric.upper() if len(metric) <= 5 else metric
+    w, s = by_id[winner], by_id[best_single]
+    r = by_id.get(best_reference) if best_reference else None
+    ds, dr = comparisons["single"], comparisons.get("reference")
+    beats_s, beats_r = _above(ds), r is None or _above(dr)
+    if beats_s and beats_r:
+        tone, simpler = "good", None
+        rivals = f"the best single modality ({s['label']}) by {_diff(ds)}"
+        rivals += f" and the best reference model ({r['label']}) by {_diff(dr)}" if r else ""
+        headline = f"Fusion helps: {w['label']} reaches {mn} {_ci(w, metric)}, above {rivals}."
+    else:
+        # The simpler model to name: the reference when fusion does not beat it, else the single.
+        other, d = (r, dr) if r is not None and not beats_r else (s, ds)
+        simpler = other["id"]
+        worse = d["high"] < 0
+        tone = "bad" if worse else "meh"
+        verb = "is better" if worse else "does as well"
+        headline = (f"A simpler model {verb}: {other['label']} reaches {mn} {_ci(other, metric)} vs "
+                    f"{_ci(w, metric)} for the fusion chosen on validation ({w['label']}); "
+                    f"fusion minus it: {_diff(d)}.")
+    lines = ["A" + _line("the best single modality (chosen on validation)", s, ds)[1:]]
+    if r is not None:
+        lines.append("A" + _line("the best reference model (chosen on validation)", r, dr)[1:])
+    elif absent:
+        lines.append("No reference model could run for this task: "
+                     + "; ".join(f"{a['label']}: {a['why']}" for a in absent) + ".")
+    sot = comparisons.get("single_on_test")
+    if sot is not None:
+        lines.append("Sensitivity: " + _line("the best single modality on test", by_id[sot["b"]], sot))
+    shortcuts = []
+    for eid, e in by_id.items():
+        if e.get("kind") != "probe":
+            continue
+        p, wt = e["test"][metric], w["test"][metric]
+        if not (_finite(p["mean"]) and _finite(wt["low"])):
+            continue
+        above_chance = metric in CHANCE and _finite(p["low"]) and p["low"] > CHANCE[metric]
+        if p["mean"] >= wt["mean"] or (p["mean"] >= wt["low"] and (above_chance or metric not in CHANCE)):
+            meaning = PROBE_MEANING.get(e.get("fusion", ""), "what this probe sees")
+            shortcuts.append(eid)
+            lines.insert(0, f"Shortcut warning: a model that sees only {meaning} reaches {mn} "
+                            f"{_ci(e, metric)}, within the winner's 95% CI "
+                            f"[{w['test'][metric]['low']:.3f}, {w['test'][metric]['high']:.3f}]: "
+                            "the models may be reading that rather than the disease.")
+    for eid, why in flags.items():
+        if why and eid in by_id:
+            lines.append(f"Did not learn: {by_id[eid]['label']} ({'; '.join(why)}).")
+    return {"fusion_helps": bool(beats_s and beats_r), "simpler": simpler, "tone": tone,
+            "headline": headline, "lines": lines, "shortcuts": shortcuts}
+
+
+def _above(d: dict[str, Any] | None) -> bool:
+    return d is not None and _finite(d.get("low")) and d["low"] > 0
+
+
+def _line(what: str, e: dict[str, Any], d: dict[str, Any] | None) -> str:
+    if d is None:
+        return f"against {what}, {e['label']}: no paired comparison."
+    return f"against {what}, {e['label']}: fusion minus it {_diff(d)}{_p(d)}."
+
+
+def _diff(d: dict[str, Any]) -> str:
+    return f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
+def _p(d: dict[str, Any]) -> str:
+    p = d.get("p_value")
+    if not _finite(p):
+        return ""
+    nb = d.get("n_boot") or 0
+    if nb and p <= 1.0 / nb + 1e-12:
+        return f", p ≤ {1.0 / nb:.2g}"
+    return f", p = {p:.3f}" if p < 0.01 else f", p = {p:.2f}"
+
+
+def _ci(e: dict[str, Any], metric: str) -> str:
+    m = e["test"][metric]
+    if not _finite(m["low"]):
+        return f"{m['mean']:.3f}"
+    return f"{m['mean']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
