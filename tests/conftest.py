@@ -49,7 +49,8 @@ QUICK: dict[str, Any] = {
     ],
     "fusion": {"name": "concat", "dim": 16},
     "tasks": [{"name": "diagnosis", "label": "label", "classes": ["healthy", "disease"]}],
-    "train": {"epochs": 2, "batch_size": 32, "progress": False, "early_stopping": None},
+    "train": {"epochs": 2, "batch_size": 32, "progress": False, "early_stopping": None,
+              "small_data": "off"},  # tests of other parts do not depend on the small-data policy
 }
 
 

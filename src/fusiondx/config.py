@@ -239,6 +239,10 @@ class TrainConfig(_Strict):
     precision: str = "32-true"
     deterministic: bool = True
     progress: bool = True
+    small_data: Literal["auto", "on", "off"] = "auto"
+    """Below 400 training cases ('auto') or always ('on'), settings left at their defaults are
+    changed for small cohorts (batch 16, up to 60 epochs, weight decay 1e-2, 32-wide
+    embeddings, the frozen MiniLM text encoder); 'off' keeps them. See engine/small_data.py."""
 
 
 class StudyConfig(_Strict):

@@ -33,8 +33,9 @@ import torch
 
 from fusiondx.config import Config, load_config
 from fusiondx.data.dataset import CaseDataset, make_loader, to_device
-from fusiondx.data.store import CaseStore, Prepared, prepare, prepare_with_state
+from fusiondx.data.store import CaseStore, Prepared, label_cases, prepare, prepare_with_state
 from fusiondx.data.targets import TaskInfo
+from fusiondx.engine import small_data
 from fusiondx.engine.selection import BestEpoch
 from fusiondx.engine.stacking import fit_on_validation
 from fusiondx.engine.task import FusionTask
@@ -77,6 +78,10 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
     if resume and not last.is_file():
         raise RunError(f"There is no checkpoint to resume from at '{last}'.",
                        fix="run `fusiondx fit` without --resume to start the run")
+    requested = cfg
+    cfg, small = small_data.resolve(cfg, int((label_cases(cfg).split == "train").sum()))
+    if small and show:
+        print(small_data.describe(small), file=sys.stderr)
     check_parts(cfg)
     _setup_torch(cfg)
     prepared = prepare(cfg, progress=show)
@@ -87,6 +92,8 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         _clear_run_dir(run_dir)
     weights = class_weights(cfg, prepared)
     _write_run_files(cfg, prepared, weights)
+    if small:  # config.yaml is what trained; the config as given decides whether a study reruns it
+        (run_dir / "requested.yaml").write_text(requested.to_yaml())
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
     task = FusionTask(model, prepared.tasks, cfg.train,
                       {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed)
@@ -106,6 +113,8 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*too few batches.*|.*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        # A frozen pretrained encoder (minilm) keeps its backbone in eval mode on purpose.
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         trainer.fit(task, _loader(cfg, store, "train", prepared), _loader(cfg, store, "val", prepared),
                     ckpt_path=str(last) if resume else None, weights_only=True)
     seconds = time.perf_counter() - start
@@ -118,6 +127,7 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         "monitor": monitor, "best_epoch": int(best_ckpt.get("epoch", -1)), "epochs_run": trainer.current_epoch,
         "selection": {"monitor": monitor, "mode": mode, "ties": "val/loss",
                       "undefined_epochs": best.undefined_epochs},
+        "small_data": small or None,
         "train_seconds": round(seconds, 2), "n_parameters": count_parameters(model),
         "flops_per_case": _flops(model, store),
         "cases": {s: int((store.split == s).sum()) for s in ("train", "val", "test")},

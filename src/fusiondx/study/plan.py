@@ -129,7 +129,8 @@ def run_config(cfg: Config, entry: Entry, rep: Replicate, study_dir: Path, threa
     The split seed stays the base seed for every replicate, so every seed scores the same test
     cases; with folds, the fold picks the test cases.
     """
-    d = cfg.model_dump(mode="json")
+    # Only what the config sets: a training can then tell defaults from choices (small data).
+    d = cfg.model_dump(mode="json", exclude_unset=True)
     d["name"] = rep.name
     d["seed"] = rep.seed
     d["output_dir"] = str(study_dir / "runs" / entry.id)
@@ -139,6 +140,7 @@ def run_config(cfg: Config, entry: Entry, rep: Replicate, study_dir: Path, threa
     for t in d["tasks"]:
         t["options"] = {**t.get("options", {}), **options.get("head_options", {}).get(t["name"], {})}
     options.pop("head_options", None)
+    dim_set = "dim" in options or "dim" in cfg.fusion.model_fields_set
     dim = options.pop("dim", cfg.fusion.dim)
     enc_dropout = options.pop("encoder_dropout", None)
     if enc_dropout is not None:
@@ -146,12 +148,12 @@ def run_config(cfg: Config, entry: Entry, rep: Replicate, study_dir: Path, threa
             cls = ENCODERS.get(cfg.modality(m["name"]).encoder_name).cls
             if "dropout" in inspect.signature(cls.__init__).parameters:
                 m.setdefault("encoder", {}).setdefault("options", {})["dropout"] = enc_dropout
-    d["fusion"] = {"name": entry.fusion, "dim": dim, "options": options}
-    d["train"].update(train)
+    d["fusion"] = {"name": entry.fusion, "options": options} | ({"dim": dim} if dim_set else {})
+    d.setdefault("train", {}).update(train)
     d["train"]["progress"] = False
     if threads:
         d["train"]["threads"] = threads
-    split = d["data"]["split"]
+    split = d["data"].setdefault("split", {})
     split["seed"] = cfg.seed if split.get("seed") is None else split["seed"]
     if rep.fold is not None:
         split["folds"], split["fold"] = rep.n_folds, rep.fold

@@ -43,8 +43,10 @@ def is_finished(job: Job) -> bool:
 
 def same_config(config: dict[str, Any]) -> bool:
     """Whether the run folder of ``config`` was started with exactly this config."""
-    saved = Path(config["output_dir"]) / config["name"] / "config.yaml"
-    if not saved.is_file():
+    run_dir = Path(config["output_dir"]) / config["name"]
+    # A run that changed small-data settings keeps the config it was given in requested.yaml.
+    saved = next((p for p in (run_dir / "requested.yaml", run_dir / "config.yaml") if p.is_file()), None)
+    if saved is None:
         return False
     return yaml.safe_load(load_config(config).to_yaml()) == yaml.safe_load(saved.read_text())
 
