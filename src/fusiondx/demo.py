@@ -21,7 +21,10 @@ DEMO_CONFIG: dict[str, Any] = {
     "name": "demo",
     "seed": 0,
     "output_dir": "runs",
-    "data": {"manifest": "cohort/manifest.csv", "id_column": "case_id", "patient_column": "patient_id"},
+    # site: where the image was taken (each site's scanner looks different); the metadata probe
+    # checks that it does not tell the label.
+    "data": {"manifest": "cohort/manifest.csv", "id_column": "case_id", "patient_column": "patient_id",
+             "metadata_columns": ["site"]},
     "modalities": [
         {"name": "cxr", "kind": "image", "column": "image",
          "preprocessing": {"size": [32, 32]}, "encoder": {"name": "cnn"}},

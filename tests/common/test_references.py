@@ -141,7 +141,7 @@ def test_reference_is_fitted_on_train_and_tuned_on_validation_only(name: str, ta
     test = split == "test"
     rng = np.random.default_rng(7)
     other = CaseTable(tab.ids, tab.frame.copy(), tab.groups, "changed")
-    for col, g in [(c, None) for c in other.frame.columns]:
+    for col in other.frame.columns:
         values = other.frame[col].to_numpy()
         other.frame.loc[test, col] = rng.permutation(values[test])
     y2 = y.copy()

@@ -360,3 +360,12 @@ def test_report_renders_in_chromium(tmp_path: Path, full_path: Path) -> None:
     assert img.size == (1280, 2400)
     colors = img.getcolors(maxcolors=1 << 20)
     assert colors is not None and len(colors) > 50
+
+
+def test_report_counts_seeds(tmp_path: Path) -> None:
+    res = sample_results()
+    res["study"]["n_test"] = 123
+    page = write_report(res, tmp_path / "r.html").read_text()
+    assert re.search(r"3 seeds \(0, 1, 2\).*123 test cases", page)
+    write_tables(res, tmp_path)
+    assert "Mean over 3 seeds (0, 1, 2) on the test split (123 cases)" in (tmp_path / "table.md").read_text()

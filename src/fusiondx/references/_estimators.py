@@ -4,9 +4,9 @@ Two families, each a small grid tuned on the validation split by the study's met
 
 - ``linear``: logistic regression (binary, multiclass; one-vs-rest for multilabel), ridge
   regression, a ridge-penalised Cox model (survival); L2 strength from a 4-point grid;
-- ``trees``: histogram gradient boosting (classification, regression; one-vs-rest for
-  multilabel); survival falls back to the Cox model (scikit-survival's boosted survival trees
-  take minutes where everything else takes seconds).
+- ``trees``: histogram gradient boosting, 100 rounds at learning rate 0.1 with 7, 15 or 31
+  leaves (classification, regression; one-vs-rest for multilabel); survival falls back to the
+  Cox model (scikit-survival's boosted survival trees take minutes where the rest takes seconds).
 
 Grids run from the most to the least regularised, and a tie on validation keeps the earlier,
 simpler candidate.
@@ -50,10 +50,10 @@ def candidates(family: str, task_type: str, seed: int, balanced: bool = False) -
 
         cls = HistGradientBoostingRegressor if task_type == "regression" else HistGradientBoostingClassifier
         extra = {} if task_type == "regression" else {"class_weight": "balanced" if balanced else None}
-        out = [({"learning_rate": lr, "max_leaf_nodes": leaves},
-                cls(learning_rate=lr, max_leaf_nodes=leaves, max_iter=200, l2_regularization=1.0,
+        out = [({"max_leaf_nodes": leaves},
+                cls(learning_rate=0.1, max_leaf_nodes=leaves, max_iter=100, l2_regularization=1.0,
                     min_samples_leaf=10, early_stopping=False, random_state=seed, **extra))
-               for lr, leaves in ((0.05, 7), (0.1, 15), (0.05, 31))]
+               for leaves in (7, 15, 31)]
     if task_type == "multilabel":
         from sklearn.multiclass import OneVsRestClassifier
 

@@ -60,13 +60,13 @@ class StackedReference(Reference):
 
 
 def _folds(task: TaskInfo, y: np.ndarray, groups: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Five (or fewer, for a rare class) stratified folds of the training cases, by patient."""
+    """Three (or two, for a rare class) stratified folds of the training cases, by patient."""
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
     g = np.arange(len(y)) if groups is None else groups
     if task.type in ("binary", "multiclass"):
-        k = int(min(5, np.bincount(y.astype(int)).max(initial=0),
+        k = int(min(3, np.bincount(y.astype(int)).max(initial=0),
                     min(c for c in np.bincount(y.astype(int)) if c > 0)))
         k = max(2, min(k, len(np.unique(g))))
         return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0).split(y, y.astype(int), g))
-    return list(GroupKFold(n_splits=max(2, min(5, len(np.unique(g))))).split(y, y, g))
+    return list(GroupKFold(n_splits=max(2, min(3, len(np.unique(g))))).split(y, y, g))

@@ -1,0 +1,125 @@
+"""The study tells the truth on cohorts where the truth is known: a planted shortcut is flagged,
+fusion is not sold where it cannot help, and the report counts folds and cases right."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from fusiondx.cli import app
+from fusiondx.config import load_config
+from fusiondx.study.study import run_study
+from fusiondx.study.verdict import decide
+
+
+def _config(quick_config: dict[str, Any], manifest: Path, **study: Any) -> dict[str, Any]:
+    cfg = copy.deepcopy(quick_config)
+    cfg["data"]["manifest"] = str(manifest)
+    cfg["train"]["epochs"] = 4
+    cfg["study"] = {"strategies": ["concat"], "seeds": 1, "n_boot": 300, "ablation": False,
+                    "robustness": False, "references": ["logistic", "pixels", "presence"], **study}
+    return cfg
+
+
+def test_a_planted_presence_shortcut_is_flagged_in_cli_table_and_report(
+        quick_config: dict[str, Any], tmp_path: Path) -> None:
+    """Every modality's content is noise; only which inputs a case has tells the label (labs and
+    reports ordered when disease is suspected). Whatever the models reach, they reach it through
+    presence, and the probe that sees only presence must be named."""
+    from fusiondx.datasets.synthetic import make_cohort
+
+    manifest = make_cohort(tmp_path / "cohort", n_cases=300, seed=5, image_size=32, presence_shortcut=0.9,
+                           uninformative=("image", "ecg", "report", "labs"))
+    path = tmp_path / "study.yaml"
+    path.write_text(json.dumps(_config(quick_config, manifest)))
+    out = CliRunner().invoke(app, ["study", str(path), "--out", str(tmp_path / "s")])
+    assert out.exit_code == 0, out.output
+    results = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert "probe_presence" in results["verdict"]["shortcuts"]
+    assert not results["verdict"]["fusion_helps"]
+    probe = next(e for e in results["entries"] if e["id"] == "probe_presence")["test"]["auroc"]
+    assert probe["low"] > 0.5  # the probe itself is clearly above chance
+    flat = " ".join(out.output.split())
+    assert "Shortcut warning: a model that sees only which inputs each case has" in flat
+    assert "Shortcut warning" in (tmp_path / "s" / "table.md").read_text()
+    page = (tmp_path / "s" / "report.html").read_text()
+    summary = page.split('<section id="summary">')[1].split("</section>")[0]
+    headline = results["verdict"]["headline"].split(":")[0]
+    assert summary.index("Shortcut warning") < summary.index(headline)  # said first, at the top
+
+
+def test_the_verdict_does_not_claim_fusion_where_the_oracle_says_it_cannot_help(
+        quick_config: dict[str, Any], tmp_path: Path) -> None:
+    """ECG, report and labs carry nothing of the label: fusion cannot beat the image alone."""
+    from fusiondx.datasets.synthetic import make_cohort, oracle_aurocs
+
+    manifest = make_cohort(tmp_path / "cohort", n_cases=300, seed=6, image_size=32,
+                           uninformative=("ecg", "report", "labs"))
+    oracle = oracle_aurocs(manifest)
+    assert oracle["fused"] < oracle["image"] + 0.02  # the oracle: fusion does not help here
+    res = run_study(load_config(_config(quick_config, manifest)), tmp_path / "s", progress=False).results
+    v = res["verdict"]
+    assert not v["fusion_helps"] and not v["headline"].startswith("Fusion helps")
+    assert v["simpler"] in {e["id"] for e in res["entries"] if e["kind"] in ("single", "reference")}
+
+
+def test_report_counts_folds_and_pooled_cases_from_the_results(quick_config: dict[str, Any], tmp_path: Path) -> None:
+    cfg = _config(quick_config, Path(quick_config["data"]["manifest"]), robustness=True,
+                  missing_rates=[0.0, 1.0])
+    res = run_study(load_config(cfg), tmp_path / "cv", folds=3, progress=False).results
+    study, data = res["study"], res["data"]
+    assert study["folds"] == 3 and study["seeds"] is None and study["n_test"] == 160
+    assert len(data["per_fold"]) == 3 and sum(f["test"]["cases"] for f in data["per_fold"]) == 160
+    page = (tmp_path / "cv" / "report.html").read_text()
+    summary = page.split('<section id="summary">')[1].split("</section>")[0]
+    assert "3 folds (out-of-fold predictions pooled)" in summary and "of the 160 test cases" in summary
+    assert "0 seeds" not in page and "Mean over 0" not in page
+    data_html = page.split('<section id="data">')[1].split("</section>")[0]
+    assert data_html.count("fold 2") == 3  # train, val and test of the last fold
+    table = (tmp_path / "cv" / "table.md").read_text()
+    assert "Pooled out-of-fold predictions of 3 folds on the test split (160 cases)" in table
+    # Robustness with nothing removed is the ranked table's number, pooled over the folds.
+    rob, winner = res["robustness"], res["winner"]
+    table_auroc = next(e for e in res["entries"] if e["id"] == winner)["test"]["auroc"]["mean"]
+    assert rob["removed"][winner]["none"] == table_auroc
+    assert rob["missing_rate"][winner]["cxr"][0] == table_auroc
+
+
+def _entry(eid: str, kind: str, mean: float, low: float, high: float, fusion: str = "") -> dict[str, Any]:
+    return {"id": eid, "label": eid, "kind": kind, "fusion": fusion,
+            "test": {"auroc": {"mean": mean, "low": low, "high": high}}}
+
+
+def _diff(d: float, lo: float, hi: float, b: str = "") -> dict[str, Any]:
+    return {"difference": d, "low": lo, "high": hi, "p_value": 0.01, "n_boot": 1000, "b": b}
+
+
+@pytest.mark.parametrize(("vs_single", "vs_ref", "helps", "simpler", "tone"), [
+    ((0.1, 0.05, 0.15), (0.05, 0.01, 0.09), True, None, "good"),
+    ((0.1, 0.05, 0.15), (0.01, -0.03, 0.05), False, "ref", "meh"),   # a reference does as well
+    ((0.02, -0.02, 0.06), (0.05, 0.01, 0.09), False, "single", "meh"),
+    ((0.1, 0.05, 0.15), (-0.08, -0.12, -0.03), False, "ref", "bad"),  # a reference is better
+])
+def test_fusion_helps_only_above_both_the_best_single_and_the_best_reference(
+        vs_single: tuple[float, ...], vs_ref: tuple[float, ...], helps: bool, simpler: str | None,
+        tone: str) -> None:
+    by = {e["id"]: e for e in (_entry("win", "fusion", 0.9, 0.85, 0.95), _entry("single", "single", 0.8, 0.7, 0.9),
+                               _entry("ref", "reference", 0.88, 0.8, 0.94),
+                               _entry("probe", "probe", 0.55, 0.45, 0.65, "presence"))}
+    v = decide(by, "auroc", "win", "single", "ref", {"single": _diff(*vs_single), "reference": _diff(*vs_ref)},
+               [], {})
+    assert (v["fusion_helps"], v["simpler"], v["tone"]) == (helps, simpler, tone)
+    assert v["shortcuts"] == []  # a probe near chance and below the winner is no shortcut
+    assert v["headline"].startswith("Fusion helps" if helps else "A simpler model")
+
+
+def test_a_probe_as_good_as_the_winner_is_a_shortcut_even_with_a_wide_interval() -> None:
+    by = {e["id"]: e for e in (_entry("win", "fusion", 0.66, 0.45, 0.85), _entry("single", "single", 0.6, 0.4, 0.8),
+                               _entry("probe", "probe", 0.68, 0.42, 0.9, "presence"))}
+    v = decide(by, "auroc", "win", "single", None, {"single": _diff(0.06, -0.1, 0.2)}, [], {})
+    assert v["shortcuts"] == ["probe"] and v["lines"][0].startswith("Shortcut warning")
