@@ -273,6 +273,9 @@ def _config(manifest: str, label: str, n_labs: int, steps: int, step_minutes: in
     return {
         "name": f"mimic_iv_{label}", "seed": 0, "output_dir": "runs",
         "data": {"manifest": manifest, "id_column": "case_id", "patient_column": "patient_id",
+                 # Where the patient came from and how the stay is paid for: bookkeeping, not
+                 # physiology. The study's metadata probe measures how much they tell.
+                 "metadata_columns": ["admission_location", "insurance", "language"],
                  "split": {"fractions": [0.7, 0.15, 0.15], "stratify": True, "seed": 0}},
         "modalities": [
             # Values are already on the reference-range scale: per-record z-scoring would erase

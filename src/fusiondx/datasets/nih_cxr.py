@@ -238,6 +238,9 @@ def _config(manifest: str, root: Path, target: str, classes: list[str], size: in
         "name": f"nih_cxr_{target}", "seed": 0, "output_dir": "runs",
         "data": {"manifest": manifest, "root": str(root), "id_column": "case_id",
                  "patient_column": "patient_id",
+                 # Acquisition and workflow, not radiology: AP films are taken of bed-bound patients,
+                 # and sicker patients are imaged more often. The study's metadata probe measures them.
+                 "metadata_columns": ["view", "follow_up"],
                  "split": {"fractions": [0.7, 0.15, 0.15], "stratify": True, "seed": 0}},
         "modalities": [
             # No augmentation: flips put the heart on the wrong side, and rotation (MONAI, per

@@ -251,7 +251,10 @@ def _config(manifest: str, root: Path, classes: tuple[str, ...], labels: str, ra
     return {
         "name": f"ptbxl_{labels}", "seed": 0, "output_dir": "runs",
         "data": {"manifest": manifest, "root": str(root), "id_column": "case_id",
-                 "patient_column": "patient_id", "split": {"column": "split"}},
+                 "patient_column": "patient_id", "split": {"column": "split"},
+                 # The recording device and the signal-quality notes: no disease should follow them.
+                 "metadata_columns": ["device", "baseline_drift", "static_noise", "burst_noise",
+                                      "electrodes_problems"]},
         "modalities": modalities,
         "fusion": {"name": "concat", "dim": 64},
         "tasks": [multilabel_task(labels, list(classes))],
