@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fusiondx.config import load_config
@@ -88,13 +89,15 @@ def _print_table(results: dict[str, Any], console: Console) -> None:
     for e in results["entries"]:
         m = e["test"][metric]
         star = " *" if e["id"] == results["winner"] else ""
+        params = f"{e['n_parameters'] / 1000:.0f}k" if e.get("n_parameters") else "–"
         table.add_row(e["label"] + star, e["kind"], f"{m['mean']:.3f}", f"[{m['low']:.3f}, {m['high']:.3f}]",
-                      f"{e['test']['f1']['mean']:.3f}", f"{e['n_parameters'] / 1000:.0f}k",
-                      f"{e['train_seconds']:.0f}")
+                      f"{e['test']['f1']['mean']:.3f}", params, f"{e['train_seconds']:.0f}")
     # A pipe or a CI log reports 80 columns; the table needs a little more to stay on one line.
     wide = console if console.is_terminal else Console(width=max(console.width, 110))
     wide.print(table)
-    console.print("* winner, chosen on validation data")
+    console.print("* winner, chosen on validation data; reference: a scikit-learn model on the same "
+                  "split; probe: a model that should not do well (a shortcut detector)")
+    console.print(f"[bold]{escape(results['verdict']['headline'])}[/]", highlight=False)
 
 
 def _open(report: Path, console: Console) -> None:

@@ -55,22 +55,26 @@ def test_scale_layouts_have_k_modalities_and_keep_every_tabular_column(k):
                 assert set(m["categorical"]) <= set(m["columns"])
 
 
-def test_real_study_skips_cleanly_without_shared_data(tmp_path, monkeypatch, capsys):
-    from bench import real_study
+def test_real_studies_skip_cleanly_without_shared_data(tmp_path, monkeypatch, capsys):
+    from bench import documented, results
 
-    monkeypatch.setattr(real_study, "SHARED", tmp_path / "absent")
-    assert real_study.main([]) == 0
-    assert "nothing to do" in capsys.readouterr().out
+    monkeypatch.setattr(results, "SHARED", tmp_path / "absent")
+    monkeypatch.setattr(results, "run", lambda name: pytest.fail(f"{name} must not run"))
+    monkeypatch.setattr(documented, "main", lambda: 0)
+    assert results.main(["--only", "ptbxl,nih_cxr"]) == 0
+    out = capsys.readouterr().out
+    assert "ptbxl: skipped, no real data" in out and "the committed summary stays" in out
 
 
-def test_real_study_rewrites_only_its_generated_block(tmp_path, monkeypatch):
-    from bench import real_study
+def test_generated_blocks_are_rewritten_and_the_hand_written_text_kept(monkeypatch):
+    from bench import documented
 
-    doc = tmp_path / "real-data.md"
-    doc.write_text("# Real data\n\n## Study results\n\nHand-written reading.\n")
-    monkeypatch.setattr(real_study, "DOC", doc)
-    real_study.write_doc(["### first\n"])
-    real_study.write_doc(["### second\n"])
-    text = doc.read_text()
-    assert "Hand-written reading." in text and "### second" in text and "### first" not in text
-    assert text.count("<!-- real-study:begin") == 1
+    monkeypatch.setitem(documented.BLOCKS, "demo", lambda: "| new table |")
+    text = ("# Title\n\nHand-written reading.\n\n<!-- results:demo -->\n| old table |\n"
+            "<!-- /results:demo -->\n\nMore prose.\n")
+    out = documented.render_doc(text)
+    assert "| new table |" in out and "| old table |" not in out
+    assert out.startswith("# Title\n\nHand-written reading.") and out.endswith("More prose.\n")
+    assert documented.render_doc(out) == out
+    with pytest.raises(KeyError, match="no renderer"):
+        documented.render_doc("<!-- results:nope -->\nx\n<!-- /results:nope -->")

@@ -209,6 +209,9 @@ def learning_flags(data: dict[str, EntryData], info: TaskInfo) -> dict[str, list
         first = sum(m.get("best_epoch") == 0 and (m.get("epochs_run") or 0) > 1 for m in d.metrics)
         if first:
             why.append(f"best epoch 0 in {first} of {n} {_reps(d)}")
+        capped = sum(_at_cap(j.config, m) for j, m in zip(d.jobs, d.metrics, strict=True))
+        if capped > n / 2:
+            why.append(f"still improving at the {_cap(d.jobs[0].config)}-epoch cap in {capped} of {n} {_reps(d)}")
         flat = sum(_constant(f, info) for f in d.frames)
         if flat:
             why.append(f"the same prediction for every test case in {flat} of {len(d.frames)} {_reps(d)}")
@@ -221,6 +224,18 @@ def learning_flags(data: dict[str, EntryData], info: TaskInfo) -> dict[str, list
         if why:
             out[eid] = why
     return out
+
+
+def _cap(config: dict[str, Any]) -> int:
+    from fusiondx.config import TrainConfig
+
+    return int((config.get("train") or {}).get("epochs", TrainConfig().epochs))
+
+
+def _at_cap(config: dict[str, Any], m: dict[str, Any]) -> bool:
+    """Best epoch the last one allowed: the comparison was decided by the epoch budget."""
+    cap = ((m.get("small_data") or {}).get("changed") or {}).get("train.epochs") or _cap(config)
+    return cap > 1 and m.get("best_epoch") == cap - 1
 
 
 def _reps(d: EntryData) -> str:

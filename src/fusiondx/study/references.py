@@ -143,6 +143,7 @@ def _fit(p: Planned, table: Any, info: TaskInfo, y: np.ndarray, split: np.ndarra
     frames = [reference_frame(info, table.ids[split == s], s, y[split == s], out)
               for s, out in (("val", fitted.val), ("test", fitted.test))]
     pd.concat(frames).to_csv(run_dir / "predictions.csv", index=False)
+    pd.DataFrame({"case_id": table.ids, "split": split}).to_csv(run_dir / "splits.csv", index=False)
     metrics = {
         "name": p.entry.id, "reference": p.entry.fusion, "kind": p.entry.kind, "spec": spec,
         "params": fitted.params, "n_features": fitted.n_features, "n_parameters": None,

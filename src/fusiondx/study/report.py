@@ -43,7 +43,7 @@ border-bottom:2px solid #e5e7eb}h3{font-size:17px;margin:24px 0 6px}
 nav a{color:#3559a8;text-decoration:none;margin-right:16px;white-space:nowrap;line-height:1.9}
 .verdict{border-left:6px solid;padding:14px 18px;border-radius:6px;font-size:18px;margin:8px 0 12px}
 .good{border-color:#1a7f4b;background:#eaf7ef}.meh{border-color:#c58a00;background:#fff7e0}
-.bad{border-color:#b42318;background:#fdecea}.verdict b{white-space:nowrap}
+.bad{border-color:#b42318;background:#fdecea}
 ul.facts{margin:6px 0 0;padding-left:22px;color:#323f4b}ul.facts li{margin:3px 0}
 img{max-width:100%;height:auto;display:block;margin:10px auto}
 figure{margin:14px 0}figcaption{color:#616e7c;font-size:14px;text-align:center}
@@ -193,7 +193,7 @@ def _summary(c: _Ctx) -> str:
     if not isinstance(v, dict):
         return _note("No verdict in the results (written by an older FusionDx?); rerun the study.")
     lines = [str(x) for x in v.get("lines") or []]
-    warn = [x for x in lines if x.startswith(("Shortcut", "Did not learn"))]
+    warn = [x for x in lines if x.startswith(("Shortcut", "Did not learn", "Cut short"))]
     rest = [x for x in lines if x not in warn]
     alert = "".join(f'<div class="verdict bad">{_e(x)}</div>' for x in warn)
     facts = [_e(x) for x in rest] + _facts(c)

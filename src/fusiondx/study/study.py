@@ -281,7 +281,7 @@ def _say_done(console: Console, results: dict[str, Any], out_dir: Path, failed: 
     color = {"good": "green", "meh": "yellow", "bad": "red"}[v["tone"]]
     console.print(f"\n[bold {color}]{escape(v['headline'])}[/]", highlight=False)
     for line in v["lines"]:
-        style = "bold red" if line.startswith(("Shortcut", "Did not learn")) else ""
+        style = "bold red" if line.startswith(("Shortcut", "Did not learn", "Cut short")) else ""
         console.print(f"[{style}]  - {escape(line)}[/]" if style else f"  - {escape(line)}", highlight=False)
     if failed:
         console.print(f"[yellow]{len(failed)} training(s) or reference(s) failed and are left out; see "

@@ -74,8 +74,15 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
                             f"[{w['test'][metric]['low']:.3f}, {w['test'][metric]['high']:.3f}]: "
                             "the models may be reading that rather than the disease.")
     for eid, why in flags.items():
-        if why and eid in by_id:
-            lines.append(f"Did not learn: {by_id[eid]['label']} ({'; '.join(why)}).")
+        if eid not in by_id:
+            continue
+        capped = [w for w in why if w.startswith("still improving")]
+        if len(capped) < len(why):
+            lines.append(f"Did not learn: {by_id[eid]['label']} "
+                         f"({'; '.join(w for w in why if w not in capped)}).")
+        if capped:
+            lines.append(f"Cut short: {by_id[eid]['label']} ({capped[0]}); more epochs may change "
+                         "the comparison.")
     return {"fusion_helps": bool(beats_s and beats_r), "simpler": simpler, "tone": tone,
             "headline": headline, "lines": lines, "shortcuts": shortcuts}
 
