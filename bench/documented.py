@@ -144,8 +144,8 @@ def overview(summaries: list[tuple[str, dict[str, Any]]]) -> str:
     """One row per study: the fusion chosen on validation, the best single modality and the best
     reference (both chosen on validation), the strongest probe, and the verdict's first words."""
     head = ("| data | metric | fusion (chosen on val) | best single (val) | best reference (val) | "
-            "strongest probe | verdict |")
-    lines = [head, "|---|---|---|---|---|---|---|"]
+            "fusion − reference | strongest probe | verdict |")
+    lines = [head, "|---|---|---|---|---|---:|---|---|"]
     for title, s in summaries:
         metric = s["study"]["primary_metric"]
 
@@ -158,8 +158,10 @@ def overview(summaries: list[tuple[str, dict[str, Any]]]) -> str:
         pcell = "–" if probe is None else f"{probe['label']}: {_ci(probe['test'][metric])}" + (
             " **shortcut**" if probe["id"] in s["verdict"]["shortcuts"] else "")
         words = s["verdict"]["headline"].split(":")[0]
+        d = (s.get("comparisons") or {}).get("reference")
+        diff = "–" if not d else f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
         lines.append(f"| {title} | {NAMES.get(metric, metric)} | {cell(s['winner'])} | {cell(s['best_single'])} | "
-                     f"{cell(s['best_reference'])} | {pcell} | {words} |")
+                     f"{cell(s['best_reference'])} | {diff} | {pcell} | {words} |")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from fusiondx.configurable import Configurable
 from fusiondx.data.targets import TaskInfo
@@ -69,12 +70,12 @@ class Reference(Configurable):
         raise NotImplementedError
 
     def label(self, group: str | None, task: TaskInfo) -> str:
-        model = est.ESTIMATOR_LABELS[(self.family, task.type)]
+        model = est.ESTIMATOR_LABELS.get((self.family, task.type), "a scikit-learn model")
         where = f"{group}: " if group and self.inputs not in ("all", "presence", "metadata") else ""
         return f"{where}{self.features_label} + {model}"
 
     def candidates(self, table: CaseTable, group: str | None, task: TaskInfo, seed: int,
-                   balanced: bool, train: np.ndarray, y_train: np.ndarray,
+                   balanced: bool, y_train: np.ndarray,
                    groups: np.ndarray | None, base: dict[str, tuple[Reference, dict[str, Any]]] | None = None
                    ) -> list[tuple[dict[str, Any], Any]]:
         """(params, unfitted pipeline) pairs to tune on validation; ``base`` maps a modality to its
@@ -95,19 +96,23 @@ class Reference(Configurable):
         start = time.perf_counter()
         tr, va, te = (split == s for s in ("train", "val", "test"))
         y_fit = est.fit_target(task.type, y[tr])
-        grid = self.candidates(table, group, task, seed, balanced, tr, y[tr],
+        grid = self.candidates(table, group, task, seed, balanced, y[tr],
                                None if groups is None else groups[tr], base)
         X = table.frame  # read after candidates(): a reference may add its columns (embeddings)
         best: tuple[float, dict[str, Any], Any, np.ndarray] | None = None
-        for params, model in grid:
-            model.fit(X[tr], y_fit)
-            out = est.outputs(model, X[va], task.type, len(task.classes))
-            score = score_of(metric, task, y[va], out)
-            if best is None or (np.isfinite(score) and not score <= best[0]):
-                best = (score, params, model, out)  # a tie keeps the earlier, simpler candidate
+        # One OpenMP thread: gradient boosting's threads spin-wait when trainings or other
+        # processes hold the cores, and small fits gain nothing from a second thread.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            for params, model in grid:
+                model.fit(X[tr], y_fit)
+                out = est.outputs(model, X[va], task.type, len(task.classes))
+                score = score_of(metric, task, y[va], out)
+                if best is None or (np.isfinite(score) and not score <= best[0]):
+                    best = (score, params, model, out)  # a tie keeps the earlier, simpler candidate
         assert best is not None
         score, params, model, val_out = best
-        test_out = est.outputs(model, X[te], task.type, len(task.classes))
+        with threadpool_limits(limits=1, user_api="openmp"):
+            test_out = est.outputs(model, X[te], task.type, len(task.classes))
         return Fitted(params, val_out, test_out, float(score), time.perf_counter() - start,
                       _n_features(model, X[tr][:5]))
 

@@ -38,7 +38,7 @@ class StackedReference(Reference):
         return self.features_label
 
     def candidates(self, table: CaseTable, group: str | None, task: TaskInfo, seed: int,
-                   balanced: bool, train: np.ndarray, y_train: np.ndarray,
+                   balanced: bool, y_train: np.ndarray,
                    groups: np.ndarray | None, base: dict[str, tuple[Reference, dict[str, Any]]] | None = None
                    ) -> list[tuple[dict[str, Any], Any]]:
         from sklearn.ensemble import StackingClassifier, StackingRegressor
@@ -49,7 +49,7 @@ class StackedReference(Reference):
             raise ValueError("stacking needs a fitted reference for at least two modalities")
         estimators = []
         for g, (ref, params) in base.items():
-            grid = ref.candidates(table, g, task, seed, balanced, train, y_train, groups)
+            grid = ref.candidates(table, g, task, seed, balanced, y_train, groups)
             estimators.append((g, next(p for q, p in grid if q == params)))
         cv = _folds(task, y_train, groups)
         if task.type == "regression":

@@ -37,6 +37,13 @@ class Planned:
     group: str | None
 
 
+def estimates(task: TaskInfo) -> bool:
+    """Whether any reference can predict this task type (none draws boxes, masks or text)."""
+    from fusiondx.references._estimators import TASK_TYPES
+
+    return task.type in TASK_TYPES
+
+
 def build_case_table(cfg: Config, out_dir: Path, rep: Replicate) -> tuple[Any, Config]:
     """The references' table of raw inputs, from the first replicate's config (signals decoded
     without normalisation; decoded arrays shared through the study's disk cache)."""

@@ -93,7 +93,11 @@ def run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None 
                        fix="see the error.txt files in the run folders listed above")
     info = analysis.task_info(plan[next(iter(loaded))][0].run_dir, task)
     absent: list[dict[str, str]] = []
-    if cfg.study.references:
+    if cfg.study.references and not references.estimates(info):
+        absent = [{"name": "all", "label": "every scikit-learn reference", "kind": "reference",
+                   "why": f"no scikit-learn estimator predicts {info.type} targets"
+                          + ("; the decoder without input is this task's simple baseline" if info.type == "text" else "")}]
+    elif cfg.study.references:
         console.print("Reference models and shortcut probes (scikit-learn), on the same splits ...")
         table, _ = references.build_case_table(cfg, out_dir, reps[0])
         planned, absent = references.plan(cfg, table, info)
