@@ -213,26 +213,37 @@ BLOCKS: dict[str, Callable[[], str]] = {
 }
 
 
-def render_doc(text: str) -> str:
-    """The doc with every generated block rewritten from its summary."""
+def render_doc(text: str, missing: list[str] | None = None) -> str:
+    """The doc with every generated block rewritten from its summary; a block whose summary is
+    not there yet is left as it is (and named in ``missing``)."""
     def sub(m: re.Match[str]) -> str:
         name = m.group("name")
         if name not in BLOCKS:
             raise KeyError(f"no renderer for the results block '{name}'")
-        return f"<!-- results:{name} -->\n{BLOCKS[name]().strip()}\n<!-- /results:{name} -->"
+        try:
+            body = BLOCKS[name]().strip()
+        except FileNotFoundError:
+            if missing is None:
+                raise
+            missing.append(name)
+            return m.group(0)
+        return f"<!-- results:{name} -->\n{body}\n<!-- /results:{name} -->"
 
     return BLOCK.sub(sub, text)
 
 
 def main() -> int:
-    changed = []
+    changed, missing = [], []
     for doc in DOCS:
         text = doc.read_text()
-        new = render_doc(text)
+        new = render_doc(text, missing)
         if new != text:
             doc.write_text(new)
             changed.append(doc)
     print("rewrote " + (", ".join(str(p.relative_to(ROOT)) for p in changed) if changed else "nothing (all blocks current)"))
+    if missing:
+        print(f"left as they were (no results file yet): {', '.join(dict.fromkeys(missing))}; "
+              "`python -m bench.results --only <name>` makes one")
     return 0
 
 

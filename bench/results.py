@@ -64,7 +64,7 @@ def _demo(work: Path) -> tuple[dict[str, Any], float]:
     from fusiondx.demo import STRATEGIES, run_demo
 
     t = time.perf_counter()
-    res = run_demo(work, cases=COHORT_CASES, epochs=8, seeds=3, strategies=STRATEGIES, jobs=2,
+    res = run_demo(work, cases=COHORT_CASES, epochs=20, seeds=3, strategies=STRATEGIES, jobs=2,
                    console=Console(stderr=True))
     return res.results, (time.perf_counter() - t) / 60
 

@@ -357,7 +357,7 @@ def search(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the cohort and the study.")] = Path("demo_out"),
     cases: Annotated[int, typer.Option("--cases", help="Cases in the built-in cohort.")] = 1500,
-    epochs: Annotated[int, typer.Option("--epochs", help="Maximum epochs per training.")] = 8,
+    epochs: Annotated[int, typer.Option("--epochs", help="Maximum epochs per training.")] = 20,
     seeds: Annotated[int, typer.Option("--seeds", help="Training seeds per model.")] = 3,
     jobs: Annotated[int, typer.Option("--jobs", help="Trainings run in parallel.")] = 2,
     quick: Annotated[bool, typer.Option(

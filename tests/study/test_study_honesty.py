@@ -123,3 +123,43 @@ def test_a_probe_as_good_as_the_winner_is_a_shortcut_even_with_a_wide_interval()
                                _entry("probe", "probe", 0.68, 0.42, 0.9, "presence"))}
     v = decide(by, "auroc", "win", "single", None, {"single": _diff(0.06, -0.1, 0.2)}, [], {})
     assert v["shortcuts"] == ["probe"] and v["lines"][0].startswith("Shortcut warning")
+
+
+def test_models_that_did_not_learn_are_named_by_what_went_wrong() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from fusiondx.data.targets import TaskInfo
+    from fusiondx.study.analysis import EntryData, learning_flags
+    from fusiondx.study.plan import Entry, Replicate
+    from fusiondx.study.runner import Job
+
+    info = TaskInfo("dx", "binary", ("no", "yes"), ("label",))
+    rng = np.random.default_rng(0)
+
+    def data(eid: str, kind: str, probs: list[np.ndarray], metrics: list[dict[str, Any]]) -> EntryData:
+        entry = Entry(eid, eid, kind, "concat", ("a",))
+        jobs = [Job(entry, Replicate(f"seed{k}", k), {"output_dir": "x", "name": f"seed{k}",
+                                                     "train": {"epochs": 10}}) for k in range(len(probs))]
+        frames = [pd.DataFrame({"dx_prob_yes": p}) for p in probs]
+        return EntryData(entry, jobs, np.arange(40), np.zeros(40), probs, metrics, frames)
+
+    fine = {"best_epoch": 4, "epochs_run": 9}
+    loaded = {
+        "good": data("good", "fusion", [rng.random(40)] * 2, [fine, fine]),
+        "flat": data("flat", "single", [np.full(40, 0.4)] * 2, [fine, fine]),
+        "first": data("first", "single", [rng.random(40)] * 2, [{"best_epoch": 0, "epochs_run": 5}, fine]),
+        "capped": data("capped", "fusion", [rng.random(40)] * 2, [{"best_epoch": 9, "epochs_run": 10}] * 2),
+        "ref": data("ref", "reference", [np.full(40, 0.5)], [{}]),  # references are not judged
+    }
+    flags = learning_flags(loaded, info)
+    assert set(flags) == {"flat", "first", "capped"}
+    assert flags["flat"] == ["the same prediction for every test case in 2 of 2 seeds"]
+    assert flags["first"] == ["best epoch 0 in 1 of 2 seeds"]
+    assert flags["capped"] == ["still improving at the 10-epoch cap in 2 of 2 seeds"]
+    by = {e["id"]: e for e in (_entry("win", "fusion", 0.9, 0.85, 0.95), _entry("flat", "single", 0.5, 0.4, 0.6),
+                               _entry("first", "single", 0.7, 0.6, 0.8), _entry("capped", "fusion", 0.8, 0.7, 0.9))}
+    v = decide(by, "auroc", "win", "first", None, {"single": _diff(0.2, 0.1, 0.3)}, [], flags)
+    assert "Did not learn: flat (the same prediction for every test case in 2 of 2 seeds)." in v["lines"]
+    assert any(x.startswith("Kept its first epoch: first") for x in v["lines"])
+    assert any(x.startswith("Cut short: capped") for x in v["lines"])

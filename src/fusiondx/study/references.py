@@ -44,9 +44,10 @@ def estimates(task: TaskInfo) -> bool:
     return task.type in TASK_TYPES
 
 
-def build_case_table(cfg: Config, out_dir: Path, rep: Replicate) -> tuple[Any, Config]:
+def build_case_table(cfg: Config, out_dir: Path, rep: Replicate) -> Any:
     """The references' table of raw inputs, from the first replicate's config (signals decoded
     without normalisation; decoded arrays shared through the study's disk cache)."""
+    from fusiondx.data.manifest import read_manifest
     from fusiondx.data.store import prepare
     from fusiondx.references._table import build_table
 
@@ -55,10 +56,7 @@ def build_case_table(cfg: Config, out_dir: Path, rep: Replicate) -> tuple[Any, C
         if m["kind"] == "signal":
             m.setdefault("preprocessing", {})["normalize"] = "none"
     ref_cfg = load_config(raw)
-    prepared = prepare(ref_cfg)
-    from fusiondx.data.manifest import read_manifest
-
-    return build_table(ref_cfg, prepared, read_manifest(ref_cfg.data.manifest), cfg.data.metadata_columns), ref_cfg
+    return build_table(ref_cfg, prepare(ref_cfg), read_manifest(ref_cfg.data.manifest), cfg.data.metadata_columns)
 
 
 def plan(cfg: Config, table: Any, task: TaskInfo) -> tuple[list[Planned], list[dict[str, str]]]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from fusiondx.study import plots
 from fusiondx.study.plots import KIND_COLORS, PALETTE, num
+from fusiondx.study.verdict import WARNINGS
 
 TABLE_METRICS = ["precision", "accuracy", "f1", "recall", "auroc", "auprc"]
 NAMES = {"auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "accuracy": "Accuracy",
@@ -193,7 +194,7 @@ def _summary(c: _Ctx) -> str:
     if not isinstance(v, dict):
         return _note("No verdict in the results (written by an older FusionDx?); rerun the study.")
     lines = [str(x) for x in v.get("lines") or []]
-    warn = [x for x in lines if x.startswith(("Shortcut", "Did not learn", "Cut short"))]
+    warn = [x for x in lines if x.startswith(WARNINGS)]
     rest = [x for x in lines if x not in warn]
     alert = "".join(f'<div class="verdict bad">{_e(x)}</div>' for x in warn)
     facts = [_e(x) for x in rest] + _facts(c)

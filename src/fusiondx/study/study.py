@@ -42,7 +42,7 @@ from fusiondx.study.report import write_report, write_tables
 from fusiondx.study.robustness import robustness
 from fusiondx.study.runner import Job, read_metrics, run_jobs, threads_per_job
 from fusiondx.study.samples import samples
-from fusiondx.study.verdict import decide
+from fusiondx.study.verdict import WARNINGS, decide
 
 
 @dataclass
@@ -92,19 +92,9 @@ def run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None 
         raise RunError("No training of the study finished, so there is nothing to compare.", file=out_dir,
                        fix="see the error.txt files in the run folders listed above")
     info = analysis.task_info(plan[next(iter(loaded))][0].run_dir, task)
-    absent: list[dict[str, str]] = []
-    if cfg.study.references and not references.estimates(info):
-        absent = [{"name": "all", "label": "every scikit-learn reference", "kind": "reference",
-                   "why": f"no scikit-learn estimator predicts {info.type} targets"
-                          + ("; the decoder without input is this task's simple baseline" if info.type == "text" else "")}]
-    elif cfg.study.references:
-        console.print("Reference models and shortcut probes (scikit-learn), on the same splits ...")
-        table, _ = references.build_case_table(cfg, out_dir, reps[0])
-        planned, absent = references.plan(cfg, table, info)
-        ref_jobs, ref_failed = references.run(cfg, planned, table, reps, out_dir, task, metric, console)
-        failed |= ref_failed
-        by_entry = {p.entry.id: p.entry for p in planned}
-        loaded |= {eid: analysis.load_entry(by_entry[eid], js, info, pooled) for eid, js in ref_jobs.items()}
+    refs, absent, ref_failed = _references(cfg, out_dir, reps, info, metric, pooled, console)
+    loaded |= refs
+    failed |= ref_failed
     winner = analysis.choose(loaded, ("fusion", "tuned"), task, metric)
     best_single = analysis.choose(loaded, ("single",), task, metric)
     if winner is None or best_single is None:
@@ -127,6 +117,26 @@ def run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None 
     write_report(results, out_dir / "report.html")
     _say_done(console, results, out_dir, failed)
     return StudyResult(out_dir, results, failed)
+
+
+def _references(cfg: Config, out_dir: Path, reps: list[Replicate], info: Any, metric: str, pooled: bool,
+                console: Console) -> tuple[dict[str, analysis.EntryData], list[dict[str, str]], dict[str, str]]:
+    """The scikit-learn references and probes of this study: loaded entries, the ones that
+    cannot run (with why), and failures."""
+    if not cfg.study.references:
+        return {}, [], {}
+    if not references.estimates(info):
+        why = f"no scikit-learn estimator predicts {info.type} targets"
+        if info.type == "text":
+            why += "; the decoder without input is this task's simple baseline"
+        return {}, [{"name": "all", "label": "every scikit-learn reference", "kind": "reference", "why": why}], {}
+    console.print("Reference models and shortcut probes (scikit-learn), on the same splits ...")
+    table = references.build_case_table(cfg, out_dir, reps[0])
+    planned, absent = references.plan(cfg, table, info)
+    jobs, failed = references.run(cfg, planned, table, reps, out_dir, info.name, metric, console)
+    by_entry = {p.entry.id: p.entry for p in planned}
+    loaded = {eid: analysis.load_entry(by_entry[eid], js, info, pooled) for eid, js in jobs.items()}
+    return loaded, absent, failed
 
 
 def study_metric(cfg: Config, task: str) -> str:
@@ -285,7 +295,7 @@ def _say_done(console: Console, results: dict[str, Any], out_dir: Path, failed: 
     color = {"good": "green", "meh": "yellow", "bad": "red"}[v["tone"]]
     console.print(f"\n[bold {color}]{escape(v['headline'])}[/]", highlight=False)
     for line in v["lines"]:
-        style = "bold red" if line.startswith(("Shortcut", "Did not learn", "Cut short")) else ""
+        style = "bold red" if line.startswith(WARNINGS) else ""
         console.print(f"[{style}]  - {escape(line)}[/]" if style else f"  - {escape(line)}", highlight=False)
     if failed:
         console.print(f"[yellow]{len(failed)} training(s) or reference(s) failed and are left out; see "

@@ -13,6 +13,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+# Lines of the verdict that warn (shown first and in red): shortcuts and models that did not
+# learn, or not to the end.
+WARNINGS = ("Shortcut", "Did not learn", "Cut short", "Kept its first epoch")
 # What a model that learned nothing scores; a probe counts as a shortcut only above it.
 CHANCE = {"auroc": 0.5, "c_index": 0.5, "r2": 0.0}
 PROBE_MEANING = {
@@ -76,13 +79,14 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
     for eid, why in flags.items():
         if eid not in by_id:
             continue
-        capped = [w for w in why if w.startswith("still improving")]
-        if len(capped) < len(why):
-            lines.append(f"Did not learn: {by_id[eid]['label']} "
-                         f"({'; '.join(w for w in why if w not in capped)}).")
-        if capped:
-            lines.append(f"Cut short: {by_id[eid]['label']} ({capped[0]}); more epochs may change "
-                         "the comparison.")
+        label = by_id[eid]["label"]
+        for w in why:
+            if w.startswith("still improving"):
+                lines.append(f"Cut short: {label} ({w}); more epochs may change the comparison.")
+            elif w.startswith("best epoch 0"):
+                lines.append(f"Kept its first epoch: {label} ({w}); check that it learned.")
+            else:
+                lines.append(f"Did not learn: {label} ({w}).")
     return {"fusion_helps": bool(beats_s and beats_r), "simpler": simpler, "tone": tone,
             "headline": headline, "lines": lines, "shortcuts": shortcuts}
 
