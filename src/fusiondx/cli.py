@@ -368,7 +368,7 @@ def demo(
     Writes the cohort, `study.yaml`, and the study (report.html, table.md, results.json) under
     --out, and opens the report when a browser is available.
 
-    Example: `fusiondx demo --out demo_out` (what `make demo` runs; about 5 min on 2 cores)
+    Example: `fusiondx demo --out demo_out` (what `make demo` runs; about 13 min on 2 cores)
     """
     from fusiondx.demo import QUICK, STRATEGIES, run_demo
 

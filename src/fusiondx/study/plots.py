@@ -84,7 +84,7 @@ def _yerr(rows: Sequence[dict[str, Any]]) -> list[list[float]]:
 
 
 def ranked_chart(rows: list[dict[str, Any]], metric: str, winner: str, best_single: str,
-                 pooling: str = "mean over seeds") -> str:
+                 pooling: str = "mean over seeds", best_reference: str | None = None) -> str:
     """Point + CI for every entry, best on top; rows have id, label, kind, mean, low, high."""
     from matplotlib.lines import Line2D
 
@@ -95,7 +95,7 @@ def ranked_chart(rows: list[dict[str, Any]], metric: str, winner: str, best_sing
     highs = [r["high"] if math.isfinite(r["high"]) else r["mean"] for r in rows]
     x0, x1 = _floor(lows), _ceil(highs)
     for y, r in zip(ys, rows, strict=True):
-        if r["id"] in (winner, best_single):
+        if r["id"] in (winner, best_single, best_reference):
             ax.axhspan(y - 0.45, y + 0.45, color=HIGHLIGHT, zorder=0, lw=0)
         if not math.isfinite(r["mean"]):
             ax.text(x0, y, "  n/a", va="center", color="#888888", fontsize=10)
@@ -110,12 +110,12 @@ def ranked_chart(rows: list[dict[str, Any]], metric: str, winner: str, best_sing
                 fontsize=9.5, color="#333333")
     labels = []
     for r in rows:
-        tag = " (winner)" if r["id"] == winner else (" (best single)" if r["id"] == best_single
-                                                      else "")
+        tag = {winner: " (winner)", best_single: " (best single)"}.get(r["id"], "")
+        tag = tag or (" (best reference)" if r["id"] == best_reference else "")
         labels.append(text(r["label"]) + tag)
     ax.set_yticks(ys, labels)
     for tick, r in zip(ax.get_yticklabels(), rows, strict=True):
-        if r["id"] in (winner, best_single):
+        if r["id"] in (winner, best_single, best_reference):
             tick.set_fontweight("bold")
     ax.set_xlim(x0, x1 + 0.09 * (x1 - x0))
     ax.set_ylim(-0.7, n - 0.3)

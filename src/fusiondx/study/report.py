@@ -269,7 +269,8 @@ def _ci_cell(d: dict[str, float]) -> str:
 def _ranked_section(c: _Ctx) -> str:
     rows = [{"id": e.get("id"), "label": c.label.get(e.get("id"), ""), "kind": e.get("kind", ""),
              **_stat(e, c.pm)} for e in c.entries]
-    parts = [_fig(plots.ranked_chart(rows, c.pname, c.winner, c.best, pooling(c.study)),
+    parts = [_fig(plots.ranked_chart(rows, c.pname, c.winner, c.best, pooling(c.study),
+                                     c.r.get("best_reference")),
                   f"Test {c.pname}, {pooling(c.study)}, with 95% bootstrap CI; best first.")] if rows \
         else [_note("No entries in the results.")]
     ms = _table_metrics(c.r)
@@ -277,7 +278,7 @@ def _ranked_section(c: _Ctx) -> str:
     trs = []
     for rank, e in enumerate(c.entries, 1):
         i = e.get("id")
-        cls = "win" if i == c.winner else "best" if i == c.best else ""
+        cls = "win" if i == c.winner else "best" if i in (c.best, c.r.get("best_reference")) else ""
         mods = ", ".join(map(str, e.get("modalities") or []))
         fus = e.get("fusion") if e.get("fusion") != c.label.get(i) else None
         sub = " · ".join(str(x) for x in (fus, e.get("level"), mods) if x)
@@ -295,7 +296,7 @@ def _ranked_section(c: _Ctx) -> str:
                  f'<th class="l">Kind</th>{head}<th>Parameters</th><th>FLOPs / case</th>'
                  f"<th>Train time (s)</th></tr>{''.join(trs)}</table></div>")
     parts.append(_note(f"★ winner (chosen on {_selection(c.study)}); highlighted in yellow, "
-                       "the best single modality in blue. Reference rows are scikit-learn models "
+                       "the best single modality and the best reference in blue. Reference rows are scikit-learn models "
                        "fitted on the same training cases and tuned on the same validation cases; "
                        "probes see only what should not matter; ⚠ marks a model that did not learn."))
     return "".join(parts)
