@@ -180,7 +180,13 @@ def run(name: str) -> None:
         small(work)
     else:
         d = STUDIES[name]
+        start = time.time()
         results, minutes = d.run(work)
+        path = SUMMARIES / f"{name}.json"
+        trained = [p for p in work.rglob("metrics.json") if p.stat().st_mtime >= start]
+        if not trained and path.is_file():
+            # Every training was reused (a rerun of the analysis): the time is the training run's.
+            minutes = json.loads(path.read_text()).get("minutes", minutes)
         summary = summarise(results, name=name, command=d.command, minutes=minutes, machine=machine_line(machine()))
         SUMMARIES.mkdir(parents=True, exist_ok=True)
         (SUMMARIES / f"{name}.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")

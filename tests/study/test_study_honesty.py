@@ -104,6 +104,7 @@ def _diff(d: float, lo: float, hi: float, b: str = "") -> dict[str, Any]:
     ((0.1, 0.05, 0.15), (0.01, -0.03, 0.05), False, "ref", "meh"),   # a reference does as well
     ((0.02, -0.02, 0.06), (0.05, 0.01, 0.09), False, "single", "meh"),
     ((0.1, 0.05, 0.15), (-0.08, -0.12, -0.03), False, "ref", "bad"),  # a reference is better
+    ((-0.05, -0.08, -0.02), (-0.01, -0.05, 0.03), False, "single", "bad"),  # the image alone is better
 ])
 def test_fusion_helps_only_above_both_the_best_single_and_the_best_reference(
         vs_single: tuple[float, ...], vs_ref: tuple[float, ...], helps: bool, simpler: str | None,

@@ -43,10 +43,16 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
         rivals += f" and the best reference model ({r['label']}) by {_diff(dr)}" if r else ""
         headline = f"Fusion helps: {w['label']} reaches {mn} {_ci(w, metric)}, above {rivals}."
     else:
-        # The simpler model to name: the reference when fusion does not beat it, else the single.
-        other, d = (r, dr) if r is not None and not beats_r else (s, ds)
+        # The simpler model to name: one that is better than fusion (the clearest), else the
+        # reference when fusion does not beat it, else the best single modality.
+        rivals = [(x, d) for x, d in ((r, dr), (s, ds)) if x is not None and d is not None]
+        better = [(x, d) for x, d in rivals if _finite(d.get("high")) and d["high"] < 0]
+        if better:
+            other, d = min(better, key=lambda xd: xd[1]["difference"])
+        else:
+            other, d = (r, dr) if r is not None and not beats_r else (s, ds)
         simpler = other["id"]
-        worse = d["high"] < 0
+        worse = bool(better)
         tone = "bad" if worse else "meh"
         verb = "is better" if worse else "does as well"
         headline = (f"A simpler model {verb}: {other['label']} reaches {mn} {_ci(other, metric)} vs "
