@@ -164,3 +164,14 @@ def test_models_that_did_not_learn_are_named_by_what_went_wrong() -> None:
     assert "Did not learn: flat (the same prediction for every test case in 2 of 2 seeds)." in v["lines"]
     assert any(x.startswith("Kept its first epoch: first") for x in v["lines"])
     assert any(x.startswith("Cut short: capped") for x in v["lines"])
+
+
+def test_a_probe_above_every_single_modality_is_a_shortcut_even_below_the_winners_interval() -> None:
+    """The planted-shortcut cohort: the fused model adds the image's evidence to the pattern and
+    ends above the probe's reach, but the pattern alone beats every modality's content."""
+    by = {e["id"]: e for e in (_entry("win", "fusion", 0.94, 0.91, 0.96), _entry("single", "single", 0.79, 0.73, 0.84),
+                               _entry("probe", "probe", 0.90, 0.86, 0.94, "presence"))}
+    v = decide(by, "auroc", "win", "single", None, {"single": _diff(0.15, 0.10, 0.20)}, [], {})
+    assert v["shortcuts"] == ["probe"] and "above the best single modality (single" in v["lines"][0]
+    by["probe"]["test"]["auroc"] = {"mean": 0.75, "low": 0.70, "high": 0.80}
+    assert decide(by, "auroc", "win", "single", None, {"single": _diff(0.15, 0.10, 0.20)}, [], {})["shortcuts"] == []

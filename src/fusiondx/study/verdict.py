@@ -2,7 +2,8 @@
 
 "Fusion helps" only when the winner (the fusion chosen on validation) beats both the best
 single modality and the best reference model (each also chosen on validation) with a paired CI
-that excludes zero. Otherwise the answer names the simpler model that does as well (or better).
+that excludes zero. A shortcut probe is named when it reaches the winner's CI while clearly
+above chance, or beats the best single modality: then what the models gain may be the pattern. Otherwise the answer names the simpler model that does as well (or better).
 The best single modality *on test* is a sensitivity line, never the headline: picking it on
 test would flatter fusion's rival. Shortcut probes within the winner's CI and entries that did
 not learn are named in plain words. The CLI and the report both print this, word for word.
@@ -74,14 +75,20 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
         p, wt = e["test"][metric], w["test"][metric]
         if not (_finite(p["mean"]) and _finite(wt["low"])):
             continue
-        above_chance = metric in CHANCE and _finite(p["low"]) and p["low"] > CHANCE[metric]
-        if p["mean"] >= wt["mean"] or (p["mean"] >= wt["low"] and (above_chance or metric not in CHANCE)):
-            meaning = PROBE_MEANING.get(e.get("fusion", ""), "what this probe sees")
-            shortcuts.append(eid)
-            lines.insert(0, f"Shortcut warning: a model that sees only {meaning} reaches {mn} "
-                            f"{_ci(e, metric)}, within the winner's 95% CI "
-                            f"[{w['test'][metric]['low']:.3f}, {w['test'][metric]['high']:.3f}]: "
-                            "the models may be reading that rather than the disease.")
+        above_chance = metric not in CHANCE or (_finite(p["low"]) and p["low"] > CHANCE[metric])
+        if p["mean"] >= wt["mean"] or (p["mean"] >= wt["low"] and above_chance):
+            where = f"within the winner's 95% CI [{wt['low']:.3f}, {wt['high']:.3f}]"
+        elif above_chance and p["mean"] >= s["test"][metric]["mean"]:
+            # Better than any modality's content alone: a fused model can beat the single
+            # modalities through this pattern, even where it stays outside the winner's CI.
+            where = f"above the best single modality ({s['label']}, {_ci(s, metric)})"
+        else:
+            continue
+        meaning = PROBE_MEANING.get(e.get("fusion", ""), "what this probe sees")
+        shortcuts.append(eid)
+        lines.insert(0, f"Shortcut warning: a model that sees only {meaning} reaches {mn} "
+                        f"{_ci(e, metric)}, {where}: the models may be reading that rather than "
+                        "the disease.")
     for eid, why in flags.items():
         if eid not in by_id:
             continue
