@@ -205,14 +205,16 @@ def _results(cfg: Config, out_dir: Path, loaded: dict[str, analysis.EntryData], 
     by_id = {e["id"]: e for e in entries}
     best_reference = analysis.choose(loaded, ("reference",), task, metric)
     w, b = loaded[winner], loaded[best_single]
-    singles = [e for e in entries if e["kind"] == "single"]
-    on_test = singles[0]["id"] if singles else best_single  # entries are sorted by test metric
+    # Sensitivity only: the best single modality and reference on test (entries are sorted by it).
+    on_test = next((e["id"] for e in entries if e["kind"] == "single"), best_single)
+    ref_on_test = next((e["id"] for e in entries if e["kind"] == "reference"), best_reference)
 
     def versus(other: str | None) -> dict[str, Any] | None:
         return None if other is None else analysis.comparison(w, loaded[other], info, metric, n_boot)
 
     comparisons = {"single": versus(best_single), "reference": versus(best_reference),
-                   "single_on_test": versus(on_test) if on_test != best_single else None}
+                   "single_on_test": versus(on_test) if on_test != best_single else None,
+                   "reference_on_test": versus(ref_on_test) if ref_on_test != best_reference else None}
     reps = w.jobs
     results: dict[str, Any] = {
         "study": {"name": cfg.name, "created": _dt.datetime.now().isoformat(timespec="seconds"),

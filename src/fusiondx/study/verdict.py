@@ -4,8 +4,9 @@
 single modality and the best reference model (each also chosen on validation) with a paired CI
 that excludes zero. A shortcut probe is named when it reaches the winner's CI while clearly
 above chance, or beats the best single modality: then what the models gain may be the pattern. Otherwise the answer names the simpler model that does as well (or better).
-The best single modality *on test* is a sensitivity line, never the headline: picking it on
-test would flatter fusion's rival. Shortcut probes within the winner's CI and entries that did
+The best single modality and the best reference *on test* are sensitivity lines, never the
+headline: picking a rival on test would flatter it, as picking it on a small validation split
+can flatter fusion. Shortcut probes within the winner's CI and entries that did
 not learn are named in plain words. The CLI and the report both print this, word for word.
 """
 
@@ -65,9 +66,10 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
     elif absent:
         lines.append("No reference model could run for this task: "
                      + "; ".join(f"{a['label']}: {a['why']}" for a in absent) + ".")
-    sot = comparisons.get("single_on_test")
-    if sot is not None:
-        lines.append("Sensitivity: " + _line("the best single modality on test", by_id[sot["b"]], sot))
+    for key, what in (("single_on_test", "single modality"), ("reference_on_test", "reference model")):
+        d = comparisons.get(key)
+        if d is not None:
+            lines.append("Sensitivity: " + _line(f"the best {what} on test", by_id[d["b"]], d))
     shortcuts = []
     for eid, e in by_id.items():
         if e.get("kind") != "probe":
