@@ -175,3 +175,14 @@ def test_a_probe_above_every_single_modality_is_a_shortcut_even_below_the_winner
     assert v["shortcuts"] == ["probe"] and "above the best single modality (single" in v["lines"][0]
     by["probe"]["test"]["auroc"] = {"mean": 0.75, "low": 0.70, "high": 0.80}
     assert decide(by, "auroc", "win", "single", None, {"single": _diff(0.15, 0.10, 0.20)}, [], {})["shortcuts"] == []
+
+
+def test_one_modality_has_nothing_to_fuse_and_is_compared_with_its_reference() -> None:
+    win = {**_entry("win", "fusion", 0.954, 0.94, 0.97), "modalities": ["image"]}
+    single = {**_entry("single", "single", 0.954, 0.94, 0.97), "label": "image only (image, cnn)"}
+    by = {"win": win, "single": single, "ref": _entry("ref", "reference", 0.934, 0.91, 0.955)}
+    v = decide(by, "auroc", "win", "single", "ref", {"single": _diff(0.0, 0.0, 0.0),
+                                                     "reference": _diff(0.02, 0.01, 0.032)}, [], {})
+    assert v["headline"].startswith("Nothing to fuse (one modality): image only (image, cnn) reaches AUROC")
+    assert "network minus it: +0.020" in v["headline"] and not v["fusion_helps"] and v["tone"] == "good"
+    assert not any("best single modality" in x for x in v["lines"])

@@ -39,7 +39,15 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
     r = by_id.get(best_reference) if best_reference else None
     ds, dr = comparisons["single"], comparisons.get("reference")
     beats_s, beats_r = _above(ds), r is None or _above(dr)
-    if beats_s and beats_r:
+    one = len(w.get("modalities") or ()) < 2
+    if one:
+        # One modality: the 'fusion' is the single model again; only the reference is a rival.
+        tone, simpler = ("good", None) if r is not None and beats_r else ("meh", r["id"] if r else None)
+        vs = "" if r is None else (f" vs {_ci(r, metric)} for the best reference model ({r['label']}); "
+                                   f"network minus it: {_diff(dr)}")
+        headline = f"Nothing to fuse (one modality): {s['label']} reaches {mn} {_ci(w, metric)}{vs}."
+        beats_s = False
+    elif beats_s and beats_r:
         tone, simpler = "good", None
         rivals = f"the best single modality ({s['label']}) by {_diff(ds)}"
         rivals += f" and the best reference model ({r['label']}) by {_diff(dr)}" if r else ""
@@ -60,7 +68,7 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
         headline = (f"A simpler model {verb}: {other['label']} reaches {mn} {_ci(other, metric)} vs "
                     f"{_ci(w, metric)} for the fusion chosen on validation ({w['label']}); "
                     f"fusion minus it: {_diff(d)}.")
-    lines = ["A" + _line("the best single modality (chosen on validation)", s, ds)[1:]]
+    lines = [] if one else ["A" + _line("the best single modality (chosen on validation)", s, ds)[1:]]
     if r is not None:
         lines.append("A" + _line("the best reference model (chosen on validation)", r, dr)[1:])
     elif absent:
