@@ -91,7 +91,7 @@ def test_report_counts_folds_and_pooled_cases_from_the_results(quick_config: dic
 
 
 def _entry(eid: str, kind: str, mean: float, low: float, high: float, fusion: str = "") -> dict[str, Any]:
-    return {"id": eid, "label": eid, "kind": kind, "fusion": fusion,
+    return {"id": eid, "label": eid, "kind": kind, "fusion": fusion, "modalities": ["a", "b"],
             "test": {"auroc": {"mean": mean, "low": low, "high": high}}}
 
 
