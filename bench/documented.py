@@ -155,7 +155,8 @@ def overview(summaries: list[tuple[str, dict[str, Any]]]) -> str:
 
         probes = [e for e in s["entries"] if e["kind"] == "probe"]
         probe = max(probes, key=lambda e: e["test"][metric]["mean"] or -1, default=None)
-        pcell = "–" if probe is None else f"{probe['label']}: {_ci(probe['test'][metric])}" + (
+        pname = None if probe is None else probe["id"].removeprefix("probe_") + " probe"
+        pcell = "–" if probe is None else f"{pname}: {_ci(probe['test'][metric])}" + (
             " **shortcut**" if probe["id"] in s["verdict"]["shortcuts"] else "")
         words = s["verdict"]["headline"].split(":")[0]
         d = (s.get("comparisons") or {}).get("reference")
