@@ -30,6 +30,8 @@ def test_fusion_trains_with_30_percent_missing(fusion: str, missing_cohort: Path
                                                quick_config: dict[str, Any]) -> None:
     cfg = quick_config
     cfg["data"]["manifest"] = str(missing_cohort)
+    # One decode of the 800 cases for every strategy (the study's shared disk cache).
+    cfg["data"].update(cache="disk", cache_dir=str(missing_cohort.parent / ".cache"))
     cfg["output_dir"] = str(tmp_path)
     cfg["fusion"] = {"name": fusion, "dim": 32}
     cfg["train"].update({"epochs": 8, "modality_dropout": 0.1})
