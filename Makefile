@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/fusiondx demo --out demo_out
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 # Every table of BENCHMARKS.md (about an hour; installs the peer libraries on first use).
 bench: $(STAMP)
