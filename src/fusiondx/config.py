@@ -58,9 +58,13 @@ class DataConfig(_Strict):
     manifest: Path
     root: Path | None = None
     """Folder that relative paths in the manifest resolve against; defaults to the manifest's folder."""
+    sep: str = Field(",", min_length=1, max_length=1)
+    """Column separator of a CSV manifest: ',' (default), ';' (spreadsheets set to a locale with
+    decimal commas) or a tab ('\\t' in YAML double quotes)."""
     id_column: str = "case_id"
     patient_column: str | None = None
-    """When set, all cases of one patient land in the same split."""
+    """When set, all cases of one patient land in the same split; a case with a blank cell is a
+    patient of its own."""
     metadata_columns: list[str] = Field(default_factory=list)
     """Acquisition and bookkeeping columns (site, scanner, view, follow-up number, ...). They are
     model inputs only if a modality lists them too; the study's metadata probe measures how well

@@ -104,7 +104,7 @@ class Labelled:
 def label_cases(cfg: Config) -> Labelled:
     """Read and check the manifest, fix the tasks, split the cases and encode the targets."""
     path = cfg.data.manifest
-    df = read_manifest(path)
+    df = read_manifest(path, sep=cfg.data.sep, id_column=cfg.data.id_column)
     problems: list[DataError] = []
     check_cells(df, cfg, path, problems)  # every problem in the cells, before any file is read
     if problems:
@@ -146,7 +146,7 @@ def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
 def prepare_with_state(cfg: Config, state: dict[str, Any], manifest: Path, root: Path, *,
                        need_labels: bool, progress: bool = False) -> Prepared:
     """Decode a (possibly new) manifest with preprocessing fitted by an earlier run."""
-    df = read_manifest(manifest)
+    df = read_manifest(manifest, sep=cfg.data.sep, id_column=cfg.data.id_column)
     check_manifest(df, cfg, manifest, need_labels=need_labels)
     ids = df[cfg.data.id_column].astype(str)
     tasks = [TaskInfo.from_dict(t) for t in state["tasks"]]

@@ -56,7 +56,7 @@ def build_case_table(cfg: Config, out_dir: Path, rep: Replicate) -> Any:
         if m["kind"] == "signal":
             m.setdefault("preprocessing", {})["normalize"] = "none"
     ref_cfg = load_config(raw)
-    return build_table(ref_cfg, prepare(ref_cfg), read_manifest(ref_cfg.data.manifest), cfg.data.metadata_columns)
+    return build_table(ref_cfg, prepare(ref_cfg), read_manifest(ref_cfg.data.manifest, sep=ref_cfg.data.sep), cfg.data.metadata_columns)
 
 
 def plan(cfg: Config, table: Any, task: TaskInfo) -> tuple[list[Planned], list[dict[str, str]]]:
