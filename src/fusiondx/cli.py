@@ -65,6 +65,8 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config.")]) -> No
             _print_problems(problems, cfg.data.manifest)
             raise typer.Exit(2) from None
         _print_data_summary(prepared)
+        for note in prepared.store.notes:
+            console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False, soft_wrap=True)
         for p in prepared.preprocessors.values():
             for note in p.notes():
                 console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
@@ -89,7 +91,7 @@ def fit(
 
     def run() -> None:
         cfg = load_config(config)
-        result = fit_run(cfg, resume=resume, progress=not quiet)
+        result = fit_run(cfg, resume=resume, progress=not quiet, notify=_warn)
         _print_metrics({f"{cfg.name} (test)": result.metrics["test"]})
         console.print(f"Wrote run to [bold]{result.run_dir}[/] (metrics.json, predictions.csv, model.pt)")
 
@@ -381,6 +383,11 @@ def demo(
                      console=console)
 
     _guard(run)
+
+
+def _warn(note: str) -> None:
+    """A warning about the data: printed even with --quiet, and before training starts."""
+    err_console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
 def _print_metrics(rows: dict[str, dict[str, dict[str, Any]]]) -> None:

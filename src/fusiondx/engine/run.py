@@ -22,6 +22,7 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,10 +68,12 @@ class RunResult:
 
 
 def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
-        callbacks: list[L.Callback] | None = None) -> RunResult:
+        callbacks: list[L.Callback] | None = None, notify: Callable[[str], None] | None = None) -> RunResult:
     """Train a model as configured; write everything to ``cfg.run_dir``; return test metrics.
 
     ``callbacks`` are extra Lightning callbacks (e.g. a hyper-parameter search's pruner).
+    ``notify`` receives each warning about the data (e.g. tiny images, blank patient ids) before
+    training starts; they are also kept in metrics.json as ``data_notes``.
     """
     show = cfg.train.progress if progress is None else progress
     run_dir = cfg.run_dir
@@ -86,6 +89,8 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
     _setup_torch(cfg)
     prepared = prepare(cfg, progress=show)
     store = prepared.store
+    for note in store.notes if notify is not None else []:
+        notify(note)
     if resume:
         _check_same_splits(run_dir, store)
     else:
@@ -128,6 +133,7 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         "selection": {"monitor": monitor, "mode": mode, "ties": "val/loss",
                       "undefined_epochs": best.undefined_epochs},
         "small_data": small or None,
+        "data_notes": store.notes,
         "train_seconds": round(seconds, 2), "n_parameters": count_parameters(model),
         "flops_per_case": _flops(model, store),
         "cases": {s: int((store.split == s).sum()) for s in ("train", "val", "test")},
