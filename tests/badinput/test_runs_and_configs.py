@@ -216,6 +216,8 @@ def test_fit_refuses_to_replace_an_earlier_run(trained: dict[str, Any], tmp_path
     run, config = _copy_run(trained, tmp_path)
     (run / "my_analysis.ipynb").write_text("{}")
     before = _sha(run, config)
+    ok = runner.invoke(app, ["validate", str(config)])  # validate says so before anyone trains
+    assert ok.exit_code == 0 and "already holds a run" in " ".join(ok.output.split()), ok.output
     _refused(["fit", str(config), "--quiet"], f"run folder '{run}' already holds a run", "metrics.json",
              "another name", "--overwrite", "keeps every other file")
     assert _sha(run, config) == before
@@ -354,7 +356,9 @@ def test_a_top_level_key_given_twice_is_refused_with_both_lines(trained: dict[st
 def test_a_nested_key_given_twice_is_refused(trained: dict[str, Any], tmp_path: Path) -> None:
     config = tmp_path / "nested.yaml"
     config.write_text("name: x\ndata:\n  manifest: m.csv\n  id_column: a\n  id_column: b\n")
-    _refused(["validate", str(config)], "sets 'id_column' twice (line 4 and line 5)")
+    before = _sha(config)
+    _refused(["validate", str(config)], "sets 'id_column' twice (line 4 and line 5)", f"file '{config}'")
+    assert _sha(config) == before
 
 
 # --- 14. outputs that would replace a user's file ------------------------------------------------

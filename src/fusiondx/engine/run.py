@@ -88,7 +88,8 @@ def _fit(cfg: Config, *, resume: bool, progress: bool | None,
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise RunError(f"There is no checkpoint to resume from at '{last}'.",
-                       fix="run `fusiondx fit` without --resume to start the run")
+                       fix="run `fusiondx fit` without --resume (with --overwrite if the folder holds files) "
+                           "to start the run")
     # Read before any data is: a damaged last.ckpt is one clear error, not Lightning's traceback.
     resumed = load_checkpoint(last, lightning=True) if resume else None
     requested = cfg
@@ -196,6 +197,7 @@ def predict(run_dir: Path, data: Path, out: Path, root: Path | None = None, *,
     ``out`` may not be the manifest read, nor a file of the run; an existing file that is not
     a predictions table of this run's tasks is replaced only with ``overwrite``.
     """
+    # The manifest is never written over: refused before the run is even loaded.
     runfolder.check_output(out, inputs=[data], run_dir=run_dir, keep="", overwrite=True, ours=True)
     cfg, model, state = load_run(run_dir)
     runfolder.check_output(out, inputs=[data, cfg.data.manifest], run_dir=run_dir, keep="",
@@ -364,7 +366,7 @@ def _saved_splits(run_dir: Path, store: CaseStore) -> np.ndarray:
 def _check_same_splits(run_dir: Path, store: CaseStore) -> None:
     if not np.array_equal(_saved_splits(run_dir, store), store.split):
         raise RunError("The data or split settings changed since this run started, so it cannot be resumed.",
-                       file=run_dir / "splits.csv", fix="run `fusiondx fit` without --resume to start over")
+                       file=run_dir / "splits.csv", fix="run `fusiondx fit --overwrite` (without --resume) to start over")
 
 
 def _root(cfg: Config, data: Path | None, root: Path | None) -> Path:

@@ -16,6 +16,7 @@ import contextlib
 import datetime as _dt
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -186,17 +187,20 @@ def _remove_if_same(path: Path, expected: dict[str, Any] | None) -> None:
 
 # --- replacing an earlier run -------------------------------------------------------------------
 
-def _ours(name: str) -> bool:
-    # write_json's half-written files (.<name>.<pid>.tmp) and stale lock copies are ours too.
-    return name in RUN_FILES or (name.startswith(".") and name.endswith((".tmp", ".stale")))
+def _debris(name: str) -> bool:
+    """What a killed process can leave: write_json's half-written files (.<name>.<pid>.tmp), a
+    stale lock's copy, a write probe. Deleted with a run, but no run by itself."""
+    m = re.fullmatch(r"\.(.+)\.\d+\.(tmp|stale)", name)
+    return name.startswith(".fusiondx-write-test-") or (m is not None and bool({m.group(1), "." + m.group(1)} & set(RUN_FILES)))
 
 
 def run_contents(run_dir: Path) -> tuple[list[str], list[str]]:
-    """Names in ``run_dir`` FusionDx wrote (its lock aside), and the other names, sorted."""
+    """Names in ``run_dir`` of a run FusionDx wrote, and the names FusionDx did not write, sorted
+    (the lock and debris of killed processes are in neither)."""
     if not run_dir.is_dir():
         return [], []
-    names = sorted(p.name for p in run_dir.iterdir() if p.name != LOCK)
-    return [n for n in names if _ours(n)], [n for n in names if not _ours(n)]
+    names = sorted(p.name for p in run_dir.iterdir() if p.name != LOCK and not _debris(p.name))
+    return [n for n in names if n in RUN_FILES], [n for n in names if n not in RUN_FILES]
 
 
 def check_new_run(run_dir: Path, *, overwrite: bool) -> None:
@@ -220,6 +224,7 @@ def check_new_run(run_dir: Path, *, overwrite: bool) -> None:
 def clear_run(run_dir: Path) -> list[str]:
     """Delete what FusionDx wrote in ``run_dir`` (not the lock held now); return the names kept."""
     ours, others = run_contents(run_dir)
+    ours += [p.name for p in run_dir.iterdir() if _debris(p.name)] if run_dir.is_dir() else []
     for name in ours:
         p = run_dir / name
         if p.is_dir() and not p.is_symlink():
