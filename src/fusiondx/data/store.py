@@ -120,7 +120,7 @@ def label_cases(cfg: Config) -> Labelled:
         raise err.at(file=path) from None
     targets = _targets(tasks, df, ids, path, cfg)
     _check_train_classes(tasks, targets, split)
-    _check_val_classes(tasks[0], targets[tasks[0].name], split, cfg)
+    _check_val_classes(tasks, targets, split, cfg)
     return Labelled(df, ids, tasks, targets, split, _patient_notes(cfg, df, ids))
 
 
@@ -343,22 +343,30 @@ def _check_train_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], 
                 fix="add cases of the other classes, or fix the split column so train has every class")
 
 
-def _check_val_classes(t: TaskInfo, y: np.ndarray, split: np.ndarray, cfg: Config) -> None:
-    """A binary or multiclass task's validation split needs two classes when early stopping and
-    the best checkpoint follow a ranking metric (AUROC, the default): with one class it is
-    undefined, and training would keep its first epoch."""
+def _check_val_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], split: np.ndarray,
+                       cfg: Config) -> None:
+    """The monitored binary or multiclass task's validation split needs two classes when early
+    stopping and the best checkpoint follow a ranking metric (AUROC, the default): with one
+    class it is undefined, and training would keep its first epoch."""
     es = cfg.train.early_stopping
-    monitor = (es.monitor if es is not None and es.monitor else "auroc").split("/")[-1]
+    name = es.monitor if es is not None and es.monitor else "auroc"
+    task_name, _, monitor = name.rpartition("/")
+    t = next((x for x in tasks if x.name == task_name), tasks[0])
     if t.type not in ("binary", "multiclass") or monitor not in ("auroc", "auprc"):
         return
-    val = y[split == "val"].astype(int)
+    y = targets[t.name].astype(int)
+    val = y[split == "val"]
     if len(val) == 0 or len(np.unique(val)) >= 2:
         return
-    counts = ", ".join(f"'{c}' {int(np.sum(val == k))}" for k, c in enumerate(t.classes))
+    counts = "; ".join(f"{s}: " + ", ".join(f"'{c}' {int(np.sum(y[split == s] == k))}"
+                                           for k, c in enumerate(t.classes))
+                       for s in ("train", "val", "test"))
+    how = f"column '{cfg.data.split.column}'" if cfg.data.split.column else "the made split"
     raise DataError(
-        f"The validation split of task '{t.name}' holds a single class ({counts}), so validation "
-        f"{monitor.upper()}, which early stopping and the best checkpoint follow, is undefined.",
-        column=t.label[0],
+        f"The validation split of task '{t.name}' holds a single class (cases per split and class, "
+        f"from {how}: {counts}), so validation {monitor.upper()}, which early stopping and the best "
+        "checkpoint follow, is undefined.",
+        column=cfg.data.split.column or t.label[0],
         fix="put cases of every class in val (fix the split column, or let FusionDx split), or set "
             "train.early_stopping.monitor: loss")
 

@@ -10,6 +10,9 @@
     metrics.json         validation and test metrics, epochs, timing
     predictions.csv      per-case probabilities and predictions on val and test
     logs/metrics.csv     training curves
+
+A new ``fit`` refuses a folder that holds an earlier run unless ``overwrite``, which replaces only
+these files; one process at a time holds the folder's lock (engine/runfolder.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 import warnings
@@ -36,7 +38,8 @@ from fusiondx.config import Config, load_config
 from fusiondx.data.dataset import CaseDataset, make_loader, to_device
 from fusiondx.data.store import CaseStore, Prepared, label_cases, prepare, prepare_with_state
 from fusiondx.data.targets import TaskInfo
-from fusiondx.engine import small_data
+from fusiondx.engine import runfolder, small_data
+from fusiondx.engine.checkpoints import REPAIR, check_weights, load_checkpoint, load_weights
 from fusiondx.engine.selection import BestEpoch
 from fusiondx.engine.stacking import fit_on_validation
 from fusiondx.engine.task import FusionTask
@@ -67,20 +70,31 @@ class RunResult:
     metrics: dict[str, Any]
 
 
-def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
+def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: bool | None = None,
         callbacks: list[L.Callback] | None = None, notify: Callable[[str], None] | None = None) -> RunResult:
     """Train a model as configured; write everything to ``cfg.run_dir``; return test metrics.
 
-    ``callbacks`` are extra Lightning callbacks (e.g. a hyper-parameter search's pruner).
-    ``notify`` receives each warning about the data (e.g. tiny images, blank patient ids) before
-    training starts; they are also kept in metrics.json as ``data_notes``.
+    A folder holding an earlier run is refused unless ``overwrite`` (which replaces only the
+    files a run writes) or ``resume``. ``callbacks`` are extra Lightning callbacks (e.g. a
+    hyper-parameter search's pruner). ``notify`` receives each warning about the data (e.g. tiny
+    images, blank patient ids) before training starts; they are also kept in metrics.json as
+    ``data_notes``.
     """
+    with runfolder.open_run(cfg.run_dir, resume=resume, overwrite=overwrite):
+        return _fit(cfg, resume=resume, progress=progress, callbacks=callbacks, notify=notify)
+
+
+def _fit(cfg: Config, *, resume: bool, progress: bool | None, notify: Callable[[str], None] | None,
+         callbacks: list[L.Callback] | None) -> RunResult:
     show = cfg.train.progress if progress is None else progress
     run_dir = cfg.run_dir
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise RunError(f"There is no checkpoint to resume from at '{last}'.",
-                       fix="run `fusiondx fit` without --resume to start the run")
+                       fix="run `fusiondx fit` without --resume (with --overwrite if the folder holds files) "
+                           "to start the run")
+    # Read before any data is: a damaged last.ckpt is one clear error, not Lightning's traceback.
+    resumed = load_checkpoint(last, lightning=True) if resume else None
     requested = cfg
     cfg, small = small_data.resolve(cfg, int((label_cases(cfg).split == "train").sum()))
     if small and show:
@@ -94,7 +108,7 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
     if resume:
         _check_same_splits(run_dir, store)
     else:
-        _clear_run_dir(run_dir)
+        runfolder.clear_run(run_dir)
     weights = class_weights(cfg, prepared)
     _write_run_files(cfg, prepared, weights)
     if small:  # config.yaml is what trained; the config as given decides whether a study reruns it
@@ -113,6 +127,8 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         logger=False, callbacks=callbacks, enable_checkpointing=False,
         enable_progress_bar=show, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1, default_root_dir=run_dir)
+    if resumed is not None:
+        check_weights(task, resumed["state_dict"], last)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -123,7 +139,7 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         trainer.fit(task, _loader(cfg, store, "train", prepared), _loader(cfg, store, "val", prepared),
                     ckpt_path=str(last) if resume else None, weights_only=True)
     seconds = time.perf_counter() - start
-    best_ckpt = torch.load(best.path if best.path.is_file() else last, map_location="cpu", weights_only=True)
+    best_ckpt = load_checkpoint(best.path if best.path.is_file() else last, lightning=True)
     task.load_state_dict(best_ckpt["state_dict"])
     cross_fitted = fit_on_validation(model, store, store.indices("val"), cfg.train.batch_size)
     torch.save(model.state_dict(), run_dir / "model.pt")
@@ -181,9 +197,17 @@ def evaluate(run_dir: Path, data: Path | None = None, root: Path | None = None, 
 
 
 def predict(run_dir: Path, data: Path, out: Path, root: Path | None = None, *,
-            progress: bool = True) -> pd.DataFrame:
-    """Probabilities and predicted classes for every case of a manifest (labels not needed)."""
+            progress: bool = True, overwrite: bool = False) -> pd.DataFrame:
+    """Probabilities and predicted classes for every case of a manifest (labels not needed).
+
+    ``out`` may not be the manifest read, nor a file of the run; an existing file that is not
+    a predictions table of this run's tasks is replaced only with ``overwrite``.
+    """
+    # The manifest is never written over: refused before the run is even loaded.
+    runfolder.check_output(out, inputs=[data], run_dir=run_dir, keep="", overwrite=True, ours=True)
     cfg, model, state = load_run(run_dir)
+    runfolder.check_output(out, inputs=[data, cfg.data.manifest], run_dir=run_dir, keep="",
+                           overwrite=overwrite, ours=_is_predictions(out, [t.name for t in cfg.tasks]))
     prepared = prepare_with_state(cfg, state, data, _root(cfg, data, root), need_labels=False,
                                   progress=progress)
     store = prepared.store
@@ -196,6 +220,13 @@ def predict(run_dir: Path, data: Path, out: Path, root: Path | None = None, *,
     return frame
 
 
+def _is_predictions(path: Path, tasks: list[str]) -> bool:
+    """Whether ``path`` is a predictions table FusionDx could have written for these tasks."""
+    cols = runfolder.csv_columns(path) if path.is_file() else None
+    return bool(cols) and cols[0] == "case_id" and len(cols) > 1 and all(
+        c == "split" or any(c.startswith(f"{t}_") for t in tasks) for c in cols[1:])
+
+
 def load_run(run_dir: Path) -> tuple[Config, MultimodalModel, dict[str, Any]]:
     """Rebuild a trained model from its run directory (weights loaded with weights_only=True)."""
     for f in ("config.yaml", "preprocessing.json", "model.pt"):
@@ -203,11 +234,15 @@ def load_run(run_dir: Path) -> tuple[Config, MultimodalModel, dict[str, Any]]:
             raise RunError(f"The run directory has no {f}.", file=run_dir / f,
                            fix="point at a folder written by `fusiondx fit` that finished training")
     cfg = load_config(run_dir / "config.yaml")
-    state = json.loads((run_dir / "preprocessing.json").read_text())
+    try:
+        state = json.loads((run_dir / "preprocessing.json").read_text())
+    except ValueError:  # a cut-off or overwritten file (UnicodeDecodeError is one too)
+        raise RunError("The run's preprocessing.json is not valid JSON: it is damaged or truncated.",
+                       file=run_dir / "preprocessing.json", fix=REPAIR) from None
     specs = {m: ModalitySpec.from_dict(s) for m, s in state["specs"].items()}
     tasks = [TaskInfo.from_dict(t) for t in state["tasks"]]
     model = build_model(cfg, specs, tasks, state.get("class_weights"))
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
+    load_weights(model, run_dir / "model.pt")
     model.eval()
     return cfg, model, state
 
@@ -337,17 +372,7 @@ def _saved_splits(run_dir: Path, store: CaseStore) -> np.ndarray:
 def _check_same_splits(run_dir: Path, store: CaseStore) -> None:
     if not np.array_equal(_saved_splits(run_dir, store), store.split):
         raise RunError("The data or split settings changed since this run started, so it cannot be resumed.",
-                       file=run_dir / "splits.csv", fix="run `fusiondx fit` without --resume to start over")
-
-
-def _clear_run_dir(run_dir: Path) -> None:
-    """Start a fresh run, replacing an earlier run of the same name but nothing else."""
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not (run_dir / "config.yaml").is_file():
-            raise RunError(f"The run folder '{run_dir}' exists and is not a FusionDx run, so it is left alone.",
-                           fix="choose another name or output_dir in the config")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+                       file=run_dir / "splits.csv", fix="run `fusiondx fit --overwrite` (without --resume) to start over")
 
 
 def _root(cfg: Config, data: Path | None, root: Path | None) -> Path:

@@ -95,12 +95,13 @@ def _train(config: dict[str, Any]) -> str | None:
     # A study killed mid-training continues that training from its last finished epoch.
     resume = (run_dir / "checkpoints" / "last.ckpt").is_file() and same_config(config)
     try:
+        # The study owns its run folders: an unfinished or outdated run in one is trained again.
         try:
-            fit(load_config(config), resume=resume, progress=False)
+            fit(load_config(config), resume=resume, overwrite=not resume, progress=False)
         except FusionDxError:
             if not resume:
                 raise
-            fit(load_config(config), resume=False, progress=False)  # a stale checkpoint: start over
+            fit(load_config(config), resume=False, overwrite=True, progress=False)  # a stale checkpoint: start over
         return None
     except Exception as exc:  # noqa: BLE001  (reported per run; the study goes on)
         text = str(exc) if isinstance(exc, FusionDxError) else traceback.format_exc(limit=6)
