@@ -81,7 +81,8 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 def _run(command: str, cfg: Path) -> Any:
-    args = [command, str(cfg)] + (["--quiet"] if command == "fit" else [])
+    # A test fits twice into one run folder (before and after changing a file).
+    args = [command, str(cfg)] + (["--quiet", "--overwrite"] if command == "fit" else [])
     return runner.invoke(app, args)
 
 
