@@ -36,6 +36,7 @@ from fusiondx.data.dataset import CaseDataset, make_loader, to_device
 from fusiondx.data.store import CaseStore, Prepared, label_cases, prepare, prepare_with_state
 from fusiondx.data.targets import TaskInfo
 from fusiondx.engine import small_data
+from fusiondx.engine.resume import PlateauCatchUp, RandomStreams
 from fusiondx.engine.selection import BestEpoch
 from fusiondx.engine.stacking import fit_on_validation
 from fusiondx.engine.task import FusionTask
@@ -75,9 +76,8 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
     show = cfg.train.progress if progress is None else progress
     run_dir = cfg.run_dir
     last = run_dir / "checkpoints" / "last.ckpt"
-    if resume and not last.is_file():
-        raise RunError(f"There is no checkpoint to resume from at '{last}'.",
-                       fix="run `fusiondx fit` without --resume to start the run")
+    if resume:
+        _check_checkpoint(last)
     requested = cfg
     cfg, small = small_data.resolve(cfg, int((label_cases(cfg).split == "train").sum()))
     if small and show:
@@ -93,7 +93,7 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
     weights = class_weights(cfg, prepared)
     _write_run_files(cfg, prepared, weights)
     if small:  # config.yaml is what trained; the config as given decides whether a study reruns it
-        (run_dir / "requested.yaml").write_text(requested.to_yaml())
+        write_text(run_dir / "requested.yaml", requested.to_yaml())
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
     task = FusionTask(model, prepared.tasks, cfg.train,
                       {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed)
@@ -101,7 +101,13 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
     monitor, mode = _monitor(cfg)
     es = cfg.train.early_stopping
     best = BestEpoch(run_dir / "checkpoints" / "best.ckpt", last, monitor, mode, es.patience if es else None)
-    callbacks = [best, _ResumeHint(last), *(callbacks or [])]
+    train_loader, val_loader = _loader(cfg, store, "train", prepared), _loader(cfg, store, "val", prepared)
+    streams = RandomStreams({"modality_dropout": task._gen}, train_loader.dataset.augment)
+    if resume and cfg.train.num_workers > 0 and train_loader.dataset.augment and show:
+        print("note: resuming with train.num_workers > 0 and image augmentation: the loader workers "
+              "restart their augmentation streams, so the remaining epochs differ from an "
+              "uninterrupted run (num_workers: 0 continues exactly).", file=sys.stderr)
+    callbacks = [best, streams, PlateauCatchUp(), _ResumeHint(last), *(callbacks or [])]
     trainer = L.Trainer(
         max_epochs=cfg.train.epochs, accelerator=cfg.train.accelerator, devices=1,
         precision=cfg.train.precision, deterministic=cfg.train.deterministic,
@@ -115,8 +121,7 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # A frozen pretrained encoder (minilm) keeps its backbone in eval mode on purpose.
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        trainer.fit(task, _loader(cfg, store, "train", prepared), _loader(cfg, store, "val", prepared),
-                    ckpt_path=str(last) if resume else None, weights_only=True)
+        trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resume else None, weights_only=True)
     seconds = time.perf_counter() - start
     best_ckpt = torch.load(best.path if best.path.is_file() else last, map_location="cpu", weights_only=True)
     task.load_state_dict(best_ckpt["state_dict"])
@@ -311,11 +316,12 @@ def _setup_torch(cfg: Config) -> None:
 
 def _write_run_files(cfg: Config, prepared: Prepared, weights: dict[str, list[float] | None]) -> None:
     run_dir = cfg.run_dir
-    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    # Rewritten on --resume too; whole or not at all, so a kill here cannot break the next resume.
+    write_text(run_dir / "config.yaml", cfg.to_yaml())
     state = prepared.state() | {"class_weights": weights}
     write_json(run_dir / "preprocessing.json", state)
-    pd.DataFrame({"case_id": prepared.store.ids, "split": prepared.store.split}).to_csv(
-        run_dir / "splits.csv", index=False)
+    write_text(run_dir / "splits.csv", pd.DataFrame({"case_id": prepared.store.ids, "split": prepared.store.split})
+               .to_csv(index=False))
 
 
 def _saved_splits(run_dir: Path, store: CaseStore) -> np.ndarray:
@@ -326,6 +332,18 @@ def _saved_splits(run_dir: Path, store: CaseStore) -> np.ndarray:
                         case_id=missing[0], file=run_dir / "splits.csv",
                         fix="the manifest changed since training; evaluate it with --data instead")
     return saved.loc[list(store.ids)].to_numpy().astype(str)
+
+
+def _check_checkpoint(last: Path) -> None:
+    if not last.is_file():
+        raise RunError(f"There is no checkpoint to resume from at '{last}'.",
+                       fix="run `fusiondx fit` without --resume to start the run")
+    try:  # checkpoints are written whole (engine/resume.py); one from elsewhere may not be
+        torch.load(last, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (torch raises several kinds for a damaged file)
+        raise RunError(f"The run's last checkpoint cannot be read ({type(exc).__name__}), so the run "
+                       "cannot be resumed.", file=last,
+                       fix="run `fusiondx fit` without --resume to start the run again") from None
 
 
 def _check_same_splits(run_dir: Path, store: CaseStore) -> None:
@@ -360,6 +378,11 @@ def write_json(path: Path, obj: Any) -> None:
             return [clean(v) for v in x]
         return x
 
+    write_text(path, json.dumps(clean(obj), indent=2))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file whole or not at all: a killed process never leaves a half-written one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(clean(obj), indent=2))
-    os.replace(tmp, path)  # a killed process never leaves a half-written file
+    tmp.write_text(text)
+    os.replace(tmp, path)
