@@ -149,6 +149,21 @@ def test_fit_killed_mid_epoch_resumes_to_the_uninterrupted_result(cohort_dir: Pa
     _assert_same_run(run, tmp_path / "uninterrupted" / "tiny")
 
 
+def test_sigterm_stops_a_fit_as_stopped_not_as_finished(cohort_dir: Path, tmp_path: Path) -> None:
+    # Lightning answers SIGTERM with SystemExit(), exit status 0: a script saw a finished run.
+    path = _write(_config(cohort_dir, tmp_path / "runs", epochs=500), tmp_path / "fit.yaml")
+    run = tmp_path / "runs" / "tiny"
+    log = tmp_path / "fit.log"
+    proc = _cli("fit", str(path), "--quiet", log=log)
+    _wait_for("a checkpoint", lambda: _saved_epoch(run / "checkpoints" / "last.ckpt") >= 0, proc, log)
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=60)
+    text = log.read_text()
+    assert proc.returncode == 130, text[-3000:]
+    assert "Stopped by SIGTERM" in text and "--resume" in text and "Traceback" not in text
+    assert not (run / "metrics.json").exists()
+
+
 class _Killed(RuntimeError):
     pass
 

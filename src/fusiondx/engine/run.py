@@ -30,6 +30,7 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from fusiondx.config import Config, load_config
 from fusiondx.data.dataset import CaseDataset, make_loader, to_device
@@ -49,14 +50,15 @@ from fusiondx.types import ModalitySpec
 
 
 class _ResumeHint(L.Callback):
-    """On Ctrl-C (Lightning then exits), say how to continue instead of leaving a bare exit."""
+    """On Ctrl-C or SIGTERM, say how to continue instead of leaving a bare exit."""
 
     def __init__(self, last: Path) -> None:
         self.last = last
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
-            print(f"\nInterrupted in epoch {trainer.current_epoch}. The last finished epoch is saved in "
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            how = "Stopped by SIGTERM" if isinstance(exception, SIGTERMException) else "Interrupted"
+            print(f"\n{how} in epoch {trainer.current_epoch}. The last finished epoch is saved in "
                   f"{self.last}; run the same `fusiondx fit` command with --resume to continue.",
                   file=sys.stderr)
 
@@ -121,7 +123,12 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # A frozen pretrained encoder (minilm) keeps its backbone in eval mode on purpose.
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resume else None, weights_only=True)
+        try:
+            trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resume else None, weights_only=True)
+        except SIGTERMException:
+            # Lightning ends the batch and raises SystemExit() on SIGTERM: exit status 0, as if
+            # the run had finished. Stopped is stopped, as with Ctrl-C.
+            raise KeyboardInterrupt("SIGTERM") from None
     seconds = time.perf_counter() - start
     best_ckpt = torch.load(best.path if best.path.is_file() else last, map_location="cpu", weights_only=True)
     task.load_state_dict(best_ckpt["state_dict"])
