@@ -33,6 +33,7 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from fusiondx.config import Config, load_config
 from fusiondx.data.dataset import CaseDataset, make_loader, to_device
@@ -40,6 +41,7 @@ from fusiondx.data.store import CaseStore, Prepared, label_cases, prepare, prepa
 from fusiondx.data.targets import TaskInfo
 from fusiondx.engine import runfolder, small_data
 from fusiondx.engine.checkpoints import REPAIR, check_weights, load_checkpoint, load_weights
+from fusiondx.engine.resume import PlateauCatchUp, RandomStreams
 from fusiondx.engine.selection import BestEpoch
 from fusiondx.engine.stacking import fit_on_validation
 from fusiondx.engine.task import FusionTask
@@ -52,14 +54,15 @@ from fusiondx.types import ModalitySpec
 
 
 class _ResumeHint(L.Callback):
-    """On Ctrl-C (Lightning then exits), say how to continue instead of leaving a bare exit."""
+    """On Ctrl-C or SIGTERM, say how to continue instead of leaving a bare exit."""
 
     def __init__(self, last: Path) -> None:
         self.last = last
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
-            print(f"\nInterrupted in epoch {trainer.current_epoch}. The last finished epoch is saved in "
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            how = "Stopped by SIGTERM" if isinstance(exception, SIGTERMException) else "Interrupted"
+            print(f"\n{how} in epoch {trainer.current_epoch}. The last finished epoch is saved in "
                   f"{self.last}; run the same `fusiondx fit` command with --resume to continue.",
                   file=sys.stderr)
 
@@ -112,7 +115,7 @@ def _fit(cfg: Config, *, resume: bool, progress: bool | None, notify: Callable[[
     weights = class_weights(cfg, prepared)
     _write_run_files(cfg, prepared, weights)
     if small:  # config.yaml is what trained; the config as given decides whether a study reruns it
-        (run_dir / "requested.yaml").write_text(requested.to_yaml())
+        write_text(run_dir / "requested.yaml", requested.to_yaml())
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
     task = FusionTask(model, prepared.tasks, cfg.train,
                       {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed)
@@ -120,7 +123,13 @@ def _fit(cfg: Config, *, resume: bool, progress: bool | None, notify: Callable[[
     monitor, mode = _monitor(cfg)
     es = cfg.train.early_stopping
     best = BestEpoch(run_dir / "checkpoints" / "best.ckpt", last, monitor, mode, es.patience if es else None)
-    callbacks = [best, _ResumeHint(last), *(callbacks or [])]
+    train_loader, val_loader = _loader(cfg, store, "train", prepared), _loader(cfg, store, "val", prepared)
+    streams = RandomStreams({"modality_dropout": task._gen}, train_loader.dataset.augment)
+    if resume and cfg.train.num_workers > 0 and train_loader.dataset.augment and show:
+        print("note: resuming with train.num_workers > 0 and image augmentation: the loader workers "
+              "restart their augmentation streams, so the remaining epochs differ from an "
+              "uninterrupted run (num_workers: 0 continues exactly).", file=sys.stderr)
+    callbacks = [best, streams, PlateauCatchUp(), _ResumeHint(last), *(callbacks or [])]
     trainer = L.Trainer(
         max_epochs=cfg.train.epochs, accelerator=cfg.train.accelerator, devices=1,
         precision=cfg.train.precision, deterministic=cfg.train.deterministic,
@@ -136,8 +145,12 @@ def _fit(cfg: Config, *, resume: bool, progress: bool | None, notify: Callable[[
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # A frozen pretrained encoder (minilm) keeps its backbone in eval mode on purpose.
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        trainer.fit(task, _loader(cfg, store, "train", prepared), _loader(cfg, store, "val", prepared),
-                    ckpt_path=str(last) if resume else None, weights_only=True)
+        try:
+            trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resume else None, weights_only=True)
+        except SIGTERMException:
+            # Lightning ends the batch and raises SystemExit() on SIGTERM: exit status 0, as if
+            # the run had finished. Stopped is stopped, as with Ctrl-C.
+            raise KeyboardInterrupt("SIGTERM") from None
     seconds = time.perf_counter() - start
     best_ckpt = load_checkpoint(best.path if best.path.is_file() else last, lightning=True)
     task.load_state_dict(best_ckpt["state_dict"])
@@ -352,11 +365,12 @@ def _setup_torch(cfg: Config) -> None:
 
 def _write_run_files(cfg: Config, prepared: Prepared, weights: dict[str, list[float] | None]) -> None:
     run_dir = cfg.run_dir
-    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    # Rewritten on --resume too; whole or not at all, so a kill here cannot break the next resume.
+    write_text(run_dir / "config.yaml", cfg.to_yaml())
     state = prepared.state() | {"class_weights": weights}
     write_json(run_dir / "preprocessing.json", state)
-    pd.DataFrame({"case_id": prepared.store.ids, "split": prepared.store.split}).to_csv(
-        run_dir / "splits.csv", index=False)
+    write_text(run_dir / "splits.csv", pd.DataFrame({"case_id": prepared.store.ids, "split": prepared.store.split})
+               .to_csv(index=False))
 
 
 def _saved_splits(run_dir: Path, store: CaseStore) -> np.ndarray:
@@ -391,6 +405,11 @@ def write_json(path: Path, obj: Any) -> None:
             return [clean(v) for v in x]
         return x
 
+    write_text(path, json.dumps(clean(obj), indent=2))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file whole or not at all: a killed process never leaves a half-written one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(clean(obj), indent=2))
-    os.replace(tmp, path)  # a killed process never leaves a half-written file
+    tmp.write_text(text)
+    os.replace(tmp, path)
