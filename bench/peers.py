@@ -86,7 +86,7 @@ def run_fusiondx(manifest: Path, args: Any) -> list[dict[str, Any]]:
                "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                          "early_stopping": {"monitor": "loss", "patience": 10}, "progress": False}}
         t = time.perf_counter()
-        m = fit(Config.model_validate(raw), progress=False).metrics
+        m = fit(Config.model_validate(raw), overwrite=True, progress=False).metrics
         wall = time.perf_counter() - t
         rows.append({"library": "FusionDx", "model": name, "entry": name, "auroc": m["val"]["y"]["auroc"],
                      "epochs": m["epochs_run"], "train_s": m["train_seconds"], "wall_s": wall,

@@ -63,7 +63,7 @@ def run(args: Any) -> None:
     prepare(cfg)
     decode_s = time.perf_counter() - t
     timer = StepTimer()
-    fit(cfg, progress=False, callbacks=[timer])
+    fit(cfg, overwrite=True, progress=False, callbacks=[timer])
     rows = []
     for i, e in enumerate(timer.epochs):
         total = sum(e[p] for p in PHASES)

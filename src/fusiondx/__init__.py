@@ -27,12 +27,12 @@ from fusiondx.registry import (
 __version__ = "0.1.0"
 
 
-def fit(config: Any, *, resume: bool = False, progress: bool | None = None) -> Any:
+def fit(config: Any, *, resume: bool = False, overwrite: bool = False, progress: bool | None = None) -> Any:
     """Train a model from a Config, a YAML path or a dict; see :func:`fusiondx.engine.run.fit`."""
     from fusiondx.engine.run import fit as _fit
 
     cfg = config if isinstance(config, Config) else load_config(config)
-    return _fit(cfg, resume=resume, progress=progress)
+    return _fit(cfg, resume=resume, overwrite=overwrite, progress=progress)
 
 
 def evaluate(run_dir: Any, data: Any = None, root: Any = None) -> Any:
@@ -45,13 +45,14 @@ def evaluate(run_dir: Any, data: Any = None, root: Any = None) -> Any:
                      progress=False)
 
 
-def predict(run_dir: Any, data: Any, out: Any, root: Any = None) -> Any:
+def predict(run_dir: Any, data: Any, out: Any, root: Any = None, *, overwrite: bool = False) -> Any:
     """Predictions for new cases; see :func:`fusiondx.engine.run.predict`."""
     from pathlib import Path
 
     from fusiondx.engine.run import predict as _predict
 
-    return _predict(Path(run_dir), Path(data), Path(out), Path(root) if root else None, progress=False)
+    return _predict(Path(run_dir), Path(data), Path(out), Path(root) if root else None, progress=False,
+                    overwrite=overwrite)
 
 
 __all__ = [

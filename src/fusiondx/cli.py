@@ -54,8 +54,11 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config.")]) -> No
     from fusiondx.models.build import check_parts
 
     def run() -> None:
+        from fusiondx.engine import runfolder
+
         cfg = load_config(config)
         check_parts(cfg)
+        runfolder.check_writable(cfg.run_dir)  # `fit` would otherwise fail after preparing the data
         try:
             prepared = check_data(cfg, progress=True)
         except FusionDxError as err:
@@ -65,10 +68,18 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config.")]) -> No
             _print_problems(problems, cfg.data.manifest)
             raise typer.Exit(2) from None
         _print_data_summary(prepared)
+        for note in prepared.store.notes:
+            console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False, soft_wrap=True)
         for p in prepared.preprocessors.values():
             for note in p.notes():
                 console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
-        console.print(f"[green]OK[/]: {config} and all {len(prepared.store)} cases are valid.")
+        ours, others = runfolder.run_contents(cfg.run_dir)
+        if ours or others:
+            console.print(f"[yellow]note:[/] {escape(str(cfg.run_dir))} already holds "
+                          f"{'a run' if ours else 'other files'}; `fusiondx fit` refuses it unless given "
+                          "--overwrite (or --resume), or another name.", highlight=False, soft_wrap=True)
+        console.print(f"[green]OK[/]: {config} and all {len(prepared.store)} cases are valid; runs go to "
+                      f"{cfg.run_dir}.")
 
     _guard(run)
 
@@ -77,19 +88,22 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config.")]) -> No
 def fit(
     config: Annotated[Path, typer.Argument(help="YAML config.")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue from runs/<name>/checkpoints/last.ckpt.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an earlier run of this name: deletes only the files FusionDx wrote in "
+        "runs/<name>/ and keeps any other file there. Without it, fit refuses a folder that holds a run.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Train one model; writes runs/<name>/ (config, checkpoints, metrics, predictions).
 
     Example: `fusiondx fit examples/demo.yaml` then `fusiondx fit examples/demo.yaml --resume`
-    after an interruption.
+    after an interruption, or `--overwrite` to train that run again from scratch.
     """
     from fusiondx.config import load_config
     from fusiondx.engine.run import fit as fit_run
 
     def run() -> None:
         cfg = load_config(config)
-        result = fit_run(cfg, resume=resume, progress=not quiet)
+        result = fit_run(cfg, resume=resume, overwrite=overwrite, progress=not quiet, notify=_warn)
         _print_metrics({f"{cfg.name} (test)": result.metrics["test"]})
         console.print(f"Wrote run to [bold]{result.run_dir}[/] (metrics.json, predictions.csv, model.pt)")
 
@@ -122,6 +136,8 @@ def predict(
     data: Annotated[Path, typer.Option("--data", help="Manifest of new cases (labels not needed).")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the predictions CSV.")] = Path("predictions.csv"),
     root: Annotated[Path | None, typer.Option("--root", help="Data root of --data (default: its folder).")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace --out even if it is not an earlier predictions file (never the manifest).")] = False,
 ) -> None:
     """Predict new cases with a trained run; writes probabilities and predicted classes.
 
@@ -130,7 +146,7 @@ def predict(
     from fusiondx.engine.run import predict as predict_run
 
     def run() -> None:
-        frame = predict_run(run_dir, data, out, root)
+        frame = predict_run(run_dir, data, out, root, overwrite=overwrite)
         console.print(f"Wrote {len(frame)} predictions to [bold]{out}[/]")
 
     _guard(run)
@@ -140,6 +156,8 @@ def predict(
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fusiondx fit`.")],
     out: Annotated[Path | None, typer.Option("--out", help="ONNX file to write (default <run_dir>/model.onnx).")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace --out even if it is not an earlier ONNX export.")] = False,
 ) -> None:
     """Export a trained run to ONNX, checked against PyTorch on the run's test cases.
 
@@ -151,7 +169,7 @@ def export(
     from fusiondx.export import export_run
 
     def run() -> None:
-        e = export_run(run_dir, out)
+        e = export_run(run_dir, out, overwrite=overwrite)
         console.print(f"Wrote [bold]{e.path}[/]: inputs {', '.join(e.input_names)}; outputs "
                       f"{', '.join(e.output_names)}. ONNX Runtime matches PyTorch on {e.cases_checked} "
                       f"test cases (max difference {e.max_abs_diff:.1e}).")
@@ -381,6 +399,11 @@ def demo(
                      console=console)
 
     _guard(run)
+
+
+def _warn(note: str) -> None:
+    """A warning about the data: printed even with --quiet, and before training starts."""
+    err_console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
 def _print_metrics(rows: dict[str, dict[str, dict[str, Any]]]) -> None:

@@ -58,9 +58,13 @@ class DataConfig(_Strict):
     manifest: Path
     root: Path | None = None
     """Folder that relative paths in the manifest resolve against; defaults to the manifest's folder."""
+    sep: str = Field(",", min_length=1, max_length=1)
+    """Column separator of a CSV manifest: ',' (default), ';' (spreadsheets set to a locale with
+    decimal commas) or a tab ('\\t' in YAML double quotes)."""
     id_column: str = "case_id"
     patient_column: str | None = None
-    """When set, all cases of one patient land in the same split."""
+    """When set, all cases of one patient land in the same split; a case with a blank cell is a
+    patient of its own."""
     metadata_columns: list[str] = Field(default_factory=list)
     """Acquisition and bookkeeping columns (site, scanner, view, follow-up number, ...). They are
     model inputs only if a modality lists them too; the study's metadata probe measures how well
@@ -211,6 +215,17 @@ class TaskConfig(_Strict):
     weight: float = Field(1.0, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("classes", "label")
+    @classmethod
+    def _no_repeats(cls, v: str | list[str] | None, info: Any) -> str | list[str] | None:
+        # A repeated class name would become a class of its own that no case can have.
+        if isinstance(v, list):
+            dup = sorted({c for c in v if v.count(c) > 1})
+            if dup:
+                raise ValueError(f"{info.field_name} must not repeat a name; repeated: "
+                                 f"{', '.join(repr(d) for d in dup)}")
+        return v
+
 
 class EarlyStoppingConfig(_Strict):
     monitor: str | None = None
@@ -318,6 +333,38 @@ class Config(_Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping of the YAML repeats a key (``key``, first and second line, counting from 1)."""
+
+    def __init__(self, key: Any, first: int, second: int) -> None:
+        super().__init__(f"key {key!r} repeated on lines {first} and {second}")
+        self.key, self.first, self.second = key, first, second
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key repeated in one mapping, at any depth."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *anchor' then overriding a merged key is ordinary YAML
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise DuplicateKeyError(key, seen[key], line)
+                seen[key] = line
+            except TypeError:
+                continue  # an unhashable key: SafeLoader reports it itself
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that raises :class:`DuplicateKeyError` for a key given twice."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
+
+
 def load_config(source: str | Path | dict[str, Any], *, base_dir: Path | None = None) -> Config:
     """Read and validate a config from a YAML path or a dict.
 
@@ -338,7 +385,11 @@ def load_config(source: str | Path | dict[str, Any], *, base_dir: Path | None = 
                 fix="check the path; `fusiondx fit --help` shows an example config",
             )
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = load_yaml(path.read_text(encoding="utf-8"))
+        except DuplicateKeyError as exc:
+            raise ConfigError(f"The config sets '{exc.key}' twice (line {exc.first} and line {exc.second}); "
+                              "YAML would silently keep only the second and drop the first.", file=path,
+                              fix=f"merge the two '{exc.key}:' entries into one") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"The config is not valid YAML ({exc}).", file=path,
                               fix="fix the YAML syntax at the line shown") from None

@@ -120,16 +120,22 @@ def export_onnx(model: nn.Module, tasks: list[str], batch: dict[str, Any], path:
     return Export(path, diff, int(mask.shape[0]), names, list(tasks))
 
 
-def export_run(run_dir: Path, out: Path | None = None, *, progress: bool = True) -> Export:
+def export_run(run_dir: Path, out: Path | None = None, *, progress: bool = True,
+               overwrite: bool = False) -> Export:
     """Export a trained run to ONNX (default ``<run_dir>/model.onnx``), checked on its test cases.
 
     The parity check runs on up to 64 test cases of the run's own manifest, decoded with the
-    run's fitted preprocessing, so the data must still be where the run found it.
+    run's fitted preprocessing, so the data must still be where the run found it. An existing
+    ``out`` that is not an ONNX model exported from PyTorch is replaced only with ``overwrite``.
     """
     from fusiondx.data.store import prepare_with_state
+    from fusiondx.engine import runfolder
     from fusiondx.engine.run import _saved_splits, load_run
 
     cfg, model, state = load_run(run_dir)
+    out = out or run_dir / "model.onnx"
+    runfolder.check_output(out, inputs=[cfg.data.manifest], run_dir=run_dir, keep="model.onnx",
+                           overwrite=overwrite, ours=_is_exported_onnx(out))
     prepared = prepare_with_state(cfg, state, cfg.data.manifest, cfg.data.data_root,
                                   need_labels=False, progress=progress)
     store = prepared.store
@@ -137,5 +143,16 @@ def export_run(run_dir: Path, out: Path | None = None, *, progress: bool = True)
     idx = store.indices("test")[:CHECK_CASES]
     if len(idx) < 2:
         idx = np.arange(min(len(store), CHECK_CASES))
-    return export_onnx(model, [t.name for t in prepared.tasks], store.batch(idx),
-                       out or run_dir / "model.onnx")
+    return export_onnx(model, [t.name for t in prepared.tasks], store.batch(idx), out)
+
+
+def _is_exported_onnx(path: Path) -> bool:
+    """Whether ``path`` is an ONNX model written by PyTorch's exporter (an earlier export)."""
+    if not path.is_file():
+        return False
+    try:
+        import onnx
+
+        return onnx.load_model(str(path), load_external_data=False).producer_name == "pytorch"
+    except Exception:  # noqa: BLE001  (not ONNX at all, or onnx not installed: not ours)
+        return False

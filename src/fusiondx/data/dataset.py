@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from fusiondx.data.store import CaseStore
 
@@ -65,10 +65,60 @@ def _passthrough(batch: dict[str, Any]) -> dict[str, Any]:
     return batch
 
 
+class EpochShuffle(Sampler[int]):
+    """A random order of ``n`` cases that depends only on the seed and the epoch.
+
+    A resumed run must shuffle its remaining epochs as the interrupted run would have, however
+    many times the trainer starts iterating (Lightning starts the loader once more when it
+    resumes). The orders are those of ``DataLoader(shuffle=True, generator=<seeded>)``, so
+    results stay what they were before resuming was exact: that loader draws from one generator
+    a worker base seed when it starts its iterator (each epoch, or only the first with
+    persistent workers), the permutation, and at the end of the epoch a second permutation of
+    which it uses nothing. Epoch ``e`` replays the draws of the epochs before it from the last
+    epoch served, so going forward costs two permutations per epoch.
+
+    Args:
+        n: number of cases.
+        seed: the run's seed.
+        persistent_workers: the loader keeps its workers, so it draws a base seed only once.
+    """
+
+    def __init__(self, n: int, seed: int, *, persistent_workers: bool = False) -> None:
+        self.n, self.seed, self.persistent = n, seed, persistent_workers
+        self.epoch = 0
+        self._start: tuple[int, torch.Tensor] = (0, torch.Generator().manual_seed(seed).get_state())
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before each training epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _draw(self, gen: torch.Generator, epoch: int) -> torch.Tensor:
+        if epoch == 0 or not self.persistent:
+            torch.empty((), dtype=torch.int64).random_(generator=gen)  # the loader's worker base seed
+        return torch.randperm(self.n, generator=gen)
+
+    def __iter__(self) -> Iterator[int]:
+        epoch = self.epoch
+        first, state = self._start
+        if first > epoch:
+            first, state = 0, torch.Generator().manual_seed(self.seed).get_state()
+        gen = torch.Generator()
+        gen.set_state(state)
+        for e in range(first, epoch):
+            self._draw(gen, e)
+            torch.randperm(self.n, generator=gen)  # RandomSampler's last, empty slice draws one more
+        self._start = (epoch, gen.get_state())
+        return iter(self._draw(gen, epoch).tolist())
+
+
 def make_loader(dataset: CaseDataset, *, batch_size: int, shuffle: bool, seed: int,
                 num_workers: int = 0) -> DataLoader:
     """A DataLoader whose batches come whole from ``CaseDataset.__getitems__``."""
-    gen = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen,
+    gen = torch.Generator().manual_seed(seed)  # seeds the workers (their augmentation streams)
+    sampler = EpochShuffle(len(dataset), seed, persistent_workers=num_workers > 0) if shuffle else None
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, generator=gen,
                       collate_fn=_passthrough, num_workers=num_workers,
                       persistent_workers=num_workers > 0, worker_init_fn=_seed_worker)

@@ -7,6 +7,8 @@ naming the case and column for any value that is not a number.
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +23,31 @@ def line_of(position: int) -> int:
     return position + 2
 
 
-def read_manifest(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet manifest; cells are strings and an empty cell is NaN (missing)."""
+SEPARATORS = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+
+
+def read_manifest(path: Path, *, sep: str = ",", id_column: str | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet manifest; cells are strings and an empty cell is NaN (missing).
+
+    Args:
+        path: the manifest.
+        sep: the CSV column separator (``data.sep``).
+        id_column: the case id column; when the CSV header lacks it under ``sep`` but holds it
+            under another common separator, the error says so (instead of 'no column').
+    """
     if not path.is_file():
         raise DataError("The manifest file does not exist.", file=path,
                         fix="check data.manifest in the config (relative paths start at the config's folder)")
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    if not parquet and id_column is not None:
+        _check_separator(path, sep, id_column)
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
+        if parquet:
             df = pd.read_parquet(path)
             df = df.astype(object).where(df.notna(), np.nan)
             df = df.map(lambda v: v if isinstance(v, str) or v is np.nan else str(v))
         else:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+            df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
                              skipinitialspace=False)
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise DataError(f"The manifest cannot be parsed ({exc}).", file=path,
@@ -44,6 +59,32 @@ def read_manifest(path: Path) -> pd.DataFrame:
     df = df.map(lambda v: np.nan if isinstance(v, str) and not v.strip() else v)
     df.columns = [str(c) for c in df.columns]
     return df
+
+
+def _check_separator(path: Path, sep: str, id_column: str) -> None:
+    """Name the separator a CSV header really uses when it is not ``sep`` (a manifest saved by a
+    spreadsheet with ';' would otherwise be one column, reported as 'no column case_id')."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+            line = fh.readline().rstrip("\r\n")
+    except OSError:
+        return  # reading the whole file reports it
+    if id_column in _fields(line, sep):
+        return
+    for other, name in SEPARATORS.items():
+        if other != sep and id_column in _fields(line, other):
+            shown = line if len(line) <= 80 else line[:77] + "..."
+            yaml_sep = '"\\t"' if other == "\t" else f'"{other}"'
+            raise DataError(
+                f"The manifest's header looks {name}-separated ('{shown}'), but it is read with "
+                f"{SEPARATORS.get(sep, repr(sep))} (data.sep), so there is no column '{id_column}'.",
+                file=path, column=id_column,
+                fix=f"set `sep: {yaml_sep}` under `data:` in the config (data.sep), or save the manifest "
+                    f"{SEPARATORS.get(sep, repr(sep))}-separated")
+
+
+def _fields(line: str, sep: str) -> list[str]:
+    return [f.strip() for f in next(csv.reader([line], delimiter=sep), [])]
 
 
 def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bool = True,
@@ -98,6 +139,11 @@ def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bo
                     fix="fill the label, or drop unlabelled cases (use `fusiondx predict` for them)"))
     if errors is None and len(found) > before:
         raise summarise(found, path)
+
+
+def some_cases(cases: Sequence[str], shown: int = 5) -> str:
+    """A few case ids (or short case descriptions) for a one-line message: 'a, b, c, ...'."""
+    return ", ".join(cases[:shown]) + (", ..." if len(cases) > shown else "")
 
 
 def case_of(ids: pd.Series | None, position: int) -> str | None:

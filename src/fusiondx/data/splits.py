@@ -33,6 +33,21 @@ def splits_from_column(df: pd.DataFrame, column: str, id_column: str) -> np.ndar
     return out.astype(str)
 
 
+def patient_groups(df: pd.DataFrame, column: str | None, ids: pd.Series) -> tuple[np.ndarray | None, list[str]]:
+    """The group of each case for splitting (its patient), and the ids of cases with no patient.
+
+    A blank patient cell is a patient of its own (the group is the case id), not one patient
+    shared by every blank case, which would put them all in a single split.
+    """
+    if not column:
+        return None, []
+    blank = df[column].isna().to_numpy()
+    # The NUL prefix keeps a case's own group apart from any patient id a cell can hold.
+    groups = np.where(blank, "\0case:" + ids.astype(str).to_numpy().astype(object),
+                      df[column].astype(str).to_numpy().astype(object))
+    return groups.astype(str), [str(i) for i in ids[blank]]
+
+
 def make_splits(
     strata: np.ndarray,
     fractions: tuple[float, float, float],

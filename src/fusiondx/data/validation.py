@@ -22,7 +22,7 @@ def check_data(cfg: Config, *, progress: bool = False) -> Prepared:
     """Prepare a new run as ``fit`` would; on any problem, raise one error standing for all of
     them, whose ``all_errors`` lists every problem found (cells, split, files)."""
     path = cfg.data.manifest
-    df = read_manifest(path)
+    df = read_manifest(path, sep=cfg.data.sep, id_column=cfg.data.id_column)
     problems: list[DataError] = []
     check_cells(df, cfg, path, problems)
     if not problems:

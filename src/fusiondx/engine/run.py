@@ -10,6 +10,9 @@
     metrics.json         validation and test metrics, epochs, timing
     predictions.csv      per-case probabilities and predictions on val and test
     logs/metrics.csv     training curves
+
+A new ``fit`` refuses a folder that holds an earlier run unless ``overwrite``, which replaces only
+these files; one process at a time holds the folder's lock (engine/runfolder.py).
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ import json
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +33,15 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from fusiondx.config import Config, load_config
 from fusiondx.data.dataset import CaseDataset, make_loader, to_device
 from fusiondx.data.store import CaseStore, Prepared, label_cases, prepare, prepare_with_state
 from fusiondx.data.targets import TaskInfo
-from fusiondx.engine import small_data
+from fusiondx.engine import runfolder, small_data
+from fusiondx.engine.checkpoints import REPAIR, check_weights, load_checkpoint, load_weights
+from fusiondx.engine.resume import PlateauCatchUp, RandomStreams
 from fusiondx.engine.selection import BestEpoch
 from fusiondx.engine.stacking import fit_on_validation
 from fusiondx.engine.task import FusionTask
@@ -48,14 +54,15 @@ from fusiondx.types import ModalitySpec
 
 
 class _ResumeHint(L.Callback):
-    """On Ctrl-C (Lightning then exits), say how to continue instead of leaving a bare exit."""
+    """On Ctrl-C or SIGTERM, say how to continue instead of leaving a bare exit."""
 
     def __init__(self, last: Path) -> None:
         self.last = last
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
-            print(f"\nInterrupted in epoch {trainer.current_epoch}. The last finished epoch is saved in "
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            how = "Stopped by SIGTERM" if isinstance(exception, SIGTERMException) else "Interrupted"
+            print(f"\n{how} in epoch {trainer.current_epoch}. The last finished epoch is saved in "
                   f"{self.last}; run the same `fusiondx fit` command with --resume to continue.",
                   file=sys.stderr)
 
@@ -66,18 +73,31 @@ class RunResult:
     metrics: dict[str, Any]
 
 
-def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
-        callbacks: list[L.Callback] | None = None) -> RunResult:
+def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: bool | None = None,
+        callbacks: list[L.Callback] | None = None, notify: Callable[[str], None] | None = None) -> RunResult:
     """Train a model as configured; write everything to ``cfg.run_dir``; return test metrics.
 
-    ``callbacks`` are extra Lightning callbacks (e.g. a hyper-parameter search's pruner).
+    A folder holding an earlier run is refused unless ``overwrite`` (which replaces only the
+    files a run writes) or ``resume``. ``callbacks`` are extra Lightning callbacks (e.g. a
+    hyper-parameter search's pruner). ``notify`` receives each warning about the data (e.g. tiny
+    images, blank patient ids) before training starts; they are also kept in metrics.json as
+    ``data_notes``.
     """
+    with runfolder.open_run(cfg.run_dir, resume=resume, overwrite=overwrite):
+        return _fit(cfg, resume=resume, progress=progress, callbacks=callbacks, notify=notify)
+
+
+def _fit(cfg: Config, *, resume: bool, progress: bool | None, notify: Callable[[str], None] | None,
+         callbacks: list[L.Callback] | None) -> RunResult:
     show = cfg.train.progress if progress is None else progress
     run_dir = cfg.run_dir
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise RunError(f"There is no checkpoint to resume from at '{last}'.",
-                       fix="run `fusiondx fit` without --resume to start the run")
+                       fix="run `fusiondx fit` without --resume (with --overwrite if the folder holds files) "
+                           "to start the run")
+    # Read before any data is: a damaged last.ckpt is one clear error, not Lightning's traceback.
+    resumed = load_checkpoint(last, lightning=True) if resume else None
     requested = cfg
     cfg, small = small_data.resolve(cfg, int((label_cases(cfg).split == "train").sum()))
     if small and show:
@@ -86,14 +106,16 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
     _setup_torch(cfg)
     prepared = prepare(cfg, progress=show)
     store = prepared.store
+    for note in store.notes if notify is not None else []:
+        notify(note)
     if resume:
         _check_same_splits(run_dir, store)
     else:
-        _clear_run_dir(run_dir)
+        runfolder.clear_run(run_dir)
     weights = class_weights(cfg, prepared)
     _write_run_files(cfg, prepared, weights)
     if small:  # config.yaml is what trained; the config as given decides whether a study reruns it
-        (run_dir / "requested.yaml").write_text(requested.to_yaml())
+        write_text(run_dir / "requested.yaml", requested.to_yaml())
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
     task = FusionTask(model, prepared.tasks, cfg.train,
                       {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed)
@@ -101,13 +123,21 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
     monitor, mode = _monitor(cfg)
     es = cfg.train.early_stopping
     best = BestEpoch(run_dir / "checkpoints" / "best.ckpt", last, monitor, mode, es.patience if es else None)
-    callbacks = [best, _ResumeHint(last), *(callbacks or [])]
+    train_loader, val_loader = _loader(cfg, store, "train", prepared), _loader(cfg, store, "val", prepared)
+    streams = RandomStreams({"modality_dropout": task._gen}, train_loader.dataset.augment)
+    if resume and cfg.train.num_workers > 0 and train_loader.dataset.augment and show:
+        print("note: resuming with train.num_workers > 0 and image augmentation: the loader workers "
+              "restart their augmentation streams, so the remaining epochs differ from an "
+              "uninterrupted run (num_workers: 0 continues exactly).", file=sys.stderr)
+    callbacks = [best, streams, PlateauCatchUp(), _ResumeHint(last), *(callbacks or [])]
     trainer = L.Trainer(
         max_epochs=cfg.train.epochs, accelerator=cfg.train.accelerator, devices=1,
         precision=cfg.train.precision, deterministic=cfg.train.deterministic,
         logger=False, callbacks=callbacks, enable_checkpointing=False,
         enable_progress_bar=show, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1, default_root_dir=run_dir)
+    if resumed is not None:
+        check_weights(task, resumed["state_dict"], last)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -115,10 +145,14 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # A frozen pretrained encoder (minilm) keeps its backbone in eval mode on purpose.
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        trainer.fit(task, _loader(cfg, store, "train", prepared), _loader(cfg, store, "val", prepared),
-                    ckpt_path=str(last) if resume else None, weights_only=True)
+        try:
+            trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resume else None, weights_only=True)
+        except SIGTERMException:
+            # Lightning ends the batch and raises SystemExit() on SIGTERM: exit status 0, as if
+            # the run had finished. Stopped is stopped, as with Ctrl-C.
+            raise KeyboardInterrupt("SIGTERM") from None
     seconds = time.perf_counter() - start
-    best_ckpt = torch.load(best.path if best.path.is_file() else last, map_location="cpu", weights_only=True)
+    best_ckpt = load_checkpoint(best.path if best.path.is_file() else last, lightning=True)
     task.load_state_dict(best_ckpt["state_dict"])
     cross_fitted = fit_on_validation(model, store, store.indices("val"), cfg.train.batch_size)
     torch.save(model.state_dict(), run_dir / "model.pt")
@@ -128,6 +162,7 @@ def fit(cfg: Config, *, resume: bool = False, progress: bool | None = None,
         "selection": {"monitor": monitor, "mode": mode, "ties": "val/loss",
                       "undefined_epochs": best.undefined_epochs},
         "small_data": small or None,
+        "data_notes": store.notes,
         "train_seconds": round(seconds, 2), "n_parameters": count_parameters(model),
         "flops_per_case": _flops(model, store),
         "cases": {s: int((store.split == s).sum()) for s in ("train", "val", "test")},
@@ -175,9 +210,17 @@ def evaluate(run_dir: Path, data: Path | None = None, root: Path | None = None, 
 
 
 def predict(run_dir: Path, data: Path, out: Path, root: Path | None = None, *,
-            progress: bool = True) -> pd.DataFrame:
-    """Probabilities and predicted classes for every case of a manifest (labels not needed)."""
+            progress: bool = True, overwrite: bool = False) -> pd.DataFrame:
+    """Probabilities and predicted classes for every case of a manifest (labels not needed).
+
+    ``out`` may not be the manifest read, nor a file of the run; an existing file that is not
+    a predictions table of this run's tasks is replaced only with ``overwrite``.
+    """
+    # The manifest is never written over: refused before the run is even loaded.
+    runfolder.check_output(out, inputs=[data], run_dir=run_dir, keep="", overwrite=True, ours=True)
     cfg, model, state = load_run(run_dir)
+    runfolder.check_output(out, inputs=[data, cfg.data.manifest], run_dir=run_dir, keep="",
+                           overwrite=overwrite, ours=_is_predictions(out, [t.name for t in cfg.tasks]))
     prepared = prepare_with_state(cfg, state, data, _root(cfg, data, root), need_labels=False,
                                   progress=progress)
     store = prepared.store
@@ -190,6 +233,13 @@ def predict(run_dir: Path, data: Path, out: Path, root: Path | None = None, *,
     return frame
 
 
+def _is_predictions(path: Path, tasks: list[str]) -> bool:
+    """Whether ``path`` is a predictions table FusionDx could have written for these tasks."""
+    cols = runfolder.csv_columns(path) if path.is_file() else None
+    return bool(cols) and cols[0] == "case_id" and len(cols) > 1 and all(
+        c == "split" or any(c.startswith(f"{t}_") for t in tasks) for c in cols[1:])
+
+
 def load_run(run_dir: Path) -> tuple[Config, MultimodalModel, dict[str, Any]]:
     """Rebuild a trained model from its run directory (weights loaded with weights_only=True)."""
     for f in ("config.yaml", "preprocessing.json", "model.pt"):
@@ -197,11 +247,15 @@ def load_run(run_dir: Path) -> tuple[Config, MultimodalModel, dict[str, Any]]:
             raise RunError(f"The run directory has no {f}.", file=run_dir / f,
                            fix="point at a folder written by `fusiondx fit` that finished training")
     cfg = load_config(run_dir / "config.yaml")
-    state = json.loads((run_dir / "preprocessing.json").read_text())
+    try:
+        state = json.loads((run_dir / "preprocessing.json").read_text())
+    except ValueError:  # a cut-off or overwritten file (UnicodeDecodeError is one too)
+        raise RunError("The run's preprocessing.json is not valid JSON: it is damaged or truncated.",
+                       file=run_dir / "preprocessing.json", fix=REPAIR) from None
     specs = {m: ModalitySpec.from_dict(s) for m, s in state["specs"].items()}
     tasks = [TaskInfo.from_dict(t) for t in state["tasks"]]
     model = build_model(cfg, specs, tasks, state.get("class_weights"))
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
+    load_weights(model, run_dir / "model.pt")
     model.eval()
     return cfg, model, state
 
@@ -311,11 +365,12 @@ def _setup_torch(cfg: Config) -> None:
 
 def _write_run_files(cfg: Config, prepared: Prepared, weights: dict[str, list[float] | None]) -> None:
     run_dir = cfg.run_dir
-    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    # Rewritten on --resume too; whole or not at all, so a kill here cannot break the next resume.
+    write_text(run_dir / "config.yaml", cfg.to_yaml())
     state = prepared.state() | {"class_weights": weights}
     write_json(run_dir / "preprocessing.json", state)
-    pd.DataFrame({"case_id": prepared.store.ids, "split": prepared.store.split}).to_csv(
-        run_dir / "splits.csv", index=False)
+    write_text(run_dir / "splits.csv", pd.DataFrame({"case_id": prepared.store.ids, "split": prepared.store.split})
+               .to_csv(index=False))
 
 
 def _saved_splits(run_dir: Path, store: CaseStore) -> np.ndarray:
@@ -331,17 +386,7 @@ def _saved_splits(run_dir: Path, store: CaseStore) -> np.ndarray:
 def _check_same_splits(run_dir: Path, store: CaseStore) -> None:
     if not np.array_equal(_saved_splits(run_dir, store), store.split):
         raise RunError("The data or split settings changed since this run started, so it cannot be resumed.",
-                       file=run_dir / "splits.csv", fix="run `fusiondx fit` without --resume to start over")
-
-
-def _clear_run_dir(run_dir: Path) -> None:
-    """Start a fresh run, replacing an earlier run of the same name but nothing else."""
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not (run_dir / "config.yaml").is_file():
-            raise RunError(f"The run folder '{run_dir}' exists and is not a FusionDx run, so it is left alone.",
-                           fix="choose another name or output_dir in the config")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+                       file=run_dir / "splits.csv", fix="run `fusiondx fit --overwrite` (without --resume) to start over")
 
 
 def _root(cfg: Config, data: Path | None, root: Path | None) -> Path:
@@ -360,6 +405,11 @@ def write_json(path: Path, obj: Any) -> None:
             return [clean(v) for v in x]
         return x
 
+    write_text(path, json.dumps(clean(obj), indent=2))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file whole or not at all: a killed process never leaves a half-written one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(clean(obj), indent=2))
-    os.replace(tmp, path)  # a killed process never leaves a half-written file
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -22,6 +22,8 @@ from typing import Any
 
 import lightning as L
 
+from fusiondx.engine.resume import save_checkpoint
+
 
 class BestEpoch(L.Callback):
     """Saves the best epoch to ``path`` and every epoch to ``last`` (what ``--resume`` continues
@@ -71,14 +73,20 @@ class BestEpoch(L.Callback):
         if self._better(value, loss if math.isfinite(loss) else math.inf):
             self.best_value, self.best_loss = value, loss if math.isfinite(loss) else math.inf
             self.best_epoch, self.wait = trainer.current_epoch, 0
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            trainer.save_checkpoint(self.path)
+            save_checkpoint(trainer, self.path)
         else:
             self.wait += 1
             if self.patience is not None and self.wait >= self.patience:
                 trainer.should_stop = True
         # Written after this epoch's decision, so a resumed run continues with the same state.
-        trainer.save_checkpoint(self.last)
+        save_checkpoint(trainer, self.last)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A run killed after the epoch that ran out of patience had saved its checkpoint, but
+        # before it stopped. Resumed, Lightning finishes that epoch (without training it again)
+        # and calls this hook: the run stops there too instead of training one epoch more.
+        if self.patience is not None and self.best_epoch >= 0 and self.wait >= self.patience:
+            trainer.should_stop = True
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_value": self.best_value, "best_loss": self.best_loss, "best_epoch": self.best_epoch,

@@ -56,7 +56,7 @@ def build_case_table(cfg: Config, out_dir: Path, rep: Replicate) -> Any:
         if m["kind"] == "signal":
             m.setdefault("preprocessing", {})["normalize"] = "none"
     ref_cfg = load_config(raw)
-    return build_table(ref_cfg, prepare(ref_cfg), read_manifest(ref_cfg.data.manifest), cfg.data.metadata_columns)
+    return build_table(ref_cfg, prepare(ref_cfg), read_manifest(ref_cfg.data.manifest, sep=ref_cfg.data.sep), cfg.data.metadata_columns)
 
 
 def plan(cfg: Config, table: Any, task: TaskInfo) -> tuple[list[Planned], list[dict[str, str]]]:
@@ -95,6 +95,7 @@ def plan(cfg: Config, table: Any, task: TaskInfo) -> tuple[list[Planned], list[d
 def run(cfg: Config, planned: list[Planned], table: Any, reps: list[Replicate], out_dir: Path,
         task: str, metric: str, console: Console) -> tuple[dict[str, list[Job]], dict[str, str]]:
     """Fit every planned reference on every distinct split; run folders and failures."""
+    from fusiondx.data.splits import patient_groups
     from fusiondx.data.store import label_cases
 
     jobs: dict[str, list[Job]] = {p.entry.id: [] for p in planned}
@@ -108,7 +109,7 @@ def run(cfg: Config, planned: list[Planned], table: Any, reps: list[Replicate], 
         split = lab.split
         if not np.array_equal(lab.ids.to_numpy().astype(str), table.ids):
             raise ValueError("the reference table and the split list different cases")
-        groups = lab.df[patients].fillna("").astype(str).to_numpy() if patients else None
+        groups = patient_groups(lab.df, patients, lab.ids)[0]
         balanced = next(t for t in cfg.tasks if t.name == task).class_weights == "balanced"
         best: dict[str, tuple[Any, dict[str, Any], float]] = {}
         for p in planned:

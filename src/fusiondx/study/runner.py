@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,15 +78,76 @@ def run_jobs(jobs: Sequence[Job], n_parallel: int,
         return failed
     # spawn, not fork: a forked child inherits torch's thread pools and can deadlock.
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=n_parallel, mp_context=ctx) as pool:
-        futures = {pool.submit(_train, j.config): j for j in todo}
-        for fut in as_completed(futures):
-            j = futures[fut]
-            err = fut.result()
-            if err:
-                failed[str(j.run_dir)] = err
-            on_done(j, err)
+    pool = ProcessPoolExecutor(max_workers=n_parallel, mp_context=ctx, initializer=_die_with_parent,
+                               initargs=(os.getpid(),))
+    try:
+        with _sigterm_interrupts():
+            futures = {pool.submit(_train, j.config): j for j in todo}
+            for fut in as_completed(futures):
+                j = futures[fut]
+                err = fut.result()
+                if err:
+                    failed[str(j.run_dir)] = err
+                on_done(j, err)
+    except BaseException:
+        # Ctrl-C, SIGTERM or an error here: the executor's own exit would wait for every queued
+        # training to finish. The workers are killed instead; checkpoints are written whole, so a
+        # rerun resumes what they were training.
+        _kill_workers(pool)
+        raise
+    pool.shutdown(wait=True)
     return failed
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # no public way before 3.14
+    for p in procs:
+        p.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        p.join(timeout=10)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (`kill`, a stopped container, a batch scheduler) stops a study like Ctrl-C does,
+    so its workers are stopped too instead of training on for nobody."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Runs first in each worker: end it when the study's process is gone.
+
+    A study killed with SIGKILL (or crashing) runs no cleanup, and its idle workers would wait
+    for work forever, or its busy ones train on into folders that a rerun trains again.
+    """
+    if sys.platform.startswith("linux"):
+        # The kernel sends SIGKILL when the parent dies: immediate, whatever the worker does.
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+    # Ctrl-C in a terminal reaches every process of the group; the study's process alone
+    # handles it (and stops the workers), rather than each worker printing its own interruption.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:  # elsewhere, and as a fallback: notice being reparented
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="fusiondx-parent-watch", daemon=True).start()
 
 
 def _train(config: dict[str, Any]) -> str | None:
@@ -95,12 +162,13 @@ def _train(config: dict[str, Any]) -> str | None:
     # A study killed mid-training continues that training from its last finished epoch.
     resume = (run_dir / "checkpoints" / "last.ckpt").is_file() and same_config(config)
     try:
+        # The study owns its run folders: an unfinished or outdated run in one is trained again.
         try:
-            fit(load_config(config), resume=resume, progress=False)
+            fit(load_config(config), resume=resume, overwrite=not resume, progress=False)
         except FusionDxError:
             if not resume:
                 raise
-            fit(load_config(config), resume=False, progress=False)  # a stale checkpoint: start over
+            fit(load_config(config), resume=False, overwrite=True, progress=False)  # a stale checkpoint: start over
         return None
     except Exception as exc:  # noqa: BLE001  (reported per run; the study goes on)
         text = str(exc) if isinstance(exc, FusionDxError) else traceback.format_exc(limit=6)

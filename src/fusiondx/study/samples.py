@@ -61,7 +61,7 @@ def _boxes(a: EntryData, b: EntryData, info: TaskInfo, cfg: Config) -> dict[str,
     fa, fb = a.frames[0], b.frames[0]
     true = fa[[f"{t}_true_{s}" for s in BOX_SIDES]].to_numpy(float)
     picks = _spread(np.flatnonzero(np.isfinite(true).all(axis=1)))
-    df = read_manifest(cfg.data.manifest).set_index(cfg.data.id_column)
+    df = read_manifest(cfg.data.manifest, sep=cfg.data.sep).set_index(cfg.data.id_column)
     column = cfg.modality(info.image).column  # type: ignore[union-attr, arg-type]
     fig, axes = plt.subplots(1, max(len(picks), 1), figsize=(2.3 * max(len(picks), 1), 2.6))
     axes = np.atleast_1d(axes)

@@ -86,7 +86,9 @@ def run_search(cfg: Config, out_dir: Path, *, trials: int, storage: str | None =
         entry = suggest(trial, names)
         entry = Entry(entry.id, entry.label, entry.kind, entry.fusion, mods, entry.options)
         config = run_config(cfg, entry, Replicate("seed0", cfg.seed), out_dir / "trials", None)
-        res = fit(load_config(config), progress=False, callbacks=[_Pruner(trial, f"val/{task}/{metric}")])
+        # Trial folders belong to the search: a trial number met again (a new storage) starts over.
+        res = fit(load_config(config), overwrite=True, progress=False,
+                  callbacks=[_Pruner(trial, f"val/{task}/{metric}")])
         value = res.metrics["val"][task][metric]
         trial.set_user_attr("run_dir", str(res.run_dir))
         return float(value)

@@ -60,10 +60,22 @@ def run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None 
               seeds: int | None = None, folds: int | None = None, jobs: int | None = None,
               extra_entries: list[Entry] | None = None, console: Console | None = None,
               progress: bool = True) -> StudyResult:
-    """Train, compare and report; a rerun skips the trainings already finished."""
-    console = console or Console(stderr=True, quiet=not progress)
+    """Train, compare and report; a rerun skips the trainings already finished.
+
+    The study folder is locked while the study runs: a second study on it stops at once.
+    """
+    from fusiondx.engine import runfolder
+
     out_dir = out_dir.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with runfolder.open_study(out_dir):
+        return _run_study(cfg, out_dir, strategies=strategies, seeds=seeds, folds=folds, jobs=jobs,
+                          extra_entries=extra_entries, console=console, progress=progress)
+
+
+def _run_study(cfg: Config, out_dir: Path, *, strategies: str | list[str] | None, seeds: int | None,
+               folds: int | None, jobs: int | None, extra_entries: list[Entry] | None,
+               console: Console | None, progress: bool) -> StudyResult:
+    console = console or Console(stderr=True, quiet=not progress)
     check_parts(cfg)
     names = resolve_strategies(cfg, strategies)
     for s in names:

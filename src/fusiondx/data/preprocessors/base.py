@@ -44,6 +44,17 @@ class Preprocessor:
         """What ``fit`` noticed that is not an error but worth saying (printed by ``validate``)."""
         return []
 
+    def found(self) -> tuple[list[int], list[str]]:
+        """What the last ``transform`` found that is not an error: the positions of present
+        cells that hold nothing (treated as missing, in the presence mask), and warnings for
+        the user, one line each with a count and a few case ids (printed by validate and fit)."""
+        return [], []
+
+    def input_files(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> list[Path]:
+        """Every file ``transform`` would read for these cases (keys the disk cache); cells whose
+        path is refused are left out, as decoding reports them (default: none)."""
+        return []
+
     def spec(self) -> ModalitySpec:
         raise NotImplementedError
 
@@ -69,6 +80,17 @@ class FilePreprocessor(Preprocessor):
     def load_file(self, path: Path) -> np.ndarray:
         raise NotImplementedError
 
+    def load_case(self, path: Path, case_id: str) -> np.ndarray:
+        """One case's array; subclasses that report findings per case override this."""
+        return self.load_file(path)
+
+    def files_of(self, path: Path) -> list[Path]:
+        """Every file reading ``path`` opens (a WFDB record: its header and data files)."""
+        return [path]
+
+    def input_files(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> list[Path]:
+        return [f for _, path in self.iter_paths(df, present, ids, []) for f in self.files_of(path)]
+
     def iter_paths(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series,
                    errors: list[DataError]) -> Iterator[tuple[int, Path]]:
         col = self.cfg.column
@@ -84,7 +106,7 @@ class FilePreprocessor(Preprocessor):
         col = self.cfg.column
         for pos, path in self.iter_paths(df, present, ids, errors):
             try:
-                out[""][pos] = self.load_file(path)
+                out[""][pos] = self.load_case(path, str(ids.iloc[pos]))
             except DataError as err:
                 errors.append(err.at(case_id=str(ids.iloc[pos]), row=line_of(pos), column=col, file=path))
             advance(1)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-from fusiondx.data.manifest import line_of, resolve_path
+from fusiondx.data.manifest import line_of, resolve_path, some_cases
 from fusiondx.data.preprocessors.base import Arrays, Preprocessor
 from fusiondx.data.readers.text import clean_text, read_text
 from fusiondx.errors import DataError
@@ -27,6 +27,7 @@ class TextPreprocessor(Preprocessor):
     def __init__(self, cfg: Any, root: Path) -> None:
         super().__init__(cfg, root)
         self.tokenizer: Tokenizer | None = None
+        self.blank: list[tuple[int, str]] = []  # (position, case id) of texts holding nothing
 
     def _texts(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series,
                errors: list[DataError]) -> dict[int, str]:
@@ -90,11 +91,36 @@ class TextPreprocessor(Preprocessor):
                   errors: list[DataError], advance: Callable[[int], None]) -> None:
         assert self.tokenizer is not None, "fit() or load_state() first"
         texts = self._texts(df, present, ids, errors)
+        # A report of only whitespace (an empty .txt, a cell of invisible characters) says
+        # nothing: it is a missing report, carried in the mask, not an all-padding input.
+        self.blank = [(pos, str(ids.iloc[pos])) for pos, t in texts.items() if not t]
+        texts = {pos: t for pos, t in texts.items() if t}
         if texts:
             encoded = self.tokenizer.encode_batch(list(texts.values()))
             rows = np.fromiter(texts.keys(), dtype=np.int64)
             out[""][rows] = np.asarray([e.ids for e in encoded], dtype=np.int64)
         advance(int(present.sum()))
+
+    def found(self) -> tuple[list[int], list[str]]:
+        if not self.blank:
+            return [], []
+        n = len(self.blank)
+        return [p for p, _ in self.blank], [
+            f"modality '{self.name}': {n} {self.name} text(s) hold only whitespace (e.g. "
+            f"{some_cases([c for _, c in self.blank])}); they are treated as missing, like an empty cell"]
+
+    def input_files(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> list[Path]:
+        col = self.cfg.column
+        out = []
+        for pos in np.flatnonzero(present):
+            value = str(df[col].iloc[pos])
+            if value.strip().lower().endswith(".txt") and "\n" not in value.strip():
+                try:
+                    out.append(resolve_path(value, self.root, column=col, case_id=str(ids.iloc[pos]),
+                                            row=line_of(int(pos))))
+                except DataError:
+                    continue  # reported when decoding
+        return out
 
     def state(self) -> dict[str, Any]:
         assert self.tokenizer is not None

@@ -29,8 +29,10 @@ from fusiondx.errors import ConfigError, DataError, did_you_mean
 __all__ = [
     "SIGNAL_SUFFIXES",
     "SignalRecord",
+    "lead_count",
     "preprocess_signal",
     "read_signal",
+    "record_files",
 ]
 
 #: Suffixes :func:`read_signal` understands (plus WFDB record names without a suffix).
@@ -68,7 +70,7 @@ class SignalRecord:
 # --------------------------------------------------------------------------------------------
 
 
-def read_signal(path: Path, *, source_rate: float | None = None) -> SignalRecord:
+def read_signal(path: Path, *, source_rate: float | None = None, root: Path | None = None) -> SignalRecord:
     """Read one signal file into a :class:`SignalRecord`.
 
     Accepted forms:
@@ -87,6 +89,9 @@ def read_signal(path: Path, *, source_rate: float | None = None) -> SignalRecord
     Args:
         path: the signal file or WFDB record path.
         source_rate: sampling rate in Hz of CSV/``.npy`` files.
+        root: the data root. When given, every file the record pulls in (a WFDB header found
+            next to a record name, the data files and segments its header names) must lie under
+            it once symlinks are resolved, like the manifest's own paths.
 
     Returns:
         The signal as float32 ``(leads, samples)`` with its rate and lead names.
@@ -105,7 +110,7 @@ def read_signal(path: Path, *, source_rate: float | None = None) -> SignalRecord
 
     # A WFDB record is named without suffix; names may themselves contain dots ("rec.1").
     if Path(str(path) + ".hea").is_file():
-        return _read_wfdb(Path(str(path) + ".hea"))
+        return _read_wfdb(Path(str(path) + ".hea"), root)
     if suffix in (".hea", ".dat", ".mat"):
         header = path.with_suffix(".hea")
         if suffix != ".hea" and not header.is_file():
@@ -120,7 +125,7 @@ def read_signal(path: Path, *, source_rate: float | None = None) -> SignalRecord
             )
         if not header.is_file():
             raise _not_found(path)
-        return _read_wfdb(header)
+        return _read_wfdb(header, root)
 
     if not path.exists():
         raise _not_found(path)
@@ -154,6 +159,64 @@ def _not_found(path: Path) -> DataError:
     )
 
 
+def _wfdb_header(path: Path) -> Path | None:
+    """The header of the WFDB record ``path`` stands for (as :func:`read_signal` finds it), or
+    None when ``path`` is not a WFDB record."""
+    if Path(str(path) + ".hea").is_file():
+        return Path(str(path) + ".hea")
+    if path.suffix.lower() in (".hea", ".dat", ".mat"):
+        return path.with_suffix(".hea")
+    return None
+
+
+def _header_lines(header: Path) -> list[list[str]]:
+    """The fields of a WFDB header's lines, comments left out (no wfdb import: headers are read
+    by the thousand to key the cache and count leads, and wfdb.rdheader takes milliseconds)."""
+    text = header.read_text(encoding="latin-1")
+    return [line.split("#", 1)[0].split() for line in text.splitlines() if line.split("#", 1)[0].strip()]
+
+
+def record_files(path: Path) -> list[Path]:
+    """Every file reading ``path`` opens: the file itself, or a WFDB record's header followed by
+    the data files and segment headers it names. Unparseable headers give the header alone
+    (reading the record reports them)."""
+    header = _wfdb_header(path)
+    if header is None or not header.is_file():
+        return [path]
+    out = [header]
+    try:
+        lines = _header_lines(header)
+        if "/" in lines[0][0]:  # multi-segment: 'name/segments ...', then '<segment> <samples>'
+            n_seg = int(lines[0][0].split("/")[1])
+            out += [header.parent / f"{seg[0]}.hea" for seg in lines[1:1 + n_seg] if seg[0] != "~"]
+        else:
+            n_sig = int(lines[0][1]) if len(lines[0]) > 1 else 0
+            out += [header.parent / sig[0] for sig in lines[1:1 + n_sig]]
+    except (OSError, ValueError, IndexError):
+        return [header]
+    return list(dict.fromkeys(out))
+
+
+def lead_count(path: Path, *, source_rate: float | None = None) -> int:
+    """The number of leads of a record, read from its WFDB header, .npy header or CSV header
+    row without decoding the samples where possible.
+
+    Raises:
+        DataError: as :func:`read_signal`, for a file whose lead count cannot be read cheaply.
+    """
+    header = _wfdb_header(path)
+    try:
+        if header is not None and header.is_file():
+            return int(_header_lines(header)[0][1])
+        if path.suffix.lower() == ".npy" and path.is_file():
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+            if (len(shape) == 1 or (len(shape) == 2 and shape[0] <= shape[1])) and 0 not in shape:
+                return 1 if len(shape) == 1 else int(shape[0])
+    except (OSError, ValueError, IndexError):
+        pass  # read it whole below, which names the problem
+    return int(read_signal(path, source_rate=source_rate).array.shape[0])
+
+
 @contextlib.contextmanager
 def _quiet_wfdb() -> Iterator[None]:
     """Silence deprecation warnings wfdb triggers inside pandas on every read.
@@ -166,10 +229,23 @@ def _quiet_wfdb() -> Iterator[None]:
         yield
 
 
-def _read_wfdb(header: Path) -> SignalRecord:
+def _confine(path: Path, root: Path | None, *, what: str, file: Path) -> None:
+    """Refuse a file that lies outside the data root once symlinks are resolved."""
+    if root is None:
+        return
+    full, root_r = path.resolve(), Path(root).resolve()
+    if not full.is_relative_to(root_r):
+        raise DataError(
+            f"The {what} points outside the data root '{root_r}' (it resolves to '{full}').",
+            file=file,
+            fix="move the file under the data root, or set data.root to a folder containing it")
+
+
+def _read_wfdb(header: Path, root: Path | None = None) -> SignalRecord:
     with _quiet_wfdb():
         import wfdb
 
+    _confine(header, root, what=f"WFDB header '{header.name}'", file=header)
     record_name = str(header.with_suffix(""))
     try:
         with _quiet_wfdb():
@@ -180,6 +256,19 @@ def _read_wfdb(header: Path) -> SignalRecord:
             fix="check the .hea file against the WFDB header format, or re-download the record",
             file=header,
         ) from exc
+
+    # The header names the files wfdb opens next: each must stay under the data root too (a
+    # symlinked .dat would otherwise read data from anywhere).
+    for name in dict.fromkeys(getattr(hdr, "file_name", None) or []):
+        if name:
+            _confine(header.parent / name, root, what=f"WFDB data file '{name}' named in the header",
+                     file=header)
+    for seg in dict.fromkeys(getattr(hdr, "seg_name", None) or []):
+        if seg and seg != "~":
+            _confine(header.parent / f"{seg}.hea", root, what=f"WFDB segment '{seg}' named in the header",
+                     file=header)
+            for name in record_files(header.parent / f"{seg}.hea")[1:]:
+                _confine(name, root, what=f"WFDB data file '{name.name}' of segment '{seg}'", file=header)
 
     # Check data files up front: wfdb's own error for a missing .dat is a bare FileNotFoundError.
     for name in dict.fromkeys(getattr(hdr, "file_name", None) or []):
