@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # torch is pinned to the CPU wheel that lies on this machine's disk; an open range could pull CUDA.
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test lint bench real-study results clean
+.PHONY: install demo test test-all lint bench real-study results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/fusiondx demo --out demo_out
 
+# The suite CI runs (the whole suite took 15 min on CI's 2 cores); tests marked `slow` (every strategy trained on
+# 800 cases, killed studies, the search) run with `make test-all`.
 test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" --durations=25
+
+test-all: $(STAMP)
 	$(PY) -m pytest -q --durations=25
 
 # Every table of BENCHMARKS.md (about an hour; installs the peer libraries on first use).

@@ -16,6 +16,9 @@ import pytest
 import fusiondx
 from fusiondx.registry import list_fusions
 
+# Every strategy trained end to end on 800 cases: minutes on 2 cores; `make test-all` runs it.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def missing_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -307,6 +307,7 @@ def _assert_all_end(session: int, within: float = 10.0) -> None:
     assert not _processes(session), f"still running after {within} s: {_processes(session)}"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="reads processes from /proc")
 def test_study_killed_while_two_trainings_run_reruns_to_the_same_results(cohort_dir: Path, tmp_path: Path) -> None:
     path = _study_yaml(cohort_dir, tmp_path, epochs=6)
@@ -345,6 +346,7 @@ def test_study_killed_while_two_trainings_run_reruns_to_the_same_results(cohort_
         _assert_same_run(run, tmp_path / "uninterrupted" / "runs" / run.parent.name / run.name)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="reads processes from /proc")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
 def test_a_stopped_study_leaves_no_worker_behind(cohort_dir: Path, tmp_path: Path, sig: signal.Signals) -> None:

@@ -22,6 +22,7 @@ def _cfg(quick_config: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+@pytest.mark.slow
 def test_search_stores_trials_and_refits_the_best(quick_config: dict[str, Any], tmp_path: Path) -> None:
     cfg = load_config(_cfg(quick_config))
     study, result = run_search(cfg, tmp_path / "s", trials=3, progress=False)

@@ -131,6 +131,7 @@ def test_test_data_never_influences_the_choice(study: Any) -> None:
     assert auroc[w] == pytest.approx(1 - auroc_before[w], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_killed_study_resumes_and_skips_finished_runs(quick_config: dict[str, Any], tmp_path: Path) -> None:
     cfg = _study_config(quick_config, strategies=["concat"], seeds=1, ablation=False, robustness=False)
     cfg["train"]["epochs"] = 3
