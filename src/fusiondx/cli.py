@@ -87,13 +87,13 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config.")]) -> No
 @app.command()
 def fit(
     config: Annotated[Path, typer.Argument(help="YAML config.")],
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from runs/<name>/checkpoints/last.ckpt.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from runs/NAME/checkpoints/last.ckpt.")] = False,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace an earlier run of this name: deletes only the files FusionDx wrote in "
-        "runs/<name>/ and keeps any other file there. Without it, fit refuses a folder that holds a run.")] = False,
+        "runs/NAME/ and keeps any other file there. Without it, fit refuses a folder that holds a run.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Train one model; writes runs/<name>/ (config, checkpoints, metrics, predictions).
+    """Train one model; writes runs/NAME/ (config, checkpoints, metrics, predictions).
 
     Example: `fusiondx fit examples/demo.yaml` then `fusiondx fit examples/demo.yaml --resume`
     after an interruption, or `--overwrite` to train that run again from scratch.
