@@ -187,10 +187,9 @@ def list_parts(
     Example: `fusiondx list fusions` or `fusiondx list encoders '*transformer*'` or
     `fusiondx list references`
     """
-    from fusiondx.registry import ENCODERS, FUSIONS, HEADS, REFERENCES, _load_all
+    from fusiondx.registry import ENCODERS, FUSIONS, HEADS, REFERENCES
 
     def run() -> None:
-        _load_all()
         regs = {"encoders": ENCODERS, "fusions": FUSIONS, "heads": HEADS, "references": REFERENCES}
         reg = regs.get(what)
         if reg is None:

@@ -7,13 +7,19 @@ A part registers itself with a decorator::
 
 and is built with ``create_fusion("concat", in_dims=..., out_dim=...)``. The registry drives the
 CLI (``fusiondx list``), the docs tables and the common test suites.
+
+Each registry knows the package its parts live in and imports it on first use; the package's
+``__init__`` imports every public module in it (:func:`import_modules`), so a new part is one
+new file and cannot be missed by forgetting an import line.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import inspect
-from collections.abc import Callable, Iterable
+import pkgutil
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -46,12 +52,39 @@ class Entry(Generic[T]):
         return out
 
 
-class Registry(Generic[T]):
-    """A name -> class table for one kind of part."""
+def import_modules(package: str, path: Iterable[str]) -> list[str]:
+    """Import every public module under ``package`` (sub-packages included): their decorators
+    register them. Modules and packages whose name starts with ``_`` are helpers, not parts.
 
-    def __init__(self, kind: str) -> None:
+    Returns:
+        The imported modules' names, sorted.
+    """
+    names = []
+    for mod in pkgutil.walk_packages(list(path), prefix=f"{package}."):
+        if not any(part.startswith("_") for part in mod.name[len(package) + 1:].split(".")):
+            importlib.import_module(mod.name)
+            names.append(mod.name)
+    return sorted(names)
+
+
+class Registry(Generic[T]):
+    """A name -> class table for one kind of part, filled by importing ``package`` on first use."""
+
+    def __init__(self, kind: str, package: str | None = None) -> None:
         self.kind = kind
+        self.package = package
         self._entries: dict[str, Entry[T]] = {}
+        self._loaded = package is None
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True  # before the import: the package's modules call register(), not _load()
+        try:
+            importlib.import_module(self.package)  # type: ignore[arg-type]
+        except BaseException:
+            self._loaded = False
+            raise
 
     def register(
         self, name: str, *, tags: Iterable[str] = (), **meta: Any
@@ -66,6 +99,7 @@ class Registry(Generic[T]):
         return deco
 
     def get(self, name: str) -> Entry[T]:
+        self._load()
         if name not in self._entries:
             raise ConfigError(
                 f"There is no {self.kind} named '{name}'.{did_you_mean(name, self._entries)}",
@@ -79,15 +113,21 @@ class Registry(Generic[T]):
         return entry.cls(**kwargs)
 
     def names(self, pattern: str = "*") -> list[str]:
+        self._load()
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
 
     def entries(self, pattern: str = "*") -> list[Entry[T]]:
         return [self._entries[n] for n in self.names(pattern)]
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._entries
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
     def __len__(self) -> int:
+        self._load()
         return len(self._entries)
 
 
@@ -104,10 +144,10 @@ def check_options(cls: type, kwargs: dict[str, Any], *, what: str) -> None:
             )
 
 
-ENCODERS: Registry[Any] = Registry("encoder")
-FUSIONS: Registry[Any] = Registry("fusion")
-HEADS: Registry[Any] = Registry("head")
-REFERENCES: Registry[Any] = Registry("reference")
+ENCODERS: Registry[Any] = Registry("encoder", "fusiondx.encoders")
+FUSIONS: Registry[Any] = Registry("fusion", "fusiondx.fusion")
+HEADS: Registry[Any] = Registry("head", "fusiondx.heads")
+REFERENCES: Registry[Any] = Registry("reference", "fusiondx.references")
 
 register_encoder = ENCODERS.register
 register_fusion = FUSIONS.register
@@ -115,39 +155,25 @@ register_head = HEADS.register
 register_reference = REFERENCES.register
 
 
-def _load_all() -> None:
-    # Importing the packages runs their @register decorators.
-    import fusiondx.encoders  # noqa: F401
-    import fusiondx.fusion  # noqa: F401
-    import fusiondx.heads  # noqa: F401
-    import fusiondx.references  # noqa: F401
-
-
 def create_encoder(name: str, /, **kwargs: Any) -> Any:
-    _load_all()
     return ENCODERS.create(name, **kwargs)
 
 
 def create_fusion(name: str, /, **kwargs: Any) -> Any:
-    _load_all()
     return FUSIONS.create(name, **kwargs)
 
 
 def create_head(name: str, /, **kwargs: Any) -> Any:
-    _load_all()
     return HEADS.create(name, **kwargs)
 
 
 def list_encoders(pattern: str = "*") -> list[str]:
-    _load_all()
     return ENCODERS.names(pattern)
 
 
 def list_fusions(pattern: str = "*") -> list[str]:
-    _load_all()
     return FUSIONS.names(pattern)
 
 
 def list_heads(pattern: str = "*") -> list[str]:
-    _load_all()
     return HEADS.names(pattern)

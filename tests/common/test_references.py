@@ -15,10 +15,9 @@ import pytest
 
 from fusiondx.data.targets import TaskInfo
 from fusiondx.references._table import CaseTable, Group
-from fusiondx.registry import REFERENCES, _load_all
+from fusiondx.registry import REFERENCES
 from fusiondx.study.stats import metric_value
 
-_load_all()
 N = 360
 CLASSES = {"binary": ("no", "yes"), "multiclass": ("a", "b", "c"), "multilabel": ("x", "y", "z"),
            "regression": (), "survival": ()}

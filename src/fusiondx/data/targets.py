@@ -63,9 +63,7 @@ class TaskInfo:
 
 def infer_task(task: TaskConfig, df: pd.DataFrame, cfg: Config | None = None) -> TaskInfo:
     """Fix the task's type and class list: declared in the config, or read from the manifest."""
-    from fusiondx.registry import HEADS, _load_all
-
-    _load_all()
+    from fusiondx.registry import HEADS
     types = tuple(HEADS.get(task.head).meta.get("tasks", CLASSIFICATION_TYPES))
     if task.type is not None and task.type not in types:
         raise ConfigError(f"Task '{task.name}' has type '{task.type}', which head '{task.head}' does not do.",

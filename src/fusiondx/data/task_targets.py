@@ -43,9 +43,7 @@ _SURVIVAL_BINS = 10
 def task_type_of(task: TaskConfig) -> str | None:
     """The type of a non-classification head's task (None for classification heads)."""
     from fusiondx.data.targets import CLASSIFICATION_TYPES
-    from fusiondx.registry import HEADS, _load_all
-
-    _load_all()
+    from fusiondx.registry import HEADS
     types = tuple(HEADS.get(task.head).meta.get("tasks", CLASSIFICATION_TYPES))
     return None if set(types) & set(CLASSIFICATION_TYPES) else types[0]
 

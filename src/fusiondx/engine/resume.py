@@ -19,7 +19,6 @@ the shuffle order and augmentation of the remaining epochs differ from an uninte
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +27,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+
+from fusiondx.engine import runfolder
 
 
 def _numpy_state(rs: np.random.RandomState | None = None) -> dict[str, Any]:
@@ -102,13 +103,7 @@ def save_checkpoint(trainer: L.Trainer, path: Path) -> None:
     """``trainer.save_checkpoint``, whole or not at all: a process killed while saving leaves
     the previous checkpoint in place, never a truncated one that `--resume` cannot read."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    trainer.save_checkpoint(tmp)
-    if not tmp.is_file():  # a process that does not write checkpoints (not the first of several)
-        return
-    with open(tmp, "rb") as f:  # on disk before the rename, so a power cut cannot empty it either
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    runfolder.write_whole(path, trainer.save_checkpoint, sync=True)
 
 
 class PlateauCatchUp(L.Callback):

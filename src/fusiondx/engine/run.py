@@ -410,6 +410,4 @@ def write_json(path: Path, obj: Any) -> None:
 
 def write_text(path: Path, text: str) -> None:
     """Write a file whole or not at all: a killed process never leaves a half-written one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    runfolder.write_whole(path, lambda tmp: tmp.write_text(text))

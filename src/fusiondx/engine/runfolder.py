@@ -8,6 +8,8 @@
   to replace an earlier run unless asked to; :func:`clear_run` then deletes only what FusionDx
   wrote there, keeping anything else.
 - :func:`check_output` keeps ``predict`` and ``export`` from writing over a user's file.
+- :func:`write_whole` writes a file whole or not at all, so a killed process never leaves a
+  half-written one (only a temporary that :func:`clear_run` recognises as debris).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,10 +187,27 @@ def _remove_if_same(path: Path, expected: dict[str, Any] | None) -> None:
     aside.unlink(missing_ok=True)
 
 
+def write_whole(path: Path, write: Callable[[Path], object], *, sync: bool = False) -> None:
+    """``write(tmp)`` fills a temporary beside ``path``, which then replaces ``path`` in one step.
+
+    ``sync`` puts the bytes on disk before the rename, so a power cut cannot leave an empty file
+    either (worth it for checkpoints, not for the small files rewritten every epoch). A writer
+    that writes nothing (a process that does not save, in multi-process training) changes nothing.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    if not tmp.is_file():
+        return
+    if sync:
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 # --- replacing an earlier run -------------------------------------------------------------------
 
 def _debris(name: str) -> bool:
-    """What a killed process can leave: write_json's half-written files (.<name>.<pid>.tmp), a
+    """What a killed process can leave: write_whole's half-written files (.<name>.<pid>.tmp), a
     stale lock's copy, a write probe. Deleted with a run, but no run by itself."""
     m = re.fullmatch(r"\.(.+)\.\d+\.(tmp|stale)", name)
     return name.startswith(".fusiondx-write-test-") or (m is not None and bool({m.group(1), "." + m.group(1)} & set(RUN_FILES)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import torch
 from fusiondx.config import TrainConfig
 from fusiondx.data.dataset import to_device
 from fusiondx.data.targets import TaskInfo
+from fusiondx.engine import runfolder
 from fusiondx.models.multimodal import MultimodalModel
 
 
@@ -46,9 +46,8 @@ def append_curve(path: Path, row: dict[str, Any]) -> None:
         old = old[old["epoch"] < row["epoch"]]
     frame = pd.concat([old, pd.DataFrame([row])], ignore_index=True) if len(old) else pd.DataFrame([row])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)  # a kill while writing keeps the previous curves, not a truncated file
+    # A kill while writing keeps the previous curves, not a truncated file.
+    runfolder.write_whole(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 class FusionTask(L.LightningModule):

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from fusiondx.fusion._base import Fusion
+from fusiondx.registry import import_modules
 
-for _mod in pkgutil.iter_modules(__path__):
-    if not _mod.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_mod.name}")
+import_modules(__name__, __path__)
 
 __all__ = ["Fusion"]

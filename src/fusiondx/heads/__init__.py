@@ -1,10 +1,7 @@
-"""Task heads; importing this package registers them."""
+"""Task heads, one per module; importing this package registers every one of them."""
 
-from fusiondx.heads import (  # noqa: F401
-    classification,
-    generation,
-    localization,
-    regression,
-    segmentation,
-    survival,
-)
+from __future__ import annotations
+
+from fusiondx.registry import import_modules
+
+import_modules(__name__, __path__)

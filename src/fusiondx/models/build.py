@@ -16,7 +16,6 @@ from fusiondx.registry import (
     ENCODERS,
     FUSIONS,
     HEADS,
-    _load_all,
     check_options,
     create_encoder,
     create_fusion,
@@ -27,7 +26,6 @@ from fusiondx.types import ModalitySpec
 
 def check_parts(cfg: Config) -> None:
     """Fail fast, before any file is decoded, on unknown part names, options or kinds."""
-    _load_all()
     fusion = FUSIONS.get(cfg.fusion.name)
     check_options(fusion.cls, {"in_dims": {}, "out_dim": 1, **cfg.fusion.options},
                   what=f"fusion '{cfg.fusion.name}'")
@@ -78,7 +76,6 @@ def _check_kind(enc_name: str, enc_kind: str | None, modality: str, kind: str) -
 def build_model(cfg: Config, specs: Mapping[str, ModalitySpec], tasks: Sequence[TaskInfo],
                 class_weights: Mapping[str, list[float] | None] | None = None) -> MultimodalModel:
     """Encoders per modality, the configured fusion, and one head per task."""
-    _load_all()
     level = FUSIONS.get(cfg.fusion.name).cls.level
     dim = cfg.fusion.dim
     encoders = nn.ModuleDict()

@@ -6,13 +6,9 @@ Each is a scikit-learn model trained, tuned and scored exactly like the study's 
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from fusiondx.references._base import Reference
+from fusiondx.registry import import_modules
 
-for _mod in pkgutil.iter_modules(__path__):
-    if not _mod.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_mod.name}")
+import_modules(__name__, __path__)
 
 __all__ = ["Reference"]

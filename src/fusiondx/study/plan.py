@@ -9,7 +9,7 @@ from typing import Any
 
 from fusiondx.config import Config
 from fusiondx.errors import ConfigError, did_you_mean
-from fusiondx.registry import ENCODERS, FUSIONS, _load_all, list_fusions
+from fusiondx.registry import ENCODERS, FUSIONS, list_fusions
 
 # A single-modality baseline is that modality's encoder and head, joined by the plainest fusion
 # (with one modality, concat is a projection), so it differs from fusion entries only in inputs.
@@ -39,7 +39,6 @@ class Replicate:
 
 def resolve_strategies(cfg: Config, strategies: str | list[str] | None) -> list[str]:
     """The study's fusion strategies: the config's list, a command-line override, or all."""
-    _load_all()
     chosen = cfg.study.strategies if strategies is None else strategies
     if isinstance(chosen, str):
         chosen = list_fusions() if chosen.strip() == "all" else [s.strip() for s in chosen.split(",") if s.strip()]
@@ -172,5 +171,4 @@ def _kind(cfg: Config, modality: str) -> str:
 
 
 def fusion_level(name: str) -> str:
-    _load_all()
     return FUSIONS.get(name).cls.level

@@ -61,9 +61,7 @@ def build_case_table(cfg: Config, out_dir: Path, rep: Replicate) -> Any:
 
 def plan(cfg: Config, table: Any, task: TaskInfo) -> tuple[list[Planned], list[dict[str, str]]]:
     """The reference and probe entries this study can train, and the absent ones with why."""
-    from fusiondx.registry import REFERENCES, _load_all
-
-    _load_all()
+    from fusiondx.registry import REFERENCES
     chosen = cfg.study.references
     names = REFERENCES.names() if chosen == "all" else list(chosen)
     for n in names:
