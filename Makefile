@@ -42,8 +42,11 @@ real-study: $(STAMP)
 results: $(STAMP)
 	$(PY) -m bench.results
 
+# The gates CI runs before the tests (also as pre-commit hooks: .pre-commit-config.yaml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) demo_out runs .pytest_cache

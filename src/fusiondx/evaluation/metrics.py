@@ -56,7 +56,7 @@ def _binary(p: torch.Tensor, y: torch.Tensor, thr: float) -> dict[str, Any]:
 
 
 def _multiclass(p: torch.Tensor, y: torch.Tensor, k: int) -> dict[str, Any]:
-    kw = {"num_classes": k, "average": "macro"}
+    kw: dict[str, Any] = {"num_classes": k, "average": "macro"}
     onehot = F.one_hot(y, k)
     return {
         "accuracy": _f(tmf.multiclass_accuracy(p, y, num_classes=k, average="micro")),
@@ -72,7 +72,7 @@ def _multiclass(p: torch.Tensor, y: torch.Tensor, k: int) -> dict[str, Any]:
 
 
 def _multilabel(p: torch.Tensor, y: torch.Tensor, k: int, thr: float) -> dict[str, Any]:
-    kw = {"num_labels": k, "average": "macro", "threshold": thr}
+    kw: dict[str, Any] = {"num_labels": k, "average": "macro", "threshold": thr}
     rec = tmf.multilabel_recall(p, y, num_labels=k, average="none", threshold=thr)
     spec = tmf.multilabel_specificity(p, y, num_labels=k, average="none", threshold=thr)
     return {

@@ -13,7 +13,7 @@ not learn are named in plain words. The CLI and the report both print this, word
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 # Lines of the verdict that warn (shown first and in red): shortcuts and models that did not
 # learn, or not to the end.
@@ -49,14 +49,17 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
         beats_s = False
     elif beats_s and beats_r:
         tone, simpler = "good", None
-        rivals = f"the best single modality ({s['label']}) by {_diff(ds)}"
-        rivals += f" and the best reference model ({r['label']}) by {_diff(dr)}" if r else ""
-        headline = f"Fusion helps: {w['label']} reaches {mn} {_ci(w, metric)}, above {rivals}."
+        above = f"the best single modality ({s['label']}) by {_diff(ds)}"
+        above += f" and the best reference model ({r['label']}) by {_diff(dr)}" if r else ""
+        headline = f"Fusion helps: {w['label']} reaches {mn} {_ci(w, metric)}, above {above}."
     else:
         # The simpler model to name: one that is better than fusion (the clearest), else the
         # reference when fusion does not beat it, else the best single modality.
-        rivals = [(x, d) for x, d in ((r, dr), (s, ds)) if x is not None and d is not None]
+        rivals: list[tuple[dict[str, Any], dict[str, Any]]] = [
+            (x, d) for x, d in ((r, dr), (s, ds)) if x is not None and d is not None]
         better = [(x, d) for x, d in rivals if _finite(d.get("high")) and d["high"] < 0]
+        other: dict[str, Any]
+        d: dict[str, Any] | None
         if better:
             other, d = min(better, key=lambda xd: xd[1]["difference"])
         else:
@@ -103,13 +106,13 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
         if eid not in by_id:
             continue
         label = by_id[eid]["label"]
-        for w in why:
-            if w.startswith("still improving"):
-                lines.append(f"Cut short: {label} ({w}); more epochs may change the comparison.")
-            elif w.startswith("best epoch 0"):
-                lines.append(f"Kept its first epoch: {label} ({w}); check that it learned.")
+        for reason in why:
+            if reason.startswith("still improving"):
+                lines.append(f"Cut short: {label} ({reason}); more epochs may change the comparison.")
+            elif reason.startswith("best epoch 0"):
+                lines.append(f"Kept its first epoch: {label} ({reason}); check that it learned.")
             else:
-                lines.append(f"Did not learn: {label} ({w}).")
+                lines.append(f"Did not learn: {label} ({reason}).")
     return {"fusion_helps": bool(beats_s and beats_r), "simpler": simpler, "tone": tone,
             "headline": headline, "lines": lines, "shortcuts": shortcuts}
 
@@ -124,7 +127,9 @@ def _line(what: str, e: dict[str, Any], d: dict[str, Any] | None) -> str:
     return f"against {what}, {e['label']}: fusion minus it {_diff(d)}{_p(d)}."
 
 
-def _diff(d: dict[str, Any]) -> str:
+def _diff(d: dict[str, Any] | None) -> str:
+    if d is None:
+        return "no paired comparison"
     return f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
 
 
@@ -145,5 +150,5 @@ def _ci(e: dict[str, Any], metric: str) -> str:
     return f"{m['mean']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
 
 
-def _finite(x: Any) -> bool:
+def _finite(x: Any) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and math.isfinite(x)
