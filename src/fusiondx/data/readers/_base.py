@@ -100,8 +100,9 @@ class Reader:
     detects_garbage: ClassVar[bool] = True
 
     def files(self, path: Path) -> list[Path]:
-        """Every file reading ``path`` opens, the first being the file itself (the disk cache
-        keys on them, and each must lie under the data root)."""
+        """Every file reading ``path`` opens: the file itself, a WFDB record's header and data
+        files, a series' slices (the disk cache keys on them; each must lie under the data
+        root)."""
         return [path]
 
     @classmethod

@@ -62,9 +62,9 @@ def find_reader(path: Path, kind: str) -> Any:
     if path.is_dir():
         raise DataError(f"the path is a folder, not {'an' if kind[0] in 'aeiou' else 'a'} {kind} file",
                         fix=f"point the manifest at one {kind} file ({known})", file=path)
-    entry = match_suffix(path.name, kind)
-    if entry is not None:
-        return entry.cls()
+    hit = match_suffix(path.name, kind)
+    if hit is not None:
+        return hit.cls()
     hints = [e.meta["hint"] for e in entries if e.meta.get("hint")]
     raise DataError(
         f"unsupported {kind} file type: {path.suffix.lower() or 'no suffix'}",

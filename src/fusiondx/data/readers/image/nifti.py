@@ -27,7 +27,7 @@ class NiftiReader(ImageReader):
         import nibabel as nib
 
         try:
-            img = nib.load(str(path))
+            img: Any = nib.load(str(path))
             if len(img.shape) >= 3:
                 # Only flips/permutations: aligns differently oriented volumes without resampling.
                 img = nib.as_closest_canonical(img)

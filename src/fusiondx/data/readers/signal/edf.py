@@ -102,12 +102,15 @@ def _load(path: Path) -> Any:
             f"the {kind} file is a discontinuous ({kind}+D) recording, with gaps between its "
             "data records", fix=f"export it as a continuous {kind}+C file, or split it at the gaps",
             file=path)
-    read = edfio.read_bdf if kind == "BDF" else edfio.read_edf
+    edf: Any
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             # Latin-1 never fails: labels with non-ASCII characters occur in the wild.
-            edf = read(path, lazy_load_data=False, header_encoding="latin-1")
+            if kind == "BDF":
+                edf = edfio.read_bdf(path, header_encoding="latin-1")
+            else:  # decoded now, so that a damaged file fails here and no file stays open
+                edf = edfio.read_edf(path, lazy_load_data=False, header_encoding="latin-1")
         except Exception as exc:  # edfio raises ValueError, IndexError, ... for broken headers
             raise DataError(
                 f"the {kind} file cannot be read (edfio: {one_line(exc)})",

@@ -163,8 +163,10 @@ def _read_record(header: Path, root: Path | None) -> SignalRecord:
         with _quiet_wfdb():
             rec = wfdb.rdrecord(record_name, physical=True)
     except Exception as exc:  # truncated/corrupt .dat, unsupported formats, ...
+        data = ", ".join(dict.fromkeys(n for n in getattr(hdr, "file_name", None) or [] if n))
         raise DataError(
-            f"the WFDB record cannot be read (wfdb: {one_line(exc)})",
+            f"the WFDB record cannot be read{f' from {data}' if data else ''} "
+            f"(wfdb: {one_line(exc)})",
             fix="check that the record's data files are complete and match the header; "
             "re-download the record",
             file=header,
