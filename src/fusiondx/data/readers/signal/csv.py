@@ -18,9 +18,11 @@ _TIME_COLUMNS = frozenset({"time", "t", "time_s"})
 
 @register_reader("csv", kind="signal", suffixes=(".csv",))
 class CsvSignalReader(SignalReader):
-    """One column per lead under a header row of lead names (``,``, ``;`` or tab separated); a
-    ``time``/``t``/``time_s`` column is dropped; empty cells and ``nan`` become NaN. The file
-    carries no rate: it is ``source_rate``."""
+    """A table with one column per lead under a header row of lead names.
+
+    ``,``, ``;`` or tab separated; a ``time``/``t``/``time_s`` column is dropped; empty cells and
+    ``nan`` become NaN. The file carries no rate: it is ``source_rate``.
+    """
 
     # A CSV cut at a line break is a valid, shorter table.
     detects_truncation = False

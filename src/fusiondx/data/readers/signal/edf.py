@@ -36,8 +36,11 @@ def _is_bdf(head: bytes) -> bool:
 
 @register_reader("edf", kind="signal", suffixes=(".edf", ".bdf"))
 class EdfReader(SignalReader):
-    """An EDF/BDF recording (EDF+/BDF+ continuous): physical values, header rate and labels,
-    annotation channels skipped; channels of one sampling rate (see the module docstring)."""
+    """An EDF/BDF recording (EEG, polysomnography), EDF+/BDF+ annotation channels skipped.
+
+    Physical values, the header's rate and channel labels; channels of one sampling rate (see the
+    module docstring for files that mix rates).
+    """
 
     def read(self, path: Path, *, source_rate: float | None = None, root: Path | None = None,
              lead_names: list[str] | None = None) -> SignalRecord:

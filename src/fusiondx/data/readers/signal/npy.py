@@ -15,8 +15,11 @@ from fusiondx.registry import register_reader
 
 @register_reader("npy_signal", kind="signal", suffixes=(".npy",))
 class NpySignalReader(SignalReader):
-    """A 2D ``(leads, samples)`` array, or a 1D array for one lead; leads are named ``"0"``,
-    ``"1"``, ...; the file carries no rate: it is ``source_rate``. Never unpickles anything."""
+    """A ``(leads, samples)`` array, or a 1D array for one lead.
+
+    Leads are named ``"0"``, ``"1"``, ...; the file carries no rate: it is ``source_rate``.
+    Never unpickles anything.
+    """
 
     def read(self, path: Path, *, source_rate: float | None = None, root: Path | None = None,
              lead_names: list[str] | None = None) -> SignalRecord:

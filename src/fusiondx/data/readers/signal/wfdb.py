@@ -70,9 +70,12 @@ def _quiet_wfdb() -> Iterator[None]:
                  hint="a WFDB record named without suffix needs its .hea header next to it",
                  companions="a WFDB record needs its .hea header and data files")
 class WfdbReader(SignalReader):
-    """A WFDB record: the ``.hea`` header, the record name without suffix, or a ``.dat``/``.mat``
-    with its ``.hea`` beside it. Values are physical (``p_signal``), the rate is the header's
-    ``fs`` and lead names come from ``sig_name``."""
+    """A WFDB record (PhysioNet), named by its header, its data file or its name without suffix.
+
+    The manifest may name the ``.hea`` header, the record name without suffix, or a
+    ``.dat``/``.mat`` with its ``.hea`` beside it. Values are physical (``p_signal``), the rate is
+    the header's ``fs`` and lead names come from ``sig_name``.
+    """
 
     def files(self, path: Path) -> list[Path]:
         header = header_of(path)
