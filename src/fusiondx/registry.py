@@ -148,11 +148,13 @@ ENCODERS: Registry[Any] = Registry("encoder", "fusiondx.encoders")
 FUSIONS: Registry[Any] = Registry("fusion", "fusiondx.fusion")
 HEADS: Registry[Any] = Registry("head", "fusiondx.heads")
 REFERENCES: Registry[Any] = Registry("reference", "fusiondx.references")
+READERS: Registry[Any] = Registry("reader", "fusiondx.data.readers")
 
 register_encoder = ENCODERS.register
 register_fusion = FUSIONS.register
 register_head = HEADS.register
 register_reference = REFERENCES.register
+register_reader = READERS.register
 
 
 def create_encoder(name: str, /, **kwargs: Any) -> Any:

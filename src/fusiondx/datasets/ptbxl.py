@@ -142,7 +142,8 @@ def _statement_classes(scp: pd.DataFrame, labels: str) -> dict[str, str]:
 
 def _row(r: pd.Series, root: Path, file_col: str, rate: int, statement_class: dict[str, str],
          min_likelihood: float, skipped: Skipped, seen: set[str]) -> dict[str, Any] | None:
-    from fusiondx.data.readers.signal import preprocess_signal, read_signal
+    from fusiondx.data.preprocessors.signal import preprocess_signal
+    from fusiondx.data.readers import read_signal
 
     rid = str(r["ecg_id"]).strip() if isinstance(r["ecg_id"], str) else ""
     rid = rid[:-2] if rid.endswith(".0") else rid

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fusiondx.data.readers import ImageRecord, preprocess_image, read_image
+from fusiondx.data.preprocessors.image import preprocess_image
+from fusiondx.data.readers import ImageRecord, read_image
 from fusiondx.errors import DataError
 
 # ../shared/data next to the repository root.

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fusiondx.data.readers import SignalRecord, preprocess_signal, read_signal
+from fusiondx.data.preprocessors.signal import preprocess_signal
+from fusiondx.data.readers import SignalRecord, read_signal
 from fusiondx.errors import DataError
 
 # ../shared/data next to the repository root.

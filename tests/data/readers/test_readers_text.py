@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fusiondx.data.readers import clean_text, read_text
+from fusiondx.data.preprocessors.text import clean_text
+from fusiondx.data.readers import read_text
 from fusiondx.errors import DataError
 
 

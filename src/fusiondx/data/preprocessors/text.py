@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,11 +14,12 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from fusiondx.data.manifest import line_of, resolve_path, some_cases
 from fusiondx.data.preprocessors.base import Arrays, Preprocessor
-from fusiondx.data.readers.text import clean_text, read_text
+from fusiondx.data.readers import is_text_path, read_text
 from fusiondx.errors import DataError
 from fusiondx.types import ModalitySpec
 
 PAD, UNK = "[PAD]", "[UNK]"
+_WHITESPACE = re.compile(r"\s+")
 
 
 class TextPreprocessor(Preprocessor):
@@ -37,7 +40,7 @@ class TextPreprocessor(Preprocessor):
             value = str(df[col].iloc[pos])
             loc = {"case_id": str(ids.iloc[pos]), "row": line_of(int(pos)), "column": col}
             try:
-                if value.strip().lower().endswith(".txt"):
+                if is_text_path(value):
                     value = str(resolve_path(value, self.root, **loc))
                 out[int(pos)] = clean_text(read_text(value, root=self.root), lowercase=p.lowercase)
             except DataError as err:
@@ -164,3 +167,32 @@ def _wordpiece_from_bpe(bpe: Tokenizer) -> Tokenizer:
                                      continuing_subword_prefix="##"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     return tok
+
+
+def clean_text(text: str, *, lowercase: bool = True) -> str:
+    """Normalise text for tokenisation.
+
+    Applies Unicode NFKC normalisation (so e.g. full-width letters and ligatures become plain
+    ones), turns whitespace control characters (tabs, line breaks) into spaces, drops other
+    control and invisible format characters (e.g. zero-width spaces, byte-order marks),
+    collapses runs of whitespace into one space and strips both ends.
+
+    Args:
+        text: the raw text.
+        lowercase: also lower-case the text.
+
+    Returns:
+        The cleaned text.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    chars = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat == "Cc":
+            # Keep the separation that tabs/newlines provide; drop the rest (NUL, BEL, ...).
+            if ch.isspace():
+                chars.append(" ")
+        elif cat != "Cf":
+            chars.append(ch)
+    text = _WHITESPACE.sub(" ", "".join(chars)).strip()
+    return text.lower() if lowercase else text

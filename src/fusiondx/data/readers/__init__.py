@@ -1,35 +1,52 @@
-"""File readers and per-sample preprocessing for each modality kind.
+"""File readers, one per format, found through the reader registry.
 
-Readers turn one user file into a record (array + metadata); ``preprocess_*`` functions turn a
-record into a fixed-shape float32 array. Every problem caused by a user's file raises
-:class:`fusiondx.errors.DataError` naming the file and the fix.
+Each reader decodes one file (or a DICOM series folder) into an array plus the metadata
+preprocessing needs: :func:`read_image` -> :class:`ImageRecord`, :func:`read_signal` ->
+:class:`SignalRecord`, :func:`read_text` -> the raw text. Windowing, resizing, resampling,
+cropping and normalisation are the preprocessors' (:mod:`fusiondx.data.preprocessors`). Every
+problem caused by a user's file raises :class:`fusiondx.errors.DataError` naming the file and
+the fix.
+
+A new format is one new module under ``image/``, ``signal/`` or ``text/`` holding a class
+decorated with ``@register_reader(name, kind=..., suffixes=(...))``; importing this package
+imports every public module, and the common suite (tests/common/test_readers.py) covers it.
 """
 
 from __future__ import annotations
 
-from fusiondx.data.readers.image import (
-    IMAGE_SUFFIXES,
+from fusiondx.data.readers._base import (
+    Example,
+    ImageReader,
     ImageRecord,
-    preprocess_image,
-    read_image,
-)
-from fusiondx.data.readers.signal import (
-    SIGNAL_SUFFIXES,
+    Reader,
+    SignalReader,
     SignalRecord,
-    preprocess_signal,
-    read_signal,
+    TextReader,
 )
-from fusiondx.data.readers.text import clean_text, read_text
+from fusiondx.data.readers._lookup import find_reader, match_suffix, suffixes
+from fusiondx.data.readers.image import image_files, read_image
+from fusiondx.data.readers.signal import lead_count, read_signal, record_files
+from fusiondx.data.readers.text import is_text_path, read_text
+from fusiondx.registry import import_modules
+
+import_modules(__name__, __path__)
 
 __all__ = [
-    "IMAGE_SUFFIXES",
-    "SIGNAL_SUFFIXES",
+    "Example",
+    "ImageReader",
     "ImageRecord",
+    "Reader",
+    "SignalReader",
     "SignalRecord",
-    "clean_text",
-    "preprocess_image",
-    "preprocess_signal",
+    "TextReader",
+    "find_reader",
+    "image_files",
+    "is_text_path",
+    "lead_count",
+    "match_suffix",
     "read_image",
     "read_signal",
     "read_text",
+    "record_files",
+    "suffixes",
 ]

@@ -1,4 +1,4 @@
-"""Pieces shared by the image and signal readers."""
+"""Pieces shared by the readers of every kind."""
 
 from __future__ import annotations
 
@@ -42,3 +42,22 @@ def load_numeric_npy(path: Path, *, what: str, fix_shape: str) -> np.ndarray:
             file=path,
         )
     return data
+
+
+def confine(path: Path, root: Path | None, *, what: str, file: Path) -> None:
+    """Refuse a file that lies outside the data root once symlinks are resolved.
+
+    Args:
+        path: the file a record pulls in.
+        root: the data root, or None not to check.
+        what: the file as the message names it, e.g. "WFDB data file 'x.dat' named in the header".
+        file: the file the error is reported against (the one the manifest names).
+    """
+    if root is None:
+        return
+    full, root_r = path.resolve(), Path(root).resolve()
+    if not full.is_relative_to(root_r):
+        raise DataError(
+            f"The {what} points outside the data root '{root_r}' (it resolves to '{full}').",
+            file=file,
+            fix="move the file under the data root, or set data.root to a folder containing it")
