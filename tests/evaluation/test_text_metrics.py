@@ -98,6 +98,14 @@ def test_rouge_l_uses_beta_1_2() -> None:
     assert got == pytest.approx(2.44 * 0.5 / (0.5 + 1.44))
 
 
+def test_rouge_l_equals_pycocoevalcap_on_long_reports() -> None:
+    rng = np.random.default_rng(7)
+    hyps = [rng.integers(0, 6, rng.integers(1, 90)) for _ in range(30)]
+    refs = [rng.integers(0, 6, rng.integers(1, 90)) for _ in range(30)]
+    gts, res = _coco(hyps, refs)
+    assert np.allclose(tx.rouge_l(hyps, refs), Rouge().compute_score(gts, res)[1], rtol=1e-12, atol=0)
+
+
 def test_strip_cuts_at_eos_and_drops_padding() -> None:
     ids = np.array([[2, 7, 8, 3, 9, 0], [2, 5, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
     out = tx.strip(ids, pad=0, eos=3, bos=2)
