@@ -26,7 +26,7 @@ TASKS = {
 }
 METRICS = {"localization": {"iou", "detection_rate", "center_error"},
            "segmentation": {"dice", "iou", "dice_lesion", "iou_lesion"},
-           "generation": {"bleu1", "bleu4", "rouge_l", "meteor"}, "generation_lstm": {"bleu4", "rouge_l"},
+           "generation": {"bleu1", "bleu4", "rouge_l", "cider", "meteor"}, "generation_lstm": {"bleu4", "rouge_l"},
            "survival_discrete": {"c_index"}, "regression": {"mae", "rmse", "r2"}}
 
 

@@ -339,7 +339,7 @@ def _loader(cfg: Config, store: CaseStore, split: str, prepared: Prepared) -> An
 
 def _monitor(cfg: Config) -> tuple[str, str]:
     """The logged validation metric that early stopping and the best checkpoint follow."""
-    from fusiondx.evaluation.task_metrics import LOWER_IS_BETTER
+    from fusiondx.evaluation.task_types import LOWER_IS_BETTER
     from fusiondx.registry import HEADS
 
     es = cfg.train.early_stopping

@@ -106,7 +106,7 @@ def _labels(t: TaskInfo, row: np.ndarray) -> str:
 
 
 def _boxes(t: TaskInfo, pred: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
-    from fusiondx.evaluation.task_metrics import box_iou
+    from fusiondx.evaluation.regions import box_iou
 
     cols = {f"{t.name}_pred_{s}": pred[:, k] for k, s in enumerate(BOX_SIDES)}
     if y is not None:
@@ -116,7 +116,7 @@ def _boxes(t: TaskInfo, pred: np.ndarray, y: np.ndarray | None) -> dict[str, Any
 
 
 def _masks(t: TaskInfo, head: Any, logits: torch.Tensor, y: np.ndarray | None) -> dict[str, Any]:
-    from fusiondx.evaluation.task_metrics import mask_scores
+    from fusiondx.evaluation.regions import mask_scores
 
     pred = (logits.sigmoid() >= head.threshold).numpy()
     cols: dict[str, Any] = {f"{t.name}_pred_fraction": pred.reshape(len(pred), -1).mean(axis=1)}

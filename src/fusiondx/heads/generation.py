@@ -17,12 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusiondx.errors import ConfigError
+from fusiondx.evaluation.text import TEXT_METRICS
 from fusiondx.heads._base import Head, HeadContext, no_loss
 from fusiondx.registry import register_head
 
 DECODERS = ("transformer", "lstm")
 CONTEXTS = ("all", "fused", "none")
-TEXT_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "meteor")
 
 
 def gnmt_length_penalty(length: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -376,7 +376,7 @@ class GenerationHead(Head):
         whose reference is empty are left out (all metrics NaN when none is left). An unknown
         word (``unk_id``) in a reference matches nothing, so writing ``[UNK]`` earns nothing.
         """
-        from fusiondx.evaluation.task_metrics import strip, text_metrics
+        from fusiondx.evaluation.text import strip, text_metrics
 
         preds = np.asarray(torch.as_tensor(predictions).cpu())
         refs_all = np.asarray(torch.as_tensor(target).cpu())[:, 1:]

@@ -129,7 +129,7 @@ class LocalizationHead(Head):
         return self.l1_weight * l1 + self.giou_weight * (1 - giou).mean()
 
     def evaluate(self, predictions: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
-        from fusiondx.evaluation.task_metrics import box_metrics
+        from fusiondx.evaluation.regions import box_metrics
 
         pred = predictions.detach().float().cpu().numpy()
         true = torch.as_tensor(target).detach().float().cpu().numpy()

@@ -55,7 +55,7 @@ class RegressionHead(Head):
         return F.mse_loss(z, y) if self.loss_name == "mse" else F.huber_loss(z, y)
 
     def evaluate(self, predictions: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
-        from fusiondx.evaluation.task_metrics import regression_metrics
+        from fusiondx.evaluation.regression import regression_metrics
 
         return regression_metrics(predictions.detach().cpu().numpy().reshape(-1),
                                   target.detach().cpu().numpy().reshape(-1).astype("float64"))

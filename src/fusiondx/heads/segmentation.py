@@ -113,7 +113,7 @@ class SegmentationHead(Head):
         return outputs.sigmoid()
 
     def evaluate(self, predictions: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
-        from fusiondx.evaluation.task_metrics import mask_metrics, mask_scores
+        from fusiondx.evaluation.regions import mask_metrics, mask_scores
 
         pred = (self.probabilities(predictions.detach().float()) >= self.threshold).cpu().numpy()
         true = torch.as_tensor(target).detach().cpu().numpy()

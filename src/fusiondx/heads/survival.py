@@ -99,7 +99,7 @@ class SurvivalHead(Head):
         return discrete_time_loss(outputs[keep], time, event, self.edges)
 
     def evaluate(self, predictions: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
-        from fusiondx.evaluation.task_metrics import survival_metrics
+        from fusiondx.evaluation.survival import survival_metrics
 
         y = target.detach().cpu().double().numpy()
         return survival_metrics(self.risk(predictions).detach().cpu().double().numpy(), y[:, 0], y[:, 1])

@@ -61,8 +61,6 @@ class Reference(Configurable):
         """Why this reference cannot run on this data and task (None when it can)."""
         if task.type not in self.task_types:
             return f"no {self.features_label} model for {task.type} tasks"
-        if task.type == "survival":
-            return est.survival_missing()
         return None
 
     def features(self, table: CaseTable, group: str | None) -> Any:
@@ -132,7 +130,8 @@ def metrics_of(task: TaskInfo, y: np.ndarray, out: np.ndarray) -> dict[str, Any]
 
         probs = torch.as_tensor(np.asarray(out, dtype=np.float32).reshape(len(out), -1))
         return classification_metrics(probs, torch.as_tensor(y), task.type, len(task.classes))
-    from fusiondx.evaluation.task_metrics import regression_metrics, survival_metrics
+    from fusiondx.evaluation.regression import regression_metrics
+    from fusiondx.evaluation.survival import survival_metrics
 
     if task.type == "regression":
         return regression_metrics(out, y)

@@ -24,16 +24,6 @@ ESTIMATOR_LABELS = {
     ("trees", "regression"): "gradient boosting", ("trees", "survival"): "Cox model",
 }
 TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "survival")
-SURVIVAL_FIX = "pip install 'fusiondx[survival]' (scikit-survival)"
-
-
-def survival_missing() -> str | None:
-    """Why survival references cannot run here, or None."""
-    try:
-        import sksurv  # noqa: F401
-    except ImportError:
-        return f"scikit-survival is not installed ({SURVIVAL_FIX})"
-    return None
 
 
 def candidates(family: str, task_type: str, seed: int, balanced: bool = False) -> list[tuple[dict[str, Any], Any]]:

@@ -1,10 +1,10 @@
 """Study statistics of tasks beyond classification, read back from the predictions tables.
 
 Each model's test predictions (one table per seed) become per-case statistics once: IoU per case,
-Dice per case, BLEU n-gram counts, ROUGE-L and METEOR per case, risks, values. Every metric is
-then a function of case weights (how often each case is drawn in a bootstrap replicate; see
-:mod:`fusiondx.evaluation.task_metrics`), so 1000 replicates of every seed cost one matrix
-product rather than 1000 re-scorings. CIs and paired differences follow :mod:`.stats`: the
+Dice per case, BLEU n-gram counts and METEOR statistics, ROUGE-L and CIDEr per case, risks, values.
+Every metric is then a function of case weights (how often each case is drawn in a bootstrap
+replicate; see :mod:`fusiondx.evaluation.weights`), so 1000 replicates of every seed cost one
+matrix product rather than 1000 re-scorings. CIs and paired differences follow :mod:`.stats`: the
 replicates resample the test cases once for all seeds and models, the seed-averaged metric is
 bootstrapped, and the p-value of a difference is the two-sided bootstrap one.
 """
@@ -18,15 +18,20 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.data.targets import TaskInfo
-from fusiondx.evaluation import task_metrics as tm
 from fusiondx.evaluation.predictions import BOX_SIDES
+from fusiondx.evaluation.regions import box_metrics
+from fusiondx.evaluation.regression import regression_metrics
+from fusiondx.evaluation.survival import concordance_index
+from fusiondx.evaluation.task_types import METRICS_BY_TYPE
+from fusiondx.evaluation.text import text_metrics_from_scores, text_scores
+from fusiondx.evaluation.weights import weighted_mean, weights_from_indices
 from fusiondx.study.stats import _percentiles, bootstrap_indices, bootstrap_p_value
 
 Scorer = Callable[[np.ndarray | None], Any]  # case weights (B, N) or None -> value(s)
 
 
 def metric_names(info: TaskInfo) -> tuple[str, ...]:
-    return tuple(tm.METRICS_BY_TYPE[info.type])
+    return tuple(METRICS_BY_TYPE[info.type])
 
 
 def scorers(frame: pd.DataFrame, info: TaskInfo) -> dict[str, Scorer]:
@@ -35,35 +40,29 @@ def scorers(frame: pd.DataFrame, info: TaskInfo) -> dict[str, Scorer]:
     if info.type == "box":
         pred = frame[[f"{t}_pred_{s}" for s in BOX_SIDES]].to_numpy(np.float64)
         true = frame[[f"{t}_true_{s}" for s in BOX_SIDES]].to_numpy(np.float64)
-        return {m: (lambda w, m=m: tm.box_metrics(pred, true, w)[m]) for m in metric_names(info)}
+        return {m: (lambda w, m=m: box_metrics(pred, true, w)[m]) for m in metric_names(info)}
     if info.type == "mask":
         dice, iou = frame[f"{t}_dice"].to_numpy(np.float64), frame[f"{t}_iou"].to_numpy(np.float64)
         lesion = frame[f"{t}_lesion"].to_numpy(np.float64) == 1
         on = {"dice": dice, "iou": iou, "dice_lesion": np.where(lesion, dice, np.nan),
               "iou_lesion": np.where(lesion, iou, np.nan)}
-        return {m: (lambda w, v=on[m]: tm.weighted_mean(v, w)) for m in metric_names(info)}
+        return {m: (lambda w, v=on[m]: weighted_mean(v, w)) for m in metric_names(info)}
     if info.type == "text":
-        from fusiondx.data.task_targets import special_ids, word_ids
+        from fusiondx.data.task_targets import UNK
 
-        unk = special_ids(info)["unk_id"]
-        keep = frame[f"{t}_true"].fillna("").astype(str).str.len().to_numpy() > 0
-        refs = word_ids(info, frame[f"{t}_true"].fillna("").tolist())
-        hyps = word_ids(info, frame[f"{t}_pred"].fillna("").tolist())
-        scores = tm.text_scores(hyps, refs, unk=unk)
-        stats = scores["bleu_stats"]
-        stats[~keep] = 0  # a case without a reference text adds nothing to corpus BLEU
-        per_case = {m: np.where(keep, scores[m], np.nan) for m in ("rouge_l", "meteor")}
-        out: dict[str, Scorer] = {f"bleu{n}": (lambda w, n=n: tm.corpus_bleu(stats, w, max_n=n))
-                                  for n in range(1, 5)}
-        out |= {m: (lambda w, v=v: tm.weighted_mean(v, w)) for m, v in per_case.items()}
-        return out
+        # The written words, not their ids: METEOR matches stems, synonyms and paraphrases. An
+        # empty reference is a case without reference text and drops out of every metric.
+        refs = frame[f"{t}_true"].fillna("").astype(str).tolist()
+        hyps = frame[f"{t}_pred"].fillna("").astype(str).tolist()
+        scores = text_scores(hyps, refs, unk=UNK)
+        return {m: (lambda w, m=m: text_metrics_from_scores(scores, w)[m]) for m in metric_names(info)}
     if info.type == "survival":
         risk = frame[f"{t}_risk"].to_numpy(np.float64)
         time, event = frame[f"{t}_time"].to_numpy(np.float64), frame[f"{t}_event"].to_numpy(np.float64)
-        return {"c_index": lambda w: tm.concordance_index(risk, time, event, w)}
+        return {"c_index": lambda w: concordance_index(risk, time, event, w)}
     if info.type == "regression":
         pred, true = frame[f"{t}_pred"].to_numpy(np.float64), frame[f"{t}_true"].to_numpy(np.float64)
-        return {m: (lambda w, m=m: tm.regression_metrics(pred, true, w)[m]) for m in metric_names(info)}
+        return {m: (lambda w, m=m: regression_metrics(pred, true, w)[m]) for m in metric_names(info)}
     raise ValueError(f"no case-wise statistics for task type {info.type!r}")
 
 
@@ -80,7 +79,7 @@ def strata(frame: pd.DataFrame, info: TaskInfo) -> np.ndarray | None:
 
 
 def _weights(n: int, n_boot: int, seed: int, groups: np.ndarray | None) -> np.ndarray:
-    return tm.weights_from_indices(bootstrap_indices(n, n_boot, seed, groups), n)
+    return weights_from_indices(bootstrap_indices(n, n_boot, seed, groups), n)
 
 
 def pooled_ci(name: str, per_seed: Sequence[dict[str, Scorer]], n: int, groups: np.ndarray | None, *,

@@ -29,7 +29,7 @@ NAMES = {"auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "accuracy": "Accuracy",
          "iou": "IoU", "detection_rate": "Detection rate (IoU ≥ 0.5)", "center_error": "Centre error",
          "dice": "Dice", "dice_lesion": "Dice (lesion cases)", "iou_lesion": "IoU (lesion cases)",
          "bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4", "rouge_l": "ROUGE-L",
-         "meteor": "METEOR", "c_index": "C-index", "r2": "R²", "mae": "MAE", "rmse": "RMSE"}
+         "cider": "CIDEr", "meteor": "METEOR", "c_index": "C-index", "r2": "R²", "mae": "MAE", "rmse": "RMSE"}
 SPLITS = {"val": "validation", "train": "training", "test": "test"}
 KIND_LABEL = {"single": "single", "fusion": "fusion", "ablation": "ablation", "tuned": "tuned",
               "reference": "reference", "probe": "probe"}

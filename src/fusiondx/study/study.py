@@ -154,7 +154,7 @@ def _references(cfg: Config, out_dir: Path, reps: list[Replicate], info: Any, me
 def study_metric(cfg: Config, task: str) -> str:
     """The metric that picks the winner: the config's, or the primary metric of the task's head."""
     from fusiondx.data.task_targets import task_type_of
-    from fusiondx.evaluation.task_metrics import LOWER_IS_BETTER, METRICS_BY_TYPE
+    from fusiondx.evaluation.task_types import LOWER_IS_BETTER, METRICS_BY_TYPE, WORDS_ONLY
     from fusiondx.registry import HEADS
     from fusiondx.study.stats import METRICS
 
@@ -162,8 +162,12 @@ def study_metric(cfg: Config, task: str) -> str:
     ttype = task_type_of(tc)
     known = tuple(METRICS) if ttype is None else tuple(METRICS_BY_TYPE[ttype])
     metric = cfg.study.metric or HEADS.get(tc.head).cls.primary_metric
+    ok = [m for m in known if m not in LOWER_IS_BETTER | WORDS_ONLY]
+    if metric in WORDS_ONLY:
+        raise ConfigError(f"study.metric '{metric}' is computed from the written reports of the test "
+                          "predictions only; validation, where the winner is chosen, has no value for it.",
+                          fix=f"use one of: {', '.join(ok)}")
     if metric not in known or metric in LOWER_IS_BETTER:
-        ok = [m for m in known if m not in LOWER_IS_BETTER]
         raise ConfigError(f"study.metric '{metric}' is not a metric of task '{task}' ({tc.head}) where "
                           "higher is better.", fix=f"use one of: {', '.join(ok)}")
     return metric
