@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from fusiondx._nn import masked_mean
+
 RNN_CELLS = ("lstm", "gru")
 POOLINGS = ("last", "mean", "attention")
 
@@ -24,15 +26,6 @@ def check_choice(value: str, choices: tuple[str, ...], *, option: str, owner: st
             f"{owner}: option '{option}' is '{value}'.{did_you_mean(value, choices)}",
             fix=f"use one of: {', '.join(choices)}",
         )
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean of ``x`` (B, T, D) over the True positions of ``mask`` (B, T); zeros for empty rows."""
-    if mask is None:
-        return x.mean(dim=1)
-    w = mask.to(x.dtype).unsqueeze(-1)  # (B, T, 1)
-    # clamp: a row without any real token (a missing-modality placeholder) pools to zeros, not NaN
-    return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
 
 class AdditiveAttentionPool(nn.Module):

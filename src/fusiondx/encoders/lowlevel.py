@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusiondx._nn import masked_mean
 from fusiondx.encoders._base import Encoder
 from fusiondx.encoders._image import check_spatial_dims
-from fusiondx.encoders._sequence import masked_mean
 from fusiondx.encoders._tabular import CategoricalEmbeddings, check_columns, embedding_dim, unpack
 from fusiondx.registry import register_encoder
 

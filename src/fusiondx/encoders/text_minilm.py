@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fusiondx._nn import masked_mean
 from fusiondx.encoders._base import Encoder
-from fusiondx.encoders._sequence import masked_mean
 from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 

@@ -79,8 +79,3 @@ def valid_tokens(x: torch.Tensor, present: torch.Tensor, token_mask: torch.Tenso
         valid = valid & token_mask.bool()
     return torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x)), valid
 
-
-def masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Mean over the token axis of (B, T, D) using only valid tokens; 0 where none is valid."""
-    w = valid.to(x.dtype).unsqueeze(-1)
-    return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from fusiondx._nn import masked_mean
 from fusiondx.fusion._base import Fusion
-from fusiondx.fusion._common import masked_mean, valid_tokens
+from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
 
 
