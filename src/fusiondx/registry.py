@@ -108,6 +108,8 @@ class Registry(Generic[T]):
         self, name: str, *, aliases: Iterable[str] = (), **meta: Any
     ) -> Callable[[type[T]], type[T]]:
         aliases = tuple(aliases)
+        if "tags" in meta:
+            raise TypeError(f"{self.kind} '{name}': tags are computed from the class (part_tags), not registered")
 
         def deco(cls: type[T]) -> type[T]:
             for n in (name, *aliases):

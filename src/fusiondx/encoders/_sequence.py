@@ -1,11 +1,14 @@
-"""Building blocks shared by the sequence encoders (signal and text): RNN core, pooling, stems.
+"""Building blocks shared by the sequence encoders (signal and text): RNN core, pooling, stems,
+and the preset mechanism of the recurrent encoder families.
 
 Not registered: the encoders in ``signal_*.py`` and ``text_*.py`` compose these.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -15,6 +18,30 @@ from fusiondx._nn import masked_mean
 
 RNN_CELLS = ("lstm", "gru")
 POOLINGS = ("last", "mean", "attention")
+
+
+class Presets:
+    """Mixin for a family of encoders that share one constructor and differ in a few options.
+
+    A subclass sets ``preset`` (option -> value, e.g. ``{"cell": "gru"}``); its constructor is the
+    family's with those options fixed: it no longer takes them, and ``get_config()`` and the docs
+    table do not list them. Put the mixin before the family's base class.
+    """
+
+    preset: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        if "preset" in cls.__dict__ and "__init__" not in cls.__dict__:
+            family_init, fixed = super(cls, cls).__init__, dict(cls.preset)  # type: ignore[misc]
+            sig = inspect.signature(family_init)
+
+            def __init__(self: Any, **options: Any) -> None:
+                family_init(self, **options, **fixed)
+
+            __init__.__signature__ = sig.replace(  # type: ignore[attr-defined]
+                parameters=[p for p in sig.parameters.values() if p.name not in fixed])
+            cls.__init__ = __init__  # type: ignore[method-assign]
+        super().__init_subclass__(**kwargs)  # after: Configurable records the preset's constructor
 
 
 def check_choice(value: str, choices: tuple[str, ...], *, option: str, owner: str) -> None:

@@ -14,7 +14,7 @@ from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("vit", kind="image", tags={"levels", "tokens", "3d"})
+@register_encoder("image_vit", aliases=("vit",))
 class ViTEncoder(Encoder):
     """Vision Transformer (Dosovitskiy et al., 2021): patch tokens + CLS token, 2D or 3D.
 
@@ -39,6 +39,7 @@ class ViTEncoder(Encoder):
     """
 
     kind = "image"
+    image_dims = (2, 3)
 
     def __init__(
         self,
@@ -56,14 +57,14 @@ class ViTEncoder(Encoder):
         mlp_dim: int = 128,
     ) -> None:
         super().__init__()
-        check_spatial_dims(spatial_dims, "vit")
-        size = spatial_size(image_size, spatial_dims, "vit")
+        check_spatial_dims(spatial_dims, "image_vit", self.image_dims)
+        size = spatial_size(image_size, spatial_dims, "image_vit")
         if patch_size > min(size):
             raise ConfigError(
-                f"vit patch_size {patch_size} is larger than the image ({list(size)})",
+                f"image_vit patch_size {patch_size} is larger than the image ({list(size)})",
                 fix="use a smaller patch_size or larger images",
             )
-        check_heads(hidden_size, num_heads, owner="vit", width_name="hidden_size")
+        check_heads(hidden_size, num_heads, owner="image_vit", width_name="hidden_size")
         from monai.networks.blocks import PatchEmbeddingBlock
 
         self.image_size = size
@@ -80,7 +81,7 @@ class ViTEncoder(Encoder):
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.transformer = transformer_encoder(
             hidden_size, num_heads, num_layers, dim_feedforward=mlp_dim, dropout=dropout,
-            attention_dropout=attention_dropout, owner="vit", width_name="hidden_size")
+            attention_dropout=attention_dropout, owner="image_vit", width_name="hidden_size")
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(hidden_size, out_dim)
         self.out_dim = out_dim
@@ -88,7 +89,7 @@ class ViTEncoder(Encoder):
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1 + P, hidden), before the layers
         if tuple(x.shape[2:]) != self.image_size:
             raise ConfigError(
-                f"vit was built for images of size {list(self.image_size)}, got {list(x.shape[2:])}",
+                f"image_vit was built for images of size {list(self.image_size)}, got {list(x.shape[2:])}",
                 fix="set image_size to the size the data pipeline produces",
             )
         patches = self.patch_embed(x)  # (B, P, hidden)

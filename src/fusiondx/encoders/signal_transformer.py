@@ -13,7 +13,7 @@ from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("signal_transformer", kind="signal", tags={"levels", "tokens"})
+@register_encoder("signal_transformer")
 class SignalTransformerEncoder(Encoder):
     """Transformer over signal patches (Vaswani et al., 2017; the PatchTST idea, Nie et al., 2023).
 

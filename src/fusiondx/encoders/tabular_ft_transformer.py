@@ -14,7 +14,7 @@ from fusiondx.encoders._tabular import CategoricalEmbeddings, check_columns, unp
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("ft_transformer", kind="tabular", tags={"levels", "tokens"})
+@register_encoder("tabular_ft_transformer", aliases=("ft_transformer",))
 class FTTransformerEncoder(Encoder):
     """FT-Transformer (Gorishniy et al., 2021): feature tokenizer + transformer + CLS token.
 
@@ -53,8 +53,8 @@ class FTTransformerEncoder(Encoder):
         dim_feedforward: int = 64,
     ) -> None:
         super().__init__()
-        check_columns(n_numeric, cardinalities, "ft_transformer")
-        check_heads(d_token, num_heads, owner="ft_transformer", width_name="d_token")
+        check_columns(n_numeric, cardinalities, "tabular_ft_transformer")
+        check_heads(d_token, num_heads, owner="tabular_ft_transformer", width_name="d_token")
         bound = 1.0 / math.sqrt(d_token)  # the rtdl reference initialisation
         self.num_weight = nn.Parameter(torch.empty(n_numeric, d_token).uniform_(-bound, bound))
         self.num_bias = nn.Parameter(torch.empty(n_numeric, d_token).uniform_(-bound, bound))
@@ -64,7 +64,7 @@ class FTTransformerEncoder(Encoder):
         # No final norm: the read-out head starts with its own LayerNorm (the rtdl design).
         self.transformer = transformer_encoder(
             d_token, num_heads, num_layers, dim_feedforward=dim_feedforward, dropout=dropout,
-            attention_dropout=attention_dropout, final_norm=False, owner="ft_transformer",
+            attention_dropout=attention_dropout, final_norm=False, owner="tabular_ft_transformer",
             width_name="d_token")
         self.head = nn.Sequential(
             nn.LayerNorm(d_token), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_token, out_dim)

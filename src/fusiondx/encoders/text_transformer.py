@@ -11,7 +11,7 @@ from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("text_transformer", kind="text", tags={"levels", "tokens"})
+@register_encoder("text_transformer")
 class TextTransformerEncoder(Encoder):
     """Small transformer encoder over tokens (Vaswani et al., 2017), masked mean pooling.
 

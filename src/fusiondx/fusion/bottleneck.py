@@ -13,7 +13,7 @@ from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("bottleneck", tags={"handles_missing", "tokens"},
+@register_fusion("bottleneck",
                  reference="Nagrani et al., Attention Bottlenecks for Multimodal Fusion, NeurIPS 2021")
 class BottleneckFusion(Fusion):
     """Modalities exchange information only through a few shared bottleneck tokens.

@@ -8,7 +8,7 @@ from fusiondx.fusion.concat import ConcatFusion
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("early_concat", tags={"handles_missing"},
+@register_fusion("early_concat",
                  reference="Huang et al., Fusion of medical imaging and electronic health records "
                            "using deep learning: a systematic review, npj Digit. Med. 2020 (early fusion)")
 class EarlyConcatFusion(ConcatFusion):

@@ -13,7 +13,7 @@ from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("multimodal_transformer", tags={"handles_missing", "tokens"},
+@register_fusion("multimodal_transformer",
                  reference="Tsai et al., Multimodal Transformer for Unaligned Multimodal Language Sequences, ACL 2019; "
                            "Nagrani et al., Attention Bottlenecks for Multimodal Fusion, NeurIPS 2021 (joint self-attention)")
 class MultimodalTransformerFusion(Fusion):
