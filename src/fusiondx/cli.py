@@ -203,9 +203,12 @@ def list_parts(
         table = Table(title=f"{len(reg.names(pattern))} {what}")
         col = {"encoders": "kind", "fusions": "level", "heads": "tasks", "references": "inputs",
                "adapters": "options"}[what]
-        for c in ("name", "aliases", col, "tags", "description"):
-            table.add_column(c)
-        for e in reg.entries(pattern):
+        entries = reg.entries(pattern)
+        # names in full on any terminal: the description column wraps instead
+        table.add_column("name", no_wrap=True, min_width=max((len(e.name) for e in entries), default=4))
+        for c in ("aliases", col, "tags", "description"):
+            table.add_column(c, overflow="fold")
+        for e in entries:
             extra = e.meta.get(col)
             if what == "fusions":
                 extra = e.cls.level
