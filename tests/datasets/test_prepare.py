@@ -5,10 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from fusiondx.cli import app
-from fusiondx.datasets.prepare import ADAPTERS, dataset_name, options_of, parse_options, prepare_dataset
+from fusiondx.datasets.prepare import (
+    ADAPTERS,
+    dataset_name,
+    options_of,
+    parse_options,
+    prepare_dataset,
+)
 from fusiondx.errors import ConfigError
 from tests.datasets.public_layouts import PTBXL_BROKEN
 
@@ -92,8 +99,6 @@ def test_cli_passes_adapter_options(ptbxl_root: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["prepare", "ptbxl", str(ptbxl_root), "--out", str(tmp_path / "o"), "--quiet",
                                  "--no-report", "--drop-unlabelled"])
     assert result.exit_code == 0, result.output
-    import yaml
-
     cfg = yaml.safe_load((tmp_path / "o" / "ptbxl.yaml").read_text())
     assert "report" not in {m["name"] for m in cfg["modalities"]}
 
