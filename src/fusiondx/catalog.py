@@ -31,16 +31,19 @@ def _opts(entry: object) -> str:
 def encoders_md() -> str:
     lines = [HEADER + "# Encoders\n",
              "Each modality gets one encoder (`modalities[].encoder.name`, options under "
-             "`encoder.options`). Tags: `tokens` = yields a token sequence for cross-modal "
+             "`encoder.options`). Names follow one rule, `<kind>_<architecture>`; the names of earlier "
+             "versions (`aliases`) are still accepted. Tags: `tokens` = yields a token sequence for cross-modal "
              "attention, `levels` = pooled features of several depths (multilevel fusion), `maps` = "
              "spatial feature maps for the localization and segmentation heads, `3d` = accepts "
              "volumes, `lowlevel` = shallow projection used by early "
              "fusion, `optional` = needs an extra install.\n",
-             "| name | kind | tags | description | options |", "|---|---|---|---|---|"]
+             "| name | kind | aliases | tags | description | options |", "|---|---|---|---|---|---|"]
     for kind in ("image", "signal", "text", "tabular"):
         for e in ENCODERS.entries():
             if e.meta.get("kind") == kind:
-                lines.append(f"| `{e.name}` | {kind} | {', '.join(sorted(e.tags))} | {e.summary} | {_opts(e)} |")
+                aliases = ", ".join(f"`{a}`" for a in e.aliases) or "-"
+                lines.append(f"| `{e.name}` | {kind} | {aliases} | {', '.join(sorted(e.tags))} | {e.summary} | "
+                             f"{_opts(e)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperCommand
 
 from fusiondx.errors import FusionDxError
 
@@ -179,36 +180,44 @@ def export(
 
 @app.command("list")
 def list_parts(
-    what: Annotated[str, typer.Argument(help="encoders, fusions, heads or references")],
+    what: Annotated[str, typer.Argument(help="encoders, fusions, heads, references or adapters")],
     pattern: Annotated[str, typer.Argument(help="Glob on the name, e.g. '*lstm*'.")] = "*",
 ) -> None:
-    """List registered encoders, fusions, heads or study references with a one-line description.
+    """List registered encoders, fusions, heads, study references or dataset adapters with a
+    one-line description; old names still accepted are shown as aliases.
 
     Example: `fusiondx list fusions` or `fusiondx list encoders '*transformer*'` or
     `fusiondx list references`
     """
-    from fusiondx.registry import ENCODERS, FUSIONS, HEADS, REFERENCES
+    from fusiondx.registry import ADAPTERS, ENCODERS, FUSIONS, HEADS, REFERENCES
 
     def run() -> None:
-        regs = {"encoders": ENCODERS, "fusions": FUSIONS, "heads": HEADS, "references": REFERENCES}
+        regs = {"encoders": ENCODERS, "fusions": FUSIONS, "heads": HEADS, "references": REFERENCES,
+                "adapters": ADAPTERS}
         reg = regs.get(what)
         if reg is None:
             from fusiondx.errors import ConfigError, did_you_mean
 
             raise ConfigError(f"Cannot list '{what}'.{did_you_mean(what, list(regs))}",
-                              fix="use: fusiondx list encoders|fusions|heads|references")
+                              fix="use: fusiondx list encoders|fusions|heads|references|adapters")
         table = Table(title=f"{len(reg.names(pattern))} {what}")
-        col = {"encoders": "kind", "fusions": "level", "heads": "tasks", "references": "inputs"}[what]
-        for c in ("name", col, "tags", "description"):
-            table.add_column(c)
-        for e in reg.entries(pattern):
+        col = {"encoders": "kind", "fusions": "level", "heads": "tasks", "references": "inputs",
+               "adapters": "options"}[what]
+        entries = reg.entries(pattern)
+        # names in full on any terminal: the description column wraps instead
+        table.add_column("name", no_wrap=True, min_width=max((len(e.name) for e in entries), default=4))
+        for c in ("aliases", col, "tags", "description"):
+            table.add_column(c, overflow="fold")
+        for e in entries:
             extra = e.meta.get(col)
             if what == "fusions":
                 extra = e.cls.level
             elif what == "references":
                 extra = f"{e.cls.kind}: {e.cls.inputs}"
+            elif what == "adapters":
+                extra = [o for o in e.options() if o != "progress"]
             extra = ", ".join(extra) if isinstance(extra, (tuple, list)) else str(extra or "")
-            table.add_row(e.name, extra, ", ".join(sorted(e.tags)), e.summary)
+            table.add_row(e.name, ", ".join(e.aliases), extra, ", ".join(sorted(e.tags)), e.summary)
         console.print(table)
 
     _guard(run)
@@ -249,53 +258,43 @@ def cohort(
     _guard(run)
 
 
-@app.command("prepare")
+class _PrepareCommand(TyperCommand):
+    """`prepare`'s help ends with every adapter and its options, generated when help is shown."""
+
+    @property  # type: ignore[override]
+    def epilog(self) -> str:
+        from fusiondx.datasets.prepare import adapters_help
+
+        return adapters_help()
+
+    @epilog.setter
+    def epilog(self, value: str | None) -> None:  # click sets it on construction; it is generated
+        pass
+
+
+@app.command("prepare", cls=_PrepareCommand,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def prepare_cmd(
-    dataset: Annotated[str, typer.Argument(help="ptbxl, nih_cxr, mimic_iv or medmnist.")],
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Argument(help="The dataset's adapter (listed below), e.g. ptbxl.")],
     path: Annotated[Path, typer.Argument(help="The dataset as downloaded: its folder (MedMNIST: the .npz).")],
     out: Annotated[Path, typer.Option("--out", help="Output folder, or the manifest's path (.csv).")],
-    labels: Annotated[str | None, typer.Option("--labels", help="ptbxl: superclass, rhythm or form.")] = None,
-    records: Annotated[int | None, typer.Option("--records", help="ptbxl: 100 or 500 Hz records.")] = None,
-    min_likelihood: Annotated[float | None, typer.Option(
-        "--min-likelihood", help="ptbxl: least SCP likelihood that counts (default 0: all, as the benchmark).")] = None,
-    min_count: Annotated[int | None, typer.Option(
-        "--min-count", help="ptbxl: rhythm/form statements with fewer records are left out.")] = None,
-    drop_unlabelled: Annotated[bool | None, typer.Option(
-        "--drop-unlabelled", help="ptbxl: skip records without a class instead of keeping them.")] = None,
-    no_report: Annotated[bool, typer.Option("--no-report", help="ptbxl: leave out the report text.")] = False,
-    target: Annotated[str | None, typer.Option("--target", help="nih_cxr: binary or findings.")] = None,
-    min_patients: Annotated[int | None, typer.Option(
-        "--min-patients", help="nih_cxr: findings seen in fewer patients are left out.")] = None,
-    image_size: Annotated[int | None, typer.Option(
-        "--image-size", help="nih_cxr: side images are resized to in the config (default 64).")] = None,
-    hours: Annotated[int | None, typer.Option("--hours", help="mimic_iv: lab window, 24 or 48 h.")] = None,
-    label: Annotated[str | None, typer.Option("--label", help="mimic_iv: death or long_stay.")] = None,
-    labs: Annotated[str | None, typer.Option(
-        "--labs", help="mimic_iv: default, auto, or comma-separated lab itemids.")] = None,
-    n_labs: Annotated[int | None, typer.Option("--n-labs", help="mimic_iv: labs that --labs auto picks.")] = None,
-    step_minutes: Annotated[int | None, typer.Option(
-        "--step-minutes", help="mimic_iv: time step of the lab series (default 30).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Turn a public dataset in its official layout into a manifest + ready-to-run config.
 
-    Writes manifest.csv, <dataset>.yaml and skipped.csv (every record left out, with the reason)
+    Writes manifest.csv, DATASET.yaml and skipped.csv (every record left out, with the reason)
     into --out; the dataset itself is only read. Splits follow the dataset's convention (PTB-XL
-    strat_fold, MedMNIST's own splits) or are grouped by patient (ChestX-ray14, MIMIC-IV). See
-    docs/real-data.md.
+    strat_fold, MedMNIST's own splits) or are grouped by patient (ChestX-ray14, MIMIC-IV). Each
+    adapter takes its own options after the folder (listed below). See docs/real-data.md.
 
     Example: `fusiondx prepare ptbxl ../shared/data/ptbxl500 --out ../prepared/ptbxl --labels superclass`
     """
-    from fusiondx.datasets.prepare import prepare_dataset
+    from fusiondx.datasets.prepare import parse_options, prepare_dataset
 
     def run() -> None:
-        result = prepare_dataset(
-            dataset, path, out, progress=not quiet, labels=labels, records=records,
-            min_likelihood=min_likelihood, min_count=min_count, drop_unlabelled=drop_unlabelled,
-            report=False if no_report else None, target=target, min_patients=min_patients,
-            image_size=image_size, hours=hours,
-            label=label, labs=labs, n_labs=n_labs, step_minutes=step_minutes)
-        _print_prepared(result)
+        options = parse_options(dataset, ctx.args)
+        _print_prepared(prepare_dataset(dataset, path, out, progress=not quiet, **options))
 
     _guard(run)
 

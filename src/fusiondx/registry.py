@@ -1,12 +1,16 @@
-"""Registries of pluggable parts: encoders, fusions, heads and study references, built by name.
+"""Registries of pluggable parts: encoders, fusions, heads, study references and dataset
+adapters, built by name.
 
 A part registers itself with a decorator::
 
-    @register_fusion("concat", level="intermediate", tags={"handles_missing"})
+    @register_fusion("concat", reference="...")
     class ConcatFusion(Fusion): ...
 
 and is built with ``create_fusion("concat", in_dims=..., out_dim=...)``. The registry drives the
-CLI (``fusiondx list``), the docs tables and the common test suites.
+CLI (``fusiondx list``), the docs tables and the common test suites. A part's tags (what it can
+do: ``tokens``, ``levels``, ``handles_missing``, ...) are never written at registration: its base
+class computes them from the class itself (``part_tags()``), so a tag cannot disagree with the
+code. ``aliases=`` keeps old names working; they resolve to the entry, which lists under its name.
 
 Each registry knows the package its parts live in and imports it on first use; the package's
 ``__init__`` imports every public module in it (:func:`import_modules`), so a new part is one
@@ -30,12 +34,18 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
-    """One registered part."""
+    """One registered part: a class, or a function (dataset adapters)."""
 
     name: str
     cls: type[T]
-    tags: frozenset[str] = field(default_factory=frozenset)
     meta: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """What the part can do, computed from the class by its ``part_tags()`` (none without one)."""
+        part_tags = getattr(self.cls, "part_tags", None)
+        return frozenset(part_tags()) if part_tags is not None else frozenset()
 
     @property
     def summary(self) -> str:
@@ -46,34 +56,42 @@ class Entry(Generic[T]):
     def options(self) -> dict[str, Any]:
         """Keyword-only options of the constructor and their defaults (required ones omitted)."""
         out: dict[str, Any] = {}
-        for p in inspect.signature(self.cls.__init__).parameters.values():
+        for p in _parameters(self.cls).values():
             if p.kind is p.KEYWORD_ONLY and p.default is not inspect.Parameter.empty:
                 out[p.name] = p.default
         return out
 
 
-def import_modules(package: str, path: Iterable[str]) -> list[str]:
+def import_modules(package: str, path: Iterable[str], *, skip: Iterable[str] = ()) -> list[str]:
     """Import every public module under ``package`` (sub-packages included): their decorators
-    register them. Modules and packages whose name starts with ``_`` are helpers, not parts.
+    register them. Modules and packages whose name starts with ``_`` are helpers, not parts;
+    ``skip`` names public modules that are not parts either (imported only when used).
 
     Returns:
         The imported modules' names, sorted.
     """
-    names = []
+    names, skip = [], set(skip)
     for mod in pkgutil.walk_packages(list(path), prefix=f"{package}."):
-        if not any(part.startswith("_") for part in mod.name[len(package) + 1:].split(".")):
+        rel = mod.name[len(package) + 1:]
+        if rel not in skip and not any(part.startswith("_") for part in rel.split(".")):
             importlib.import_module(mod.name)
             names.append(mod.name)
     return sorted(names)
 
 
 class Registry(Generic[T]):
-    """A name -> class table for one kind of part, filled by importing ``package`` on first use."""
+    """A name -> class table for one kind of part, filled by importing ``package`` on first use.
 
-    def __init__(self, kind: str, package: str | None = None) -> None:
+    ``class_meta`` names class attributes copied into every entry's ``meta`` (e.g. an encoder's
+    ``kind``), so the registration does not restate them.
+    """
+
+    def __init__(self, kind: str, package: str | None = None, *, class_meta: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self.package = package
+        self.class_meta = class_meta
         self._entries: dict[str, Entry[T]] = {}
+        self._aliases: dict[str, str] = {}
         self._loaded = package is None
 
     def _load(self) -> None:
@@ -87,12 +105,20 @@ class Registry(Generic[T]):
             raise
 
     def register(
-        self, name: str, *, tags: Iterable[str] = (), **meta: Any
+        self, name: str, *, aliases: Iterable[str] = (), **meta: Any
     ) -> Callable[[type[T]], type[T]]:
+        aliases = tuple(aliases)
+        if "tags" in meta:
+            raise TypeError(f"{self.kind} '{name}': tags are computed from the class (part_tags), not registered")
+
         def deco(cls: type[T]) -> type[T]:
-            if name in self._entries and self._entries[name].cls is not cls:
-                raise ValueError(f"{self.kind} '{name}' is registered twice")
-            self._entries[name] = Entry(name, cls, frozenset(tags), dict(meta))
+            for n in (name, *aliases):
+                owner = self._entries.get(self._aliases.get(n, n))
+                if owner is not None and owner.cls is not cls:
+                    raise ValueError(f"{self.kind} name '{n}' is registered twice")
+            own = {a: getattr(cls, a) for a in self.class_meta if hasattr(cls, a)}
+            self._entries[name] = Entry(name, cls, {**own, **meta}, aliases)
+            self._aliases.update(dict.fromkeys(aliases, name))
             cls.registered_name = name  # type: ignore[attr-defined]
             return cls
 
@@ -100,12 +126,15 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> Entry[T]:
         self._load()
-        if name not in self._entries:
+        entry = self._entries.get(self._aliases.get(name, name))
+        if entry is None:
+            known = [*self._entries, *self._aliases]
             raise ConfigError(
-                f"There is no {self.kind} named '{name}'.{did_you_mean(name, self._entries)}",
-                fix=f"use one of: {', '.join(sorted(self._entries))} (see `fusiondx list {self.kind}s`)",
+                f"There is no {self.kind} named '{name}'.{did_you_mean(name, known)}",
+                fix=f"use one of: {', '.join(sorted(self._entries))} "
+                    f"(see `fusiondx list {self.kind.split()[-1]}s`)",
             )
-        return self._entries[name]
+        return entry
 
     def create(self, name: str, /, **kwargs: Any) -> T:
         entry = self.get(name)
@@ -121,7 +150,7 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         self._load()
-        return name in self._entries
+        return name in self._entries or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -131,9 +160,14 @@ class Registry(Generic[T]):
         return len(self._entries)
 
 
-def check_options(cls: type, kwargs: dict[str, Any], *, what: str) -> None:
-    """Raise a ConfigError naming any keyword that ``cls.__init__`` does not take."""
-    params = inspect.signature(cls.__init__).parameters
+def _parameters(part: Any) -> Any:
+    """The parameters of a part's constructor (of the function itself for a function)."""
+    return inspect.signature(part if inspect.isfunction(part) else part.__init__).parameters
+
+
+def check_options(cls: Any, kwargs: dict[str, Any], *, what: str) -> None:
+    """Raise a ConfigError naming any keyword that ``cls.__init__`` (or function ``cls``) does not take."""
+    params = _parameters(cls)
     accepted = {n for n, p in params.items() if n != "self" and p.kind is not p.VAR_POSITIONAL}
     for key in kwargs:
         if key not in accepted:
@@ -144,17 +178,20 @@ def check_options(cls: type, kwargs: dict[str, Any], *, what: str) -> None:
             )
 
 
-ENCODERS: Registry[Any] = Registry("encoder", "fusiondx.encoders")
+ENCODERS: Registry[Any] = Registry("encoder", "fusiondx.encoders", class_meta=("kind", "requires"))
 FUSIONS: Registry[Any] = Registry("fusion", "fusiondx.fusion")
 HEADS: Registry[Any] = Registry("head", "fusiondx.heads")
 REFERENCES: Registry[Any] = Registry("reference", "fusiondx.references")
 READERS: Registry[Any] = Registry("reader", "fusiondx.data.readers")
+ADAPTERS: Registry[Any] = Registry("dataset adapter", "fusiondx.datasets")
+"""Functions ``(path, out, *, <options>, progress=False) -> PreparedDataset`` behind `fusiondx prepare`."""
 
 register_encoder = ENCODERS.register
 register_fusion = FUSIONS.register
 register_head = HEADS.register
 register_reference = REFERENCES.register
 register_reader = READERS.register
+register_adapter = ADAPTERS.register
 
 
 def create_encoder(name: str, /, **kwargs: Any) -> Any:

@@ -23,12 +23,18 @@ def test_help_has_an_example(command: str) -> None:
     assert "Example" in result.output and "fusiondx" in result.output
 
 
-@pytest.mark.parametrize("what", ["encoders", "fusions", "heads"])
+@pytest.mark.parametrize("what", ["encoders", "fusions", "heads", "adapters"])
 def test_list(what: str) -> None:
     result = runner.invoke(app, ["list", what])
     assert result.exit_code == 0
-    expected = {"encoders": "bilstm_attention", "fusions": "late_average", "heads": "classification"}[what]
+    expected = {"encoders": "bilstm_attention", "fusions": "late_average", "heads": "classification",
+                "adapters": "ptbxl"}[what]
     assert expected in result.output
+
+
+def test_list_shows_the_aliases_old_configs_use() -> None:
+    result = runner.invoke(app, ["list", "encoders", "signal_*"])
+    assert result.exit_code == 0 and "signal_cnn" in result.output and "cnn1d" in result.output
 
 
 def test_list_typo_suggests() -> None:

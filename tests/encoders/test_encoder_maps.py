@@ -14,7 +14,7 @@ MAPS = [e.name for e in ENCODERS.entries() if "maps" in e.tags]
 
 
 def test_the_cnn_and_resnet_have_maps() -> None:
-    assert {"cnn", "resnet"} <= set(MAPS)
+    assert {"image_cnn", "image_resnet"} <= set(MAPS)
     for name in MAPS:
         cls = ENCODERS.get(name).cls
         assert ENCODERS.get(name).meta["kind"] == "image", name
@@ -61,5 +61,6 @@ def test_encoders_without_maps_say_which_have_them(name: str, kind: str) -> None
     assert "maps" not in ENCODERS.get(name).tags
     enc = build_encoder(name, small_spec(kind))
     for call in (lambda: enc.forward_maps(random_input(small_spec(kind), 1)), enc.map_channels):
-        with pytest.raises(NotImplementedError, match=f"'{name}'.*'maps'.*cnn.*resnet"):
+        # the message names the encoder (by its registered name) and those that have maps
+        with pytest.raises(NotImplementedError, match=f"'{ENCODERS.get(name).name}'.*'maps'.*cnn.*resnet"):
             call()

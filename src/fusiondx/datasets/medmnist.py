@@ -32,6 +32,7 @@ from fusiondx.datasets._adapter import (
     write_manifest,
 )
 from fusiondx.errors import DataError
+from fusiondx.registry import register_adapter
 
 SPLITS = ("train", "val", "test")
 # Class names of the label ids in the MedMNIST v2 files (medmnist's INFO); other sets get class_<k>.
@@ -51,8 +52,12 @@ ABOUT = [
 ]
 
 
+@register_adapter("medmnist", aliases=("pneumoniamnist",),
+                  example="../shared/data/medmnist_pneumonia --out ../prepared/pneumonia")
 def prepare_medmnist(path: str | Path, out: str | Path, *, progress: bool = False) -> PreparedDataset:
-    """Write PNGs, the manifest, ``medmnist.yaml`` and ``skipped.csv`` into ``out``.
+    """MedMNIST 2D .npz -> PNGs; binary, multiclass or multilabel from the label shape.
+
+    Writes PNGs, the manifest, ``medmnist.yaml`` and ``skipped.csv`` into ``out``.
 
     Args:
         path: a MedMNIST ``.npz`` file, or a folder holding exactly one.

@@ -42,6 +42,7 @@ from fusiondx.datasets._adapter import (
     write_manifest,
 )
 from fusiondx.errors import ConfigError, DataError
+from fusiondx.registry import register_adapter
 
 LABELS = {"death": ("survived", "died"), "long_stay": ("short", "long")}
 CATEGORICAL = ["gender", "admission_type", "admission_location", "insurance", "language", "marital_status",
@@ -57,10 +58,14 @@ ABOUT = [
 LONG_STAY_DAYS = 7.0
 
 
+@register_adapter("mimic_iv", aliases=("mimic", "mimic-iv", "mimiciv", "mimic_iv_demo"),
+                  example="../shared/data/mimic_iv_demo --out ../prepared/mimic --hours 48 --label long_stay")
 def prepare_mimic_iv(root: str | Path, out: str | Path, *, hours: int = 24, label: str = "death",
                      labs: str | list[int] = "default", n_labs: int = 20, step_minutes: int = 30,
                      progress: bool = False) -> PreparedDataset:
-    """Write the MIMIC-IV manifest, ``labs/*.npy``, ``labs.csv``, ``mimic_iv.yaml`` and ``skipped.csv``.
+    """MIMIC-IV admissions: first-day labs series + admission data + earlier ICD codes; death.
+
+    Writes the manifest, ``labs/*.npy``, ``labs.csv``, ``mimic_iv.yaml`` and ``skipped.csv``.
 
     Args:
         root: the MIMIC-IV folder (holds hosp/).

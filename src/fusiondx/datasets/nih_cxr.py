@@ -42,6 +42,7 @@ from fusiondx.datasets._adapter import (
     write_manifest,
 )
 from fusiondx.errors import ConfigError, DataError
+from fusiondx.registry import register_adapter
 
 FINDINGS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
             "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
@@ -57,10 +58,14 @@ ABOUT = [
 _SOURCE_SPLITS = {"train", "valid", "val", "test"}
 
 
+@register_adapter("nih_cxr", aliases=("nih", "nih-cxr", "chestxray14", "chestx-ray14"),
+                  example="../shared/data/nih1000_cxr --out ../prepared/nih_cxr --target findings")
 def prepare_nih_cxr(root: str | Path, out: str | Path, *, target: str = "binary",
                     min_patients: int = 10, image_size: int = 64,
                     progress: bool = False) -> PreparedDataset:
-    """Write the ChestX-ray14 manifest, ``nih_cxr.yaml`` and ``skipped.csv`` into ``out``.
+    """NIH ChestX-ray14 images + demographics; abnormal vs No Finding (or 14 findings).
+
+    Writes the manifest, ``nih_cxr.yaml`` and ``skipped.csv`` into ``out``.
 
     Args:
         root: the dataset folder (holds Data_Entry_2017*.csv and the images).

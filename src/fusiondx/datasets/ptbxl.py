@@ -39,6 +39,7 @@ from fusiondx.datasets._adapter import (
     write_manifest,
 )
 from fusiondx.errors import ConfigError, DataError
+from fusiondx.registry import register_adapter
 
 SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
 FLAGS = ("baseline_drift", "static_noise", "burst_noise", "electrodes_problems", "extra_beats", "pacemaker")
@@ -54,11 +55,15 @@ ABOUT = [
 _AGE_CAP = 90.0
 
 
+@register_adapter("ptbxl", aliases=("ptb-xl", "ptb_xl"),
+                  example="../shared/data/ptbxl500 --out ../prepared/ptbxl --labels superclass")
 def prepare_ptbxl(root: str | Path, out: str | Path, *, labels: str = "superclass",
                   records: int = 100, min_likelihood: float = 0.0, min_count: int = 10,
                   drop_unlabelled: bool = False, report: bool = True,
                   progress: bool = False) -> PreparedDataset:
-    """Write the PTB-XL manifest, ``ptbxl.yaml`` and ``skipped.csv`` into ``out``.
+    """PTB-XL 12-lead ECGs + metadata + report; 5 diagnostic superclasses (or rhythm/form).
+
+    Writes the manifest, ``ptbxl.yaml`` and ``skipped.csv`` into ``out``.
 
     Args:
         root: the PTB-XL folder (holds ptbxl_database.csv).

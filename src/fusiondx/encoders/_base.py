@@ -18,20 +18,41 @@ class Encoder(Configurable, nn.Module):
     ``vocab_size``, ``max_length``, ``n_numeric``, ``cardinalities``) plus ``out_dim`` and their own
     options as keyword arguments, and set ``self.out_dim``.
 
-    Encoders registered with the ``tokens`` tag also implement :meth:`forward_tokens`, returning a
-    sequence of ``out_dim``-wide tokens for fusions that attend across modalities.
+    Encoders with a natural token sequence override :meth:`forward_tokens`, returning a
+    sequence of ``out_dim``-wide tokens for fusions that attend across modalities (tag
+    ``tokens``).
 
     Encoders with several depths (conv stages, transformer layers, hidden blocks) override
     :meth:`forward_levels` and :meth:`level_dims` so that fusions can combine modalities at
-    several depths, not only the last (``multilevel``).
+    several depths, not only the last (``multilevel``; tag ``levels``).
 
-    Image encoders registered with the ``maps`` tag override :meth:`forward_maps` and
-    :meth:`map_channels`: the spatial feature map of every stage, for heads that read the image
-    itself (localisation, segmentation).
+    Image encoders override :meth:`forward_maps` and :meth:`map_channels`: the spatial feature
+    map of every stage, for heads that read the image itself (localisation, segmentation; tag
+    ``maps``).
+
+    The registry's tags come from these overrides and the class attributes below
+    (:meth:`part_tags`), never from the registration.
     """
 
     kind: ClassVar[str] = ""
+    image_dims: ClassVar[tuple[int, ...]] = ()
+    """Image encoders: the spatial dimensions they accept, checked on construction (tag ``3d``)."""
+    lowlevel: ClassVar[bool] = False
+    """A shallow projection of the raw input that early fusion feeds (tag ``lowlevel``)."""
+    pretrained: ClassVar[bool] = False
+    """Holds frozen pretrained weights (tag ``pretrained``)."""
+    requires: ClassVar[tuple[str, ...]] = ()
+    """Modules beyond FusionDx's own dependencies (tag ``optional``)."""
     out_dim: int
+
+    @classmethod
+    def part_tags(cls) -> set[str]:
+        """What the encoder can do, read off the class: the methods it overrides and its attributes."""
+        overrides = {"tokens": "forward_tokens", "levels": "forward_levels", "maps": "forward_maps"}
+        tags = {t for t, m in overrides.items() if getattr(cls, m) is not getattr(Encoder, m)}
+        flags = {"3d": 3 in cls.image_dims, "lowlevel": cls.lowlevel, "pretrained": cls.pretrained,
+                 "optional": bool(cls.requires)}
+        return tags | {t for t, on in flags.items() if on}
 
     def forward(self, x: Any) -> torch.Tensor:  # (B, D)
         raise NotImplementedError

@@ -1,18 +1,47 @@
-"""Building blocks shared by the sequence encoders (signal and text): RNN core, pooling, stems.
+"""Building blocks shared by the sequence encoders (signal and text): RNN core, pooling, stems,
+and the preset mechanism of the recurrent encoder families.
 
 Not registered: the encoders in ``signal_*.py`` and ``text_*.py`` compose these.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from fusiondx._nn import masked_mean
+
 RNN_CELLS = ("lstm", "gru")
 POOLINGS = ("last", "mean", "attention")
+
+
+class Presets:
+    """Mixin for a family of encoders that share one constructor and differ in a few options.
+
+    A subclass sets ``preset`` (option -> value, e.g. ``{"cell": "gru"}``); its constructor is the
+    family's with those options fixed: it no longer takes them, and ``get_config()`` and the docs
+    table do not list them. Put the mixin before the family's base class.
+    """
+
+    preset: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        if "preset" in cls.__dict__ and "__init__" not in cls.__dict__:
+            family_init, fixed = super(cls, cls).__init__, dict(cls.preset)  # type: ignore[misc]
+            sig = inspect.signature(family_init)
+
+            def __init__(self: Any, **options: Any) -> None:
+                family_init(self, **options, **fixed)
+
+            __init__.__signature__ = sig.replace(  # type: ignore[attr-defined]
+                parameters=[p for p in sig.parameters.values() if p.name not in fixed])
+            cls.__init__ = __init__  # type: ignore[method-assign]
+        super().__init_subclass__(**kwargs)  # after: Configurable records the preset's constructor
 
 
 def check_choice(value: str, choices: tuple[str, ...], *, option: str, owner: str) -> None:
@@ -24,15 +53,6 @@ def check_choice(value: str, choices: tuple[str, ...], *, option: str, owner: st
             f"{owner}: option '{option}' is '{value}'.{did_you_mean(value, choices)}",
             fix=f"use one of: {', '.join(choices)}",
         )
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean of ``x`` (B, T, D) over the True positions of ``mask`` (B, T); zeros for empty rows."""
-    if mask is None:
-        return x.mean(dim=1)
-    w = mask.to(x.dtype).unsqueeze(-1)  # (B, T, 1)
-    # clamp: a row without any real token (a missing-modality placeholder) pools to zeros, not NaN
-    return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
 
 class AdditiveAttentionPool(nn.Module):

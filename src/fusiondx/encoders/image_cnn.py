@@ -15,7 +15,7 @@ _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 
 
-@register_encoder("cnn", kind="image", tags={"levels", "tokens", "3d", "maps"})
+@register_encoder("image_cnn", aliases=("cnn",))
 class CNNEncoder(Encoder):
     """Small CNN (conv-BN-ReLU stages, global average pooling), 2D or 3D; a cheap image baseline.
 
@@ -34,6 +34,7 @@ class CNNEncoder(Encoder):
     """
 
     kind = "image"
+    image_dims = (2, 3)
 
     def __init__(
         self,
@@ -45,7 +46,7 @@ class CNNEncoder(Encoder):
         widths: Sequence[int] = (16, 32, 64, 128),
     ) -> None:
         super().__init__()
-        check_spatial_dims(spatial_dims, "cnn")
+        check_spatial_dims(spatial_dims, "image_cnn", self.image_dims)
         conv, norm = _CONV[spatial_dims], _NORM[spatial_dims]
         layers: list[nn.Module] = []
         c = in_channels

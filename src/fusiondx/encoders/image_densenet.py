@@ -12,7 +12,7 @@ from fusiondx.encoders._image import check_spatial_dims, feature_map_tokens
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("densenet", kind="image", tags={"tokens", "3d"})
+@register_encoder("image_densenet", aliases=("densenet",))
 class DenseNetEncoder(Encoder):
     """DenseNet (Huang et al., 2017) from MONAI with a small growth rate, 2D or 3D.
 
@@ -35,6 +35,7 @@ class DenseNetEncoder(Encoder):
     """
 
     kind = "image"
+    image_dims = (2, 3)
 
     def __init__(
         self,
@@ -50,7 +51,7 @@ class DenseNetEncoder(Encoder):
         dense_dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        check_spatial_dims(spatial_dims, "densenet")
+        check_spatial_dims(spatial_dims, "image_densenet", self.image_dims)
         from monai.networks.nets import DenseNet
 
         net = DenseNet(

@@ -61,7 +61,7 @@ class _InvertedResidual(nn.Module):
         return x + out if self.residual else out
 
 
-@register_encoder("mobilenet", kind="image", tags={"tokens", "3d"})
+@register_encoder("image_mobilenet", aliases=("mobilenet",))
 class MobileNetEncoder(Encoder):
     """MobileNetV2-style CNN (Sandler et al., 2018): inverted residuals, depthwise convolutions.
 
@@ -81,6 +81,7 @@ class MobileNetEncoder(Encoder):
     """
 
     kind = "image"
+    image_dims = (2, 3)
 
     def __init__(
         self,
@@ -94,7 +95,7 @@ class MobileNetEncoder(Encoder):
         head_channels: int = 256,
     ) -> None:
         super().__init__()
-        check_spatial_dims(spatial_dims, "mobilenet")
+        check_spatial_dims(spatial_dims, "image_mobilenet", self.image_dims)
         c = _scaled(16, width_mult)
         layers: list[nn.Module] = [_ConvBNAct(spatial_dims, in_channels, c, k=3, stride=2)]
         for t, ch, n, s in _STAGES:

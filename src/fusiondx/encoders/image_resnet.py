@@ -15,7 +15,7 @@ from fusiondx.registry import register_encoder
 _LAYERS = {10: [1, 1, 1, 1], 18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
 
 
-@register_encoder("resnet", kind="image", tags={"levels", "tokens", "3d", "maps"})
+@register_encoder("image_resnet", aliases=("resnet",))
 class ResNetEncoder(Encoder):
     """ResNet-10/18/34 with basic blocks (He et al., 2016) from MONAI, slim by default, 2D or 3D.
 
@@ -39,6 +39,7 @@ class ResNetEncoder(Encoder):
     """
 
     kind = "image"
+    image_dims = (2, 3)
 
     def __init__(
         self,
@@ -53,7 +54,7 @@ class ResNetEncoder(Encoder):
         conv1_stride: int = 1,
     ) -> None:
         super().__init__()
-        check_spatial_dims(spatial_dims, "resnet")
+        check_spatial_dims(spatial_dims, "image_resnet", self.image_dims)
         if depth not in _LAYERS:
             raise ConfigError(
                 f"resnet depth {depth} is not available",

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusiondx._attention import set_attention_dropout
+from fusiondx._nn import check_heads, transformer_encoder
 from fusiondx.encoders._base import Encoder, transformer_layers
 from fusiondx.encoders._image import check_spatial_dims, spatial_size
 from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("vit", kind="image", tags={"levels", "tokens", "3d"})
+@register_encoder("image_vit", aliases=("vit",))
 class ViTEncoder(Encoder):
     """Vision Transformer (Dosovitskiy et al., 2021): patch tokens + CLS token, 2D or 3D.
 
@@ -30,7 +30,7 @@ class ViTEncoder(Encoder):
         out_dim: embedding width.
         dropout: dropout in the transformer and before the projection.
         attention_dropout: dropout on the attention weights (0 by default: see
-            :mod:`fusiondx._attention`).
+            :mod:`fusiondx._nn`).
         patch_size: side of the square (cubic) patches.
         hidden_size: token width inside the transformer.
         num_layers: transformer layers.
@@ -39,6 +39,7 @@ class ViTEncoder(Encoder):
     """
 
     kind = "image"
+    image_dims = (2, 3)
 
     def __init__(
         self,
@@ -56,18 +57,14 @@ class ViTEncoder(Encoder):
         mlp_dim: int = 128,
     ) -> None:
         super().__init__()
-        check_spatial_dims(spatial_dims, "vit")
-        size = spatial_size(image_size, spatial_dims, "vit")
+        check_spatial_dims(spatial_dims, "image_vit", self.image_dims)
+        size = spatial_size(image_size, spatial_dims, "image_vit")
         if patch_size > min(size):
             raise ConfigError(
-                f"vit patch_size {patch_size} is larger than the image ({list(size)})",
+                f"image_vit patch_size {patch_size} is larger than the image ({list(size)})",
                 fix="use a smaller patch_size or larger images",
             )
-        if hidden_size % num_heads:
-            raise ConfigError(
-                f"vit hidden_size {hidden_size} is not divisible by num_heads {num_heads}",
-                fix="pick num_heads dividing hidden_size",
-            )
+        check_heads(hidden_size, num_heads, owner="image_vit", width_name="hidden_size")
         from monai.networks.blocks import PatchEmbeddingBlock
 
         self.image_size = size
@@ -82,19 +79,9 @@ class ViTEncoder(Encoder):
         )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, hidden_size))
         nn.init.trunc_normal_(self.cls_token, std=0.02)
-        layer = nn.TransformerEncoderLayer(
-            hidden_size,
-            num_heads,
-            dim_feedforward=mlp_dim,
-            dropout=dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.transformer = nn.TransformerEncoder(
-            layer, num_layers, norm=nn.LayerNorm(hidden_size), enable_nested_tensor=False
-        )
-        set_attention_dropout(self.transformer, attention_dropout)
+        self.transformer = transformer_encoder(
+            hidden_size, num_heads, num_layers, dim_feedforward=mlp_dim, dropout=dropout,
+            attention_dropout=attention_dropout, owner="image_vit", width_name="hidden_size")
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(hidden_size, out_dim)
         self.out_dim = out_dim
@@ -102,7 +89,7 @@ class ViTEncoder(Encoder):
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1 + P, hidden), before the layers
         if tuple(x.shape[2:]) != self.image_size:
             raise ConfigError(
-                f"vit was built for images of size {list(self.image_size)}, got {list(x.shape[2:])}",
+                f"image_vit was built for images of size {list(self.image_size)}, got {list(x.shape[2:])}",
                 fix="set image_size to the size the data pipeline produces",
             )
         patches = self.patch_embed(x)  # (B, P, hidden)

@@ -14,14 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusiondx._nn import masked_mean
 from fusiondx.encoders._base import Encoder
 from fusiondx.encoders._image import check_spatial_dims
-from fusiondx.encoders._sequence import masked_mean
 from fusiondx.encoders._tabular import CategoricalEmbeddings, check_columns, embedding_dim, unpack
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("lowlevel_image", kind="image", tags={"lowlevel", "3d"})
+@register_encoder("image_lowlevel", aliases=("lowlevel_image",))
 class LowLevelImageEncoder(Encoder):
     """Low-level image projection: average-pool to a small grid, flatten, one linear layer.
 
@@ -37,6 +37,8 @@ class LowLevelImageEncoder(Encoder):
     """
 
     kind = "image"
+    image_dims = (2, 3)
+    lowlevel = True
 
     def __init__(
         self,
@@ -48,7 +50,7 @@ class LowLevelImageEncoder(Encoder):
         grid: int | None = None,
     ) -> None:
         super().__init__()
-        check_spatial_dims(spatial_dims, "lowlevel_image")
+        check_spatial_dims(spatial_dims, "image_lowlevel", self.image_dims)
         g = grid if grid is not None else (8 if spatial_dims == 2 else 4)
         self.size = (g,) * spatial_dims
         self.spatial_dims = spatial_dims
@@ -61,7 +63,7 @@ class LowLevelImageEncoder(Encoder):
         return self.proj(self.dropout(pool(x, self.size).flatten(1)))
 
 
-@register_encoder("lowlevel_signal", kind="signal", tags={"lowlevel"})
+@register_encoder("signal_lowlevel", aliases=("lowlevel_signal",))
 class LowLevelSignalEncoder(Encoder):
     """Low-level signal projection: average-pool each lead to a few steps, one linear layer.
 
@@ -76,6 +78,7 @@ class LowLevelSignalEncoder(Encoder):
     """
 
     kind = "signal"
+    lowlevel = True
 
     def __init__(
         self, *, in_channels: int, out_dim: int = 128, dropout: float = 0.0, steps: int = 32
@@ -90,7 +93,7 @@ class LowLevelSignalEncoder(Encoder):
         return self.proj(self.dropout(F.adaptive_avg_pool1d(x, self.steps).flatten(1)))
 
 
-@register_encoder("lowlevel_text", kind="text", tags={"lowlevel"})
+@register_encoder("text_lowlevel", aliases=("lowlevel_text",))
 class LowLevelTextEncoder(Encoder):
     """Low-level text projection: mean of word vectors over real tokens, one linear layer.
 
@@ -105,6 +108,7 @@ class LowLevelTextEncoder(Encoder):
     """
 
     kind = "text"
+    lowlevel = True
 
     def __init__(
         self, *, vocab_size: int, out_dim: int = 128, dropout: float = 0.0, embed_dim: int = 32
@@ -119,7 +123,7 @@ class LowLevelTextEncoder(Encoder):
         return self.proj(self.dropout(masked_mean(self.embed(x), x != 0)))
 
 
-@register_encoder("lowlevel_tabular", kind="tabular", tags={"lowlevel"})
+@register_encoder("tabular_lowlevel", aliases=("lowlevel_tabular",))
 class LowLevelTabularEncoder(Encoder):
     """Low-level tabular projection: numeric values, missing flags, category embeddings, one linear.
 
@@ -134,6 +138,7 @@ class LowLevelTabularEncoder(Encoder):
     """
 
     kind = "tabular"
+    lowlevel = True
 
     def __init__(
         self,
@@ -144,7 +149,7 @@ class LowLevelTabularEncoder(Encoder):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        check_columns(n_numeric, cardinalities, "lowlevel_tabular")
+        check_columns(n_numeric, cardinalities, "tabular_lowlevel")
         self.embeddings = CategoricalEmbeddings(
             cardinalities, [embedding_dim(c) for c in cardinalities]
         )

@@ -11,7 +11,7 @@ from fusiondx.encoders._base import Encoder, pooled_stages
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("cnn1d", kind="signal", tags={"levels", "tokens"})
+@register_encoder("signal_cnn", aliases=("cnn1d",))
 class CNN1dEncoder(Encoder):
     """1D CNN over (B, C, T) signals: strided conv-BN-ReLU stages, global average pooling.
 

@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from fusiondx.encoders._base import Encoder
-from fusiondx.encoders._sequence import ConvStem1d, RecurrentCore
+from fusiondx.encoders._sequence import ConvStem1d, Presets, RecurrentCore
 from fusiondx.registry import register_encoder
 
 
-class _SignalRecurrent(Encoder):
-    """Conv stem -> RNN -> pooling -> linear; subclasses pick the recurrent cell.
+class _SignalRecurrent(Presets, Encoder):
+    """Conv stem -> RNN -> pooling -> linear; each registered preset fixes the cell (and more).
 
     Args:
         in_channels: leads.
@@ -24,10 +24,10 @@ class _SignalRecurrent(Encoder):
         num_layers: stacked RNN layers.
         bidirectional: also run the RNN backwards in time.
         pooling: ``last`` (final hidden state), ``mean`` or ``attention``.
+        cell: ``lstm`` or ``gru`` (fixed by every preset).
     """
 
     kind = "signal"
-    cell = "lstm"
 
     def __init__(
         self,
@@ -41,6 +41,7 @@ class _SignalRecurrent(Encoder):
         num_layers: int = 1,
         bidirectional: bool = False,
         pooling: str = "last",
+        cell: str = "lstm",
     ) -> None:
         super().__init__()
         # The stem makes the RNN affordable: 1000 raw steps are slow to backpropagate through.
@@ -49,7 +50,7 @@ class _SignalRecurrent(Encoder):
             stem_width,
             hidden_size,
             num_layers=num_layers,
-            cell=self.cell,
+            cell=cell,
             bidirectional=bidirectional,
             pooling=pooling,
             dropout=dropout,
@@ -67,7 +68,7 @@ class _SignalRecurrent(Encoder):
         return self.proj(self.dropout(out))  # (B, T / downsample, D)
 
 
-@register_encoder("lstm", kind="signal", tags={"tokens"})
+@register_encoder("signal_lstm", aliases=("lstm",))
 class SignalLSTMEncoder(_SignalRecurrent):
     """LSTM (Hochreiter & Schmidhuber, 1997) over a strided Conv1d stem; final state as embedding.
 
@@ -75,57 +76,25 @@ class SignalLSTMEncoder(_SignalRecurrent):
     the stem shortens the record, the LSTM models rhythm over the shortened sequence.
     """
 
-    cell = "lstm"
+    preset = {"cell": "lstm"}
 
 
-@register_encoder("gru", kind="signal", tags={"tokens"})
+@register_encoder("signal_gru", aliases=("gru",))
 class SignalGRUEncoder(_SignalRecurrent):
     """GRU (Cho et al., 2014) over a strided Conv1d stem; final state as embedding.
 
-    As ``lstm`` with gated recurrent units, which have fewer parameters and train faster.
+    As ``signal_lstm`` with gated recurrent units, which have fewer parameters and train faster.
     """
 
-    cell = "gru"
+    preset = {"cell": "gru"}
 
 
-@register_encoder("bilstm_attention", kind="signal", tags={"tokens"})
+@register_encoder("signal_bilstm_attention", aliases=("bilstm_attention",))
 class SignalBiLSTMAttentionEncoder(_SignalRecurrent):
     """Bidirectional LSTM with additive attention pooling over a strided Conv1d stem.
 
     Attention pooling as in Bahdanau et al. (2015) and Yang et al. (2016): every time step is
     scored, and the embedding is the attention-weighted sum, so informative beats dominate.
-
-    Args:
-        in_channels: leads.
-        out_dim: embedding width.
-        dropout: dropout between stacked RNN layers and before the projection.
-        stem_width: channels of the Conv1d stem.
-        downsample: how much the stem shortens the signal (a power of two).
-        hidden_size: LSTM hidden width per direction.
-        num_layers: stacked LSTM layers.
     """
 
-    cell = "lstm"
-
-    def __init__(
-        self,
-        *,
-        in_channels: int,
-        out_dim: int = 128,
-        dropout: float = 0.1,
-        stem_width: int = 32,
-        downsample: int = 8,
-        hidden_size: int = 64,
-        num_layers: int = 1,
-    ) -> None:
-        super().__init__(
-            in_channels=in_channels,
-            out_dim=out_dim,
-            dropout=dropout,
-            stem_width=stem_width,
-            downsample=downsample,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            bidirectional=True,
-            pooling="attention",
-        )
+    preset = {"cell": "lstm", "bidirectional": True, "pooling": "attention"}

@@ -6,14 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusiondx._attention import set_attention_dropout
+from fusiondx._nn import check_heads, transformer_encoder
 from fusiondx.encoders._base import Encoder, transformer_layers
 from fusiondx.encoders._sequence import check_choice
 from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("signal_transformer", kind="signal", tags={"levels", "tokens"})
+@register_encoder("signal_transformer")
 class SignalTransformerEncoder(Encoder):
     """Transformer over signal patches (Vaswani et al., 2017; the PatchTST idea, Nie et al., 2023).
 
@@ -28,7 +28,7 @@ class SignalTransformerEncoder(Encoder):
         out_dim: embedding width.
         dropout: dropout in the transformer and before the projection.
         attention_dropout: dropout on the attention weights (0 by default: see
-            :mod:`fusiondx._attention`).
+            :mod:`fusiondx._nn`).
         patch_size: samples per patch token (the stem's kernel and stride).
         d_model: token width inside the transformer.
         num_layers: transformer layers.
@@ -56,11 +56,7 @@ class SignalTransformerEncoder(Encoder):
     ) -> None:
         super().__init__()
         check_choice(pooling, ("mean", "cls"), option="pooling", owner="signal_transformer")
-        if d_model % num_heads:
-            raise ConfigError(
-                f"signal_transformer d_model {d_model} is not divisible by num_heads {num_heads}",
-                fix="pick num_heads dividing d_model",
-            )
+        check_heads(d_model, num_heads, owner="signal_transformer")
         if not 0 < patch_size <= length:
             raise ConfigError(
                 f"signal_transformer patch_size {patch_size} does not fit records of {length} samples",
@@ -72,19 +68,9 @@ class SignalTransformerEncoder(Encoder):
         self.pooling = pooling
         # Only the CLS variant owns a CLS parameter, so no parameter is ever left without gradient.
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model)) if pooling == "cls" else None
-        layer = nn.TransformerEncoderLayer(
-            d_model,
-            num_heads,
-            dim_feedforward=dim_feedforward,
-            dropout=dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.transformer = nn.TransformerEncoder(
-            layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
-        )
-        set_attention_dropout(self.transformer, attention_dropout)
+        self.transformer = transformer_encoder(
+            d_model, num_heads, num_layers, dim_feedforward=dim_feedforward, dropout=dropout,
+            attention_dropout=attention_dropout, owner="signal_transformer")
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(d_model, out_dim)
         self.out_dim = out_dim

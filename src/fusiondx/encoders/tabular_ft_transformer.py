@@ -8,14 +8,13 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from fusiondx._attention import set_attention_dropout
+from fusiondx._nn import check_heads, transformer_encoder
 from fusiondx.encoders._base import Encoder, transformer_layers
 from fusiondx.encoders._tabular import CategoricalEmbeddings, check_columns, unpack
-from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("ft_transformer", kind="tabular", tags={"levels", "tokens"})
+@register_encoder("tabular_ft_transformer", aliases=("ft_transformer",))
 class FTTransformerEncoder(Encoder):
     """FT-Transformer (Gorishniy et al., 2021): feature tokenizer + transformer + CLS token.
 
@@ -31,7 +30,7 @@ class FTTransformerEncoder(Encoder):
         out_dim: embedding width.
         dropout: dropout in the transformer and before the projection.
         attention_dropout: dropout on the attention weights (0 by default: see
-            :mod:`fusiondx._attention`).
+            :mod:`fusiondx._nn`).
         d_token: token width.
         num_layers: transformer layers.
         num_heads: attention heads (must divide ``d_token``).
@@ -54,29 +53,19 @@ class FTTransformerEncoder(Encoder):
         dim_feedforward: int = 64,
     ) -> None:
         super().__init__()
-        check_columns(n_numeric, cardinalities, "ft_transformer")
-        if d_token % num_heads:
-            raise ConfigError(
-                f"ft_transformer d_token {d_token} is not divisible by num_heads {num_heads}",
-                fix="pick num_heads dividing d_token",
-            )
+        check_columns(n_numeric, cardinalities, "tabular_ft_transformer")
+        check_heads(d_token, num_heads, owner="tabular_ft_transformer", width_name="d_token")
         bound = 1.0 / math.sqrt(d_token)  # the rtdl reference initialisation
         self.num_weight = nn.Parameter(torch.empty(n_numeric, d_token).uniform_(-bound, bound))
         self.num_bias = nn.Parameter(torch.empty(n_numeric, d_token).uniform_(-bound, bound))
         self.missing_token = nn.Parameter(torch.empty(n_numeric, d_token).uniform_(-bound, bound))
         self.embeddings = CategoricalEmbeddings(cardinalities, [d_token] * len(cardinalities))
         self.cls_token = nn.Parameter(torch.empty(1, 1, d_token).uniform_(-bound, bound))
-        layer = nn.TransformerEncoderLayer(
-            d_token,
-            num_heads,
-            dim_feedforward=dim_feedforward,
-            dropout=dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.transformer = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-        set_attention_dropout(self.transformer, attention_dropout)
+        # No final norm: the read-out head starts with its own LayerNorm (the rtdl design).
+        self.transformer = transformer_encoder(
+            d_token, num_heads, num_layers, dim_feedforward=dim_feedforward, dropout=dropout,
+            attention_dropout=attention_dropout, final_norm=False, owner="tabular_ft_transformer",
+            width_name="d_token")
         self.head = nn.Sequential(
             nn.LayerNorm(d_token), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_token, out_dim)
         )

@@ -12,7 +12,7 @@ from fusiondx.encoders._tabular import CategoricalEmbeddings, check_columns, emb
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("mlp", kind="tabular", tags={"levels"})
+@register_encoder("tabular_mlp", aliases=("mlp",))
 class TabularMLPEncoder(Encoder):
     """MLP over numeric values, their missing flags and categorical embeddings (tabular baseline).
 
@@ -43,7 +43,7 @@ class TabularMLPEncoder(Encoder):
         num_layers: int = 2,
     ) -> None:
         super().__init__()
-        check_columns(n_numeric, cardinalities, "mlp")
+        check_columns(n_numeric, cardinalities, "tabular_mlp")
         self.embeddings = CategoricalEmbeddings(
             cardinalities, [embedding_dim(c) for c in cardinalities]
         )

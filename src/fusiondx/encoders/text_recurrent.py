@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from fusiondx.encoders._base import Encoder
-from fusiondx.encoders._sequence import RecurrentCore
+from fusiondx.encoders._sequence import Presets, RecurrentCore
 from fusiondx.registry import register_encoder
 
 
@@ -16,8 +16,9 @@ def text_lengths(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x != 0, pos, torch.zeros_like(pos)).amax(dim=1)
 
 
-class _TextRecurrent(Encoder):
-    """Embedding (padding id 0) -> packed RNN -> pooling over real tokens -> linear.
+class _TextRecurrent(Presets, Encoder):
+    """Embedding (padding id 0) -> packed RNN -> pooling over real tokens -> linear; each
+    registered preset fixes the cell (and more).
 
     Args:
         vocab_size: token ids are 0..vocab_size-1, 0 being padding.
@@ -29,10 +30,10 @@ class _TextRecurrent(Encoder):
         num_layers: stacked RNN layers.
         bidirectional: also run the RNN from the end of the text.
         pooling: ``last`` (final hidden state), ``mean`` or ``attention``.
+        cell: ``lstm`` or ``gru`` (fixed by every preset).
     """
 
     kind = "text"
-    cell = "lstm"
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class _TextRecurrent(Encoder):
         num_layers: int = 1,
         bidirectional: bool = False,
         pooling: str = "last",
+        cell: str = "lstm",
     ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
@@ -52,7 +54,7 @@ class _TextRecurrent(Encoder):
             embed_dim,
             hidden_size,
             num_layers=num_layers,
-            cell=self.cell,
+            cell=cell,
             bidirectional=bidirectional,
             pooling=pooling,
             dropout=dropout,
@@ -76,7 +78,7 @@ class _TextRecurrent(Encoder):
         return x != 0
 
 
-@register_encoder("text_lstm", kind="text", tags={"tokens"})
+@register_encoder("text_lstm")
 class TextLSTMEncoder(_TextRecurrent):
     """LSTM text encoder (Hochreiter & Schmidhuber, 1997): word vectors, final hidden state.
 
@@ -84,55 +86,25 @@ class TextLSTMEncoder(_TextRecurrent):
     last real token.
     """
 
-    cell = "lstm"
+    preset = {"cell": "lstm"}
 
 
-@register_encoder("text_gru", kind="text", tags={"tokens"})
+@register_encoder("text_gru")
 class TextGRUEncoder(_TextRecurrent):
     """GRU text encoder (Cho et al., 2014): word vectors, final hidden state.
 
     As ``text_lstm`` with gated recurrent units.
     """
 
-    cell = "gru"
+    preset = {"cell": "gru"}
 
 
-@register_encoder("text_bilstm_attention", kind="text", tags={"tokens"})
+@register_encoder("text_bilstm_attention")
 class TextBiLSTMAttentionEncoder(_TextRecurrent):
     """Bidirectional LSTM with additive attention over tokens (Yang et al., 2016, HAN word level).
 
     Every real token is scored by a small tanh layer against a learned context vector
     (Bahdanau et al., 2015); the embedding is the attention-weighted sum, padding excluded.
-
-    Args:
-        vocab_size: token ids are 0..vocab_size-1, 0 being padding.
-        out_dim: embedding width.
-        dropout: dropout on the word vectors, between stacked LSTM layers and before the
-            projection.
-        embed_dim: word vector width.
-        hidden_size: LSTM hidden width per direction.
-        num_layers: stacked LSTM layers.
     """
 
-    cell = "lstm"
-
-    def __init__(
-        self,
-        *,
-        vocab_size: int,
-        out_dim: int = 128,
-        dropout: float = 0.1,
-        embed_dim: int = 64,
-        hidden_size: int = 64,
-        num_layers: int = 1,
-    ) -> None:
-        super().__init__(
-            vocab_size=vocab_size,
-            out_dim=out_dim,
-            dropout=dropout,
-            embed_dim=embed_dim,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            bidirectional=True,
-            pooling="attention",
-        )
+    preset = {"cell": "lstm", "bidirectional": True, "pooling": "attention"}

@@ -5,14 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusiondx._attention import set_attention_dropout
+from fusiondx._nn import check_heads, masked_mean, transformer_encoder
 from fusiondx.encoders._base import Encoder, transformer_layers
-from fusiondx.encoders._sequence import masked_mean
 from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 
-@register_encoder("text_transformer", kind="text", tags={"levels", "tokens"})
+@register_encoder("text_transformer")
 class TextTransformerEncoder(Encoder):
     """Small transformer encoder over tokens (Vaswani et al., 2017), masked mean pooling.
 
@@ -27,7 +26,7 @@ class TextTransformerEncoder(Encoder):
         out_dim: embedding width.
         dropout: dropout in the transformer and before the projection.
         attention_dropout: dropout on the attention weights (0 by default: see
-            :mod:`fusiondx._attention`).
+            :mod:`fusiondx._nn`).
         d_model: token width inside the transformer.
         num_layers: transformer layers.
         num_heads: attention heads (must divide ``d_model``).
@@ -50,28 +49,14 @@ class TextTransformerEncoder(Encoder):
         dim_feedforward: int = 128,
     ) -> None:
         super().__init__()
-        if d_model % num_heads:
-            raise ConfigError(
-                f"text_transformer d_model {d_model} is not divisible by num_heads {num_heads}",
-                fix="pick num_heads dividing d_model",
-            )
+        check_heads(d_model, num_heads, owner="text_transformer")
         self.max_length = max_length
         self.embed = nn.Embedding(vocab_size, d_model, padding_idx=0)
         self.pos = nn.Parameter(torch.zeros(1, max_length, d_model))
         nn.init.trunc_normal_(self.pos, std=0.02)
-        layer = nn.TransformerEncoderLayer(
-            d_model,
-            num_heads,
-            dim_feedforward=dim_feedforward,
-            dropout=dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.transformer = nn.TransformerEncoder(
-            layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
-        )
-        set_attention_dropout(self.transformer, attention_dropout)
+        self.transformer = transformer_encoder(
+            d_model, num_heads, num_layers, dim_feedforward=dim_feedforward, dropout=dropout,
+            attention_dropout=attention_dropout, owner="text_transformer")
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(d_model, out_dim)
         self.out_dim = out_dim

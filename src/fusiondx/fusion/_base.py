@@ -28,18 +28,31 @@ class Fusion(Configurable, nn.Module):
     A missing modality must contribute nothing: its features are placeholders and must not be
     read as data.
 
-    Fusions with ``uses_tokens = True`` (registered with the ``tokens`` tag) receive each
+    Fusions with ``uses_tokens = True`` (tag ``tokens``) receive each
     modality's token sequence (B, T_m, D_m) instead of its embedding, and ``token_masks``
     (modality -> (B, T_m) bool, True = real token, or None when all are real).
 
     Fusions with ``uses_levels = True`` (tag ``levels``) receive, per modality, the list of
     pooled features from shallow to deep of ``Encoder.forward_levels`` instead of the embedding,
     and take ``level_dims`` (modality -> widths) from the model builder.
+
+    Fusions with a ``fit_meta`` method (tag ``fits_on_validation``) have a part that the engine
+    fits on the validation split after training. The registry's tags come from these class
+    attributes (:meth:`part_tags`), never from the registration.
     """
 
     level: ClassVar[str] = "intermediate"
     uses_tokens: ClassVar[bool] = False
     uses_levels: ClassVar[bool] = False
+    handles_missing: ClassVar[bool] = True
+    """A missing modality contributes nothing (the contract above; the common suite checks it)."""
+
+    @classmethod
+    def part_tags(cls) -> set[str]:
+        """Tags read off the class: ``handles_missing``, ``tokens``, ``levels``, ``fits_on_validation``."""
+        flags = {"handles_missing": cls.handles_missing, "tokens": cls.uses_tokens, "levels": cls.uses_levels,
+                 "fits_on_validation": callable(getattr(cls, "fit_meta", None))}
+        return {t for t, on in flags.items() if on}
 
     def __init__(self, in_dims: Mapping[str, int], out_dim: int) -> None:
         super().__init__()

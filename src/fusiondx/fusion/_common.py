@@ -80,7 +80,29 @@ def valid_tokens(x: torch.Tensor, present: torch.Tensor, token_mask: torch.Tenso
     return torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x)), valid
 
 
-def masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Mean over the token axis of (B, T, D) using only valid tokens; 0 where none is valid."""
-    w = valid.to(x.dtype).unsqueeze(-1)
-    return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+LATE_TASKS = ("binary", "multiclass", "multilabel")
+
+
+def no_modality_fill(task: str, out_dim: int, fill: float | None = None) -> float:
+    """The probability a late fusion returns for a case with no modality present.
+
+    One rule for every late fusion: such a case carries no information, so it gets the
+    uninformative prediction, 1/K for each of K mutually exclusive classes (multiclass: the
+    outputs must still sum to one) and 0.5 for each independent output (binary, multilabel).
+    ``fill`` overrides it.
+    """
+    if task not in LATE_TASKS:
+        raise ValueError(f"task must be one of {LATE_TASKS}, got {task!r}")
+    if fill is not None:
+        return float(fill)
+    return 1.0 / out_dim if task == "multiclass" else 0.5
+
+
+def present_mean(probs: torch.Tensor, mask: torch.Tensor, empty: float) -> torch.Tensor:
+    """Mean of (B, M, K) over the present modalities of ``mask`` (B, M); ``empty`` where none is."""
+    present = mask.unsqueeze(-1)
+    w = present.to(probs.dtype)
+    total = w.sum(dim=1)
+    # Zero absent rows first: a weight of 0 times a NaN placeholder would still be NaN.
+    mean = (torch.where(present, probs, torch.zeros_like(probs)) * w).sum(dim=1) / total.clamp_min(1.0)
+    return torch.where(total > 0, mean, torch.full_like(mean, empty))

@@ -12,7 +12,7 @@ from fusiondx.fusion._common import Projections, masked_softmax, weighted_sum
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("attention", tags={"handles_missing"},
+@register_fusion("attention",
                  reference="Bahdanau et al., ICLR 2015; Huang et al., Multimodal fusion with attention for EHR and imaging, npj Digit. Med. 2020")
 class AttentionFusion(Fusion):
     """Per-case softmax attention over the projected modality embeddings.

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from fusiondx._attention import set_attention_dropout
+from fusiondx._nn import transformer_layer
 from fusiondx.fusion._base import Fusion
 from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("bottleneck", tags={"handles_missing", "tokens"},
+@register_fusion("bottleneck",
                  reference="Nagrani et al., Attention Bottlenecks for Multimodal Fusion, NeurIPS 2021")
 class BottleneckFusion(Fusion):
     """Modalities exchange information only through a few shared bottleneck tokens.
@@ -34,7 +34,7 @@ class BottleneckFusion(Fusion):
         num_heads: attention heads (must divide ``d_model``).
         dropout: dropout inside the layers.
         attention_dropout: dropout on the attention weights (0 by default: see
-            :mod:`fusiondx._attention`).
+            :mod:`fusiondx._nn`).
     """
 
     level = "intermediate"
@@ -47,11 +47,11 @@ class BottleneckFusion(Fusion):
         self.proj = nn.ModuleDict({m: nn.Linear(self.in_dims[m], d_model) for m in self.modalities})
         self.bottleneck = nn.Parameter(torch.randn(1, num_bottlenecks, d_model) * 0.02)
         self.layers = nn.ModuleList([
-            nn.ModuleDict({m: nn.TransformerEncoderLayer(d_model, num_heads, 2 * d_model, dropout,
-                                                         batch_first=True, norm_first=True)
+            nn.ModuleDict({m: transformer_layer(d_model, num_heads, 2 * d_model, dropout=dropout,
+                                                attention_dropout=attention_dropout,
+                                                owner="fusion 'bottleneck'")
                            for m in self.modalities})
             for _ in range(num_layers)])
-        set_attention_dropout(self.layers, attention_dropout)
         self.out = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, out_dim))
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor,

@@ -11,7 +11,7 @@ from fusiondx.fusion._common import AbsentEmbedding, mlp
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("concat", tags={"handles_missing"},
+@register_fusion("concat",
                  reference="Ngiam et al., Multimodal Deep Learning, ICML 2011; Baltrusaitis et al., TPAMI 2019")
 class ConcatFusion(Fusion):
     """Concatenate the modality embeddings, then a small MLP (feature-level fusion).

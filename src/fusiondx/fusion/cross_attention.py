@@ -7,12 +7,13 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from fusiondx._nn import check_heads, masked_mean
 from fusiondx.fusion._base import Fusion
-from fusiondx.fusion._common import masked_mean, valid_tokens
+from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("cross_attention", tags={"handles_missing", "tokens"},
+@register_fusion("cross_attention",
                  reference="Lu et al., ViLBERT: co-attentional transformer layers, NeurIPS 2019; "
                            "Tsai et al., Multimodal Transformer (crossmodal attention), ACL 2019")
 class CrossAttentionFusion(Fusion):
@@ -30,19 +31,23 @@ class CrossAttentionFusion(Fusion):
         out_dim: width of the fused vector.
         d_model: attention width.
         num_heads: attention heads (must divide ``d_model``).
-        dropout: attention dropout.
+        dropout: dropout on the attended values before the residual sum.
+        attention_dropout: dropout on the attention weights (0 by default: see
+            :mod:`fusiondx._nn`).
     """
 
     level = "intermediate"
     uses_tokens = True
 
     def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, d_model: int = 64,
-                 num_heads: int = 4, dropout: float = 0.1) -> None:
+                 num_heads: int = 4, dropout: float = 0.1, attention_dropout: float = 0.0) -> None:
         super().__init__(in_dims, out_dim)
+        check_heads(d_model, num_heads, owner="fusion 'cross_attention'")
         self.proj = nn.ModuleDict({m: nn.Linear(self.in_dims[m], d_model) for m in self.modalities})
         self.modality_embedding = nn.Parameter(torch.randn(len(self.modalities), d_model) * 0.02)
         self.null_key = nn.Parameter(torch.zeros(1, 1, d_model))
-        self.attn = nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
+        self.attn = nn.MultiheadAttention(d_model, num_heads, dropout=attention_dropout, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d_model)
         self.out = nn.Linear(d_model, out_dim)
         self.empty = nn.Parameter(torch.zeros(out_dim))
@@ -63,7 +68,7 @@ class CrossAttentionFusion(Fusion):
             key_ok = [torch.ones(b, 1, dtype=torch.bool, device=mask.device)] + [valid[j] for j in others]
             attended, _ = self.attn(toks[i], torch.cat(keys, 1), torch.cat(keys, 1),
                                     key_padding_mask=~torch.cat(key_ok, 1), need_weights=False)
-            h = self.norm(toks[i] + attended)  # (B, T_i, D)
+            h = self.norm(toks[i] + self.dropout(attended))  # (B, T_i, D)
             pooled.append(masked_mean(h, valid[i]))
             has.append(valid[i].any(dim=1))
         stacked = torch.stack(pooled, 1)  # (B, M, D)

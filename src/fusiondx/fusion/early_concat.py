@@ -8,13 +8,13 @@ from fusiondx.fusion.concat import ConcatFusion
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("early_concat", tags={"handles_missing"},
+@register_fusion("early_concat",
                  reference="Huang et al., Fusion of medical imaging and electronic health records "
                            "using deep learning: a systematic review, npj Digit. Med. 2020 (early fusion)")
 class EarlyConcatFusion(ConcatFusion):
     """Concatenate shallow per-modality input projections and learn everything in one deep MLP.
 
-    The model feeds this fusion the output of the ``lowlevel_*`` encoders (a pooled,
+    The model feeds this fusion the output of the ``*_lowlevel`` encoders (a pooled,
     low-resolution view of each image or signal, a bag of token embeddings, the raw tabular
     values), so the only deep network sees all modalities together from the start. Missing
     modalities get a learned 'absent' vector. The computation is that of ``concat`` with a deeper

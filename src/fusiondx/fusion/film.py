@@ -12,7 +12,7 @@ from fusiondx.fusion._common import Projections, weighted_sum
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("film", tags={"handles_missing"},
+@register_fusion("film",
                  reference="Perez et al., FiLM: Visual Reasoning with a General Conditioning Layer, AAAI 2018")
 class FiLMFusion(Fusion):
     """Each modality's embedding is scaled and shifted by the other present modalities (FiLM).

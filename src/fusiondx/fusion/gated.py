@@ -12,7 +12,7 @@ from fusiondx.fusion._common import AbsentEmbedding, Projections, masked_softmax
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("gated", tags={"handles_missing"},
+@register_fusion("gated",
                  reference="Arevalo et al., Gated Multimodal Units for Information Fusion, ICLR-W 2017")
 class GatedFusion(Fusion):
     """Gated multimodal unit: every modality's tanh view, mixed by gates that see all modalities.

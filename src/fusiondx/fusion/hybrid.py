@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusiondx._nn import check_heads
 from fusiondx.fusion._base import Fusion
 from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("hybrid", tags={"handles_missing", "tokens"},
+@register_fusion("hybrid",
                  reference="EHPAL-Net: efficient hybrid fusion of multimodal medical data (seed paper); "
                            "multi-scale pooling after Zhao et al., PSPNet, CVPR 2017")
 class HybridFusion(Fusion):
@@ -32,21 +33,27 @@ class HybridFusion(Fusion):
         d_model: attention width.
         scales: segment counts of the multi-scale summaries.
         num_heads: attention heads (must divide ``d_model``).
-        dropout: attention dropout.
+        dropout: dropout on the attended values before the gated update.
+        attention_dropout: dropout on the attention weights (0 by default: see
+            :mod:`fusiondx._nn`).
     """
 
     level = "intermediate"
     uses_tokens = True
 
     def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, d_model: int = 64,
-                 scales: tuple[int, ...] = (1, 2, 4), num_heads: int = 4, dropout: float = 0.1) -> None:
+                 scales: tuple[int, ...] = (1, 2, 4), num_heads: int = 4, dropout: float = 0.1,
+                 attention_dropout: float = 0.0) -> None:
         super().__init__(in_dims, out_dim)
+        check_heads(d_model, num_heads, owner="fusion 'hybrid'")
         self.scales = tuple(int(s) for s in scales)
         self.proj = nn.ModuleDict({m: nn.Linear(self.in_dims[m], d_model) for m in self.modalities})
         self.scale_embedding = nn.Parameter(torch.randn(sum(self.scales), d_model) * 0.02)
         self.start = nn.Parameter(torch.zeros(1, 1, d_model))
-        self.attn = nn.ModuleDict({m: nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
+        self.attn = nn.ModuleDict({m: nn.MultiheadAttention(d_model, num_heads, dropout=attention_dropout,
+                                                            batch_first=True)
                                    for m in self.modalities})
+        self.dropout = nn.Dropout(dropout)
         self.gate = nn.ModuleDict({m: nn.Linear(2 * d_model, d_model) for m in self.modalities})
         self.norm = nn.LayerNorm(d_model)
         self.out = nn.Linear(d_model, out_dim)
@@ -69,6 +76,7 @@ class HybridFusion(Fusion):
             x, valid = valid_tokens(feats[m], mask[:, j], token_masks.get(m))
             ms = self._multiscale(self.proj[m](x), valid)
             attended, _ = self.attn[m](state, ms, ms, need_weights=False)
+            attended = self.dropout(attended)
             g = torch.sigmoid(self.gate[m](torch.cat([state, attended], dim=-1)))
             updated = self.norm(state + g * attended)
             has = valid.any(dim=1)[:, None, None]

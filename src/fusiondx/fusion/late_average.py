@@ -7,33 +7,33 @@ from collections.abc import Mapping
 import torch
 
 from fusiondx.fusion._base import Fusion
+from fusiondx.fusion._common import no_modality_fill, present_mean
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("late_average", tags={"handles_missing"},
+@register_fusion("late_average",
                  reference="Kittler et al., On combining classifiers, TPAMI 1998 (mean rule)")
 class LateAverageFusion(Fusion):
     """Each modality predicts on its own; the fused prediction is the mean over present ones.
 
     Inputs are per-modality probabilities (B, K); a missing modality is left out of the mean
-    (the weights renormalise over the present ones). A case with no modality present gets
-    ``fill`` (0.5 by default: no information).
+    (the weights renormalise over the present ones). A case with no modality present gets the
+    uninformative prediction (1/K multiclass, 0.5 otherwise) or ``fill``.
 
     Args:
         in_dims: number of task outputs per modality (all equal).
         out_dim: number of task outputs.
-        fill: probability returned where no modality is present.
+        task: binary | multiclass | multilabel (set by the model builder).
+        fill: probability returned where no modality is present (default: uninformative).
     """
 
     level = "late"
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, fill: float = 0.5) -> None:
+    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, task: str = "binary",
+                 fill: float | None = None) -> None:
         super().__init__(in_dims, out_dim)
-        self.fill = fill
+        self.task = task
+        self.fill = no_modality_fill(task, self.out_dim, fill)
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-        probs = self.stack(feats)  # (B, M, K)
-        w = mask.to(probs.dtype).unsqueeze(-1)  # (B, M, 1)
-        total = w.sum(dim=1)  # (B, 1)
-        mean = (probs * w).sum(dim=1) / total.clamp_min(1.0)
-        return torch.where(total > 0, mean, torch.full_like(mean, self.fill))
+        return present_mean(self.stack(feats), mask, self.fill)

@@ -8,12 +8,13 @@ import torch
 from torch import nn
 
 from fusiondx.fusion._base import Fusion
+from fusiondx.fusion._common import no_modality_fill, present_mean
 from fusiondx.registry import register_fusion
 
 _EPS = 1e-6
 
 
-@register_fusion("late_stacking", tags={"handles_missing", "fits_on_validation"},
+@register_fusion("late_stacking",
                  reference="Wolpert, Stacked generalization, Neural Networks 1992; "
                            "Ting & Witten, Issues in stacked generalization, JAIR 1999")
 class LateStackingFusion(Fusion):
@@ -49,6 +50,7 @@ class LateStackingFusion(Fusion):
                  l2: float = 1e-2) -> None:
         super().__init__(in_dims, out_dim)
         self.task = task
+        self.empty = no_modality_fill(task, self.out_dim)  # before fit_meta; sigmoid(b) after
         self.l2 = float(l2)
         m, k = len(self.modalities), self.out_dim
         # Buffers, not parameters: the meta-learner is fitted by fit_meta, never by the optimiser,
@@ -64,12 +66,8 @@ class LateStackingFusion(Fusion):
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         probs = self.stack(feats)  # (B, M, K)
-        present = mask.unsqueeze(-1)  # (B, M, 1)
         if not bool(self.fitted):
-            w = present.to(probs.dtype)
-            total = w.sum(dim=1)
-            mean = (torch.where(present, probs, torch.zeros_like(probs)) * w).sum(dim=1) / total.clamp_min(1.0)
-            return torch.where(total > 0, mean, torch.full_like(mean, 1.0 / self.out_dim if self.task == "multiclass" else 0.5))
+            return present_mean(probs, mask, self.empty)
         return self._link(self._logits(probs, mask, self.weight, self.shift, self.bias))
 
     def _logits(self, probs: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor,

@@ -8,30 +8,34 @@ import torch
 from torch import nn
 
 from fusiondx.fusion._base import Fusion
-from fusiondx.fusion._common import masked_softmax
+from fusiondx.fusion._common import masked_softmax, no_modality_fill
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("late_weighted", tags={"handles_missing"},
+@register_fusion("late_weighted",
                  reference="Kittler et al., On combining classifiers, TPAMI 1998 (weighted mean rule)")
 class LateWeightedFusion(Fusion):
     """Each modality predicts on its own; the fused prediction is a learned weighted mean.
 
     One weight per modality (softmax over learned logits), renormalised over the modalities
-    present for each case. A case with no modality present gets ``fill``.
+    present for each case. A case with no modality present gets the uninformative prediction
+    (1/K multiclass, 0.5 otherwise) or ``fill``.
 
     Args:
         in_dims: number of task outputs per modality (all equal).
         out_dim: number of task outputs.
-        fill: probability returned where no modality is present.
+        task: binary | multiclass | multilabel (set by the model builder).
+        fill: probability returned where no modality is present (default: uninformative).
     """
 
     level = "late"
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, fill: float = 0.5) -> None:
+    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, task: str = "binary",
+                 fill: float | None = None) -> None:
         super().__init__(in_dims, out_dim)
         self.logits = nn.Parameter(torch.zeros(len(self.modalities)))
-        self.fill = fill
+        self.task = task
+        self.fill = no_modality_fill(task, self.out_dim, fill)
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         probs = self.stack(feats)  # (B, M, K)

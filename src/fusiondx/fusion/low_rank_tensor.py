@@ -11,7 +11,7 @@ from fusiondx.fusion._base import Fusion
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("low_rank_tensor", tags={"handles_missing"},
+@register_fusion("low_rank_tensor",
                  reference="Liu et al., Efficient Low-rank Multimodal Fusion with Modality-Specific Factors, ACL 2018")
 class LowRankTensorFusion(Fusion):
     """The tensor-fusion outer product of all modalities, computed through rank-r factors.

@@ -12,7 +12,7 @@ from fusiondx.fusion._common import AbsentEmbedding, masked_softmax, weighted_su
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("moe", tags={"handles_missing"},
+@register_fusion("moe",
                  reference="Jacobs et al., Adaptive Mixtures of Local Experts, Neural Computation 1991; Mustafa et al., LIMoE, NeurIPS 2022")
 class MixtureOfExpertsFusion(Fusion):
     """One expert network per modality, mixed by a gate that sees every modality at once.

@@ -12,7 +12,7 @@ from fusiondx.fusion._common import masked_softmax, mlp, weighted_sum
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("multilevel", tags={"handles_missing", "levels"},
+@register_fusion("multilevel",
                  reference="Karpathy et al., Large-scale video classification with CNNs, CVPR 2014 (slow fusion); "
                            "Joze et al., MMTM: multimodal transfer module for CNN fusion, CVPR 2020")
 class MultilevelFusion(Fusion):

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from fusiondx._attention import set_attention_dropout
+from fusiondx._nn import transformer_encoder
 from fusiondx.fusion._base import Fusion
 from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("multimodal_transformer", tags={"handles_missing", "tokens"},
+@register_fusion("multimodal_transformer",
                  reference="Tsai et al., Multimodal Transformer for Unaligned Multimodal Language Sequences, ACL 2019; "
                            "Nagrani et al., Attention Bottlenecks for Multimodal Fusion, NeurIPS 2021 (joint self-attention)")
 class MultimodalTransformerFusion(Fusion):
@@ -33,7 +33,7 @@ class MultimodalTransformerFusion(Fusion):
         num_heads: attention heads (must divide ``d_model``).
         dropout: dropout inside the transformer.
         attention_dropout: dropout on the attention weights (0 by default: see
-            :mod:`fusiondx._attention`).
+            :mod:`fusiondx._nn`).
     """
 
     level = "intermediate"
@@ -46,10 +46,10 @@ class MultimodalTransformerFusion(Fusion):
         self.proj = nn.ModuleDict({m: nn.Linear(self.in_dims[m], d_model) for m in self.modalities})
         self.modality_embedding = nn.Parameter(torch.randn(len(self.modalities), d_model) * 0.02)
         self.fusion_token = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
-        layer = nn.TransformerEncoderLayer(d_model, num_heads, dim_feedforward=2 * d_model,
-                                           dropout=dropout, batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-        set_attention_dropout(self.encoder, attention_dropout)
+        self.encoder = transformer_encoder(d_model, num_heads, num_layers, dim_feedforward=2 * d_model,
+                                           dropout=dropout, attention_dropout=attention_dropout,
+                                           activation="relu", final_norm=False,
+                                           owner="fusion 'multimodal_transformer'")
         self.out = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, out_dim))
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor,

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 import torch
 
 from fusiondx.fusion._base import Fusion
+from fusiondx.fusion._common import no_modality_fill
 from fusiondx.registry import register_fusion
 
-TASKS = ("binary", "multiclass", "multilabel")
 EPS = 1e-6
 
 
-@register_fusion("product_of_experts", tags={"handles_missing"},
+@register_fusion("product_of_experts",
                  reference="Hinton, Training Products of Experts by Minimizing Contrastive Divergence, "
                            "Neural Computation 2002; Wu & Goodman, Multimodal Generative Models for "
                            "Scalable Weakly-Supervised Learning (MVAE), NeurIPS 2018")
@@ -28,25 +28,23 @@ class ProductOfExpertsFusion(Fusion):
     as in the MVAE's product of Gaussian experts.
 
     A missing modality contributes nothing: it is left out of the sum (as if its expert were
-    uniform) and its placeholder is never read. A case with no modality present gets ``fill``
-    (binary / multilabel) or the uniform ``1 / K`` (multiclass).
+    uniform) and its placeholder is never read. A case with no modality present gets the
+    uninformative prediction (1/K multiclass, 0.5 otherwise) or ``fill``.
 
     Args:
         in_dims: number of task outputs per modality (all equal).
         out_dim: number of task outputs.
         task: ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
-        fill: probability returned where no modality is present (binary / multilabel).
+        fill: probability returned where no modality is present (default: uninformative).
     """
 
     level = "late"
 
     def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, task: str = "binary",
-                 fill: float = 0.5) -> None:
+                 fill: float | None = None) -> None:
         super().__init__(in_dims, out_dim)
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         self.task = task
-        self.fill = fill
+        self.fill = no_modality_fill(task, self.out_dim, fill)
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         probs = self.stack(feats).clamp(EPS, 1.0 - EPS)  # (B, M, K)
@@ -56,11 +54,5 @@ class ProductOfExpertsFusion(Fusion):
             evidence = torch.log(probs) - torch.log1p(-probs)  # logit
         # torch.where, not a product: an absent placeholder passes neither values nor gradient.
         evidence = torch.where(mask.unsqueeze(-1), evidence, torch.zeros_like(evidence)).sum(dim=1)
-        anything = mask.any(dim=1, keepdim=True)
-        if self.task == "multiclass":
-            fused = torch.softmax(evidence, dim=-1)
-            empty = torch.full_like(fused, 1.0 / fused.shape[-1])
-        else:
-            fused = torch.sigmoid(evidence)
-            empty = torch.full_like(fused, self.fill)
-        return torch.where(anything, fused, empty)
+        fused = torch.softmax(evidence, dim=-1) if self.task == "multiclass" else torch.sigmoid(evidence)
+        return torch.where(mask.any(dim=1, keepdim=True), fused, torch.full_like(fused, self.fill))

@@ -24,7 +24,7 @@ def auto_factor_dim(n_modalities: int, max_size: int, cap: int = 32) -> int:
     return min(cap, max(1, root - 1))
 
 
-@register_fusion("tensor", tags={"handles_missing"},
+@register_fusion("tensor",
                  reference="Zadeh et al., Tensor Fusion Network for Multimodal Sentiment Analysis, EMNLP 2017")
 class TensorFusion(Fusion):
     """The full outer product of all modalities (each with a constant 1 appended), then linear.

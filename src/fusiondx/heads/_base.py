@@ -87,14 +87,25 @@ class Head(Configurable, nn.Module):
     Class attributes: ``primary_metric`` (what checkpointing and the study rank by, higher is
     better), ``needs`` (``"maps"`` or ``"tokens"``: context the head reads, so the model can
     compute it in the same pass as the fused vector). Heads that support late
-    (decision-level) fusion also map outputs to probabilities and back.
+    (decision-level) fusion also map outputs to probabilities and back. The registry's tags
+    come from these class attributes (:meth:`part_tags`), never from the registration.
     """
 
     primary_metric: ClassVar[str] = "auroc"
     needs: ClassVar[frozenset[str]] = frozenset()
     supports_late: ClassVar[bool] = False
+    """Maps outputs to probabilities and back, so late fusion can combine them (tag ``late``)."""
     decodes: ClassVar[bool] = False
-    """True when ``predict`` differs from ``forward`` (and must be run separately)."""
+    """True when ``predict`` differs from ``forward`` (and must be run separately; tag ``decodes``)."""
+    skips_missing_targets: ClassVar[bool] = False
+    """Cases whose target is missing (NaN, a mask of 255, a report of padding) are left out of
+    the loss and the metrics (tag ``missing_targets``); otherwise every case needs a target."""
+
+    @classmethod
+    def part_tags(cls) -> set[str]:
+        """Tags read off the class: the context it ``needs``, ``late``, ``decodes``, ``missing_targets``."""
+        flags = {"late": cls.supports_late, "decodes": cls.decodes, "missing_targets": cls.skips_missing_targets}
+        return set(cls.needs) | {t for t, on in flags.items() if on}
 
     def forward(self, fused: torch.Tensor, ctx: HeadContext | None = None,
                 target: Any = None) -> Any:

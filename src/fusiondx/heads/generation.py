@@ -78,6 +78,7 @@ class GenerationHead(Head):
     primary_metric = "bleu4"
     needs = frozenset({"tokens"})
     decodes = True
+    skips_missing_targets = True
 
     def __init__(self, *, in_dim: int, vocab_size: int, max_length: int, bos_id: int, eos_id: int,
                  pad_id: int = 0, unk_id: int | None = 1, decoder: str = "transformer", layers: int = 2,

@@ -69,6 +69,7 @@ class LocalizationHead(Head):
     """
 
     primary_metric = "iou"
+    skips_missing_targets = True
     needs = frozenset({"maps"})
 
     def __init__(self, *, in_dim: int, image: str, map_channels: list[int], spatial_dims: int = 2,

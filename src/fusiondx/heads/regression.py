@@ -29,6 +29,7 @@ class RegressionHead(Head):
     """
 
     primary_metric = "r2"
+    skips_missing_targets = True
 
     def __init__(self, *, in_dim: int, target_mean: float = 0.0, target_std: float = 1.0,
                  loss: str = "mse", hidden: int = 0, dropout: float = 0.0) -> None:

@@ -50,6 +50,7 @@ class SegmentationHead(Head):
     """
 
     primary_metric = "dice_lesion"
+    skips_missing_targets = True
     needs = frozenset({"maps"})
 
     def __init__(self, *, in_dim: int, image: str, map_channels: list[int],

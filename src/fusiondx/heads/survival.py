@@ -63,6 +63,7 @@ class SurvivalHead(Head):
     """
 
     primary_metric = "c_index"
+    skips_missing_targets = True
 
     def __init__(self, *, in_dim: int, method: str = "cox", bin_edges: Sequence[float] = (),
                  hidden: int = 0, dropout: float = 0.0) -> None:
