@@ -180,29 +180,29 @@ def export(
 
 @app.command("list")
 def list_parts(
-    what: Annotated[str, typer.Argument(help="encoders, fusions, heads, references or adapters")],
+    what: Annotated[str, typer.Argument(help="encoders, fusions, heads, references, readers or adapters")],
     pattern: Annotated[str, typer.Argument(help="Glob on the name, e.g. '*lstm*'.")] = "*",
 ) -> None:
-    """List registered encoders, fusions, heads, study references or dataset adapters with a
-    one-line description; old names still accepted are shown as aliases.
+    """List registered encoders, fusions, heads, study references, file readers or dataset
+    adapters with a one-line description; old names still accepted are shown as aliases.
 
     Example: `fusiondx list fusions` or `fusiondx list encoders '*transformer*'` or
-    `fusiondx list references`
+    `fusiondx list references` or `fusiondx list readers`
     """
-    from fusiondx.registry import ADAPTERS, ENCODERS, FUSIONS, HEADS, REFERENCES
+    from fusiondx.registry import ADAPTERS, ENCODERS, FUSIONS, HEADS, READERS, REFERENCES
 
     def run() -> None:
         regs = {"encoders": ENCODERS, "fusions": FUSIONS, "heads": HEADS, "references": REFERENCES,
-                "adapters": ADAPTERS}
+                "readers": READERS, "adapters": ADAPTERS}
         reg = regs.get(what)
         if reg is None:
             from fusiondx.errors import ConfigError, did_you_mean
 
             raise ConfigError(f"Cannot list '{what}'.{did_you_mean(what, list(regs))}",
-                              fix="use: fusiondx list encoders|fusions|heads|references|adapters")
+                              fix="use: fusiondx list encoders|fusions|heads|references|readers|adapters")
         table = Table(title=f"{len(reg.names(pattern))} {what}")
         col = {"encoders": "kind", "fusions": "level", "heads": "tasks", "references": "inputs",
-               "adapters": "options"}[what]
+               "readers": "suffixes", "adapters": "options"}[what]
         entries = reg.entries(pattern)
         # names in full on any terminal: the description column wraps instead
         table.add_column("name", no_wrap=True, min_width=max((len(e.name) for e in entries), default=4))
@@ -216,6 +216,8 @@ def list_parts(
                 extra = f"{e.cls.kind}: {e.cls.inputs}"
             elif what == "adapters":
                 extra = [o for o in e.options() if o != "progress"]
+            elif what == "readers":
+                extra = f"{e.meta['kind']}: {', '.join(e.meta.get('suffixes', ())) or e.meta.get('hint', '')}"
             extra = ", ".join(extra) if isinstance(extra, (tuple, list)) else str(extra or "")
             table.add_row(e.name, ", ".join(e.aliases), extra, ", ".join(sorted(e.tags)), e.summary)
         console.print(table)

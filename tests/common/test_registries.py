@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from fusiondx.encoders._base import Encoder
-from fusiondx.registry import ADAPTERS, ENCODERS, FUSIONS, HEADS, REFERENCES, Registry
+from fusiondx.registry import ADAPTERS, ENCODERS, FUSIONS, HEADS, READERS, REFERENCES, Registry
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -25,6 +25,8 @@ PACKAGES: dict[str, tuple[Registry[Any], str, tuple[str, ...], str]] = {
     "heads": (HEADS, "fusiondx.heads", (), "tasks.md"),
     "references": (REFERENCES, "fusiondx.references", (), "references.md"),
     "adapters": (ADAPTERS, "fusiondx.datasets", ("prepare", "synthetic"), "real-data.md"),
+    # image/, signal/ and text/ are packages whose __init__ holds the kind's entry points
+    "readers": (READERS, "fusiondx.data.readers", ("image", "signal", "text"), "readers.md"),
 }
 
 
@@ -52,6 +54,7 @@ TAG_RULES: dict[str, dict[str, Callable[[Any], bool]]] = {
     },
     "references": {},
     "adapters": {},
+    "readers": {},
 }
 
 
