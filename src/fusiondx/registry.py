@@ -1,4 +1,4 @@
-"""Registries of pluggable parts: encoders, fusions, heads and study references, built by name.
+"""Registries of pluggable parts: task types, encoders, fusions, heads and study references, by name.
 
 A part registers itself with a decorator::
 
@@ -148,11 +148,13 @@ ENCODERS: Registry[Any] = Registry("encoder", "fusiondx.encoders")
 FUSIONS: Registry[Any] = Registry("fusion", "fusiondx.fusion")
 HEADS: Registry[Any] = Registry("head", "fusiondx.heads")
 REFERENCES: Registry[Any] = Registry("reference", "fusiondx.references")
+TASK_TYPES: Registry[Any] = Registry("task type", "fusiondx.tasks")
 
 register_encoder = ENCODERS.register
 register_fusion = FUSIONS.register
 register_head = HEADS.register
 register_reference = REFERENCES.register
+register_task_type = TASK_TYPES.register
 
 
 def create_encoder(name: str, /, **kwargs: Any) -> Any:

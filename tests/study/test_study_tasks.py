@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.config import load_config
-from fusiondx.data.targets import TaskInfo
 from fusiondx.evaluation import task_metrics as tm
 from fusiondx.study import casewise
 from fusiondx.study.plan import main_entries, resolve_strategies
 from fusiondx.study.study import run_study
+from fusiondx.tasks import TaskInfo, task_type
 
 
 def _cfg(quick_config: dict[str, Any], task: dict[str, Any], strategies: Any) -> dict[str, Any]:
@@ -62,8 +62,8 @@ def test_case_bootstrap_of_a_pairwise_metric(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"f_risk": rng.normal(size=60), "f_time": rng.uniform(1, 100, 60),
                           "f_event": rng.integers(0, 2, 60)})
-    per_seed = [casewise.scorers(frame, info)]
-    ci = casewise.pooled_ci("c_index", per_seed, 60, casewise.strata(frame, info), n_boot=300)
+    per_seed = [task_type(info).case_scores(info, frame)]
+    ci = casewise.pooled_ci("c_index", per_seed, 60, task_type(info).strata(info, frame), n_boot=300)
     exact = tm.concordance_index(frame["f_risk"].to_numpy(), frame["f_time"].to_numpy(), frame["f_event"].to_numpy())
     assert np.isclose(ci["mean"], exact) and ci["low"] < exact < ci["high"]
     same = casewise.paired_difference("c_index", per_seed, per_seed, 60, None, n_boot=200)
