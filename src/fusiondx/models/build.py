@@ -52,6 +52,7 @@ def _check_head_fits(cfg: Config, task: TaskConfig, head: type, level: str) -> N
     if "maps" not in head.needs:
         return
     image = config_type(task).image_modality(task, cfg)
+    assert image is not None, f"the type of task '{task.name}' names no image for head '{task.head}'"
     if level == "early":
         raise ConfigError(
             f"Head '{task.head}' reads the feature maps of an image encoder, and early fusion "

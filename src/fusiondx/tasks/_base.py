@@ -147,6 +147,11 @@ def case_weights(idx: np.ndarray | None, n: int) -> np.ndarray | None:
     return None if idx is None else weights_from_indices(idx, n)
 
 
+def weighted(metric: Callable[[np.ndarray | None], Any], n: int) -> Scorer:
+    """A :data:`Scorer` from a metric of case weights (B, n) (None: every case once)."""
+    return lambda idx: metric(case_weights(idx, n))
+
+
 def no_training(info: TaskInfo, what: str) -> None:
     """Raise: the training split has no case with ``what`` (a value, an event, a box, ...)."""
     raise DataError(f"The training split of task '{info.name}' has no {what}.",
@@ -283,6 +288,15 @@ class TaskType:
         """Whether a model's predictions do not vary over these cases."""
         v = frame[self.output_columns(info, frame)].to_numpy(np.float64)
         return len(v) > 1 and bool(np.all(np.nanmax(v, axis=0) - np.nanmin(v, axis=0) < 1e-6))
+
+    def frame_truth(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray:
+        """The targets written in a predictions table (classification types: for curves,
+        confusion matrices and DeLong's test)."""
+        raise NotImplementedError(f"{self.name} tasks have no class targets")
+
+    def frame_probs(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray:
+        """The probabilities written in a predictions table (classification types)."""
+        raise NotImplementedError(f"{self.name} tasks have no class probabilities")
 
     def case_scores(self, info: TaskInfo, frame: pd.DataFrame) -> dict[str, Scorer]:
         """Per metric of :attr:`metrics`, a :data:`Scorer` over the cases of a predictions table

@@ -40,7 +40,7 @@ class Binary(Classification):
         cols[f"{t}_pred"] = [classes[int(v >= 0.5)] for v in p]
         return cols
 
-    def frame_probs(self, info: TaskInfo, frame: Any) -> np.ndarray:
+    def frame_probs(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray:
         return frame[f"{info.name}_prob_{info.classes[1]}"].to_numpy(float)
 
     def estimator_outputs(self, estimator: Any, X: Any, info: TaskInfo) -> np.ndarray:

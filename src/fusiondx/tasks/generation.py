@@ -26,9 +26,9 @@ from fusiondx.tasks._base import (
     Shown,
     TaskInfo,
     TaskType,
-    case_weights,
     no_training,
     spread,
+    weighted,
 )
 
 if TYPE_CHECKING:
@@ -102,12 +102,15 @@ class Text(TaskType):
         stats = scores["bleu_stats"]
         stats[~keep] = 0  # a case without a reference text adds nothing to corpus BLEU
         n = len(keep)
-        out: dict[str, Scorer] = {f"bleu{k}": (lambda idx, k=k: tm.corpus_bleu(stats, case_weights(idx, n), max_n=k))
-                                  for k in range(1, 5)}
-        for m in ("rouge_l", "meteor"):
-            v = np.where(keep, scores[m], np.nan)
-            out[m] = lambda idx, v=v: tm.weighted_mean(v, case_weights(idx, n))
-        return out
+
+        def bleu(k: int) -> Scorer:
+            return weighted(lambda w: tm.corpus_bleu(stats, w, max_n=k), n)
+
+        def mean(v: np.ndarray) -> Scorer:
+            return weighted(lambda w: tm.weighted_mean(v, w), n)
+
+        out = {f"bleu{k}": bleu(k) for k in range(1, 5)}
+        return out | {m: mean(np.where(keep, scores[m], np.nan)) for m in ("rouge_l", "meteor")}
 
     def samples(self, info: TaskInfo, a: Shown, b: Shown,
                 load_image: Callable[[str], np.ndarray]) -> dict[str, Any] | None:

@@ -25,9 +25,9 @@ from fusiondx.tasks._base import (
     Scorer,
     Shown,
     TaskInfo,
-    case_weights,
     no_training,
     spread,
+    weighted,
 )
 from fusiondx.tasks._images import EXAMPLE_IMAGE, IMAGE_SIZE, OnImage
 
@@ -115,7 +115,10 @@ class Box(OnImage):
         t = info.name
         pred = frame[[f"{t}_pred_{s}" for s in BOX_SIDES]].to_numpy(np.float64)
         true = frame[[f"{t}_true_{s}" for s in BOX_SIDES]].to_numpy(np.float64)
-        return {m: (lambda idx, m=m: box_metrics(pred, true, case_weights(idx, len(true)))[m]) for m in self.metrics}
+        def metric(m: str) -> Scorer:
+            return weighted(lambda w: box_metrics(pred, true, w)[m], len(true))
+
+        return {m: metric(m) for m in self.metrics}
 
     def strata(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray | None:
         return np.isfinite(frame[f"{info.name}_true_x0"].to_numpy(np.float64)).astype(int)
@@ -165,7 +168,7 @@ class Box(OnImage):
         return Example(
             {"name": "lesion", "head": "localization", "label": "lesion"},
             pd.DataFrame({"lesion": cells, "image": images}),
-            perfect=lambda t: np.where(np.isfinite(t), t, np.float32([0.25, 0.25, 0.75, 0.75])).astype(np.float32),
+            perfect=lambda t: np.where(np.isfinite(t), t, np.array([0.25, 0.25, 0.75, 0.75], dtype=np.float32)).astype(np.float32),
             # x0, y0 and then x1 > x0, y1 > y0, as fractions of the image
             noise=lambda t, g: np.cumsum(g.uniform(0.05, 0.45, (len(t), 2, 2)), axis=1).reshape(len(t), 4)
             .astype(np.float32),

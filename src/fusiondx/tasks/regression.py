@@ -20,8 +20,8 @@ from fusiondx.tasks._base import (
     Scorer,
     TaskInfo,
     TaskType,
-    case_weights,
     no_training,
+    weighted,
 )
 
 if TYPE_CHECKING:
@@ -85,8 +85,10 @@ class Regression(TaskType):
 
         t = info.name
         pred, true = frame[f"{t}_pred"].to_numpy(np.float64), frame[f"{t}_true"].to_numpy(np.float64)
-        return {m: (lambda idx, m=m: tm.regression_metrics(pred, true, case_weights(idx, len(true)))[m])
-                for m in self.metrics}
+        def metric(m: str) -> Scorer:
+            return weighted(lambda w: tm.regression_metrics(pred, true, w)[m], len(true))
+
+        return {m: metric(m) for m in self.metrics}
 
     def estimators(self, family: str, seed: int, balanced: bool) -> list[tuple[dict[str, Any], Any]]:
         """``linear``: ridge regression, alpha from a 4-point grid; ``trees``: histogram gradient

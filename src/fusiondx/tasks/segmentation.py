@@ -17,7 +17,7 @@ import pandas as pd
 
 from fusiondx.errors import DataError, line_of
 from fusiondx.registry import register_task_type
-from fusiondx.tasks._base import Example, LabelSource, Scorer, TaskInfo, case_weights, no_training
+from fusiondx.tasks._base import Example, LabelSource, Scorer, TaskInfo, no_training, weighted
 from fusiondx.tasks._images import EXAMPLE_IMAGE, IMAGE_SIZE, OnImage
 
 
@@ -97,13 +97,16 @@ class Mask(OnImage):
         lesion = frame[f"{t}_lesion"].to_numpy(np.float64) == 1
         on = {"dice": dice, "iou": iou, "dice_lesion": np.where(lesion, dice, np.nan),
               "iou_lesion": np.where(lesion, iou, np.nan)}
-        return {m: (lambda idx, v=on[m]: weighted_mean(v, case_weights(idx, len(v)))) for m in self.metrics}
+        def mean(v: np.ndarray) -> Scorer:
+            return weighted(lambda w: weighted_mean(v, w), len(v))
+
+        return {m: mean(on[m]) for m in self.metrics}
 
     def strata(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray | None:
         return frame[f"{info.name}_lesion"].fillna(-1).to_numpy().astype(int)
 
     def example(self, n: int, rng: np.random.Generator) -> Example:
-        files = {"volume.png": np.zeros((1, 4, 4, 4), np.uint8)}  # a 3D mask for a 2D image: refused
+        files: dict[str, np.ndarray] = {"volume.png": np.zeros((1, 4, 4, 4), np.uint8)}  # 3D for a 2D image: refused
         cells: list[str | None] = []
         for i in range(n):
             if i % 3 == 2:
@@ -112,8 +115,9 @@ class Mask(OnImage):
             m = np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
             r, c = rng.integers(0, IMAGE_SIZE // 2, 2)
             m[0, r:r + rng.integers(2, 8), c:c + rng.integers(2, 8)] = 1
-            cells.append(f"mask{i}.png")
-            files[cells[-1]] = m
+            name = f"mask{i}.png"
+            cells.append(name)
+            files[name] = m
         return Example({"name": "lesion_mask", "head": "segmentation", "label": "mask"},
                        pd.DataFrame({"mask": cells, "image": [f"img{i}.png" for i in range(n)]}),
                        perfect=lambda t: t == 1, noise=lambda t, g: g.random(t.shape) < 0.3,

@@ -21,9 +21,9 @@ from fusiondx.tasks._base import (
     Scorer,
     TaskInfo,
     TaskType,
-    case_weights,
     label_columns,
     no_training,
+    weighted,
 )
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class Survival(TaskType):
     def fit(self, info: TaskInfo, df: pd.DataFrame, train: np.ndarray, task: TaskConfig) -> TaskInfo:
         time, event = _columns(info, df, pd.Series(np.arange(len(df)).astype(str)))
         t = time[train & (event > 0)]
-        edges = np.unique(np.quantile(t, np.linspace(0, 1, _BINS + 1)[1:-1])) if len(t) else []
+        edges: Any = np.unique(np.quantile(t, np.linspace(0, 1, _BINS + 1)[1:-1])) if len(t) else []
         return replace(info, state={"bin_edges": [float(e) for e in edges]})
 
     def encode(self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None) -> np.ndarray:
@@ -98,7 +98,7 @@ class Survival(TaskType):
         t = info.name
         risk = frame[f"{t}_risk"].to_numpy(np.float64)
         time, event = frame[f"{t}_time"].to_numpy(np.float64), frame[f"{t}_event"].to_numpy(np.float64)
-        return {"c_index": lambda idx: concordance_index(risk, time, event, case_weights(idx, len(risk)))}
+        return {"c_index": weighted(lambda w: concordance_index(risk, time, event, w), len(risk))}
 
     def strata(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray | None:
         return frame[f"{info.name}_event"].to_numpy().astype(int)  # keep the event/censored mix
