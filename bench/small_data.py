@@ -81,7 +81,8 @@ def _pooled(results: dict[str, Any], eid: str) -> tuple[Any, list[np.ndarray], A
     """Targets, per-replicate probabilities (folds pooled) and task of an entry's test predictions."""
     import pandas as pd
 
-    from fusiondx.study.analysis import probabilities, targets, task_info
+    from fusiondx.study.analysis import task_info
+    from fusiondx.tasks import task_type
 
     e = next(x for x in results["entries"] if x["id"] == eid)
     dirs = [Path(r["run_dir"]) for r in e["runs"]]
@@ -92,12 +93,13 @@ def _pooled(results: dict[str, Any], eid: str) -> tuple[Any, list[np.ndarray], A
         frames = [pd.concat(frames)]
     order = np.sort(frames[0].index.to_numpy())
     frames = [f.loc[order] for f in frames]
-    return targets(frames[0], info), [probabilities(f, info) for f in frames], info
+    tt = task_type(info)
+    return tt.frame_truth(info, frames[0]), [tt.frame_probs(info, f) for f in frames], info
 
 
 def compare(off: dict[str, Any], auto: dict[str, Any]) -> dict[str, Any]:
     """Chosen fusion with small-data settings minus with defaults, paired over the test cases."""
-    from fusiondx.study import stats
+    from fusiondx.evaluation import stats
 
     metric = off["study"]["primary_metric"]
     y, pa, info = _pooled(auto, auto["winner"])

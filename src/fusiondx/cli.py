@@ -210,7 +210,11 @@ def list_parts(
             table.add_column(c, overflow="fold")
         for e in entries:
             extra = e.meta.get(col)
-            if what == "fusions":
+            if what == "heads":
+                from fusiondx.tasks import served_by
+
+                extra = served_by(e.name)
+            elif what == "fusions":
                 extra = e.cls.level
             elif what == "references":
                 extra = f"{e.cls.kind}: {e.cls.inputs}"
@@ -450,7 +454,9 @@ def _print_data_summary(prepared: Any) -> None:
     import numpy as np
 
     store = prepared.store
-    counted = [t for t in prepared.tasks if t.type in ("binary", "multiclass")]
+    from fusiondx.tasks import task_type
+
+    counted = [t for t in prepared.tasks if task_type(t).class_indices]
     single = len(counted) == 1
     table = Table(title="cases per split, share with each modality present, cases per class")
     table.add_column("split")

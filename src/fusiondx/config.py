@@ -198,10 +198,11 @@ class TaskConfig(_Strict):
     """The label column. Multilabel: a list of 0/1 columns or one column split by
     label_separator. Survival: [time column, event column]. Localization: a column of boxes
     'x0 y0 x1 y1' in pixels. Segmentation: a column of mask file paths. Generation: a text column."""
-    type: Literal["binary", "multiclass", "multilabel", "regression", "survival", "box", "mask",
-                  "text"] | None = None
-    """Classification: inferred from the classes when omitted (2 classes -> binary, more ->
-    multiclass). Other heads have one type each (regression, survival, box, mask, text)."""
+    type: str | None = None
+    """A task type (binary, multiclass, multilabel, regression, survival, box, mask, text, or
+    any registered one). Classification: inferred from the classes when omitted (2 classes ->
+    binary, more -> multiclass). Other heads have one type each (regression, survival, box,
+    mask, text)."""
     image: str | None = None
     """Localization and segmentation: the image modality the boxes or masks belong to
     (default: the only image modality)."""
@@ -214,6 +215,17 @@ class TaskConfig(_Strict):
     class_weights: Literal["balanced"] | list[float] | None = None
     weight: float = Field(1.0, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, v: str | None) -> str | None:
+        from fusiondx.registry import TASK_TYPES
+
+        if v is not None and v not in TASK_TYPES:
+            known = TASK_TYPES.names()
+            raise ValueError(f"there is no task type '{v}'.{did_you_mean(v, known)} Known types: "
+                             f"{', '.join(known)}")
+        return v
 
     @field_validator("classes", "label")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 class FusionDxError(Exception):
@@ -124,6 +125,22 @@ def summarise(errors: Sequence[FusionDxError], file: str | Path) -> FusionDxErro
                       row=first.row, column=first.column)
     out.all_errors = list(errors)  # type: ignore[attr-defined]
     return out
+
+
+def line_of(position: int) -> int:
+    """Line of the manifest file holding data row ``position`` (0-based), the header being line 1."""
+    return position + 2
+
+
+def case_of(ids: Any, position: int) -> str | None:
+    """The case id of data row ``position`` of ``ids`` (a pandas Series), or None where there is
+    no id to name."""
+    import pandas as pd
+
+    if ids is None:
+        return None
+    value = ids.iloc[position]
+    return None if pd.isna(value) else str(value)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

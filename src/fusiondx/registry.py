@@ -1,5 +1,5 @@
-"""Registries of pluggable parts: encoders, fusions, heads, study references and dataset
-adapters, built by name.
+"""Registries of pluggable parts: task types, encoders, fusions, heads, study references,
+file readers and dataset adapters, built by name.
 
 A part registers itself with a decorator::
 
@@ -185,6 +185,7 @@ REFERENCES: Registry[Any] = Registry("reference", "fusiondx.references")
 READERS: Registry[Any] = Registry("reader", "fusiondx.data.readers")
 ADAPTERS: Registry[Any] = Registry("dataset adapter", "fusiondx.datasets")
 """Functions ``(path, out, *, <options>, progress=False) -> PreparedDataset`` behind `fusiondx prepare`."""
+TASK_TYPES: Registry[Any] = Registry("task type", "fusiondx.tasks")
 
 register_encoder = ENCODERS.register
 register_fusion = FUSIONS.register
@@ -192,6 +193,7 @@ register_head = HEADS.register
 register_reference = REFERENCES.register
 register_reader = READERS.register
 register_adapter = ADAPTERS.register
+register_task_type = TASK_TYPES.register
 
 
 def create_encoder(name: str, /, **kwargs: Any) -> Any:

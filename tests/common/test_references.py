@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fusiondx.data.targets import TaskInfo
+from fusiondx.evaluation.stats import metric_value
 from fusiondx.references._table import CaseTable, Group
 from fusiondx.registry import REFERENCES
-from fusiondx.study.stats import metric_value
+from fusiondx.tasks import TaskInfo
 
 N = 360
 CLASSES = {"binary": ("no", "yes"), "multiclass": ("a", "b", "c"), "multilabel": ("x", "y", "z"),

@@ -12,8 +12,9 @@ import pytest
 
 import fusiondx
 from fusiondx.data.store import prepare
-from fusiondx.data.task_targets import decode_texts, parse_box
 from fusiondx.errors import ConfigError, DataError
+from fusiondx.tasks.generation import decode_texts
+from fusiondx.tasks.localization import parse_box
 
 
 def _config(quick_config: dict[str, Any], tmp_path: Path, tasks: list[dict[str, Any]],
@@ -137,7 +138,8 @@ def test_multilabel_with_a_list_of_one_column_reads_it_as_0_1() -> None:
     # `label: [NORM]` means one 0/1 column per class, like a longer list; only a bare column
     # name holds class names split by a separator.
     from fusiondx.config import TaskConfig
-    from fusiondx.data.targets import encode_targets, infer_task
+    from fusiondx.data.labels import encode_targets
+    from fusiondx.tasks import infer_task
 
     df = pd.DataFrame({"NORM": [1, 0, 1], "findings": ["a;b", "none", "b"]})
     ids = pd.Series(["c1", "c2", "c3"])

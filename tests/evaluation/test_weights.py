@@ -34,10 +34,11 @@ def test_weighted_mean_skips_undefined_cases() -> None:
 
 
 def test_every_type_bootstraps_like_resampling_and_names_match() -> None:
-    from fusiondx.evaluation import task_types as tt
+    from fusiondx.evaluation.directions import LOWER_IS_BETTER
     from fusiondx.evaluation.regions import box_metrics, mask_metrics, mask_scores
     from fusiondx.evaluation.regression import regression_metrics
     from fusiondx.evaluation.survival import survival_metrics
+    from fusiondx.registry import TASK_TYPES
 
     rng = np.random.default_rng(9)
     n = 16
@@ -63,7 +64,7 @@ def test_every_type_bootstraps_like_resampling_and_names_match() -> None:
     everything = np.arange(n)
     for kind, f in calls.items():
         boot = f(everything, w)
-        assert set(boot) == set(tt.METRICS_BY_TYPE[kind]) and tt.PRIMARY[kind] in boot
+        assert set(boot) == set(TASK_TYPES.get(kind).cls.metrics)
         single = f(everything, None)
         assert all(isinstance(v, float) for v in single.values())
         for b in range(w.shape[0]):
@@ -71,5 +72,4 @@ def test_every_type_bootstraps_like_resampling_and_names_match() -> None:
             for k in boot:
                 assert boot[k].shape == (w.shape[0],)
                 assert np.isclose(boot[k][b], again[k], rtol=1e-9, atol=1e-12, equal_nan=True), (kind, k, b)
-    assert set(tt.PRIMARY) == set(tt.METRICS_BY_TYPE) == set(tt.METRIC_FUNCTIONS)
-    assert {m for names in tt.METRICS_BY_TYPE.values() for m in names} >= tt.LOWER_IS_BETTER
+    assert {m for e in TASK_TYPES.entries() for m in e.cls.metrics} >= LOWER_IS_BETTER

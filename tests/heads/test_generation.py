@@ -14,6 +14,7 @@ from fusiondx.errors import ConfigError
 from fusiondx.heads._base import HeadContext
 from fusiondx.heads.generation import GenerationHead, gnmt_length_penalty
 from fusiondx.registry import HEADS
+from fusiondx.tasks import served_by
 
 D, V, L = 32, 16, 8  # width, vocabulary, max_length (BOS + up to 6 words + EOS)
 BOS, EOS, PAD = 2, 3, 0
@@ -72,7 +73,7 @@ def first_eos_mask(gen: torch.Tensor) -> torch.Tensor:
 
 def test_registered_with_its_contract() -> None:
     entry = HEADS.get("generation")
-    assert entry.cls is GenerationHead and entry.meta["tasks"] == ("text",)
+    assert entry.cls is GenerationHead and served_by("generation") == ["text"]
     assert entry.summary.startswith("Report generation")
     assert GenerationHead.primary_metric == "bleu4" and GenerationHead.decodes
     assert GenerationHead.needs == frozenset({"tokens"})

@@ -10,7 +10,7 @@ import torch
 from scipy import stats as sps
 
 from fusiondx.evaluation.metrics import classification_metrics
-from fusiondx.study.stats import (
+from fusiondx.evaluation.stats import (
     METRICS,
     bootstrap_indices,
     delong_test,

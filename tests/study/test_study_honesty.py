@@ -130,10 +130,10 @@ def test_models_that_did_not_learn_are_named_by_what_went_wrong() -> None:
     import numpy as np
     import pandas as pd
 
-    from fusiondx.data.targets import TaskInfo
     from fusiondx.study.analysis import EntryData, learning_flags
     from fusiondx.study.plan import Entry, Replicate
     from fusiondx.study.runner import Job
+    from fusiondx.tasks import TaskInfo
 
     info = TaskInfo("dx", "binary", ("no", "yes"), ("label",))
     rng = np.random.default_rng(0)

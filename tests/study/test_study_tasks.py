@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.config import load_config
-from fusiondx.data.targets import TaskInfo
 from fusiondx.evaluation.survival import concordance_index
 from fusiondx.study import casewise
 from fusiondx.study.plan import main_entries, resolve_strategies
 from fusiondx.study.study import run_study
+from fusiondx.tasks import TaskInfo, task_type
 
 
 def _cfg(quick_config: dict[str, Any], task: dict[str, Any], strategies: Any) -> dict[str, Any]:
@@ -62,51 +62,10 @@ def test_case_bootstrap_of_a_pairwise_metric(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"f_risk": rng.normal(size=60), "f_time": rng.uniform(1, 100, 60),
                           "f_event": rng.integers(0, 2, 60)})
-    per_seed = [casewise.scorers(frame, info)]
-    ci = casewise.pooled_ci("c_index", per_seed, 60, casewise.strata(frame, info), n_boot=300)
+    per_seed = [task_type(info).case_scores(info, frame)]
+    ci = casewise.pooled_ci("c_index", per_seed, 60, task_type(info).strata(info, frame), n_boot=300)
     exact = concordance_index(frame["f_risk"].to_numpy(), frame["f_time"].to_numpy(), frame["f_event"].to_numpy())
     assert np.isclose(ci["mean"], exact) and ci["low"] < exact < ci["high"]
     same = casewise.paired_difference("c_index", per_seed, per_seed, 60, None, n_boot=200)
     assert same["difference"] == 0 and same["p_value"] == 1.0
     json.dumps(ci)
-
-
-def test_case_bootstrap_of_text_scores_the_written_words() -> None:
-    import shutil
-
-    from fusiondx.evaluation.text import text_metrics
-
-    info = TaskInfo("f", "text", (), ("findings",))
-    rng = np.random.default_rng(1)
-    words = ["the", "heart", "is", "normal", "lungs", "are", "clear", "no", "effusion", "mild",
-             "cardiomegaly", "[UNK]", "."]
-    true = [" ".join(rng.choice(words, rng.integers(3, 12))) for _ in range(30)]
-    pred = [" ".join(t.split()[: rng.integers(1, 12)][::-1]) for t in true]
-    true[4] = None  # a case without a reference
-    frame = pd.DataFrame({"f_true": true, "f_pred": pred})
-    per_seed = [casewise.scorers(frame, info)]
-    assert set(per_seed[0]) == set(casewise.metric_names(info)) >= {"bleu4", "rouge_l", "cider", "meteor"}
-    keep = [i for i in range(30) if i != 4]
-    exact = text_metrics([pred[i] for i in keep], [true[i] for i in keep], unk="[UNK]")
-    for m in ("bleu4", "rouge_l", "cider"):
-        ci = casewise.pooled_ci(m, per_seed, 30, None, n_boot=200)
-        assert np.isclose(ci["mean"], exact[m], rtol=1e-12) and ci["low"] <= exact[m] <= ci["high"]
-    if shutil.which("java") is not None:
-        ci = casewise.pooled_ci("meteor", per_seed, 30, None, n_boot=200)
-        assert np.isclose(ci["mean"], exact["meteor"], rtol=1e-12) and 0 < ci["low"] <= ci["high"] < 1
-
-
-def test_study_metric_of_generation_may_be_cider_but_not_meteor(quick_config: dict[str, Any]) -> None:
-    import pytest
-
-    from fusiondx.errors import ConfigError
-    from fusiondx.study.study import study_metric
-
-    cfg = _cfg(quick_config, {"name": "findings", "head": "generation", "label": "findings_text"}, ["concat"])
-    assert study_metric(load_config(cfg), "findings") == "bleu4"
-    cfg["study"]["metric"] = "cider"
-    assert study_metric(load_config(cfg), "findings") == "cider"
-    cfg["study"]["metric"] = "meteor"
-    with pytest.raises(ConfigError, match="written reports") as err:
-        study_metric(load_config(cfg), "findings")
-    assert "cider" in str(err.value) and "meteor" not in str(err.value).split("use one of")[-1]

@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 
 from fusiondx.config import Config, TabularModality
+from fusiondx.data.labels import encode_targets
 from fusiondx.data.manifest import check_manifest
 from fusiondx.data.preprocessors import make_preprocessor
-from fusiondx.data.targets import encode_targets, infer_task
-from fusiondx.data.task_targets import task_type_of
 from fusiondx.errors import DataError
+from fusiondx.tasks import config_type, infer_task
 
 
 def check_cells(df: pd.DataFrame, cfg: Config, path: Path, errors: list[DataError]) -> None:
@@ -27,7 +27,7 @@ def check_cells(df: pd.DataFrame, cfg: Config, path: Path, errors: list[DataErro
     ids = df[cfg.data.id_column] if cfg.data.id_column in df.columns else None
     for t in cfg.tasks:
         cols = [t.label] if isinstance(t.label, str) else list(t.label)
-        if task_type_of(t) is not None or any(c not in df.columns for c in cols):
+        if not config_type(t).checked_per_cell or any(c not in df.columns for c in cols):
             continue  # other task types are checked with their targets; missing columns are reported
         try:
             info = infer_task(t, df, cfg)

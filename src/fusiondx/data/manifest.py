@@ -15,13 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.config import Config, TabularModality
-from fusiondx.errors import DataError, did_you_mean, summarise
-
-
-def line_of(position: int) -> int:
-    """Line of the CSV file holding data row ``position`` (0-based), the header being line 1."""
-    return position + 2
-
+from fusiondx.errors import DataError, case_of, did_you_mean, line_of, summarise
 
 SEPARATORS = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 
@@ -128,10 +122,10 @@ def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bo
     # baseline must be scored on the same cases as the fused model, and for such a case it can
     # only predict from what it learned about absence (the prior). `validate` reports how many.
     if need_labels:
-        from fusiondx.data.task_targets import MAY_BE_EMPTY, task_type_of
+        from fusiondx.tasks import config_type
 
         for c, t in label_cols:
-            if c not in df.columns or task_type_of(t) in MAY_BE_EMPTY:
+            if c not in df.columns or config_type(t).may_be_empty:
                 continue  # an empty cell means no lesion / no reference / not measured
             for i in np.flatnonzero(df[c].isna().to_numpy()):
                 found.append(DataError(
@@ -144,14 +138,6 @@ def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bo
 def some_cases(cases: Sequence[str], shown: int = 5) -> str:
     """A few case ids (or short case descriptions) for a one-line message: 'a, b, c, ...'."""
     return ", ".join(cases[:shown]) + (", ..." if len(cases) > shown else "")
-
-
-def case_of(ids: pd.Series | None, position: int) -> str | None:
-    """The case id of data row ``position``, or None where there is no id to name."""
-    if ids is None:
-        return None
-    value = ids.iloc[position]
-    return None if pd.isna(value) else str(value)
 
 
 def _columns(m: object) -> list[str]:

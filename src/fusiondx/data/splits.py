@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from fusiondx.data.manifest import line_of
-from fusiondx.errors import DataError
+from fusiondx.errors import DataError, line_of
 
 SPLITS = ("train", "val", "test")
 # Classes with fewer cases cannot be stratified three ways by the shuffle split.

@@ -22,18 +22,12 @@ import torch
 
 from fusiondx.config import Config
 from fusiondx.data.checks import check_cells
+from fusiondx.data.labels import encode_targets, split_strata
 from fusiondx.data.manifest import check_manifest, modality_present, read_manifest, some_cases
 from fusiondx.data.preprocessors import Preprocessor, make_preprocessor
 from fusiondx.data.splits import check_splits, make_splits, patient_groups, splits_from_column
-from fusiondx.data.targets import (
-    TaskInfo,
-    encode_targets,
-    infer_task,
-    stratification_key,
-    stratum_names,
-)
-from fusiondx.data.task_targets import fit_task, split_key
 from fusiondx.errors import DataError, summarise
+from fusiondx.tasks import TaskInfo, infer_task, task_type
 from fusiondx.types import ModalitySpec
 
 
@@ -113,9 +107,10 @@ def label_cases(cfg: Config) -> Labelled:
         raise summarise(problems, path)
     ids = df[cfg.data.id_column].astype(str)
     tasks = [infer_task(t, df, cfg) for t in cfg.tasks]
-    split = assign_splits(cfg, df, ids, _strata(tasks[0], df, ids, path, cfg), stratum_names(tasks[0]))
+    strata = _strata(tasks[0], df, ids, path, cfg)
+    split = assign_splits(cfg, df, ids, strata, task_type(tasks[0]).stratum_names(tasks[0]))
     try:
-        tasks = [fit_task(t, df, split == "train", tc) for t, tc in zip(tasks, cfg.tasks, strict=True)]
+        tasks = [task_type(t).fit(t, df, split == "train", tc) for t, tc in zip(tasks, cfg.tasks, strict=True)]
     except DataError as err:
         raise err.at(file=path) from None
     targets = _targets(tasks, df, ids, path, cfg)
@@ -301,9 +296,10 @@ def _targets(tasks: list[TaskInfo], df: pd.DataFrame, ids: pd.Series, path: Path
 def _strata(task: TaskInfo, df: pd.DataFrame, ids: pd.Series, path: Path, cfg: Config) -> np.ndarray:
     """What the split is stratified on: the first task's class, or (other tasks) whether a case
     has a lesion / an event, read from the label cells without decoding any file."""
-    if not task.is_classification:
-        return split_key(task, df)
-    return stratification_key(task, _targets([task], df, ids, path, cfg)[task.name])
+    try:
+        return split_strata(task, df, ids, cfg)
+    except DataError as err:
+        raise (err.at(file=path) if err.file is None else err) from None
 
 
 def assign_splits(cfg: Config, df: pd.DataFrame, ids: pd.Series, strata: np.ndarray,
@@ -326,21 +322,7 @@ def assign_splits(cfg: Config, df: pd.DataFrame, ids: pd.Series, strata: np.ndar
 def _check_train_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], split: np.ndarray) -> None:
     train = split == "train"
     for t in tasks:
-        y = targets[t.name][train]
-        if not t.is_classification:
-            _check_train_other(t, y)
-            continue
-        if t.type == "multilabel":
-            for k, c in enumerate(t.classes):
-                if len(np.unique(y[:, k])) < 2:
-                    raise DataError(
-                        f"In the training split every case has the same value for label '{c}' of task '{t.name}'.",
-                        fix="drop that label from tasks[].classes, or add cases with and without it")
-        elif len(np.unique(y)) < 2:
-            only = t.classes[int(y[0])] if len(y) else "?"
-            raise DataError(
-                f"The training split of task '{t.name}' holds a single class ('{only}').",
-                fix="add cases of the other classes, or fix the split column so train has every class")
+        task_type(t).check_train(t, targets[t.name][train])
 
 
 def _check_val_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], split: np.ndarray,
@@ -352,7 +334,7 @@ def _check_val_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], sp
     name = es.monitor if es is not None and es.monitor else "auroc"
     task_name, _, monitor = name.rpartition("/")
     t = next((x for x in tasks if x.name == task_name), tasks[0])
-    if t.type not in ("binary", "multiclass") or monitor not in ("auroc", "auprc"):
+    if not task_type(t).class_indices or monitor not in ("auroc", "auprc"):
         return
     y = targets[t.name].astype(int)
     val = y[split == "val"]
@@ -369,18 +351,6 @@ def _check_val_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], sp
         column=cfg.data.split.column or t.label[0],
         fix="put cases of every class in val (fix the split column, or let FusionDx split), or set "
             "train.early_stopping.monitor: loss")
-
-
-def _check_train_other(t: TaskInfo, y: np.ndarray) -> None:
-    checks = {"box": ("box", lambda: bool(np.isfinite(y).all(axis=1).any())),
-              "mask": ("lesion pixel", lambda: bool((y == 1).any())),
-              "survival": ("observed event", lambda: bool((y[:, 1] > 0).any())),
-              "regression": ("value", lambda: int(np.isfinite(y).sum()) >= 2),
-              "text": ("reference text", lambda: bool((y > 0).any()))}
-    what, ok = checks[t.type]
-    if len(y) == 0 or not ok():
-        raise DataError(f"The training split of task '{t.name}' has no {what}.",
-                        column=",".join(t.label), fix=f"add training cases with a {what}, or check the label column")
 
 
 class _Progress:

@@ -171,18 +171,20 @@ def simulate_split(config: Path, manifest: Path) -> tuple[np.ndarray, np.ndarray
         ``(split (N,), targets (N,) or (N, K), classes)``.
     """
     from fusiondx.config import load_config
+    from fusiondx.data.labels import encode_targets
     from fusiondx.data.manifest import read_manifest
     from fusiondx.data.store import assign_splits
-    from fusiondx.data.targets import encode_targets, infer_task, stratification_key, stratum_names
+    from fusiondx.tasks import infer_task, task_type
 
     cfg = load_config(config)
     df = read_manifest(manifest)
     ids = df[cfg.data.id_column].astype(str)
     info = infer_task(cfg.tasks[0], df, cfg)
     y = encode_targets(info, df, ids, cfg)
+    tt = task_type(info)
     with warnings.catch_warnings():  # scikit-learn's small-class warnings say nothing new here
         warnings.simplefilter("ignore", UserWarning)
-        split = assign_splits(cfg, df, ids, stratification_key(info, y), stratum_names(info))
+        split = assign_splits(cfg, df, ids, tt.stratification_key(info, y), tt.stratum_names(info))
     return split, y, info.classes
 
 

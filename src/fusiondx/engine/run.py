@@ -38,7 +38,6 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from fusiondx.config import Config, load_config
 from fusiondx.data.dataset import CaseDataset, make_loader, to_device
 from fusiondx.data.store import CaseStore, Prepared, label_cases, prepare, prepare_with_state
-from fusiondx.data.targets import TaskInfo
 from fusiondx.engine import runfolder, small_data
 from fusiondx.engine.checkpoints import REPAIR, check_weights, load_checkpoint, load_weights
 from fusiondx.engine.resume import PlateauCatchUp, RandomStreams
@@ -47,9 +46,9 @@ from fusiondx.engine.stacking import fit_on_validation
 from fusiondx.engine.task import FusionTask
 from fusiondx.errors import ConfigError, DataError, RunError
 from fusiondx.evaluation.complexity import count_parameters, flops_per_case
-from fusiondx.evaluation.predictions import predictions_frame as _frame
 from fusiondx.models.build import build_model, check_parts
 from fusiondx.models.multimodal import MultimodalModel
+from fusiondx.tasks import TaskInfo, task_type
 from fusiondx.types import ModalitySpec
 
 
@@ -282,9 +281,17 @@ def predict_outputs(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
 
 def predictions_frame(model: MultimodalModel, tasks: list[TaskInfo], store: CaseStore,
                       idx: np.ndarray, predictions: dict[str, Any]) -> pd.DataFrame:
-    """The predictions table of these cases (see :mod:`fusiondx.evaluation.predictions`)."""
-    targets = {t: y[idx] for t, y in store.targets.items()} if store.targets else None
-    return _frame(model, tasks, store.ids[idx], store.split[idx], targets, predictions)
+    """The predictions table of these cases: case id, split, and every task's columns (the
+    truth where labels are known, the model's answers), as its task type writes them
+    (:meth:`fusiondx.tasks.TaskType.prediction_columns`). The study reads them back, so it can
+    score and bootstrap any run without its model."""
+    cols: dict[str, Any] = {"case_id": store.ids[idx], "split": store.split[idx]}
+    for t in tasks:
+        tt = task_type(t)
+        y = store.targets.get(t.name) if store.targets else None
+        y = None if y is None else y[idx]
+        cols |= tt.prediction_columns(t, tt.head_output(t, model.task_head(t.name), predictions[t.name]), y)
+    return pd.DataFrame(cols)
 
 
 def _flops(model: MultimodalModel, store: CaseStore) -> int:
@@ -299,7 +306,8 @@ def class_weights(cfg: Config, prepared: Prepared) -> dict[str, list[float] | No
     train = prepared.store.split == "train"
     for tc, info in zip(cfg.tasks, prepared.tasks, strict=True):
         w = tc.class_weights
-        if not info.is_classification:
+        tt = task_type(info)
+        if not tt.is_classification:
             if w is not None:
                 raise ConfigError(f"tasks[{tc.name}].class_weights is set, but task '{tc.name}' is not a "
                                   "classification task.", fix="remove class_weights from that task")
@@ -308,14 +316,7 @@ def class_weights(cfg: Config, prepared: Prepared) -> dict[str, list[float] | No
         if w is None or isinstance(w, list):
             out[info.name] = list(w) if w else None
             continue
-        y = prepared.store.targets[info.name][train]
-        if info.type == "multilabel":
-            pos = y.sum(0)
-            out[info.name] = [float((len(y) - p) / max(p, 1)) for p in pos]
-        else:
-            k = len(info.classes)
-            counts = np.bincount(y.astype(int), minlength=k)
-            out[info.name] = [float(len(y) / (k * max(c, 1))) for c in counts]
+        out[info.name] = tt.balanced_weights(info, prepared.store.targets[info.name][train])
     return out
 
 
@@ -339,7 +340,7 @@ def _loader(cfg: Config, store: CaseStore, split: str, prepared: Prepared) -> An
 
 def _monitor(cfg: Config) -> tuple[str, str]:
     """The logged validation metric that early stopping and the best checkpoint follow."""
-    from fusiondx.evaluation.task_types import LOWER_IS_BETTER
+    from fusiondx.evaluation.directions import LOWER_IS_BETTER
     from fusiondx.registry import HEADS
 
     es = cfg.train.early_stopping

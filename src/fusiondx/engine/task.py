@@ -13,9 +13,9 @@ import torch
 
 from fusiondx.config import TrainConfig
 from fusiondx.data.dataset import to_device
-from fusiondx.data.targets import TaskInfo
 from fusiondx.engine import runfolder
 from fusiondx.models.multimodal import MultimodalModel
+from fusiondx.tasks import TaskInfo
 
 
 def drop_modalities(mask: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:

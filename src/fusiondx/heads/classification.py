@@ -16,7 +16,7 @@ from fusiondx.registry import register_head
 _EPS = 1e-6
 
 
-@register_head("classification", tasks=("binary", "multiclass", "multilabel"))
+@register_head("classification")
 class ClassificationHead(Head):
     """Linear (or one-hidden-layer) classifier with cross-entropy / binary cross-entropy loss.
 

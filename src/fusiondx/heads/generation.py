@@ -35,7 +35,7 @@ def gnmt_length_penalty(length: torch.Tensor, alpha: float) -> torch.Tensor:
     return ((5.0 + length.to(torch.float32)) / 6.0) ** alpha
 
 
-@register_head("generation", tasks=("text",))
+@register_head("generation")
 class GenerationHead(Head):
     """Report generation: transformer or LSTM decoder attending over every modality's tokens.
 

@@ -39,7 +39,7 @@ def generalized_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return iou - (hull - union) / (hull + _EPS)
 
 
-@register_head("localization", tasks=("box",))
+@register_head("localization")
 class LocalizationHead(Head):
     """One lesion box per image, regressed on the image's feature maps and conditioned on the fused vector.
 

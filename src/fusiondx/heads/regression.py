@@ -12,7 +12,7 @@ from fusiondx.heads._base import Head, HeadContext, no_loss
 from fusiondx.registry import register_head
 
 
-@register_head("regression", tasks=("regression",))
+@register_head("regression")
 class RegressionHead(Head):
     """Linear (or one-hidden-layer) regressor, trained on the standardised target (MSE or Huber).
 

@@ -17,7 +17,7 @@ IGNORE = 255
 """Target value of every pixel of a case without a mask (no image): the case is left out."""
 
 
-@register_head("segmentation", tasks=("mask",))
+@register_head("segmentation")
 class SegmentationHead(Head):
     """Binary lesion mask from a feature-pyramid decoder over the image's maps, conditioned on the fused vector.
 

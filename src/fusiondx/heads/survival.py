@@ -45,7 +45,7 @@ def discrete_time_loss(logits: torch.Tensor, time: torch.Tensor, event: torch.Te
     return -ll.mean()
 
 
-@register_head("survival", tasks=("survival",))
+@register_head("survival")
 class SurvivalHead(Head):
     """Risk of an event over time with censoring: Cox partial likelihood or discrete-time hazards.
 

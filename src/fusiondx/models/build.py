@@ -9,7 +9,6 @@ from typing import Any
 from torch import nn
 
 from fusiondx.config import Config, TaskConfig
-from fusiondx.data.targets import TaskInfo
 from fusiondx.errors import ConfigError
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.registry import (
@@ -21,6 +20,7 @@ from fusiondx.registry import (
     create_fusion,
     create_head,
 )
+from fusiondx.tasks import TaskInfo, config_type, task_type
 from fusiondx.types import ModalitySpec
 
 
@@ -37,6 +37,7 @@ def check_parts(cfg: Config) -> None:
         check_options(entry.cls, m.encoder.options, what=f"encoder '{m.encoder_name}'")
     for t in cfg.tasks:
         head = HEADS.get(t.head).cls
+        config_type(t)  # the head serves the task's declared type
         check_options(head, t.options, what=f"head '{t.head}'")
         _check_head_fits(cfg, t, head, fusion.cls.level)
 
@@ -50,9 +51,8 @@ def _check_head_fits(cfg: Config, task: TaskConfig, head: type, level: str) -> N
             fix="pick an early or intermediate fusion (e.g. concat, attention) for this task")
     if "maps" not in head.needs:
         return
-    from fusiondx.data.task_targets import _image_modality
-
-    image = _image_modality(task, cfg)
+    image = config_type(task).image_modality(task, cfg)
+    assert image is not None, f"the type of task '{task.name}' names no image for head '{task.head}'"
     if level == "early":
         raise ConfigError(
             f"Head '{task.head}' reads the feature maps of an image encoder, and early fusion "
@@ -94,7 +94,7 @@ def build_model(cfg: Config, specs: Mapping[str, ModalitySpec], tasks: Sequence[
         tc = task_cfgs[t.name]
         head_cls = HEADS.get(tc.head).cls
         accepted = inspect.signature(head_cls.__init__).parameters
-        known = _head_inputs(cfg, t, specs, encoders) | {"class_weights": weights.get(t.name)}
+        known = _head_inputs(cfg, t, head_cls, specs, encoders) | {"class_weights": weights.get(t.name)}
 
         def head(in_dim: int, tc=tc, known=known, accepted=accepted) -> nn.Module:  # noqa: ANN001
             given = {k: v for k, v in (known | {"in_dim": in_dim}).items() if k in accepted}
@@ -122,19 +122,15 @@ def build_model(cfg: Config, specs: Mapping[str, ModalitySpec], tasks: Sequence[
     return MultimodalModel(encoders, fusion, heads, level)
 
 
-def _head_inputs(cfg: Config, t: TaskInfo, specs: Mapping[str, ModalitySpec],
+def _head_inputs(cfg: Config, t: TaskInfo, head_cls: type, specs: Mapping[str, ModalitySpec],
                  encoders: nn.ModuleDict) -> dict[str, Any]:
     """What the data fixed for a task's head; each head takes the names its constructor has."""
-    known: dict[str, Any] = {"num_classes": len(t.classes), "task": t.type, **t.state}
-    known.pop("tokenizer", None)
+    known = task_type(t).head_inputs(t)
     if t.image is not None:
         spec = specs[t.image]
         known |= {"image": t.image, "map_channels": encoders[t.image].map_channels(),
                   "spatial_dims": spec.spatial_dims, "image_size": tuple(spec.image_size)}
-    if t.type == "text":
-        from fusiondx.data.task_targets import special_ids
-
-        known |= special_ids(t)
+    if "tokens" in head_cls.needs:  # type: ignore[attr-defined]
         widths = {m: e.out_dim for m, e in encoders.items()}
         if any(w != cfg.fusion.dim for w in widths.values()):
             raise ConfigError(f"Report generation attends over every modality's tokens, which must all be "

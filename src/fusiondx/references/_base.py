@@ -3,7 +3,8 @@
 A study asks of every fusion "does a simpler model do as well?". References answer it with
 scikit-learn: each is a feature transformer over the study's :class:`CaseTable` (what one
 modality, all of them, or only which inputs are present look like as numbers) followed by an
-estimator family (``linear`` or ``trees``, see ``_estimators.py``). Every reference is
+estimator family (``linear`` or ``trees``) whose estimators the task type gives
+(:meth:`fusiondx.tasks.TaskType.estimators`). Every reference is
 
 - trained on the same training cases as the neural models,
 - tuned on the same validation cases (a small grid, by the study's metric),
@@ -24,9 +25,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from fusiondx.configurable import Configurable
-from fusiondx.data.targets import TaskInfo
-from fusiondx.references import _estimators as est
 from fusiondx.references._table import CaseTable
+from fusiondx.registry import TASK_TYPES
+from fusiondx.tasks import TaskInfo, task_type
 
 
 @dataclass
@@ -53,7 +54,8 @@ class Reference(Configurable):
     inputs: ClassVar[str] = ""
     family: ClassVar[str] = "linear"
     features_label: ClassVar[str] = ""
-    task_types: ClassVar[tuple[str, ...]] = est.TASK_TYPES
+    task_types: ClassVar[tuple[str, ...]] = tuple(e.name for e in TASK_TYPES.entries() if e.cls.estimator_labels)
+    """The task types it predicts: by default every type that has scikit-learn estimators."""
     needs_base: ClassVar[bool] = False
     """True for references built on the per-modality references fitted before them (stacking)."""
 
@@ -61,14 +63,14 @@ class Reference(Configurable):
         """Why this reference cannot run on this data and task (None when it can)."""
         if task.type not in self.task_types:
             return f"no {self.features_label} model for {task.type} tasks"
-        return None
+        return task_type(task).reference_unavailable()
 
     def features(self, table: CaseTable, group: str | None) -> Any:
         """An unfitted scikit-learn transformer from the whole table to this reference's features."""
         raise NotImplementedError
 
     def label(self, group: str | None, task: TaskInfo) -> str:
-        model = est.ESTIMATOR_LABELS.get((self.family, task.type), "a scikit-learn model")
+        model = task_type(task).estimator_labels.get(self.family, "a scikit-learn model")
         where = f"{group}: " if group and self.inputs not in ("all", "presence", "metadata") else ""
         return f"{where}{self.features_label} + {model}"
 
@@ -81,11 +83,11 @@ class Reference(Configurable):
         from sklearn.base import clone
         from sklearn.pipeline import make_pipeline
 
+        tt = task_type(task)
         feats = self.features(table, group)
-        if task.type == "survival":
-            feats = make_pipeline(feats, *_survival_steps())
-        return [(p, make_pipeline(clone(feats), e))
-                for p, e in est.candidates(self.family, task.type, seed, balanced)]
+        if tt.dense_features:
+            feats = make_pipeline(feats, *_dense_steps())
+        return [(p, make_pipeline(clone(feats), e)) for p, e in tt.estimators(self.family, seed, balanced)]
 
     def fit(self, table: CaseTable, group: str | None, task: TaskInfo, y: np.ndarray, split: np.ndarray,
             metric: str, seed: int, balanced: bool = False, groups: np.ndarray | None = None,
@@ -93,7 +95,8 @@ class Reference(Configurable):
         """Train every grid point on train, keep the best on validation, predict val and test."""
         start = time.perf_counter()
         tr, va, te = (split == s for s in ("train", "val", "test"))
-        y_fit = est.fit_target(task.type, y[tr])
+        tt = task_type(task)
+        y_fit = tt.fit_target(y[tr])
         grid = self.candidates(table, group, task, seed, balanced, y[tr],
                                None if groups is None else groups[tr], base)
         X = table.frame  # read after candidates(): a reference may add its columns (embeddings)
@@ -103,14 +106,14 @@ class Reference(Configurable):
         with threadpool_limits(limits=1, user_api="openmp"):
             for params, model in grid:
                 model.fit(X[tr], y_fit)
-                out = est.outputs(model, X[va], task.type, len(task.classes))
+                out = tt.estimator_outputs(model, X[va], task)
                 score = score_of(metric, task, y[va], out)
                 if best is None or (np.isfinite(score) and not score <= best[0]):
                     best = (score, params, model, out)  # a tie keeps the earlier, simpler candidate
         assert best is not None
         score, params, model, val_out = best
         with threadpool_limits(limits=1, user_api="openmp"):
-            test_out = est.outputs(model, X[te], task.type, len(task.classes))
+            test_out = tt.estimator_outputs(model, X[te], task)
         return Fitted(params, val_out, test_out, float(score), time.perf_counter() - start,
                       _n_features(model, X[tr][:5]))
 
@@ -123,23 +126,11 @@ def score_of(metric: str, task: TaskInfo, y: np.ndarray, out: np.ndarray) -> flo
 
 def metrics_of(task: TaskInfo, y: np.ndarray, out: np.ndarray) -> dict[str, Any]:
     """The same metrics a trained head reports in metrics.json, from a reference's outputs."""
-    if task.is_classification:
-        import torch
-
-        from fusiondx.evaluation.metrics import classification_metrics
-
-        probs = torch.as_tensor(np.asarray(out, dtype=np.float32).reshape(len(out), -1))
-        return classification_metrics(probs, torch.as_tensor(y), task.type, len(task.classes))
-    from fusiondx.evaluation.regression import regression_metrics
-    from fusiondx.evaluation.survival import survival_metrics
-
-    if task.type == "regression":
-        return regression_metrics(out, y)
-    return survival_metrics(out, y[:, 0], y[:, 1])
+    return task_type(task).metrics_of(task, out, y)
 
 
-def _survival_steps() -> list[Any]:
-    """The Cox model needs dense, finite and not too many columns."""
+def _dense_steps() -> list[Any]:
+    """Dense, finite and not too many columns (the Cox model needs them)."""
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 

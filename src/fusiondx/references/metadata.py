@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusiondx.data.targets import TaskInfo
 from fusiondx.references._base import Reference
 from fusiondx.references._features import group_features
 from fusiondx.references._table import CaseTable
 from fusiondx.registry import register_reference
+from fusiondx.tasks import TaskInfo
 
 
 @register_reference("metadata", reference="Zech et al., PLOS Medicine 2018 (hospital and scanner "

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from fusiondx.data.targets import TaskInfo
 from fusiondx.references._base import Reference
 from fusiondx.references._features import group_features
 from fusiondx.references._table import CaseTable
 from fusiondx.registry import register_reference
+from fusiondx.tasks import TaskInfo
 
 
 @register_reference("presence", reference="Geirhos et al., Shortcut learning in deep neural networks, "

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from fusiondx.data.targets import TaskInfo
 from fusiondx.references._base import Reference
 from fusiondx.references._table import CaseTable
 from fusiondx.registry import register_reference
+from fusiondx.tasks import TaskInfo, task_type
 
 
 @register_reference("stacked", reference="Wolpert, Stacked generalization, Neural Networks 1992")
@@ -30,8 +30,8 @@ class StackedReference(Reference):
     def unavailable(self, table: CaseTable, group: str | None, task: TaskInfo) -> str | None:
         if len(table.modalities()) < 2:
             return "one modality: nothing to fuse"
-        if task.type == "survival":
-            return "scikit-survival has no cross-fitted stacking"
+        if task_type(task).no_stacking:
+            return task_type(task).no_stacking
         return super().unavailable(table, group, task)
 
     def label(self, group: str | None, task: TaskInfo) -> str:
@@ -41,22 +41,13 @@ class StackedReference(Reference):
                    balanced: bool, y_train: np.ndarray,
                    groups: np.ndarray | None, base: dict[str, tuple[Reference, dict[str, Any]]] | None = None
                    ) -> list[tuple[dict[str, Any], Any]]:
-        from sklearn.ensemble import StackingClassifier, StackingRegressor
-        from sklearn.linear_model import LogisticRegression, Ridge
-        from sklearn.multiclass import OneVsRestClassifier
-
         if not base or len(base) < 2:
             raise ValueError("stacking needs a fitted reference for at least two modalities")
         estimators = []
         for g, (ref, params) in base.items():
             grid = ref.candidates(table, g, task, seed, balanced, y_train, groups)
             estimators.append((g, next(p for q, p in grid if q == params)))
-        cv = _folds(task, y_train, groups)
-        if task.type == "regression":
-            return [({}, StackingRegressor(estimators, final_estimator=Ridge(alpha=1.0), cv=cv))]
-        stack = StackingClassifier(estimators, final_estimator=LogisticRegression(max_iter=5000), cv=cv,
-                                   stack_method="predict_proba")
-        return [({}, OneVsRestClassifier(stack) if task.type == "multilabel" else stack)]
+        return task_type(task).stacking(estimators, _folds(task, y_train, groups))
 
 
 def _folds(task: TaskInfo, y: np.ndarray, groups: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -64,7 +55,7 @@ def _folds(task: TaskInfo, y: np.ndarray, groups: np.ndarray | None) -> list[tup
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
     g = np.arange(len(y)) if groups is None else groups
-    if task.type in ("binary", "multiclass"):
+    if task_type(task).class_indices:
         k = int(min(3, np.bincount(y.astype(int)).max(initial=0),
                     min(c for c in np.bincount(y.astype(int)) if c > 0)))
         k = max(2, min(k, len(np.unique(g))))

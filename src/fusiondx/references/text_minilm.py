@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from fusiondx.data.targets import TaskInfo
 from fusiondx.references._base import Reference
 from fusiondx.references._table import CaseTable
 from fusiondx.registry import register_reference
+from fusiondx.tasks import TaskInfo
 
 
 @register_reference("minilm", reference="Reimers & Gurevych, Sentence-BERT, EMNLP 2019; Wang et al., "

@@ -10,13 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fusiondx.data.targets import TaskInfo
-from fusiondx.study import casewise, stats
+from fusiondx.evaluation import stats
+from fusiondx.study import casewise
 from fusiondx.study.plan import Entry
 from fusiondx.study.runner import Job
-
-TABLE_METRICS = ("precision", "accuracy", "f1", "recall", "auroc", "auprc", "balanced_accuracy",
-                 "specificity", "sensitivity")
+from fusiondx.tasks import TaskInfo, task_type
 
 
 @dataclass
@@ -59,37 +57,20 @@ def load_entry(entry: Entry, jobs: list[Job], info: TaskInfo, pooled_folds: bool
         if set(f.index) != set(order):
             raise ValueError(f"entry {entry.id}: replicates were scored on different test cases")
     ordered = [f.loc[order] for f in frames]
-    if not info.is_classification:
+    tt = task_type(info)
+    if not tt.is_classification:
         return EntryData(entry, jobs, order, np.empty(0), [], metrics, ordered)
-    y = targets(ordered[0], info)
-    probs = [probabilities(f, info) for f in ordered]
+    y = tt.frame_truth(info, ordered[0])
+    probs = [tt.frame_probs(info, f) for f in ordered]
     return EntryData(entry, jobs, order, y, probs, metrics, ordered)
-
-
-def targets(frame: pd.DataFrame, info: TaskInfo) -> np.ndarray:
-    true = frame[f"{info.name}_true"].astype(str)
-    if info.type == "multilabel":
-        return np.array([[int(c in set(v.split(";"))) for c in info.classes] for v in true])
-    index = {c: k for k, c in enumerate(info.classes)}
-    return true.map(index).to_numpy().astype(int)
-
-
-def probabilities(frame: pd.DataFrame, info: TaskInfo) -> np.ndarray:
-    if info.type == "binary":
-        return frame[f"{info.name}_prob_{info.classes[1]}"].to_numpy(float)
-    return frame[[f"{info.name}_prob_{c}" for c in info.classes]].to_numpy(float)
 
 
 def summarise(d: EntryData, info: TaskInfo, n_boot: int) -> dict[str, Any]:
     """One entry of results.json: test metrics with pooled bootstrap CIs, cost, mean val metrics."""
-    if info.is_classification:
-        names = [m for m in TABLE_METRICS if info.type == "binary" or m != "sensitivity"]
-        test = {m: stats.pooled_ci(m, d.y, d.probs, info.type, n_boot=n_boot, seed=0) for m in names}
-    else:
-        per_seed = [casewise.scorers(f, info) for f in d.frames]
-        groups = casewise.strata(d.frames[0], info)
-        test = {m: casewise.pooled_ci(m, per_seed, len(d.case_ids), groups, n_boot=n_boot)
-                for m in casewise.metric_names(info)}
+    tt = task_type(info)
+    per_seed = [tt.case_scores(info, f) for f in d.frames]
+    groups = tt.strata(info, d.frames[0])
+    test = {m: casewise.pooled_ci(m, per_seed, len(d.case_ids), groups, n_boot=n_boot) for m in tt.metrics}
     val_names = sorted({k for m in d.metrics for k, v in m["val"][info.name].items()
                         if isinstance(v, (int, float))})
     m0 = d.metrics[0]
@@ -118,17 +99,15 @@ def choose(data: dict[str, EntryData], kinds: tuple[str, ...], task: str, metric
 
 
 def comparison(a: EntryData, b: EntryData, info: TaskInfo, metric: str, n_boot: int) -> dict[str, Any]:
-    if info.is_classification:
-        out = stats.paired_difference(metric, a.y, a.probs, b.probs, info.type, n_boot=n_boot, seed=0)
-    else:
-        out = casewise.paired_difference(
-            metric, [casewise.scorers(f, info) for f in a.frames], [casewise.scorers(f, info) for f in b.frames],
-            len(a.case_ids), casewise.strata(a.frames[0], info), n_boot=n_boot)
+    tt = task_type(info)
+    out = casewise.paired_difference(
+        metric, [tt.case_scores(info, f) for f in a.frames], [tt.case_scores(info, f) for f in b.frames],
+        len(a.case_ids), tt.strata(info, a.frames[0]), n_boot=n_boot)
     out |= {"metric": metric, "a": a.entry.id, "b": b.entry.id,
             "method": f"paired bootstrap over {len(a.case_ids)} test cases, pooled over {len(a.frames)} "
                       f"{'seed' if len(a.frames) == 1 else 'seeds'}"}
     out["delong"] = None
-    if info.type == "binary" and metric == "auroc":
+    if tt.curves and metric == "auroc":
         dl = stats.delong_test(a.y, np.mean(a.probs, axis=0), np.mean(b.probs, axis=0))
         out["delong"] = {"z": dl["z"], "p_value": dl["p_value"]}
     return out
@@ -162,10 +141,10 @@ def curves(d: EntryData) -> dict[str, Any]:
 
 
 def confusion(d: EntryData, info: TaskInfo) -> dict[str, Any] | None:
-    if info.type not in ("binary", "multiclass"):
+    if not task_type(info).class_indices:
         return None
     p = d.probs[0]
-    pred = (p >= 0.5).astype(int) if info.type == "binary" else p.argmax(1)
+    pred = (p >= 0.5).astype(int) if p.ndim == 1 else p.argmax(1)
     k = len(info.classes)
     matrix = np.zeros((k, k), dtype=int)
     np.add.at(matrix, (d.y, pred), 1)
@@ -200,7 +179,7 @@ def learning_flags(data: dict[str, EntryData], info: TaskInfo) -> dict[str, list
     """Per neural entry, why it may not have learned: its best epoch was the first, its test
     predictions are the same for every case, or (generation) the same as the decoder that sees
     no input. A degenerate baseline flatters fusion as much as a weak one."""
-    nocontext = data.get("single_nocontext")
+    nocontext = data.get("single_nocontext") if task_type(info).baseline_without_input else None
     out: dict[str, list[str]] = {}
     for eid, d in data.items():
         if d.entry.kind not in NEURAL_KINDS:
@@ -213,10 +192,10 @@ def learning_flags(data: dict[str, EntryData], info: TaskInfo) -> dict[str, list
         if capped > n / 2:
             why.append(f"still improving at the {_cap(d.jobs[0].config)}-epoch cap in {capped} of {n} {_reps(d)}")
         # The decoder without input writes one text for every case by construction.
-        flat = 0 if eid == "single_nocontext" else sum(_constant(f, info) for f in d.frames)
+        flat = 0 if eid == "single_nocontext" else sum(task_type(info).constant(info, f) for f in d.frames)
         if flat:
             why.append(f"the same prediction for every test case in {flat} of {len(d.frames)} {_reps(d)}")
-        if info.type == "text" and nocontext is not None and eid != "single_nocontext":
+        if nocontext is not None and eid != "single_nocontext":
             col = f"{info.name}_pred"
             same = [float(np.mean(a[col].fillna("").to_numpy() == b[col].fillna("").to_numpy()))
                     for a, b in zip(d.frames, nocontext.frames, strict=False)]
@@ -242,17 +221,3 @@ def _at_cap(config: dict[str, Any], m: dict[str, Any]) -> bool:
 def _reps(d: EntryData) -> str:
     return "folds" if d.jobs and d.jobs[0].rep.fold is not None else "seeds"
 
-
-def _constant(frame: pd.DataFrame, info: TaskInfo) -> bool:
-    """Whether a model's predictions do not vary over the test cases."""
-    t = info.name
-    if info.is_classification:
-        cols = [c for c in frame.columns if c.startswith(f"{t}_prob_")]
-    else:
-        cols = {"regression": [f"{t}_pred"], "survival": [f"{t}_risk"], "mask": [f"{t}_pred_fraction"],
-                "text": [f"{t}_pred"], "box": [f"{t}_pred_{s}" for s in ("x0", "y0", "x1", "y1")]}[info.type]
-    values = frame[cols]
-    if info.type == "text":
-        return len(frame) > 1 and values.iloc[:, 0].nunique(dropna=False) == 1
-    v = values.to_numpy(np.float64)
-    return len(v) > 1 and bool(np.all(np.nanmax(v, axis=0) - np.nanmin(v, axis=0) < 1e-6))

@@ -57,9 +57,10 @@ def resolve_strategies(cfg: Config, strategies: str | list[str] | None) -> list[
 
 def anchors(cfg: Config) -> set[str]:
     """Modalities every model must keep: the images that boxes and masks are drawn on."""
-    from fusiondx.data.task_targets import _image_modality, task_type_of
+    from fusiondx.tasks import config_type
 
-    return {_image_modality(t, cfg) for t in cfg.tasks if task_type_of(t) in ("box", "mask")}
+    images = (config_type(t).image_modality(t, cfg) for t in cfg.tasks)
+    return {m for m in images if m is not None}
 
 
 def fits(cfg: Config, strategy: str) -> bool:
@@ -81,13 +82,13 @@ def main_entries(cfg: Config, strategies: list[str]) -> list[Entry]:
     that sees no input at all (a language model of the reports) is one more baseline: what
     any input adds is measured against it.
     """
-    from fusiondx.data.task_targets import task_type_of
+    from fusiondx.tasks import config_type
 
     mods = tuple(sorted(m.name for m in cfg.modalities))
     needed = anchors(cfg)
     entries = [Entry(f"single_{m}", f"{m} only ({_kind(cfg, m)})", "single", BASELINE_FUSION, (m,))
                for m in mods if not needed or m in needed]
-    text_tasks = [t.name for t in cfg.tasks if task_type_of(t) == "text"]
+    text_tasks = [t.name for t in cfg.tasks if config_type(t).baseline_without_input]
     if text_tasks:
         entries.append(Entry("single_nocontext", "no context (decoder alone)", "single", BASELINE_FUSION,
                              (mods[0],), {"head_options": {t: {"context": "none"} for t in text_tasks}}))

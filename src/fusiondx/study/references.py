@@ -23,9 +23,9 @@ import pandas as pd
 from rich.console import Console
 
 from fusiondx.config import Config, load_config
-from fusiondx.data.targets import TaskInfo
 from fusiondx.study.plan import BASELINE_FUSION, Entry, Replicate, run_config
 from fusiondx.study.runner import Job
+from fusiondx.tasks import TaskInfo, task_type
 
 MODALITY_KINDS = ("image", "signal", "text", "tabular")
 
@@ -39,9 +39,15 @@ class Planned:
 
 def estimates(task: TaskInfo) -> bool:
     """Whether any reference can predict this task type (none draws boxes, masks or text)."""
-    from fusiondx.references._estimators import TASK_TYPES
+    return bool(task_type(task).estimator_labels)
 
-    return task.type in TASK_TYPES
+
+def reference_frame(t: TaskInfo, ids: np.ndarray, split: str, y: np.ndarray, output: np.ndarray) -> pd.DataFrame:
+    """The predictions table of a reference: ``output`` is what its estimator answers per case
+    (see :meth:`fusiondx.tasks.TaskType.estimator_outputs`), in the task type's columns."""
+    cols: dict[str, Any] = {"case_id": ids, "split": split}
+    cols |= task_type(t).prediction_columns(t, np.asarray(output, dtype=np.float64), y)
+    return pd.DataFrame(cols)
 
 
 def build_case_table(cfg: Config, out_dir: Path, rep: Replicate) -> Any:
@@ -139,7 +145,6 @@ def run(cfg: Config, planned: list[Planned], table: Any, reps: list[Replicate], 
 
 def _fit(p: Planned, table: Any, info: TaskInfo, y: np.ndarray, split: np.ndarray, metric: str, seed: int,
          balanced: bool, groups: np.ndarray | None, base: Any, run_dir: Path, spec: str) -> dict[str, Any]:
-    from fusiondx.evaluation.predictions import reference_frame
     from fusiondx.references._base import metrics_of
 
     fitted = p.reference.fit(table, p.group, info, y, split, metric, seed, balanced, groups, base)

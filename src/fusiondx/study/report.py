@@ -18,11 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fusiondx.registry import TASK_TYPES
 from fusiondx.study import plots
 from fusiondx.study.plots import KIND_COLORS, PALETTE, num
 from fusiondx.study.verdict import WARNINGS
+from fusiondx.tasks import task_type
 
-TABLE_METRICS = ["precision", "accuracy", "f1", "recall", "auroc", "auprc"]
 NAMES = {"auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "accuracy": "Accuracy",
          "precision": "Precision", "recall": "Recall", "specificity": "Specificity",
          "sensitivity": "Sensitivity", "balanced_accuracy": "Balanced accuracy",
@@ -128,11 +129,14 @@ def _metrics(results: dict[str, Any]) -> list[str]:
 
 def _table_metrics(results: dict[str, Any]) -> list[str]:
     pm = (results.get("study") or {}).get("primary_metric", "auroc")
-    if (results.get("study") or {}).get("task_type") not in (None, "binary", "multiclass", "multilabel"):
+    name = (results.get("study") or {}).get("task_type") or "binary"  # none: classification
+    fixed = task_type(name).table_metrics if name in TASK_TYPES else None
+    if fixed is None:
         # Other tasks: their own metrics, primary first, in the order the head reports them.
         seen = [m for e in results.get("entries") or [] for m in (e.get("test") or {})]
         return list(dict.fromkeys([pm, *seen]))
-    return TABLE_METRICS if pm in TABLE_METRICS else [*TABLE_METRICS, pm]
+    fixed = list(fixed)
+    return fixed if pm in fixed else [*fixed, pm]
 
 
 class _Ctx:
@@ -452,15 +456,7 @@ def _samples(c: _Ctx) -> str:
     s = c.r.get("samples")
     if not s:
         return _note("No samples for this task type.")
-    if s.get("kind") == "box":
-        return _fig(s["figure"], f"Test cases with a lesion: the reference box (green), {_e(c.name(s['a']))} "
-                                 f"(orange) and {_e(c.name(s['b']))} (blue, dashed); IoU of each model above.")
-    head = (f"<tr><th>case</th><th>reference</th><th>{_e(c.name(s['a']))}</th>"
-            f"<th>{_e(c.name(s['b']))}</th></tr>")
-    rows = "".join(f"<tr><td>{_e(r['case_id'])}</td><td>{_e(r['reference'])}</td><td>{_e(r['a'])}</td>"
-                   f"<td>{_e(r['b'])}</td></tr>" for r in s["rows"])
-    return (f"<p>Findings written for test cases (first seed), next to the reference.</p>"
-            f"<table>{head}{rows}</table>")
+    return task_type(s["kind"]).samples_html(s, c.name, _fig)
 
 
 SECTIONS: list[tuple[str, str, SectionFn]] = [

@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusiondx.data.targets import TaskInfo
-from fusiondx.study import stats
 from fusiondx.study.analysis import EntryData
+from fusiondx.tasks import TaskInfo, task_type
 
 
 def robustness(d: EntryData, info: TaskInfo, metric: str, modalities: Sequence[str],
@@ -81,11 +80,7 @@ def _load(run_dir: Any) -> tuple[Any, Any, np.ndarray]:
 def _outputs(model: Any, store: Any, idx: np.ndarray, mask: torch.Tensor, info: TaskInfo) -> Any:
     from fusiondx.engine.run import predict_outputs
 
-    out = predict_outputs(model, store, idx, 512, mask=mask)[info.name]
-    if info.is_classification:
-        probs = model.task_head(info.name).to_probs(out).numpy()
-        return probs[:, 0] if info.type == "binary" else probs
-    return out
+    return predict_outputs(model, store, idx, 512, mask=mask)[info.name]
 
 
 def _cat(chunks: list[Any]) -> Any:
@@ -95,6 +90,4 @@ def _cat(chunks: list[Any]) -> Any:
 
 
 def _metric(model: Any, outputs: Any, y: np.ndarray, info: TaskInfo, metric: str) -> float:
-    if not info.is_classification:
-        return float(model.task_head(info.name).evaluate(outputs, torch.from_numpy(y))[metric])
-    return stats.metric_value(metric, y, outputs, info.type)
+    return task_type(info).score(info, model.task_head(info.name), outputs, y, metric)

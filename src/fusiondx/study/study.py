@@ -23,7 +23,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fusiondx.config import Config, load_config
-from fusiondx.data.targets import stratification_key
 from fusiondx.errors import ConfigError, RunError
 from fusiondx.models.build import check_parts
 from fusiondx.study import analysis, references
@@ -43,6 +42,7 @@ from fusiondx.study.robustness import robustness
 from fusiondx.study.runner import Job, read_metrics, run_jobs, threads_per_job
 from fusiondx.study.samples import samples
 from fusiondx.study.verdict import WARNINGS, decide
+from fusiondx.tasks import candidate_types, task_type
 
 
 @dataclass
@@ -138,9 +138,7 @@ def _references(cfg: Config, out_dir: Path, reps: list[Replicate], info: Any, me
     if not cfg.study.references:
         return {}, [], {}
     if not references.estimates(info):
-        why = f"no scikit-learn estimator predicts {info.type} targets"
-        if info.type == "text":
-            why += "; the decoder without input is this task's simple baseline"
+        why = f"no scikit-learn estimator predicts {info.type} targets" + task_type(info).no_reference_note
         return {}, [{"name": "all", "label": "every scikit-learn reference", "kind": "reference", "why": why}], {}
     console.print("Reference models and shortcut probes (scikit-learn), on the same splits ...")
     table = references.build_case_table(cfg, out_dir, reps[0])
@@ -153,14 +151,12 @@ def _references(cfg: Config, out_dir: Path, reps: list[Replicate], info: Any, me
 
 def study_metric(cfg: Config, task: str) -> str:
     """The metric that picks the winner: the config's, or the primary metric of the task's head."""
-    from fusiondx.data.task_targets import task_type_of
-    from fusiondx.evaluation.task_types import LOWER_IS_BETTER, METRICS_BY_TYPE, WORDS_ONLY
+    from fusiondx.evaluation.directions import LOWER_IS_BETTER, WORDS_ONLY
     from fusiondx.registry import HEADS
-    from fusiondx.study.stats import METRICS
 
     tc = next(t for t in cfg.tasks if t.name == task)
-    ttype = task_type_of(tc)
-    known = tuple(METRICS) if ttype is None else tuple(METRICS_BY_TYPE[ttype])
+    types = candidate_types(tc)
+    known = tuple(dict.fromkeys(m for tt in types for m in tt.metrics))
     metric = cfg.study.metric or HEADS.get(tc.head).cls.primary_metric
     ok = [m for m in known if m not in LOWER_IS_BETTER | WORDS_ONLY]
     if metric in WORDS_ONLY:
@@ -246,9 +242,9 @@ def _results(cfg: Config, out_dir: Path, loaded: dict[str, analysis.EntryData], 
         "references_absent": absent,
         "verdict": decide(by_id, metric, winner, best_single, best_reference, comparisons, absent, flags),
         "curves": ({winner: analysis.curves(w), best_single: analysis.curves(b)}
-                   if info.type == "binary" else None),
+                   if task_type(info).curves else None),
         "confusion_matrix": analysis.confusion(w, info),
-        "samples": samples(w, b, info, cfg) if not info.is_classification else None,
+        "samples": samples(w, b, info, cfg),
         "ablation": None, "robustness": None,
         "training_curves": {k: analysis.training_curves(loaded[k].jobs[0].run_dir, task, metric)
                             for k in (winner, best_single)},
@@ -295,17 +291,9 @@ def _data_summary(cfg: Config, out_dir: Path, reps: list[Replicate], task: str, 
 
 
 def _split_counts(info: Any, y: np.ndarray, split: np.ndarray) -> dict[str, Any]:
-    out = {}
-    for s in ("train", "val", "test"):
-        sel = split == s
-        if not info.is_classification:
-            keys, counts = np.unique(stratification_key(info, y[sel]), return_counts=True)
-            out[s] = {"cases": int(sel.sum()), "classes": {str(k): int(c) for k, c in zip(keys, counts, strict=True)}}
-        elif info.type == "multilabel":
-            out[s] = {"cases": int(sel.sum()), "classes": {c: int(y[sel][:, k].sum()) for k, c in enumerate(info.classes)}}
-        else:
-            out[s] = {"cases": int(sel.sum()), "classes": {c: int((y[sel] == k).sum()) for k, c in enumerate(info.classes)}}
-    return out
+    tt = task_type(info)
+    return {s: {"cases": int((split == s).sum()), "classes": tt.split_counts(info, y[split == s])}
+            for s in ("train", "val", "test")}
 
 
 def _say_done(console: Console, results: dict[str, Any], out_dir: Path, failed: dict[str, str]) -> None:

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from fusiondx.data.manifest import line_of, resolve_path
-from fusiondx.errors import DataError
+from fusiondx.data.manifest import resolve_path
+from fusiondx.errors import DataError, line_of
 from fusiondx.types import ModalitySpec
 
 Arrays = dict[str, np.ndarray]

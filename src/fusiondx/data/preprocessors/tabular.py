@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fusiondx.data.manifest import case_of, line_of
 from fusiondx.data.preprocessors.base import Arrays, Preprocessor
-from fusiondx.errors import DataError
+from fusiondx.errors import DataError, case_of, line_of
 from fusiondx.types import ModalitySpec
 
 MISSING_ID, UNKNOWN_ID = 0, 1

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-from fusiondx.data.manifest import line_of, resolve_path, some_cases
+from fusiondx.data.manifest import resolve_path, some_cases
 from fusiondx.data.preprocessors.base import Arrays, Preprocessor
 from fusiondx.data.readers import is_text_path, read_text
-from fusiondx.errors import DataError
+from fusiondx.errors import DataError, line_of
 from fusiondx.types import ModalitySpec
 
 PAD, UNK = "[PAD]", "[UNK]"
