@@ -60,11 +60,12 @@ def infer_other_task(task: TaskConfig, ttype: str, df: pd.DataFrame, cfg: Config
                           fix=f"set tasks[{task.name}].label to {shown}")
     image = None
     if ttype in ("box", "mask"):
-        image = _image_modality(task, cfg)
+        image = image_modality(task, cfg)
     return TaskInfo(task.name, ttype, (), cols, image=image)
 
 
-def _image_modality(task: TaskConfig, cfg: Config | None) -> str:
+def image_modality(task: TaskConfig, cfg: Config | None) -> str:
+    """The image modality a box or mask task's labels are drawn on (``tasks[].image``, or the only one)."""
     if cfg is None:
         raise ConfigError(f"Task '{task.name}' needs the config to find its image modality.")
     images = [m.name for m in cfg.modalities if m.kind == "image"]

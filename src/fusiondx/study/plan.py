@@ -57,9 +57,9 @@ def resolve_strategies(cfg: Config, strategies: str | list[str] | None) -> list[
 
 def anchors(cfg: Config) -> set[str]:
     """Modalities every model must keep: the images that boxes and masks are drawn on."""
-    from fusiondx.data.task_targets import _image_modality, task_type_of
+    from fusiondx.data.task_targets import image_modality, task_type_of
 
-    return {_image_modality(t, cfg) for t in cfg.tasks if task_type_of(t) in ("box", "mask")}
+    return {image_modality(t, cfg) for t in cfg.tasks if task_type_of(t) in ("box", "mask")}
 
 
 def fits(cfg: Config, strategy: str) -> bool:

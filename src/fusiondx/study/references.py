@@ -39,7 +39,7 @@ class Planned:
 
 def estimates(task: TaskInfo) -> bool:
     """Whether any reference can predict this task type (none draws boxes, masks or text)."""
-    from fusiondx.references._estimators import TASK_TYPES
+    from fusiondx.references import TASK_TYPES
 
     return task.type in TASK_TYPES
 
@@ -49,7 +49,7 @@ def build_case_table(cfg: Config, out_dir: Path, rep: Replicate) -> Any:
     without normalisation; decoded arrays shared through the study's disk cache)."""
     from fusiondx.data.manifest import read_manifest
     from fusiondx.data.store import prepare
-    from fusiondx.references._table import build_table
+    from fusiondx.references import build_table
 
     raw = _everything(cfg, out_dir, rep)
     for m in raw["modalities"]:
@@ -140,7 +140,7 @@ def run(cfg: Config, planned: list[Planned], table: Any, reps: list[Replicate], 
 def _fit(p: Planned, table: Any, info: TaskInfo, y: np.ndarray, split: np.ndarray, metric: str, seed: int,
          balanced: bool, groups: np.ndarray | None, base: Any, run_dir: Path, spec: str) -> dict[str, Any]:
     from fusiondx.evaluation.predictions import reference_frame
-    from fusiondx.references._base import metrics_of
+    from fusiondx.references import metrics_of
 
     fitted = p.reference.fit(table, p.group, info, y, split, metric, seed, balanced, groups, base)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def _fit(p: Planned, table: Any, info: TaskInfo, y: np.ndarray, split: np.ndarra
         "val": {info.name: metrics_of(info, y[split == "val"], fitted.val)},
         "test": {info.name: metrics_of(info, y[split == "test"], fitted.test)},
     }
-    from fusiondx.engine.run import write_json
+    from fusiondx.engine.rundir import write_json
 
     write_json(run_dir / "metrics.json", metrics)
     return metrics
