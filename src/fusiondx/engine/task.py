@@ -10,7 +10,6 @@ import lightning as L
 import torch
 
 from fusiondx.config import TrainConfig
-from fusiondx.data.dataset import to_device
 from fusiondx.data.targets import TaskInfo
 from fusiondx.models.multimodal import MultimodalModel
 
@@ -62,14 +61,6 @@ class FusionTask(L.LightningModule):
         self._val_loss = [0.0, 0]
         self._train_loss = [0.0, 0]  # running sum and case count of this epoch
         self.epoch_metrics: dict[str, Any] | None = None
-
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        # Batches are built on the CPU; Lightning's generic walk over every case id string of
-        # every batch costs ~0.5 ms a step, more than a small model's forward.
-        if device.type == "cpu":
-            return batch
-        return {**batch, "index": batch["index"].to(device), "inputs": to_device(batch["inputs"], device),
-                "mask": batch["mask"].to(device), "targets": to_device(batch["targets"], device)}
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         return self.model(batch["inputs"], batch["mask"], batch["targets"])
