@@ -134,8 +134,8 @@ def export_run(run_dir: Path, out: Path | None = None, *, progress: bool = True,
 
     run = RunDir(run_dir)
     cfg, model, state = run.load()
-    out = out or run_dir / "model.onnx"
-    runfolder.check_output(out, inputs=[cfg.data.manifest], run_dir=run_dir, keep="model.onnx",
+    out = out or run.onnx_file
+    runfolder.check_output(out, inputs=[cfg.data.manifest], run_dir=run_dir, keep=run.onnx_file.name,
                            overwrite=overwrite, ours=_is_exported_onnx(out))
     prepared = prepare_with_state(cfg, state, cfg.data.manifest, cfg.data.data_root,
                                   need_labels=False, progress=progress)

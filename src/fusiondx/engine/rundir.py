@@ -12,6 +12,8 @@
     predictions.csv      per-case probabilities and predictions on val and test
     logs/metrics.csv     training curves
     evaluations/         what `fusiondx evaluate` wrote
+    model.onnx           what `fusiondx export` wrote (by default)
+    error.txt            why a study's training of this run failed
 
 Everything that reads or writes these files goes through here (or :class:`RunDir`'s paths);
 :mod:`fusiondx.engine.runfolder` is the folder as a place on disk (locks, what may be replaced).
@@ -112,6 +114,16 @@ class RunDir:
     def evaluations(self) -> Path:
         """``evaluations/``: what ``fusiondx evaluate`` wrote."""
         return self.path / "evaluations"
+
+    @property
+    def error_file(self) -> Path:
+        """``error.txt``: why a study's training of this run failed."""
+        return self.path / "error.txt"
+
+    @property
+    def onnx_file(self) -> Path:
+        """``model.onnx``: where ``fusiondx export`` writes by default."""
+        return self.path / "model.onnx"
 
     @property
     def finished(self) -> bool:
