@@ -34,12 +34,12 @@ def run(args: Any) -> None:
     import onnxruntime as ort
 
     from fusiondx.data.store import prepare
-    from fusiondx.engine.run import _setup_torch
+    from fusiondx.engine.trainer import setup_torch
     from fusiondx.export import export_onnx, flatten
     from fusiondx.models.build import build_model
 
     cfg = default_config(cohort(args.cases), WORK / "runs")
-    _setup_torch(cfg)
+    setup_torch(cfg)
     prepared = prepare(cfg)
     store = prepared.store
     model = build_model(cfg, prepared.specs, prepared.tasks, None).eval()

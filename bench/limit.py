@@ -29,15 +29,17 @@ def matmul_peak(n: int = 2048, repeat: int = 5) -> float:
 def training_setup(cfg: Any) -> tuple[Any, Any, Any]:
     """The model, its training module and the training loader, as `fusiondx fit` builds them."""
     from fusiondx.data.store import prepare
-    from fusiondx.engine.run import _loader, _setup_torch, class_weights
+    from fusiondx.engine.class_weights import class_weights
+    from fusiondx.engine.datamodule import CaseDataModule
     from fusiondx.engine.task import FusionTask
+    from fusiondx.engine.trainer import setup_torch
     from fusiondx.models.build import build_model
 
-    _setup_torch(cfg)
+    setup_torch(cfg)
     prepared = prepare(cfg)
     model = build_model(cfg, prepared.specs, prepared.tasks, class_weights(cfg, prepared))
     task = FusionTask(model, prepared.tasks, cfg.train, {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed)
-    return model, task, _loader(cfg, prepared.store, "train", prepared)
+    return model, task, CaseDataModule.from_config(cfg, prepared.store).train_dataloader()
 
 
 def step(task: Any, opt: torch.optim.Optimizer, batch: dict[str, Any]) -> None:

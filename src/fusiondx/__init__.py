@@ -11,6 +11,7 @@ The Python API mirrors the command line::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fusiondx.config import Config, load_config
@@ -27,12 +28,17 @@ from fusiondx.registry import (
 __version__ = "0.1.0"
 
 
-def fit(config: Any, *, resume: bool = False, overwrite: bool = False, progress: bool | None = None) -> Any:
-    """Train a model from a Config, a YAML path or a dict; see :func:`fusiondx.engine.run.fit`."""
+def fit(config: Any, *, resume: bool = False, overwrite: bool = False, progress: bool | None = None,
+        callbacks: Sequence[Any] | None = None) -> Any:
+    """Train a model from a Config, a YAML path or a dict; see :func:`fusiondx.engine.run.fit`.
+
+    ``callbacks``: extra Lightning callbacks (``lightning.Callback`` instances) called during the
+    training, after FusionDx's own: the way to hook into an epoch, a batch or the end of training.
+    """
     from fusiondx.engine.run import fit as _fit
 
     cfg = config if isinstance(config, Config) else load_config(config)
-    return _fit(cfg, resume=resume, overwrite=overwrite, progress=progress)
+    return _fit(cfg, resume=resume, overwrite=overwrite, progress=progress, callbacks=callbacks)
 
 
 def evaluate(run_dir: Any, data: Any = None, root: Any = None) -> Any:

@@ -130,16 +130,17 @@ def export_run(run_dir: Path, out: Path | None = None, *, progress: bool = True,
     """
     from fusiondx.data.store import prepare_with_state
     from fusiondx.engine import runfolder
-    from fusiondx.engine.run import _saved_splits, load_run
+    from fusiondx.engine.rundir import RunDir
 
-    cfg, model, state = load_run(run_dir)
-    out = out or run_dir / "model.onnx"
-    runfolder.check_output(out, inputs=[cfg.data.manifest], run_dir=run_dir, keep="model.onnx",
+    run = RunDir(run_dir)
+    cfg, model, state = run.load()
+    out = out or run.onnx_file
+    runfolder.check_output(out, inputs=[cfg.data.manifest], run_dir=run_dir, keep=run.onnx_file.name,
                            overwrite=overwrite, ours=_is_exported_onnx(out))
     prepared = prepare_with_state(cfg, state, cfg.data.manifest, cfg.data.data_root,
                                   need_labels=False, progress=progress)
     store = prepared.store
-    store.split = _saved_splits(run_dir, store)
+    store.split = run.splits(store.ids)
     idx = store.indices("test")[:CHECK_CASES]
     if len(idx) < 2:
         idx = np.arange(min(len(store), CHECK_CASES))

@@ -18,7 +18,8 @@ from typer.testing import CliRunner  # noqa: E402
 from fusiondx.cli import app  # noqa: E402
 from fusiondx.config import Config  # noqa: E402
 from fusiondx.data.store import prepare  # noqa: E402
-from fusiondx.engine.run import fit, load_run  # noqa: E402
+from fusiondx.engine.run import fit  # noqa: E402
+from fusiondx.engine.rundir import load_run  # noqa: E402
 from fusiondx.errors import RunError  # noqa: E402
 from fusiondx.export import export_onnx, export_run, flatten  # noqa: E402
 from fusiondx.models.build import build_model  # noqa: E402

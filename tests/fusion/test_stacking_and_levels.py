@@ -11,7 +11,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 import fusiondx
-from fusiondx.engine.run import load_run, predict_outputs
+from fusiondx.engine.inference import predict_outputs
+from fusiondx.engine.rundir import load_run
 from fusiondx.registry import create_fusion
 
 

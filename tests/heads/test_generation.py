@@ -12,7 +12,12 @@ import torch
 
 from fusiondx.errors import ConfigError
 from fusiondx.heads._base import HeadContext
-from fusiondx.heads.generation import GenerationHead, gnmt_length_penalty
+from fusiondx.heads.generation import (
+    GenerationHead,
+    LSTMGenerationHead,
+    TransformerGenerationHead,
+    gnmt_length_penalty,
+)
 from fusiondx.registry import HEADS
 from fusiondx.tasks import served_by
 
@@ -77,6 +82,30 @@ def test_registered_with_its_contract() -> None:
     assert entry.summary.startswith("Report generation")
     assert GenerationHead.primary_metric == "bleu4" and GenerationHead.decodes
     assert GenerationHead.needs == frozenset({"tokens"})
+
+
+def test_each_decoder_kind_is_its_own_class() -> None:
+    assert GenerationHead.decoders() == ["lstm", "transformer"]
+    for decoder, cls in (("transformer", TransformerGenerationHead), ("lstm", LSTMGenerationHead)):
+        h = head(decoder=decoder)
+        assert type(h) is cls and isinstance(h, GenerationHead) and h.decoder_kind == decoder
+        assert h.get_config()["decoder"] == decoder
+    assert type(head()) is TransformerGenerationHead  # the default decoder
+    with pytest.raises(ConfigError, match="'lstm' decoder, not 'transformer'"):
+        LSTMGenerationHead(in_dim=D, vocab_size=V, max_length=L, bos_id=BOS, eos_id=EOS)
+
+
+def test_weights_keep_the_names_of_earlier_runs() -> None:
+    # model.pt of a run trained before the decoders became classes still loads.
+    shared = {"embed.weight", "out_bias"}
+    t = set(head(decoder="transformer", layers=1).state_dict())
+    assert shared | {"pos", "decoder.layers.0.self_attn.in_proj_weight", "decoder.layers.0.multihead_attn.in_proj_weight",
+                     "decoder.layers.0.linear1.weight", "decoder.norm.weight"} <= t
+    lstm = set(head(decoder="lstm", layers=2, context="none").state_dict())
+    assert lstm == shared | {"null_token", "init_state.weight", "init_state.bias", "att_key.weight",
+                             "att_query.weight", "att_query.bias", "att_v.weight", "out_state.weight",
+                             "out_state.bias"} | {f"cells.{i}.{w}" for i in (0, 1)
+                                                  for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
 
 
 @pytest.mark.parametrize("decoder", ["transformer", "lstm"])

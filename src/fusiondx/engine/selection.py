@@ -22,7 +22,27 @@ from typing import Any
 
 import lightning as L
 
+from fusiondx.config import Config
 from fusiondx.engine.resume import save_checkpoint
+from fusiondx.errors import ConfigError
+
+
+def monitor(cfg: Config) -> tuple[str, str]:
+    """The logged validation metric that early stopping and the best checkpoint follow, and
+    its mode: ``train.early_stopping.monitor``, else the first task's head's primary metric."""
+    from fusiondx.evaluation.directions import LOWER_IS_BETTER
+    from fusiondx.registry import HEADS
+
+    es = cfg.train.early_stopping
+    name = es.monitor if es is not None and es.monitor else HEADS.get(cfg.tasks[0].head).cls.primary_metric
+    tasks = [t.name for t in cfg.tasks]
+    if "/" in name and name.split("/", 1)[0] not in tasks:
+        raise ConfigError(f"train.early_stopping.monitor '{name}' names task '{name.split('/', 1)[0]}', "
+                          f"which is not in the config.", fix=f"use '<task>/<metric>' with a task of {tasks}")
+    metric = name.split("/")[-1]
+    mode = (es.mode if es is not None and es.mode else None) or (
+        "min" if metric == "loss" or metric in LOWER_IS_BETTER else "max")
+    return f"val/{name}", mode
 
 
 class BestEpoch(L.Callback):

@@ -9,6 +9,8 @@ import torch
 
 from fusiondx.data.dataset import to_device
 from fusiondx.data.store import CaseStore
+from fusiondx.engine.datamodule import INFERENCE_BATCH, case_loader
+from fusiondx.models.late import LateFusion
 from fusiondx.models.multimodal import MultimodalModel
 
 FOLDS = 5
@@ -23,9 +25,7 @@ def fit_on_validation(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
     them) are not inflated by fitting on the same cases. Empty when no fusion fits on
     validation data.
     """
-    fusions = {}
-    if model.level == "late":
-        fusions = {t: f for t, f in model.fusion.items() if hasattr(f, "fit_meta")}
+    fusions = model.meta_learners() if isinstance(model, LateFusion) else {}
     if not fusions or len(idx) == 0:
         return {}
     probs, mask = _modality_probs(model, store, idx, batch_size)
@@ -48,19 +48,16 @@ def fit_on_validation(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
 
 
 @torch.no_grad()
-def _modality_probs(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
+def _modality_probs(model: LateFusion, store: CaseStore, idx: np.ndarray,
                     batch_size: int) -> tuple[dict[str, dict[str, torch.Tensor]], torch.Tensor]:
     model.eval()
     device = next(model.parameters()).device
     chunks: dict[str, dict[str, list[torch.Tensor]]] = {}
     masks = []
-    step = max(batch_size, 256)
-    for start in range(0, len(idx), step):
-        batch = store.batch(idx[start:start + step])
+    for batch in case_loader(store, idx, max(batch_size, INFERENCE_BATCH)):
         for task, per_mod in model.modality_probs(to_device(batch["inputs"], device)).items():
             for m, p in per_mod.items():
                 chunks.setdefault(task, {}).setdefault(m, []).append(p.cpu().float())
         masks.append(batch["mask"])
     probs = {t: {m: torch.cat(v) for m, v in per.items()} for t, per in chunks.items()}
     return probs, torch.cat(masks).bool()
-

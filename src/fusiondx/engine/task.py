@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning as L
-import pandas as pd
 import torch
 
 from fusiondx.config import TrainConfig
-from fusiondx.data.dataset import to_device
-from fusiondx.engine import runfolder
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.tasks import TaskInfo
 
@@ -35,21 +31,6 @@ def drop_modalities(mask: torch.Tensor, p: float, generator: torch.Generator | N
     return dropped
 
 
-def append_curve(path: Path, row: dict[str, Any]) -> None:
-    """Add one epoch to the training curves, replacing rows of this epoch and later.
-
-    Rows from later epochs can exist after an interrupted run is resumed from an earlier
-    checkpoint; the file is small, so it is rewritten whole each epoch.
-    """
-    old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
-    if len(old):
-        old = old[old["epoch"] < row["epoch"]]
-    frame = pd.concat([old, pd.DataFrame([row])], ignore_index=True) if len(old) else pd.DataFrame([row])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A kill while writing keeps the previous curves, not a truncated file.
-    runfolder.write_whole(path, lambda tmp: frame.to_csv(tmp, index=False))
-
-
 class FusionTask(L.LightningModule):
     """Trains a :class:`MultimodalModel` on one or more tasks.
 
@@ -58,6 +39,12 @@ class FusionTask(L.LightningModule):
     2018), so that a task with a noisier loss does not drown the others. Validation metrics of
     every task are logged as ``val/<task>/<metric>``; those of the first task also as
     ``val/<metric>``. ``val/loss`` is the fixed-weight sum, comparable between epochs.
+
+    Attributes:
+        modality_dropout_generator: the random stream of modality dropout (saved with each
+            checkpoint by ``RandomStreams``, so a resumed run drops the same modalities).
+        epoch_metrics: after each validation, the epoch's row of training curves (epoch, lr,
+            train/loss, val/loss, learned task weights, every validation metric); None before.
     """
 
     def __init__(self, model: MultimodalModel, tasks: Sequence[TaskInfo], train: TrainConfig,
@@ -69,19 +56,11 @@ class FusionTask(L.LightningModule):
         self.task_weights = task_weights or {t.name: 1.0 for t in tasks}
         self.log_vars = (torch.nn.Parameter(torch.zeros(len(self.tasks)))
                          if train.task_weighting == "uncertainty" else None)
-        self._gen = torch.Generator().manual_seed(seed + 7919)
+        self.modality_dropout_generator = torch.Generator().manual_seed(seed + 7919)
         self._val: list[tuple[dict[str, Any], dict[str, torch.Tensor]]] = []
         self._val_loss = [0.0, 0]
         self._train_loss = [0.0, 0]  # running sum and case count of this epoch
-        self.curves_path: Path | None = None
-
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        # Batches are built on the CPU; Lightning's generic walk over every case id string of
-        # every batch costs ~0.5 ms a step, more than a small model's forward.
-        if device.type == "cpu":
-            return batch
-        return {**batch, "index": batch["index"].to(device), "inputs": to_device(batch["inputs"], device),
-                "mask": batch["mask"].to(device), "targets": to_device(batch["targets"], device)}
+        self.epoch_metrics: dict[str, Any] | None = None
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         return self.model(batch["inputs"], batch["mask"], batch["targets"])
@@ -102,7 +81,7 @@ class FusionTask(L.LightningModule):
                    torch.zeros((), device=self.device))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        mask = drop_modalities(batch["mask"], self.train_cfg.modality_dropout, self._gen)
+        mask = drop_modalities(batch["mask"], self.train_cfg.modality_dropout, self.modality_dropout_generator)
         outputs = self.model(batch["inputs"], mask, batch["targets"])
         loss = self._objective(self._losses(outputs, batch["targets"]))
         if not torch.isfinite(loss):
@@ -121,6 +100,9 @@ class FusionTask(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.log("train/loss", self._train_loss[0] / max(self._train_loss[1], 1), prog_bar=True)
+
+    def on_validation_epoch_start(self) -> None:
+        self.epoch_metrics = None
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         outputs, preds = self.model.run(batch["inputs"], batch["mask"], batch["targets"])
@@ -155,8 +137,7 @@ class FusionTask(L.LightningModule):
                     row[f"val/{t.name}/{k}"] = v
                     if i == 0:
                         self.log(f"val/{k}", v, prog_bar=k == head.primary_metric)
-        if self.curves_path is not None and not self.trainer.sanity_checking:
-            append_curve(self.curves_path, row)
+        self.epoch_metrics = row
 
     def _lr(self) -> float:
         try:

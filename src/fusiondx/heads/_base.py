@@ -47,6 +47,11 @@ class HeadContext:
             self._maps[modality] = self._compute_maps(modality)
         return self._maps[modality]
 
+    def provide_maps(self, modality: str, maps: list[torch.Tensor]) -> None:
+        """Hand over feature maps computed anyway (e.g. in the same encoder pass as the
+        modality's embedding), so :meth:`maps` returns them instead of running the encoder again."""
+        self._maps[modality] = maps
+
     def tokens(self, modality: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A modality's tokens (B, T, D) and which are real (B, T) bool, or None when all are."""
         if modality not in self._tokens:

@@ -1,4 +1,4 @@
-"""Build a MultimodalModel from a config and the fitted modality specs."""
+"""Build a MultimodalModel (FeatureFusion or LateFusion) from a config and the fitted modality specs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from torch import nn
 
 from fusiondx.config import Config, TaskConfig
 from fusiondx.errors import ConfigError
-from fusiondx.models.multimodal import MultimodalModel
+from fusiondx.models.late import LateFusion
+from fusiondx.models.multimodal import FeatureFusion, MultimodalModel
 from fusiondx.registry import (
     ENCODERS,
     FUSIONS,
@@ -108,18 +109,18 @@ def build_model(cfg: Config, specs: Mapping[str, ModalitySpec], tasks: Sequence[
         # Late fusions that need to know how probabilities combine (softmax or independent
         # sigmoids) take the task type.
         takes_task = "task" in inspect.signature(FUSIONS.get(cfg.fusion.name).cls.__init__).parameters
-        fusion: nn.Module = nn.ModuleDict({
+        combiners = nn.ModuleDict({
             t.name: create_fusion(cfg.fusion.name, in_dims={m: t.num_outputs for m in specs},
                                   out_dim=t.num_outputs,
                                   **({"task": t.type} if takes_task else {}), **cfg.fusion.options)
             for t in tasks})
-    else:
-        options = dict(cfg.fusion.options)
-        if FUSIONS.get(cfg.fusion.name).cls.uses_levels:
-            options["level_dims"] = {m: encoders[m].level_dims() for m in specs}
-        fusion = create_fusion(cfg.fusion.name, in_dims={m: encoders[m].out_dim for m in specs},
-                               out_dim=dim, **options)
-    return MultimodalModel(encoders, fusion, heads, level)
+        return LateFusion(encoders, combiners, heads)
+    options = dict(cfg.fusion.options)
+    if FUSIONS.get(cfg.fusion.name).cls.uses_levels:
+        options["level_dims"] = {m: encoders[m].level_dims() for m in specs}
+    fusion = create_fusion(cfg.fusion.name, in_dims={m: encoders[m].out_dim for m in specs},
+                           out_dim=dim, **options)
+    return FeatureFusion(encoders, fusion, heads, level)
 
 
 def _head_inputs(cfg: Config, t: TaskInfo, head_cls: type, specs: Mapping[str, ModalitySpec],

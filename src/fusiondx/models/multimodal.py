@@ -1,6 +1,9 @@
 """The model: modality encoders + a fusion strategy + task heads, as one plain nn.Module.
 
 No loss, optimiser or logging lives here, so export and serving need only this module.
+:class:`MultimodalModel` is what the engine sees; :class:`FeatureFusion` fuses representations
+(early and intermediate strategies) and :class:`~fusiondx.models.late.LateFusion` combines each
+modality's own predictions (late strategies).
 """
 
 from __future__ import annotations
@@ -11,33 +14,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from fusiondx.fusion._base import Fusion
-from fusiondx.heads._base import Head, HeadContext
+from fusiondx.fusion import Fusion
+from fusiondx.heads import Head, HeadContext
 
 
 class MultimodalModel(nn.Module):
-    """Composes encoders, fusion and heads for early, intermediate and late fusion.
+    """What every FusionDx model answers: task outputs of a batch, and each task's head.
 
-    - early / intermediate: ``heads[task](fusion(encoders(inputs), mask), context)``, where the
-      context gives heads that need more than the fused vector an image encoder's feature maps
-      (localisation, segmentation) or every modality's tokens (report generation);
-    - late: every modality has its own head per task (``heads[task][modality]``); the fusion
-      (one per task, in ``fusion[task]``) combines their probabilities, and the output is mapped
-      back to logits so that losses and metrics are the same as for other levels.
+    Subclasses decide how the modality encoders' outputs become task outputs.
 
     Args:
         encoders: one encoder per modality (for early fusion, the low-level projections).
-        fusion: a Fusion, or for late fusion a ModuleDict task -> Fusion.
-        heads: task -> Head, or for late fusion task -> ModuleDict modality -> Head.
-        level: early | intermediate | late.
+        level: early | intermediate | late (the fusion strategy's level).
     """
 
-    def __init__(self, encoders: nn.ModuleDict, fusion: nn.Module, heads: nn.ModuleDict,
-                 level: str) -> None:
+    def __init__(self, encoders: nn.ModuleDict, level: str) -> None:
         super().__init__()
         self.encoders = encoders
-        self.fusion = fusion
-        self.heads = heads
         self.level = level
         self.modalities = sorted(encoders.keys())
 
@@ -57,14 +50,39 @@ class MultimodalModel(nn.Module):
 
     def run(self, inputs: Mapping[str, Any], mask: torch.Tensor, targets: Mapping[str, Any] | None = None,
             *, outputs: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Training outputs and predictions from one pass of the encoders and the fusion.
+        """Training outputs and predictions (task -> value) from one pass of the encoders.
 
         Predictions are the outputs themselves except for heads that decode (report generation),
         whose predictions are computed separately; ``outputs=False`` skips their outputs.
         """
-        if self.level == "late":
-            out = self._late(inputs, mask)
-            return out, out
+        raise NotImplementedError
+
+    def task_head(self, task: str) -> Head:
+        """The head that defines the task's loss and metrics."""
+        raise NotImplementedError
+
+
+class FeatureFusion(MultimodalModel):
+    """Early and intermediate fusion: ``heads[task](fusion(encoders(inputs), mask), context)``.
+
+    The context gives heads that need more than the fused vector an image encoder's feature
+    maps (localisation, segmentation) or every modality's tokens (report generation).
+
+    Args:
+        encoders: one encoder per modality (for early fusion, the low-level projections).
+        fusion: the fusion strategy, modality embeddings (or tokens, or levels) -> (B, D).
+        heads: task -> Head, each reading the fused vector.
+        level: early | intermediate.
+    """
+
+    def __init__(self, encoders: nn.ModuleDict, fusion: Fusion, heads: nn.ModuleDict, level: str) -> None:
+        super().__init__(encoders, level)
+        # Registered in this order (encoders, fusion, heads): the names and order of model.pt.
+        self.fusion = fusion
+        self.heads = heads
+
+    def run(self, inputs: Mapping[str, Any], mask: torch.Tensor, targets: Mapping[str, Any] | None = None,
+            *, outputs: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
         fused, ctx = self.encode(inputs, mask)
         outs, preds = {}, {}
         for t, head in self.heads.items():
@@ -94,42 +112,19 @@ class MultimodalModel(nn.Module):
             levels = {m: encoders[m].forward_levels(inputs[m]) for m in self.modalities}
             return self.fusion(levels, mask), ctx
         feats = {}
+        wanted = self.map_modalities()
         for m in self.modalities:
-            if m in self._map_modalities:
+            if m in wanted:
                 # One pass of the image encoder gives both its feature maps and its embedding.
-                ctx._maps[m], feats[m] = encoders[m].forward_maps(inputs[m])
+                m_maps, feats[m] = encoders[m].forward_maps(inputs[m])
+                ctx.provide_maps(m, m_maps)
             else:
                 feats[m] = encoders[m](inputs[m])
         return self.fusion(feats, mask), ctx
 
-    @property
-    def _map_modalities(self) -> set[str]:
-        return {getattr(h, "image", None) for h in self.heads.values()
-                if isinstance(h, Head) and "maps" in h.needs} - {None}  # type: ignore[return-value]
-
-    def _late(self, inputs: Mapping[str, Any], mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = {}
-        for task, probs in self._modality_probs(self.embed(inputs)).items():
-            fused = self.fusion[task](probs, mask)  # (B, K) probabilities
-            out[task] = self.task_head(task).from_probs(fused)
-        return out
-
-    def modality_probs(self, inputs: Mapping[str, Any]) -> dict[str, dict[str, torch.Tensor]]:
-        """Late fusion only: task -> modality -> that modality's own probabilities (B, K)."""
-        if self.level != "late":
-            raise ValueError("per-modality predictions exist only for late fusion")
-        return self._modality_probs(self.embed(inputs))
-
-    def _modality_probs(self, feats: Mapping[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
-        return {task: {m: heads[m].to_probs(heads[m](feats[m])) for m in self.modalities}
-                for task, heads in self.heads.items()}
+    def map_modalities(self) -> set[str]:
+        """The image modalities whose feature maps some head reads."""
+        return {h.image for h in self.heads.values() if "maps" in h.needs and getattr(h, "image", None)}
 
     def task_head(self, task: str) -> Head:
-        """The head that defines the task's loss and metrics."""
-        h = self.heads[task]
-        return next(iter(h.values())) if isinstance(h, nn.ModuleDict) else h
-
-    @property
-    def fusion_module(self) -> Fusion:
-        f = self.fusion
-        return next(iter(f.values())) if isinstance(f, nn.ModuleDict) else f
+        return self.heads[task]

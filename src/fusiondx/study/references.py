@@ -55,7 +55,7 @@ def build_case_table(cfg: Config, out_dir: Path, rep: Replicate) -> Any:
     without normalisation; decoded arrays shared through the study's disk cache)."""
     from fusiondx.data.manifest import read_manifest
     from fusiondx.data.store import prepare
-    from fusiondx.references._table import build_table
+    from fusiondx.references import build_table
 
     raw = _everything(cfg, out_dir, rep)
     for m in raw["modalities"]:
@@ -161,7 +161,7 @@ def _fit(p: Planned, table: Any, info: TaskInfo, y: np.ndarray, split: np.ndarra
         "val": {info.name: metrics_of(info, y[split == "val"], fitted.val)},
         "test": {info.name: metrics_of(info, y[split == "test"], fitted.test)},
     }
-    from fusiondx.engine.run import write_json
+    from fusiondx.engine.rundir import write_json
 
     write_json(run_dir / "metrics.json", metrics)
     return metrics

@@ -68,17 +68,18 @@ def _chosen(n: int, rate: float, key: str) -> np.ndarray:
 
 def _load(run_dir: Any) -> tuple[Any, Any, np.ndarray]:
     from fusiondx.data.store import prepare_with_state
-    from fusiondx.engine.run import _saved_splits, load_run
+    from fusiondx.engine.rundir import RunDir
 
-    cfg, model, state = load_run(run_dir)
+    run = RunDir(run_dir)
+    cfg, model, state = run.load()
     prepared = prepare_with_state(cfg, state, cfg.data.manifest, cfg.data.data_root, need_labels=True)
     store = prepared.store
-    store.split = _saved_splits(run_dir, store)
+    store.split = run.splits(store.ids)
     return model, store, store.indices("test")
 
 
 def _outputs(model: Any, store: Any, idx: np.ndarray, mask: torch.Tensor, info: TaskInfo) -> Any:
-    from fusiondx.engine.run import predict_outputs
+    from fusiondx.engine.inference import predict_outputs
 
     return predict_outputs(model, store, idx, 512, mask=mask)[info.name]
 

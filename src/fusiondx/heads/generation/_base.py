@@ -1,15 +1,14 @@
-"""Clinical report generation: a decoder that writes a report conditioned on the fused case.
+"""The generation head's shared part: embedding, conditioning, loss, greedy and beam search, metrics.
 
-The decoder attends over the tokens of every modality (and the fused vector) through
-:meth:`HeadContext.memory`, is trained with teacher forcing and decodes greedily or with beam
-search. Targets are token ids ``[BOS, w1, ..., EOS, PAD, ...]``; a row of only ``PAD`` is a case
-without a reference report and takes no part in the loss or the metrics.
+A decoder kind (:mod:`.transformer`, :mod:`.lstm`) subclasses :class:`GenerationHead` with
+``decoder="<kind>"`` and supplies its layers and how they run: teacher-forced over a whole
+target, or one token at a time from a decoding state.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -21,7 +20,6 @@ from fusiondx.evaluation.text import TEXT_METRICS
 from fusiondx.heads._base import Head, HeadContext, no_loss
 from fusiondx.registry import register_head
 
-DECODERS = ("transformer", "lstm")
 CONTEXTS = ("all", "fused", "none")
 
 
@@ -79,6 +77,33 @@ class GenerationHead(Head):
     needs = frozenset({"tokens"})
     decodes = True
     skips_missing_targets = True
+    decoder_kind: ClassVar[str] = ""
+    """The ``decoder`` option a subclass implements (set by ``decoder=`` in its class line)."""
+    _kinds: ClassVar[dict[str, type[GenerationHead]]] = {}
+
+    def __init_subclass__(cls, decoder: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if decoder is not None:
+            cls.decoder_kind = decoder
+            GenerationHead._kinds[decoder] = cls
+
+    def __new__(cls, *args: Any, decoder: str = "transformer", **kwargs: Any) -> GenerationHead:
+        """``GenerationHead(decoder=...)`` builds the class of that decoder kind."""
+        kinds = GenerationHead._kinds
+        if decoder not in kinds:
+            raise ConfigError(f"the generation head has no decoder '{decoder}'",
+                              fix=f"use one of: {', '.join(sorted(kinds))}")
+        if cls is GenerationHead:
+            cls = kinds[decoder]
+        elif decoder != cls.decoder_kind:
+            raise ConfigError(f"{cls.__name__} is the '{cls.decoder_kind}' decoder, not '{decoder}'",
+                              fix=f"build GenerationHead(decoder='{decoder}') instead")
+        return super().__new__(cls)
+
+    @classmethod
+    def decoders(cls) -> list[str]:
+        """The decoder kinds there are (the ``decoder`` option's values)."""
+        return sorted(GenerationHead._kinds)
 
     def __init__(self, *, in_dim: int, vocab_size: int, max_length: int, bos_id: int, eos_id: int,
                  pad_id: int = 0, unk_id: int | None = 1, decoder: str = "transformer", layers: int = 2,
@@ -90,7 +115,7 @@ class GenerationHead(Head):
                   dropout=dropout, beam_size=beam_size, length_penalty=length_penalty, context=context)
         self.in_dim, self.vocab_size, self.max_length = in_dim, vocab_size, max_length
         self.bos_id, self.eos_id, self.pad_id, self.unk_id = bos_id, eos_id, pad_id, unk_id
-        self.decoder_kind, self.context = decoder, context
+        self.context = context
         self.num_layers, self.num_heads = layers, heads
         self.beam_size, self.length_penalty = beam_size, float(length_penalty)
 
@@ -105,20 +130,30 @@ class GenerationHead(Head):
         banned[[bos_id, pad_id]] = True
         self.register_buffer("banned", banned, persistent=False)
 
-        if decoder == "transformer":
-            self.pos = nn.Parameter(torch.randn(max_length, in_dim) * in_dim ** -0.5)
-            layer = nn.TransformerDecoderLayer(in_dim, heads, dim_feedforward=4 * in_dim, dropout=dropout,
-                                               activation="gelu", batch_first=True, norm_first=True)
-            self.decoder = nn.TransformerDecoder(layer, layers, norm=nn.LayerNorm(in_dim))
-        else:
-            self.init_state = nn.Linear(in_dim, 2 * layers * in_dim)
-            self.cells = nn.ModuleList(nn.LSTMCell(2 * in_dim if i == 0 else in_dim, in_dim)
-                                       for i in range(layers))
-            self.att_key = nn.Linear(in_dim, in_dim, bias=False)
-            self.att_query = nn.Linear(in_dim, in_dim)
-            self.att_v = nn.Linear(in_dim, 1, bias=False)
-            self.out_state = nn.Linear(2 * in_dim, in_dim)
-            self.drop = nn.Dropout(dropout)
+        self.build_decoder(layers=layers, heads=heads, dropout=dropout)
+
+    # ------------------------------------------------------------------ what a decoder kind supplies
+
+    def build_decoder(self, *, layers: int, heads: int, dropout: float) -> None:
+        """Create the decoder's layers (after the token embedding, whose width is ``in_dim``)."""
+        raise NotImplementedError
+
+    def teacher_forced(self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor,
+                       inp: torch.Tensor) -> torch.Tensor:
+        """Logits (B, L, vocab_size) of the token after each of ``inp`` (B, L), all at once."""
+        raise NotImplementedError
+
+    def decoding_state(self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor) -> dict[str, Any]:
+        """What :meth:`step` needs to decode one token at a time, for N rows of ``memory``."""
+        raise NotImplementedError
+
+    def step(self, tok: torch.Tensor, t: int, st: dict[str, Any]) -> torch.Tensor:
+        """Logits (N, V) of the token after position ``t``, whose input token is ``tok`` (N,)."""
+        raise NotImplementedError
+
+    def reorder(self, st: dict[str, Any], index: torch.Tensor, t: int) -> None:
+        """Keep the decoding state of rows ``index`` after step ``t`` (beam search moves beams between rows)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ conditioning
 
@@ -139,12 +174,6 @@ class GenerationHead(Head):
                                  f"{self.in_dim}; the tokens must have the fused vector's width")
             return mem, pad.to(mem.device)
         return mem, torch.zeros(b, 1, dtype=torch.bool, device=fused.device)
-
-    def _cond(self, fused: torch.Tensor) -> torch.Tensor:
-        """(B, in_dim) vector that sets the LSTM's initial state (never the fused one for 'none')."""
-        if self.context == "none":
-            return self.null_token.to(fused.dtype).expand(fused.shape[0], -1)
-        return fused
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         return F.linear(h, self.embed.weight, self.out_bias)
@@ -168,19 +197,7 @@ class GenerationHead(Head):
             raise ValueError(f"generation targets are {target.shape[1]} tokens long but the head's max_length "
                              f"is {self.max_length}")
         memory, padding = self._memory(fused, ctx)
-        inp = target[:, :-1].long()
-        if self.decoder_kind == "transformer":
-            n = inp.shape[1]
-            x = self.embed(inp) + self.pos[:n]
-            causal = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
-            h = self.decoder(x, memory, tgt_mask=causal, tgt_is_causal=True, memory_key_padding_mask=padding)
-            return self._logits(h)
-        state, keys = self._lstm_start(fused, memory)
-        outs = []
-        for t in range(inp.shape[1]):
-            out, state = self._lstm_step(inp[:, t], state, memory, keys, padding)
-            outs.append(out)
-        return torch.stack(outs, dim=1)
+        return self.teacher_forced(fused, memory, padding, target[:, :-1].long())
 
     def loss(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean token cross-entropy over ``target[:, 1:]``, padding (hence empty rows) ignored."""
@@ -189,30 +206,6 @@ class GenerationHead(Head):
             return no_loss(outputs)
         return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]).float(), gold.reshape(-1),
                                ignore_index=self.pad_id)
-
-    # ------------------------------------------------------------------ LSTM decoder
-
-    def _lstm_start(self, fused: torch.Tensor, memory: torch.Tensor) -> tuple[Any, torch.Tensor]:
-        hc = torch.tanh(self.init_state(self._cond(fused))).chunk(2 * self.num_layers, dim=-1)
-        state = (list(hc[: self.num_layers]), list(hc[self.num_layers:]))
-        return state, self.att_key(memory)  # keys projected once, not at every step
-
-    def _lstm_step(self, tok: torch.Tensor, state: Any, memory: torch.Tensor, keys: torch.Tensor,
-                   padding: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        hs, cs = state
-        # Bahdanau: the previous top state asks where to look before this step's update.
-        score = self.att_v(torch.tanh(keys + self.att_query(hs[-1]).unsqueeze(1))).squeeze(-1)
-        weights = score.masked_fill(padding, -math.inf).softmax(-1)
-        read = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)
-        x = torch.cat([self.embed(tok), read], dim=-1)
-        new_h, new_c = [], []
-        for i, cell in enumerate(self.cells):
-            h, c = cell(x if i == 0 else self.drop(x), (hs[i], cs[i]))
-            new_h.append(h)
-            new_c.append(c)
-            x = h
-        out = torch.tanh(self.out_state(self.drop(torch.cat([x, read], dim=-1))))
-        return self._logits(self.drop(out)), (new_h, new_c)
 
     # ------------------------------------------------------------------ incremental decoding
 
@@ -223,61 +216,7 @@ class GenerationHead(Head):
             fused = fused.repeat_interleave(beams, 0)
             memory = memory.repeat_interleave(beams, 0)
             padding = padding.repeat_interleave(beams, 0)
-        if self.decoder_kind == "lstm":
-            state, keys = self._lstm_start(fused, memory)
-            return {"state": state, "memory": memory, "keys": keys, "padding": padding}
-        n, d, nh = fused.shape[0], self.in_dim, self.num_heads
-        steps = self.max_length - 1
-        cross, cache = [], []
-        for layer in self.decoder.layers:
-            mha = layer.multihead_attn
-            _, wk, wv = mha.in_proj_weight.chunk(3)
-            _, bk, bv = mha.in_proj_bias.chunk(3)
-            cross.append((self._split(F.linear(memory, wk, bk)), self._split(F.linear(memory, wv, bv))))
-            cache.append((memory.new_zeros(n, nh, steps, d // nh), memory.new_zeros(n, nh, steps, d // nh)))
-        # SDPA's boolean mask is True where attention is allowed: the opposite of key_padding_mask.
-        return {"cross": cross, "cache": cache, "allow": ~padding[:, None, None, :]}
-
-    def _split(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, T, D) -> (N, heads, T, D / heads)."""
-        n, t, _ = x.shape
-        return x.view(n, t, self.num_heads, -1).transpose(1, 2)
-
-    def _step(self, tok: torch.Tensor, t: int, st: dict[str, Any]) -> torch.Tensor:
-        """Logits (N, V) of the token after position ``t``, whose input token is ``tok`` (N,)."""
-        if self.decoder_kind == "lstm":
-            logits, st["state"] = self._lstm_step(tok, st["state"], st["memory"], st["keys"], st["padding"])
-            return logits
-        # The layers of self.decoder run one position at a time with cached keys and values;
-        # the same weights and operations as TransformerDecoderLayer's pre-norm forward.
-        x = (self.embed(tok) + self.pos[t]).unsqueeze(1)  # (N, 1, D)
-        n = x.shape[0]
-        for layer, (mk, mv), (ck, cv) in zip(self.decoder.layers, st["cross"], st["cache"], strict=True):
-            sa = layer.self_attn
-            p = sa.dropout if self.training else 0.0
-            q, k, v = F.linear(layer.norm1(x), sa.in_proj_weight, sa.in_proj_bias).chunk(3, dim=-1)
-            ck[:, :, t: t + 1] = self._split(k)
-            cv[:, :, t: t + 1] = self._split(v)
-            a = F.scaled_dot_product_attention(self._split(q), ck[:, :, : t + 1], cv[:, :, : t + 1], dropout_p=p)
-            x = x + layer.dropout1(sa.out_proj(a.transpose(1, 2).reshape(n, 1, -1)))
-            mha = layer.multihead_attn
-            wq, _, _ = mha.in_proj_weight.chunk(3)
-            bq, _, _ = mha.in_proj_bias.chunk(3)
-            q = self._split(F.linear(layer.norm2(x), wq, bq))
-            a = F.scaled_dot_product_attention(q, mk, mv, attn_mask=st["allow"], dropout_p=p)
-            x = x + layer.dropout2(mha.out_proj(a.transpose(1, 2).reshape(n, 1, -1)))
-            x = x + layer.dropout3(layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm3(x))))))
-        return self._logits(self.decoder.norm(x.squeeze(1)))
-
-    def _reorder(self, st: dict[str, Any], index: torch.Tensor, t: int) -> None:
-        """Keep the decoding state of rows ``index`` after step ``t`` (beam search moves beams between rows)."""
-        if self.decoder_kind == "lstm":
-            hs, cs = st["state"]
-            st["state"] = ([h[index] for h in hs], [c[index] for c in cs])
-        else:
-            for k, v in st["cache"]:  # only the positions written so far
-                k[:, :, : t + 1] = k[index, :, : t + 1]
-                v[:, :, : t + 1] = v[index, :, : t + 1]
+        return self.decoding_state(fused, memory, padding)
 
     # ------------------------------------------------------------------ inference
 
@@ -296,7 +235,7 @@ class GenerationHead(Head):
         st = self._start(fused, ctx, 1)
         tok = torch.full((b,), self.bos_id, dtype=torch.long, device=fused.device)
         for t in range(steps):
-            tok = self._log_probs(self._step(tok, t, st)).argmax(-1)
+            tok = self._log_probs(self.step(tok, t, st)).argmax(-1)
             out[:, t] = tok.masked_fill(done, self.pad_id)
             done |= tok == self.eos_id
             if done.all():
@@ -328,7 +267,7 @@ class GenerationHead(Head):
         finished_row[self.pad_id] = 0.0
         base = torch.arange(b, device=dev).unsqueeze(1) * k
         for t in range(steps):
-            logp = self._log_probs(self._step(tok, t, st)).view(b, k, v)
+            logp = self._log_probs(self.step(tok, t, st)).view(b, k, v)
             logp = torch.where(done.unsqueeze(-1), finished_row, logp)
             cand = score.unsqueeze(-1) + logp  # (B, k, V) raw log-probabilities
             cand_len = torch.where(done, length, torch.full_like(length, t + 1)).unsqueeze(-1).expand(-1, -1, v)
@@ -343,7 +282,7 @@ class GenerationHead(Head):
             seqs = seqs.gather(1, beam.unsqueeze(-1).expand(-1, -1, steps))
             seqs[:, :, t] = tok2
             rows = (base + beam).view(-1)
-            self._reorder(st, rows, t)
+            self.reorder(st, rows, t)
             tok = tok2.view(-1)
             if done.all():
                 break
@@ -399,8 +338,6 @@ def _validate(*, in_dim: int, vocab_size: int, max_length: int, bos_id: int, eos
               context: str) -> None:
     """Raise a ConfigError naming the first invalid option of the generation head."""
     what = "the generation head"
-    if decoder not in DECODERS:
-        raise ConfigError(f"{what} has no decoder '{decoder}'", fix=f"use one of: {', '.join(DECODERS)}")
     if context not in CONTEXTS:
         raise ConfigError(f"{what} has no context '{context}'",
                           fix="use 'all' (every modality's tokens and the fused vector), 'fused' (the fused "

@@ -1,0 +1,47 @@
+"""The training curves, ``logs/metrics.csv``: one row per epoch, written as the epoch ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+
+from fusiondx.engine import runfolder
+
+
+def append_curve(path: Path, row: dict[str, Any]) -> None:
+    """Add one epoch to the training curves, replacing rows of this epoch and later.
+
+    Rows from later epochs can exist after an interrupted run is resumed from an earlier
+    checkpoint; the file is small, so it is rewritten whole each epoch.
+    """
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    if len(old):
+        old = old[old["epoch"] < row["epoch"]]
+    frame = pd.concat([old, pd.DataFrame([row])], ignore_index=True) if len(old) else pd.DataFrame([row])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A kill while writing keeps the previous curves, not a truncated file.
+    runfolder.write_whole(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+class TrainingCurves(L.Callback):
+    """Appends the module's ``epoch_metrics`` (epoch, lr, losses, every validation metric) to
+    ``path`` after each validation.
+
+    Place it before the callback that saves the epoch's checkpoint (``BestEpoch``): a run killed
+    between the two then resumes from the epoch before and writes this row again, whereas the
+    other order could leave a checkpoint whose epoch has no row.
+
+    Args:
+        path: the CSV file (``logs/metrics.csv`` of the run folder).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        row = getattr(pl_module, "epoch_metrics", None)
+        if row is not None and not trainer.sanity_checking:
+            append_curve(self.path, row)

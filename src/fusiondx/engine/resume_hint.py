@@ -1,0 +1,27 @@
+"""What a stopped training prints: how to continue it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+
+class ResumeHint(L.Callback):
+    """On Ctrl-C or SIGTERM, say how to continue instead of leaving a bare exit.
+
+    Args:
+        last: the checkpoint of the last finished epoch (what ``--resume`` continues from).
+    """
+
+    def __init__(self, last: Path) -> None:
+        self.last = last
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            how = "Stopped by SIGTERM" if isinstance(exception, SIGTERMException) else "Interrupted"
+            print(f"\n{how} in epoch {trainer.current_epoch}. The last finished epoch is saved in "
+                  f"{self.last}; run the same `fusiondx fit` command with --resume to continue.",
+                  file=sys.stderr)

@@ -1,0 +1,64 @@
+"""The process and the Lightning Trainer as ``fit`` runs them: threads, seeds, logging, stopping."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from fusiondx.config import Config
+
+
+def setup_torch(cfg: Config) -> None:
+    """Set up this process for a run: torch threads (``train.threads``, else up to 8), every
+    global random stream seeded with ``cfg.seed``, Lightning's banners silenced.
+
+    Call it before the data is prepared and the model is built: both draw from the seeded
+    streams, and the same seed must give the same numbers.
+    """
+    # Lightning's banners (GPU/TPU availability, tips) say nothing about this run.
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    threads = cfg.train.threads or min(os.cpu_count() or 1, 8)
+    torch.set_num_threads(threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+
+def build_trainer(cfg: Config, callbacks: Sequence[L.Callback], *, progress: bool, root: Path) -> L.Trainer:
+    """The Trainer of a run: ``cfg.train``'s epochs, accelerator, precision and determinism on one
+    device; no logger and no checkpointing of its own (the callbacks do both)."""
+    return L.Trainer(
+        max_epochs=cfg.train.epochs, accelerator=cfg.train.accelerator, devices=1,
+        precision=cfg.train.precision, deterministic=cfg.train.deterministic,
+        logger=False, callbacks=list(callbacks), enable_checkpointing=False,
+        enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
+        log_every_n_steps=1, default_root_dir=root)
+
+
+def train(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataModule,
+          resume_from: Path | None = None) -> float:
+    """``trainer.fit``, continued from ``resume_from`` if given; returns the seconds it took.
+
+    SIGTERM stops the training like Ctrl-C: a ``KeyboardInterrupt`` (Lightning would otherwise
+    end with exit status 0, as if the run had finished).
+    """
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*too few batches.*|.*number of training batches.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        # A frozen pretrained encoder (minilm) keeps its backbone in eval mode on purpose.
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None,
+                        weights_only=True)
+        except SIGTERMException:
+            raise KeyboardInterrupt("SIGTERM") from None
+    return time.perf_counter() - start

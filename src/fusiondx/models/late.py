@@ -1,0 +1,56 @@
+"""Late (decision-level) fusion: each modality predicts on its own, a fusion combines the predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from fusiondx.heads import Head
+from fusiondx.models.multimodal import MultimodalModel
+
+
+class LateFusion(MultimodalModel):
+    """Every modality has its own head per task; one fusion per task combines their probabilities.
+
+    The combined probabilities are mapped back to logits by the task's head, so that losses and
+    metrics are the same as for the other levels. Late fusions that learn on validation data
+    (``late_stacking``) are fitted through :meth:`meta_learners` and :meth:`modality_probs`.
+
+    Args:
+        encoders: one encoder per modality.
+        fusion: task -> Fusion that combines the modalities' (B, K) probabilities.
+        heads: task -> (modality -> Head): each modality's own head for the task.
+    """
+
+    def __init__(self, encoders: nn.ModuleDict, fusion: nn.ModuleDict, heads: nn.ModuleDict) -> None:
+        super().__init__(encoders, "late")
+        # Registered in this order (encoders, fusion, heads): the names and order of model.pt.
+        self.fusion = fusion
+        self.heads = heads
+
+    def run(self, inputs: Mapping[str, Any], mask: torch.Tensor, targets: Mapping[str, Any] | None = None,
+            *, outputs: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+        out = {}
+        for task, probs in self._modality_probs(self.embed(inputs)).items():
+            fused = self.fusion[task](probs, mask)  # (B, K) probabilities
+            out[task] = self.task_head(task).from_probs(fused)
+        return out, out
+
+    def modality_probs(self, inputs: Mapping[str, Any]) -> dict[str, dict[str, torch.Tensor]]:
+        """Task -> modality -> that modality's own probabilities (B, K)."""
+        return self._modality_probs(self.embed(inputs))
+
+    def _modality_probs(self, feats: Mapping[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+        return {task: {m: heads[m].to_probs(heads[m](feats[m])) for m in self.modalities}
+                for task, heads in self.heads.items()}
+
+    def meta_learners(self) -> dict[str, nn.Module]:
+        """Task -> the fusion, for fusions fitted on validation data (those with ``fit_meta``)."""
+        return {t: f for t, f in self.fusion.items() if hasattr(f, "fit_meta")}
+
+    def task_head(self, task: str) -> Head:
+        # Every modality's head of a task has the same loss and metrics: the first one speaks for all.
+        return next(iter(self.heads[task].values()))
