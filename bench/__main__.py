@@ -19,13 +19,20 @@ BENCHMARKS = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="name", required=True, metavar="BENCHMARK")
     for name, help_ in BENCHMARKS.items():
         module = importlib.import_module(f"bench.{name}")
-        sp = sub.add_parser(name, help=help_, description=module.__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        sp = sub.add_parser(
+            name,
+            help=help_,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(sp)
     sub.add_parser("all", help="every benchmark with its defaults, in order")
     args = p.parse_args(argv)

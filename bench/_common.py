@@ -41,24 +41,35 @@ def machine() -> dict[str, Any]:
         mem = round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem, "torch": torch.__version__,
-            "load_1min": round(os.getloadavg()[0], 2),
-            "threads": torch.get_num_threads(), "python": platform.python_version(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem,
+        "torch": torch.__version__,
+        "load_1min": round(os.getloadavg()[0], 2),
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
 
 
 def machine_line(m: dict[str, Any]) -> str:
     gpu = f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU"
-    return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB{gpu}; torch {m['torch']} "
-            f"({m['threads']} threads), Python {m['python']}; 1-min load average at the end {m['load_1min']} (its own threads included)")
+    return (
+        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB{gpu}; torch {m['torch']} "
+        f"({m['threads']} threads), Python {m['python']}; 1-min load average at the end {m['load_1min']} (its own threads included)"
+    )
 
 
 def warn_if_busy() -> None:
     """Other processes on a 2-core machine make small-model timings worthless: say so up front."""
     load = os.getloadavg()[0]
     if load > 0.7 * (os.cpu_count() or 1):
-        print(f"Warning: the 1-minute load average is {load:.1f} on {os.cpu_count()} cores; other "
-              "processes are running and the timings will be too slow and noisy.", flush=True)
+        print(
+            f"Warning: the 1-minute load average is {load:.1f} on {os.cpu_count()} cores; other "
+            "processes are running and the timings will be too slow and noisy.",
+            flush=True,
+        )
 
 
 def command_line() -> str:
@@ -72,16 +83,24 @@ def save(name: str, results: dict[str, Any], markdown: str, title: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "command": command_line(), "date": stamp, "machine": m, **results}
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
-    body = (f"<!-- bench:{name} -->\n### {title}\n\n"
-            f"`{command_line()}` — {stamp} — {machine_line(m)}\n\n{markdown.strip()}\n<!-- /bench:{name} -->")
+    body = (
+        f"<!-- bench:{name} -->\n### {title}\n\n"
+        f"`{command_line()}` — {stamp} — {machine_line(m)}\n\n{markdown.strip()}\n<!-- /bench:{name} -->"
+    )
     text = REPORT.read_text() if REPORT.is_file() else "# Benchmarks\n"
     pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
-    text = pattern.sub(lambda _: body, text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"
+    text = (
+        pattern.sub(lambda _: body, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + body + "\n"
+    )
     REPORT.write_text(text)
     print(f"Wrote the '{name}' section of {REPORT} and {RESULTS / (name + '.json')}")
 
 
-def cohort(n_cases: int, *, image_size: int = 64, signal_format: str = "wfdb", seed: int = 0) -> Path:
+def cohort(
+    n_cases: int, *, image_size: int = 64, signal_format: str = "wfdb", seed: int = 0
+) -> Path:
     """A built-in cohort under the bench work folder, made once and reused by later runs."""
     from fusiondx.datasets.synthetic import make_cohort
 
@@ -90,8 +109,14 @@ def cohort(n_cases: int, *, image_size: int = 64, signal_format: str = "wfdb", s
     if not (out / ".complete").is_file():
         t = time.perf_counter()
         print(f"Making a {n_cases}-case cohort in {out} ...", flush=True)
-        make_cohort(out, n_cases=n_cases, seed=seed, image_size=image_size,
-                    signal_format=signal_format, progress=sys.stderr.isatty())
+        make_cohort(
+            out,
+            n_cases=n_cases,
+            seed=seed,
+            image_size=image_size,
+            signal_format=signal_format,
+            progress=sys.stderr.isatty(),
+        )
         (out / ".complete").write_text(f"{time.perf_counter() - t:.1f} s\n")
     return manifest
 

@@ -25,15 +25,34 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARIES = ROOT / "docs" / "results"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BLOCK = re.compile(r"<!-- results:(?P<name>[a-z0-9_]+) -->\n(?P<body>.*?)<!-- /results:(?P=name) -->", re.S)
-NAMES = {"auroc": "AUROC", "iou": "IoU", "dice_lesion": "Dice (lesion cases)", "bleu4": "BLEU-4",
-         "rouge_l": "ROUGE-L", "c_index": "C-index", "r2": "R²", "f1": "F1", "auprc": "AUPRC"}
+BLOCK = re.compile(
+    r"<!-- results:(?P<name>[a-z0-9_]+) -->\n(?P<body>.*?)<!-- /results:(?P=name) -->", re.S
+)
+NAMES = {
+    "auroc": "AUROC",
+    "iou": "IoU",
+    "dice_lesion": "Dice (lesion cases)",
+    "bleu4": "BLEU-4",
+    "rouge_l": "ROUGE-L",
+    "c_index": "C-index",
+    "r2": "R²",
+    "f1": "F1",
+    "auprc": "AUPRC",
+}
 
 
 # --------------------------------------------------------------------------------- summaries
 
-def summarise(results: dict[str, Any], *, name: str, command: str, minutes: float, machine: str,
-              extra_metrics: tuple[str, ...] = ("f1",)) -> dict[str, Any]:
+
+def summarise(
+    results: dict[str, Any],
+    *,
+    name: str,
+    command: str,
+    minutes: float,
+    machine: str,
+    extra_metrics: tuple[str, ...] = ("f1",),
+) -> dict[str, Any]:
     """What the docs need of a study's results.json (kept small enough to commit)."""
     study = results["study"]
     metric = study["primary_metric"]
@@ -42,23 +61,56 @@ def summarise(results: dict[str, Any], *, name: str, command: str, minutes: floa
     def ci(d: dict[str, Any] | None) -> dict[str, float] | None:
         return None if not d else {k: d.get(k) for k in ("mean", "low", "high")}
 
-    entries = [{"id": e["id"], "label": e["label"], "kind": e["kind"], "modalities": e["modalities"],
-                "n_parameters": e.get("n_parameters"), "flags": e.get("flags") or [],
-                "val": (e.get("val") or {}).get(metric),
-                "test": {m: ci(e["test"].get(m)) for m in keep if m in e["test"]}}
-               for e in results["entries"]]
-    comps = {k: (None if v is None else {x: v.get(x) for x in ("a", "b", "difference", "low", "high", "p_value")})
-             for k, v in (results.get("comparisons") or {}).items()}
-    return {"name": name, "command": command, "created": study["created"], "minutes": round(minutes, 1),
-            "machine": machine,
-            "study": {k: study.get(k) for k in ("name", "task", "task_type", "primary_metric", "seeds", "folds",
-                                                "n_test", "n_boot")},
-            "entries": entries, "winner": results["winner"], "best_single": results["best_single"],
-            "best_reference": results.get("best_reference"),
-            "best_single_on_test": results.get("best_single_on_test"),
-            "comparisons": comps, "verdict": results.get("verdict"),
-            "references_absent": results.get("references_absent") or [],
-            "ablation": _ablation(results)}
+    entries = [
+        {
+            "id": e["id"],
+            "label": e["label"],
+            "kind": e["kind"],
+            "modalities": e["modalities"],
+            "n_parameters": e.get("n_parameters"),
+            "flags": e.get("flags") or [],
+            "val": (e.get("val") or {}).get(metric),
+            "test": {m: ci(e["test"].get(m)) for m in keep if m in e["test"]},
+        }
+        for e in results["entries"]
+    ]
+    comps = {
+        k: (
+            None
+            if v is None
+            else {x: v.get(x) for x in ("a", "b", "difference", "low", "high", "p_value")}
+        )
+        for k, v in (results.get("comparisons") or {}).items()
+    }
+    return {
+        "name": name,
+        "command": command,
+        "created": study["created"],
+        "minutes": round(minutes, 1),
+        "machine": machine,
+        "study": {
+            k: study.get(k)
+            for k in (
+                "name",
+                "task",
+                "task_type",
+                "primary_metric",
+                "seeds",
+                "folds",
+                "n_test",
+                "n_boot",
+            )
+        },
+        "entries": entries,
+        "winner": results["winner"],
+        "best_single": results["best_single"],
+        "best_reference": results.get("best_reference"),
+        "best_single_on_test": results.get("best_single_on_test"),
+        "comparisons": comps,
+        "verdict": results.get("verdict"),
+        "references_absent": results.get("references_absent") or [],
+        "ablation": _ablation(results),
+    }
 
 
 def _ablation(results: dict[str, Any]) -> dict[str, float] | None:
@@ -77,6 +129,7 @@ def load(name: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------- renderers
+
 
 def _f(x: Any, nd: int = 3) -> str:
     return "n/a" if not isinstance(x, (int, float)) or not math.isfinite(x) else f"{x:.{nd}f}"
@@ -108,15 +161,27 @@ def table(s: dict[str, Any], *, kinds: tuple[str, ...] | None = None) -> str:
     """Every entry, best first on the test metric; ★ winner (chosen on validation), ⚠ did not learn."""
     metric = s["study"]["primary_metric"]
     extra = [m for m in ("f1",) if any(m in e["test"] for e in s["entries"]) and m != metric]
-    head = ["model", "kind", f"{NAMES.get(metric, metric)} [95% CI]", *(NAMES.get(m, m) for m in extra),
-            "parameters"]
+    head = [
+        "model",
+        "kind",
+        f"{NAMES.get(metric, metric)} [95% CI]",
+        *(NAMES.get(m, m) for m in extra),
+        "parameters",
+    ]
     rows = [e for e in s["entries"] if kinds is None or e["kind"] in kinds]
-    rows.sort(key=lambda e: -(e["test"][metric]["mean"] if _finite(e["test"][metric]["mean"]) else -1e9))
+    rows.sort(
+        key=lambda e: -(e["test"][metric]["mean"] if _finite(e["test"][metric]["mean"]) else -1e9)
+    )
     lines = ["| " + " | ".join(head) + " |", "|---|---|---:|" + "---:|" * (len(extra) + 1)]
     for e in rows:
         label = e["label"] + (" ★" if e["id"] == s["winner"] else "") + (" ⚠" if e["flags"] else "")
-        cells = [f"**{label}**" if e["id"] == s["winner"] else label, e["kind"], _ci(e["test"][metric]),
-                 *(_f((e["test"].get(m) or {}).get("mean")) for m in extra), _params(e.get("n_parameters"))]
+        cells = [
+            f"**{label}**" if e["id"] == s["winner"] else label,
+            e["kind"],
+            _ci(e["test"][metric]),
+            *(_f((e["test"].get(m) or {}).get("mean")) for m in extra),
+            _params(e.get("n_parameters")),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"⚠ {e['label']}: {'; '.join(e['flags'])}." for e in rows if e["flags"]]
     return "\n".join(lines + ([""] + notes if notes else []))
@@ -128,8 +193,10 @@ def verdict(s: dict[str, Any]) -> str:
 
 
 def provenance(s: dict[str, Any]) -> str:
-    return (f"`{s['command']}` — {s['created'][:10]}, {s['minutes']:.0f} min on {s['machine']}; "
-            f"{replicates(s)}, 95% bootstrap CIs.")
+    return (
+        f"`{s['command']}` — {s['created'][:10]}, {s['minutes']:.0f} min on {s['machine']}; "
+        f"{replicates(s)}, 95% bootstrap CIs."
+    )
 
 
 def study_block(s: dict[str, Any]) -> str:
@@ -143,8 +210,10 @@ def entry(s: dict[str, Any], eid: str | None) -> dict[str, Any] | None:
 def overview(summaries: list[tuple[str, dict[str, Any]]]) -> str:
     """One row per study: the fusion chosen on validation, the best single modality and the best
     reference (both chosen on validation), the strongest probe, and the verdict's first words."""
-    head = ("| data | metric | fusion (chosen on val) | best single (val) | best reference (val) | "
-            "fusion − reference | strongest probe | verdict |")
+    head = (
+        "| data | metric | fusion (chosen on val) | best single (val) | best reference (val) | "
+        "fusion − reference | strongest probe | verdict |"
+    )
     lines = [head, "|---|---|---|---|---|---:|---|---|"]
     for title, s in summaries:
         metric = s["study"]["primary_metric"]
@@ -156,13 +225,19 @@ def overview(summaries: list[tuple[str, dict[str, Any]]]) -> str:
         probes = [e for e in s["entries"] if e["kind"] == "probe"]
         probe = max(probes, key=lambda e: e["test"][metric]["mean"] or -1, default=None)
         pname = None if probe is None else probe["id"].removeprefix("probe_") + " probe"
-        pcell = "–" if probe is None else f"{pname}: {_ci(probe['test'][metric])}" + (
-            " **shortcut**" if probe["id"] in s["verdict"]["shortcuts"] else "")
+        pcell = (
+            "–"
+            if probe is None
+            else f"{pname}: {_ci(probe['test'][metric])}"
+            + (" **shortcut**" if probe["id"] in s["verdict"]["shortcuts"] else "")
+        )
         words = s["verdict"]["headline"].split(":")[0]
         d = (s.get("comparisons") or {}).get("reference")
         diff = "–" if not d else f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
-        lines.append(f"| {title} | {NAMES.get(metric, metric)} | {cell(s['winner'])} | {cell(s['best_single'])} | "
-                     f"{cell(s['best_reference'])} | {diff} | {pcell} | {words} |")
+        lines.append(
+            f"| {title} | {NAMES.get(metric, metric)} | {cell(s['winner'])} | {cell(s['best_single'])} | "
+            f"{cell(s['best_reference'])} | {diff} | {pcell} | {words} |"
+        )
     return "\n".join(lines)
 
 
@@ -172,13 +247,24 @@ def _finite(x: Any) -> bool:
 
 # --------------------------------------------------------------------------------- the blocks
 
-REAL = [("PTB-XL 500, ECG + metadata + report", "ptbxl"), ("PTB-XL 500, ECG + metadata", "ptbxl_no_report"),
-        ("ChestX-ray14 1000, image + demographics", "nih_cxr"), ("MIMIC-IV demo, labs + admission + history", "mimic_iv"),
-        ("PneumoniaMNIST, image", "pneumoniamnist")]
-COHORT = [("built-in cohort (demo)", "demo"), ("built-in, only the image informative", "cohort_null"),
-          ("built-in, planted presence shortcut", "cohort_shortcut")]
-TASKS = [("lesion boxes", "localization"), ("findings text", "generation"), ("lesion masks", "segmentation"),
-         ("survival", "survival")]
+REAL = [
+    ("PTB-XL 500, ECG + metadata + report", "ptbxl"),
+    ("PTB-XL 500, ECG + metadata", "ptbxl_no_report"),
+    ("ChestX-ray14 1000, image + demographics", "nih_cxr"),
+    ("MIMIC-IV demo, labs + admission + history", "mimic_iv"),
+    ("PneumoniaMNIST, image", "pneumoniamnist"),
+]
+COHORT = [
+    ("built-in cohort (demo)", "demo"),
+    ("built-in, only the image informative", "cohort_null"),
+    ("built-in, planted presence shortcut", "cohort_shortcut"),
+]
+TASKS = [
+    ("lesion boxes", "localization"),
+    ("findings text", "generation"),
+    ("lesion masks", "segmentation"),
+    ("survival", "survival"),
+]
 
 
 def _overview(items: list[tuple[str, str]]) -> Callable[[], str]:
@@ -217,6 +303,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
 def render_doc(text: str, missing: list[str] | None = None) -> str:
     """The doc with every generated block rewritten from its summary; a block whose summary is
     not there yet is left as it is (and named in ``missing``)."""
+
     def sub(m: re.Match[str]) -> str:
         name = m.group("name")
         if name not in BLOCKS:
@@ -241,10 +328,19 @@ def main() -> int:
         if new != text:
             doc.write_text(new)
             changed.append(doc)
-    print("rewrote " + (", ".join(str(p.relative_to(ROOT)) for p in changed) if changed else "nothing (all blocks current)"))
+    print(
+        "rewrote "
+        + (
+            ", ".join(str(p.relative_to(ROOT)) for p in changed)
+            if changed
+            else "nothing (all blocks current)"
+        )
+    )
     if missing:
-        print(f"left as they were (no results file yet): {', '.join(dict.fromkeys(missing))}; "
-              "`python -m bench.results --only <name>` makes one")
+        print(
+            f"left as they were (no results file yet): {', '.join(dict.fromkeys(missing))}; "
+            "`python -m bench.results --only <name>` makes one"
+        )
     return 0
 
 

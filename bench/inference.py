@@ -58,36 +58,74 @@ def run(args: Any) -> None:
 
     def onnx(b: dict[str, Any]) -> Any:
         _, tensors = flatten(b["inputs"])
-        return session.run(None, {n: t.numpy() for n, t in zip(names, [*tensors, b["mask"]], strict=True)})
+        return session.run(
+            None, {n: t.numpy() for n, t in zip(names, [*tensors, b["mask"]], strict=True)}
+        )
 
-    singles = [store.batch(idx[i:i + 1]) for i in range(min(args.latency_cases, len(idx)))]
+    singles = [store.batch(idx[i : i + 1]) for i in range(min(args.latency_cases, len(idx)))]
     # Throughput over every case of the cohort (the test split alone is one or two batches).
     every = np.arange(len(store))
-    big = [store.batch(every[i:i + args.batch_size]) for i in range(0, len(every), args.batch_size)]
+    big = [
+        store.batch(every[i : i + args.batch_size]) for i in range(0, len(every), args.batch_size)
+    ]
     big = [b for b in big if len(b["case_id"]) == args.batch_size] or big
     rows = []
     for name, fn in (("eager PyTorch", eager), ("ONNX Runtime", onnx)):
         lat = _latencies(fn, singles) * 1000
         thr = min((_latencies(fn, big, warmup=1) for _ in range(3)), key=lambda t: t.sum())
-        rows.append({"runtime": name, "p50_ms": float(np.percentile(lat, 50)),
-                     "p99_ms": float(np.percentile(lat, 99)),
-                     "throughput": args.batch_size * len(thr) / float(thr.sum())})
-        print(f"  {name}: p50 {rows[-1]['p50_ms']:.2f} ms, p99 {rows[-1]['p99_ms']:.2f} ms, "
-              f"{rows[-1]['throughput']:.0f} cases/s in batches of {args.batch_size}", flush=True)
-    table = md_table([{"rt": r["runtime"], "p50": f"{r['p50_ms']:.2f}", "p99": f"{r['p99_ms']:.2f}",
-                       "thr": f"{r['throughput']:.0f}"} for r in rows],
-                     [("rt", "runtime"), ("p50", "p50 ms/case"), ("p99", "p99 ms/case"),
-                      ("thr", f"cases/s (batches of {args.batch_size})")])
+        rows.append(
+            {
+                "runtime": name,
+                "p50_ms": float(np.percentile(lat, 50)),
+                "p99_ms": float(np.percentile(lat, 99)),
+                "throughput": args.batch_size * len(thr) / float(thr.sum()),
+            }
+        )
+        print(
+            f"  {name}: p50 {rows[-1]['p50_ms']:.2f} ms, p99 {rows[-1]['p99_ms']:.2f} ms, "
+            f"{rows[-1]['throughput']:.0f} cases/s in batches of {args.batch_size}",
+            flush=True,
+        )
+    table = md_table(
+        [
+            {
+                "rt": r["runtime"],
+                "p50": f"{r['p50_ms']:.2f}",
+                "p99": f"{r['p99_ms']:.2f}",
+                "thr": f"{r['throughput']:.0f}",
+            }
+            for r in rows
+        ],
+        [
+            ("rt", "runtime"),
+            ("p50", "p50 ms/case"),
+            ("p99", "p99 ms/case"),
+            ("thr", f"cases/s (batches of {args.batch_size})"),
+        ],
+    )
     worst = max(r["p50_ms"] for r in rows)
-    md = (f"Default 4-modality model, {len(singles)} test cases one at a time, and all {len(every)} cases "
-          f"in batches (best of 3 passes); ONNX export parity: max difference {exported.max_abs_diff:.1e} on 64 "
-          f"cases.\n\n{table}\n\nTarget ≤ 10 ms per case: "
-          f"{'met' if worst <= 10 else 'not met'} (slowest p50 {worst:.2f} ms).")
-    save("inference", {"cases": args.cases, "batch_size": args.batch_size, "parity": exported.max_abs_diff,
-                       "rows": rows}, md, TITLE)
+    md = (
+        f"Default 4-modality model, {len(singles)} test cases one at a time, and all {len(every)} cases "
+        f"in batches (best of 3 passes); ONNX export parity: max difference {exported.max_abs_diff:.1e} on 64 "
+        f"cases.\n\n{table}\n\nTarget ≤ 10 ms per case: "
+        f"{'met' if worst <= 10 else 'not met'} (slowest p50 {worst:.2f} ms)."
+    )
+    save(
+        "inference",
+        {
+            "cases": args.cases,
+            "batch_size": args.batch_size,
+            "parity": exported.max_abs_diff,
+            "rows": rows,
+        },
+        md,
+        TITLE,
+    )
 
 
 def add_arguments(p: Any) -> None:
-    p.add_argument("--cases", type=int, default=2000, help="built-in cohort size (test split is ~15%%)")
+    p.add_argument(
+        "--cases", type=int, default=2000, help="built-in cohort size (test split is ~15%%)"
+    )
     p.add_argument("--latency-cases", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=256)

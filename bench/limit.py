@@ -38,7 +38,9 @@ def training_setup(cfg: Any) -> tuple[Any, Any, Any]:
     setup_torch(cfg)
     prepared = prepare(cfg)
     model = build_model(cfg, prepared.specs, prepared.tasks, class_weights(cfg, prepared))
-    task = FusionTask(model, prepared.tasks, cfg.train, {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed)
+    task = FusionTask(
+        model, prepared.tasks, cfg.train, {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed
+    )
     return model, task, CaseDataModule.from_config(cfg, prepared.store).train_dataloader()
 
 
@@ -78,40 +80,73 @@ def measure(cases: int, batch_sizes: list[int], epochs: int) -> list[dict[str, A
                 step(task, opt, batch)
                 n += len(batch["case_id"])
         seconds = time.perf_counter() - t
-        rows.append({"batch_size": bs, "train_flops_per_case": flops, "cases_per_s": n / seconds,
-                     "achieved_flops": flops * n / seconds})
-        print(f"  batch {bs}: {n / seconds:.0f} cases/s, {flops * n / seconds / 1e9:.2f} GFLOP/s", flush=True)
+        rows.append(
+            {
+                "batch_size": bs,
+                "train_flops_per_case": flops,
+                "cases_per_s": n / seconds,
+                "achieved_flops": flops * n / seconds,
+            }
+        )
+        print(
+            f"  batch {bs}: {n / seconds:.0f} cases/s, {flops * n / seconds / 1e9:.2f} GFLOP/s",
+            flush=True,
+        )
     return rows
 
 
 def run(args: Any) -> None:
     torch.set_num_threads(args.threads)
     peak = matmul_peak()
-    print(f"matmul peak: {peak / 1e9:.1f} GFLOP/s with {torch.get_num_threads()} threads", flush=True)
+    print(
+        f"matmul peak: {peak / 1e9:.1f} GFLOP/s with {torch.get_num_threads()} threads", flush=True
+    )
     rows = measure(args.cases, args.batch_sizes, args.epochs)
     for r in rows:
         r["fraction_of_peak"] = r["achieved_flops"] / peak
     best = max(rows, key=lambda r: r["fraction_of_peak"])
-    table = md_table([{"bs": r["batch_size"], "flops": f"{r['train_flops_per_case'] / 1e6:.1f}",
-                       "cps": f"{r['cases_per_s']:.0f}", "ach": f"{r['achieved_flops'] / 1e9:.2f}",
-                       "frac": f"{100 * r['fraction_of_peak']:.0f}%"} for r in rows],
-                     [("bs", "batch size"), ("flops", "train MFLOP/case (fwd+bwd)"),
-                      ("cps", "cases/s"), ("ach", "achieved GFLOP/s"), ("frac", "share of peak")])
+    table = md_table(
+        [
+            {
+                "bs": r["batch_size"],
+                "flops": f"{r['train_flops_per_case'] / 1e6:.1f}",
+                "cps": f"{r['cases_per_s']:.0f}",
+                "ach": f"{r['achieved_flops'] / 1e9:.2f}",
+                "frac": f"{100 * r['fraction_of_peak']:.0f}%",
+            }
+            for r in rows
+        ],
+        [
+            ("bs", "batch size"),
+            ("flops", "train MFLOP/case (fwd+bwd)"),
+            ("cps", "cases/s"),
+            ("ach", "achieved GFLOP/s"),
+            ("frac", "share of peak"),
+        ],
+    )
     verdict = "met" if best["fraction_of_peak"] >= 0.30 else "not met"
-    md = (f"Matmul peak (float32, 2048x2048, {args.threads} threads): **{peak / 1e9:.1f} GFLOP/s**. "
-          f"Default 4-modality model (`make demo`'s) on a {args.cases}-case built-in cohort, "
-          f"{args.epochs} epoch(s) of whole training steps after a warm-up:\n\n{table}\n\n"
-          f"Best: **{100 * best['fraction_of_peak']:.0f}% of peak** at batch size {best['batch_size']} "
-          f"(target ≥ 30%: {verdict}).")
-    save("limit", {"peak_flops": peak, "cases": args.cases, "epochs": args.epochs, "rows": rows},
-         md, TITLE)
+    md = (
+        f"Matmul peak (float32, 2048x2048, {args.threads} threads): **{peak / 1e9:.1f} GFLOP/s**. "
+        f"Default 4-modality model (`make demo`'s) on a {args.cases}-case built-in cohort, "
+        f"{args.epochs} epoch(s) of whole training steps after a warm-up:\n\n{table}\n\n"
+        f"Best: **{100 * best['fraction_of_peak']:.0f}% of peak** at batch size {best['batch_size']} "
+        f"(target ≥ 30%: {verdict})."
+    )
+    save(
+        "limit",
+        {"peak_flops": peak, "cases": args.cases, "epochs": args.epochs, "rows": rows},
+        md,
+        TITLE,
+    )
 
 
 def add_arguments(p: Any) -> None:
     p.add_argument("--cases", type=int, default=2000, help="built-in cohort size")
-    p.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[32, 128],
-                   help="comma-separated training batch sizes")
+    p.add_argument(
+        "--batch-sizes",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[32, 128],
+        help="comma-separated training batch sizes",
+    )
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--threads", type=int, default=max(1, min(8, __import__("os").cpu_count() or 1)))
-
-

@@ -38,7 +38,9 @@ PAIRS = {  # FusionDx entry -> (fusilli model, widedeep config) that do the same
 def _venv(name: str, script: str) -> Path:
     py = WORK / "peers" / f"{name}-venv" / "bin" / "python"
     if not py.is_file():
-        print(f"Installing {name} into {py.parents[1]} with {script} (minutes, once) ...", flush=True)
+        print(
+            f"Installing {name} into {py.parents[1]} with {script} (minutes, once) ...", flush=True
+        )
         subprocess.run(["bash", str(PEERS / script), str(py.parents[1])], check=True)
     return py
 
@@ -49,8 +51,20 @@ def make_data(n: int, seed: int) -> Path:
         sys.path.insert(0, str(PEERS))
         import peer_data
 
-        args = type("A", (), {"csv": None, "n": n, "n_feat": 8, "img_size": 32, "signal": 1.5,
-                              "seed": seed, "val_frac": 0.2, "out_dir": str(out)})()
+        args = type(
+            "A",
+            (),
+            {
+                "csv": None,
+                "n": n,
+                "n_feat": 8,
+                "img_size": 32,
+                "signal": 1.5,
+                "seed": seed,
+                "val_frac": 0.2,
+                "out_dir": str(out),
+            },
+        )()
         peer_data.load_data(args)
     return out
 
@@ -70,44 +84,102 @@ def run_fusiondx(manifest: Path, args: Any) -> list[dict[str, Any]]:
     from fusiondx.engine.run import fit
 
     features = [f"f{j}" for j in range(8)]
-    image = {"name": "image", "kind": "image", "column": "image",
-             "preprocessing": {"size": [32, 32]},
-             "encoder": {"name": "cnn", "options": {"widths": [16, 32, 64], "out_dim": 64}}}
-    tab = {"name": "tabular", "kind": "tabular", "columns": features,
-           "encoder": {"name": "mlp", "options": {"hidden_dim": 64, "out_dim": 64}}}
-    entries = {"tabular only": ([tab], "concat"), "image only": ([image], "concat"),
-               "concat": ([image, tab], "concat"), "late": ([image, tab], "late_average")}
+    image = {
+        "name": "image",
+        "kind": "image",
+        "column": "image",
+        "preprocessing": {"size": [32, 32]},
+        "encoder": {"name": "cnn", "options": {"widths": [16, 32, 64], "out_dim": 64}},
+    }
+    tab = {
+        "name": "tabular",
+        "kind": "tabular",
+        "columns": features,
+        "encoder": {"name": "mlp", "options": {"hidden_dim": 64, "out_dim": 64}},
+    }
+    entries = {
+        "tabular only": ([tab], "concat"),
+        "image only": ([image], "concat"),
+        "concat": ([image, tab], "concat"),
+        "late": ([image, tab], "late_average"),
+    }
     rows = []
     for name, (mods, fusion) in entries.items():
-        raw = {"name": f"peers_{name.replace(' ', '_')}", "seed": args.seed, "output_dir": str(WORK / "peers" / "runs"),
-               "data": {"manifest": str(manifest), "id_column": "id", "split": {"column": "split"}},
-               "modalities": mods, "fusion": {"name": fusion, "dim": 64},
-               "tasks": [{"name": "y", "label": "label"}],
-               "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                         "early_stopping": {"monitor": "loss", "patience": 10}, "progress": False}}
+        raw = {
+            "name": f"peers_{name.replace(' ', '_')}",
+            "seed": args.seed,
+            "output_dir": str(WORK / "peers" / "runs"),
+            "data": {"manifest": str(manifest), "id_column": "id", "split": {"column": "split"}},
+            "modalities": mods,
+            "fusion": {"name": fusion, "dim": 64},
+            "tasks": [{"name": "y", "label": "label"}],
+            "train": {
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "lr": args.lr,
+                "early_stopping": {"monitor": "loss", "patience": 10},
+                "progress": False,
+            },
+        }
         t = time.perf_counter()
         m = fit(Config.model_validate(raw), overwrite=True, progress=False).metrics
         wall = time.perf_counter() - t
-        rows.append({"library": "FusionDx", "model": name, "entry": name, "auroc": m["val"]["y"]["auroc"],
-                     "epochs": m["epochs_run"], "train_s": m["train_seconds"], "wall_s": wall,
-                     "train_cases": m["cases"]["train"]})
-        print(f"  FusionDx {name}: AUROC {rows[-1]['auroc']:.3f}, {rows[-1]['epochs']} epochs, "
-              f"{rows[-1]['train_s']:.1f} s", flush=True)
+        rows.append(
+            {
+                "library": "FusionDx",
+                "model": name,
+                "entry": name,
+                "auroc": m["val"]["y"]["auroc"],
+                "epochs": m["epochs_run"],
+                "train_s": m["train_seconds"],
+                "wall_s": wall,
+                "train_cases": m["cases"]["train"],
+            }
+        )
+        print(
+            f"  FusionDx {name}: AUROC {rows[-1]['auroc']:.3f}, {rows[-1]['epochs']} epochs, "
+            f"{rows[-1]['train_s']:.1f} s",
+            flush=True,
+        )
     return rows
 
 
 def run_peer(name: str, data: Path, args: Any) -> list[dict[str, Any]]:
     if name == "fusilli":
-        py, script, models = _venv("fusilli", "install_fusilli.sh"), "run_fusilli.py", [p[0] for p in PAIRS.values()]
+        py, script, models = (
+            _venv("fusilli", "install_fusilli.sh"),
+            "run_fusilli.py",
+            [p[0] for p in PAIRS.values()],
+        )
         extra = ["--models", *models, "--work-dir", str(WORK / "peers" / "work" / "fusilli")]
         results = WORK / "peers" / "work" / "fusilli" / "results.csv"
     else:
-        py, script, models = _venv("widedeep", "install_widedeep.sh"), "run_widedeep.py", [p[1] for p in PAIRS.values()]
+        py, script, models = (
+            _venv("widedeep", "install_widedeep.sh"),
+            "run_widedeep.py",
+            [p[1] for p in PAIRS.values()],
+        )
         extra = ["--configs", *models]
         results = WORK / "peers" / "peers-work" / "work" / "widedeep" / "results.csv"
-    cmd = [str(py), str(PEERS / script), "--csv", str(data / "data.csv"), "--image-dir", str(data / "images"),
-           "--split-col", "split", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-           "--lr", str(args.lr), "--seed", str(args.seed), *extra]
+    cmd = [
+        str(py),
+        str(PEERS / script),
+        "--csv",
+        str(data / "data.csv"),
+        "--image-dir",
+        str(data / "images"),
+        "--split-col",
+        "split",
+        "--epochs",
+        str(args.epochs),
+        "--batch-size",
+        str(args.batch_size),
+        "--lr",
+        str(args.lr),
+        "--seed",
+        str(args.seed),
+        *extra,
+    ]
     print(f"  running {name} ...", flush=True)
     t = time.perf_counter()
     out = subprocess.run(cmd, cwd=WORK / "peers", capture_output=True, text=True, check=False)
@@ -120,41 +192,81 @@ def run_peer(name: str, data: Path, args: Any) -> list[dict[str, Any]]:
     for entry, pair in PAIRS.items():
         model = pair[0] if name == "fusilli" else pair[1]
         r = df[df["model" if name == "fusilli" else "config"] == model].iloc[0]
-        epochs = int(r["epochs"]) + 1 if name == "fusilli" else int(r["epochs_run"])  # fusilli: last index
-        rows.append({"library": name, "model": model, "entry": entry, "auroc": float(r["val_auroc"]),
-                     "epochs": epochs, "train_s": float(r["train_s"] if name == "fusilli" else r["fit_s"]),
-                     "train_cases": n_train})
+        epochs = (
+            int(r["epochs"]) + 1 if name == "fusilli" else int(r["epochs_run"])
+        )  # fusilli: last index
+        rows.append(
+            {
+                "library": name,
+                "model": model,
+                "entry": entry,
+                "auroc": float(r["val_auroc"]),
+                "epochs": epochs,
+                "train_s": float(r["train_s"] if name == "fusilli" else r["fit_s"]),
+                "train_cases": n_train,
+            }
+        )
     return rows
 
 
 def run(args: Any) -> None:
     data = make_data(args.n, args.seed)
     manifest = fusiondx_manifest(data)
-    rows = run_fusiondx(manifest, args) + run_peer("fusilli", data, args) + run_peer("widedeep", data, args)
+    rows = (
+        run_fusiondx(manifest, args)
+        + run_peer("fusilli", data, args)
+        + run_peer("widedeep", data, args)
+    )
     for r in rows:
         r["throughput"] = r["train_cases"] * r["epochs"] / r["train_s"]
     ours = {r["entry"]: r for r in rows if r["library"] == "FusionDx"}
     for r in rows:
         r["speedup"] = ours[r["entry"]]["throughput"] / r["throughput"]
-    fmt = [{"entry": r["entry"], "lib": r["library"], "model": f"`{r['model']}`", "auc": f"{r['auroc']:.3f}",
-            "ep": r["epochs"], "s": f"{r['train_s']:.1f}", "thr": f"{r['throughput']:.0f}",
-            "x": "1.00" if r["library"] == "FusionDx" else f"{r['speedup']:.2f}x"}
-           for r in sorted(rows, key=lambda r: (list(PAIRS).index(r["entry"]), r["library"] != "FusionDx"))]
-    table = md_table(fmt, [("entry", "what"), ("lib", "library"), ("model", "model"), ("auc", "val AUROC"),
-                           ("ep", "epochs"), ("s", "train s"), ("thr", "train cases/s"),
-                           ("x", "FusionDx throughput / this")])
+    fmt = [
+        {
+            "entry": r["entry"],
+            "lib": r["library"],
+            "model": f"`{r['model']}`",
+            "auc": f"{r['auroc']:.3f}",
+            "ep": r["epochs"],
+            "s": f"{r['train_s']:.1f}",
+            "thr": f"{r['throughput']:.0f}",
+            "x": "1.00" if r["library"] == "FusionDx" else f"{r['speedup']:.2f}x",
+        }
+        for r in sorted(
+            rows, key=lambda r: (list(PAIRS).index(r["entry"]), r["library"] != "FusionDx")
+        )
+    ]
+    table = md_table(
+        fmt,
+        [
+            ("entry", "what"),
+            ("lib", "library"),
+            ("model", "model"),
+            ("auc", "val AUROC"),
+            ("ep", "epochs"),
+            ("s", "train s"),
+            ("thr", "train cases/s"),
+            ("x", "FusionDx throughput / this"),
+        ],
+    )
     summary = []
     for lib, target in (("fusilli", 2.0), ("widedeep", 1.0)):
         sp = [r for r in rows if r["library"] == lib]
         worst = min(r["speedup"] for r in sp)
         auc_gap = min(ours[r["entry"]]["auroc"] - r["auroc"] for r in sp)
-        summary.append(f"vs {lib}: FusionDx throughput {worst:.2f}x to {max(r['speedup'] for r in sp):.2f}x "
-                       f"(target ≥ {target:g}x: {'met' if worst >= target else 'not met'}); AUROC difference "
-                       f"FusionDx minus {lib} at least {auc_gap:+.3f}")
-    md = (f"{args.n} cases ({rows[0]['train_cases']} train, the rest validation) from "
-          f"`../shared/peers/peer_data.py` (seed {args.seed}), up to {args.epochs} epochs, batch size "
-          f"{args.batch_size}, lr {args.lr}, early stopping on validation loss in every library, "
-          f"{__import__('torch').get_num_threads()} threads each.\n\n{table}\n\n" + "\n".join(f"- {s}" for s in summary))
+        summary.append(
+            f"vs {lib}: FusionDx throughput {worst:.2f}x to {max(r['speedup'] for r in sp):.2f}x "
+            f"(target ≥ {target:g}x: {'met' if worst >= target else 'not met'}); AUROC difference "
+            f"FusionDx minus {lib} at least {auc_gap:+.3f}"
+        )
+    md = (
+        f"{args.n} cases ({rows[0]['train_cases']} train, the rest validation) from "
+        f"`../shared/peers/peer_data.py` (seed {args.seed}), up to {args.epochs} epochs, batch size "
+        f"{args.batch_size}, lr {args.lr}, early stopping on validation loss in every library, "
+        f"{__import__('torch').get_num_threads()} threads each.\n\n{table}\n\n"
+        + "\n".join(f"- {s}" for s in summary)
+    )
     save("peers", {"n": args.n, "rows": rows}, md, TITLE)
 
 

@@ -64,51 +64,92 @@ def _demo(work: Path) -> tuple[dict[str, Any], float]:
     from fusiondx.demo import STRATEGIES, run_demo
 
     t = time.perf_counter()
-    res = run_demo(work, cases=COHORT_CASES, epochs=20, seeds=3, strategies=STRATEGIES, jobs=2,
-                   console=Console(stderr=True))
+    res = run_demo(
+        work,
+        cases=COHORT_CASES,
+        epochs=20,
+        seeds=3,
+        strategies=STRATEGIES,
+        jobs=2,
+        console=Console(stderr=True),
+    )
     return res.results, (time.perf_counter() - t) / 60
 
 
-def _example(name: str, cohort: str = "cohort", **variant: Any) -> Callable[[Path], tuple[dict[str, Any], float]]:
+def _example(
+    name: str, cohort: str = "cohort", **variant: Any
+) -> Callable[[Path], tuple[dict[str, Any], float]]:
     def run(work: Path) -> tuple[dict[str, Any], float]:
         _cohort(cohort, **variant)
         return _study(ROOT / "examples" / f"{name}.yaml", work / "study")
+
     return run
 
 
-def _real(adapter: str, folder: str, options: dict[str, Any] | None = None,
-          **study: Any) -> Callable[[Path], tuple[dict[str, Any], float]]:
+def _real(
+    adapter: str, folder: str, options: dict[str, Any] | None = None, **study: Any
+) -> Callable[[Path], tuple[dict[str, Any], float]]:
     def run(work: Path) -> tuple[dict[str, Any], float]:
         from fusiondx.datasets.prepare import prepare_dataset
 
-        prepared = prepare_dataset(adapter, SHARED / folder, work / "prepared", progress=False, **(options or {}))
+        prepared = prepare_dataset(
+            adapter, SHARED / folder, work / "prepared", progress=False, **(options or {})
+        )
         return _study(prepared.config, work / "study", **study)
+
     return run
 
 
 def _real_command(adapter: str, folder: str, flags: str = "", study: str = "") -> str:
-    return (f"fusiondx prepare {adapter} ../shared/data/{folder} --out <dir>{flags} && "
-            f"fusiondx study <dir>/{adapter}.yaml{study}")
+    return (
+        f"fusiondx prepare {adapter} ../shared/data/{folder} --out <dir>{flags} && "
+        f"fusiondx study <dir>/{adapter}.yaml{study}"
+    )
 
 
 EXAMPLE = "fusiondx cohort demo_out/{c} --cases 1500{v} && fusiondx study examples/{n}.yaml"
 STUDIES: dict[str, Documented] = {
     "demo": Documented("fusiondx demo", _demo),
-    "cohort_null": Documented(EXAMPLE.format(c="null", v=" --uninformative ecg,report,labs", n="cohort_null"),
-                              _example("cohort_null", "null", uninformative=("ecg", "report", "labs"))),
+    "cohort_null": Documented(
+        EXAMPLE.format(c="null", v=" --uninformative ecg,report,labs", n="cohort_null"),
+        _example("cohort_null", "null", uninformative=("ecg", "report", "labs")),
+    ),
     "cohort_shortcut": Documented(
-        EXAMPLE.format(c="shortcut", v=" --presence-shortcut 0.9 --uninformative ecg,report,labs", n="cohort_shortcut"),
-        _example("cohort_shortcut", "shortcut", presence_shortcut=0.9, uninformative=("ecg", "report", "labs"))),
-    **{n: Documented(EXAMPLE.format(c="cohort", v="", n=n), _example(n))
-       for n in ("localization", "generation", "segmentation", "survival")},
+        EXAMPLE.format(
+            c="shortcut",
+            v=" --presence-shortcut 0.9 --uninformative ecg,report,labs",
+            n="cohort_shortcut",
+        ),
+        _example(
+            "cohort_shortcut",
+            "shortcut",
+            presence_shortcut=0.9,
+            uninformative=("ecg", "report", "labs"),
+        ),
+    ),
+    **{
+        n: Documented(EXAMPLE.format(c="cohort", v="", n=n), _example(n))
+        for n in ("localization", "generation", "segmentation", "survival")
+    },
     "ptbxl": Documented(_real_command("ptbxl", "ptbxl500"), _real("ptbxl", "ptbxl500"), True),
-    "ptbxl_no_report": Documented(_real_command("ptbxl", "ptbxl500", " --no-report"),
-                                  _real("ptbxl", "ptbxl500", {"report": False}), True),
-    "nih_cxr": Documented(_real_command("nih_cxr", "nih1000_cxr"), _real("nih_cxr", "nih1000_cxr"), True),
-    "mimic_iv": Documented(_real_command("mimic_iv", "mimic_iv_demo", study=" --folds 5"),
-                           _real("mimic_iv", "mimic_iv_demo", folds=5), True),
-    "pneumoniamnist": Documented(_real_command("medmnist", "medmnist_pneumonia"),
-                                 _real("medmnist", "medmnist_pneumonia"), True),
+    "ptbxl_no_report": Documented(
+        _real_command("ptbxl", "ptbxl500", " --no-report"),
+        _real("ptbxl", "ptbxl500", {"report": False}),
+        True,
+    ),
+    "nih_cxr": Documented(
+        _real_command("nih_cxr", "nih1000_cxr"), _real("nih_cxr", "nih1000_cxr"), True
+    ),
+    "mimic_iv": Documented(
+        _real_command("mimic_iv", "mimic_iv_demo", study=" --folds 5"),
+        _real("mimic_iv", "mimic_iv_demo", folds=5),
+        True,
+    ),
+    "pneumoniamnist": Documented(
+        _real_command("medmnist", "medmnist_pneumonia"),
+        _real("medmnist", "medmnist_pneumonia"),
+        True,
+    ),
 }
 
 
@@ -117,15 +158,23 @@ def run_oracle(work: Path) -> dict[str, Any]:
     and its variants, and the presence-only AUROC of each."""
     from fusiondx.datasets.synthetic import oracle_aurocs, presence_auroc
 
-    variants = {"default": {}, "cohort_null": {"uninformative": ("ecg", "report", "labs")},
-                "cohort_shortcut": {"presence_shortcut": 0.9, "uninformative": ("ecg", "report", "labs")}}
+    variants = {
+        "default": {},
+        "cohort_null": {"uninformative": ("ecg", "report", "labs")},
+        "cohort_shortcut": {"presence_shortcut": 0.9, "uninformative": ("ecg", "report", "labs")},
+    }
     import pandas as pd
 
     rows, subtypes = {}, {}
     for name, v in variants.items():
-        manifest = _cohort({"default": "cohort", "cohort_null": "null", "cohort_shortcut": "shortcut"}[name], **v)
-        rows[name] = {**oracle_aurocs(manifest), "presence": presence_auroc(manifest),
-                      "variant": {k: list(x) if isinstance(x, tuple) else x for k, x in v.items()}}
+        manifest = _cohort(
+            {"default": "cohort", "cohort_null": "null", "cohort_shortcut": "shortcut"}[name], **v
+        )
+        rows[name] = {
+            **oracle_aurocs(manifest),
+            "presence": presence_auroc(manifest),
+            "variant": {k: list(x) if isinstance(x, tuple) else x for k, x in v.items()},
+        }
     # Why fusion is needed on the default cohort: each modality sees some kinds of disease only.
     frame = pd.read_csv(_cohort("cohort"), dtype=str)
     for sub in ("pulmonary", "cardiac", "mixed"):
@@ -133,22 +182,37 @@ def run_oracle(work: Path) -> dict[str, Any]:
         frame[frame["subtype"].isin(["none", sub])].to_csv(part, index=False)
         subtypes[sub] = oracle_aurocs(part)
         part.unlink()
-    return {"name": "cohort_oracle", "command": "python -m bench.results --only cohort_oracle",
-            "cases": COHORT_CASES, "rows": rows, "subtypes": subtypes}
+    return {
+        "name": "cohort_oracle",
+        "command": "python -m bench.results --only cohort_oracle",
+        "cases": COHORT_CASES,
+        "rows": rows,
+        "subtypes": subtypes,
+    }
 
 
 def render_oracle(s: dict[str, Any]) -> str:
-    lines = [f"`{s['command']}` ({s['cases']} cases each, 5 folds grouped by patient):", "",
-             "| cohort | image | ECG | report | labs | fused | presence only |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"`{s['command']}` ({s['cases']} cases each, 5 folds grouped by patient):",
+        "",
+        "| cohort | image | ECG | report | labs | fused | presence only |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in s["rows"].values():
-        flags = " ".join(f"--{k.replace('_', '-')} {','.join(v) if isinstance(v, list) else v}"
-                         for k, v in r["variant"].items())
+        flags = " ".join(
+            f"--{k.replace('_', '-')} {','.join(v) if isinstance(v, list) else v}"
+            for k, v in r["variant"].items()
+        )
         label = f"`{flags}`" if flags else "default"
-        lines.append(f"| {label} | {r['image']:.3f} | {r['ecg']:.3f} | {r['report']:.3f} | {r['labs']:.3f} | "
-                     f"**{r['fused']:.3f}** | {r['presence']:.3f} |")
+        lines.append(
+            f"| {label} | {r['image']:.3f} | {r['ecg']:.3f} | {r['report']:.3f} | {r['labs']:.3f} | "
+            f"**{r['fused']:.3f}** | {r['presence']:.3f} |"
+        )
     for sub, r in (s.get("subtypes") or {}).items():
-        lines.append(f"| default, healthy vs {sub} only | {r['image']:.3f} | {r['ecg']:.3f} | {r['report']:.3f} | "
-                     f"{r['labs']:.3f} | **{r['fused']:.3f}** | |")
+        lines.append(
+            f"| default, healthy vs {sub} only | {r['image']:.3f} | {r['ecg']:.3f} | {r['report']:.3f} | "
+            f"{r['labs']:.3f} | **{r['fused']:.3f}** | |"
+        )
     return "\n".join(lines)
 
 
@@ -159,7 +223,9 @@ def run_catalog(work: Path) -> None:
     _cohort("cohort")
     results, _ = _study(ROOT / "examples" / "fusion_catalog.yaml", work / "study")
     docs = ROOT / "docs"
-    (docs / "fusion_measurements.json").write_text(json.dumps(measurements_from_study(results), indent=1) + "\n")
+    (docs / "fusion_measurements.json").write_text(
+        json.dumps(measurements_from_study(results), indent=1) + "\n"
+    )
     write(docs)
 
 
@@ -187,7 +253,9 @@ def run(name: str) -> None:
         if not trained and path.is_file():
             # Every training was reused (a rerun of the analysis): the time is the training run's.
             minutes = json.loads(path.read_text()).get("minutes", minutes)
-        summary = summarise(results, name=name, command=d.command, minutes=minutes, machine=machine_line(machine()))
+        summary = summarise(
+            results, name=name, command=d.command, minutes=minutes, machine=machine_line(machine())
+        )
         SUMMARIES.mkdir(parents=True, exist_ok=True)
         (SUMMARIES / f"{name}.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     print(f"== {name}: {(time.perf_counter() - t) / 60:.1f} min", flush=True)
@@ -197,10 +265,15 @@ ALL = [*STUDIES, "small_data", "cohort_oracle", "catalog"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.results", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.results",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--only", help=f"comma-separated, from: {', '.join(ALL)}")
-    p.add_argument("--render", action="store_true", help="only rewrite the docs from the committed summaries")
+    p.add_argument(
+        "--render", action="store_true", help="only rewrite the docs from the committed summaries"
+    )
     args = p.parse_args(argv)
     from bench import documented
 

@@ -31,10 +31,20 @@ def modalities(k: int, base: list[dict[str, Any]]) -> list[dict[str, Any]]:
     tab = by["labs"]
     if k <= 4:
         return [by[n] for n in ("labs", "cxr", "ecg", "report")[:k]]
-    groups = [("labs", LAB), ("vitals", VITALS), ("demographics", DEMOGRAPHICS)] if k == 6 else \
-        [("labs", LAB + VITALS), ("demographics", DEMOGRAPHICS)]
-    tabs = [{**tab, "name": n, "columns": cols, "categorical": [c for c in cols if c in tab["categorical"]]}
-            for n, cols in groups]
+    groups = (
+        [("labs", LAB), ("vitals", VITALS), ("demographics", DEMOGRAPHICS)]
+        if k == 6
+        else [("labs", LAB + VITALS), ("demographics", DEMOGRAPHICS)]
+    )
+    tabs = [
+        {
+            **tab,
+            "name": n,
+            "columns": cols,
+            "categorical": [c for c in cols if c in tab["categorical"]],
+        }
+        for n, cols in groups
+    ]
     return [by["cxr"], by["ecg"], by["report"], *tabs]
 
 
@@ -71,7 +81,9 @@ def worker(cases: int, k: int, epochs: int) -> dict[str, Any]:
     raw = cfg.model_dump(mode="json")
     for m in raw["modalities"]:
         if m["kind"] == "signal":
-            m["preprocessing"]["source_rate"] = 100  # .npy records carry no rate; the cohort's is 100 Hz
+            m["preprocessing"]["source_rate"] = (
+                100  # .npy records carry no rate; the cohort's is 100 Hz
+            )
     raw["modalities"] = modalities(k, raw["modalities"])
     raw["data"]["cache"] = "disk"
     raw["data"]["cache_dir"] = str(WORK / "cache")
@@ -90,32 +102,61 @@ def worker(cases: int, k: int, epochs: int) -> dict[str, Any]:
             for batch in loader:
                 step(task, opt, batch)
             times.append(time.perf_counter() - t)
-    return {"cases": cases, "modalities": k, "train_cases": len(loader.dataset), "setup_s": setup_s,
-            "epoch_s": min(times), "peak_rss_gib": mem.rss / 2**30, "peak_anon_gib": mem.anon / 2**30}
+    return {
+        "cases": cases,
+        "modalities": k,
+        "train_cases": len(loader.dataset),
+        "setup_s": setup_s,
+        "epoch_s": min(times),
+        "peak_rss_gib": mem.rss / 2**30,
+        "peak_anon_gib": mem.anon / 2**30,
+    }
 
 
 def _point(cases: int, k: int, epochs: int) -> dict[str, Any]:
     cohort(cases, image_size=32, signal_format="npy")  # made here, outside the measured process
-    out = subprocess.run([sys.executable, "-m", "bench.scale", "--worker", str(cases), str(k), str(epochs)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.scale", "--worker", str(cases), str(k), str(epochs)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
-        raise RuntimeError(f"scale point {cases} cases / {k} modalities failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(
+            f"scale point {cases} cases / {k} modalities failed:\n{out.stderr[-3000:]}"
+        )
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"  {cases} cases, {k} modalities: epoch {r['epoch_s']:.1f} s, peak {r['peak_rss_gib']:.2f} GiB "
-          f"(anonymous {r['peak_anon_gib']:.2f} GiB), setup {r['setup_s']:.1f} s", flush=True)
+    print(
+        f"  {cases} cases, {k} modalities: epoch {r['epoch_s']:.1f} s, peak {r['peak_rss_gib']:.2f} GiB "
+        f"(anonymous {r['peak_anon_gib']:.2f} GiB), setup {r['setup_s']:.1f} s",
+        flush=True,
+    )
     return r
 
 
 def _fmt(r: dict[str, Any]) -> dict[str, str]:
-    return {"n": f"{r['cases']:,}", "k": str(r["modalities"]), "train": f"{r['train_cases']:,}",
-            "setup": f"{r['setup_s']:.1f}", "epoch": f"{r['epoch_s']:.1f}",
-            "us": f"{1e6 * r['epoch_s'] / r['train_cases']:.0f}",
-            "rss": f"{r['peak_rss_gib']:.2f}", "anon": f"{r['peak_anon_gib']:.2f}"}
+    return {
+        "n": f"{r['cases']:,}",
+        "k": str(r["modalities"]),
+        "train": f"{r['train_cases']:,}",
+        "setup": f"{r['setup_s']:.1f}",
+        "epoch": f"{r['epoch_s']:.1f}",
+        "us": f"{1e6 * r['epoch_s'] / r['train_cases']:.0f}",
+        "rss": f"{r['peak_rss_gib']:.2f}",
+        "anon": f"{r['peak_anon_gib']:.2f}",
+    }
 
 
-COLUMNS = [("n", "cases"), ("k", "modalities"), ("train", "train cases"), ("setup", "decode/open s"),
-           ("epoch", "epoch s"), ("us", "µs per train case"), ("rss", "peak RSS GiB"),
-           ("anon", "peak anonymous GiB")]
+COLUMNS = [
+    ("n", "cases"),
+    ("k", "modalities"),
+    ("train", "train cases"),
+    ("setup", "decode/open s"),
+    ("epoch", "epoch s"),
+    ("us", "µs per train case"),
+    ("rss", "peak RSS GiB"),
+    ("anon", "peak anonymous GiB"),
+]
 
 
 def run(args: Any) -> None:
@@ -124,20 +165,26 @@ def run(args: Any) -> None:
     per_case = [r["epoch_s"] / r["train_cases"] for r in by_cases]
     linear = max(per_case) / min(per_case)
     peak = max(r["peak_rss_gib"] for r in by_cases)
-    md = (f"Default model layout (cxr 32x32 `cnn`, ECG 3x500 `cnn1d`, report `text_transformer`, labs "
-          f"`mlp`, concat fusion), batch size 64, disk cache, {args.epochs} epoch(s) per point (fastest "
-          f"shown). 'decode/open' is the first run's decoding into the cache, or opening the cache.\n\n"
-          f"By cases (4 modalities):\n\n{md_table([_fmt(r) for r in by_cases], COLUMNS)}\n\n"
-          f"By modalities ({args.modality_cases:,} cases):\n\n{md_table([_fmt(r) for r in by_mods], COLUMNS)}\n\n"
-          f"Time per training case varies by a factor {linear:.2f} from the smallest to the largest cohort "
-          f"(linear: {'yes' if linear < 1.5 else 'no'}); peak resident memory {peak:.2f} GiB (target < 4 GB: "
-          f"{'met' if peak * 2**30 / 1e9 < 4 else 'not met'}).")
+    md = (
+        f"Default model layout (cxr 32x32 `cnn`, ECG 3x500 `cnn1d`, report `text_transformer`, labs "
+        f"`mlp`, concat fusion), batch size 64, disk cache, {args.epochs} epoch(s) per point (fastest "
+        f"shown). 'decode/open' is the first run's decoding into the cache, or opening the cache.\n\n"
+        f"By cases (4 modalities):\n\n{md_table([_fmt(r) for r in by_cases], COLUMNS)}\n\n"
+        f"By modalities ({args.modality_cases:,} cases):\n\n{md_table([_fmt(r) for r in by_mods], COLUMNS)}\n\n"
+        f"Time per training case varies by a factor {linear:.2f} from the smallest to the largest cohort "
+        f"(linear: {'yes' if linear < 1.5 else 'no'}); peak resident memory {peak:.2f} GiB (target < 4 GB: "
+        f"{'met' if peak * 2**30 / 1e9 < 4 else 'not met'})."
+    )
     save("scale", {"by_cases": by_cases, "by_modalities": by_mods}, md, TITLE)
 
 
 def add_arguments(p: Any) -> None:
-    p.add_argument("--cases", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10000, 100000],
-                   help="comma-separated cohort sizes")
+    p.add_argument(
+        "--cases",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1000, 10000, 100000],
+        help="comma-separated cohort sizes",
+    )
     p.add_argument("--modality-cases", type=int, default=10000)
     p.add_argument("--epochs", type=int, default=1)
 

@@ -45,7 +45,9 @@ def datasets(work: Path) -> list[tuple[str, Path, dict[str, Any]]]:
         raw["train"] = {"progress": False}  # everything else at its default
         raw["fusion"] = {"name": "concat"}
         for m in raw["modalities"]:
-            m.pop("encoder", None)  # default encoders and tokenizers, as a new user's config would have
+            m.pop(
+                "encoder", None
+            )  # default encoders and tokenizers, as a new user's config would have
             m.get("preprocessing", {}).pop("tokenizer", None)
         path = work / f"cohort{n}.yaml"
         path.write_text(json.dumps(raw))
@@ -53,9 +55,13 @@ def datasets(work: Path) -> list[tuple[str, Path, dict[str, Any]]]:
     if SHARED.is_dir():
         from fusiondx.datasets.prepare import prepare_dataset
 
-        mimic = prepare_dataset("mimic_iv", SHARED / "mimic_iv_demo", work / "mimic", progress=False)
+        mimic = prepare_dataset(
+            "mimic_iv", SHARED / "mimic_iv_demo", work / "mimic", progress=False
+        )
         out.append(("MIMIC-IV demo (275 admissions)", mimic.config, {"folds": 5}))
-        ptbxl = prepare_dataset("ptbxl", SHARED / "ptbxl500", work / "ptbxl", progress=False, report=False)
+        ptbxl = prepare_dataset(
+            "ptbxl", SHARED / "ptbxl500", work / "ptbxl", progress=False, report=False
+        )
         out.append(("PTB-XL 500, ECG + metadata", ptbxl.config, {"seeds": 3}))
     return out
 
@@ -67,10 +73,19 @@ def study(config: Path, mode: str, out: Path, overrides: dict[str, Any]) -> dict
     from fusiondx.study.study import run_study
 
     cfg = load_config(config)
-    cfg = cfg.model_copy(update={
-        "train": cfg.train.model_copy(update={"small_data": mode}),
-        "study": cfg.study.model_copy(update={"strategies": ["concat", "late_average"], "ablation": False,
-                                              "robustness": False, "jobs": 2})})
+    cfg = cfg.model_copy(
+        update={
+            "train": cfg.train.model_copy(update={"small_data": mode}),
+            "study": cfg.study.model_copy(
+                update={
+                    "strategies": ["concat", "late_average"],
+                    "ablation": False,
+                    "robustness": False,
+                    "jobs": 2,
+                }
+            ),
+        }
+    )
     t = time.perf_counter()
     res = run_study(cfg, out, console=Console(stderr=True), progress=False, **overrides).results
     res["minutes"] = (time.perf_counter() - t) / 60
@@ -87,8 +102,12 @@ def _pooled(results: dict[str, Any], eid: str) -> tuple[Any, list[np.ndarray], A
     e = next(x for x in results["entries"] if x["id"] == eid)
     dirs = [Path(r["run_dir"]) for r in e["runs"]]
     info = task_info(dirs[0], results["study"]["task"])
-    frames = [pd.read_csv(d / "predictions.csv", dtype={"case_id": str}).query("split == 'test'")
-              .set_index("case_id") for d in dirs]
+    frames = [
+        pd.read_csv(d / "predictions.csv", dtype={"case_id": str})
+        .query("split == 'test'")
+        .set_index("case_id")
+        for d in dirs
+    ]
     if results["study"].get("folds"):
         frames = [pd.concat(frames)]
     order = np.sort(frames[0].index.to_numpy())
@@ -118,16 +137,25 @@ def row(title: str, mode: str, res: dict[str, Any]) -> dict[str, Any]:
         e = by[eid]
         return {"label": e["label"], **{k: e["test"][metric][k] for k in ("mean", "low", "high")}}
 
-    neural = [e["test"][metric]["mean"] for e in res["entries"] if e["kind"] in ("single", "fusion")]
+    neural = [
+        e["test"][metric]["mean"] for e in res["entries"] if e["kind"] in ("single", "fusion")
+    ]
     small = None
     for e in res["entries"]:
         for r in e["runs"]:
             m = json.loads((Path(r["run_dir"]) / "metrics.json").read_text())
             small = small or m.get("small_data")
-    return {"data": title, "mode": mode, "metric": metric, "winner": ci(res["winner"]),
-            "best_single": ci(res["best_single"]), "best_reference": ci(res.get("best_reference")),
-            "neural_mean": float(np.nanmean(neural)), "minutes": round(res["minutes"], 1),
-            "changed": (small or {}).get("changed")}
+    return {
+        "data": title,
+        "mode": mode,
+        "metric": metric,
+        "winner": ci(res["winner"]),
+        "best_single": ci(res["best_single"]),
+        "best_reference": ci(res.get("best_reference")),
+        "neural_mean": float(np.nanmean(neural)),
+        "minutes": round(res["minutes"], 1),
+        "changed": (small or {}).get("changed"),
+    }
 
 
 def run(work: Path) -> dict[str, Any]:
@@ -140,8 +168,14 @@ def run(work: Path) -> dict[str, Any]:
         rows += [row(title, "off", off), row(title, "auto", auto)]
         d = compare(off, auto)
         diffs.append({"data": title, **{k: d[k] for k in ("difference", "low", "high", "p_value")}})
-    summary = {"name": "small_data", "command": COMMAND, "machine": machine_line(machine()),
-               "created": time.strftime("%Y-%m-%d"), "rows": rows, "differences": diffs}
+    summary = {
+        "name": "small_data",
+        "command": COMMAND,
+        "machine": machine_line(machine()),
+        "created": time.strftime("%Y-%m-%d"),
+        "rows": rows,
+        "differences": diffs,
+    }
     from bench.documented import SUMMARIES
 
     SUMMARIES.mkdir(parents=True, exist_ok=True)
@@ -153,18 +187,34 @@ def render(s: dict[str, Any]) -> str:
     def ci(d: dict[str, Any] | None) -> str:
         return "–" if not d else f"{d['label']}: {d['mean']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
 
-    lines = [f"`{s['command']}` — {s['created']}, {s['machine']}.", "",
-             "| data | small_data | fusion chosen on val | best single (val) | mean of the neural entries "
-             "| best reference (val) | minutes |", "|---|---|---|---|---:|---|---:|"]
+    lines = [
+        f"`{s['command']}` — {s['created']}, {s['machine']}.",
+        "",
+        "| data | small_data | fusion chosen on val | best single (val) | mean of the neural entries "
+        "| best reference (val) | minutes |",
+        "|---|---|---|---|---:|---|---:|",
+    ]
     for r in s["rows"]:
-        lines.append(f"| {r['data']} | {r['mode']} | {ci(r['winner'])} | {ci(r['best_single'])} | "
-                     f"{r['neural_mean']:.3f} | {ci(r['best_reference'])} | {r['minutes']:.0f} |")
-    lines += ["", "Chosen fusion with the small-data settings minus with the defaults (paired bootstrap over "
-              "the same test cases):", ""]
-    lines += [f"- {d['data']}: {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]" for d in s["differences"]]
+        lines.append(
+            f"| {r['data']} | {r['mode']} | {ci(r['winner'])} | {ci(r['best_single'])} | "
+            f"{r['neural_mean']:.3f} | {ci(r['best_reference'])} | {r['minutes']:.0f} |"
+        )
+    lines += [
+        "",
+        "Chosen fusion with the small-data settings minus with the defaults (paired bootstrap over "
+        "the same test cases):",
+        "",
+    ]
+    lines += [
+        f"- {d['data']}: {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+        for d in s["differences"]
+    ]
     changed = next((r["changed"] for r in s["rows"] if r["changed"]), None)
     if changed:
-        lines += ["", "What `auto` changed: " + ", ".join(f"`{k}` → {v}" for k, v in changed.items()) + "."]
+        lines += [
+            "",
+            "What `auto` changed: " + ", ".join(f"`{k}` → {v}" for k, v in changed.items()) + ".",
+        ]
     return "\n".join(lines)
 
 

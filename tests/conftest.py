@@ -39,18 +39,41 @@ QUICK: dict[str, Any] = {
     "seed": 0,
     "data": {"manifest": "manifest.csv", "patient_column": "patient_id"},
     "modalities": [
-        {"name": "cxr", "kind": "image", "column": "image", "preprocessing": {"size": [32, 32]},
-         "encoder": {"name": "cnn"}},
-        {"name": "ecg", "kind": "signal", "column": "ecg", "preprocessing": {"rate": 50, "length": 500}},
-        {"name": "report", "kind": "text", "column": "report",
-         "preprocessing": {"vocab_size": 200, "max_length": 32}},
-        {"name": "labs", "kind": "tabular", "columns": ["age", "sex", "crp", "troponin", "smoker"],
-         "categorical": ["sex", "smoker"]},
+        {
+            "name": "cxr",
+            "kind": "image",
+            "column": "image",
+            "preprocessing": {"size": [32, 32]},
+            "encoder": {"name": "cnn"},
+        },
+        {
+            "name": "ecg",
+            "kind": "signal",
+            "column": "ecg",
+            "preprocessing": {"rate": 50, "length": 500},
+        },
+        {
+            "name": "report",
+            "kind": "text",
+            "column": "report",
+            "preprocessing": {"vocab_size": 200, "max_length": 32},
+        },
+        {
+            "name": "labs",
+            "kind": "tabular",
+            "columns": ["age", "sex", "crp", "troponin", "smoker"],
+            "categorical": ["sex", "smoker"],
+        },
     ],
     "fusion": {"name": "concat", "dim": 16},
     "tasks": [{"name": "diagnosis", "label": "label", "classes": ["healthy", "disease"]}],
-    "train": {"epochs": 2, "batch_size": 32, "progress": False, "early_stopping": None,
-              "small_data": "off"},  # tests of other parts do not depend on the small-data policy
+    "train": {
+        "epochs": 2,
+        "batch_size": 32,
+        "progress": False,
+        "early_stopping": None,
+        "small_data": "off",
+    },  # tests of other parts do not depend on the small-data policy
 }
 
 

@@ -29,7 +29,8 @@ def test_every_documented_number_matches_its_results_file(doc) -> None:  # noqa:
         expected = documented.BLOCKS[name]().strip()
         assert m.group("body").strip() == expected, (
             f"{doc.name}: the '{name}' block differs from its results file; run "
-            "`python -m bench.documented` (or `make results` to measure again)")
+            "`python -m bench.documented` (or `make results` to measure again)"
+        )
 
 
 def test_every_summary_names_the_command_that_produced_it() -> None:
@@ -39,7 +40,9 @@ def test_every_summary_names_the_command_that_produced_it() -> None:
         s = json.loads(path.read_text())
         assert s.get("command"), path.name
         if "entries" in s:  # a study: its verdict and the numbers of its chosen models
-            assert s["verdict"]["headline"] and documented.entry(s, s["winner"]) is not None, path.name
+            assert s["verdict"]["headline"] and documented.entry(s, s["winner"]) is not None, (
+                path.name
+            )
 
 
 def test_the_generation_example_trains_its_image_only_decoder() -> None:

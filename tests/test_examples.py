@@ -32,12 +32,17 @@ def test_example_config_is_valid(path: Path) -> None:
     check_names(fusiondx.load_config(path))
 
 
-@pytest.mark.parametrize("where,value", [
-    (("fusion", "name"), "no_such_fusion"),
-    (("study", "strategies"), ["concat", "no_such_fusion"]),
-    (("tasks", 0, "head"), "no_such_head"),
-])
-def test_a_config_naming_a_missing_part_is_caught(tmp_path: Path, where: tuple, value: object) -> None:
+@pytest.mark.parametrize(
+    "where,value",
+    [
+        (("fusion", "name"), "no_such_fusion"),
+        (("study", "strategies"), ["concat", "no_such_fusion"]),
+        (("tasks", 0, "head"), "no_such_head"),
+    ],
+)
+def test_a_config_naming_a_missing_part_is_caught(
+    tmp_path: Path, where: tuple, value: object
+) -> None:
     raw = yaml.safe_load((EXAMPLES[0].parent / "demo.yaml").read_text())
     node = raw
     for key in where[:-1]:

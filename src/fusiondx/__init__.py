@@ -28,8 +28,14 @@ from fusiondx.registry import (
 __version__ = "0.1.0"
 
 
-def fit(config: Any, *, resume: bool = False, overwrite: bool = False, progress: bool | None = None,
-        callbacks: Sequence[Any] | None = None) -> Any:
+def fit(
+    config: Any,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    callbacks: Sequence[Any] | None = None,
+) -> Any:
     """Train a model from a Config, a YAML path or a dict; see :func:`fusiondx.engine.run.fit`.
 
     ``callbacks``: extra Lightning callbacks (``lightning.Callback`` instances) called during the
@@ -47,8 +53,9 @@ def evaluate(run_dir: Any, data: Any = None, root: Any = None) -> Any:
 
     from fusiondx.engine.run import evaluate as _evaluate
 
-    return _evaluate(Path(run_dir), Path(data) if data else None, Path(root) if root else None,
-                     progress=False)
+    return _evaluate(
+        Path(run_dir), Path(data) if data else None, Path(root) if root else None, progress=False
+    )
 
 
 def predict(run_dir: Any, data: Any, out: Any, root: Any = None, *, overwrite: bool = False) -> Any:
@@ -57,12 +64,30 @@ def predict(run_dir: Any, data: Any, out: Any, root: Any = None, *, overwrite: b
 
     from fusiondx.engine.run import predict as _predict
 
-    return _predict(Path(run_dir), Path(data), Path(out), Path(root) if root else None, progress=False,
-                    overwrite=overwrite)
+    return _predict(
+        Path(run_dir),
+        Path(data),
+        Path(out),
+        Path(root) if root else None,
+        progress=False,
+        overwrite=overwrite,
+    )
 
 
 __all__ = [
-    "Config", "ConfigError", "DataError", "FusionDxError", "RunError", "create_encoder",
-    "create_fusion", "create_head", "evaluate", "fit", "list_encoders", "list_fusions",
-    "list_heads", "load_config", "predict",
+    "Config",
+    "ConfigError",
+    "DataError",
+    "FusionDxError",
+    "RunError",
+    "create_encoder",
+    "create_fusion",
+    "create_head",
+    "evaluate",
+    "fit",
+    "list_encoders",
+    "list_fusions",
+    "list_heads",
+    "load_config",
+    "predict",
 ]

@@ -44,28 +44,63 @@ def check_heads(width: int, num_heads: int, *, owner: str, width_name: str = "d_
         )
 
 
-def transformer_layer(width: int, num_heads: int, dim_feedforward: int, *, dropout: float,
-                      attention_dropout: float = 0.0, activation: str = "relu", owner: str,
-                      width_name: str = "d_model") -> nn.TransformerEncoderLayer:
+def transformer_layer(
+    width: int,
+    num_heads: int,
+    dim_feedforward: int,
+    *,
+    dropout: float,
+    attention_dropout: float = 0.0,
+    activation: str = "relu",
+    owner: str,
+    width_name: str = "d_model",
+) -> nn.TransformerEncoderLayer:
     """One pre-norm, batch-first ``nn.TransformerEncoderLayer`` with its own attention dropout."""
     check_heads(width, num_heads, owner=owner, width_name=width_name)
-    layer = nn.TransformerEncoderLayer(width, num_heads, dim_feedforward=dim_feedforward, dropout=dropout,
-                                       activation=activation, batch_first=True, norm_first=True)
+    layer = nn.TransformerEncoderLayer(
+        width,
+        num_heads,
+        dim_feedforward=dim_feedforward,
+        dropout=dropout,
+        activation=activation,
+        batch_first=True,
+        norm_first=True,
+    )
     set_attention_dropout(layer, attention_dropout)
     return layer
 
 
-def transformer_encoder(width: int, num_heads: int, num_layers: int, *, dim_feedforward: int,
-                        dropout: float, attention_dropout: float = 0.0, activation: str = "gelu",
-                        final_norm: bool = True, owner: str,
-                        width_name: str = "d_model") -> nn.TransformerEncoder:
+def transformer_encoder(
+    width: int,
+    num_heads: int,
+    num_layers: int,
+    *,
+    dim_feedforward: int,
+    dropout: float,
+    attention_dropout: float = 0.0,
+    activation: str = "gelu",
+    final_norm: bool = True,
+    owner: str,
+    width_name: str = "d_model",
+) -> nn.TransformerEncoder:
     """``num_layers`` pre-norm transformer layers, optionally followed by a LayerNorm.
 
     A pre-norm stack leaves its output unnormalised, hence ``final_norm`` for the encoders that
     read it directly; the fusions that normalise in their read-out head skip it.
     """
-    layer = transformer_layer(width, num_heads, dim_feedforward, dropout=dropout,
-                              attention_dropout=attention_dropout, activation=activation,
-                              owner=owner, width_name=width_name)
-    return nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(width) if final_norm else None,
-                                 enable_nested_tensor=False)
+    layer = transformer_layer(
+        width,
+        num_heads,
+        dim_feedforward,
+        dropout=dropout,
+        attention_dropout=attention_dropout,
+        activation=activation,
+        owner=owner,
+        width_name=width_name,
+    )
+    return nn.TransformerEncoder(
+        layer,
+        num_layers,
+        norm=nn.LayerNorm(width) if final_norm else None,
+        enable_nested_tensor=False,
+    )

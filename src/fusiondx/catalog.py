@@ -30,21 +30,26 @@ def _opts(entry: object) -> str:
 
 
 def encoders_md() -> str:
-    lines = [HEADER + "# Encoders\n",
-             "Each modality gets one encoder (`modalities[].encoder.name`, options under "
-             "`encoder.options`). Names follow one rule, `<kind>_<architecture>`; the names of earlier "
-             "versions (`aliases`) are still accepted. Tags: `tokens` = yields a token sequence for cross-modal "
-             "attention, `levels` = pooled features of several depths (multilevel fusion), `maps` = "
-             "spatial feature maps for the localization and segmentation heads, `3d` = accepts "
-             "volumes, `lowlevel` = shallow projection used by early "
-             "fusion, `optional` = needs an extra install.\n",
-             "| name | kind | aliases | tags | description | options |", "|---|---|---|---|---|---|"]
+    lines = [
+        HEADER + "# Encoders\n",
+        "Each modality gets one encoder (`modalities[].encoder.name`, options under "
+        "`encoder.options`). Names follow one rule, `<kind>_<architecture>`; the names of earlier "
+        "versions (`aliases`) are still accepted. Tags: `tokens` = yields a token sequence for cross-modal "
+        "attention, `levels` = pooled features of several depths (multilevel fusion), `maps` = "
+        "spatial feature maps for the localization and segmentation heads, `3d` = accepts "
+        "volumes, `lowlevel` = shallow projection used by early "
+        "fusion, `optional` = needs an extra install.\n",
+        "| name | kind | aliases | tags | description | options |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind in ("image", "signal", "text", "tabular"):
         for e in ENCODERS.entries():
             if e.meta.get("kind") == kind:
                 aliases = ", ".join(f"`{a}`" for a in e.aliases) or "-"
-                lines.append(f"| `{e.name}` | {kind} | {aliases} | {', '.join(sorted(e.tags))} | {e.summary} | "
-                             f"{_opts(e)} |")
+                lines.append(
+                    f"| `{e.name}` | {kind} | {aliases} | {', '.join(sorted(e.tags))} | {e.summary} | "
+                    f"{_opts(e)} |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -58,25 +63,29 @@ def load_measurements(path: Path = MEASUREMENTS) -> dict[str, Any]:
 def fusions_md(measurements: dict[str, Any] | None = None) -> str:
     meas = load_measurements() if measurements is None else measurements
     rows = meas.get("entries", {})
-    lines = [HEADER + "# Fusion strategies\n",
-             "Chosen with `fusion.name`; options under `fusion.options`. Every strategy takes the "
-             "presence mask: a missing modality contributes nothing. Tags: `tokens` = attends over "
-             "encoder token sequences, `levels` = fuses features from several encoder depths, "
-             "`fits_on_validation` = part of the model is fitted on the validation split.\n",
-             f"Parameters (whole model), forward FLOPs per case and test AUROC (95% bootstrap CI) "
-             f"were measured on the built-in cohort with the 4-modality demo model: "
-             f"{meas.get('setting', 'not measured yet')}.\n",
-             "| name | level | handles missing | tags | parameters | FLOPs / case | test AUROC [95% CI] "
-             "| description | reference | options |",
-             "|---|---|---|---|---:|---:|---|---|---|---|"]
+    lines = [
+        HEADER + "# Fusion strategies\n",
+        "Chosen with `fusion.name`; options under `fusion.options`. Every strategy takes the "
+        "presence mask: a missing modality contributes nothing. Tags: `tokens` = attends over "
+        "encoder token sequences, `levels` = fuses features from several encoder depths, "
+        "`fits_on_validation` = part of the model is fitted on the validation split.\n",
+        f"Parameters (whole model), forward FLOPs per case and test AUROC (95% bootstrap CI) "
+        f"were measured on the built-in cohort with the 4-modality demo model: "
+        f"{meas.get('setting', 'not measured yet')}.\n",
+        "| name | level | handles missing | tags | parameters | FLOPs / case | test AUROC [95% CI] "
+        "| description | reference | options |",
+        "|---|---|---|---|---:|---:|---|---|---|---|",
+    ]
     order = {"early": 0, "intermediate": 1, "late": 2}
     for e in sorted(FUSIONS.entries(), key=lambda e: (order[e.cls.level], e.name)):
         missing = "yes" if "handles_missing" in e.tags else "no"
         tags = ", ".join(sorted(t for t in e.tags if t != "handles_missing")) or "-"
         m = rows.get(e.name, {})
-        lines.append(f"| `{e.name}` | {e.cls.level} | {missing} | {tags} | {_count(m.get('n_parameters'))} | "
-                     f"{_count(m.get('flops_per_case'))} | {_ci(m.get('auroc'))} | {e.summary} | "
-                     f"{e.meta.get('reference', '')} | {_opts(e)} |")
+        lines.append(
+            f"| `{e.name}` | {e.cls.level} | {missing} | {tags} | {_count(m.get('n_parameters'))} | "
+            f"{_count(m.get('flops_per_case'))} | {_ci(m.get('auroc'))} | {e.summary} | "
+            f"{e.meta.get('reference', '')} | {_opts(e)} |"
+        )
     lines += ["", "# Heads\n", "| name | tasks | description |", "|---|---|---|"]
     for e in HEADS.entries():
         lines.append(f"| `{e.name}` | {', '.join(served_by(e.name))} | {e.summary} |")
@@ -84,38 +93,50 @@ def fusions_md(measurements: dict[str, Any] | None = None) -> str:
 
 
 def references_md() -> str:
-    lines = [HEADER + "# Study references and shortcut probes\n",
-             "Every study trains these scikit-learn models beside its neural entries: fitted on the "
-             "same training cases, tuned on the same validation cases by the study's metric (a small "
-             "grid), scored on the same test cases with the same bootstrap and paired tests "
-             "([study.md](study.md#references-and-probes)). A **reference** is the simplest thing "
-             "that could work, and the verdict says when one does as well as fusion; a **probe** "
-             "sees only what should not matter, and the verdict warns when one comes close. "
-             "`study.references` picks them (default all); `inputs` is the modality kind it reads "
-             "(one row per modality of that kind), `all`, `presence` or `metadata` "
-             "(`data.metadata_columns`).\n",
-             "| name | kind | inputs | model | description | reference |", "|---|---|---|---|---|---|"]
+    lines = [
+        HEADER + "# Study references and shortcut probes\n",
+        "Every study trains these scikit-learn models beside its neural entries: fitted on the "
+        "same training cases, tuned on the same validation cases by the study's metric (a small "
+        "grid), scored on the same test cases with the same bootstrap and paired tests "
+        "([study.md](study.md#references-and-probes)). A **reference** is the simplest thing "
+        "that could work, and the verdict says when one does as well as fusion; a **probe** "
+        "sees only what should not matter, and the verdict warns when one comes close. "
+        "`study.references` picks them (default all); `inputs` is the modality kind it reads "
+        "(one row per modality of that kind), `all`, `presence` or `metadata` "
+        "(`data.metadata_columns`).\n",
+        "| name | kind | inputs | model | description | reference |",
+        "|---|---|---|---|---|---|",
+    ]
     for e in sorted(REFERENCES.entries(), key=lambda e: (e.cls.kind, e.cls.inputs, e.name)):
-        model = "gradient boosting" if e.cls.family == "trees" else "logistic / ridge / Cox regression"
+        model = (
+            "gradient boosting" if e.cls.family == "trees" else "logistic / ridge / Cox regression"
+        )
         if e.cls.needs_base:
             model = "stacking, logistic / ridge meta-model"
-        lines.append(f"| `{e.name}` | {e.cls.kind} | {e.cls.inputs} | {model} | {e.summary} | "
-                     f"{e.meta.get('reference', '')} |")
+        lines.append(
+            f"| `{e.name}` | {e.cls.kind} | {e.cls.inputs} | {model} | {e.summary} | "
+            f"{e.meta.get('reference', '')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def readers_md() -> str:
-    lines = [HEADER + "# File formats\n",
-             "A manifest cell names a file (or, for a DICOM series, a folder) relative to `data.root`; "
-             "the reader is chosen by what the path is, then by its suffix. Readers only decode: "
-             "resizing, windowing, resampling and normalisation are the modality's `preprocessing` "
-             "(README, configuration reference). Every file a reader opens is confined to the data "
-             "root and is part of the disk cache's key. Adding a format is one file: "
-             "[extending.md](extending.md#a-reader).\n",
-             "| name | kind | suffixes | also reads | description |", "|---|---|---|---|---|"]
+    lines = [
+        HEADER + "# File formats\n",
+        "A manifest cell names a file (or, for a DICOM series, a folder) relative to `data.root`; "
+        "the reader is chosen by what the path is, then by its suffix. Readers only decode: "
+        "resizing, windowing, resampling and normalisation are the modality's `preprocessing` "
+        "(README, configuration reference). Every file a reader opens is confined to the data "
+        "root and is part of the disk cache's key. Adding a format is one file: "
+        "[extending.md](extending.md#a-reader).\n",
+        "| name | kind | suffixes | also reads | description |",
+        "|---|---|---|---|---|",
+    ]
     for e in sorted(READERS.entries(), key=lambda e: (e.meta["kind"], e.name)):
         suffixes = ", ".join(f"`{x}`" for x in e.meta.get("suffixes", ())) or "-"
-        lines.append(f"| `{e.name}` | {e.meta['kind']} | {suffixes} | {e.meta.get('hint', '')} | {e.summary} |")
+        lines.append(
+            f"| `{e.name}` | {e.meta['kind']} | {suffixes} | {e.meta.get('hint', '')} | {e.summary} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -142,30 +163,45 @@ def measurements_from_study(results: dict[str, Any]) -> dict[str, Any]:
     for e in results["entries"]:
         if e["kind"] != "fusion":
             continue
-        entries[e["fusion"]] = {"n_parameters": e["n_parameters"], "flops_per_case": e["flops_per_case"],
-                                "auroc": {k: e["test"]["auroc"][k] for k in ("mean", "low", "high")},
-                                "train_seconds": e["train_seconds"]}
-    singles = {e["label"]: e["test"]["auroc"]["mean"] for e in results["entries"] if e["kind"] == "single"}
+        entries[e["fusion"]] = {
+            "n_parameters": e["n_parameters"],
+            "flops_per_case": e["flops_per_case"],
+            "auroc": {k: e["test"]["auroc"][k] for k in ("mean", "low", "high")},
+            "train_seconds": e["train_seconds"],
+        }
+    singles = {
+        e["label"]: e["test"]["auroc"]["mean"] for e in results["entries"] if e["kind"] == "single"
+    }
     best = max(singles, key=singles.get) if singles else None
-    setting = (f"study '{study['name']}', {n} {'seed(s)' if study.get('seeds') else 'fold(s)'}, "
-               f"{study['created'][:10]}, {platform.machine()} CPU"
-               + (f"; best single modality for reference: {best} {singles[best]:.3f}" if best else ""))
+    setting = (
+        f"study '{study['name']}', {n} {'seed(s)' if study.get('seeds') else 'fold(s)'}, "
+        f"{study['created'][:10]}, {platform.machine()} CPU"
+        + (f"; best single modality for reference: {best} {singles[best]:.3f}" if best else "")
+    )
     return {"setting": setting, "entries": entries}
 
 
 def write(docs: Path) -> list[Path]:
     measured = load_measurements(docs / "fusion_measurements.json")
-    out = [(docs / "encoders.md", encoders_md()), (docs / "fusions.md", fusions_md(measured)),
-           (docs / "references.md", references_md()), (docs / "readers.md", readers_md())]
+    out = [
+        (docs / "encoders.md", encoders_md()),
+        (docs / "fusions.md", fusions_md(measured)),
+        (docs / "references.md", references_md()),
+        (docs / "readers.md", readers_md()),
+    ]
     for path, text in out:
         path.write_text(text)
     return [p for p, _ in out]
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("docs", nargs="?", type=Path, default=Path("docs"))
-    parser.add_argument("--measurements", type=Path, help="a study's results.json to take measured columns from")
+    parser.add_argument(
+        "--measurements", type=Path, help="a study's results.json to take measured columns from"
+    )
     args = parser.parse_args()
     if args.measurements:
         meas = measurements_from_study(json.loads(args.measurements.read_text()))

@@ -15,17 +15,32 @@ from typer.core import TyperCommand
 
 from fusiondx.errors import FusionDxError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown",
-                  help="FusionDx: multimodal disease recognition from images, signals, text and tabular data.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    help="FusionDx: multimodal disease recognition from images, signals, text and tabular data.",
+)
 console = Console()
 err_console = Console(stderr=True)
 _state = {"debug": False}
 
-METRICS = ("auroc", "auprc", "accuracy", "balanced_accuracy", "f1", "precision", "recall", "specificity")
+METRICS = (
+    "auroc",
+    "auprc",
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "precision",
+    "recall",
+    "specificity",
+)
 
 
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False) -> None:
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+) -> None:
     _state["debug"] = debug
 
 
@@ -36,11 +51,15 @@ def _guard(fn: Callable[[], Any]) -> Any:
     except FusionDxError as err:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        err_console.print("interrupted; `fusiondx fit --resume` continues a run from its last checkpoint, "
-                          "and rerunning `fusiondx study` skips the trainings it finished")
+        err_console.print(
+            "interrupted; `fusiondx fit --resume` continues a run from its last checkpoint, "
+            "and rerunning `fusiondx study` skips the trainings it finished"
+        )
         raise typer.Exit(130) from None
 
 
@@ -76,11 +95,17 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config.")]) -> No
                 console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
         ours, others = runfolder.run_contents(cfg.run_dir)
         if ours or others:
-            console.print(f"[yellow]note:[/] {escape(str(cfg.run_dir))} already holds "
-                          f"{'a run' if ours else 'other files'}; `fusiondx fit` refuses it unless given "
-                          "--overwrite (or --resume), or another name.", highlight=False, soft_wrap=True)
-        console.print(f"[green]OK[/]: {config} and all {len(prepared.store)} cases are valid; runs go to "
-                      f"{cfg.run_dir}.")
+            console.print(
+                f"[yellow]note:[/] {escape(str(cfg.run_dir))} already holds "
+                f"{'a run' if ours else 'other files'}; `fusiondx fit` refuses it unless given "
+                "--overwrite (or --resume), or another name.",
+                highlight=False,
+                soft_wrap=True,
+            )
+        console.print(
+            f"[green]OK[/]: {config} and all {len(prepared.store)} cases are valid; runs go to "
+            f"{cfg.run_dir}."
+        )
 
     _guard(run)
 
@@ -88,10 +113,17 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config.")]) -> No
 @app.command()
 def fit(
     config: Annotated[Path, typer.Argument(help="YAML config.")],
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from runs/NAME/checkpoints/last.ckpt.")] = False,
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="Replace an earlier run of this name: deletes only the files FusionDx wrote in "
-        "runs/NAME/ and keeps any other file there. Without it, fit refuses a folder that holds a run.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from runs/NAME/checkpoints/last.ckpt.")
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an earlier run of this name: deletes only the files FusionDx wrote in "
+            "runs/NAME/ and keeps any other file there. Without it, fit refuses a folder that holds a run.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Train one model; writes runs/NAME/ (config, checkpoints, metrics, predictions).
@@ -106,7 +138,9 @@ def fit(
         cfg = load_config(config)
         result = fit_run(cfg, resume=resume, overwrite=overwrite, progress=not quiet, notify=_warn)
         _print_metrics({f"{cfg.name} (test)": result.metrics["test"]})
-        console.print(f"Wrote run to [bold]{result.run_dir}[/] (metrics.json, predictions.csv, model.pt)")
+        console.print(
+            f"Wrote run to [bold]{result.run_dir}[/] (metrics.json, predictions.csv, model.pt)"
+        )
 
     _guard(run)
 
@@ -114,8 +148,12 @@ def fit(
 @app.command()
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fusiondx fit`.")],
-    data: Annotated[Path | None, typer.Option("--data", help="Another manifest (CSV/Parquet) with labels.")] = None,
-    root: Annotated[Path | None, typer.Option("--root", help="Data root of --data (default: its folder).")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Another manifest (CSV/Parquet) with labels.")
+    ] = None,
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Data root of --data (default: its folder).")
+    ] = None,
 ) -> None:
     """Metrics of a trained run on its test split, or on another labelled manifest.
 
@@ -134,11 +172,22 @@ def evaluate(
 @app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fusiondx fit`.")],
-    data: Annotated[Path, typer.Option("--data", help="Manifest of new cases (labels not needed).")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the predictions CSV.")] = Path("predictions.csv"),
-    root: Annotated[Path | None, typer.Option("--root", help="Data root of --data (default: its folder).")] = None,
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="Replace --out even if it is not an earlier predictions file (never the manifest).")] = False,
+    data: Annotated[
+        Path, typer.Option("--data", help="Manifest of new cases (labels not needed).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the predictions CSV.")] = Path(
+        "predictions.csv"
+    ),
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Data root of --data (default: its folder).")
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace --out even if it is not an earlier predictions file (never the manifest).",
+        ),
+    ] = False,
 ) -> None:
     """Predict new cases with a trained run; writes probabilities and predicted classes.
 
@@ -156,9 +205,14 @@ def predict(
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fusiondx fit`.")],
-    out: Annotated[Path | None, typer.Option("--out", help="ONNX file to write (default <run_dir>/model.onnx).")] = None,
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="Replace --out even if it is not an earlier ONNX export.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="ONNX file to write (default <run_dir>/model.onnx)."),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace --out even if it is not an earlier ONNX export."),
+    ] = False,
 ) -> None:
     """Export a trained run to ONNX, checked against PyTorch on the run's test cases.
 
@@ -171,16 +225,20 @@ def export(
 
     def run() -> None:
         e = export_run(run_dir, out, overwrite=overwrite)
-        console.print(f"Wrote [bold]{e.path}[/]: inputs {', '.join(e.input_names)}; outputs "
-                      f"{', '.join(e.output_names)}. ONNX Runtime matches PyTorch on {e.cases_checked} "
-                      f"test cases (max difference {e.max_abs_diff:.1e}).")
+        console.print(
+            f"Wrote [bold]{e.path}[/]: inputs {', '.join(e.input_names)}; outputs "
+            f"{', '.join(e.output_names)}. ONNX Runtime matches PyTorch on {e.cases_checked} "
+            f"test cases (max difference {e.max_abs_diff:.1e})."
+        )
 
     _guard(run)
 
 
 @app.command("list")
 def list_parts(
-    what: Annotated[str, typer.Argument(help="encoders, fusions, heads, references, readers or adapters")],
+    what: Annotated[
+        str, typer.Argument(help="encoders, fusions, heads, references, readers or adapters")
+    ],
     pattern: Annotated[str, typer.Argument(help="Glob on the name, e.g. '*lstm*'.")] = "*",
 ) -> None:
     """List registered encoders, fusions, heads, study references, file readers or dataset
@@ -192,20 +250,36 @@ def list_parts(
     from fusiondx.registry import ADAPTERS, ENCODERS, FUSIONS, HEADS, READERS, REFERENCES
 
     def run() -> None:
-        regs = {"encoders": ENCODERS, "fusions": FUSIONS, "heads": HEADS, "references": REFERENCES,
-                "readers": READERS, "adapters": ADAPTERS}
+        regs = {
+            "encoders": ENCODERS,
+            "fusions": FUSIONS,
+            "heads": HEADS,
+            "references": REFERENCES,
+            "readers": READERS,
+            "adapters": ADAPTERS,
+        }
         reg = regs.get(what)
         if reg is None:
             from fusiondx.errors import ConfigError, did_you_mean
 
-            raise ConfigError(f"Cannot list '{what}'.{did_you_mean(what, list(regs))}",
-                              fix="use: fusiondx list encoders|fusions|heads|references|readers|adapters")
+            raise ConfigError(
+                f"Cannot list '{what}'.{did_you_mean(what, list(regs))}",
+                fix="use: fusiondx list encoders|fusions|heads|references|readers|adapters",
+            )
         table = Table(title=f"{len(reg.names(pattern))} {what}")
-        col = {"encoders": "kind", "fusions": "level", "heads": "tasks", "references": "inputs",
-               "readers": "suffixes", "adapters": "options"}[what]
+        col = {
+            "encoders": "kind",
+            "fusions": "level",
+            "heads": "tasks",
+            "references": "inputs",
+            "readers": "suffixes",
+            "adapters": "options",
+        }[what]
         entries = reg.entries(pattern)
         # names in full on any terminal: the description column wraps instead
-        table.add_column("name", no_wrap=True, min_width=max((len(e.name) for e in entries), default=4))
+        table.add_column(
+            "name", no_wrap=True, min_width=max((len(e.name) for e in entries), default=4)
+        )
         for c in ("aliases", col, "tags", "description"):
             table.add_column(c, overflow="fold")
         for e in entries:
@@ -234,15 +308,27 @@ def cohort(
     out: Annotated[Path, typer.Argument(help="Folder to write the cohort into.")],
     cases: Annotated[int, typer.Option("--cases", help="Number of cases.")] = 2000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    missing_rate: Annotated[float, typer.Option("--missing-rate", help="Chance each modality is missing.")] = 0.1,
+    missing_rate: Annotated[
+        float, typer.Option("--missing-rate", help="Chance each modality is missing.")
+    ] = 0.1,
     image_format: Annotated[str, typer.Option("--image-format", help="png or dicom")] = "png",
     signal_format: Annotated[str, typer.Option("--signal-format", help="wfdb or npy")] = "wfdb",
-    presence_shortcut: Annotated[float, typer.Option(
-        "--presence-shortcut", help="Plant a shortcut of strength S in [0, 1): report and labs go missing "
-        "more often for healthy cases, so WHICH data a case has predicts its label (0: off).")] = 0.0,
-    uninformative: Annotated[str, typer.Option(
-        "--uninformative", help="Comma-separated modalities (image, ecg, report, labs) rendered from "
-        "another, independent case: they carry no information about the label.")] = "",
+    presence_shortcut: Annotated[
+        float,
+        typer.Option(
+            "--presence-shortcut",
+            help="Plant a shortcut of strength S in [0, 1): report and labs go missing "
+            "more often for healthy cases, so WHICH data a case has predicts its label (0: off).",
+        ),
+    ] = 0.0,
+    uninformative: Annotated[
+        str,
+        typer.Option(
+            "--uninformative",
+            help="Comma-separated modalities (image, ecg, report, labs) rendered from "
+            "another, independent case: they carry no information about the label.",
+        ),
+    ] = "",
 ) -> None:
     """Write the built-in synthetic cohort (manifest.csv + image, signal and mask files).
 
@@ -255,10 +341,17 @@ def cohort(
     from fusiondx.datasets.synthetic import make_cohort
 
     def run() -> None:
-        manifest = make_cohort(out, n_cases=cases, seed=seed, missing_rate=missing_rate,
-                               image_format=image_format, signal_format=signal_format,
-                               presence_shortcut=presence_shortcut, uninformative=uninformative,
-                               progress=True)
+        manifest = make_cohort(
+            out,
+            n_cases=cases,
+            seed=seed,
+            missing_rate=missing_rate,
+            image_format=image_format,
+            signal_format=signal_format,
+            presence_shortcut=presence_shortcut,
+            uninformative=uninformative,
+            progress=True,
+        )
         console.print(f"Wrote {cases} cases to [bold]{manifest}[/]")
 
     _guard(run)
@@ -278,13 +371,22 @@ class _PrepareCommand(TyperCommand):
         pass
 
 
-@app.command("prepare", cls=_PrepareCommand,
-             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(
+    "prepare",
+    cls=_PrepareCommand,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
 def prepare_cmd(
     ctx: typer.Context,
-    dataset: Annotated[str, typer.Argument(help="The dataset's adapter (listed below), e.g. ptbxl.")],
-    path: Annotated[Path, typer.Argument(help="The dataset as downloaded: its folder (MedMNIST: the .npz).")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder, or the manifest's path (.csv).")],
+    dataset: Annotated[
+        str, typer.Argument(help="The dataset's adapter (listed below), e.g. ptbxl.")
+    ],
+    path: Annotated[
+        Path, typer.Argument(help="The dataset as downloaded: its folder (MedMNIST: the .npz).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder, or the manifest's path (.csv).")
+    ],
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Turn a public dataset in its official layout into a manifest + ready-to-run config.
@@ -307,14 +409,23 @@ def prepare_cmd(
 
 @app.command()
 def study(
-    config: Annotated[Path, typer.Argument(help="YAML config (its `study:` section sets the defaults).")],
-    strategies: Annotated[str | None, typer.Option(
-        "--strategies", help="'all' or a comma-separated list of fusion strategies.")] = None,
+    config: Annotated[
+        Path, typer.Argument(help="YAML config (its `study:` section sets the defaults).")
+    ],
+    strategies: Annotated[
+        str | None,
+        typer.Option("--strategies", help="'all' or a comma-separated list of fusion strategies."),
+    ] = None,
     seeds: Annotated[int | None, typer.Option("--seeds", help="Training seeds per entry.")] = None,
-    folds: Annotated[int | None, typer.Option("--folds", help="Cross-validation folds instead of seeds.")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", help="Trainings run in parallel processes.")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Study folder; default <output_dir>/<name>_study.")] = None,
+    folds: Annotated[
+        int | None, typer.Option("--folds", help="Cross-validation folds instead of seeds.")
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", help="Trainings run in parallel processes.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Study folder; default <output_dir>/<name>_study.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
 ) -> None:
     """Does fusion help, and which fusion? Baselines vs strategies vs ablations, with CIs and a report.
@@ -332,28 +443,58 @@ def study(
 
     def run() -> None:
         if seeds is not None and folds is not None:
-            raise ConfigError("--seeds and --folds cannot be combined.",
-                              fix="repeat over seeds (same split) or over folds (every case tested once), not both")
+            raise ConfigError(
+                "--seeds and --folds cannot be combined.",
+                fix="repeat over seeds (same split) or over folds (every case tested once), not both",
+            )
         cfg = load_config(config)
         folder = out or cfg.output_dir / f"{cfg.name}_study"
-        run_study(cfg, folder, strategies=strategies, seeds=seeds, folds=folds, jobs=jobs,
-                  console=Console(stderr=False, quiet=quiet), progress=not quiet)
+        run_study(
+            cfg,
+            folder,
+            strategies=strategies,
+            seeds=seeds,
+            folds=folds,
+            jobs=jobs,
+            console=Console(stderr=False, quiet=quiet),
+            progress=not quiet,
+        )
 
     _guard(run)
 
 
 @app.command()
 def search(
-    config: Annotated[Path, typer.Argument(help="YAML config (its `study:` section sets the defaults).")],
-    trials: Annotated[int, typer.Option("--trials", help="Trials to run now (added to earlier ones).")] = 20,
-    storage: Annotated[str | None, typer.Option(
-        "--storage", help="Optuna database URL shared by machines; default sqlite in the search folder.")] = None,
-    strategies: Annotated[str | None, typer.Option(
-        "--strategies", help="'all' or a comma-separated list of fusion strategies to search over.")] = None,
-    seeds: Annotated[int | None, typer.Option("--seeds", help="Seeds of the refit of the best trial.")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", help="Parallel trainings in the refit.")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Search folder; default <output_dir>/<name>_search.")] = None,
+    config: Annotated[
+        Path, typer.Argument(help="YAML config (its `study:` section sets the defaults).")
+    ],
+    trials: Annotated[
+        int, typer.Option("--trials", help="Trials to run now (added to earlier ones).")
+    ] = 20,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Optuna database URL shared by machines; default sqlite in the search folder.",
+        ),
+    ] = None,
+    strategies: Annotated[
+        str | None,
+        typer.Option(
+            "--strategies",
+            help="'all' or a comma-separated list of fusion strategies to search over.",
+        ),
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Seeds of the refit of the best trial.")
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", help="Parallel trainings in the refit.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Search folder; default <output_dir>/<name>_search."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
 ) -> None:
     """Tune strategy, embedding size, dropout, lr and modality dropout with Optuna (pruned, on val).
@@ -369,21 +510,37 @@ def search(
     def run() -> None:
         cfg = load_config(config)
         folder = out or cfg.output_dir / f"{cfg.name}_search"
-        run_search(cfg, folder, trials=trials, storage=storage, strategies=strategies, seeds=seeds,
-                   jobs=jobs, console=Console(quiet=quiet), progress=not quiet)
+        run_search(
+            cfg,
+            folder,
+            trials=trials,
+            storage=storage,
+            strategies=strategies,
+            seeds=seeds,
+            jobs=jobs,
+            console=Console(quiet=quiet),
+            progress=not quiet,
+        )
 
     _guard(run)
 
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the cohort and the study.")] = Path("demo_out"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for the cohort and the study.")] = Path(
+        "demo_out"
+    ),
     cases: Annotated[int, typer.Option("--cases", help="Cases in the built-in cohort.")] = 1500,
     epochs: Annotated[int, typer.Option("--epochs", help="Maximum epochs per training.")] = 20,
     seeds: Annotated[int, typer.Option("--seeds", help="Training seeds per model.")] = 3,
     jobs: Annotated[int, typer.Option("--jobs", help="Trainings run in parallel.")] = 2,
-    quick: Annotated[bool, typer.Option(
-        "--quick", help="Small and fast (for CI, ~1 min): 400 cases, 3 epochs, 2 seeds, 2 strategies.")] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Small and fast (for CI, ~1 min): 400 cases, 3 epochs, 2 seeds, 2 strategies.",
+        ),
+    ] = False,
 ) -> None:
     """The study on the built-in cohort: single modalities vs fusion strategies vs ablations.
 
@@ -396,11 +553,26 @@ def demo(
 
     def run() -> None:
         if quick:
-            run_demo(out, cases=QUICK["cases"], epochs=QUICK["epochs"], seeds=QUICK["seeds"],
-                     strategies=QUICK["strategies"], n_boot=QUICK["n_boot"], jobs=jobs, console=console)
+            run_demo(
+                out,
+                cases=QUICK["cases"],
+                epochs=QUICK["epochs"],
+                seeds=QUICK["seeds"],
+                strategies=QUICK["strategies"],
+                n_boot=QUICK["n_boot"],
+                jobs=jobs,
+                console=console,
+            )
         else:
-            run_demo(out, cases=cases, epochs=epochs, seeds=seeds, strategies=STRATEGIES, jobs=jobs,
-                     console=console)
+            run_demo(
+                out,
+                cases=cases,
+                epochs=epochs,
+                seeds=seeds,
+                strategies=STRATEGIES,
+                jobs=jobs,
+                console=console,
+            )
 
     _guard(run)
 
@@ -415,7 +587,9 @@ def _print_metrics(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
         for task, m in per_task.items():
             table = Table(title=f"{label}: task '{task}'")
             # Classification metrics in a fixed order; other heads' metrics as they report them.
-            keys = [k for k in METRICS if k in m] or [k for k, v in m.items() if isinstance(v, (int, float))]
+            keys = [k for k in METRICS if k in m] or [
+                k for k, v in m.items() if isinstance(v, (int, float))
+            ]
             for k in keys:
                 table.add_column(k)
             table.add_row(*[_fmt(m[k]) for k in keys])
@@ -438,7 +612,11 @@ def _print_problems(errors: list[FusionDxError], manifest: Path) -> None:
         err_console.print(text, highlight=False, soft_wrap=True)
 
     for (column, fix), group in groups.items():
-        where = (f"columns '{column}'" if "," in column else f"column '{column}'") if column else "not in one column"
+        where = (
+            (f"columns '{column}'" if "," in column else f"column '{column}'")
+            if column
+            else "not in one column"
+        )
         heading = f"[bold]{escape(where)}[/]: {len(group)} problem{'' if len(group) == 1 else 's'}"
         say(heading + (f". Fix: {escape(fix.rstrip('.'))}." if fix else ""))
         for e in group[:PROBLEMS_SHOWN]:
@@ -447,7 +625,9 @@ def _print_problems(errors: list[FusionDxError], manifest: Path) -> None:
         if len(group) > PROBLEMS_SHOWN:
             say(f"  ... and {len(group) - PROBLEMS_SHOWN} more in {escape(where)}")
     columns = {c for e in errors if e.column for c in e.column.split(",")}
-    say(f"[bold red]{len(errors)} problem(s) in {len(columns)} column(s)[/] of {escape(str(manifest))}")
+    say(
+        f"[bold red]{len(errors)} problem(s) in {len(columns)} column(s)[/] of {escape(str(manifest))}"
+    )
 
 
 def _print_data_summary(prepared: Any) -> None:
@@ -477,13 +657,17 @@ def _print_data_summary(prepared: Any) -> None:
     console.print(table)
     empty = int((~store.mask.any(axis=1)).sum())
     if empty:
-        console.print(f"[yellow]note:[/] {empty} case(s) have none of the configured modalities; "
-                      "they are kept, and the model can only predict the learned prior for them.")
+        console.print(
+            f"[yellow]note:[/] {empty} case(s) have none of the configured modalities; "
+            "they are kept, and the model can only predict the learned prior for them."
+        )
 
 
 def _print_prepared(result: Any) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in result.label_counts.items())
-    console.print(f"[bold]{result.dataset}[/]: {result.cases} cases loaded, {len(result.skipped)} skipped; {counts}")
+    console.print(
+        f"[bold]{result.dataset}[/]: {result.cases} cases loaded, {len(result.skipped)} skipped; {counts}"
+    )
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     if result.skipped:
@@ -493,8 +677,10 @@ def _print_prepared(result: Any) -> None:
         for rid, reason in result.skipped[:20]:
             table.add_row(escape(rid), escape(reason))
         console.print(table)
-    console.print(f"Wrote [bold]{result.manifest}[/] and [bold]{result.config}[/]. "
-                  f"Next: `fusiondx study {result.config}`")
+    console.print(
+        f"Wrote [bold]{result.manifest}[/] and [bold]{result.config}[/]. "
+        f"Next: `fusiondx study {result.config}`"
+    )
 
 
 def _fmt(v: Any) -> str:

@@ -40,17 +40,23 @@ class SplitConfig(_Strict):
     @model_validator(mode="after")
     def _fold_in_range(self) -> SplitConfig:
         if self.folds is not None and self.column:
-            raise ValueError(f"folds cannot be combined with column '{self.column}', which fixes every "
-                             "case's split; remove one of them")
+            raise ValueError(
+                f"folds cannot be combined with column '{self.column}', which fixes every "
+                "case's split; remove one of them"
+            )
         if self.folds is not None and self.fold >= self.folds:
-            raise ValueError(f"fold must be between 0 and folds - 1 = {self.folds - 1}, got {self.fold}")
+            raise ValueError(
+                f"fold must be between 0 and folds - 1 = {self.folds - 1}, got {self.fold}"
+            )
         return self
 
     @field_validator("fractions")
     @classmethod
     def _sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         if any(f <= 0 for f in v) or abs(sum(v) - 1.0) > 1e-6:
-            raise ValueError(f"fractions must be three positive numbers summing to 1, got {list(v)}")
+            raise ValueError(
+                f"fractions must be three positive numbers summing to 1, got {list(v)}"
+            )
         return v
 
 
@@ -223,8 +229,10 @@ class TaskConfig(_Strict):
 
         if v is not None and v not in TASK_TYPES:
             known = TASK_TYPES.names()
-            raise ValueError(f"there is no task type '{v}'.{did_you_mean(v, known)} Known types: "
-                             f"{', '.join(known)}")
+            raise ValueError(
+                f"there is no task type '{v}'.{did_you_mean(v, known)} Known types: "
+                f"{', '.join(known)}"
+            )
         return v
 
     @field_validator("classes", "label")
@@ -234,8 +242,10 @@ class TaskConfig(_Strict):
         if isinstance(v, list):
             dup = sorted({c for c in v if v.count(c) > 1})
             if dup:
-                raise ValueError(f"{info.field_name} must not repeat a name; repeated: "
-                                 f"{', '.join(repr(d) for d in dup)}")
+                raise ValueError(
+                    f"{info.field_name} must not repeat a name; repeated: "
+                    f"{', '.join(repr(d) for d in dup)}"
+                )
         return v
 
 
@@ -335,7 +345,9 @@ class Config(_Strict):
     def run_dir(self) -> Path:
         return self.output_dir / self.name
 
-    def modality(self, name: str) -> ImageModality | SignalModality | TextModality | TabularModality:
+    def modality(
+        self, name: str
+    ) -> ImageModality | SignalModality | TextModality | TabularModality:
         for m in self.modalities:
             if m.name == name:
                 return m
@@ -399,21 +411,31 @@ def load_config(source: str | Path | dict[str, Any], *, base_dir: Path | None = 
         try:
             raw = load_yaml(path.read_text(encoding="utf-8"))
         except DuplicateKeyError as exc:
-            raise ConfigError(f"The config sets '{exc.key}' twice (line {exc.first} and line {exc.second}); "
-                              "YAML would silently keep only the second and drop the first.", file=path,
-                              fix=f"merge the two '{exc.key}:' entries into one") from None
+            raise ConfigError(
+                f"The config sets '{exc.key}' twice (line {exc.first} and line {exc.second}); "
+                "YAML would silently keep only the second and drop the first.",
+                file=path,
+                fix=f"merge the two '{exc.key}:' entries into one",
+            ) from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"The config is not valid YAML ({exc}).", file=path,
-                              fix="fix the YAML syntax at the line shown") from None
+            raise ConfigError(
+                f"The config is not valid YAML ({exc}).",
+                file=path,
+                fix="fix the YAML syntax at the line shown",
+            ) from None
         if not isinstance(raw, dict):
-            raise ConfigError("The config must be a YAML mapping at the top level.", file=path,
-                              fix="start the file with keys such as 'name:', 'data:', 'modalities:'")
+            raise ConfigError(
+                "The config must be a YAML mapping at the top level.",
+                file=path,
+                fix="start the file with keys such as 'name:', 'data:', 'modalities:'",
+            )
         base = base_dir or path.parent
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, raw), file=where,
-                          fix="correct the key or value named above") from None
+        raise ConfigError(
+            _explain(exc, raw), file=where, fix="correct the key or value named above"
+        ) from None
     return _resolve_paths(cfg, base)
 
 
@@ -425,8 +447,11 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
         return p if p.is_absolute() else (base / p).resolve()
 
     data = cfg.data.model_copy(
-        update={"manifest": res(cfg.data.manifest), "root": res(cfg.data.root),
-                "cache_dir": res(cfg.data.cache_dir)}
+        update={
+            "manifest": res(cfg.data.manifest),
+            "root": res(cfg.data.root),
+            "cache_dir": res(cfg.data.cache_dir),
+        }
     )
     return cfg.model_copy(update={"data": data, "output_dir": res(cfg.output_dir)})
 
@@ -467,8 +492,12 @@ def _allowed_keys(exc: ValidationError, err: Any, raw: dict[str, Any]) -> list[s
             i += 1
             continue
         if part in ("image", "signal", "text", "tabular") and model is _ModalityBase:
-            model = {"image": ImageModality, "signal": SignalModality, "text": TextModality,
-                     "tabular": TabularModality}[part]
+            model = {
+                "image": ImageModality,
+                "signal": SignalModality,
+                "text": TextModality,
+                "tabular": TabularModality,
+            }[part]
             i += 1
             continue
         field = getattr(model, "model_fields", {}).get(part)

@@ -24,42 +24,96 @@ DEMO_CONFIG: dict[str, Any] = {
     "output_dir": "runs",
     # site: where the image was taken (each site's scanner looks different); the metadata probe
     # checks that it does not tell the label.
-    "data": {"manifest": "cohort/manifest.csv", "id_column": "case_id", "patient_column": "patient_id",
-             "metadata_columns": ["site"]},
+    "data": {
+        "manifest": "cohort/manifest.csv",
+        "id_column": "case_id",
+        "patient_column": "patient_id",
+        "metadata_columns": ["site"],
+    },
     "modalities": [
-        {"name": "cxr", "kind": "image", "column": "image",
-         "preprocessing": {"size": [32, 32]}, "encoder": {"name": "cnn"}},
-        {"name": "ecg", "kind": "signal", "column": "ecg",
-         "preprocessing": {"rate": 50, "length": 500}, "encoder": {"name": "cnn1d"}},
-        {"name": "report", "kind": "text", "column": "report",
-         "preprocessing": {"tokenizer": "wordpiece", "vocab_size": 1000, "max_length": 48},
-         "encoder": {"name": "text_transformer"}},
-        {"name": "labs", "kind": "tabular",
-         "columns": ["age", "sex", "crp", "troponin", "bnp", "wbc", "spo2", "heart_rate_vitals", "smoker"],
-         "categorical": ["sex", "smoker"], "encoder": {"name": "mlp"}},
+        {
+            "name": "cxr",
+            "kind": "image",
+            "column": "image",
+            "preprocessing": {"size": [32, 32]},
+            "encoder": {"name": "cnn"},
+        },
+        {
+            "name": "ecg",
+            "kind": "signal",
+            "column": "ecg",
+            "preprocessing": {"rate": 50, "length": 500},
+            "encoder": {"name": "cnn1d"},
+        },
+        {
+            "name": "report",
+            "kind": "text",
+            "column": "report",
+            "preprocessing": {"tokenizer": "wordpiece", "vocab_size": 1000, "max_length": 48},
+            "encoder": {"name": "text_transformer"},
+        },
+        {
+            "name": "labs",
+            "kind": "tabular",
+            "columns": [
+                "age",
+                "sex",
+                "crp",
+                "troponin",
+                "bnp",
+                "wbc",
+                "spo2",
+                "heart_rate_vitals",
+                "smoker",
+            ],
+            "categorical": ["sex", "smoker"],
+            "encoder": {"name": "mlp"},
+        },
     ],
     "fusion": {"name": "concat", "dim": 64},
     "tasks": [{"name": "diagnosis", "label": "label", "classes": ["healthy", "disease"]}],
-    "train": {"epochs": 20, "batch_size": 32, "lr": 1e-3,
-              "early_stopping": {"monitor": "auroc", "patience": 4}, "progress": False},
+    "train": {
+        "epochs": 20,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "early_stopping": {"monitor": "auroc", "patience": 4},
+        "progress": False,
+    },
 }
 
 # A spread of the catalog that fits a few-minute budget on a 2-core CPU: feature-level
 # (concat, attention over modalities, gated units, low-rank tensor), token-level, decision-level
 # and input-level fusion. `fusiondx study demo_out/study.yaml --strategies all` runs every one.
 STRATEGIES = ["concat", "attention", "gated", "low_rank_tensor", "late_average", "early_concat"]
-QUICK = {"cases": 400, "epochs": 3, "seeds": 2, "strategies": ["concat", "late_average"], "n_boot": 200}
+QUICK = {
+    "cases": 400,
+    "epochs": 3,
+    "seeds": 2,
+    "strategies": ["concat", "late_average"],
+    "n_boot": 200,
+}
 
 
-def demo_config(*, epochs: int, seeds: int, strategies: list[str], n_boot: int = 1000) -> dict[str, Any]:
+def demo_config(
+    *, epochs: int, seeds: int, strategies: list[str], n_boot: int = 1000
+) -> dict[str, Any]:
     cfg = copy.deepcopy(DEMO_CONFIG)
     cfg["train"]["epochs"] = epochs
     cfg["study"] = {"strategies": strategies, "seeds": seeds, "n_boot": n_boot, "jobs": 2}
     return cfg
 
 
-def run_demo(out: Path, *, cases: int, epochs: int, seeds: int, strategies: list[str],
-             n_boot: int = 1000, jobs: int = 2, console: Console) -> Any:
+def run_demo(
+    out: Path,
+    *,
+    cases: int,
+    epochs: int,
+    seeds: int,
+    strategies: list[str],
+    n_boot: int = 1000,
+    jobs: int = 2,
+    console: Console,
+) -> Any:
     from fusiondx.datasets.synthetic import make_cohort
     from fusiondx.study.study import run_study
 
@@ -67,36 +121,58 @@ def run_demo(out: Path, *, cases: int, epochs: int, seeds: int, strategies: list
     console.rule("FusionDx demo: does fusion help on the built-in cohort?")
     t0 = time.perf_counter()
     manifest = make_cohort(out / "cohort", n_cases=cases, seed=0, progress=True)
-    console.print(f"Built-in cohort: {cases} cases -> {manifest} ({time.perf_counter() - t0:.0f} s)")
+    console.print(
+        f"Built-in cohort: {cases} cases -> {manifest} ({time.perf_counter() - t0:.0f} s)"
+    )
     raw = demo_config(epochs=epochs, seeds=seeds, strategies=strategies, n_boot=n_boot)
     cfg_path = out / "study.yaml"
     cfg_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     result = run_study(load_config(cfg_path), out / "study", jobs=jobs, console=console)
     _print_table(result.results, console)
-    console.print(f"Total {(time.perf_counter() - t0) / 60:.1f} min. The study config is {cfg_path}; "
-                  f"rerun or extend it with `fusiondx study {cfg_path} --strategies all`.")
+    console.print(
+        f"Total {(time.perf_counter() - t0) / 60:.1f} min. The study config is {cfg_path}; "
+        f"rerun or extend it with `fusiondx study {cfg_path} --strategies all`."
+    )
     _open(result.report, console)
     return result
 
 
 def _print_table(results: dict[str, Any], console: Console) -> None:
     metric = results["study"]["primary_metric"]
-    table = Table(title=f"Test {metric.upper()} on the built-in cohort (mean over seeds, 95% CI; "
-                        f"same test cases for every model)")
-    for col, just in (("model", "left"), ("kind", "left"), (metric.upper(), "right"), ("95% CI", "right"),
-                      ("F1", "right"), ("params", "right"), ("train s", "right")):
+    table = Table(
+        title=f"Test {metric.upper()} on the built-in cohort (mean over seeds, 95% CI; "
+        f"same test cases for every model)"
+    )
+    for col, just in (
+        ("model", "left"),
+        ("kind", "left"),
+        (metric.upper(), "right"),
+        ("95% CI", "right"),
+        ("F1", "right"),
+        ("params", "right"),
+        ("train s", "right"),
+    ):
         table.add_column(col, justify=just, no_wrap=col == "model")
     for e in results["entries"]:
         m = e["test"][metric]
         star = " *" if e["id"] == results["winner"] else ""
         params = f"{e['n_parameters'] / 1000:.0f}k" if e.get("n_parameters") else "–"
-        table.add_row(e["label"] + star, e["kind"], f"{m['mean']:.3f}", f"[{m['low']:.3f}, {m['high']:.3f}]",
-                      f"{e['test']['f1']['mean']:.3f}", params, f"{e['train_seconds']:.0f}")
+        table.add_row(
+            e["label"] + star,
+            e["kind"],
+            f"{m['mean']:.3f}",
+            f"[{m['low']:.3f}, {m['high']:.3f}]",
+            f"{e['test']['f1']['mean']:.3f}",
+            params,
+            f"{e['train_seconds']:.0f}",
+        )
     # A pipe or a CI log reports 80 columns; the table needs a little more to stay on one line.
     wide = console if console.is_terminal else Console(width=max(console.width, 110))
     wide.print(table)
-    console.print("* winner, chosen on validation data; reference: a scikit-learn model on the same "
-                  "split; probe: a model that should not do well (a shortcut detector)")
+    console.print(
+        "* winner, chosen on validation data; reference: a scikit-learn model on the same "
+        "split; probe: a model that should not do well (a shortcut detector)"
+    )
     console.print(f"[bold]{escape(results['verdict']['headline'])}[/]", highlight=False)
 
 

@@ -119,10 +119,18 @@ def summarise(errors: Sequence[FusionDxError], file: str | Path) -> FusionDxErro
             where.append(f"in column(s) {shown}")
         if cases:
             where.append(f"e.g. case(s) {', '.join(cases[:5])}")
-        what = (f"{what.rstrip('.')}. {len(rest)} other problem(s) too"
-                f"{' (' + '; '.join(where) + ')' if where else ''}; `fusiondx validate` lists them all")
-    out = type(first)(what, fix=first.fix, file=first.file or file, case_id=first.case_id,
-                      row=first.row, column=first.column)
+        what = (
+            f"{what.rstrip('.')}. {len(rest)} other problem(s) too"
+            f"{' (' + '; '.join(where) + ')' if where else ''}; `fusiondx validate` lists them all"
+        )
+    out = type(first)(
+        what,
+        fix=first.fix,
+        file=first.file or file,
+        case_id=first.case_id,
+        row=first.row,
+        column=first.column,
+    )
     out.all_errors = list(errors)  # type: ignore[attr-defined]
     return out
 

@@ -70,8 +70,14 @@ class Export:
     output_names: list[str]
 
 
-def export_onnx(model: nn.Module, tasks: list[str], batch: dict[str, Any], path: Path, *,
-                tolerance: float = 1e-4) -> Export:
+def export_onnx(
+    model: nn.Module,
+    tasks: list[str],
+    batch: dict[str, Any],
+    path: Path,
+    *,
+    tolerance: float = 1e-4,
+) -> Export:
     """Write ``model`` as ONNX to ``path`` and check ONNX Runtime against PyTorch on ``batch``.
 
     ``batch`` is a store batch (real cases, several of them so the batch axis is dynamic).
@@ -81,13 +87,17 @@ def export_onnx(model: nn.Module, tasks: list[str], batch: dict[str, Any], path:
     try:
         import onnxruntime as ort
     except ImportError as e:  # pragma: no cover - depends on the install
-        raise RunError("ONNX export needs onnx, onnxscript and onnxruntime.",
-                       fix="pip install 'fusiondx[export]'") from e
+        raise RunError(
+            "ONNX export needs onnx, onnxscript and onnxruntime.",
+            fix="pip install 'fusiondx[export]'",
+        ) from e
     heads = getattr(model, "heads", {})
     decoding = [t for t in tasks if getattr(heads[t], "decodes", False)] if heads else []
     if decoding:
-        raise RunError(f"Task(s) {decoding} generate text token by token, which ONNX export does not cover.",
-                       fix="export a run without a generation head")
+        raise RunError(
+            f"Task(s) {decoding} generate text token by token, which ONNX export does not cover.",
+            fix="export a run without a generation head",
+        )
     model = model.eval()
     layout, tensors = flatten(batch["inputs"])
     mask = batch["mask"]
@@ -103,25 +113,39 @@ def export_onnx(model: nn.Module, tasks: list[str], batch: dict[str, Any], path:
         fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
         try:
-            torch.onnx.export(flat, args, str(path), input_names=names, output_names=list(tasks),
-                              dynamic_shapes=(tuple({0: batch_dim} for _ in args),), dynamo=True,
-                              verbose=False, optimize=True)
+            torch.onnx.export(
+                flat,
+                args,
+                str(path),
+                input_names=names,
+                output_names=list(tasks),
+                dynamic_shapes=(tuple({0: batch_dim} for _ in args),),
+                dynamo=True,
+                verbose=False,
+                optimize=True,
+            )
             expected = [o.numpy() for o in flat(*args)]
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {n: t.numpy() for n, t in zip(names, args, strict=True)})
-    diff = max(float(np.max(np.abs(g - e) / np.maximum(1.0, np.abs(e)))) for g, e in zip(got, expected, strict=True))
+    diff = max(
+        float(np.max(np.abs(g - e) / np.maximum(1.0, np.abs(e))))
+        for g, e in zip(got, expected, strict=True)
+    )
     if not diff <= tolerance:
         path.unlink(missing_ok=True)
-        raise RunError(f"The ONNX model's outputs differ from PyTorch's by up to {diff:.2g} "
-                       f"(tolerance {tolerance:g}); the file was not kept.",
-                       fix="report this with the run's config; export in float32 on CPU")
+        raise RunError(
+            f"The ONNX model's outputs differ from PyTorch's by up to {diff:.2g} "
+            f"(tolerance {tolerance:g}); the file was not kept.",
+            fix="report this with the run's config; export in float32 on CPU",
+        )
     return Export(path, diff, int(mask.shape[0]), names, list(tasks))
 
 
-def export_run(run_dir: Path, out: Path | None = None, *, progress: bool = True,
-               overwrite: bool = False) -> Export:
+def export_run(
+    run_dir: Path, out: Path | None = None, *, progress: bool = True, overwrite: bool = False
+) -> Export:
     """Export a trained run to ONNX (default ``<run_dir>/model.onnx``), checked on its test cases.
 
     The parity check runs on up to 64 test cases of the run's own manifest, decoded with the
@@ -135,10 +159,17 @@ def export_run(run_dir: Path, out: Path | None = None, *, progress: bool = True,
     run = RunDir(run_dir)
     cfg, model, state = run.load()
     out = out or run.onnx_file
-    runfolder.check_output(out, inputs=[cfg.data.manifest], run_dir=run_dir, keep=run.onnx_file.name,
-                           overwrite=overwrite, ours=_is_exported_onnx(out))
-    prepared = prepare_with_state(cfg, state, cfg.data.manifest, cfg.data.data_root,
-                                  need_labels=False, progress=progress)
+    runfolder.check_output(
+        out,
+        inputs=[cfg.data.manifest],
+        run_dir=run_dir,
+        keep=run.onnx_file.name,
+        overwrite=overwrite,
+        ours=_is_exported_onnx(out),
+    )
+    prepared = prepare_with_state(
+        cfg, state, cfg.data.manifest, cfg.data.data_root, need_labels=False, progress=progress
+    )
     store = prepared.store
     store.split = run.splits(store.ids)
     idx = store.indices("test")[:CHECK_CASES]

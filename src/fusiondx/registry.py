@@ -72,7 +72,7 @@ def import_modules(package: str, path: Iterable[str], *, skip: Iterable[str] = (
     """
     names, skip = [], set(skip)
     for mod in pkgutil.walk_packages(list(path), prefix=f"{package}."):
-        rel = mod.name[len(package) + 1:]
+        rel = mod.name[len(package) + 1 :]
         if rel not in skip and not any(part.startswith("_") for part in rel.split(".")):
             importlib.import_module(mod.name)
             names.append(mod.name)
@@ -86,7 +86,9 @@ class Registry(Generic[T]):
     ``kind``), so the registration does not restate them.
     """
 
-    def __init__(self, kind: str, package: str | None = None, *, class_meta: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, kind: str, package: str | None = None, *, class_meta: tuple[str, ...] = ()
+    ) -> None:
         self.kind = kind
         self.package = package
         self.class_meta = class_meta
@@ -109,7 +111,9 @@ class Registry(Generic[T]):
     ) -> Callable[[type[T]], type[T]]:
         aliases = tuple(aliases)
         if "tags" in meta:
-            raise TypeError(f"{self.kind} '{name}': tags are computed from the class (part_tags), not registered")
+            raise TypeError(
+                f"{self.kind} '{name}': tags are computed from the class (part_tags), not registered"
+            )
 
         def deco(cls: type[T]) -> type[T]:
             for n in (name, *aliases):
@@ -132,7 +136,7 @@ class Registry(Generic[T]):
             raise ConfigError(
                 f"There is no {self.kind} named '{name}'.{did_you_mean(name, known)}",
                 fix=f"use one of: {', '.join(sorted(self._entries))} "
-                    f"(see `fusiondx list {self.kind.split()[-1]}s`)",
+                f"(see `fusiondx list {self.kind.split()[-1]}s`)",
             )
         return entry
 

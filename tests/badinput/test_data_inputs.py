@@ -27,12 +27,26 @@ from fusiondx.data.store import prepare
 
 runner = CliRunner()
 N_CASES = 120
-IMAGE = {"name": "cxr", "kind": "image", "column": "image", "preprocessing": {"size": [16, 16]},
-         "encoder": {"name": "cnn"}}
-ECG = {"name": "ecg", "kind": "signal", "column": "ecg", "preprocessing": {"rate": 50, "length": 500}}
-REPORT = {"name": "report", "kind": "text", "column": "report",
-          "preprocessing": {"tokenizer": "word", "vocab_size": 100, "max_length": 16},
-          "encoder": {"name": "lowlevel_text"}}
+IMAGE = {
+    "name": "cxr",
+    "kind": "image",
+    "column": "image",
+    "preprocessing": {"size": [16, 16]},
+    "encoder": {"name": "cnn"},
+}
+ECG = {
+    "name": "ecg",
+    "kind": "signal",
+    "column": "ecg",
+    "preprocessing": {"rate": 50, "length": 500},
+}
+REPORT = {
+    "name": "report",
+    "kind": "text",
+    "column": "report",
+    "preprocessing": {"tokenizer": "word", "vocab_size": 100, "max_length": 16},
+    "encoder": {"name": "lowlevel_text"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +66,29 @@ def data(base_cohort: Path, tmp_path: Path) -> Path:
     return out
 
 
-def _config(tmp_path: Path, data: Path, modalities: list[dict[str, Any]], *,
-            manifest: str = "manifest.csv", **data_keys: Any) -> Path:
+def _config(
+    tmp_path: Path,
+    data: Path,
+    modalities: list[dict[str, Any]],
+    *,
+    manifest: str = "manifest.csv",
+    **data_keys: Any,
+) -> Path:
     cfg = {
-        "name": "bad", "seed": 0, "output_dir": str(tmp_path / "runs"),
+        "name": "bad",
+        "seed": 0,
+        "output_dir": str(tmp_path / "runs"),
         "data": {"manifest": str(data / manifest), "patient_column": "patient_id", **data_keys},
         "modalities": modalities,
         "fusion": {"name": "concat", "dim": 8},
         "tasks": [{"name": "diagnosis", "label": "label", "classes": ["healthy", "disease"]}],
-        "train": {"epochs": 1, "batch_size": 64, "progress": False, "early_stopping": None,
-                  "small_data": "off"},
+        "train": {
+            "epochs": 1,
+            "batch_size": 64,
+            "progress": False,
+            "early_stopping": None,
+            "small_data": "off",
+        },
     }
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -331,10 +358,14 @@ def test_wfdb_dat_symlink_outside_root_is_refused(data: Path, tmp_path: Path) ->
     dat.unlink()
     dat.symlink_to(outside / "secret.dat")
     cfg = _config(tmp_path, data, [ECG])
-    before = _digest(data) | {"outside": hashlib.sha256((outside / "secret.dat").read_bytes()).hexdigest()}
+    before = _digest(data) | {
+        "outside": hashlib.sha256((outside / "secret.dat").read_bytes()).hexdigest()
+    }
     for command in ("validate", "fit"):
         _error(command, cfg, "outside the data root", "case_00012.dat", "case_00012", "data.root")
-    after = _digest(data) | {"outside": hashlib.sha256((outside / "secret.dat").read_bytes()).hexdigest()}
+    after = _digest(data) | {
+        "outside": hashlib.sha256((outside / "secret.dat").read_bytes()).hexdigest()
+    }
     assert after == before
 
 

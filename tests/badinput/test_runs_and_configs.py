@@ -35,7 +35,9 @@ runner = CliRunner()
 
 def _quick() -> dict[str, Any]:
     # The top-level conftest by path: the name `conftest` is shared by several test folders.
-    spec = importlib.util.spec_from_file_location("_top_conftest", Path(__file__).parents[1] / "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "_top_conftest", Path(__file__).parents[1] / "conftest.py"
+    )
     top = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(top)
     return copy.deepcopy(top.QUICK)
@@ -101,6 +103,7 @@ def _copy_run(trained: dict[str, Any], tmp_path: Path) -> tuple[Path, Path]:
 
 # --- 1. checkpoints that are not FusionDx checkpoints ------------------------------------------
 
+
 class _Evil:
     """A pickle that runs a shell command when unpickled without weights_only."""
 
@@ -125,19 +128,35 @@ def _damage(path: Path, how: str, marker: Path) -> None:
         path.write_bytes(os.urandom(4096))
 
 
-@pytest.mark.parametrize(("how", "command"), [("malicious", "evaluate"), ("raw_pickle", "predict"),
-                                             ("truncated", "export"), ("random", "evaluate")])
+@pytest.mark.parametrize(
+    ("how", "command"),
+    [
+        ("malicious", "evaluate"),
+        ("raw_pickle", "predict"),
+        ("truncated", "export"),
+        ("random", "evaluate"),
+    ],
+)
 def test_a_model_pt_that_is_not_a_fusiondx_checkpoint_is_refused(
-        trained: dict[str, Any], tmp_path: Path, how: str, command: str) -> None:
+    trained: dict[str, Any], tmp_path: Path, how: str, command: str
+) -> None:
     run, _ = _copy_run(trained, tmp_path)
     marker = tmp_path / "pwned"
     _damage(run / "model.pt", how, marker)
     manifest = Path(trained["cfg"]["data"]["manifest"])
     before = _sha(run, manifest)
-    args = {"evaluate": ["evaluate", str(run)], "export": ["export", str(run), "--out", str(tmp_path / "m.onnx")],
-            "predict": ["predict", str(run), "--data", str(manifest), "--out", str(tmp_path / "p.csv")]}[command]
-    _refused(args, "model.pt", "not a loadable FusionDx checkpoint", "damaged, truncated, or was not written by FusionDx",
-             "retrain with `fusiondx fit --overwrite` (without --resume), or restore the run folder from a copy")
+    args = {
+        "evaluate": ["evaluate", str(run)],
+        "export": ["export", str(run), "--out", str(tmp_path / "m.onnx")],
+        "predict": ["predict", str(run), "--data", str(manifest), "--out", str(tmp_path / "p.csv")],
+    }[command]
+    _refused(
+        args,
+        "model.pt",
+        "not a loadable FusionDx checkpoint",
+        "damaged, truncated, or was not written by FusionDx",
+        "retrain with `fusiondx fit --overwrite` (without --resume), or restore the run folder from a copy",
+    )
     assert not marker.exists(), "the pickle's code ran"
     assert _sha(run, manifest) == before
     assert not (tmp_path / "p.csv").exists() and not (tmp_path / "m.onnx").exists()
@@ -148,17 +167,27 @@ def test_a_damaged_preprocessing_json_is_refused(trained: dict[str, Any], tmp_pa
     state = run / "preprocessing.json"
     state.write_bytes(state.read_bytes()[:100])
     before = _sha(run)
-    _refused(["evaluate", str(run)], "preprocessing.json is not valid JSON", "restore the run folder from a copy")
+    _refused(
+        ["evaluate", str(run)],
+        "preprocessing.json is not valid JSON",
+        "restore the run folder from a copy",
+    )
     assert _sha(run) == before
 
 
-def test_a_damaged_last_ckpt_is_refused_by_fit_resume(trained: dict[str, Any], tmp_path: Path) -> None:
+def test_a_damaged_last_ckpt_is_refused_by_fit_resume(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
     run, config = _copy_run(trained, tmp_path)
     marker = tmp_path / "pwned"
     _damage(run / "checkpoints" / "last.ckpt", "malicious", marker)
     before = _sha(run, config)
-    _refused(["fit", str(config), "--resume", "--quiet"], "last.ckpt", "not a loadable FusionDx checkpoint",
-             "restore the run folder from a copy")
+    _refused(
+        ["fit", str(config), "--resume", "--quiet"],
+        "last.ckpt",
+        "not a loadable FusionDx checkpoint",
+        "restore the run folder from a copy",
+    )
     assert not marker.exists()
     assert _sha(run, config) == before
 
@@ -171,16 +200,24 @@ def test_a_model_pt_of_another_model_is_refused(trained: dict[str, Any], tmp_pat
     state["extra.weight"] = torch.zeros(2)
     torch.save(state, run / "model.pt")
     before = _sha(run)
-    _refused(["evaluate", str(run)], "model.pt", "do not fit the model the run's config.yaml describes",
-             name, "extra.weight", "restore the run folder from a copy")
+    _refused(
+        ["evaluate", str(run)],
+        "model.pt",
+        "do not fit the model the run's config.yaml describes",
+        name,
+        "extra.weight",
+        "restore the run folder from a copy",
+    )
     assert _sha(run) == before
 
 
 # --- 2. an output folder that cannot be written ----------------------------------------------
 
+
 @pytest.mark.parametrize("where", ["under_a_file", "proc"])
 def test_an_unwritable_output_folder_is_refused_before_any_data_is_read(
-        trained: dict[str, Any], tmp_path: Path, where: str) -> None:
+    trained: dict[str, Any], tmp_path: Path, where: str
+) -> None:
     cfg = copy.deepcopy(trained["cfg"])
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file of the user's")
@@ -189,14 +226,18 @@ def test_an_unwritable_output_folder_is_refused_before_any_data_is_read(
     before = _sha(blocker, config, Path(cfg["data"]["manifest"]))
     folder = str(Path(cfg["output_dir"]) / "quick")
     for command in (["validate", str(config)], ["fit", str(config), "--quiet"]):
-        flat = _refused(command, f"run folder '{folder}' cannot be written", "set output_dir in the config")
+        flat = _refused(
+            command, f"run folder '{folder}' cannot be written", "set output_dir in the config"
+        )
         assert "cases per split" not in flat and "OK" not in flat
     _refused(["study", str(config), "--quiet"], "study folder", "cannot be written")
     assert _sha(blocker, config, Path(cfg["data"]["manifest"])) == before
     assert not Path("/proc/fusiondx_runs").exists()
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="chmod does not stop root")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="chmod does not stop root"
+)
 def test_a_read_only_output_folder_is_refused(trained: dict[str, Any], tmp_path: Path) -> None:
     cfg = copy.deepcopy(trained["cfg"])
     ro = tmp_path / "ro"
@@ -212,14 +253,21 @@ def test_a_read_only_output_folder_is_refused(trained: dict[str, Any], tmp_path:
 
 # --- 3. a second fit of the same name ---------------------------------------------------------
 
+
 def test_fit_refuses_to_replace_an_earlier_run(trained: dict[str, Any], tmp_path: Path) -> None:
     run, config = _copy_run(trained, tmp_path)
     (run / "my_analysis.ipynb").write_text("{}")
     before = _sha(run, config)
     ok = runner.invoke(app, ["validate", str(config)])  # validate says so before anyone trains
     assert ok.exit_code == 0 and "already holds a run" in " ".join(ok.output.split()), ok.output
-    _refused(["fit", str(config), "--quiet"], f"run folder '{run}' already holds a run", "metrics.json",
-             "another name", "--overwrite", "keeps every other file")
+    _refused(
+        ["fit", str(config), "--quiet"],
+        f"run folder '{run}' already holds a run",
+        "metrics.json",
+        "another name",
+        "--overwrite",
+        "keeps every other file",
+    )
     assert _sha(run, config) == before
 
 
@@ -233,15 +281,18 @@ def test_overwrite_replaces_only_what_fusiondx_wrote(trained: dict[str, Any]) ->
     assert not (run / runfolder.LOCK).exists()  # released after the run
 
 
-def test_a_study_retrains_its_own_unfinished_run(trained: dict[str, Any], tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_study_retrains_its_own_unfinished_run(
+    trained: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fusiondx.engine import run as run_module
     from fusiondx.study import runner as study_runner
 
     run, _ = _copy_run(trained, tmp_path)
     (run / "metrics.json").unlink()  # killed before the end: the study trains it again
     calls: list[Path] = []
-    monkeypatch.setattr(run_module, "_fit", lambda cfg, **kw: calls.append(cfg.run_dir))  # not the training
+    monkeypatch.setattr(
+        run_module, "_fit", lambda cfg, **kw: calls.append(cfg.run_dir)
+    )  # not the training
     config = copy.deepcopy(trained["cfg"]) | {"output_dir": str(tmp_path / "runs")}
     assert study_runner._train(config) is None
     assert calls == [run]
@@ -250,40 +301,65 @@ def test_a_study_retrains_its_own_unfinished_run(trained: dict[str, Any], tmp_pa
 def test_resume_and_overwrite_cannot_be_combined(trained: dict[str, Any], tmp_path: Path) -> None:
     run, config = _copy_run(trained, tmp_path)
     before = _sha(run)
-    _refused(["fit", str(config), "--resume", "--overwrite"], "--resume and --overwrite cannot be combined")
+    _refused(
+        ["fit", str(config), "--resume", "--overwrite"],
+        "--resume and --overwrite cannot be combined",
+    )
     assert _sha(run) == before
 
 
 # --- two processes on one folder ----------------------------------------------------------------
 
+
 def _lock(folder: Path, pid: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / runfolder.LOCK
-    path.write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "command": "fusiondx fit other.yaml",
-                                "since": "2025-01-01T10:00:00"}))
+    path.write_text(
+        json.dumps(
+            {
+                "pid": pid,
+                "host": socket.gethostname(),
+                "command": "fusiondx fit other.yaml",
+                "since": "2025-01-01T10:00:00",
+            }
+        )
+    )
     return path
 
 
-def test_a_run_or_study_folder_held_by_a_live_process_is_refused(trained: dict[str, Any], tmp_path: Path) -> None:
+def test_a_run_or_study_folder_held_by_a_live_process_is_refused(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
     run, config = _copy_run(trained, tmp_path)
     holder = subprocess.Popen(["sleep", "60"])
     try:
         lock = _lock(run, holder.pid)
         before = _sha(run, config)
-        _refused(["fit", str(config), "--quiet", "--overwrite"], "Another FusionDx process is using the run folder",
-                 f"pid {holder.pid}", "since 2025-01-01T10:00:00", "fusiondx fit other.yaml", "another run name")
+        _refused(
+            ["fit", str(config), "--quiet", "--overwrite"],
+            "Another FusionDx process is using the run folder",
+            f"pid {holder.pid}",
+            "since 2025-01-01T10:00:00",
+            "fusiondx fit other.yaml",
+            "another run name",
+        )
         assert _sha(run, config) == before and lock.is_file()
         study = tmp_path / "study"
         _lock(study, holder.pid)
-        _refused(["study", str(config), "--out", str(study), "--quiet"],
-                 "Another FusionDx process is using the study folder", f"pid {holder.pid}")
+        _refused(
+            ["study", str(config), "--out", str(study), "--quiet"],
+            "Another FusionDx process is using the study folder",
+            f"pid {holder.pid}",
+        )
         assert sorted(p.name for p in study.iterdir()) == [runfolder.LOCK]
     finally:
         holder.kill()
         holder.wait()
 
 
-def test_a_stale_lock_of_a_dead_process_is_taken_over(trained: dict[str, Any], tmp_path: Path) -> None:
+def test_a_stale_lock_of_a_dead_process_is_taken_over(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
     run, config = _copy_run(trained, tmp_path)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -304,8 +380,10 @@ def test_the_lock_is_released_on_errors_and_interrupts(tmp_path: Path) -> None:
 
 # --- 6. a validation split with one class -------------------------------------------------------
 
+
 def test_a_one_class_validation_split_column_is_refused_by_validate_and_fit(
-        trained: dict[str, Any], tmp_path: Path) -> None:
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
     src = Path(trained["cfg"]["data"]["manifest"])
     df = pd.read_csv(src, dtype=str, keep_default_na=False)
     split = pd.Series("train", index=df.index)
@@ -320,14 +398,22 @@ def test_a_one_class_validation_split_column_is_refused_by_validate_and_fit(
     config = _write(cfg, tmp_path / "quick.yaml")
     before = _sha(manifest, config)
     for command in (["validate", str(config)], ["fit", str(config), "--quiet"]):
-        _refused(command, "validation split of task 'diagnosis' holds a single class", "column 'split'",
-                 "train: 'healthy'", "val: 'healthy' 20, 'disease' 0", "test: 'healthy'",
-                 "validation AUROC", "monitor: loss")
+        _refused(
+            command,
+            "validation split of task 'diagnosis' holds a single class",
+            "column 'split'",
+            "train: 'healthy'",
+            "val: 'healthy' 20, 'disease' 0",
+            "test: 'healthy'",
+            "validation AUROC",
+            "monitor: loss",
+        )
     assert _sha(manifest, config) == before
     assert not (tmp_path / "runs" / "quick").exists()  # nothing left behind by the refused fit
 
 
 # --- 7 and 11. configs that say something twice --------------------------------------------------
+
 
 def test_repeated_class_names_are_refused(trained: dict[str, Any], tmp_path: Path) -> None:
     cfg = copy.deepcopy(trained["cfg"])
@@ -335,11 +421,15 @@ def test_repeated_class_names_are_refused(trained: dict[str, Any], tmp_path: Pat
     config = _write(cfg, tmp_path / "dup_classes.yaml")
     before = _sha(config)
     for command in ("validate", "fit"):
-        _refused([command, str(config)], "tasks.0.classes", "repeated: 'disease'", f"file '{config}'")
+        _refused(
+            [command, str(config)], "tasks.0.classes", "repeated: 'disease'", f"file '{config}'"
+        )
     assert _sha(config) == before
 
 
-def test_a_top_level_key_given_twice_is_refused_with_both_lines(trained: dict[str, Any], tmp_path: Path) -> None:
+def test_a_top_level_key_given_twice_is_refused_with_both_lines(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
     text = yaml.safe_dump(trained["cfg"], sort_keys=False)
     lines = text.splitlines()
     text += "train:\n  epochs: 50\n"
@@ -348,8 +438,12 @@ def test_a_top_level_key_given_twice_is_refused_with_both_lines(trained: dict[st
     config.write_text(text)
     before = _sha(config)
     for command in ("validate", "fit"):
-        _refused([command, str(config)], f"sets 'train' twice (line {first} and line {len(lines) + 1})",
-                 f"file '{config}'", "merge the two 'train:' entries into one")
+        _refused(
+            [command, str(config)],
+            f"sets 'train' twice (line {first} and line {len(lines) + 1})",
+            f"file '{config}'",
+            "merge the two 'train:' entries into one",
+        )
     assert _sha(config) == before
 
 
@@ -357,11 +451,14 @@ def test_a_nested_key_given_twice_is_refused(trained: dict[str, Any], tmp_path: 
     config = tmp_path / "nested.yaml"
     config.write_text("name: x\ndata:\n  manifest: m.csv\n  id_column: a\n  id_column: b\n")
     before = _sha(config)
-    _refused(["validate", str(config)], "sets 'id_column' twice (line 4 and line 5)", f"file '{config}'")
+    _refused(
+        ["validate", str(config)], "sets 'id_column' twice (line 4 and line 5)", f"file '{config}'"
+    )
     assert _sha(config) == before
 
 
 # --- 14. outputs that would replace a user's file ------------------------------------------------
+
 
 def _small_manifest(trained: dict[str, Any], tmp_path: Path) -> Path:
     src = Path(trained["cfg"]["data"]["manifest"])
@@ -371,26 +468,55 @@ def _small_manifest(trained: dict[str, Any], tmp_path: Path) -> Path:
     return path
 
 
-def test_predict_never_writes_over_its_input_manifest(trained: dict[str, Any], tmp_path: Path) -> None:
+def test_predict_never_writes_over_its_input_manifest(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
     manifest = _small_manifest(trained, tmp_path)
     before = _sha(manifest)
     for extra in ([], ["--overwrite"]):
-        _refused(["predict", str(trained["run"]), "--data", str(manifest), "--out", str(manifest), *extra],
-                 f"--out '{manifest}' is the manifest", "choose another file for --out")
-    alias = manifest.parent / ".." / manifest.parent.name / manifest.name  # the same file, spelled otherwise
-    _refused(["predict", str(trained["run"]), "--data", str(manifest), "--out", str(alias)], "is the manifest")
+        _refused(
+            [
+                "predict",
+                str(trained["run"]),
+                "--data",
+                str(manifest),
+                "--out",
+                str(manifest),
+                *extra,
+            ],
+            f"--out '{manifest}' is the manifest",
+            "choose another file for --out",
+        )
+    alias = (
+        manifest.parent / ".." / manifest.parent.name / manifest.name
+    )  # the same file, spelled otherwise
+    _refused(
+        ["predict", str(trained["run"]), "--data", str(manifest), "--out", str(alias)],
+        "is the manifest",
+    )
     assert _sha(manifest) == before
 
 
-def test_predict_keeps_a_user_file_at_out_unless_overwrite(trained: dict[str, Any], tmp_path: Path) -> None:
+def test_predict_keeps_a_user_file_at_out_unless_overwrite(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
     manifest = _small_manifest(trained, tmp_path)
     mine = tmp_path / "results.csv"
     mine.write_text("patient,score\np1,3\n")
     before = _sha(mine, manifest, trained["run"])
     args = ["predict", str(trained["run"]), "--data", str(manifest), "--out", str(mine)]
     _refused(args, f"--out '{mine}' already exists and was not written by FusionDx", "--overwrite")
-    _refused(["predict", str(trained["run"]), "--data", str(manifest), "--out",
-              str(trained["run"] / "predictions.csv")], "the run's own predictions.csv")
+    _refused(
+        [
+            "predict",
+            str(trained["run"]),
+            "--data",
+            str(manifest),
+            "--out",
+            str(trained["run"] / "predictions.csv"),
+        ],
+        "the run's own predictions.csv",
+    )
     assert _sha(mine, manifest, trained["run"]) == before
     ok = runner.invoke(app, [*args, "--overwrite"])
     assert ok.exit_code == 0, ok.output
@@ -399,13 +525,24 @@ def test_predict_keeps_a_user_file_at_out_unless_overwrite(trained: dict[str, An
     assert pd.read_csv(mine).columns[0] == "case_id"
 
 
-def test_export_keeps_a_user_file_and_the_run_files(trained: dict[str, Any], tmp_path: Path) -> None:
+def test_export_keeps_a_user_file_and_the_run_files(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
     mine = tmp_path / "model.onnx"
     mine.write_bytes(b"my own model")
     run = trained["run"]
     before = _sha(mine, run)
-    _refused(["export", str(run), "--out", str(mine)], "already exists and was not written by FusionDx",
-             "--overwrite")
-    _refused(["export", str(run), "--out", str(run / "model.pt"), "--overwrite"], "the run's own model.pt")
-    _refused(["export", str(run), "--out", trained["cfg"]["data"]["manifest"], "--overwrite"], "is the manifest")
+    _refused(
+        ["export", str(run), "--out", str(mine)],
+        "already exists and was not written by FusionDx",
+        "--overwrite",
+    )
+    _refused(
+        ["export", str(run), "--out", str(run / "model.pt"), "--overwrite"],
+        "the run's own model.pt",
+    )
+    _refused(
+        ["export", str(run), "--out", trained["cfg"]["data"]["manifest"], "--overwrite"],
+        "is the manifest",
+    )
     assert _sha(mine, run) == before

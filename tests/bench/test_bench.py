@@ -18,7 +18,9 @@ from fusiondx.engine.run import fit
 
 def test_save_replaces_its_own_section_and_keeps_the_others(tmp_path, monkeypatch):
     report = tmp_path / "BENCHMARKS.md"
-    report.write_text("# Benchmarks\n\nHand-written notes.\n\n<!-- bench:other -->\nold other\n<!-- /bench:other -->\n")
+    report.write_text(
+        "# Benchmarks\n\nHand-written notes.\n\n<!-- bench:other -->\nold other\n<!-- /bench:other -->\n"
+    )
     monkeypatch.setattr(_common, "REPORT", report)
     monkeypatch.setattr(_common, "RESULTS", tmp_path / "results")
     _common.save("limit", {"x": 1.5}, "first table", "Limit")
@@ -28,7 +30,11 @@ def test_save_replaces_its_own_section_and_keeps_the_others(tmp_path, monkeypatc
     assert "second table" in text and "first table" not in text
     assert text.count("<!-- bench:limit -->") == 1
     saved = json.loads((tmp_path / "results" / "limit.json").read_text())
-    assert saved["x"] == 2.5 and saved["machine"]["cores"] >= 1 and saved["command"].startswith("python -m bench")
+    assert (
+        saved["x"] == 2.5
+        and saved["machine"]["cores"] >= 1
+        and saved["command"].startswith("python -m bench")
+    )
 
 
 def test_step_timer_accounts_for_every_training_step(quick_config):
@@ -70,8 +76,10 @@ def test_generated_blocks_are_rewritten_and_the_hand_written_text_kept(monkeypat
     from bench import documented
 
     monkeypatch.setitem(documented.BLOCKS, "demo", lambda: "| new table |")
-    text = ("# Title\n\nHand-written reading.\n\n<!-- results:demo -->\n| old table |\n"
-            "<!-- /results:demo -->\n\nMore prose.\n")
+    text = (
+        "# Title\n\nHand-written reading.\n\n<!-- results:demo -->\n| old table |\n"
+        "<!-- /results:demo -->\n\nMore prose.\n"
+    )
     out = documented.render_doc(text)
     assert "| new table |" in out and "| old table |" not in out
     assert out.startswith("# Title\n\nHand-written reading.") and out.endswith("More prose.\n")

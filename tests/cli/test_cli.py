@@ -12,8 +12,19 @@ from typer.testing import CliRunner
 from fusiondx.cli import app
 
 runner = CliRunner()
-COMMANDS = ["validate", "fit", "evaluate", "predict", "export", "list", "cohort", "study", "search", "demo",
-            "prepare"]
+COMMANDS = [
+    "validate",
+    "fit",
+    "evaluate",
+    "predict",
+    "export",
+    "list",
+    "cohort",
+    "study",
+    "search",
+    "demo",
+    "prepare",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -27,8 +38,12 @@ def test_help_has_an_example(command: str) -> None:
 def test_list(what: str) -> None:
     result = runner.invoke(app, ["list", what])
     assert result.exit_code == 0
-    expected = {"encoders": "bilstm_attention", "fusions": "late_average", "heads": "classification",
-                "adapters": "ptbxl"}[what]
+    expected = {
+        "encoders": "bilstm_attention",
+        "fusions": "late_average",
+        "heads": "classification",
+        "adapters": "ptbxl",
+    }[what]
     assert expected in result.output
 
 
@@ -55,7 +70,9 @@ def test_validate_fit_evaluate_predict(quick_config: dict[str, Any], tmp_path: P
     ev = runner.invoke(app, ["evaluate", str(run)])
     assert ev.exit_code == 0 and "test.json" in ev.output
     out = tmp_path / "p.csv"
-    pr = runner.invoke(app, ["predict", str(run), "--data", quick_config["data"]["manifest"], "--out", str(out)])
+    pr = runner.invoke(
+        app, ["predict", str(run), "--data", quick_config["data"]["manifest"], "--out", str(out)]
+    )
     assert pr.exit_code == 0 and out.is_file()
 
 

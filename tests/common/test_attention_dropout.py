@@ -30,8 +30,13 @@ def _build(entry: Entry[Any], **options: Any) -> nn.Module:
     late = entry.cls.level == "late"
     width = 2 if late else 8  # a late fusion's inputs are the task outputs
     extra = {"level_dims": {"a": [width], "b": [width]}} if entry.cls.uses_levels else {}
-    return FUSIONS.create(entry.name, in_dims={"a": width, "b": width}, out_dim=width if late else 16,
-                          **extra, **options)
+    return FUSIONS.create(
+        entry.name,
+        in_dims={"a": width, "b": width},
+        out_dim=width if late else 16,
+        **extra,
+        **options,
+    )
 
 
 def _attention(module: nn.Module) -> list[nn.MultiheadAttention]:

@@ -30,8 +30,10 @@ def test_counts_parameters_and_matmul_flops_per_case() -> None:
 
 def test_transformer_layers_are_counted_in_eval_mode() -> None:
     layer = torch.nn.TransformerEncoder(
-        torch.nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, batch_first=True), 1,
-        enable_nested_tensor=False)
+        torch.nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, batch_first=True),
+        1,
+        enable_nested_tensor=False,
+    )
 
     class M(nn.Module):
         def __init__(self) -> None:
@@ -45,7 +47,10 @@ def test_transformer_layers_are_counted_in_eval_mode() -> None:
     # q, k, v and output projections and the two feed-forward matmuls (the t^2 d attention
     # products run in a fused CPU kernel the counter does not see; see flops_per_case)
     expected = 2 * t * (4 * d * d + 2 * d * 32)
-    assert flops_per_case(M(), {"x": torch.randn(3, t, d)}, torch.ones(3, 1, dtype=torch.bool)) == expected
+    assert (
+        flops_per_case(M(), {"x": torch.randn(3, t, d)}, torch.ones(3, 1, dtype=torch.bool))
+        == expected
+    )
 
 
 def test_every_fusion_can_be_counted() -> None:

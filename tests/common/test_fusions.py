@@ -23,15 +23,21 @@ def _setup(name: str, n_mod: int = 3, batch: int = 4, seed: int = 0):
     elif entry.cls.uses_levels:
         # two modalities with several depths of different widths, the others with one
         dims = {m: 6 + 2 * i for i, m in enumerate(mods)}
-        level_dims = {m: [5 + j for j in range(3 - i % 3)][:-1] + [dims[m]] for i, m in enumerate(mods)}
+        level_dims = {
+            m: [5 + j for j in range(3 - i % 3)][:-1] + [dims[m]] for i, m in enumerate(mods)
+        }
         out_dim = 8
-        feats = {m: [torch.randn(batch, d, requires_grad=True) for d in level_dims[m]] for m in mods}
+        feats = {
+            m: [torch.randn(batch, d, requires_grad=True) for d in level_dims[m]] for m in mods
+        }
         fusion = FUSIONS.create(name, in_dims=dims, out_dim=out_dim, level_dims=level_dims).eval()
         return fusion, feats, dims, out_dim
     elif entry.cls.uses_tokens:
         dims = {m: 6 + 2 * i for i, m in enumerate(mods)}
         out_dim = 8
-        feats = {m: torch.randn(batch, 2 + i, dims[m], requires_grad=True) for i, m in enumerate(mods)}
+        feats = {
+            m: torch.randn(batch, 2 + i, dims[m], requires_grad=True) for i, m in enumerate(mods)
+        }
     else:
         dims = {m: 6 + 2 * i for i, m in enumerate(mods)}
         out_dim = 8
@@ -72,7 +78,9 @@ def test_gradient_reaches_present_and_not_masked(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_missing_modality_values_change_nothing(name: str) -> None:
     fusion, feats, _, _ = _setup(name)
-    mask = torch.tensor([[True, False, True], [False, True, True], [True, True, False], [True, False, False]])
+    mask = torch.tensor(
+        [[True, False, True], [False, True, True], [True, True, False], [True, False, False]]
+    )
     out1 = fusion(feats, mask)
     noisy = {m: _apply(f, lambda t: t.detach().clone()) for m, f in feats.items()}
     for j, m in enumerate(sorted(noisy)):

@@ -44,7 +44,9 @@ def _fill_rows(value: int) -> Callable[[torch.Tensor, list[int]], torch.Tensor]:
 
 def _boxes(g: torch.Generator) -> torch.Tensor:
     lo = torch.rand(B, 2, generator=g) * 0.5
-    return torch.cat([lo, lo + 0.1 + torch.rand(B, 2, generator=g) * 0.4], dim=1)  # xyxy inside the image
+    return torch.cat(
+        [lo, lo + 0.1 + torch.rand(B, 2, generator=g) * 0.4], dim=1
+    )  # xyxy inside the image
 
 
 def _reports(g: torch.Generator) -> torch.Tensor:
@@ -52,7 +54,7 @@ def _reports(g: torch.Generator) -> torch.Tensor:
     tgt[:, 0] = BOS
     for i in range(B):
         k = 2 + i % (L - 3)
-        tgt[i, 1:k + 1] = torch.randint(4, V, (k,), generator=g)
+        tgt[i, 1 : k + 1] = torch.randint(4, V, (k,), generator=g)
         tgt[i, k + 1] = EOS
     return tgt
 
@@ -72,24 +74,40 @@ class Case:
 
 MAPS = {"image": "img", "map_channels": [4, 8]}
 CASES: dict[str, Case] = {
-    "classification": Case({"num_classes": 3, "task": "multiclass"},
-                           lambda g: torch.arange(B) % 3, (B, 3)),
+    "classification": Case(
+        {"num_classes": 3, "task": "multiclass"}, lambda g: torch.arange(B) % 3, (B, 3)
+    ),
     "regression": Case({}, lambda g: torch.randn(B, generator=g), (B,), _nan_rows),
-    "survival": Case({}, lambda g: torch.stack([1 + 9 * torch.rand(B, generator=g),
-                                                (torch.arange(B) % 2 == 0).float()], dim=1),
-                     (B, 1), _nan_rows),
+    "survival": Case(
+        {},
+        lambda g: torch.stack(
+            [1 + 9 * torch.rand(B, generator=g), (torch.arange(B) % 2 == 0).float()], dim=1
+        ),
+        (B, 1),
+        _nan_rows,
+    ),
     "localization": Case(MAPS, _boxes, (B, 4), _nan_rows),
-    "segmentation": Case({**MAPS, "image_size": (SIZE, SIZE)},
-                         lambda g: (torch.rand(B, 1, SIZE, SIZE, generator=g) > 0.7).to(torch.uint8),
-                         (B, 1, SIZE, SIZE), _fill_rows(255)),
-    "generation": Case({"vocab_size": V, "max_length": L, "bos_id": BOS, "eos_id": EOS, "pad_id": PAD},
-                       _reports, (B, L - 1, V), _fill_rows(PAD), teacher_forced=True),
+    "segmentation": Case(
+        {**MAPS, "image_size": (SIZE, SIZE)},
+        lambda g: (torch.rand(B, 1, SIZE, SIZE, generator=g) > 0.7).to(torch.uint8),
+        (B, 1, SIZE, SIZE),
+        _fill_rows(255),
+    ),
+    "generation": Case(
+        {"vocab_size": V, "max_length": L, "bos_id": BOS, "eos_id": EOS, "pad_id": PAD},
+        _reports,
+        (B, L - 1, V),
+        _fill_rows(PAD),
+        teacher_forced=True,
+    ),
 }
 
 
 def _case(name: str) -> Case:
-    assert name in CASES, (f"head '{name}' has no entry in CASES of tests/common/test_heads.py: add its "
-                           "options, targets and output shape there")
+    assert name in CASES, (
+        f"head '{name}' has no entry in CASES of tests/common/test_heads.py: add its "
+        "options, targets and output shape there"
+    )
     return CASES[name]
 
 
@@ -97,10 +115,14 @@ def _inputs(seed: int = 0) -> tuple[torch.Tensor, dict[str, Any]]:
     """A fused batch and every context a head may read, all leaves that collect gradients."""
     g = torch.Generator().manual_seed(seed)
     fused = torch.randn(B, D, generator=g, requires_grad=True)
-    maps = [torch.randn(B, 4, SIZE // 2, SIZE // 2, generator=g, requires_grad=True),
-            torch.randn(B, 8, SIZE // 4, SIZE // 4, generator=g, requires_grad=True)]
-    tokens = {"img": torch.randn(B, 4, D, generator=g, requires_grad=True),
-              "note": torch.randn(B, 3, D, generator=g, requires_grad=True)}
+    maps = [
+        torch.randn(B, 4, SIZE // 2, SIZE // 2, generator=g, requires_grad=True),
+        torch.randn(B, 8, SIZE // 4, SIZE // 4, generator=g, requires_grad=True),
+    ]
+    tokens = {
+        "img": torch.randn(B, 4, D, generator=g, requires_grad=True),
+        "note": torch.randn(B, 3, D, generator=g, requires_grad=True),
+    }
     real = torch.ones(B, 3, dtype=torch.bool)
     real[:, -1] = False  # padding tokens
     mask = torch.ones(B, 2, dtype=torch.bool)
@@ -110,8 +132,12 @@ def _inputs(seed: int = 0) -> tuple[torch.Tensor, dict[str, Any]]:
 
 def _context(inp: dict[str, Any]) -> HeadContext:
     toks = {"img": (inp["tokens"]["img"], None), "note": (inp["tokens"]["note"], inp["real"])}
-    return HeadContext(inp["mask"], ["img", "note"], compute_maps=lambda m: inp["maps"],
-                       compute_tokens=lambda m: toks[m])
+    return HeadContext(
+        inp["mask"],
+        ["img", "note"],
+        compute_maps=lambda m: inp["maps"],
+        compute_tokens=lambda m: toks[m],
+    )
 
 
 def _build(name: str, seed: int = 0) -> Any:
@@ -119,7 +145,9 @@ def _build(name: str, seed: int = 0) -> Any:
     return HEADS.create(name, in_dim=D, **_case(name).options)
 
 
-def _forward(head: Any, name: str, fused: torch.Tensor, ctx: HeadContext, target: torch.Tensor) -> Any:
+def _forward(
+    head: Any, name: str, fused: torch.Tensor, ctx: HeadContext, target: torch.Tensor
+) -> Any:
     return head(fused, ctx, target) if _case(name).teacher_forced else head(fused, ctx)
 
 
@@ -145,8 +173,14 @@ def test_loss_is_finite_and_reaches_inputs_and_parameters(name: str) -> None:
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
     tags = HEADS.get(name).tags
-    read = [fused] + (inp["maps"] if "maps" in tags else []) + (list(inp["tokens"].values()) if "tokens" in tags else [])
-    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in read), "an input the head reads got no gradient"
+    read = (
+        [fused]
+        + (inp["maps"] if "maps" in tags else [])
+        + (list(inp["tokens"].values()) if "tokens" in tags else [])
+    )
+    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in read), (
+        "an input the head reads got no gradient"
+    )
     assert sum(t.grad.abs().sum() for t in read) > 0, "no gradient reaches the head's inputs"
     if "maps" not in tags and "tokens" not in tags:
         assert fused.grad.abs().sum() > 0
@@ -157,7 +191,9 @@ def test_loss_is_finite_and_reaches_inputs_and_parameters(name: str) -> None:
 @pytest.mark.parametrize("name", [n for n in NAMES if "missing_targets" in HEADS.get(n).tags])
 def test_cases_without_a_target_are_left_out(name: str) -> None:
     case = _case(name)
-    assert case.blank is not None, f"head '{name}' skips missing targets: give CASES['{name}'] a blank"
+    assert case.blank is not None, (
+        f"head '{name}' skips missing targets: give CASES['{name}'] a blank"
+    )
     head = _build(name).eval()
     fused, inp = _inputs()
     target = case.target(torch.Generator().manual_seed(1))
@@ -183,8 +219,12 @@ def test_config_round_trip_and_state_dict(name: str) -> None:
     fused, inp = _inputs()
     target = _case(name).target(torch.Generator().manual_seed(1))
     with torch.no_grad():
-        torch.testing.assert_close(_forward(rebuilt, name, fused, _context(inp), target),
-                                   _forward(head, name, fused, _context(inp), target), atol=0, rtol=0)
+        torch.testing.assert_close(
+            _forward(rebuilt, name, fused, _context(inp), target),
+            _forward(head, name, fused, _context(inp), target),
+            atol=0,
+            rtol=0,
+        )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -193,7 +233,11 @@ def test_evaluate_reports_the_primary_metric(name: str) -> None:
     fused, inp = _inputs()
     target = _case(name).target(torch.Generator().manual_seed(1))
     with torch.no_grad():
-        pred = head.predict(fused, _context(inp)) if head.decodes else _forward(head, name, fused, _context(inp), target)
+        pred = (
+            head.predict(fused, _context(inp))
+            if head.decodes
+            else _forward(head, name, fused, _context(inp), target)
+        )
     metrics = head.evaluate(pred, target)
     assert head.primary_metric in metrics
 

@@ -154,8 +154,11 @@ def test_missing_file_is_a_data_error(tmp_path: Path) -> None:
 
 
 def test_every_reader_module_registers_a_reader() -> None:
-    modules = {m.name for m in pkgutil.walk_packages(readers_pkg.__path__, readers_pkg.__name__ + ".")
-               if not m.ispkg and not any(p.startswith("_") for p in m.name.split(".")[3:])}
+    modules = {
+        m.name
+        for m in pkgutil.walk_packages(readers_pkg.__path__, readers_pkg.__name__ + ".")
+        if not m.ispkg and not any(p.startswith("_") for p in m.name.split(".")[3:])
+    }
     registering = {e.cls.__module__ for e in READERS.entries()}
     assert modules, "no reader modules found"
     assert modules == registering, f"modules registering no reader: {sorted(modules - registering)}"

@@ -19,10 +19,20 @@ from fusiondx.registry import REFERENCES
 from fusiondx.tasks import TaskInfo
 
 N = 360
-CLASSES = {"binary": ("no", "yes"), "multiclass": ("a", "b", "c"), "multilabel": ("x", "y", "z"),
-           "regression": (), "survival": ()}
-METRIC = {"binary": "auroc", "multiclass": "auroc", "multilabel": "auroc", "regression": "r2",
-          "survival": "c_index"}
+CLASSES = {
+    "binary": ("no", "yes"),
+    "multiclass": ("a", "b", "c"),
+    "multilabel": ("x", "y", "z"),
+    "regression": (),
+    "survival": (),
+}
+METRIC = {
+    "binary": "auroc",
+    "multiclass": "auroc",
+    "multilabel": "auroc",
+    "regression": "r2",
+    "survival": "c_index",
+}
 WORDS = ["clear", "normal", "stable", "mild", "nodule", "small", "opacity", "effusion", "edema"]
 
 
@@ -33,25 +43,44 @@ def _table(seed: int = 0) -> tuple[CaseTable, np.ndarray, np.ndarray]:
     noise = lambda s=1.0: rng.normal(0, s, N)  # noqa: E731
     present_labs = rng.random(N) < 1 / (1 + np.exp(-4 * z))  # the ordering pattern tells z
     cols: dict[str, Any] = {
-        "labs.crp": np.where(present_labs, z + noise(0.7), np.nan), "labs.age": 60 + 10 * noise(),
+        "labs.crp": np.where(present_labs, z + noise(0.7), np.nan),
+        "labs.age": 60 + 10 * noise(),
         "labs.sex": np.where(z + noise() > 0, "M", "F").astype(object),
-        "report": np.array([" ".join(rng.choice(WORDS[3 * b:3 * b + 3], 4))
-                            for b in np.digitize(z + noise(0.5), [-0.4, 0.4])], dtype=object),
+        "report": np.array(
+            [
+                " ".join(rng.choice(WORDS[3 * b : 3 * b + 3], 4))
+                for b in np.digitize(z + noise(0.5), [-0.4, 0.4])
+            ],
+            dtype=object,
+        ),
         "meta.site": np.where(z + noise(0.5) > 0, "A", "B").astype(object),
     }
     px = z[:, None] * np.linspace(-1, 1, 16)[None, :] + rng.normal(0, 1, (N, 16))
     cols |= {f"cxr.px{k}": px[:, k] for k in range(16)}
-    cols |= {"ecg.lead0.std": np.exp(0.3 * z + noise(0.3)), "ecg.lead0.dom_freq": 1 + z ** 2 + noise(0.5)}
+    cols |= {
+        "ecg.lead0.std": np.exp(0.3 * z + noise(0.3)),
+        "ecg.lead0.dom_freq": 1 + z**2 + noise(0.5),
+    }
     for m in ("labs", "report", "cxr", "ecg"):
         cols[f"present.{m}"] = present_labs.astype(float) if m == "labs" else np.ones(N)
-    cols |= {"present.labs.crp": present_labs.astype(float), "present.labs.age": present_labs.astype(float),
-             "present.labs.sex": present_labs.astype(float)}
+    cols |= {
+        "present.labs.crp": present_labs.astype(float),
+        "present.labs.age": present_labs.astype(float),
+        "present.labs.sex": present_labs.astype(float),
+    }
     ids = np.array([f"c{i}" for i in range(N)])
     groups = {
-        "labs": Group("tabular", numeric=["labs.crp", "labs.age"], categorical=["labs.sex"], present="present.labs"),
+        "labs": Group(
+            "tabular",
+            numeric=["labs.crp", "labs.age"],
+            categorical=["labs.sex"],
+            present="present.labs",
+        ),
         "report": Group("text", text="report", present="present.report"),
         "cxr": Group("image", numeric=[f"cxr.px{k}" for k in range(16)], present="present.cxr"),
-        "ecg": Group("signal", numeric=["ecg.lead0.std", "ecg.lead0.dom_freq"], present="present.ecg"),
+        "ecg": Group(
+            "signal", numeric=["ecg.lead0.std", "ecg.lead0.dom_freq"], present="present.ecg"
+        ),
         "presence": Group("presence", numeric=[c for c in cols if c.startswith("present.")]),
         "metadata": Group("metadata", categorical=["meta.site"]),
     }
@@ -93,7 +122,10 @@ def _base(table: CaseTable, info: TaskInfo) -> dict[str, Any]:
 
     first = "alpha" if info.type in ("regression", "survival") else "C"
     value = 10.0 if first == "alpha" else 1.0
-    return {"labs": (LogisticReference(), {first: value}), "report": (TfidfReference(), {first: value})}
+    return {
+        "labs": (LogisticReference(), {first: value}),
+        "report": (TfidfReference(), {first: value}),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -113,12 +145,16 @@ def _fit(name: str, task_type: str, table: CaseTable, split: np.ndarray, z: np.n
 
 
 @pytest.mark.parametrize(("name", "task_type"), _cases())
-def test_reference_learns_its_inputs_and_outputs_the_task_shape(name: str, task_type: str, table: Any) -> None:
+def test_reference_learns_its_inputs_and_outputs_the_task_shape(
+    name: str, task_type: str, table: Any
+) -> None:
     tab, z, split = table
     ref, info, y, fitted = _fit(name, task_type, tab, split, z)
     n_val, n_test = int((split == "val").sum()), int((split == "test").sum())
     k = len(info.classes)
-    shape = {"binary": (n_test,), "multiclass": (n_test, k), "multilabel": (n_test, k)}.get(task_type, (n_test,))
+    shape = {"binary": (n_test,), "multiclass": (n_test, k), "multilabel": (n_test, k)}.get(
+        task_type, (n_test,)
+    )
     assert fitted.test.shape == shape and len(fitted.val) == n_val
     assert np.isfinite(fitted.test).all()
     if info.is_classification:
@@ -165,13 +201,17 @@ def test_reference_is_deterministic_and_rebuilt_from_its_config(name: str, table
 def test_probes_say_why_they_cannot_run() -> None:
     tab, z, _ = _table()
     info, _ = _targets("binary", z)
-    no_meta = CaseTable(tab.ids, tab.frame, {k: v for k, v in tab.groups.items() if k != "metadata"}, "x")
+    no_meta = CaseTable(
+        tab.ids, tab.frame, {k: v for k, v in tab.groups.items() if k != "metadata"}, "x"
+    )
     assert "metadata_columns" in REFERENCES.create("metadata").unavailable(no_meta, None, info)
     full = tab.frame.copy()
     for c in tab.groups["presence"].numeric:
         full[c] = 1.0
     complete = CaseTable(tab.ids, full, tab.groups, "y")
-    assert "every case has every input" in REFERENCES.create("presence").unavailable(complete, None, info)
+    assert "every case has every input" in REFERENCES.create("presence").unavailable(
+        complete, None, info
+    )
 
 
 def test_the_presence_probe_reads_the_ordering_pattern(table: Any) -> None:

@@ -31,8 +31,15 @@ def _setup(name: str) -> dict[str, Any]:
     tt = task_type(name)
     ex = tt.example(N, np.random.default_rng(0))
     modalities = ex.modalities or [{"name": "labs", "kind": "tabular", "columns": ["age"]}]
-    cfg = load_config({"name": "t", "data": {"manifest": "manifest.csv"}, "modalities": modalities,
-                       "tasks": [ex.task]}, base_dir=Path.cwd())
+    cfg = load_config(
+        {
+            "name": "t",
+            "data": {"manifest": "manifest.csv"},
+            "modalities": modalities,
+            "tasks": [ex.task],
+        },
+        base_dir=Path.cwd(),
+    )
     df = ex.labels.copy()
     ids = pd.Series([f"case{i}" for i in range(len(df))])
 
@@ -44,8 +51,16 @@ def _setup(name: str) -> dict[str, Any]:
     info = infer_task(cfg.tasks[0], df, cfg)
     info = tt.fit(info, df, np.ones(len(df), dtype=bool), cfg.tasks[0])
     src = LabelSource(df, ids, cfg, open_image)
-    return {"tt": tt, "ex": ex, "cfg": cfg, "df": df, "ids": ids, "info": info, "src": src,
-            "y": tt.encode(info, src)}
+    return {
+        "tt": tt,
+        "ex": ex,
+        "cfg": cfg,
+        "df": df,
+        "ids": ids,
+        "info": info,
+        "src": src,
+        "y": tt.encode(info, src),
+    }
 
 
 @pytest.fixture(scope="module", params=NAMES)
@@ -54,7 +69,9 @@ def case(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 def test_every_public_module_registers_a_task_type() -> None:
-    modules = [m.name for m in pkgutil.iter_modules(fusiondx.tasks.__path__) if not m.name.startswith("_")]
+    modules = [
+        m.name for m in pkgutil.iter_modules(fusiondx.tasks.__path__) if not m.name.startswith("_")
+    ]
     registered = {TASK_TYPES.get(n).cls.__module__ for n in NAMES}
     assert modules and {f"fusiondx.tasks.{m}" for m in modules} <= registered
     for n in NAMES:
@@ -95,7 +112,9 @@ def test_perfect_predictions_score_best(case: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("which", ["perfect", "noise"])
-def test_case_scores_from_the_predictions_table_equal_the_metrics(case: dict[str, Any], which: str) -> None:
+def test_case_scores_from_the_predictions_table_equal_the_metrics(
+    case: dict[str, Any], which: str
+) -> None:
     tt, info, y, ex = case["tt"], case["info"], case["y"], case["ex"]
     out = ex.perfect(y) if which == "perfect" else ex.noise(y, np.random.default_rng(1))
     cols = tt.prediction_columns(info, out, y)
@@ -111,9 +130,13 @@ def test_case_scores_from_the_predictions_table_equal_the_metrics(case: dict[str
     for m, scorer in scores.items():
         full = float(scorer(None))
         if m not in WORDS_ONLY:  # the table holds the written words, which only METEOR needs
-            np.testing.assert_allclose(full, float(metrics[m]), rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=m)
+            np.testing.assert_allclose(
+                full, float(metrics[m]), rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=m
+            )
         # A replicate that draws every case once is the metric itself; others are one value each.
-        np.testing.assert_allclose(np.asarray(scorer(identity))[0], full, rtol=1e-9, equal_nan=True, err_msg=m)
+        np.testing.assert_allclose(
+            np.asarray(scorer(identity))[0], full, rtol=1e-9, equal_nan=True, err_msg=m
+        )
         assert np.asarray(scorer(boot)).shape == (25,)
     strata = tt.strata(info, frame)
     assert strata is None or strata.shape == (N,)
@@ -167,8 +190,12 @@ def test_samples_are_plain_data_and_html(case: dict[str, Any]) -> None:
     tt, info, y, ex = case["tt"], case["info"], case["y"], case["ex"]
     frame = pd.DataFrame(tt.prediction_columns(info, ex.perfect(y), y), index=case["ids"])
     files = {case["ids"][i]: c for i, c in enumerate(ex.labels.get("image", []))}
-    s = tt.samples(info, Shown("a", "model a", frame), Shown("b", "model b", frame),
-                   lambda cid: ex.files[files[cid]])
+    s = tt.samples(
+        info,
+        Shown("a", "model a", frame),
+        Shown("b", "model b", frame),
+        lambda cid: ex.files[files[cid]],
+    )
     if s is None:
         return
     assert s["kind"] == tt.name and (s["a"], s["b"]) == ("a", "b")
@@ -177,7 +204,9 @@ def test_samples_are_plain_data_and_html(case: dict[str, Any]) -> None:
 
         plt.close(s["figure"])
         s["figure"] = "data:image/png;base64,"
-    text = tt.samples_html(s, lambda i: f"<{i}>", lambda uri, caption: f"<figure>{caption}</figure>")
+    text = tt.samples_html(
+        s, lambda i: f"<{i}>", lambda uri, caption: f"<figure>{caption}</figure>"
+    )
     assert "&lt;a&gt;" in text and "&lt;b&gt;" in text  # names are escaped
 
 
@@ -203,11 +232,21 @@ def test_a_new_task_type_is_one_module_and_passes_this_suite() -> None:
         test_samples_are_plain_data_and_html(case)
         # The regression head's default type is unchanged; the new one is chosen by name.
         df = pd.DataFrame({"wbc": ["7.1", "8.4", "5.0"]})
-        task = load_config({"name": "t", "data": {"manifest": "m.csv"},
-                            "modalities": [{"name": "labs", "kind": "tabular", "columns": ["age"]}],
-                            "tasks": [{"name": "wbc", "head": "regression", "label": "wbc"}]}).tasks[0]
+        task = load_config(
+            {
+                "name": "t",
+                "data": {"manifest": "m.csv"},
+                "modalities": [{"name": "labs", "kind": "tabular", "columns": ["age"]}],
+                "tasks": [{"name": "wbc", "head": "regression", "label": "wbc"}],
+            }
+        ).tasks[0]
         assert infer_task(task, df).type == "regression"
-        assert case["info"].type == "ordinal" and case["info"].classes == ("none", "mild", "moderate", "severe")
+        assert case["info"].type == "ordinal" and case["info"].classes == (
+            "none",
+            "mild",
+            "moderate",
+            "severe",
+        )
     finally:
         TASK_TYPES._entries.clear()
         TASK_TYPES._entries.update(saved)

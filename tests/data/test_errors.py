@@ -19,8 +19,9 @@ from fusiondx.cli import app
 from fusiondx.data.store import prepare
 
 
-def _variant(cfg: dict[str, Any], cohort: Path, name: str,
-             edit: Callable[[pd.DataFrame], pd.DataFrame]) -> dict[str, Any]:
+def _variant(
+    cfg: dict[str, Any], cohort: Path, name: str, edit: Callable[[pd.DataFrame], pd.DataFrame]
+) -> dict[str, Any]:
     df = pd.read_csv(cohort / "manifest.csv", dtype=str, keep_default_na=False)
     path = cohort / f"bad_{name}.csv"
     edit(df).to_csv(path, index=False)
@@ -39,6 +40,7 @@ def _set(col: str, value: str, row: int = 3) -> Callable[[pd.DataFrame], pd.Data
     def edit(df: pd.DataFrame) -> pd.DataFrame:
         df.loc[row, col] = value
         return df
+
     return edit
 
 
@@ -122,6 +124,7 @@ def test_duplicate_case_ids(quick_config: dict[str, Any], cohort_dir: Path) -> N
     def dup(df: pd.DataFrame) -> pd.DataFrame:
         df.loc[7, "case_id"] = df.loc[2, "case_id"]
         return df
+
     cfg = _variant(quick_config, cohort_dir, "dup", dup)
     _expect(cfg, _row_id(cohort_dir, 2), "[4, 9]", "unique")
 
@@ -136,6 +139,7 @@ def test_training_split_with_a_single_class(quick_config: dict[str, Any], cohort
         df["split"] = np.where(df["label"] == "disease", "test", "train")
         df.loc[df.index[:10], "split"] = "val"
         return df
+
     quick_config["data"]["split"] = {"column": "split"}
     quick_config["data"]["patient_column"] = None
     cfg = _variant(quick_config, cohort_dir, "oneclass", one_class_train)
@@ -147,11 +151,14 @@ def test_modality_column_entirely_empty(quick_config: dict[str, Any], cohort_dir
     _expect(cfg, "report", "empty for every case")
 
 
-def test_patient_in_two_splits_from_a_split_column(quick_config: dict[str, Any], cohort_dir: Path) -> None:
+def test_patient_in_two_splits_from_a_split_column(
+    quick_config: dict[str, Any], cohort_dir: Path
+) -> None:
     def leak(df: pd.DataFrame) -> pd.DataFrame:
         df["split"] = ["train", "val", "test"] * (len(df) // 3) + ["train"] * (len(df) % 3)
         df.loc[1, "patient_id"] = df.loc[0, "patient_id"]
         return df
+
     quick_config["data"]["split"] = {"column": "split"}
     cfg = _variant(quick_config, cohort_dir, "leak", leak)
     _expect(cfg, "several splits", "leaks")
@@ -185,7 +192,9 @@ def test_nothing_the_user_gave_is_modified(quick_config: dict[str, Any], cohort_
     assert digest() == before
 
 
-def test_cli_prints_one_paragraph_and_exits_2(quick_config: dict[str, Any], cohort_dir: Path, tmp_path: Path) -> None:
+def test_cli_prints_one_paragraph_and_exits_2(
+    quick_config: dict[str, Any], cohort_dir: Path, tmp_path: Path
+) -> None:
     import yaml
 
     cfg = _variant(quick_config, cohort_dir, "cli", _set("image", "images/nope.png"))
@@ -197,7 +206,9 @@ def test_cli_prints_one_paragraph_and_exits_2(quick_config: dict[str, Any], coho
     assert "nope.png" in result.output and "Fix:" in result.output
 
 
-def test_wrong_encoder_kind_fails_before_any_file_is_decoded(quick_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_encoder_kind_fails_before_any_file_is_decoded(
+    quick_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fusiondx.engine import run
 
     monkeypatch.setattr(run, "prepare", lambda *a, **k: pytest.fail("decoded data first"))
@@ -225,27 +236,44 @@ def _many_problems(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def test_validate_lists_every_problem_grouped_per_column(quick_config: dict[str, Any], cohort_dir: Path,
-                                                         tmp_path: Path) -> None:
+def test_validate_lists_every_problem_grouped_per_column(
+    quick_config: dict[str, Any], cohort_dir: Path, tmp_path: Path
+) -> None:
     cfg = _variant(quick_config, cohort_dir, "many", _many_problems)
     result = _validate(cfg, tmp_path)
     out = result.output
     assert result.exit_code == 2, out
     assert "Traceback" not in out
-    for heading in ("column 'age': 2 problems", "column 'crp': 2 problems", "column 'label': 2 problems",
-                    "column 'image': 1 problem"):
+    for heading in (
+        "column 'age': 2 problems",
+        "column 'crp': 2 problems",
+        "column 'label': 2 problems",
+        "column 'image': 1 problem",
+    ):
         assert heading in out, out
-    for row, value in ((3, "sixty"), (8, "n/a"), (5, "<0.5"), (9, "high"), (6, "diseased"), (11, "sick")):
+    for row, value in (
+        (3, "sixty"),
+        (8, "n/a"),
+        (5, "<0.5"),
+        (9, "high"),
+        (6, "diseased"),
+        (11, "sick"),
+    ):
         line = next(li for li in out.splitlines() if f"'{value}'" in li)
-        assert f"case '{_row_id(cohort_dir, row)}'" in line and f"manifest line {row + 2}" in line, line
-    assert "nope.png" in out and _row_id(cohort_dir, 7) in out  # files decoded despite the cell problems
+        assert (
+            f"case '{_row_id(cohort_dir, row)}'" in line and f"manifest line {row + 2}" in line
+        ), line
+    assert (
+        "nope.png" in out and _row_id(cohort_dir, 7) in out
+    )  # files decoded despite the cell problems
     assert out.count("Fix: write a number") == 2  # said once per group, not on every line
     assert out.count("problem(s) in") == 1
     assert f"7 problem(s) in 4 column(s) of {cohort_dir / 'bad_many.csv'}" in out
 
 
-def test_validate_shows_twenty_problems_per_column_then_counts(quick_config: dict[str, Any], cohort_dir: Path,
-                                                               tmp_path: Path) -> None:
+def test_validate_shows_twenty_problems_per_column_then_counts(
+    quick_config: dict[str, Any], cohort_dir: Path, tmp_path: Path
+) -> None:
     def bad_crp(df: pd.DataFrame) -> pd.DataFrame:
         df.loc[10:34, "crp"] = "pending"  # 25 rows
         return df
@@ -260,7 +288,8 @@ def test_validate_shows_twenty_problems_per_column_then_counts(quick_config: dic
 
 
 def test_fit_stops_before_decoding_on_the_first_problem_and_counts_the_others(
-        quick_config: dict[str, Any], cohort_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    quick_config: dict[str, Any], cohort_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fusiondx.data import store
 
     monkeypatch.setattr(store, "build_store", lambda *a, **k: pytest.fail("decoded files first"))
@@ -274,8 +303,9 @@ def test_fit_stops_before_decoding_on_the_first_problem_and_counts_the_others(
     assert len(info.value.all_errors) == 6  # type: ignore[attr-defined]
 
 
-def test_missing_column_is_reported_once_and_its_values_not_checked(quick_config: dict[str, Any],
-                                                                    cohort_dir: Path) -> None:
+def test_missing_column_is_reported_once_and_its_values_not_checked(
+    quick_config: dict[str, Any], cohort_dir: Path
+) -> None:
     def edit(df: pd.DataFrame) -> pd.DataFrame:
         df = df.rename(columns={"crp": "CRP", "image": "img"})
         df.loc[4, "CRP"] = "high"
@@ -289,21 +319,28 @@ def test_missing_column_is_reported_once_and_its_values_not_checked(quick_config
     assert "no column 'crp'" in found[1][1]
 
 
-def test_all_empty_tabular_column_is_an_error_without_numpy_warnings(quick_config: dict[str, Any],
-                                                                    cohort_dir: Path, tmp_path: Path) -> None:
+def test_all_empty_tabular_column_is_an_error_without_numpy_warnings(
+    quick_config: dict[str, Any], cohort_dir: Path, tmp_path: Path
+) -> None:
     cfg = _variant(quick_config, cohort_dir, "empty_crp", lambda df: df.assign(crp=""))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        msg = _expect(cfg, "Column 'crp' of tabular modality 'labs' is empty for every case",
-                      "remove it from modalities[labs].columns")
+        msg = _expect(
+            cfg,
+            "Column 'crp' of tabular modality 'labs' is empty for every case",
+            "remove it from modalities[labs].columns",
+        )
         result = _validate(cfg, tmp_path)
     assert "labs' is empty" in msg
     assert result.exit_code == 2 and "column 'crp': 1 problem" in result.output
-    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [
+        str(w.message) for w in caught
+    ]
 
 
-def test_column_empty_only_in_train_is_a_note_without_numpy_warnings(quick_config: dict[str, Any],
-                                                                     cohort_dir: Path, tmp_path: Path) -> None:
+def test_column_empty_only_in_train_is_a_note_without_numpy_warnings(
+    quick_config: dict[str, Any], cohort_dir: Path, tmp_path: Path
+) -> None:
     def train_without_troponin(df: pd.DataFrame) -> pd.DataFrame:
         df["split"] = np.array(["train", "train", "train", "val", "test"])[np.arange(len(df)) % 5]
         df.loc[df["split"] == "train", "troponin"] = ""
@@ -316,6 +353,11 @@ def test_column_empty_only_in_train_is_a_note_without_numpy_warnings(quick_confi
         warnings.simplefilter("always")
         result = _validate(cfg, tmp_path)
     assert result.exit_code == 0, result.output
-    assert "note: column 'troponin' of modality 'labs' has no value in any training case" in result.output
+    assert (
+        "note: column 'troponin' of modality 'labs' has no value in any training case"
+        in result.output
+    )
     assert "crp" not in result.output.split("note:")[1]
-    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [
+        str(w.message) for w in caught
+    ]

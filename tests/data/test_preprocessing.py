@@ -14,7 +14,9 @@ from fusiondx.data.preprocessors.tabular import MISSING_ID, UNKNOWN_ID
 from fusiondx.data.store import prepare
 
 
-def _with_manifest(cfg: dict[str, Any], cohort: Path, name: str, df: pd.DataFrame) -> dict[str, Any]:
+def _with_manifest(
+    cfg: dict[str, Any], cohort: Path, name: str, df: pd.DataFrame
+) -> dict[str, Any]:
     path = cohort / f"pp_{name}.csv"
     df.to_csv(path, index=False)
     out = copy.deepcopy(cfg)
@@ -26,7 +28,9 @@ def _manifest(cohort: Path) -> pd.DataFrame:
     return pd.read_csv(cohort / "manifest.csv", dtype=str, keep_default_na=False)
 
 
-def test_tabular_statistics_and_vocabulary_come_from_train_only(quick_config: dict[str, Any], cohort_dir: Path) -> None:
+def test_tabular_statistics_and_vocabulary_come_from_train_only(
+    quick_config: dict[str, Any], cohort_dir: Path
+) -> None:
     base = prepare(fusiondx.load_config(quick_config))
     test_rows = np.flatnonzero(base.store.split == "test")
     df = _manifest(cohort_dir)
@@ -40,7 +44,9 @@ def test_tabular_statistics_and_vocabulary_come_from_train_only(quick_config: di
     assert p.store.inputs["labs"]["categorical"][test_rows[0], col] == UNKNOWN_ID
 
 
-def test_nan_becomes_missing_flag_not_a_silent_zero(quick_config: dict[str, Any], cohort_dir: Path) -> None:
+def test_nan_becomes_missing_flag_not_a_silent_zero(
+    quick_config: dict[str, Any], cohort_dir: Path
+) -> None:
     df = _manifest(cohort_dir)
     df.loc[5, "crp"] = ""
     df.loc[5, "smoker"] = ""
@@ -57,9 +63,13 @@ def test_nan_becomes_missing_flag_not_a_silent_zero(quick_config: dict[str, Any]
     assert arrays["numeric_missing"][5, k] == 0.0
 
 
-def test_tokenizer_is_fitted_on_train_text_only(quick_config: dict[str, Any], cohort_dir: Path) -> None:
+def test_tokenizer_is_fitted_on_train_text_only(
+    quick_config: dict[str, Any], cohort_dir: Path
+) -> None:
     base = prepare(fusiondx.load_config(quick_config))
-    test_rows = np.flatnonzero((base.store.split == "test") & base.store.mask[:, base.store.modalities.index("report")])
+    test_rows = np.flatnonzero(
+        (base.store.split == "test") & base.store.mask[:, base.store.modalities.index("report")]
+    )
     df = _manifest(cohort_dir)
     df.loc[test_rows, "report"] = "zyxwvut " + df.loc[test_rows, "report"]  # a test-only word
     cfg = _with_manifest(quick_config, cohort_dir, "tok", df)
@@ -72,7 +82,9 @@ def test_tokenizer_is_fitted_on_train_text_only(quick_config: dict[str, Any], co
     assert 1 in ids  # the unseen word became [UNK]
 
 
-def test_missing_modality_is_a_zero_placeholder_with_mask_false(quick_config: dict[str, Any], cohort_dir: Path) -> None:
+def test_missing_modality_is_a_zero_placeholder_with_mask_false(
+    quick_config: dict[str, Any], cohort_dir: Path
+) -> None:
     p = prepare(fusiondx.load_config(quick_config))
     df = _manifest(cohort_dir)
     j = p.store.modalities.index("cxr")
@@ -91,7 +103,9 @@ def test_same_data_same_arrays_including_wordpiece_ids(quick_config: dict[str, A
             assert np.array_equal(arr, b.store.inputs[m][k]), (m, k)
 
 
-def test_disk_cache_is_reused_without_decoding(quick_config: dict[str, Any], tmp_path: Path, monkeypatch: Any) -> None:
+def test_disk_cache_is_reused_without_decoding(
+    quick_config: dict[str, Any], tmp_path: Path, monkeypatch: Any
+) -> None:
     quick_config["data"]["cache"] = "disk"
     quick_config["data"]["cache_dir"] = str(tmp_path / "cache")
     first = prepare(fusiondx.load_config(quick_config))
@@ -126,7 +140,15 @@ def test_tokenizers_are_identical_across_processes(cohort_dir: Path) -> None:
         "    tok.train_from_iterator(texts, trainer=tr)\n"
         "    tok = _wordpiece_from_bpe(tok) if kind == 'wordpiece' else tok\n"
         "    out[kind] = sorted(tok.get_vocab().items())\n"
-        "print(json.dumps(out))\n")
-    runs = [subprocess.run([sys.executable, "-c", script, str(cohort_dir / "manifest.csv")],
-                           capture_output=True, text=True, check=True).stdout for _ in range(3)]
+        "print(json.dumps(out))\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script, str(cohort_dir / "manifest.csv")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for _ in range(3)
+    ]
     assert runs[0] == runs[1] == runs[2]

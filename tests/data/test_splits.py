@@ -32,8 +32,12 @@ def test_grouped_split_keeps_each_patient_in_one_split() -> None:
 
 def test_same_seed_same_split_other_seed_other_split() -> None:
     y = np.array(["a", "b"] * 100)
-    assert np.array_equal(make_splits(y, (0.7, 0.15, 0.15), 1), make_splits(y, (0.7, 0.15, 0.15), 1))
-    assert not np.array_equal(make_splits(y, (0.7, 0.15, 0.15), 1), make_splits(y, (0.7, 0.15, 0.15), 2))
+    assert np.array_equal(
+        make_splits(y, (0.7, 0.15, 0.15), 1), make_splits(y, (0.7, 0.15, 0.15), 1)
+    )
+    assert not np.array_equal(
+        make_splits(y, (0.7, 0.15, 0.15), 1), make_splits(y, (0.7, 0.15, 0.15), 2)
+    )
 
 
 def test_rare_classes_do_not_break_stratification() -> None:
@@ -43,7 +47,9 @@ def test_rare_classes_do_not_break_stratification() -> None:
 
 
 def test_split_column_aliases_and_bad_values() -> None:
-    df = pd.DataFrame({"id": ["a", "b", "c", "d"], "split": ["train", "Valid", "TEST", "validation"]})
+    df = pd.DataFrame(
+        {"id": ["a", "b", "c", "d"], "split": ["train", "Valid", "TEST", "validation"]}
+    )
     assert list(splits_from_column(df, "split", "id")) == ["train", "val", "test", "val"]
     df.loc[2, "split"] = "holdout"
     with pytest.raises(DataError, match="'holdout'") as info:
@@ -61,7 +67,9 @@ def test_folds_cover_every_case_once_in_test(grouped: bool) -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 300).astype(str)
     groups = np.repeat(np.arange(150), 2) if grouped else None
-    tests = [make_splits(y, (0.7, 0.15, 0.15), seed=3, groups=groups, folds=5, fold=f) for f in range(5)]
+    tests = [
+        make_splits(y, (0.7, 0.15, 0.15), seed=3, groups=groups, folds=5, fold=f) for f in range(5)
+    ]
     in_test = np.stack([s == "test" for s in tests])
     assert (in_test.sum(axis=0) == 1).all(), "each case is in exactly one test fold"
     for s in tests:
@@ -89,11 +97,23 @@ def _rare_cohort(n_rare: int = 5, n: int = 40, seed: int = 0) -> tuple[np.ndarra
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("grouped", [False, True])
-def test_a_rare_class_is_spread_over_every_test_fold_and_every_validation_part(seed: int, grouped: bool) -> None:
+def test_a_rare_class_is_spread_over_every_test_fold_and_every_validation_part(
+    seed: int, grouped: bool
+) -> None:
     y, groups = _rare_cohort(seed=seed)
     names = {"0": "positive", "1": "negative"}
-    splits = [make_splits(y, (0.7, 0.15, 0.15), seed=seed, groups=groups if grouped else None,
-                          folds=5, fold=f, names=names) for f in range(5)]
+    splits = [
+        make_splits(
+            y,
+            (0.7, 0.15, 0.15),
+            seed=seed,
+            groups=groups if grouped else None,
+            folds=5,
+            fold=f,
+            names=names,
+        )
+        for f in range(5)
+    ]
     assert [int(np.sum((s == "test") & (y == "1"))) for s in splits] == [1, 1, 1, 1, 1]
     for s in splits:
         assert np.any((s == "val") & (y == "1")), "every validation part holds the rare class"
@@ -102,15 +122,24 @@ def test_a_rare_class_is_spread_over_every_test_fold_and_every_validation_part(s
 
 def test_without_class_names_rare_classes_are_still_placed_in_every_fold() -> None:
     y, groups = _rare_cohort()
-    splits = [make_splits(y, (0.7, 0.15, 0.15), seed=0, groups=groups, folds=5, fold=f) for f in range(5)]
+    splits = [
+        make_splits(y, (0.7, 0.15, 0.15), seed=0, groups=groups, folds=5, fold=f) for f in range(5)
+    ]
     assert [int(np.sum((s == "test") & (y == "1"))) for s in splits] == [1, 1, 1, 1, 1]
 
 
 def test_a_class_rarer_than_the_folds_is_refused_with_its_counts_per_fold() -> None:
     y, groups = _rare_cohort(n_rare=3)
     with pytest.raises(DataError) as info:
-        make_splits(y, (0.7, 0.15, 0.15), seed=0, groups=groups, folds=5, fold=0,
-                    names={"0": "positive", "1": "negative"})
+        make_splits(
+            y,
+            (0.7, 0.15, 0.15),
+            seed=0,
+            groups=groups,
+            folds=5,
+            fold=0,
+            names={"0": "positive", "1": "negative"},
+        )
     msg = str(info.value)
     assert "Class 'negative' has 3 case(s) in 3 patient(s), fewer than the 5 folds" in msg
     counts = msg.split("fall ")[1].split(" ")[0].split("/")
@@ -122,9 +151,14 @@ def test_a_validation_part_that_cannot_hold_every_class_is_refused() -> None:
     # Two negatives, two folds: each test fold takes one, and the one left over cannot be in
     # both the validation part and the training part of that fold.
     y = np.array(["0"] * 38 + ["1"] * 2)
-    with pytest.raises(DataError, match="validation part of fold 0 cannot hold a case of class "
-                                        "'negative' together with every other class") as info:
-        make_splits(y, (0.7, 0.15, 0.15), seed=0, folds=2, fold=0, names={"0": "positive", "1": "negative"})
+    with pytest.raises(
+        DataError,
+        match="validation part of fold 0 cannot hold a case of class "
+        "'negative' together with every other class",
+    ) as info:
+        make_splits(
+            y, (0.7, 0.15, 0.15), seed=0, folds=2, fold=0, names={"0": "positive", "1": "negative"}
+        )
     assert "--seeds" in str(info.value)
 
 

@@ -17,8 +17,12 @@ from fusiondx.tasks.generation import decode_texts
 from fusiondx.tasks.localization import parse_box
 
 
-def _config(quick_config: dict[str, Any], tmp_path: Path, tasks: list[dict[str, Any]],
-            manifest: Path | None = None) -> fusiondx.Config:
+def _config(
+    quick_config: dict[str, Any],
+    tmp_path: Path,
+    tasks: list[dict[str, Any]],
+    manifest: Path | None = None,
+) -> fusiondx.Config:
     cfg = copy.deepcopy(quick_config)
     cfg["tasks"] = tasks
     if manifest is not None:
@@ -35,8 +39,12 @@ def _edited(cohort_dir: Path, tmp_path: Path, edit: Any) -> Path:
     return out
 
 
-def test_boxes_are_fractions_of_the_image_and_empty_cells_are_nan(quick_config, cohort_dir, tmp_path) -> None:
-    cfg = _config(quick_config, tmp_path, [{"name": "where", "head": "localization", "label": "lesion_box"}])
+def test_boxes_are_fractions_of_the_image_and_empty_cells_are_nan(
+    quick_config, cohort_dir, tmp_path
+) -> None:
+    cfg = _config(
+        quick_config, tmp_path, [{"name": "where", "head": "localization", "label": "lesion_box"}]
+    )
     prepared = prepare(cfg)
     y = prepared.store.targets["where"]
     df = pd.read_csv(cohort_dir / "manifest.csv")
@@ -50,18 +58,28 @@ def test_boxes_are_fractions_of_the_image_and_empty_cells_are_nan(quick_config, 
     assert prepared.tasks[0].type == "box" and prepared.tasks[0].image == "cxr"
 
 
-def test_a_box_that_does_not_fit_its_image_names_the_case(quick_config, cohort_dir, tmp_path) -> None:
+def test_a_box_that_does_not_fit_its_image_names_the_case(
+    quick_config, cohort_dir, tmp_path
+) -> None:
     def edit(df: pd.DataFrame) -> None:
         row = df.index[df["lesion_box"].notna()][0]
         df.loc[row, "lesion_box"] = "3 4 40 9"  # x1 beyond the 32-pixel image
+
     manifest = _edited(cohort_dir, tmp_path, edit)
-    cfg = _config(quick_config, tmp_path, [{"name": "where", "head": "localization", "label": "lesion_box"}], manifest)
+    cfg = _config(
+        quick_config,
+        tmp_path,
+        [{"name": "where", "head": "localization", "label": "lesion_box"}],
+        manifest,
+    )
     with pytest.raises(DataError, match="does not fit the 32x32 image") as err:
         prepare(cfg)
     assert err.value.case_id and err.value.row and err.value.column == "lesion_box"
 
 
-def test_masks_follow_the_image_size_and_cases_without_image_are_ignored(quick_config, cohort_dir, tmp_path) -> None:
+def test_masks_follow_the_image_size_and_cases_without_image_are_ignored(
+    quick_config, cohort_dir, tmp_path
+) -> None:
     cfg = copy.deepcopy(quick_config)
     cfg["modalities"][0]["preprocessing"]["size"] = [16, 16]
     cfg = _config(cfg, tmp_path, [{"name": "seg", "head": "segmentation", "label": "mask"}])
@@ -85,8 +103,18 @@ def test_augmented_images_are_refused_for_boxes(quick_config, tmp_path) -> None:
 
 
 def test_report_text_becomes_word_ids_and_back(quick_config, cohort_dir, tmp_path) -> None:
-    cfg = _config(quick_config, tmp_path, [{"name": "findings", "head": "generation", "label": "findings_text",
-                                            "text": {"max_length": 40}}])
+    cfg = _config(
+        quick_config,
+        tmp_path,
+        [
+            {
+                "name": "findings",
+                "head": "generation",
+                "label": "findings_text",
+                "text": {"max_length": 40},
+            }
+        ],
+    )
     prepared = prepare(cfg)
     info = prepared.tasks[0]
     y = prepared.store.targets["findings"]
@@ -99,7 +127,9 @@ def test_report_text_becomes_word_ids_and_back(quick_config, cohort_dir, tmp_pat
 
 def test_survival_needs_positive_times_and_0_1_events(quick_config, cohort_dir, tmp_path) -> None:
     task = [{"name": "outcome", "head": "survival", "label": ["time_to_event", "event"]}]
-    manifest = _edited(cohort_dir, tmp_path, lambda df: df.__setitem__("event", df["event"].replace("1", "yes?")))
+    manifest = _edited(
+        cohort_dir, tmp_path, lambda df: df.__setitem__("event", df["event"].replace("1", "yes?"))
+    )
     with pytest.raises(DataError, match="not 0 or 1") as err:
         prepare(_config(quick_config, tmp_path, task, manifest))
     assert err.value.column == "event" and err.value.case_id
@@ -109,19 +139,32 @@ def test_survival_needs_positive_times_and_0_1_events(quick_config, cohort_dir, 
         prepare(_config(quick_config, tmp_path, task, manifest))
 
     with pytest.raises(ConfigError, match="time column, event column"):
-        prepare(_config(quick_config, tmp_path, [{"name": "o", "head": "survival", "label": "event"}]))
+        prepare(
+            _config(quick_config, tmp_path, [{"name": "o", "head": "survival", "label": "event"}])
+        )
 
 
 def test_regression_targets_keep_empty_cells_as_missing(quick_config, cohort_dir, tmp_path) -> None:
-    prepared = prepare(_config(quick_config, tmp_path, [{"name": "crp", "head": "regression", "label": "wbc"}]))
+    prepared = prepare(
+        _config(quick_config, tmp_path, [{"name": "crp", "head": "regression", "label": "wbc"}])
+    )
     y = prepared.store.targets["crp"]
     df = pd.read_csv(cohort_dir / "manifest.csv")
     np.testing.assert_array_equal(np.isnan(y), df["wbc"].isna().to_numpy())
     assert prepared.tasks[0].state["target_std"] > 0
 
-    manifest = _edited(cohort_dir, tmp_path, lambda df: df.__setitem__("wbc", df["wbc"].fillna("high")))
+    manifest = _edited(
+        cohort_dir, tmp_path, lambda df: df.__setitem__("wbc", df["wbc"].fillna("high"))
+    )
     with pytest.raises(DataError, match="'high' is not a number"):
-        prepare(_config(quick_config, tmp_path, [{"name": "crp", "head": "regression", "label": "wbc"}], manifest))
+        prepare(
+            _config(
+                quick_config,
+                tmp_path,
+                [{"name": "crp", "head": "regression", "label": "wbc"}],
+                manifest,
+            )
+        )
 
 
 def test_late_fusion_cannot_draw_boxes(quick_config, tmp_path) -> None:

@@ -38,7 +38,10 @@ def test_binary_pngs_labels_and_splits(pneumonia_npz: Path, tmp_path: Path) -> N
             k = int(i.split("_")[1])
             png = np.asarray(Image.open(result.manifest.parent / frame.loc[i, "image"]))
             np.testing.assert_array_equal(png, arrays[f"{s}_images"][k])
-            assert frame.loc[i, "label"] == CLASS_NAMES["pneumoniamnist"][int(arrays[f"{s}_labels"][k, 0])]
+            assert (
+                frame.loc[i, "label"]
+                == CLASS_NAMES["pneumoniamnist"][int(arrays[f"{s}_labels"][k, 0])]
+            )
     cfg = load_config(result.config)
     assert cfg.data.split.column == "split" and cfg.tasks[0].classes == ["normal", "pneumonia"]
     assert cfg.modality("image").preprocessing.size == [12, 12]  # type: ignore[union-attr]
@@ -55,10 +58,14 @@ def test_multilabel_and_multiclass_sets(tmp_path: Path) -> None:
     assert frame["atelectasis"].sum() == chest.label_counts["atelectasis"]
     colour = medmnist_arrays(colour=True)
     for s in ("train", "val", "test"):
-        colour[f"{s}_labels"] = (np.arange(len(colour[f"{s}_labels"])) % 4).reshape(-1, 1).astype(np.uint8)
+        colour[f"{s}_labels"] = (
+            (np.arange(len(colour[f"{s}_labels"])) % 4).reshape(-1, 1).astype(np.uint8)
+        )
     blood = prepare_medmnist(_npz(tmp_path / "b", "bloodmnist_64.npz", colour), tmp_path / "blood")
     cfg = load_config(blood.config)
-    assert cfg.tasks[0].type == "multiclass" and cfg.tasks[0].classes == [f"class_{k}" for k in range(4)]
+    assert cfg.tasks[0].type == "multiclass" and cfg.tasks[0].classes == [
+        f"class_{k}" for k in range(4)
+    ]
     assert cfg.modality("image").preprocessing.channels == 3  # type: ignore[union-attr]
     png = Image.open(blood.manifest.parent / pd.read_csv(blood.manifest)["image"][0])
     assert png.mode == "RGB"

@@ -29,9 +29,13 @@ def _scaled(v: float, lo: float, hi: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def prepared(mimic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[object, pd.DataFrame]:
+def prepared(
+    mimic_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[object, pd.DataFrame]:
     result = prepare_mimic_iv(mimic_root, tmp_path_factory.mktemp("mimic_out"))
-    return result, pd.read_csv(result.manifest, dtype=str, keep_default_na=False).set_index("case_id")
+    return result, pd.read_csv(result.manifest, dtype=str, keep_default_na=False).set_index(
+        "case_id"
+    )
 
 
 def test_cases_tabular_and_labels(prepared: tuple[object, pd.DataFrame]) -> None:
@@ -71,13 +75,17 @@ def test_lab_grid(prepared: tuple[object, pd.DataFrame], mimic_root: Path, tmp_p
     assert grid.shape == (2 * n, 48)  # 30-minute steps over 24 h
     sodium, measured = grid[k], grid[n + k]
     assert np.isnan(sodium[:2]).all()  # before the first value: left for the reader to fill
-    np.testing.assert_allclose(sodium[2:10], _scaled(141.0, 133, 145), rtol=1e-5)  # 1 h, forward filled
+    np.testing.assert_allclose(
+        sodium[2:10], _scaled(141.0, 133, 145), rtol=1e-5
+    )  # 1 h, forward filled
     np.testing.assert_allclose(sodium[10:], _scaled(130.0, 133, 145), rtol=1e-5)  # 5 h
     assert np.flatnonzero(measured).tolist() == [2, 10]
     potassium = LABS.index(50971)  # measured at 30 h: outside 24 h, so all zero and never measured
     assert (grid[potassium] == 0).all() and (grid[n + potassium] == 0).all()
     creat = np.load(result.manifest.parent / frame.loc["300", "labs"])[LABS.index(50912)]  # type: ignore[attr-defined]
-    np.testing.assert_allclose(creat[5:], _scaled(1.0, 0.5, 1.2), rtol=1e-5)  # no range: most common one
+    np.testing.assert_allclose(
+        creat[5:], _scaled(1.0, 0.5, 1.2), rtol=1e-5
+    )  # no range: most common one
     longer = prepare_mimic_iv(mimic_root, tmp_path / "48h", hours=48)
     grid48 = np.load(longer.manifest.parent / "labs" / "100.npy")
     assert grid48.shape == (2 * n, 96) and grid48[n + potassium, 60] == 1
@@ -86,7 +94,9 @@ def test_lab_grid(prepared: tuple[object, pd.DataFrame], mimic_root: Path, tmp_p
     assert table.loc[k, "label"] == "Sodium" and table.loc[n + k, "kind"] == "measured"
 
 
-def test_config_loads_and_split_has_deaths_everywhere(prepared: tuple[object, pd.DataFrame]) -> None:
+def test_config_loads_and_split_has_deaths_everywhere(
+    prepared: tuple[object, pd.DataFrame],
+) -> None:
     result, _ = prepared
     cfg = load_config(result.config)  # type: ignore[attr-defined]
     labs = cfg.modality("labs")
@@ -110,7 +120,9 @@ def test_layout_errors(mimic_root: Path, tmp_path: Path) -> None:
 def test_prepare_then_fit_end_to_end(mimic_root: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "mimic"
-    result = runner.invoke(app, ["prepare", "mimic_iv", str(mimic_root), "--out", str(out), "--quiet"])
+    result = runner.invoke(
+        app, ["prepare", "mimic_iv", str(mimic_root), "--out", str(out), "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert "fusiondx study" in result.output and "2 skipped" in result.output
     config = out / "mimic_iv.yaml"
@@ -126,7 +138,9 @@ def test_prepare_then_fit_end_to_end(mimic_root: Path, tmp_path: Path) -> None:
     made = pd.read_csv(run / "splits.csv", dtype=str)
     split, _, _ = simulate_split(config, out / "manifest.csv")
     ids = pd.read_csv(out / "manifest.csv", dtype=str)["case_id"]
-    assert dict(zip(made.iloc[:, 0], made.iloc[:, 1], strict=True)) == dict(zip(ids, split, strict=True))
+    assert dict(zip(made.iloc[:, 0], made.iloc[:, 1], strict=True)) == dict(
+        zip(ids, split, strict=True)
+    )
 
 
 @pytest.mark.realdata
@@ -139,7 +153,9 @@ def test_shared_mimic_demo(tmp_path: Path) -> None:
     assert split_gaps(split, y, classes) == []
     frame = pd.read_csv(result.manifest, dtype=str, keep_default_na=False)
     first = frame["prior_admissions"] == "0"
-    assert (frame.loc[first, "history"] == "none").all() and (frame.loc[~first, "history"] != "none").any()
+    assert (frame.loc[first, "history"] == "none").all() and (
+        frame.loc[~first, "history"] != "none"
+    ).any()
     adm = pd.read_csv(MIMIC / "hosp" / "admissions.csv.gz", parse_dates=["admittime", "dischtime"])
     long = ((adm["dischtime"] - adm["admittime"]).dt.total_seconds() / 86400 > 7).sum()
     assert (frame["long_stay"] == "long").sum() == long

@@ -15,8 +15,11 @@ from fusiondx.errors import ConfigError, DataError
 from tests.datasets.public_layouts import nih_rows
 
 NIH = Path(__file__).resolve().parents[3] / "shared" / "data" / "nih1000_cxr"
-BAD = {"00000099_000.png": "not found", "00000098_000.png": "cannot be decoded",
-       "00000001_005.png": "unknown finding"}
+BAD = {
+    "00000099_000.png": "not found",
+    "00000098_000.png": "cannot be decoded",
+    "00000001_005.png": "unknown finding",
+}
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -35,8 +38,11 @@ def test_images_found_anywhere_and_labels(nih_root: Path, tmp_path: Path) -> Non
         assert row["label"] == ("abnormal" if found else "normal")
         assert {f for f in FINDINGS if row[f] == "1"} == found
         assert row["patient_id"] == str(r["Patient ID"])
-        assert (row["age"], row["sex"], row["view"]) == (f"{r['Patient Age']:.1f}", r["Patient Gender"],
-                                                         r["View Position"])
+        assert (row["age"], row["sex"], row["view"]) == (
+            f"{r['Patient Age']:.1f}",
+            r["Patient Gender"],
+            r["View Position"],
+        )
     # Both layouts at once: full download's images_001/images/ and the subset's class folders.
     assert {p.split("/")[0] for p in frame["image"]} == {"images_001", "train"}
 
@@ -64,14 +70,19 @@ def test_config_grouped_split_has_both_classes_everywhere(nih_root: Path, tmp_pa
 
 def test_findings_target_keeps_findings_of_enough_patients(nih_root: Path, tmp_path: Path) -> None:
     rows = [r for r in nih_rows() if r["Image Index"] not in BAD]
-    patients = {f: len({r["Patient ID"] for r in rows if f in r["Finding Labels"].split("|")}) for f in FINDINGS}
+    patients = {
+        f: len({r["Patient ID"] for r in rows if f in r["Finding Labels"].split("|")})
+        for f in FINDINGS
+    }
     result = prepare_nih_cxr(nih_root, tmp_path / "a", target="findings", min_patients=3)
     task = load_config(result.config).tasks[0]
     assert task.type == "multilabel"
     assert task.classes == [f for f in FINDINGS if patients[f] >= 3] and len(task.classes) > 1
     # A stricter threshold leaves one finding: a binary task on its 0/1 column.
     (only,) = [f for f in FINDINGS if patients[f] >= 4]
-    one = load_config(prepare_nih_cxr(nih_root, tmp_path / "b", target="findings", min_patients=4).config)
+    one = load_config(
+        prepare_nih_cxr(nih_root, tmp_path / "b", target="findings", min_patients=4).config
+    )
     assert (one.tasks[0].label, one.tasks[0].classes) == (only, ["0", "1"])
 
 
@@ -80,7 +91,9 @@ def test_layout_errors(tmp_path: Path, nih_root: Path) -> None:
         prepare_nih_cxr(tmp_path, tmp_path / "out")
     bad = tmp_path / "bad"
     bad.mkdir()
-    pd.DataFrame({"Image Index": ["a.png"], "Labels": ["x"]}).to_csv(bad / "Data_Entry_2017.csv", index=False)
+    pd.DataFrame({"Image Index": ["a.png"], "Labels": ["x"]}).to_csv(
+        bad / "Data_Entry_2017.csv", index=False
+    )
     with pytest.raises(DataError, match="Finding Labels") as err:
         prepare_nih_cxr(bad, tmp_path / "out")
     assert err.value.file and err.value.file.endswith("Data_Entry_2017.csv")

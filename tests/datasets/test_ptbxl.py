@@ -23,8 +23,11 @@ def _read(path: Path) -> pd.DataFrame:
 
 def _expected_classes(codes: dict[str, float], column: str) -> set[str]:
     table = SCP[SCP["diagnostic"] == 1] if column == "diagnostic_class" else SCP[SCP[column] == 1]
-    return {(table.loc[c, "diagnostic_class"] if column == "diagnostic_class" else c)
-            for c in codes if c in table.index}
+    return {
+        (table.loc[c, "diagnostic_class"] if column == "diagnostic_class" else c)
+        for c in codes
+        if c in table.index
+    }
 
 
 def test_superclasses_splits_and_tabular(ptbxl_root: Path, tmp_path: Path) -> None:
@@ -49,8 +52,10 @@ def test_superclasses_splits_and_tabular(ptbxl_root: Path, tmp_path: Path) -> No
     assert frame.set_index("case_id").loc["5", "baseline_drift"] == "1"
     assert frame.set_index("case_id").loc["6", "extra_beats"] == "1"
     assert set(frame["static_noise"]) == {"0"}
-    counts = {c: sum(c in _expected_classes(PTBXL_RECORDS[i][2], "diagnostic_class") for i in good)
-              for c in SUPERCLASSES}
+    counts = {
+        c: sum(c in _expected_classes(PTBXL_RECORDS[i][2], "diagnostic_class") for i in good)
+        for c in SUPERCLASSES
+    }
     assert result.label_counts == counts
 
 
@@ -79,8 +84,11 @@ def test_config_loads_and_uses_official_split(ptbxl_root: Path, tmp_path: Path) 
 
 
 def test_unlabelled_kept_or_dropped(ptbxl_root: Path, tmp_path: Path) -> None:
-    unlabelled = [i for i, (_, _, c) in PTBXL_RECORDS.items()
-                  if i not in PTBXL_BROKEN and not _expected_classes(c, "diagnostic_class")]
+    unlabelled = [
+        i
+        for i, (_, _, c) in PTBXL_RECORDS.items()
+        if i not in PTBXL_BROKEN and not _expected_classes(c, "diagnostic_class")
+    ]
     assert unlabelled  # the fixture has one (record 10: only form and rhythm statements)
     kept = _read(prepare_ptbxl(ptbxl_root, tmp_path / "a").manifest)
     assert kept.set_index("case_id").loc[[str(i) for i in unlabelled], "labels"].eq("none").all()
@@ -92,7 +100,9 @@ def test_unlabelled_kept_or_dropped(ptbxl_root: Path, tmp_path: Path) -> None:
 def test_likelihood_threshold(ptbxl_root: Path, tmp_path: Path) -> None:
     # NDT is listed with likelihood 0 in record 4: counted by default (as the benchmark does).
     default = _read(prepare_ptbxl(ptbxl_root, tmp_path / "a").manifest).set_index("case_id")
-    strict = _read(prepare_ptbxl(ptbxl_root, tmp_path / "b", min_likelihood=1).manifest).set_index("case_id")
+    strict = _read(prepare_ptbxl(ptbxl_root, tmp_path / "b", min_likelihood=1).manifest).set_index(
+        "case_id"
+    )
     assert default.loc["4", "STTC"] == "1" and strict.loc["4", "STTC"] == "0"
     assert strict.loc["5", "STTC"] == "1"
 
@@ -100,7 +110,9 @@ def test_likelihood_threshold(ptbxl_root: Path, tmp_path: Path) -> None:
 def test_rhythm_statements_with_min_count(ptbxl_root: Path, tmp_path: Path) -> None:
     good = [i for i in PTBXL_RECORDS if i not in PTBXL_BROKEN]
     counts = {c: sum(c in PTBXL_RECORDS[i][2] for i in good) for c in ("SR", "AFIB")}
-    both = prepare_ptbxl(ptbxl_root, tmp_path / "a", labels="rhythm", min_count=min(counts.values()))
+    both = prepare_ptbxl(
+        ptbxl_root, tmp_path / "a", labels="rhythm", min_count=min(counts.values())
+    )
     task = load_config(both.config).tasks[0]
     assert (task.type, task.classes) == ("multilabel", sorted(counts))
     assert both.label_counts == counts
@@ -109,6 +121,7 @@ def test_rhythm_statements_with_min_count(ptbxl_root: Path, tmp_path: Path) -> N
     task = load_config(one.config).tasks[0]
     rare = min(counts, key=counts.__getitem__)
     assert (task.label, task.classes) == (max(counts, key=counts.__getitem__), ["0", "1"])
+
     def left_out(notes: list[str]) -> bool:
         return any("left out" in n and rare in n for n in notes)
 
@@ -124,7 +137,8 @@ def test_layout_errors(ptbxl_root: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(ptbxl_root, broken)
     pd.read_csv(broken / "ptbxl_database.csv").drop(columns=["strat_fold"]).to_csv(
-        broken / "ptbxl_database.csv", index=False)
+        broken / "ptbxl_database.csv", index=False
+    )
     with pytest.raises(DataError, match="strat_fold"):
         prepare_ptbxl(broken, tmp_path / "out")
     with pytest.raises(ConfigError):

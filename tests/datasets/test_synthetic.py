@@ -119,8 +119,10 @@ def test_label_subtype_findings_consistent(frame: pd.DataFrame) -> None:
         pulm = bool(found & {"opacity", "nodule"})
         card = bool(found & {"cardiomegaly", "arrhythmia", "st_change"})
         assert (pulm, card) == {
-            "none": (False, False), "pulmonary": (True, False),
-            "cardiac": (False, True), "mixed": (True, True),
+            "none": (False, False),
+            "pulmonary": (True, False),
+            "cardiac": (False, True),
+            "mixed": (True, True),
         }[subtype]
 
 
@@ -135,8 +137,19 @@ def test_paths_exist_and_are_relative(cohort: Path, frame: pd.DataFrame) -> None
 
 
 def test_empty_cells_only_where_expected(frame: pd.DataFrame) -> None:
-    always = ["case_id", "patient_id", "site", "sex", "age", "label", "subtype", "findings",
-              "findings_text", "time_to_event", "event"]
+    always = [
+        "case_id",
+        "patient_id",
+        "site",
+        "sex",
+        "age",
+        "label",
+        "subtype",
+        "findings",
+        "findings_text",
+        "time_to_event",
+        "event",
+    ]
     assert (frame[always] != "").all().all()
     labs_missing = frame["smoker"] == ""
     # The lab block is blank all together; single NaN values occur only in present blocks.
@@ -185,8 +198,17 @@ def test_boxes_inside_image_and_cover_masks(cohort: Path, frame: pd.DataFrame) -
 
 
 def test_wfdb_records_match_declared_shape(tmp_path: Path) -> None:
-    m = _read(make_cohort(tmp_path, n_cases=20, seed=4, n_leads=5, signal_rate=250,
-                          signal_seconds=4.0, missing_rate=0.0))
+    m = _read(
+        make_cohort(
+            tmp_path,
+            n_cases=20,
+            seed=4,
+            n_leads=5,
+            signal_rate=250,
+            signal_seconds=4.0,
+            missing_rate=0.0,
+        )
+    )
     for rel in m["ecg"]:
         rec = wfdb.rdrecord(str(tmp_path / rel[: -len(".hea")]))
         assert rec.fs == 250 and rec.n_sig == 5 and rec.sig_len == 1000
@@ -197,8 +219,9 @@ def test_wfdb_records_match_declared_shape(tmp_path: Path) -> None:
 
 def test_npy_matches_wfdb(tmp_path: Path) -> None:
     a = _read(make_cohort(tmp_path / "w", n_cases=30, seed=5, missing_rate=0.0))
-    b = _read(make_cohort(tmp_path / "n", n_cases=30, seed=5, missing_rate=0.0,
-                          signal_format="npy"))
+    b = _read(
+        make_cohort(tmp_path / "n", n_cases=30, seed=5, missing_rate=0.0, signal_format="npy")
+    )
     for rel_w, rel_n in zip(a["ecg"], b["ecg"], strict=True):
         arr = np.load(tmp_path / "n" / rel_n)
         assert arr.dtype == np.float32 and arr.shape == (3, 1000)
@@ -208,10 +231,10 @@ def test_npy_matches_wfdb(tmp_path: Path) -> None:
 
 def test_dicom_matches_png(tmp_path: Path) -> None:
     png = _read(make_cohort(tmp_path / "p", n_cases=30, seed=6, missing_rate=0.0))
-    dcm = _read(make_cohort(tmp_path / "d", n_cases=30, seed=6, missing_rate=0.0,
-                            image_format="dicom"))
-    again = make_cohort(tmp_path / "d2", n_cases=30, seed=6, missing_rate=0.0,
-                        image_format="dicom")
+    dcm = _read(
+        make_cohort(tmp_path / "d", n_cases=30, seed=6, missing_rate=0.0, image_format="dicom")
+    )
+    again = make_cohort(tmp_path / "d2", n_cases=30, seed=6, missing_rate=0.0, image_format="dicom")
     for rel_p, rel_d in zip(png["image"], dcm["image"], strict=True):
         ds = pydicom.dcmread(tmp_path / "d" / rel_d)
         assert ds.pixel_array.dtype == np.int16 and ds.pixel_array.shape == (64, 64)
@@ -233,10 +256,18 @@ def test_readme_summarises(cohort: Path, frame: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"image_format": "jpeg"}, {"signal_format": "edf"}, {"n_leads": 13},
-     {"missing_rate": 1.0}, {"n_cases": 0}, {"n_sites": 0},
-     {"presence_shortcut": 1.0}, {"presence_shortcut": -0.1},
-     {"uninformative": ("ecg", "xray")}, {"uninformative": "labs,ekg"}],
+    [
+        {"image_format": "jpeg"},
+        {"signal_format": "edf"},
+        {"n_leads": 13},
+        {"missing_rate": 1.0},
+        {"n_cases": 0},
+        {"n_sites": 0},
+        {"presence_shortcut": 1.0},
+        {"presence_shortcut": -0.1},
+        {"uninformative": ("ecg", "xray")},
+        {"uninformative": "labs,ekg"},
+    ],
 )
 def test_bad_arguments_raise(tmp_path: Path, kwargs: dict) -> None:
     with pytest.raises(ConfigError, match="Fix:"):
@@ -261,8 +292,14 @@ def test_no_single_modality_suffices_but_fusion_does(cohort: Path) -> None:
 # The default cohort must not change: these hashes were computed with the generator as it was
 # before the opt-in variants (presence_shortcut, uninformative) existed. If they fail after a
 # numpy upgrade, first check whether numpy changed a random stream; never just paste new ones.
-_PINNED_ARGS = {"n_cases": 150, "seed": 5, "image_size": 24, "signal_format": "npy",
-                "signal_seconds": 2.0, "missing_rate": 0.2}
+_PINNED_ARGS = {
+    "n_cases": 150,
+    "seed": 5,
+    "image_size": 24,
+    "signal_format": "npy",
+    "signal_seconds": 2.0,
+    "missing_rate": 0.2,
+}
 _PINNED_MANIFEST = "f5f43b8f0caee79300e13f44f3c825e43eb0cda260fb9ea36f6071a2f63d2cc7"
 _PINNED_README = "7b995001f9b7d767000afb763831aba89a51b56efdd55b85648c3ee0bd8c6e72"
 
@@ -277,8 +314,13 @@ def _array_hash(manifest: Path) -> str:
     for col in ("image", "mask", "ecg"):
         for rel in m.loc[m[col] != "", col]:
             h.update(rel.encode())
-            h.update(np.ascontiguousarray(_signal(manifest.parent, rel) if col == "ecg"
-                                          else np.asarray(Image.open(manifest.parent / rel))))
+            h.update(
+                np.ascontiguousarray(
+                    _signal(manifest.parent, rel)
+                    if col == "ecg"
+                    else np.asarray(Image.open(manifest.parent / rel))
+                )
+            )
     return h.hexdigest()
 
 
@@ -289,8 +331,13 @@ def test_default_cohort_is_unchanged(tmp_path: Path) -> None:
     m = _read(plain)
     assert m.loc[0, "case_id"] == "case_00001" and (m["label"] == "disease").sum() == 63
     # Passing the variants' "off" values explicitly changes no file either.
-    for k, off in enumerate([{"presence_shortcut": 0.0, "uninformative": ()},
-                             {"uninformative": ""}, {"uninformative": []}]):
+    for k, off in enumerate(
+        [
+            {"presence_shortcut": 0.0, "uninformative": ()},
+            {"uninformative": ""},
+            {"uninformative": []},
+        ]
+    ):
         again = make_cohort(tmp_path / f"off{k}", **_PINNED_ARGS, **off)
         assert _sha(again) == _PINNED_MANIFEST, off
         assert _sha(again.parent / "README.md") == _PINNED_README, off
@@ -303,8 +350,13 @@ def _missing(frame: pd.DataFrame, col: str, disease: bool) -> float:
 
 
 def test_presence_shortcut_changes_only_missingness(tmp_path: Path) -> None:
-    args = {"n_cases": 300, "seed": 9, "image_size": 16, "signal_format": "npy",
-            "signal_seconds": 2.0}
+    args = {
+        "n_cases": 300,
+        "seed": 9,
+        "image_size": 16,
+        "signal_format": "npy",
+        "signal_seconds": 2.0,
+    }
     a = _read(make_cohort(tmp_path / "a", **args))
     b = _read(make_cohort(tmp_path / "b", **args, presence_shortcut=0.6))
     both = (a != "") & (b != "")
@@ -321,10 +373,18 @@ def test_presence_shortcut_changes_only_missingness(tmp_path: Path) -> None:
     assert "- presence_shortcut: 0.6" in text and "among healthy" in text
 
 
-def test_presence_alone_predicts_the_label_only_with_the_shortcut(tmp_path: Path,
-                                                                  cohort: Path) -> None:
-    shortcut = make_cohort(tmp_path, n_cases=800, seed=2, image_size=16, signal_format="npy",
-                           signal_seconds=2.0, presence_shortcut=0.6)
+def test_presence_alone_predicts_the_label_only_with_the_shortcut(
+    tmp_path: Path, cohort: Path
+) -> None:
+    shortcut = make_cohort(
+        tmp_path,
+        n_cases=800,
+        seed=2,
+        image_size=16,
+        signal_format="npy",
+        signal_seconds=2.0,
+        presence_shortcut=0.6,
+    )
     assert presence_auroc(shortcut) > 0.67
     # Default: missingness ignores the label. (Cross-validated AUROC of a model that can only
     # learn noise scatters around 0.5 and leans below it, hence the wider lower margin.)
@@ -332,13 +392,29 @@ def test_presence_alone_predicts_the_label_only_with_the_shortcut(tmp_path: Path
 
 
 def test_uninformative_changes_only_the_listed_modalities(tmp_path: Path) -> None:
-    args = {"n_cases": 60, "seed": 4, "image_size": 24, "signal_format": "npy",
-            "signal_seconds": 2.0}
+    args = {
+        "n_cases": 60,
+        "seed": 4,
+        "image_size": 24,
+        "signal_format": "npy",
+        "signal_seconds": 2.0,
+    }
     a = _read(make_cohort(tmp_path / "a", **args))
     b = _read(make_cohort(tmp_path / "b", **args, uninformative=("ecg", "report", "labs")))
     c = _read(make_cohort(tmp_path / "c", **args, uninformative="image"))
-    truth = ["case_id", "patient_id", "site", "label", "subtype", "findings", "lesion_box", "mask",
-             "findings_text", "time_to_event", "event"]
+    truth = [
+        "case_id",
+        "patient_id",
+        "site",
+        "label",
+        "subtype",
+        "findings",
+        "lesion_box",
+        "mask",
+        "findings_text",
+        "time_to_event",
+        "event",
+    ]
     for other in (b, c):
         pd.testing.assert_frame_equal(a[truth], other[truth])
         for col in ("image", "ecg", "report", "smoker"):  # same missingness pattern
@@ -347,7 +423,7 @@ def test_uninformative_changes_only_the_listed_modalities(tmp_path: Path) -> Non
     pd.testing.assert_frame_equal(a[["image"]], b[["image"]])
     for rel in a.loc[a["image"] != "", "image"]:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
-    has = (a["report"] != "")
+    has = a["report"] != ""
     assert (a.loc[has, "report"] != b.loc[has, "report"]).mean() > 0.9
     assert (a["age"] != b["age"]).mean() > 0.8 and (a["crp"] != b["crp"]).mean() > 0.8
     assert (b.groupby("patient_id")["sex"].nunique() == 1).all()  # one person per patient
@@ -356,14 +432,17 @@ def test_uninformative_changes_only_the_listed_modalities(tmp_path: Path) -> Non
     # c: only the pixels change; mask and box stay the case's own lesion, age/sex its own.
     pd.testing.assert_frame_equal(a.drop(columns="image"), c.drop(columns="image"))
     for rel in a.loc[a["image"] != "", "image"]:
-        assert not np.array_equal(np.asarray(Image.open(tmp_path / "a" / rel)),
-                                  np.asarray(Image.open(tmp_path / "c" / rel)))
+        assert not np.array_equal(
+            np.asarray(Image.open(tmp_path / "a" / rel)),
+            np.asarray(Image.open(tmp_path / "c" / rel)),
+        )
     assert "**Uninformative modalities**: image." in (tmp_path / "c" / "README.md").read_text()
 
 
 def test_uninformative_modalities_are_at_chance_and_fusion_does_not_help(tmp_path: Path) -> None:
-    manifest = make_cohort(tmp_path, n_cases=800, seed=0, signal_format="npy",
-                           uninformative=("ecg", "report", "labs"))
+    manifest = make_cohort(
+        tmp_path, n_cases=800, seed=0, signal_format="npy", uninformative=("ecg", "report", "labs")
+    )
     auroc = oracle_aurocs(manifest)
     for name in ("ecg", "report", "labs"):
         assert 0.38 < auroc[name] < 0.62, auroc
@@ -377,8 +456,21 @@ def test_cli_variant_flags(tmp_path: Path) -> None:
     runner = CliRunner()
     help_text = runner.invoke(app, ["cohort", "--help"], terminal_width=200).output
     assert "--presence-shortcut 0.6" in help_text and "--uninformative ecg,report,labs" in help_text
-    ok = runner.invoke(app, ["cohort", str(tmp_path / "c"), "--cases", "40", "--signal-format",
-                             "npy", "--presence-shortcut", "0.6", "--uninformative", "ecg, labs"])
+    ok = runner.invoke(
+        app,
+        [
+            "cohort",
+            str(tmp_path / "c"),
+            "--cases",
+            "40",
+            "--signal-format",
+            "npy",
+            "--presence-shortcut",
+            "0.6",
+            "--uninformative",
+            "ecg, labs",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     text = (tmp_path / "c" / "README.md").read_text()
     assert "- presence_shortcut: 0.6" in text and "- uninformative: ecg, labs" in text

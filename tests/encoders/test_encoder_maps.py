@@ -24,8 +24,9 @@ def test_the_cnn_and_resnet_have_maps() -> None:
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
 @pytest.mark.parametrize("name", MAPS)
-def test_maps_shapes_match_map_channels_and_the_embedding_is_forward(name: str,
-                                                                     spatial_dims: int) -> None:
+def test_maps_shapes_match_map_channels_and_the_embedding_is_forward(
+    name: str, spatial_dims: int
+) -> None:
     spec = small_spec("image", spatial_dims=spatial_dims)
     torch.manual_seed(0)
     enc = build_encoder(name, spec).eval()
@@ -62,5 +63,7 @@ def test_encoders_without_maps_say_which_have_them(name: str, kind: str) -> None
     enc = build_encoder(name, small_spec(kind))
     for call in (lambda: enc.forward_maps(random_input(small_spec(kind), 1)), enc.map_channels):
         # the message names the encoder (by its registered name) and those that have maps
-        with pytest.raises(NotImplementedError, match=f"'{ENCODERS.get(name).name}'.*'maps'.*cnn.*resnet"):
+        with pytest.raises(
+            NotImplementedError, match=f"'{ENCODERS.get(name).name}'.*'maps'.*cnn.*resnet"
+        ):
             call()

@@ -38,7 +38,9 @@ class StopAfter(L.Callback):
             trainer.should_stop = True
 
 
-def test_extra_callbacks_see_every_epoch_and_can_stop_the_training(quick_config: dict[str, Any]) -> None:
+def test_extra_callbacks_see_every_epoch_and_can_stop_the_training(
+    quick_config: dict[str, Any],
+) -> None:
     quick_config["train"]["epochs"] = 4
     hook = StopAfter(2)
     res = fusiondx.fit(quick_config, callbacks=[hook])
@@ -71,10 +73,15 @@ def test_extra_callbacks_see_every_epoch_and_can_stop_the_training(quick_config:
 
 def test_every_run_file_is_one_the_run_folder_may_replace(tmp_path: Path) -> None:
     run = RunDir(tmp_path / "r")
-    files = [getattr(run, name) for name in dir(RunDir) if isinstance(getattr(RunDir, name), property)
-             and name != "finished"]
+    files = [
+        getattr(run, name)
+        for name in dir(RunDir)
+        if isinstance(getattr(RunDir, name), property) and name != "finished"
+    ]
     # Every file a run writes has its path here, and only those: clear_run replaces exactly these.
-    assert {f.relative_to(run.path).parts[0] for f in files} == set(runfolder.RUN_FILES) - {runfolder.LOCK}
+    assert {f.relative_to(run.path).parts[0] for f in files} == set(runfolder.RUN_FILES) - {
+        runfolder.LOCK
+    }
 
 
 def test_write_json_is_whole_and_writes_nan_as_null(tmp_path: Path) -> None:
@@ -88,7 +95,9 @@ def test_write_json_is_whole_and_writes_nan_as_null(tmp_path: Path) -> None:
 def prepared(cohort_dir: Path) -> Any:
     from tests.conftest import QUICK
 
-    cfg = fusiondx.load_config({**QUICK, "data": {**QUICK["data"], "manifest": str(cohort_dir / "manifest.csv")}})
+    cfg = fusiondx.load_config(
+        {**QUICK, "data": {**QUICK["data"], "manifest": str(cohort_dir / "manifest.csv")}}
+    )
     return cfg, prepare(cfg)
 
 
@@ -144,7 +153,8 @@ def test_inference_batches_are_whole_slices_of_the_store(prepared: Any) -> None:
     hidden = torch.zeros(len(idx), len(prepared.store.modalities), dtype=torch.bool)
     hidden[:, 0] = True  # every case shows only its first modality
     a = predict_outputs(model, prepared.store, idx, 4, mask=hidden)["diagnosis"]
-    b = loader_outputs(model, CaseDataModule.from_config(cfg, prepared.store).inference_loader(idx),
-                       mask=hidden)["diagnosis"]
+    b = loader_outputs(
+        model, CaseDataModule.from_config(cfg, prepared.store).inference_loader(idx), mask=hidden
+    )["diagnosis"]
     assert a.shape == (len(idx), 1) and torch.equal(a, b)
     assert not torch.equal(a, predict_outputs(model, prepared.store, idx, 4)["diagnosis"])

@@ -24,13 +24,15 @@ pytestmark = pytest.mark.slow
 def missing_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fusiondx.datasets.synthetic import make_cohort
 
-    return make_cohort(tmp_path_factory.mktemp("missing30"), n_cases=800, seed=3, image_size=32,
-                       missing_rate=0.3)
+    return make_cohort(
+        tmp_path_factory.mktemp("missing30"), n_cases=800, seed=3, image_size=32, missing_rate=0.3
+    )
 
 
 @pytest.mark.parametrize("fusion", list_fusions())
-def test_fusion_trains_with_30_percent_missing(fusion: str, missing_cohort: Path, tmp_path: Path,
-                                               quick_config: dict[str, Any]) -> None:
+def test_fusion_trains_with_30_percent_missing(
+    fusion: str, missing_cohort: Path, tmp_path: Path, quick_config: dict[str, Any]
+) -> None:
     cfg = quick_config
     cfg["data"]["manifest"] = str(missing_cohort)
     # One decode of the 800 cases for every strategy (the study's shared disk cache).

@@ -42,7 +42,9 @@ def test_exported_run_matches_pytorch_on_other_cases(quick_config, fusion):
     batch["mask"][0, 0] = False
     _, tensors = flatten(batch["inputs"])
     feeds = dict(zip(result.input_names, [*tensors, batch["mask"]], strict=True))
-    got = ort.InferenceSession(str(result.path)).run(None, {k: v.numpy() for k, v in feeds.items()})[0]
+    got = ort.InferenceSession(str(result.path)).run(
+        None, {k: v.numpy() for k, v in feeds.items()}
+    )[0]
     with torch.no_grad():
         expected = model.predict(batch["inputs"], batch["mask"])["diagnosis"].numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)

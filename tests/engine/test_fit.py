@@ -20,18 +20,38 @@ def _fit(cfg: dict[str, Any], **kw: Any) -> Any:
     return fusiondx.fit(fusiondx.load_config(cfg), **kw)
 
 
-@pytest.mark.parametrize("fusion", ["concat", "early_concat", "late_average", "multimodal_transformer"])
+@pytest.mark.parametrize(
+    "fusion", ["concat", "early_concat", "late_average", "multimodal_transformer"]
+)
 def test_fit_writes_a_complete_run(quick_config: dict[str, Any], fusion: str) -> None:
     quick_config["fusion"]["name"] = fusion
     res = _fit(quick_config)
     run = res.run_dir
-    for f in ("config.yaml", "preprocessing.json", "splits.csv", "model.pt", "metrics.json",
-              "predictions.csv", "checkpoints/last.ckpt", "checkpoints/best.ckpt", "logs/metrics.csv"):
+    for f in (
+        "config.yaml",
+        "preprocessing.json",
+        "splits.csv",
+        "model.pt",
+        "metrics.json",
+        "predictions.csv",
+        "checkpoints/last.ckpt",
+        "checkpoints/best.ckpt",
+        "logs/metrics.csv",
+    ):
         assert (run / f).is_file(), f
     metrics = json.loads((run / "metrics.json").read_text())
     test = metrics["test"]["diagnosis"]
-    for k in ("accuracy", "precision", "recall", "f1", "auroc", "auprc", "balanced_accuracy",
-              "specificity", "sensitivity"):
+    for k in (
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "auroc",
+        "auprc",
+        "balanced_accuracy",
+        "specificity",
+        "sensitivity",
+    ):
         assert 0.0 <= test[k] <= 1.0, k
     assert np.array(test["confusion_matrix"]).sum() == metrics["cases"]["test"]
     preds = pd.read_csv(run / "predictions.csv")
@@ -63,11 +83,14 @@ def test_same_seed_same_numbers(quick_config: dict[str, Any], tmp_path: Path) ->
     assert c["auroc"] != a["auroc"] or c["accuracy"] != a["accuracy"]
 
 
-def test_evaluate_and_predict_reuse_the_fitted_preprocessing(quick_config: dict[str, Any], tmp_path: Path) -> None:
+def test_evaluate_and_predict_reuse_the_fitted_preprocessing(
+    quick_config: dict[str, Any], tmp_path: Path
+) -> None:
     res = _fit(quick_config)
     ev = fusiondx.evaluate(res.run_dir)
     assert ev.metrics["metrics"]["diagnosis"]["auroc"] == pytest.approx(
-        res.metrics["test"]["diagnosis"]["auroc"], abs=1e-6)
+        res.metrics["test"]["diagnosis"]["auroc"], abs=1e-6
+    )
     manifest = Path(quick_config["data"]["manifest"])
     new = pd.read_csv(manifest, dtype=str).head(20).drop(columns=["label"])
     new_path = manifest.parent / "new_cases.csv"
@@ -83,7 +106,9 @@ class _Interrupt(RuntimeError):
     pass
 
 
-def test_resume_continues_from_the_last_checkpoint(quick_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_continues_from_the_last_checkpoint(
+    quick_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     quick_config["train"]["epochs"] = 4
     original = task_module.FusionTask.on_train_epoch_start
 
@@ -102,8 +127,11 @@ def test_resume_continues_from_the_last_checkpoint(quick_config: dict[str, Any],
     monkeypatch.setattr(task_module.FusionTask, "on_train_epoch_start", original)
 
     started: list[int] = []
-    monkeypatch.setattr(task_module.FusionTask, "on_train_epoch_start",
-                        lambda self: started.append(self.current_epoch))
+    monkeypatch.setattr(
+        task_module.FusionTask,
+        "on_train_epoch_start",
+        lambda self: started.append(self.current_epoch),
+    )
     res = _fit(quick_config, resume=True)
     assert started == [2, 3]  # epochs 0 and 1 were not trained again
     assert res.metrics["epochs_run"] == 4
@@ -129,6 +157,10 @@ def test_modality_dropout_never_hides_every_modality() -> None:
 def test_workers_and_augmentation_train(quick_config: dict[str, Any]) -> None:
     quick_config["train"]["num_workers"] = 2
     quick_config["train"]["epochs"] = 1
-    quick_config["modalities"][0]["preprocessing"]["augment"] = {"flip": True, "rotate": 10, "scale": 0.1}
+    quick_config["modalities"][0]["preprocessing"]["augment"] = {
+        "flip": True,
+        "rotate": 10,
+        "scale": 0.1,
+    }
     res = _fit(quick_config)
     assert 0.0 <= res.metrics["test"]["diagnosis"]["auroc"] <= 1.0

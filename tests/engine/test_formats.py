@@ -14,16 +14,26 @@ from fusiondx.datasets.synthetic import make_cohort
 
 
 def test_dicom_images_and_npy_signals_train(tmp_path: Path) -> None:
-    manifest = make_cohort(tmp_path / "c", n_cases=80, seed=2, image_size=32,
-                           image_format="dicom", signal_format="npy")
+    manifest = make_cohort(
+        tmp_path / "c", n_cases=80, seed=2, image_size=32, image_format="dicom", signal_format="npy"
+    )
     cfg = {
-        "name": "dcm", "output_dir": str(tmp_path / "runs"),
+        "name": "dcm",
+        "output_dir": str(tmp_path / "runs"),
         "data": {"manifest": str(manifest)},
         "modalities": [
-            {"name": "cxr", "kind": "image", "column": "image",
-             "preprocessing": {"size": [32, 32], "window": "header"}},
-            {"name": "ecg", "kind": "signal", "column": "ecg",
-             "preprocessing": {"source_rate": 100, "rate": 50, "length": 500}},
+            {
+                "name": "cxr",
+                "kind": "image",
+                "column": "image",
+                "preprocessing": {"size": [32, 32], "window": "header"},
+            },
+            {
+                "name": "ecg",
+                "kind": "signal",
+                "column": "ecg",
+                "preprocessing": {"source_rate": 100, "rate": 50, "length": 500},
+            },
         ],
         "tasks": [{"label": "label", "classes": ["healthy", "disease"]}],
         "train": {"epochs": 1, "progress": False},
@@ -48,9 +58,18 @@ def test_3d_nifti_volumes_train(tmp_path: Path) -> None:
         rows.append({"case_id": f"v{i}", "ct": f"vol/v{i}.nii.gz", "label": ["no", "yes"][label]})
     pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
     cfg = {
-        "name": "ct", "output_dir": str(tmp_path / "runs"), "data": {"manifest": str(tmp_path / "m.csv")},
-        "modalities": [{"name": "ct", "kind": "image", "column": "ct",
-                        "preprocessing": {"size": [8, 16, 16]}, "encoder": {"name": "cnn"}}],
+        "name": "ct",
+        "output_dir": str(tmp_path / "runs"),
+        "data": {"manifest": str(tmp_path / "m.csv")},
+        "modalities": [
+            {
+                "name": "ct",
+                "kind": "image",
+                "column": "ct",
+                "preprocessing": {"size": [8, 16, 16]},
+                "encoder": {"name": "cnn"},
+            }
+        ],
         "fusion": {"dim": 16},
         "tasks": [{"label": "label"}],
         "train": {"epochs": 1, "progress": False, "batch_size": 8},

@@ -16,18 +16,36 @@ from fusiondx.engine.run import evaluate, predict
 TASKS = {
     "localization": {"name": "lesion", "head": "localization", "label": "lesion_box"},
     "segmentation": {"name": "lesion_mask", "head": "segmentation", "label": "mask"},
-    "generation": {"name": "findings", "head": "generation", "label": "findings_text",
-                   "text": {"max_length": 32}, "options": {"layers": 1}},
-    "generation_lstm": {"name": "findings", "head": "generation", "label": "findings_text",
-                        "text": {"max_length": 32}, "options": {"decoder": "lstm", "beam_size": 2}},
-    "survival_discrete": {"name": "outcome", "head": "survival", "label": ["time_to_event", "event"],
-                          "options": {"method": "discrete"}},
+    "generation": {
+        "name": "findings",
+        "head": "generation",
+        "label": "findings_text",
+        "text": {"max_length": 32},
+        "options": {"layers": 1},
+    },
+    "generation_lstm": {
+        "name": "findings",
+        "head": "generation",
+        "label": "findings_text",
+        "text": {"max_length": 32},
+        "options": {"decoder": "lstm", "beam_size": 2},
+    },
+    "survival_discrete": {
+        "name": "outcome",
+        "head": "survival",
+        "label": ["time_to_event", "event"],
+        "options": {"method": "discrete"},
+    },
     "regression": {"name": "wbc", "head": "regression", "label": "wbc"},
 }
-METRICS = {"localization": {"iou", "detection_rate", "center_error"},
-           "segmentation": {"dice", "iou", "dice_lesion", "iou_lesion"},
-           "generation": {"bleu1", "bleu4", "rouge_l", "cider", "meteor"}, "generation_lstm": {"bleu4", "rouge_l"},
-           "survival_discrete": {"c_index"}, "regression": {"mae", "rmse", "r2"}}
+METRICS = {
+    "localization": {"iou", "detection_rate", "center_error"},
+    "segmentation": {"dice", "iou", "dice_lesion", "iou_lesion"},
+    "generation": {"bleu1", "bleu4", "rouge_l", "cider", "meteor"},
+    "generation_lstm": {"bleu4", "rouge_l"},
+    "survival_discrete": {"c_index"},
+    "regression": {"mae", "rmse", "r2"},
+}
 
 
 @pytest.mark.parametrize("head", list(TASKS))
@@ -44,13 +62,21 @@ def test_each_head_trains_and_reports_its_metrics(quick_config: dict[str, Any], 
     preds = pd.read_csv(res.run_dir / "predictions.csv")
     assert set(preds["split"]) == {"val", "test"}
     curves = pd.read_csv(res.run_dir / "logs" / "metrics.csv")
-    primary = {"localization": "iou", "segmentation": "dice_lesion", "generation": "bleu4",
-               "generation_lstm": "bleu4", "survival": "c_index", "survival_discrete": "c_index",
-               "regression": "r2"}[head]
+    primary = {
+        "localization": "iou",
+        "segmentation": "dice_lesion",
+        "generation": "bleu4",
+        "generation_lstm": "bleu4",
+        "survival": "c_index",
+        "survival_discrete": "c_index",
+        "regression": "r2",
+    }[head]
     assert f"val/{task}/{primary}" in curves.columns
 
 
-def test_generated_findings_are_words_of_the_vocabulary(quick_config: dict[str, Any], tmp_path: Path) -> None:
+def test_generated_findings_are_words_of_the_vocabulary(
+    quick_config: dict[str, Any], tmp_path: Path
+) -> None:
     quick_config["tasks"] = [TASKS["generation"]]
     quick_config["train"]["epochs"] = 3
     res = fusiondx.fit(quick_config)
@@ -67,8 +93,11 @@ def test_generated_findings_are_words_of_the_vocabulary(quick_config: dict[str, 
 
 
 def test_several_heads_on_one_model_with_learned_weights(quick_config: dict[str, Any]) -> None:
-    quick_config["tasks"] = [{"name": "diagnosis", "label": "label"}, TASKS["localization"],
-                             {"name": "outcome", "head": "survival", "label": ["time_to_event", "event"]}]
+    quick_config["tasks"] = [
+        {"name": "diagnosis", "label": "label"},
+        TASKS["localization"],
+        {"name": "outcome", "head": "survival", "label": ["time_to_event", "event"]},
+    ]
     quick_config["train"]["task_weighting"] = "uncertainty"
     quick_config["train"]["early_stopping"] = {"monitor": "lesion/iou", "patience": 2}
     res = fusiondx.fit(quick_config)

@@ -37,16 +37,32 @@ TINY: dict[str, Any] = {
     "seed": 0,
     "data": {"manifest": "manifest.csv", "patient_column": "patient_id"},
     "modalities": [
-        {"name": "cxr", "kind": "image", "column": "image", "preprocessing": {"size": [16, 16]},
-         "encoder": {"name": "cnn", "options": {"widths": [8, 16], "out_dim": 16}}},
-        {"name": "labs", "kind": "tabular", "columns": ["age", "sex", "crp", "troponin", "smoker"],
-         "categorical": ["sex", "smoker"]},
+        {
+            "name": "cxr",
+            "kind": "image",
+            "column": "image",
+            "preprocessing": {"size": [16, 16]},
+            "encoder": {"name": "cnn", "options": {"widths": [8, 16], "out_dim": 16}},
+        },
+        {
+            "name": "labs",
+            "kind": "tabular",
+            "columns": ["age", "sex", "crp", "troponin", "smoker"],
+            "categorical": ["sex", "smoker"],
+        },
     ],
     "fusion": {"name": "concat", "dim": 16},
     "tasks": [{"name": "diagnosis", "label": "label", "classes": ["healthy", "disease"]}],
     # Every random stream a training draws from is in use: shuffling, dropout, modality dropout.
-    "train": {"epochs": 12, "batch_size": 16, "progress": False, "early_stopping": None,
-              "small_data": "off", "threads": 1, "modality_dropout": 0.3},
+    "train": {
+        "epochs": 12,
+        "batch_size": 16,
+        "progress": False,
+        "early_stopping": None,
+        "small_data": "off",
+        "threads": 1,
+        "modality_dropout": 0.3,
+    },
 }
 
 
@@ -66,7 +82,10 @@ def _write(cfg: dict[str, Any], path: Path) -> Path:
 def _env() -> dict[str, str]:
     """The subprocess imports this very fusiondx (a worktree, not the installed copy)."""
     src = str(Path(fusiondx.__file__).resolve().parents[1])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p),
+    }
 
 
 _started: list[int] = []
@@ -84,18 +103,27 @@ def _no_leftovers() -> Any:
 def _cli(*args: str, log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         # Ctrl-C's default, even where the test runs with SIGINT ignored (a background job).
-        proc = subprocess.Popen([sys.executable, "-m", "fusiondx.cli", *args], stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True, env=_env(),
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fusiondx.cli", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_env(),
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
     _started.append(proc.pid)  # its own session and process group, which its workers join
     return proc
 
 
-def _wait_for(what: str, ready: Any, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+def _wait_for(
+    what: str, ready: Any, proc: subprocess.Popen, log: Path, timeout: float = 300
+) -> None:
     deadline = time.time() + timeout
     while not ready():
         if proc.poll() is not None:
-            pytest.fail(f"the command ended (exit {proc.returncode}) before {what}:\n{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"the command ended (exit {proc.returncode}) before {what}:\n{log.read_text()[-3000:]}"
+            )
         if time.time() > deadline:
             proc.kill()
             pytest.fail(f"no {what} after {timeout} s:\n{log.read_text()[-3000:]}")
@@ -104,7 +132,11 @@ def _wait_for(what: str, ready: Any, proc: subprocess.Popen, log: Path, timeout:
 
 def _saved_epoch(ckpt: Path) -> int:
     # Written whole or not at all (engine/resume.py), so reading it while training goes on is safe.
-    return int(torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]) if ckpt.is_file() else -1
+    return (
+        int(torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"])
+        if ckpt.is_file()
+        else -1
+    )
 
 
 def _outcome(run: Path) -> dict[str, Any]:
@@ -117,8 +149,10 @@ def _outcome(run: Path) -> dict[str, Any]:
 def _assert_same_run(resumed: Path, uninterrupted: Path) -> None:
     assert _outcome(resumed) == _outcome(uninterrupted)
     # The curves too, each epoch once: the rows written before the kill and after the resume.
-    pd.testing.assert_frame_equal(pd.read_csv(resumed / "logs" / "metrics.csv"),
-                                  pd.read_csv(uninterrupted / "logs" / "metrics.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(resumed / "logs" / "metrics.csv"),
+        pd.read_csv(uninterrupted / "logs" / "metrics.csv"),
+    )
     a = torch.load(resumed / "model.pt", weights_only=True)
     b = torch.load(uninterrupted / "model.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in b)
@@ -128,13 +162,17 @@ def _assert_same_run(resumed: Path, uninterrupted: Path) -> None:
 # fit
 
 
-def test_fit_killed_mid_epoch_resumes_to_the_uninterrupted_result(cohort_dir: Path, tmp_path: Path) -> None:
+def test_fit_killed_mid_epoch_resumes_to_the_uninterrupted_result(
+    cohort_dir: Path, tmp_path: Path
+) -> None:
     cfg = _config(cohort_dir, tmp_path / "killed")
     path = _write(cfg, tmp_path / "fit.yaml")
     run = tmp_path / "killed" / "tiny"
     last = run / "checkpoints" / "last.ckpt"
     proc = _cli("fit", str(path), "--quiet", log=tmp_path / "fit.log")
-    _wait_for("a checkpoint of epoch 1", lambda: _saved_epoch(last) >= 1, proc, tmp_path / "fit.log")
+    _wait_for(
+        "a checkpoint of epoch 1", lambda: _saved_epoch(last) >= 1, proc, tmp_path / "fit.log"
+    )
     os.kill(proc.pid, signal.SIGKILL)  # lands in the middle of a later epoch, or of a save
     proc.wait()
     assert not (run / "metrics.json").exists(), "the run finished before it was killed"
@@ -155,7 +193,9 @@ def test_sigterm_stops_a_fit_as_stopped_not_as_finished(cohort_dir: Path, tmp_pa
     run = tmp_path / "runs" / "tiny"
     log = tmp_path / "fit.log"
     proc = _cli("fit", str(path), "--quiet", log=log)
-    _wait_for("a checkpoint", lambda: _saved_epoch(run / "checkpoints" / "last.ckpt") >= 0, proc, log)
+    _wait_for(
+        "a checkpoint", lambda: _saved_epoch(run / "checkpoints" / "last.ckpt") >= 0, proc, log
+    )
     os.kill(proc.pid, signal.SIGTERM)
     proc.wait(timeout=60)
     text = log.read_text()
@@ -168,8 +208,9 @@ class _Killed(RuntimeError):
     pass
 
 
-def test_resume_restores_plateau_schedule_and_augmentation(cohort_dir: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_restores_plateau_schedule_and_augmentation(
+    cohort_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # ReduceLROnPlateau (patience 2) lowers the rate after epoch 3 of this run; a resumed run
     # that missed the scheduler's step for epoch 2 lowered it a whole epoch later.
     cfg = _config(cohort_dir, tmp_path / "a", epochs=6, lr_decay="plateau", lr=0.01)
@@ -195,8 +236,9 @@ def test_resume_restores_plateau_schedule_and_augmentation(cohort_dir: Path, tmp
 
 
 @pytest.mark.parametrize("when", ["stopping epoch", "last epoch"])
-def test_killed_after_the_final_checkpoint_trains_no_more(cohort_dir: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+def test_killed_after_the_final_checkpoint_trains_no_more(
+    cohort_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
     es = {"patience": 2} if when == "stopping epoch" else None
     cfg = _config(cohort_dir, tmp_path / "a", epochs=8, early_stopping=es, lr=0.01)
     done = fusiondx.fit(load_config(cfg)).metrics
@@ -214,8 +256,11 @@ def test_killed_after_the_final_checkpoint_trains_no_more(cohort_dir: Path, tmp_
         fusiondx.fit(load_config(cfg))
     monkeypatch.undo()
     started: list[int] = []
-    monkeypatch.setattr(task_module.FusionTask, "on_train_epoch_start",
-                        lambda self: started.append(self.current_epoch))
+    monkeypatch.setattr(
+        task_module.FusionTask,
+        "on_train_epoch_start",
+        lambda self: started.append(self.current_epoch),
+    )
     fusiondx.fit(load_config(cfg), resume=True)
     assert started == []  # the patience counter was restored: no extra epoch
     _assert_same_run(tmp_path / "b" / "tiny", tmp_path / "a" / "tiny")
@@ -225,8 +270,14 @@ def test_killed_after_the_final_checkpoint_trains_no_more(cohort_dir: Path, tmp_
 def test_epoch_shuffle_gives_the_orders_of_a_seeded_dataloader(workers: int) -> None:
     # Same orders as before resuming was exact (results stay comparable), and any epoch on demand.
     n, seed = 37, 3
-    loader = DataLoader(list(range(n)), batch_size=8, shuffle=True, num_workers=workers,
-                        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        list(range(n)),
+        batch_size=8,
+        shuffle=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(seed),
+    )
     expected = [[int(i) for b in loader for i in b] for _ in range(4)]
     sampler = EpochShuffle(n, seed, persistent_workers=workers > 0)
     for epoch in (0, 1, 2, 3, 2, 3, 0):
@@ -248,7 +299,9 @@ def test_a_checkpoint_is_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
     assert last.read_bytes() == b"epoch 3"
 
 
-def test_an_unreadable_checkpoint_is_a_clear_error_and_a_study_starts_over(cohort_dir: Path, tmp_path: Path) -> None:
+def test_an_unreadable_checkpoint_is_a_clear_error_and_a_study_starts_over(
+    cohort_dir: Path, tmp_path: Path
+) -> None:
     cfg = _config(cohort_dir, tmp_path / "runs", epochs=2)
     path = _write(cfg, tmp_path / "fit.yaml")
     run = tmp_path / "runs" / "tiny"
@@ -274,8 +327,15 @@ def _study_yaml(cohort_dir: Path, tmp_path: Path, epochs: int) -> Path:
     cfg = _config(cohort_dir, tmp_path / "runs", epochs=epochs)
     # The threads a job gets with --jobs 2, also when the same study runs with one job.
     cfg["train"]["threads"] = threads_per_job(2)
-    cfg["study"] = {"strategies": ["concat"], "seeds": 1, "ablation": False, "robustness": False,
-                    "references": [], "n_boot": 200, "jobs": 2}
+    cfg["study"] = {
+        "strategies": ["concat"],
+        "seeds": 1,
+        "ablation": False,
+        "robustness": False,
+        "references": [],
+        "n_boot": 200,
+        "jobs": 2,
+    }
     return _write(cfg, tmp_path / "study.yaml")
 
 
@@ -290,7 +350,7 @@ def _processes(session: int) -> dict[int, str]:
             cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
         if fields[0] != "Z" and int(fields[3]) == session:
             out[int(d.name)] = cmd
     return out
@@ -309,7 +369,9 @@ def _assert_all_end(session: int, within: float = 10.0) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="reads processes from /proc")
-def test_study_killed_while_two_trainings_run_reruns_to_the_same_results(cohort_dir: Path, tmp_path: Path) -> None:
+def test_study_killed_while_two_trainings_run_reruns_to_the_same_results(
+    cohort_dir: Path, tmp_path: Path
+) -> None:
     path = _study_yaml(cohort_dir, tmp_path, epochs=6)
     out = tmp_path / "killed"
     cmd = ("study", str(path), "--out", str(out), "--quiet", "--jobs", "2")
@@ -321,7 +383,12 @@ def test_study_killed_while_two_trainings_run_reruns_to_the_same_results(cohort_
         midway = [p for p in runs.glob("*/*/checkpoints/last.ckpt") if p.parents[1] not in finished]
         return bool(finished) and bool(midway)
 
-    _wait_for("one finished training beside one half-way", one_finished_and_one_midway, proc, tmp_path / "study.log")
+    _wait_for(
+        "one finished training beside one half-way",
+        one_finished_and_one_midway,
+        proc,
+        tmp_path / "study.log",
+    )
     assert len(_workers(proc.pid)) == 2
     os.kill(proc.pid, signal.SIGKILL)  # the study's process only: its workers are left to notice
     proc.wait()
@@ -329,8 +396,13 @@ def test_study_killed_while_two_trainings_run_reruns_to_the_same_results(cohort_
     finished = {p: p.stat().st_mtime_ns for p in runs.glob("*/*/metrics.json")}
     assert 1 <= len(finished) < 3 and not (out / "results.json").exists()
 
-    res = subprocess.run([sys.executable, "-m", "fusiondx.cli", *cmd], capture_output=True, text=True,
-                         timeout=600, env=_env())
+    res = subprocess.run(
+        [sys.executable, "-m", "fusiondx.cli", *cmd],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_env(),
+    )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     for p, mtime in finished.items():
         assert p.stat().st_mtime_ns == mtime, f"{p} was trained again"
@@ -341,15 +413,21 @@ def test_study_killed_while_two_trainings_run_reruns_to_the_same_results(cohort_
     assert [e["id"] for e in got["entries"]] == [e["id"] for e in ref["entries"]]
     for a, b in zip(got["entries"], ref["entries"], strict=True):
         numbers = {k: v for k, v in a.items() if k not in ("train_seconds", "runs")}
-        assert numbers == {k: v for k, v in b.items() if k not in ("train_seconds", "runs")}, a["id"]
+        assert numbers == {k: v for k, v in b.items() if k not in ("train_seconds", "runs")}, a[
+            "id"
+        ]
     for run in runs.glob("*/*"):
         _assert_same_run(run, tmp_path / "uninterrupted" / "runs" / run.parent.name / run.name)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="reads processes from /proc")
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
-def test_a_stopped_study_leaves_no_worker_behind(cohort_dir: Path, tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    "sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name
+)
+def test_a_stopped_study_leaves_no_worker_behind(
+    cohort_dir: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
     path = _study_yaml(cohort_dir, tmp_path, epochs=200)
     log = tmp_path / "study.log"
     proc = _cli("study", str(path), "--out", str(tmp_path / "out"), "--jobs", "2", log=log)
@@ -359,4 +437,6 @@ def test_a_stopped_study_leaves_no_worker_behind(cohort_dir: Path, tmp_path: Pat
     _assert_all_end(proc.pid)
     if sig != signal.SIGKILL:
         text = log.read_text()
-        assert proc.returncode == 130 and "interrupted" in text and "Traceback" not in text, text[-3000:]
+        assert proc.returncode == 130 and "interrupted" in text and "Traceback" not in text, text[
+            -3000:
+        ]

@@ -42,12 +42,26 @@ def _cb(tmp_path: Path, patience: int | None = 3, mode: str = "max") -> BestEpoc
     return BestEpoch(tmp_path / "best.ckpt", tmp_path / "last.ckpt", "val/bleu4", mode, patience)
 
 
-def test_a_flat_metric_with_a_falling_loss_keeps_training_and_keeps_the_later_epoch(tmp_path: Path) -> None:
+def test_a_flat_metric_with_a_falling_loss_keeps_training_and_keeps_the_later_epoch(
+    tmp_path: Path,
+) -> None:
     # Greedy decoding writes the most common findings for the first epochs: BLEU is flat while
     # the loss falls. Lightning's callbacks kept epoch 0 and stopped at epoch 3 here.
     cb = _cb(tmp_path)
-    tr = _run(cb, [(0.70, 0.30), (0.70, 0.25), (0.70, 0.20), (0.70, 0.15), (0.80, 0.12), (0.79, 0.13),
-                   (0.78, 0.14), (0.78, 0.15), (0.90, 0.10)])
+    tr = _run(
+        cb,
+        [
+            (0.70, 0.30),
+            (0.70, 0.25),
+            (0.70, 0.20),
+            (0.70, 0.15),
+            (0.80, 0.12),
+            (0.79, 0.13),
+            (0.78, 0.14),
+            (0.78, 0.15),
+            (0.90, 0.10),
+        ],
+    )
     assert cb.best_epoch == 4 and tr.current_epoch == 7 and tr.should_stop
     # Checkpoints are written under a temporary name, then renamed.
     assert [e for e, name in tr.saved if "best.ckpt" in name] == [0, 1, 2, 3, 4]
@@ -84,11 +98,15 @@ def test_fit_records_what_it_monitored(quick_config: dict[str, Any]) -> None:
     res = fusiondx.fit(quick_config)
     sel = res.metrics["selection"]
     assert sel == {"monitor": "val/auroc", "mode": "max", "ties": "val/loss", "undefined_epochs": 0}
-    assert (res.run_dir / "checkpoints" / "best.ckpt").is_file() and (res.run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert (res.run_dir / "checkpoints" / "best.ckpt").is_file() and (
+        res.run_dir / "checkpoints" / "last.ckpt"
+    ).is_file()
     assert not list(res.run_dir.rglob("epoch=*.ckpt"))  # no stray Lightning checkpoints
 
 
-def test_a_validation_split_with_one_class_is_refused_not_trained(quick_config: dict[str, Any], tmp_path: Path) -> None:
+def test_a_validation_split_with_one_class_is_refused_not_trained(
+    quick_config: dict[str, Any], tmp_path: Path
+) -> None:
     import fusiondx
 
     manifest = pd.read_csv(quick_config["data"]["manifest"], dtype=str)
@@ -101,8 +119,9 @@ def test_a_validation_split_with_one_class_is_refused_not_trained(quick_config: 
     manifest.to_csv(path, index=False)
     root = str(Path(quick_config["data"]["manifest"]).parent)
     quick_config["data"] = {"manifest": str(path), "root": root, "split": {"column": "split"}}
-    with pytest.raises(fusiondx.DataError, match="validation split of task 'diagnosis' holds a single "
-                                                 "class") as info:
+    with pytest.raises(
+        fusiondx.DataError, match="validation split of task 'diagnosis' holds a single class"
+    ) as info:
         fusiondx.fit(quick_config)
     assert "'disease' 0" in str(info.value) and "monitor: loss" in str(info.value)
     quick_config["train"]["early_stopping"] = {"monitor": "loss"}

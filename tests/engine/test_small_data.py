@@ -14,9 +14,12 @@ from fusiondx.config import load_config
 from fusiondx.engine import small_data
 
 BASE: dict[str, Any] = {
-    "name": "s", "data": {"manifest": "m.csv"},
-    "modalities": [{"name": "report", "kind": "text", "column": "r"},
-                   {"name": "labs", "kind": "tabular", "columns": ["a"]}],
+    "name": "s",
+    "data": {"manifest": "m.csv"},
+    "modalities": [
+        {"name": "report", "kind": "text", "column": "r"},
+        {"name": "labs", "kind": "tabular", "columns": ["a"]},
+    ],
     "tasks": [{"label": "y"}],
 }
 
@@ -33,8 +36,13 @@ def test_defaults_change_below_the_threshold_and_say_what() -> None:
     assert small["train_cases"] == 150
     assert cfg.train.batch_size == 16 and cfg.train.epochs == 60 and cfg.train.weight_decay == 1e-2
     assert cfg.train.early_stopping.patience == 10 and cfg.fusion.dim == 32
-    assert {"train.batch_size", "train.epochs", "train.weight_decay", "train.early_stopping.patience",
-            "fusion.dim"} <= set(changed)
+    assert {
+        "train.batch_size",
+        "train.epochs",
+        "train.weight_decay",
+        "train.early_stopping.patience",
+        "fusion.dim",
+    } <= set(changed)
     text = small_data.describe(small)
     assert "150 training cases" in text and "train.small_data: off" in text
 
@@ -67,7 +75,8 @@ def test_a_default_text_encoder_becomes_the_frozen_pretrained_one_where_installe
 
 
 def test_a_small_run_records_its_settings_and_a_study_still_sees_it_as_finished(
-        quick_config: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    quick_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     from fusiondx.study.runner import same_config
 
     quick_config["train"]["small_data"] = "auto"

@@ -14,9 +14,36 @@ from fusiondx.evaluation import text as tx
 from fusiondx.evaluation.weights import weights_from_indices
 
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="METEOR 1.5 is a Java program")
-WORDS = ["the", "heart", "is", "normal", "size", "lungs", "are", "clear", "no", "pleural", "effusion",
-         "pneumothorax", "mild", "cardiomegaly", "enlarged", "stable", "opacity", "left", "right",
-         "lower", "lobe", "consolidation", "seen", ".", ",", ",", "with", "without"]
+WORDS = [
+    "the",
+    "heart",
+    "is",
+    "normal",
+    "size",
+    "lungs",
+    "are",
+    "clear",
+    "no",
+    "pleural",
+    "effusion",
+    "pneumothorax",
+    "mild",
+    "cardiomegaly",
+    "enlarged",
+    "stable",
+    "opacity",
+    "left",
+    "right",
+    "lower",
+    "lobe",
+    "consolidation",
+    "seen",
+    ".",
+    ",",
+    ",",
+    "with",
+    "without",
+]
 
 
 def _reports(rng: np.random.Generator, n: int = 40) -> tuple[list[str], list[str]]:
@@ -37,7 +64,9 @@ def _jar_eval(rows: np.ndarray) -> tuple[np.ndarray, float]:
     proc = mt._process()
     assert proc is not None and proc.stdin is not None and proc.stdout is not None
     with mt._lock:
-        proc.stdin.write("EVAL ||| " + " ||| ".join(" ".join(repr(float(v)) for v in r) for r in rows) + "\n")
+        proc.stdin.write(
+            "EVAL ||| " + " ||| ".join(" ".join(repr(float(v)) for v in r) for r in rows) + "\n"
+        )
         proc.stdin.flush()
         per_case = np.array([float(proc.stdout.readline()) for _ in rows])
         return per_case, float(proc.stdout.readline())
@@ -49,7 +78,9 @@ def test_score_formula_known_answers_from_the_jar() -> None:
     rows = np.zeros((2, mt.N_STATS))
     rows[0, [0, 1, 2, 3, 4, 5, 6, 7, 20, 21, 22]] = [4, 5, 1, 3, 2, 2, 1, 1, 2, 3, 3]
     rows[1, [0, 1, 2, 3, 4, 5, 20, 21, 22]] = [4, 4, 1, 1, 3, 3, 1, 3, 3]
-    assert mt.score_rows(rows) == pytest.approx([0.3417646745111195, 0.46651955664947536], rel=1e-12)
+    assert mt.score_rows(rows) == pytest.approx(
+        [0.3417646745111195, 0.46651955664947536], rel=1e-12
+    )
     assert mt.meteor_from_stats(rows[1:]) == pytest.approx(0.46651955664947536, rel=1e-12)
     assert math.isnan(mt.meteor_from_stats(np.full((2, mt.N_STATS), np.nan)))
 
@@ -102,7 +133,8 @@ def test_corpus_meteor_equals_pycocoevalcap() -> None:
     from pycocoevalcap.meteor.meteor import Meteor
 
     hyps, refs = _reports(np.random.default_rng(2), n=30)
-    score, per_case = Meteor().compute_score({i: [r] for i, r in enumerate(refs)},
-                                             {i: [h] for i, h in enumerate(hyps)})
+    score, per_case = Meteor().compute_score(
+        {i: [r] for i, r in enumerate(refs)}, {i: [h] for i, h in enumerate(hyps)}
+    )
     assert tx.text_metrics(hyps, refs)["meteor"] == pytest.approx(score, rel=1e-9)
     assert np.allclose(tx.meteor(hyps, refs), per_case, rtol=1e-12, atol=1e-15)

@@ -13,10 +13,13 @@ from fusiondx.evaluation import regions as rg
 
 
 def _close(a, b, tol: float = 1e-9) -> bool:
-    return bool(np.allclose(np.asarray(a, float), np.asarray(b, float), atol=tol, rtol=tol, equal_nan=True))
+    return bool(
+        np.allclose(np.asarray(a, float), np.asarray(b, float), atol=tol, rtol=tol, equal_nan=True)
+    )
 
 
 # --------------------------------------------------------------------------- boxes
+
 
 def test_box_known_answers() -> None:
     true = np.array([[0.1, 0.1, 0.4, 0.5], [0.5, 0.5, 0.9, 0.9], [np.nan] * 4])
@@ -56,14 +59,17 @@ def test_box_iou_matches_monai_and_handles_missing_rows() -> None:
 
 # --------------------------------------------------------------------------- masks
 
-def _random_masks(rng: np.random.Generator, n: int = 12, size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+
+def _random_masks(
+    rng: np.random.Generator, n: int = 12, size: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
     true = np.zeros((n, 1, size, size), np.uint8)
     pred = np.zeros((n, 1, size, size), bool)
     for i in range(n):
         y, x = rng.integers(0, size - 6, 2)
-        true[i, 0, y:y + 6, x:x + 5] = 1
+        true[i, 0, y : y + 6, x : x + 5] = 1
         y, x = np.clip([y, x] + rng.integers(-3, 4, 2), 0, size - 6)
-        pred[i, 0, y:y + 5, x:x + 6] = True
+        pred[i, 0, y : y + 5, x : x + 6] = True
     return pred, true
 
 
@@ -103,6 +109,14 @@ def test_mask_scores_match_monai_and_torchmetrics() -> None:
     assert _close(s["iou"], compute_iou(p, t, ignore_empty=False).numpy().ravel(), 1e-6)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tmd = dice_score(torch.from_numpy(pred[2:]).long(), torch.from_numpy(true[2:]).long(),
-                         num_classes=1, average="none").numpy().ravel()
+        tmd = (
+            dice_score(
+                torch.from_numpy(pred[2:]).long(),
+                torch.from_numpy(true[2:]).long(),
+                num_classes=1,
+                average="none",
+            )
+            .numpy()
+            .ravel()
+        )
     assert _close(s["dice"][2:], tmd, 1e-6)

@@ -23,8 +23,12 @@ def test_regression_matches_scikit_learn_with_weights() -> None:
     got = regression_metrics(pred, true, w)
     for b in range(idx.shape[0]):
         sw = w[b][ok]
-        assert got["mae"][b] == pytest.approx(mean_absolute_error(true[ok], pred[ok], sample_weight=sw))
-        assert got["rmse"][b] == pytest.approx(math.sqrt(mean_squared_error(true[ok], pred[ok], sample_weight=sw)))
+        assert got["mae"][b] == pytest.approx(
+            mean_absolute_error(true[ok], pred[ok], sample_weight=sw)
+        )
+        assert got["rmse"][b] == pytest.approx(
+            math.sqrt(mean_squared_error(true[ok], pred[ok], sample_weight=sw))
+        )
         assert got["r2"][b] == pytest.approx(r2_score(true[ok], pred[ok], sample_weight=sw))
     one = regression_metrics(pred, true)
     assert one["r2"] == pytest.approx(r2_score(true[ok], pred[ok]))

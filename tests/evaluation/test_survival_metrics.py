@@ -46,7 +46,9 @@ def test_concordance_known_answers() -> None:
     # tied times: event-vs-censored is comparable (event first), event-vs-event is not
     t2, e2 = np.array([2.0, 2.0, 2.0]), np.array([1, 0, 1])
     assert sv.concordance_index(np.array([3.0, 1.0, 0.0]), t2, e2) == pytest.approx(0.5)
-    assert math.isnan(sv.concordance_index(np.array([1.0, 2.0]), np.array([2.0, 2.0]), np.array([1, 1])))
+    assert math.isnan(
+        sv.concordance_index(np.array([1.0, 2.0]), np.array([2.0, 2.0]), np.array([1, 1]))
+    )
     assert sv.survival_metrics(-time, time, event)["c_index"] == pytest.approx(1.0)
 
 
@@ -75,5 +77,6 @@ def test_bootstrap_equals_double_loop_and_scikit_survival(monkeypatch: pytest.Mo
     for b in range(idx.shape[0]):
         assert got[b] == pytest.approx(_slow_c(risk, time, event, w[b]), rel=1e-12)
         i = idx[b]
-        assert got[b] == pytest.approx(concordance_index_censored(event[i].astype(bool), time[i], risk[i])[0],
-                                       rel=1e-12)
+        assert got[b] == pytest.approx(
+            concordance_index_censored(event[i].astype(bool), time[i], risk[i])[0], rel=1e-12
+        )

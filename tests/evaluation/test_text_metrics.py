@@ -15,20 +15,26 @@ from fusiondx.evaluation import text as tx
 from fusiondx.evaluation.weights import weights_from_indices
 
 
-def _corpus(rng: np.random.Generator, n: int = 30, vocab: int = 30) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _corpus(
+    rng: np.random.Generator, n: int = 30, vocab: int = 30
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     refs = [rng.integers(4, vocab, rng.integers(3, 15)) for _ in range(n)]
     hyps = []
     for r in refs:  # edited copies: real overlap at every n-gram order
         h = r.copy()
         h[rng.random(h.size) < 0.3] = rng.integers(4, vocab)
-        hyps.append(np.concatenate([h, rng.integers(4, vocab, rng.integers(0, 3))])[: rng.integers(0, 18)])
+        hyps.append(
+            np.concatenate([h, rng.integers(4, vocab, rng.integers(0, 3))])[: rng.integers(0, 18)]
+        )
     return hyps, refs
 
 
 def _coco(hyps: list[np.ndarray], refs: list[np.ndarray]) -> tuple[dict, dict]:
     """pycocoevalcap's input: {case: [reference]}, {case: [hypothesis]}, words split on spaces."""
+
     def words(s: np.ndarray) -> str:
         return " ".join(f"w{t}" for t in s)
+
     return {i: [words(r)] for i, r in enumerate(refs)}, {i: [words(h)] for i, h in enumerate(hyps)}
 
 
@@ -69,7 +75,10 @@ def test_words_and_their_ids_score_the_same() -> None:
     hyps, refs = _corpus(rng, n=15)
     unk = 4  # some reference words are unknown to the vocabulary
     names = {i: f"word{i}" for i in range(30)} | {unk: "[UNK]"}
-    as_words = [" ".join(names[t] for t in s) for s in hyps], [" ".join(names[t] for t in s) for s in refs]
+    as_words = (
+        [" ".join(names[t] for t in s) for s in hyps],
+        [" ".join(names[t] for t in s) for s in refs],
+    )
     for f in (tx.bleu_stats, tx.rouge_l, tx.cider):  # (METEOR on words is test_meteor's)
         by_id, by_word = f(hyps, refs, unk=unk), f(*as_words, unk="[UNK]")
         assert np.allclose(by_id, by_word, rtol=1e-12, atol=0, equal_nan=True), f.__name__
@@ -103,7 +112,9 @@ def test_rouge_l_equals_pycocoevalcap_on_long_reports() -> None:
     hyps = [rng.integers(0, 6, rng.integers(1, 90)) for _ in range(30)]
     refs = [rng.integers(0, 6, rng.integers(1, 90)) for _ in range(30)]
     gts, res = _coco(hyps, refs)
-    assert np.allclose(tx.rouge_l(hyps, refs), Rouge().compute_score(gts, res)[1], rtol=1e-12, atol=0)
+    assert np.allclose(
+        tx.rouge_l(hyps, refs), Rouge().compute_score(gts, res)[1], rtol=1e-12, atol=0
+    )
 
 
 def test_strip_cuts_at_eos_and_drops_padding() -> None:
@@ -120,7 +131,12 @@ def test_unknown_reference_words_match_nothing() -> None:
     assert tx.rouge_l([np.array([1, 1])], [np.array([1, 1])], unk=unk)[0] == 0.0
     assert tx.bleu_stats(["[UNK] a b"], ["[UNK] a b"], unk="[UNK]")[0, :4].tolist() == [2, 1, 0, 0]
     # without unk the same ids are ordinary words
-    assert tx.bleu_stats([np.array([1, 5, 6])], [np.array([1, 5, 6])])[0, :4].tolist() == [3, 2, 1, 0]
+    assert tx.bleu_stats([np.array([1, 5, 6])], [np.array([1, 5, 6])])[0, :4].tolist() == [
+        3,
+        2,
+        1,
+        0,
+    ]
 
 
 def test_text_weights_equal_repeated_cases() -> None:

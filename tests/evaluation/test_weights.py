@@ -51,7 +51,11 @@ def test_every_type_bootstraps_like_resampling_and_names_match() -> None:
     tmask[3] = 255
     tmask[4] = 0
     scores = mask_scores(pmask, tmask)
-    risk, time, event = rng.normal(size=n), rng.integers(1, 6, n).astype(float), rng.integers(0, 2, n)
+    risk, time, event = (
+        rng.normal(size=n),
+        rng.integers(1, 6, n).astype(float),
+        rng.integers(0, 2, n),
+    )
     yp, yt = rng.normal(size=n), rng.normal(size=n)
     idx = rng.integers(0, n, (5, n))
     w = weights_from_indices(idx, n)
@@ -71,5 +75,9 @@ def test_every_type_bootstraps_like_resampling_and_names_match() -> None:
             again = f(idx[b], None)
             for k in boot:
                 assert boot[k].shape == (w.shape[0],)
-                assert np.isclose(boot[k][b], again[k], rtol=1e-9, atol=1e-12, equal_nan=True), (kind, k, b)
+                assert np.isclose(boot[k][b], again[k], rtol=1e-9, atol=1e-12, equal_nan=True), (
+                    kind,
+                    k,
+                    b,
+                )
     assert {m for e in TASK_TYPES.entries() for m in e.cls.metrics} >= LOWER_IS_BETTER

@@ -9,8 +9,11 @@ from fusiondx.registry import create_fusion
 
 def test_late_average_ignores_missing_and_renormalises() -> None:
     f = create_fusion("late_average", in_dims={"a": 1, "b": 1, "c": 1}, out_dim=1)
-    feats = {"a": torch.tensor([[0.9], [0.9]]), "b": torch.tensor([[0.1], [0.1]]),
-             "c": torch.tensor([[0.2], [0.2]])}
+    feats = {
+        "a": torch.tensor([[0.9], [0.9]]),
+        "b": torch.tensor([[0.1], [0.1]]),
+        "c": torch.tensor([[0.2], [0.2]]),
+    }
     mask = torch.tensor([[True, True, False], [True, False, False]])
     out = f(feats, mask)
     assert torch.allclose(out, torch.tensor([[0.5], [0.9]]))

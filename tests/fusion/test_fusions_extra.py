@@ -12,8 +12,11 @@ from fusiondx.registry import create_fusion
 
 def test_poe_two_binary_experts_multiply_odds_and_ignore_missing() -> None:
     f = create_fusion("product_of_experts", in_dims={"a": 1, "b": 1, "c": 1}, out_dim=1)
-    feats = {"a": torch.tensor([[0.8], [0.8]]), "b": torch.tensor([[0.8], [0.8]]),
-             "c": torch.tensor([[0.01], [0.01]])}
+    feats = {
+        "a": torch.tensor([[0.8], [0.8]]),
+        "b": torch.tensor([[0.8], [0.8]]),
+        "c": torch.tensor([[0.01], [0.01]]),
+    }
     mask = torch.tensor([[True, True, False], [True, False, False]])
     out = f(feats, mask)
     assert torch.allclose(out, torch.tensor([[16 / 17], [0.8]]), atol=1e-5)
@@ -21,8 +24,10 @@ def test_poe_two_binary_experts_multiply_odds_and_ignore_missing() -> None:
 
 def test_poe_opposite_binary_experts_cancel() -> None:
     f = create_fusion("product_of_experts", in_dims={"a": 2, "b": 2}, out_dim=2, task="multilabel")
-    out = f({"a": torch.tensor([[0.3, 0.9]]), "b": torch.tensor([[0.7, 0.5]])},
-            torch.tensor([[True, True]]))
+    out = f(
+        {"a": torch.tensor([[0.3, 0.9]]), "b": torch.tensor([[0.7, 0.5]])},
+        torch.tensor([[True, True]]),
+    )
     assert torch.allclose(out, torch.tensor([[0.5, 0.9]]), atol=1e-5)
 
 
@@ -40,11 +45,13 @@ def test_poe_multiclass_rows_sum_to_one_and_match_the_normalised_product() -> No
 def test_poe_nothing_present_gives_fill_or_uniform() -> None:
     mask = torch.tensor([[False, False]])
     f = create_fusion("product_of_experts", in_dims={"a": 2, "b": 2}, out_dim=2, fill=0.3)
-    assert torch.allclose(f({"a": torch.rand(1, 2), "b": torch.rand(1, 2)}, mask),
-                          torch.full((1, 2), 0.3))
+    assert torch.allclose(
+        f({"a": torch.rand(1, 2), "b": torch.rand(1, 2)}, mask), torch.full((1, 2), 0.3)
+    )
     g = create_fusion("product_of_experts", in_dims={"a": 4, "b": 4}, out_dim=4, task="multiclass")
-    assert torch.allclose(g({"a": torch.rand(1, 4), "b": torch.rand(1, 4)}, mask),
-                          torch.full((1, 4), 0.25))
+    assert torch.allclose(
+        g({"a": torch.rand(1, 4), "b": torch.rand(1, 4)}, mask), torch.full((1, 4), 0.25)
+    )
 
 
 def test_poe_rejects_unknown_task_and_keeps_task_in_config() -> None:
@@ -57,8 +64,10 @@ def test_poe_rejects_unknown_task_and_keeps_task_in_config() -> None:
 # ------------------------------------------------------------------ tensor
 
 
-@pytest.mark.parametrize(("n_mod", "max_size", "d"), [(1, 8192, 32), (2, 8192, 32), (3, 8192, 19),
-                                                      (6, 8192, 3), (6, 64, 1), (3, 1000, 9)])
+@pytest.mark.parametrize(
+    ("n_mod", "max_size", "d"),
+    [(1, 8192, 32), (2, 8192, 32), (3, 8192, 19), (6, 8192, 3), (6, 64, 1), (3, 1000, 9)],
+)
 def test_tensor_auto_factor_dim_respects_max_size(n_mod: int, max_size: int, d: int) -> None:
     dims = {f"m{i}": 3 for i in range(n_mod)}
     f = create_fusion("tensor", in_dims=dims, out_dim=4, max_size=max_size)
@@ -100,8 +109,11 @@ def test_film_single_present_modality_is_the_plain_projection() -> None:
     assert torch.allclose(out, f.proj.proj["b"](feats["b"]), atol=1e-6)
     # one-modality configuration: no other modality to condition on
     g = create_fusion("film", in_dims={"a": 4}, out_dim=8)
-    assert torch.allclose(g({"a": feats["a"]}, torch.ones(2, 1, dtype=torch.bool)),
-                          g.proj.proj["a"](feats["a"]), atol=1e-6)
+    assert torch.allclose(
+        g({"a": feats["a"]}, torch.ones(2, 1, dtype=torch.bool)),
+        g.proj.proj["a"](feats["a"]),
+        atol=1e-6,
+    )
 
 
 def test_film_two_modalities_modulate_each_other() -> None:

@@ -16,7 +16,9 @@ from fusiondx.engine.rundir import load_run
 from fusiondx.registry import create_fusion
 
 
-def _val_probs(n: int = 600, seed: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+def _val_probs(
+    n: int = 600, seed: int = 0
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """'good' predicts the label, 'noise' does not; 'good' is missing for a fifth of the cases."""
     g = torch.Generator().manual_seed(seed)
     y = (torch.rand(n, generator=g) < 0.4).float()
@@ -37,7 +39,10 @@ def test_stacking_learns_to_trust_the_informative_modality() -> None:
     after = fusion(feats, mask)[:, 0]
     present = mask[:, 0]
     # the average with a noise modality is worse than stacking on the cases that have 'good'
-    assert roc_auc_score(y[present], after[present]) > roc_auc_score(y[present], before[present]) + 0.02
+    assert (
+        roc_auc_score(y[present], after[present])
+        > roc_auc_score(y[present], before[present]) + 0.02
+    )
     # a case with 'good' missing falls back to 'noise' only, not to a zero that looks like data
     probe = {"good": torch.full((1, 1), 0.999), "noise": torch.full((1, 1), 0.5)}
     only_noise = fusion(probe, torch.tensor([[False, True]]))
@@ -57,7 +62,9 @@ def test_stacking_state_travels_with_state_dict() -> None:
 def test_stacking_multiclass_outputs_a_distribution() -> None:
     g = torch.Generator().manual_seed(1)
     y = torch.randint(0, 3, (300,), generator=g)
-    good = torch.softmax(3 * torch.nn.functional.one_hot(y, 3).float() + torch.randn(300, 3, generator=g), -1)
+    good = torch.softmax(
+        3 * torch.nn.functional.one_hot(y, 3).float() + torch.randn(300, 3, generator=g), -1
+    )
     feats = {"a": good, "b": torch.softmax(torch.randn(300, 3, generator=g), -1)}
     mask = torch.ones(300, 2, dtype=torch.bool)
     fusion = create_fusion("late_stacking", in_dims={"a": 3, "b": 3}, out_dim=3, task="multiclass")
@@ -85,11 +92,19 @@ def test_stacking_fit_run_saves_the_fitted_meta_learner(quick_config: dict[str, 
 
 
 def test_multilevel_aligns_depths_and_trains_through_fit(quick_config: dict[str, Any]) -> None:
-    fusion = create_fusion("multilevel", in_dims={"a": 8, "b": 8, "c": 8}, out_dim=8,
-                           level_dims={"a": [4, 5, 6, 8], "b": [3, 8], "c": [8]}, depths=3)
+    fusion = create_fusion(
+        "multilevel",
+        in_dims={"a": 8, "b": 8, "c": 8},
+        out_dim=8,
+        level_dims={"a": [4, 5, 6, 8], "b": [3, 8], "c": [8]},
+        depths=3,
+    )
     # a: 4 levels over 3 bins (0, 1, 1, 2); b: shallow and deep; c: only the deepest bin
     assert [[(fusion.modalities[i], j) for i, j in s] for s in fusion.slots] == [
-        [("a", 0), ("b", 0)], [("a", 1), ("a", 2)], [("a", 3), ("b", 1), ("c", 0)]]
+        [("a", 0), ("b", 0)],
+        [("a", 1), ("a", 2)],
+        [("a", 3), ("b", 1), ("c", 0)],
+    ]
     cfg = quick_config
     cfg["fusion"] = {"name": "multilevel", "dim": 16}
     res = fusiondx.fit(cfg)
@@ -103,8 +118,11 @@ def test_every_level_of_an_encoder_gets_gradient_through_multilevel(tmp_path: Pa
     from fusiondx.registry import create_encoder
 
     enc = create_encoder("cnn1d", in_channels=2, out_dim=8)
-    fusion = create_fusion("multilevel", in_dims={"ecg": 8}, out_dim=8,
-                           level_dims={"ecg": enc.level_dims()})
-    fusion(({"ecg": enc.forward_levels(torch.randn(3, 2, 64))}), torch.ones(3, 1, dtype=torch.bool)).sum().backward()
+    fusion = create_fusion(
+        "multilevel", in_dims={"ecg": 8}, out_dim=8, level_dims={"ecg": enc.level_dims()}
+    )
+    fusion(
+        ({"ecg": enc.forward_levels(torch.randn(3, 2, 64))}), torch.ones(3, 1, dtype=torch.bool)
+    ).sum().backward()
     first_conv = enc.features[0].weight
     assert first_conv.grad is not None and first_conv.grad.abs().sum() > 0

@@ -15,7 +15,15 @@ def test_perfect_binary_predictions_score_one() -> None:
     y = torch.tensor([0, 1, 1, 0, 1.0])
     p = torch.tensor([[0.1], [0.9], [0.8], [0.2], [0.7]])
     m = classification_metrics(p, y, "binary", 2)
-    for k in ("accuracy", "balanced_accuracy", "f1", "auroc", "auprc", "sensitivity", "specificity"):
+    for k in (
+        "accuracy",
+        "balanced_accuracy",
+        "f1",
+        "auroc",
+        "auprc",
+        "sensitivity",
+        "specificity",
+    ):
         assert m[k] == pytest.approx(1.0), k
     assert m["confusion_matrix"] == [[2, 0], [0, 3]]
 
@@ -70,10 +78,14 @@ def test_loss_falls_when_the_head_learns(task: str, k: int) -> None:
 def test_class_weights_weigh_the_loss() -> None:
     torch.manual_seed(0)
     plain = create_head("classification", in_dim=4, num_classes=2, task="binary")
-    weighted = create_head("classification", in_dim=4, num_classes=2, task="binary", class_weights=[1.0, 5.0])
+    weighted = create_head(
+        "classification", in_dim=4, num_classes=2, task="binary", class_weights=[1.0, 5.0]
+    )
     weighted.load_state_dict(plain.state_dict())
     x, y = torch.randn(10, 4), torch.ones(10)
-    assert weighted.loss(weighted(x), y).item() == pytest.approx(5 * plain.loss(plain(x), y).item(), rel=1e-5)
+    assert weighted.loss(weighted(x), y).item() == pytest.approx(
+        5 * plain.loss(plain(x), y).item(), rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("task,k", [("binary", 2), ("multiclass", 3), ("multilabel", 3)])

@@ -35,12 +35,21 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(n)
 
 
-def make_ctx(tokens: dict[str, tuple[torch.Tensor, torch.Tensor | None]], mask: torch.Tensor) -> HeadContext:
+def make_ctx(
+    tokens: dict[str, tuple[torch.Tensor, torch.Tensor | None]], mask: torch.Tensor
+) -> HeadContext:
     return HeadContext(mask, sorted(tokens), lambda m: [], lambda m: tokens[m])
 
 
 def head(**kw: object) -> GenerationHead:
-    opts: dict = {"in_dim": D, "vocab_size": V, "max_length": L, "bos_id": BOS, "eos_id": EOS, "pad_id": PAD}
+    opts: dict = {
+        "in_dim": D,
+        "vocab_size": V,
+        "max_length": L,
+        "bos_id": BOS,
+        "eos_id": EOS,
+        "pad_id": PAD,
+    }
     return GenerationHead(**{**opts, **kw})
 
 
@@ -50,7 +59,10 @@ def random_case(b: int = 6, seed: int = 0) -> tuple[torch.Tensor, HeadContext, t
     fused = torch.randn(b, D, generator=g)
     real_b = torch.ones(b, 3, dtype=torch.bool)
     real_b[:, 2] = False
-    tokens = {"a": (torch.randn(b, 4, D, generator=g), None), "b": (torch.randn(b, 3, D, generator=g), real_b)}
+    tokens = {
+        "a": (torch.randn(b, 4, D, generator=g), None),
+        "b": (torch.randn(b, 3, D, generator=g), real_b),
+    }
     mask = torch.ones(b, 2, dtype=torch.bool)
     mask[1::2, 1] = False
     return fused, make_ctx(tokens, mask), make_targets(b, g)
@@ -62,7 +74,7 @@ def make_targets(b: int, g: torch.Generator, length: int = L, vocab: int = V) ->
     tgt[:, 0] = BOS
     for i in range(b):
         k = 2 + i % (length - 3)
-        tgt[i, 1: k + 1] = torch.randint(4, vocab, (k,), generator=g)
+        tgt[i, 1 : k + 1] = torch.randint(4, vocab, (k,), generator=g)
         tgt[i, k + 1] = EOS
     return tgt
 
@@ -99,13 +111,29 @@ def test_weights_keep_the_names_of_earlier_runs() -> None:
     # model.pt of a run trained before the decoders became classes still loads.
     shared = {"embed.weight", "out_bias"}
     t = set(head(decoder="transformer", layers=1).state_dict())
-    assert shared | {"pos", "decoder.layers.0.self_attn.in_proj_weight", "decoder.layers.0.multihead_attn.in_proj_weight",
-                     "decoder.layers.0.linear1.weight", "decoder.norm.weight"} <= t
+    assert (
+        shared
+        | {
+            "pos",
+            "decoder.layers.0.self_attn.in_proj_weight",
+            "decoder.layers.0.multihead_attn.in_proj_weight",
+            "decoder.layers.0.linear1.weight",
+            "decoder.norm.weight",
+        }
+        <= t
+    )
     lstm = set(head(decoder="lstm", layers=2, context="none").state_dict())
-    assert lstm == shared | {"null_token", "init_state.weight", "init_state.bias", "att_key.weight",
-                             "att_query.weight", "att_query.bias", "att_v.weight", "out_state.weight",
-                             "out_state.bias"} | {f"cells.{i}.{w}" for i in (0, 1)
-                                                  for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    assert lstm == shared | {
+        "null_token",
+        "init_state.weight",
+        "init_state.bias",
+        "att_key.weight",
+        "att_query.weight",
+        "att_query.bias",
+        "att_v.weight",
+        "out_state.weight",
+        "out_state.bias",
+    } | {f"cells.{i}.{w}" for i in (0, 1) for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
 
 
 @pytest.mark.parametrize("decoder", ["transformer", "lstm"])
@@ -137,11 +165,21 @@ def test_forward_needs_a_target_and_context_all_needs_the_context() -> None:
     assert head(context="fused")(fused, None, tgt).shape == (6, L - 1, V)
 
 
-@pytest.mark.parametrize("bad,match", [
-    ({"decoder": "gru"}, "decoder"), ({"context": "text"}, "context"), ({"heads": 5}, "divide"),
-    ({"eos_id": BOS}, "differ"), ({"bos_id": V}, "bos_id"), ({"beam_size": 0}, "beam_size"),
-    ({"dropout": 1.0}, "dropout"), ({"unk_id": BOS}, "unk_id"), ({"max_length": 1}, "max_length"), ({"length_penalty": math.nan}, "length"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"decoder": "gru"}, "decoder"),
+        ({"context": "text"}, "context"),
+        ({"heads": 5}, "divide"),
+        ({"eos_id": BOS}, "differ"),
+        ({"bos_id": V}, "bos_id"),
+        ({"beam_size": 0}, "beam_size"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"unk_id": BOS}, "unk_id"),
+        ({"max_length": 1}, "max_length"),
+        ({"length_penalty": math.nan}, "length"),
+    ],
+)
 def test_invalid_options_raise_a_config_error(bad: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match) as err:
         head(**bad)
@@ -150,7 +188,9 @@ def test_invalid_options_raise_a_config_error(bad: dict, match: str) -> None:
 
 @pytest.mark.parametrize("decoder", ["transformer", "lstm"])
 def test_config_rebuilds_the_head(decoder: str) -> None:
-    h = head(decoder=decoder, layers=1, beam_size=3, length_penalty=0.6, context="fused", dropout=0.0)
+    h = head(
+        decoder=decoder, layers=1, beam_size=3, length_penalty=0.6, context="fused", dropout=0.0
+    )
     again = type(h)(**h.get_config())
     assert again.get_config() == h.get_config()
     again.load_state_dict(h.state_dict())  # same parameters, same shapes
@@ -177,9 +217,16 @@ def test_padding_and_empty_rows_take_no_part_in_the_loss(decoder: str) -> None:
     # Same value as the loss of the other cases alone: they are simply not there.
     keep = [0, 2, 3, 5]
     sub = torch.tensor(keep)
-    sub_ctx = make_ctx({m: (ctx.tokens(m)[0][sub], None if ctx.tokens(m)[1] is None else ctx.tokens(m)[1][sub])
-                        for m in MODS}, ctx.mask[sub])
-    assert loss.item() == pytest.approx(h.loss(h(fused[sub], sub_ctx, tgt[sub]), tgt[sub]).item(), rel=1e-5)
+    sub_ctx = make_ctx(
+        {
+            m: (ctx.tokens(m)[0][sub], None if ctx.tokens(m)[1] is None else ctx.tokens(m)[1][sub])
+            for m in MODS
+        },
+        ctx.mask[sub],
+    )
+    assert loss.item() == pytest.approx(
+        h.loss(h(fused[sub], sub_ctx, tgt[sub]), tgt[sub]).item(), rel=1e-5
+    )
     # A batch with nothing to predict gives a zero loss that still back-propagates.
     nothing = torch.full_like(tgt, PAD)
     zero = h.loss(h(fused, ctx, nothing), nothing)
@@ -198,14 +245,22 @@ def copy_task(where: str, n: int = 8) -> tuple[torch.Tensor, HeadContext, torch.
     if where == "fused":
         fused, a = info, torch.randn(1, 3, D, generator=g).expand(n, -1, -1)
     else:  # the fused vector is the same for every case: the report must be read off the tokens
-        fused, a = torch.randn(1, D, generator=g).expand(n, -1), info.unsqueeze(1) + 0.1 * torch.randn(1, 3, D)
+        fused, a = (
+            torch.randn(1, D, generator=g).expand(n, -1),
+            info.unsqueeze(1) + 0.1 * torch.randn(1, 3, D),
+        )
     mask = torch.ones(n, 2, dtype=torch.bool)
     mask[::2, 1] = False
-    return fused, make_ctx({"a": (a, None), "b": (torch.randn(n, 2, D, generator=g), None)}, mask), tgt
+    return (
+        fused,
+        make_ctx({"a": (a, None), "b": (torch.randn(n, 2, D, generator=g), None)}, mask),
+        tgt,
+    )
 
 
-def train(h: GenerationHead, fused: torch.Tensor, ctx: HeadContext, tgt: torch.Tensor,
-          steps: int = 300) -> tuple[float, float]:
+def train(
+    h: GenerationHead, fused: torch.Tensor, ctx: HeadContext, tgt: torch.Tensor, steps: int = 300
+) -> tuple[float, float]:
     torch.manual_seed(0)
     opt = torch.optim.Adam(h.parameters(), lr=3e-3)
     h.train()
@@ -222,9 +277,13 @@ def train(h: GenerationHead, fused: torch.Tensor, ctx: HeadContext, tgt: torch.T
 
 @pytest.mark.parametrize("decoder", ["transformer", "lstm"])
 @pytest.mark.parametrize("context,where", [("all", "tokens"), ("fused", "fused")])
-def test_learns_to_write_the_report_the_context_determines(decoder: str, context: str, where: str) -> None:
+def test_learns_to_write_the_report_the_context_determines(
+    decoder: str, context: str, where: str
+) -> None:
     torch.manual_seed(0)
-    h = head(decoder=decoder, context=context, dropout=0.0, layers=2 if decoder == "transformer" else 1)
+    h = head(
+        decoder=decoder, context=context, dropout=0.0, layers=2 if decoder == "transformer" else 1
+    )
     fused, ctx, tgt = copy_task(where)
     first, last = train(h, fused, ctx, tgt)
     assert last < first / 20
@@ -236,7 +295,9 @@ def test_learns_to_write_the_report_the_context_determines(decoder: str, context
 
 @pytest.mark.parametrize("decoder", ["transformer", "lstm"])
 @pytest.mark.parametrize("context,where", [("none", "fused"), ("fused", "tokens")])
-def test_cannot_write_it_without_the_context_that_determines_it(decoder: str, context: str, where: str) -> None:
+def test_cannot_write_it_without_the_context_that_determines_it(
+    decoder: str, context: str, where: str
+) -> None:
     # "none" sees no case information; "fused" does not see the tokens where the answer is.
     torch.manual_seed(0)
     h = head(decoder=decoder, context=context, dropout=0.0, layers=1)
@@ -270,7 +331,9 @@ def test_greedy_follows_the_teacher_forced_argmax(decoder: str) -> None:
 @pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])
 def test_beam_search_finds_at_least_the_greedy_score(decoder: str, alpha: float) -> None:
     torch.manual_seed(3)
-    h = head(decoder=decoder, length_penalty=alpha, vocab_size=8).eval()  # small vocabulary: EOS comes early
+    h = head(
+        decoder=decoder, length_penalty=alpha, vocab_size=8
+    ).eval()  # small vocabulary: EOS comes early
     fused, ctx, _ = random_case(24)
     greedy = h.greedy(fused, ctx)
     assert torch.equal(h.beam_search(fused, ctx, 1), greedy)
@@ -292,14 +355,18 @@ def test_beam_score_uses_the_gnmt_length_penalty() -> None:
     logp[..., [BOS, PAD]] = -math.inf
     tok = logp.log_softmax(-1).gather(-1, gen.unsqueeze(-1)).squeeze(-1)
     keep = first_eos_mask(gen)
-    expected = torch.where(keep, tok, 0.0).sum(1) / ((5 + keep.sum(1)) / 6.0) ** 0.7  # PAD after EOS: -inf
+    expected = (
+        torch.where(keep, tok, 0.0).sum(1) / ((5 + keep.sum(1)) / 6.0) ** 0.7
+    )  # PAD after EOS: -inf
     assert torch.allclose(h.sequence_score(fused, ctx, gen), expected, atol=1e-5)
     assert gnmt_length_penalty(torch.tensor(1), 0.7).item() == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("decoder", ["transformer", "lstm"])
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
-def test_a_beam_wide_enough_to_keep_everything_finds_the_best_report(decoder: str, alpha: float) -> None:
+def test_a_beam_wide_enough_to_keep_everything_finds_the_best_report(
+    decoder: str, alpha: float
+) -> None:
     # 4 writable tokens (1, 3=EOS, 4, 5), at most 5 of them: 364 possible reports. A beam of 128
     # never drops one that could still win, so it must return the exact optimum of the ranking
     # score (finished beams with their own length), checked against every report.
@@ -317,9 +384,17 @@ def test_a_beam_wide_enough_to_keep_everything_finds_the_best_report(decoder: st
     assert len(every) == 364
     best = h.beam_search(fused, ctx, 128)
     for i in range(6):
-        one = make_ctx({m: tuple(None if x is None else x[i: i + 1].expand(364, *x.shape[1:]) for x in ctx.tokens(m))
-                        for m in MODS}, ctx.mask[i: i + 1].expand(364, -1))
-        scores = h.sequence_score(fused[i: i + 1].expand(364, -1), one, every_t)
+        one = make_ctx(
+            {
+                m: tuple(
+                    None if x is None else x[i : i + 1].expand(364, *x.shape[1:])
+                    for x in ctx.tokens(m)
+                )
+                for m in MODS
+            },
+            ctx.mask[i : i + 1].expand(364, -1),
+        )
+        scores = h.sequence_score(fused[i : i + 1].expand(364, -1), one, every_t)
         assert torch.equal(best[i], every_t[scores.argmax()]), f"case {i}"
     assert len({int(n) for n in first_eos_mask(best).sum(1)}) > 1, "optima of several lengths"
     assert not torch.equal(best, h.greedy(fused, ctx)), "greedy misses the optimum somewhere"

@@ -37,15 +37,19 @@ def squares(n: int, g: torch.Generator, channels: int = 1) -> tuple[torch.Tensor
                 box = torch.tensor([x0, y0, x0 + s, y0 + s]) / SIZE
                 if c == 0 or generalized_iou(box[None], boxes[i, 0][None]).item() < -0.05:
                     break
-            x[i, c, y0:y0 + s, x0:x0 + s] += 1.0
+            x[i, c, y0 : y0 + s, x0 : x0 + s] += 1.0
             boxes[i, c] = box
     return x, boxes
 
 
 def context(enc: CNNEncoder, x: torch.Tensor) -> HeadContext:
     mask = torch.ones(x.shape[0], 1, dtype=torch.bool)
-    return HeadContext(mask, ["img"], compute_maps=lambda m: enc.forward_maps(x)[0],
-                       compute_tokens=lambda m: (enc.forward_tokens(x), None))
+    return HeadContext(
+        mask,
+        ["img"],
+        compute_maps=lambda m: enc.forward_maps(x)[0],
+        compute_tokens=lambda m: (enc.forward_tokens(x), None),
+    )
 
 
 def train(condition: str, channels: int, steps: int = 200, seed: int = 0) -> float:
@@ -55,8 +59,13 @@ def train(condition: str, channels: int, steps: int = 200, seed: int = 0) -> flo
     """
     torch.manual_seed(seed)
     enc = CNNEncoder(in_channels=channels, out_dim=8, dropout=0.0, widths=(16, 32, 32))
-    head = LocalizationHead(in_dim=channels, image="img", map_channels=enc.map_channels(),
-                            hidden=32, condition=condition)
+    head = LocalizationHead(
+        in_dim=channels,
+        image="img",
+        map_channels=enc.map_channels(),
+        hidden=32,
+        condition=condition,
+    )
     opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=3e-3)
     g = torch.Generator().manual_seed(seed)
 
@@ -81,7 +90,9 @@ def train(condition: str, channels: int, steps: int = 200, seed: int = 0) -> flo
 
 def generalized_iou_to_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Plain IoU of aligned boxes (the test's own, independent of the evaluation module)."""
-    inter = (torch.minimum(a[:, 2:], b[:, 2:]) - torch.maximum(a[:, :2], b[:, :2])).clamp(min=0).prod(1)
+    inter = (
+        (torch.minimum(a[:, 2:], b[:, 2:]) - torch.maximum(a[:, :2], b[:, :2])).clamp(min=0).prod(1)
+    )
     area = (a[:, 2:] - a[:, :2]).prod(1) + (b[:, 2:] - b[:, :2]).prod(1)
     return inter / (area - inter)
 
@@ -96,7 +107,9 @@ def test_generalized_iou_known_values() -> None:
 
 
 def _head(**kw) -> LocalizationHead:
-    return create_head("localization", **{"in_dim": 4, "image": "img", "map_channels": [8, 16], **kw})
+    return create_head(
+        "localization", **{"in_dim": 4, "image": "img", "map_channels": [8, 16], **kw}
+    )
 
 
 def test_loss_is_zero_for_perfect_boxes_and_positive_otherwise() -> None:
@@ -112,8 +125,10 @@ def test_rows_without_a_box_are_ignored() -> None:
     pred = torch.tensor([[0.1, 0.1, 0.4, 0.5], [0.2, 0.3, 0.6, 0.7]], requires_grad=True)
     target = torch.tensor([[0.15, 0.1, 0.5, 0.5], [0.2, 0.2, 0.6, 0.6]])
     base = head.loss(pred, target)
-    more = head.loss(torch.cat([pred, torch.tensor([[0.0, 0.0, 1.0, 1.0]])]),
-                     torch.cat([target, torch.full((1, 4), NAN)]))
+    more = head.loss(
+        torch.cat([pred, torch.tensor([[0.0, 0.0, 1.0, 1.0]])]),
+        torch.cat([target, torch.full((1, 4), NAN)]),
+    )
     assert torch.isfinite(more) and more.item() == pytest.approx(base.item(), rel=1e-6)
     none = head.loss(pred, torch.full((2, 4), NAN))
     assert none.item() == 0.0 and none.requires_grad  # the graph stays connected
@@ -132,8 +147,9 @@ def test_outputs_are_valid_boxes_and_the_config_rebuilds_the_head() -> None:
     cfg = json.loads(json.dumps(head.get_config()))  # stored as JSON in run folders
     rebuilt = type(head)(**cfg)
     rebuilt.load_state_dict(head.state_dict())
-    torch.testing.assert_close(rebuilt(torch.zeros(3, 4), context(enc, x)),
-                               head(torch.zeros(3, 4), context(enc, x)))
+    torch.testing.assert_close(
+        rebuilt(torch.zeros(3, 4), context(enc, x)), head(torch.zeros(3, 4), context(enc, x))
+    )
     assert HEADS.get("localization").summary and head.needs == frozenset({"maps"})
 
 

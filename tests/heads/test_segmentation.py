@@ -28,15 +28,19 @@ def squares(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
             continue
         s = int(torch.randint(5, 12, (1,), generator=g))
         x0, y0 = (int(v) for v in torch.randint(0, SIZE - s + 1, (2,), generator=g))
-        x[i, 0, y0:y0 + s, x0:x0 + s] += 1.0
-        mask[i, 0, y0:y0 + s, x0:x0 + s] = 1
+        x[i, 0, y0 : y0 + s, x0 : x0 + s] += 1.0
+        mask[i, 0, y0 : y0 + s, x0 : x0 + s] = 1
     return x, mask
 
 
 def context(enc: CNNEncoder, x: torch.Tensor) -> HeadContext:
     mask = torch.ones(x.shape[0], 1, dtype=torch.bool)
-    return HeadContext(mask, ["img"], compute_maps=lambda m: enc.forward_maps(x)[0],
-                       compute_tokens=lambda m: (enc.forward_tokens(x), None))
+    return HeadContext(
+        mask,
+        ["img"],
+        compute_maps=lambda m: enc.forward_maps(x)[0],
+        compute_tokens=lambda m: (enc.forward_tokens(x), None),
+    )
 
 
 def _head(**kw) -> SegmentationHead:
@@ -51,8 +55,10 @@ def test_ignored_cases_do_not_change_the_loss() -> None:
     logits = torch.randn(4, 1, SIZE, SIZE, generator=g)
     base = head.loss(logits, target)
     ignored = torch.full((2, 1, SIZE, SIZE), 255, dtype=torch.uint8)
-    more = head.loss(torch.cat([logits, 5 * torch.randn(2, 1, SIZE, SIZE, generator=g)]),
-                     torch.cat([target, ignored]))
+    more = head.loss(
+        torch.cat([logits, 5 * torch.randn(2, 1, SIZE, SIZE, generator=g)]),
+        torch.cat([target, ignored]),
+    )
     assert torch.isfinite(base) and more.item() == pytest.approx(base.item(), rel=1e-6)
     logits.requires_grad_(True)
     none = head.loss(logits[:2], ignored)
@@ -109,8 +115,7 @@ def test_the_head_learns_to_segment_a_square() -> None:
 def test_3d_volumes_and_the_config_round_trip() -> None:
     torch.manual_seed(0)
     enc = CNNEncoder(in_channels=1, spatial_dims=3, out_dim=4, widths=(8, 16, 16))
-    head = _head(map_channels=enc.map_channels(), image_size=(16, 16, 16), spatial_dims=3,
-                 width=8)
+    head = _head(map_channels=enc.map_channels(), image_size=(16, 16, 16), spatial_dims=3, width=8)
     x = torch.randn(2, 1, 16, 16, 16)
     logits = head(torch.randn(2, 4), context(enc, x))
     assert logits.shape == (2, 1, 16, 16, 16)
@@ -119,15 +124,17 @@ def test_3d_volumes_and_the_config_round_trip() -> None:
     loss = head.loss(logits, target)
     loss.backward()
     assert torch.isfinite(loss) and all(
-        p.grad is not None and torch.isfinite(p.grad).all() for p in head.parameters())
+        p.grad is not None and torch.isfinite(p.grad).all() for p in head.parameters()
+    )
     cfg = json.loads(json.dumps(head.get_config()))  # stored as JSON in run folders
     rebuilt = type(head)(**cfg)
     rebuilt.load_state_dict(head.state_dict())
     head.eval()
     rebuilt.eval()
     with torch.no_grad():
-        torch.testing.assert_close(rebuilt(torch.ones(2, 4), context(enc, x)),
-                                   head(torch.ones(2, 4), context(enc, x)))
+        torch.testing.assert_close(
+            rebuilt(torch.ones(2, 4), context(enc, x)), head(torch.ones(2, 4), context(enc, x))
+        )
     assert HEADS.get("segmentation").summary and head.needs == frozenset({"maps"})
 
 

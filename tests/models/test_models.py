@@ -20,16 +20,25 @@ from fusiondx.models.multimodal import FeatureFusion, MultimodalModel
 def prepared(cohort_dir: Path) -> Any:
     from tests.conftest import QUICK
 
-    raw = {**QUICK, "data": {**QUICK["data"], "manifest": str(cohort_dir / "manifest.csv")},
-           "tasks": [{"name": "diagnosis", "label": "label"},
-                     {"name": "lesion", "head": "localization", "label": "lesion_box"}]}
+    raw = {
+        **QUICK,
+        "data": {**QUICK["data"], "manifest": str(cohort_dir / "manifest.csv")},
+        "tasks": [
+            {"name": "diagnosis", "label": "label"},
+            {"name": "lesion", "head": "localization", "label": "lesion_box"},
+        ],
+    }
     cfg = fusiondx.load_config(raw)
     return cfg, prepare(cfg)
 
 
 def _build(cfg: Any, prepared: Any, fusion: str, tasks: int = 2) -> MultimodalModel:
-    cfg = cfg.model_copy(update={"fusion": cfg.fusion.model_copy(update={"name": fusion}),
-                                 "tasks": cfg.tasks[:tasks]})
+    cfg = cfg.model_copy(
+        update={
+            "fusion": cfg.fusion.model_copy(update={"name": fusion}),
+            "tasks": cfg.tasks[:tasks],
+        }
+    )
     torch.manual_seed(0)
     return build_model(cfg, prepared.specs, prepared.tasks[:tasks])
 
@@ -41,7 +50,9 @@ def test_each_level_builds_its_model_with_the_weight_names_of_earlier_runs(prepa
     keys = set(late.state_dict())
     # model.pt of runs trained before keep loading: fusion.<task>.*, heads.<task>.<modality>.*
     assert any(k.startswith("fusion.diagnosis.") for k in keys)
-    assert {k.split(".")[2] for k in keys if k.startswith("heads.diagnosis.")} == set(late.modalities)
+    assert {k.split(".")[2] for k in keys if k.startswith("heads.diagnosis.")} == set(
+        late.modalities
+    )
     assert set(late.meta_learners()) == {"diagnosis"}
     assert late.task_head("diagnosis") is next(iter(late.heads["diagnosis"].values()))
     for fusion, level in (("concat", "intermediate"), ("early_concat", "early")):
@@ -85,8 +96,12 @@ def test_image_maps_come_from_the_same_encoder_pass_as_the_embedding(prepared: A
 
 
 def test_a_context_handed_maps_does_not_compute_them() -> None:
-    ctx = HeadContext(torch.ones(2, 1, dtype=torch.bool), ["img"],
-                      lambda m: pytest.fail("computed again"), lambda m: pytest.fail("no tokens"))
+    ctx = HeadContext(
+        torch.ones(2, 1, dtype=torch.bool),
+        ["img"],
+        lambda m: pytest.fail("computed again"),
+        lambda m: pytest.fail("no tokens"),
+    )
     maps = [torch.zeros(2, 3, 4, 4)]
     ctx.provide_maps("img", maps)
     assert ctx.maps("img") is maps

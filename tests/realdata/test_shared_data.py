@@ -25,15 +25,24 @@ pytestmark = pytest.mark.realdata
 
 def _ptbxl_manifest(out: Path) -> Path:
     db = pd.read_csv(PTBXL / "ptbxl_database.csv")
-    frame = pd.DataFrame({
-        "case_id": db["ecg_id"].astype(str),
-        "patient_id": db["patient_id"].astype("Int64").astype(str),
-        "ecg": db["filename_lr"] + ".hea",
-        "report": db["report"],
-        "age": db["age"], "sex": db["sex"], "height": db["height"], "weight": db["weight"],
-        "label": ["normal" if "NORM" in ast.literal_eval(c) else "abnormal" for c in db["scp_codes"]],
-        "split": np.where(db["strat_fold"] == 10, "test", np.where(db["strat_fold"] == 9, "val", "train")),
-    })
+    frame = pd.DataFrame(
+        {
+            "case_id": db["ecg_id"].astype(str),
+            "patient_id": db["patient_id"].astype("Int64").astype(str),
+            "ecg": db["filename_lr"] + ".hea",
+            "report": db["report"],
+            "age": db["age"],
+            "sex": db["sex"],
+            "height": db["height"],
+            "weight": db["weight"],
+            "label": [
+                "normal" if "NORM" in ast.literal_eval(c) else "abnormal" for c in db["scp_codes"]
+            ],
+            "split": np.where(
+                db["strat_fold"] == 10, "test", np.where(db["strat_fold"] == 9, "val", "train")
+            ),
+        }
+    )
     path = out / "ptbxl_manifest.csv"
     frame.to_csv(path, index=False)
     return path
@@ -42,16 +51,33 @@ def _ptbxl_manifest(out: Path) -> Path:
 @pytest.mark.skipif(not PTBXL.is_dir(), reason="../shared/data/ptbxl500 not present")
 def test_ptbxl_ecgs_load_and_train(tmp_path: Path) -> None:
     cfg: dict[str, Any] = {
-        "name": "ptbxl", "output_dir": str(tmp_path / "runs"),
-        "data": {"manifest": str(_ptbxl_manifest(tmp_path)), "root": str(PTBXL),
-                 "split": {"column": "split"}, "patient_column": "patient_id"},
+        "name": "ptbxl",
+        "output_dir": str(tmp_path / "runs"),
+        "data": {
+            "manifest": str(_ptbxl_manifest(tmp_path)),
+            "root": str(PTBXL),
+            "split": {"column": "split"},
+            "patient_column": "patient_id",
+        },
         "modalities": [
-            {"name": "ecg", "kind": "signal", "column": "ecg",
-             "preprocessing": {"rate": 100, "length": 1000, "leads": 12}},
-            {"name": "report", "kind": "text", "column": "report",
-             "preprocessing": {"vocab_size": 300, "max_length": 32}},
-            {"name": "demo", "kind": "tabular", "columns": ["age", "sex", "height", "weight"],
-             "categorical": ["sex"]},
+            {
+                "name": "ecg",
+                "kind": "signal",
+                "column": "ecg",
+                "preprocessing": {"rate": 100, "length": 1000, "leads": 12},
+            },
+            {
+                "name": "report",
+                "kind": "text",
+                "column": "report",
+                "preprocessing": {"vocab_size": 300, "max_length": 32},
+            },
+            {
+                "name": "demo",
+                "kind": "tabular",
+                "columns": ["age", "sex", "height", "weight"],
+                "categorical": ["sex"],
+            },
         ],
         "fusion": {"name": "concat", "dim": 32},
         "tasks": [{"name": "norm", "label": "label", "classes": ["normal", "abnormal"]}],
@@ -75,17 +101,36 @@ def test_nih_chest_xrays_load_through_a_manifest(tmp_path: Path) -> None:
     rows = []
     for png in sorted(NIH.glob("*/*/*.png")):
         meta = table.loc[png.name]
-        rows.append({"case_id": f"{png.parent.parent.name}/{png.name}", "image": str(png.relative_to(NIH)),
-                     "label": png.parent.name.split("_", 1)[1], "patient_id": str(meta["Patient ID"]),
-                     "age": meta["Patient Age"], "sex": meta["Patient Gender"], "view": meta["View Position"]})
+        rows.append(
+            {
+                "case_id": f"{png.parent.parent.name}/{png.name}",
+                "image": str(png.relative_to(NIH)),
+                "label": png.parent.name.split("_", 1)[1],
+                "patient_id": str(meta["Patient ID"]),
+                "age": meta["Patient Age"],
+                "sex": meta["Patient Gender"],
+                "view": meta["View Position"],
+            }
+        )
     manifest = tmp_path / "nih.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     cfg = {
-        "name": "nih", "output_dir": str(tmp_path / "runs"),
+        "name": "nih",
+        "output_dir": str(tmp_path / "runs"),
         "data": {"manifest": str(manifest), "root": str(NIH), "patient_column": "patient_id"},
         "modalities": [
-            {"name": "cxr", "kind": "image", "column": "image", "preprocessing": {"size": [64, 64]}},
-            {"name": "meta", "kind": "tabular", "columns": ["age", "sex", "view"], "categorical": ["sex", "view"]},
+            {
+                "name": "cxr",
+                "kind": "image",
+                "column": "image",
+                "preprocessing": {"size": [64, 64]},
+            },
+            {
+                "name": "meta",
+                "kind": "tabular",
+                "columns": ["age", "sex", "view"],
+                "categorical": ["sex", "view"],
+            },
         ],
         "tasks": [{"name": "abnormal", "label": "label", "classes": ["normal", "abnormal"]}],
     }

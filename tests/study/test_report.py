@@ -20,10 +20,24 @@ from fusiondx.study.verdict import decide
 
 MODS = ["cxr", "ecg", "labs", "report"]
 SINGLE_LABELS = {"cxr": "image cxr", "ecg": "ECG", "labs": "labs", "report": "report text"}
-FUSIONS = [("concat", "intermediate"), ("attention", "intermediate"), ("late_average", "late"),
-           ("gated", "intermediate"), ("cross_attention", "intermediate"), ("early", "early")]
-METRICS = ["auroc", "auprc", "precision", "accuracy", "f1", "recall", "balanced_accuracy",
-           "specificity"]
+FUSIONS = [
+    ("concat", "intermediate"),
+    ("attention", "intermediate"),
+    ("late_average", "late"),
+    ("gated", "intermediate"),
+    ("cross_attention", "intermediate"),
+    ("early", "early"),
+]
+METRICS = [
+    "auroc",
+    "auprc",
+    "precision",
+    "accuracy",
+    "f1",
+    "recall",
+    "balanced_accuracy",
+    "specificity",
+]
 IMG = "data:image/png;base64,"
 
 
@@ -31,21 +45,41 @@ def _stat(rng: np.random.Generator, mean: float, seeds: int = 3) -> dict[str, An
     mean = float(np.clip(mean, 0.05, 0.995))
     half = float(rng.uniform(0.015, 0.04))
     per_seed = [float(np.clip(mean + rng.normal(0, 0.01), 0, 1)) for _ in range(seeds)]
-    return {"mean": mean, "low": max(0.0, mean - half), "high": min(1.0, mean + half * 0.8),
-            "per_seed": per_seed}
+    return {
+        "mean": mean,
+        "low": max(0.0, mean - half),
+        "high": min(1.0, mean + half * 0.8),
+        "per_seed": per_seed,
+    }
 
 
-def _entry(rng: np.random.Generator, eid: str, label: str, kind: str, fusion: str | None,
-           level: str | None, mods: list[str], auroc: float) -> dict[str, Any]:
+def _entry(
+    rng: np.random.Generator,
+    eid: str,
+    label: str,
+    kind: str,
+    fusion: str | None,
+    level: str | None,
+    mods: list[str],
+    auroc: float,
+) -> dict[str, Any]:
     test = {"auroc": _stat(rng, auroc), "auprc": _stat(rng, auroc - rng.uniform(0.01, 0.05))}
     for m in METRICS[2:]:
         test[m] = _stat(rng, auroc - rng.uniform(0.04, 0.12))
-    return {"id": eid, "label": label, "kind": kind, "fusion": fusion, "level": level,
-            "modalities": mods, "n_parameters": int(rng.integers(40_000, 3_000_000)),
-            "flops_per_case": float(rng.uniform(1e6, 9e7)),
-            "train_seconds": float(rng.uniform(8, 120)),
-            "val": {m: test[m]["mean"] + float(rng.normal(0, 0.01)) for m in test},
-            "test": test, "runs": [{"seed": s, "run_dir": f"runs/{eid}/seed{s}"} for s in range(3)]}
+    return {
+        "id": eid,
+        "label": label,
+        "kind": kind,
+        "fusion": fusion,
+        "level": level,
+        "modalities": mods,
+        "n_parameters": int(rng.integers(40_000, 3_000_000)),
+        "flops_per_case": float(rng.uniform(1e6, 9e7)),
+        "train_seconds": float(rng.uniform(8, 120)),
+        "val": {m: test[m]["mean"] + float(rng.normal(0, 0.01)) for m in test},
+        "test": test,
+        "runs": [{"seed": s, "run_dir": f"runs/{eid}/seed{s}"} for s in range(3)],
+    }
 
 
 def _curves(rng: np.random.Generator, k: float, sharp: float, n: int = 420) -> dict[str, Any]:
@@ -62,15 +96,20 @@ def _curves(rng: np.random.Generator, k: float, sharp: float, n: int = 420) -> d
     bins = np.linspace(0, 1, 11)
     idx = np.clip(np.digitize(score, bins) - 1, 0, 9)
     keep = [b for b in range(10) if (idx == b).any()]
-    return {"roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist(),
-                    "auc": float(np.trapezoid(tpr, fpr))},
-            "pr": {"recall": rec.tolist(), "precision": prec.tolist(),
-                   "ap": float(np.sum(np.diff(np.r_[0, rec]) * prec))},
-            "calibration": {"mean_predicted": [float(score[idx == b].mean()) for b in keep],
-                            "fraction_positive": [float(y[idx == b].mean()) for b in keep],
-                            "count": [int((idx == b).sum()) for b in keep]},
-            "histogram": {"edges": bins.tolist(),
-                          "counts": np.bincount(idx, minlength=10).tolist()}}
+    return {
+        "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "auc": float(np.trapezoid(tpr, fpr))},
+        "pr": {
+            "recall": rec.tolist(),
+            "precision": prec.tolist(),
+            "ap": float(np.sum(np.diff(np.r_[0, rec]) * prec)),
+        },
+        "calibration": {
+            "mean_predicted": [float(score[idx == b].mean()) for b in keep],
+            "fraction_positive": [float(y[idx == b].mean()) for b in keep],
+            "count": [int((idx == b).sum()) for b in keep],
+        },
+        "histogram": {"edges": bins.tolist(), "counts": np.bincount(idx, minlength=10).tolist()},
+    }
 
 
 def sample_results(seed: int = 0, fusion_wins: bool = True) -> dict[str, Any]:
@@ -79,17 +118,38 @@ def sample_results(seed: int = 0, fusion_wins: bool = True) -> dict[str, Any]:
     singles = dict(zip(MODS, [0.89, 0.81, 0.77, 0.84], strict=True))
     if not fusion_wins:
         singles["cxr"] = 0.95
-    entries = [_entry(rng, f"single_{m}", SINGLE_LABELS[m], "single", None, None, [m], a)
-               for m, a in singles.items()]
+    entries = [
+        _entry(rng, f"single_{m}", SINGLE_LABELS[m], "single", None, None, [m], a)
+        for m, a in singles.items()
+    ]
     top = 0.97 if fusion_wins else 0.93
     for j, (f, level) in enumerate(FUSIONS):
-        entries.append(_entry(rng, f"fusion_{f}", f, "fusion", f, level, list(MODS),
-                              top - 0.012 * j - rng.uniform(0, 0.01) * (j > 0)))
+        entries.append(
+            _entry(
+                rng,
+                f"fusion_{f}",
+                f,
+                "fusion",
+                f,
+                level,
+                list(MODS),
+                top - 0.012 * j - rng.uniform(0, 0.01) * (j > 0),
+            )
+        )
     drops = {"cxr": 0.07, "ecg": 0.02, "labs": 0.01, "report": 0.03}
     for m, dr in drops.items():
-        entries.append(_entry(rng, f"ablation_concat_minus_{m}", f"concat without {m}",
-                              "ablation", "concat", "intermediate", [x for x in MODS if x != m],
-                              top - dr))
+        entries.append(
+            _entry(
+                rng,
+                f"ablation_concat_minus_{m}",
+                f"concat without {m}",
+                "ablation",
+                "concat",
+                "intermediate",
+                [x for x in MODS if x != m],
+                top - dr,
+            )
+        )
     entries.sort(key=lambda e: -e["test"]["auroc"]["mean"])
     by = {e["id"]: e for e in entries}
     win, best = "fusion_concat", "single_cxr"
@@ -100,56 +160,127 @@ def sample_results(seed: int = 0, fusion_wins: bool = True) -> dict[str, Any]:
 
     def tcurve(final: float) -> dict[str, list[float]]:
         t = np.arange(n_ep)
-        return {"epoch": ep, "train_loss": (0.7 * np.exp(-t / 6) + 0.1).tolist(),
-                "val_loss": (0.6 * np.exp(-t / 7) + 0.22 + 0.004 * np.maximum(t - 14, 0)).tolist(),
-                "val_auroc": (final - 0.35 * np.exp(-t / 4) + rng.normal(0, 0.004, n_ep)).tolist()}
+        return {
+            "epoch": ep,
+            "train_loss": (0.7 * np.exp(-t / 6) + 0.1).tolist(),
+            "val_loss": (0.6 * np.exp(-t / 7) + 0.22 + 0.004 * np.maximum(t - 14, 0)).tolist(),
+            "val_auroc": (final - 0.35 * np.exp(-t / 4) + rng.normal(0, 0.004, n_ep)).tolist(),
+        }
 
     n_test = 300
-    return with_verdict({
-        "study": {"name": "cardio-pulmonary demo", "created": "2025-05-01T10:12:00",
-                  "task": "diagnosis", "task_type": "binary", "classes": ["healthy", "disease"],
-                  "primary_metric": "auroc", "seeds": [0, 1, 2], "folds": None, "n_boot": 1000,
-                  "selection": "val/auroc",
-                  "config_yaml": "name: demo\nseed: 0\nmodalities:\n  - name: cxr\n"
-                                 "    encoder: image_resnet\nfusion: <concat & friends>\n",
-                  "results_path": "studies/demo/results.json"},
-        "data": {"splits": {s: {"cases": n, "classes": {"healthy": int(n * 0.57),
-                                                        "disease": n - int(n * 0.57)}}
-                            for s, n in (("train", 1050), ("val", 225), ("test", n_test))},
-                 "availability": {m: {s: float(np.round(rng.uniform(0.8, 1.0), 2))
-                                      for s in ("train", "val", "test")} for m in MODS}},
-        "entries": entries, "winner": win, "best_single": best,
-        "comparison": {"metric": "auroc", "a": win, "b": best, "difference": diff,
-                       "low": diff - 0.03, "high": diff + 0.03,
-                       "p_value": 0.001 if fusion_wins else 0.04, "n_boot": 1000,
-                       "method": "paired bootstrap over test cases, pooled over 3 seeds",
-                       "delong": {"z": 4.1, "p_value": 4e-5}},
-        "curves": {win: _curves(rng, 5.5 if fusion_wins else 3.6, 1.3),
-                   best: _curves(rng, 2.6 if fusion_wins else 4.4, 0.85)},
-        "confusion_matrix": {"entry": win, "labels": ["healthy", "disease"],
-                             "matrix": [[150, 21], [14, 115]]},
-        "ablation": {"entry": win, "metric": "auroc", "full": stat3,
-                     "without": {m: {**{k: v for k, v in
-                                        by[f"ablation_concat_minus_{m}"]["test"]["auroc"].items()
-                                        if k != "per_seed"}, "id": f"ablation_concat_minus_{m}"}
-                                 for m in MODS},
-                     "only": {m: {**{k: v for k, v in by[f"single_{m}"]["test"]["auroc"].items()
-                                     if k != "per_seed"}, "id": f"single_{m}"} for m in MODS}},
-        "robustness": {"metric": "auroc",
-                       "removed": {win: {"none": stat3["mean"],
-                                         **{m: stat3["mean"] - d * 1.3 for m, d in drops.items()}},
-                                   best: {"none": by[best]["test"]["auroc"]["mean"],
-                                          "cxr": math.nan, "ecg": by[best]["test"]["auroc"]["mean"],
-                                          "labs": by[best]["test"]["auroc"]["mean"],
-                                          "report": by[best]["test"]["auroc"]["mean"]}},
-                       "missing_rate": {
-                           win: {"rates": [0, 0.25, 0.5, 0.75, 1.0],
-                                 **{m: [stat3["mean"] - d * 1.3 * r for r in (0, .25, .5, .75, 1)]
-                                    for m, d in drops.items()}},
-                           best: {"rates": [0, 0.25, 0.5, 0.75, 1.0],
-                                  "cxr": [0.89, 0.79, 0.69, 0.6, 0.5]}}},
-        "training_curves": {win: tcurve(0.95), best: tcurve(0.88)},
-    })
+    return with_verdict(
+        {
+            "study": {
+                "name": "cardio-pulmonary demo",
+                "created": "2025-05-01T10:12:00",
+                "task": "diagnosis",
+                "task_type": "binary",
+                "classes": ["healthy", "disease"],
+                "primary_metric": "auroc",
+                "seeds": [0, 1, 2],
+                "folds": None,
+                "n_boot": 1000,
+                "selection": "val/auroc",
+                "config_yaml": "name: demo\nseed: 0\nmodalities:\n  - name: cxr\n"
+                "    encoder: image_resnet\nfusion: <concat & friends>\n",
+                "results_path": "studies/demo/results.json",
+            },
+            "data": {
+                "splits": {
+                    s: {
+                        "cases": n,
+                        "classes": {"healthy": int(n * 0.57), "disease": n - int(n * 0.57)},
+                    }
+                    for s, n in (("train", 1050), ("val", 225), ("test", n_test))
+                },
+                "availability": {
+                    m: {
+                        s: float(np.round(rng.uniform(0.8, 1.0), 2))
+                        for s in ("train", "val", "test")
+                    }
+                    for m in MODS
+                },
+            },
+            "entries": entries,
+            "winner": win,
+            "best_single": best,
+            "comparison": {
+                "metric": "auroc",
+                "a": win,
+                "b": best,
+                "difference": diff,
+                "low": diff - 0.03,
+                "high": diff + 0.03,
+                "p_value": 0.001 if fusion_wins else 0.04,
+                "n_boot": 1000,
+                "method": "paired bootstrap over test cases, pooled over 3 seeds",
+                "delong": {"z": 4.1, "p_value": 4e-5},
+            },
+            "curves": {
+                win: _curves(rng, 5.5 if fusion_wins else 3.6, 1.3),
+                best: _curves(rng, 2.6 if fusion_wins else 4.4, 0.85),
+            },
+            "confusion_matrix": {
+                "entry": win,
+                "labels": ["healthy", "disease"],
+                "matrix": [[150, 21], [14, 115]],
+            },
+            "ablation": {
+                "entry": win,
+                "metric": "auroc",
+                "full": stat3,
+                "without": {
+                    m: {
+                        **{
+                            k: v
+                            for k, v in by[f"ablation_concat_minus_{m}"]["test"]["auroc"].items()
+                            if k != "per_seed"
+                        },
+                        "id": f"ablation_concat_minus_{m}",
+                    }
+                    for m in MODS
+                },
+                "only": {
+                    m: {
+                        **{
+                            k: v
+                            for k, v in by[f"single_{m}"]["test"]["auroc"].items()
+                            if k != "per_seed"
+                        },
+                        "id": f"single_{m}",
+                    }
+                    for m in MODS
+                },
+            },
+            "robustness": {
+                "metric": "auroc",
+                "removed": {
+                    win: {
+                        "none": stat3["mean"],
+                        **{m: stat3["mean"] - d * 1.3 for m, d in drops.items()},
+                    },
+                    best: {
+                        "none": by[best]["test"]["auroc"]["mean"],
+                        "cxr": math.nan,
+                        "ecg": by[best]["test"]["auroc"]["mean"],
+                        "labs": by[best]["test"]["auroc"]["mean"],
+                        "report": by[best]["test"]["auroc"]["mean"],
+                    },
+                },
+                "missing_rate": {
+                    win: {
+                        "rates": [0, 0.25, 0.5, 0.75, 1.0],
+                        **{
+                            m: [stat3["mean"] - d * 1.3 * r for r in (0, 0.25, 0.5, 0.75, 1)]
+                            for m, d in drops.items()
+                        },
+                    },
+                    best: {"rates": [0, 0.25, 0.5, 0.75, 1.0], "cxr": [0.89, 0.79, 0.69, 0.6, 0.5]},
+                },
+            },
+            "training_curves": {win: tcurve(0.95), best: tcurve(0.88)},
+        }
+    )
 
 
 def with_verdict(r: dict[str, Any]) -> dict[str, Any]:
@@ -165,8 +296,15 @@ def losing_results() -> dict[str, Any]:
     r = sample_results(seed=1, fusion_wins=False)
     by = {e["id"]: e for e in r["entries"]}
     d = by["fusion_concat"]["test"]["auroc"]["mean"] - by["single_cxr"]["test"]["auroc"]["mean"]
-    r["comparison"].update(a="fusion_concat", b="single_cxr", difference=d, low=d - 0.025,
-                           high=d + 0.015, p_value=0.21, delong=None)
+    r["comparison"].update(
+        a="fusion_concat",
+        b="single_cxr",
+        difference=d,
+        low=d - 0.025,
+        high=d + 0.015,
+        p_value=0.21,
+        delong=None,
+    )
     return with_verdict(r)
 
 
@@ -201,8 +339,17 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
     for e in res["entries"]:
         assert e["label"] in page
     sections = [m.group(1) for m in re.finditer(r'<section id="([a-z]+)"', page)]
-    assert sections == ["summary", "ranking", "head", "samples", "ablation", "robustness", "training",
-                        "data", "config"]
+    assert sections == [
+        "summary",
+        "ranking",
+        "head",
+        "samples",
+        "ablation",
+        "robustness",
+        "training",
+        "data",
+        "config",
+    ]
 
 
 def test_summary_names_the_winner_with_numbers(full: tuple[dict[str, Any], str]) -> None:
@@ -244,20 +391,39 @@ def test_losing_variant_names_the_better_simpler_model(tmp_path: Path) -> None:
 def test_unclear_gain_is_not_sold_as_a_win(tmp_path: Path) -> None:
     res = sample_results()
     res["comparison"].update(difference=0.01, low=-0.01, high=0.03, p_value=0.3)
-    summary = write_report(_lean(with_verdict(res)), tmp_path / "r.html").read_text().split("</section>")[0]
+    summary = (
+        write_report(_lean(with_verdict(res)), tmp_path / "r.html")
+        .read_text()
+        .split("</section>")[0]
+    )
     assert "A simpler model does as well: image cxr" in summary and "Fusion helps" not in summary
     assert 'class="verdict meh"' in summary
 
 
-@pytest.mark.parametrize(("drop", "n_img", "notes"), [
-    (("ablation", "robustness"), 5, ["No ablation", "No robustness"]),
-    (("curves",), 6, ["ROC and PR curves skipped", "Calibration curve skipped"]),
-    (("training_curves", "confusion_matrix"), 6, ["No training curves", "matrix skipped"]),
-    (("curves", "confusion_matrix", "ablation", "robustness", "training_curves", "data",
-      "comparison"), 1, ["No ablation", "No split summary"]),
-])
-def test_missing_parts_are_skipped(tmp_path: Path, drop: tuple[str, ...], n_img: int,
-                                   notes: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("drop", "n_img", "notes"),
+    [
+        (("ablation", "robustness"), 5, ["No ablation", "No robustness"]),
+        (("curves",), 6, ["ROC and PR curves skipped", "Calibration curve skipped"]),
+        (("training_curves", "confusion_matrix"), 6, ["No training curves", "matrix skipped"]),
+        (
+            (
+                "curves",
+                "confusion_matrix",
+                "ablation",
+                "robustness",
+                "training_curves",
+                "data",
+                "comparison",
+            ),
+            1,
+            ["No ablation", "No split summary"],
+        ),
+    ],
+)
+def test_missing_parts_are_skipped(
+    tmp_path: Path, drop: tuple[str, ...], n_img: int, notes: list[str]
+) -> None:
     res = sample_results()
     for k in drop:
         res[k] = None
@@ -272,8 +438,11 @@ def test_multiclass_without_curves_and_nan_values(tmp_path: Path) -> None:
     res = sample_results()
     res["study"].update(task_type="multiclass", classes=["normal", "af", "mi"])
     res["curves"] = None
-    res["confusion_matrix"] = {"entry": "fusion_concat", "labels": ["normal", "af", "mi"],
-                               "matrix": [[80, 5, 3], [6, 70, 9], [2, 8, 60]]}
+    res["confusion_matrix"] = {
+        "entry": "fusion_concat",
+        "labels": ["normal", "af", "mi"],
+        "matrix": [[80, 5, 3], [6, 70, 9], [2, 8, 60]],
+    }
     res["robustness"]["missing_rate"] = None
     res["entries"][-1]["test"]["auprc"] = {"mean": math.nan, "low": math.nan, "high": math.nan}
     res["entries"][-1]["flops_per_case"] = None
@@ -309,8 +478,9 @@ def test_markdown_table_is_ranked(tmp_path: Path) -> None:
     aurocs = [float(r.strip("|").split("|")[7].split()[0]) for r in rows]
     assert aurocs == sorted(aurocs, reverse=True)
     expected = sorted(res["entries"], key=lambda e: -e["test"]["auroc"]["mean"])
-    assert [r.strip("|").split("|")[1].strip().rstrip(" ★") for r in rows] == \
-        [e["label"] for e in expected]
+    assert [r.strip("|").split("|")[1].strip().rstrip(" ★") for r in rows] == [
+        e["label"] for e in expected
+    ]
     assert "★" in rows[0]  # the winner ranks first here
     assert any("3 seeds" in ln and "bootstrap" in ln and "1000" in ln for ln in lines)
 
@@ -319,8 +489,18 @@ def test_csv_table_matches_the_dict(tmp_path: Path) -> None:
     res = sample_results()
     _, path = write_tables(res, tmp_path)
     df = pd.read_csv(path)
-    for c in ["id", "label", "kind", "fusion", "level", "modalities", "n_parameters",
-              "flops_per_case", "train_seconds", "val_auroc"]:
+    for c in [
+        "id",
+        "label",
+        "kind",
+        "fusion",
+        "level",
+        "modalities",
+        "n_parameters",
+        "flops_per_case",
+        "train_seconds",
+        "val_auroc",
+    ]:
         assert c in df.columns
     for m in METRICS:
         for k in ("mean", "low", "high"):
@@ -354,14 +534,28 @@ def test_report_renders_in_chromium(tmp_path: Path, full_path: Path) -> None:
     if shutil.which("chromium") is None:
         # CI (.ci/run) installs Chromium and sets this, so the test cannot silently skip there.
         if os.environ.get("FUSIONDX_REQUIRE_CHROMIUM"):
-            pytest.fail("chromium is not installed but FUSIONDX_REQUIRE_CHROMIUM is set (apt-get install chromium)")
+            pytest.fail(
+                "chromium is not installed but FUSIONDX_REQUIRE_CHROMIUM is set (apt-get install chromium)"
+            )
         pytest.skip("chromium not installed")
 
     page = full_path
     shot = tmp_path / "shot.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                    f"--screenshot={shot}", "--window-size=1280,2400", "--hide-scrollbars",
-                    page.resolve().as_uri()], check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1280,2400",
+            "--hide-scrollbars",
+            page.resolve().as_uri(),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     img = Image.open(shot).convert("RGB")
     assert img.size == (1280, 2400)
     colors = img.getcolors(maxcolors=1 << 20)
@@ -374,4 +568,7 @@ def test_report_counts_seeds(tmp_path: Path) -> None:
     page = write_report(res, tmp_path / "r.html").read_text()
     assert re.search(r"3 seeds \(0, 1, 2\).*123 test cases", page)
     write_tables(res, tmp_path)
-    assert "Mean over 3 seeds (0, 1, 2) on the test split (123 cases)" in (tmp_path / "table.md").read_text()
+    assert (
+        "Mean over 3 seeds (0, 1, 2) on the test split (123 cases)"
+        in (tmp_path / "table.md").read_text()
+    )

@@ -17,13 +17,20 @@ from fusiondx.study.search import run_search
 def _cfg(quick_config: dict[str, Any]) -> dict[str, Any]:
     cfg = copy.deepcopy(quick_config)
     cfg["train"]["epochs"] = 2
-    cfg["study"] = {"strategies": ["concat", "attention"], "seeds": 1, "n_boot": 100,
-                    "ablation": False, "robustness": False}
+    cfg["study"] = {
+        "strategies": ["concat", "attention"],
+        "seeds": 1,
+        "n_boot": 100,
+        "ablation": False,
+        "robustness": False,
+    }
     return cfg
 
 
 @pytest.mark.slow
-def test_search_stores_trials_and_refits_the_best(quick_config: dict[str, Any], tmp_path: Path) -> None:
+def test_search_stores_trials_and_refits_the_best(
+    quick_config: dict[str, Any], tmp_path: Path
+) -> None:
     cfg = load_config(_cfg(quick_config))
     study, result = run_search(cfg, tmp_path / "s", trials=3, progress=False)
     assert (tmp_path / "s" / "search.db").is_file()
@@ -35,8 +42,14 @@ def test_search_stores_trials_and_refits_the_best(quick_config: dict[str, Any], 
     ids = {e["id"] for e in result.results["entries"]}
     assert f"tuned_{best.params['fusion']}" in ids and f"fusion_{best.params['fusion']}" in ids
     assert {"single_cxr", "single_ecg", "single_labs", "single_report"} <= ids
-    tuned = load_config(Path(next(e for e in result.results["entries"]
-                                  if e["id"].startswith("tuned_"))["runs"][0]["run_dir"]) / "config.yaml")
+    tuned = load_config(
+        Path(
+            next(e for e in result.results["entries"] if e["id"].startswith("tuned_"))["runs"][0][
+                "run_dir"
+            ]
+        )
+        / "config.yaml"
+    )
     assert tuned.train.lr == pytest.approx(best.params["lr"])
     assert tuned.fusion.dim == best.params["dim"]
     # the same storage continues the same search
@@ -57,10 +70,18 @@ def test_pruned_trials_stop_early(quick_config: dict[str, Any], tmp_path: Path) 
         for step in range(4):
             t.report(1.0, step)
         seeded.tell(t, 1.0)
-    study, _ = run_search(cfg, tmp_path / "p", trials=1, storage=storage, refit=False, progress=False)
+    study, _ = run_search(
+        cfg, tmp_path / "p", trials=1, storage=storage, refit=False, progress=False
+    )
     assert study.trials[-1].state == optuna.trial.TrialState.PRUNED
 
 
 def test_bad_storage_url_is_a_clear_error(quick_config: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="search storage"):
-        run_search(load_config(_cfg(quick_config)), tmp_path, trials=1, storage="nosuchdb://x", progress=False)
+        run_search(
+            load_config(_cfg(quick_config)),
+            tmp_path,
+            trials=1,
+            storage="nosuchdb://x",
+            progress=False,
+        )

@@ -26,7 +26,11 @@ TASKS = ("binary", "multiclass", "multilabel")
 def _data(task: str, n: int, seed: int, k: int = 3, ties: bool = False):
     """Targets and informative but imperfect probabilities; all classes present for n >= 60."""
     rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, (n, k)) if task == "multilabel" else rng.integers(0, 2 if task == "binary" else k, n)
+    y = (
+        rng.integers(0, 2, (n, k))
+        if task == "multilabel"
+        else rng.integers(0, 2 if task == "binary" else k, n)
+    )
     return y, _probs_for(task, y, seed + 1000, k, ties)
 
 
@@ -78,8 +82,9 @@ def test_multiclass_with_an_absent_class() -> None:
     # torchmetrics leaves it out of the macro average of the threshold metrics.
     rng = np.random.default_rng(12)
     y = rng.integers(0, 2, 60)
-    p = np.column_stack([rng.random(60) + 0.6 * (y == 0), rng.random(60) + 0.6 * (y == 1),
-                         np.zeros(60)])
+    p = np.column_stack(
+        [rng.random(60) + 0.6 * (y == 0), rng.random(60) + 0.6 * (y == 1), np.zeros(60)]
+    )
     p /= p.sum(axis=1, keepdims=True)
     ref = _reference("multiclass", y, p)
     for name in ("precision", "recall", "f1", "specificity", "balanced_accuracy", "auprc"):
@@ -174,8 +179,10 @@ def test_pooled_ci_averages_seeds_within_each_replicate() -> None:
     y, p1 = _data("binary", 200, 1)
     p2 = _probs_for("binary", y, 2)
     idx = bootstrap_indices(200, 300, seed=0, strata=y)
-    reps = (metric_replicates("f1", y, p1, "binary", idx)
-            + metric_replicates("f1", y, p2, "binary", idx)) / 2
+    reps = (
+        metric_replicates("f1", y, p1, "binary", idx)
+        + metric_replicates("f1", y, p2, "binary", idx)
+    ) / 2
     res = pooled_ci("f1", y, [p1, p2], "binary", n_boot=300, seed=0)
     assert res["low"] == pytest.approx(np.percentile(reps, 2.5))
     assert res["high"] == pytest.approx(np.percentile(reps, 97.5))
@@ -183,8 +190,9 @@ def test_pooled_ci_averages_seeds_within_each_replicate() -> None:
 
 def test_paired_difference_with_itself_is_zero() -> None:
     y, p = _data("multiclass", 150, 3)
-    res = paired_difference("auprc", y, [p, p * 0.5 + 0.5 / 3], [p, p * 0.5 + 0.5 / 3],
-                            "multiclass", n_boot=300)
+    res = paired_difference(
+        "auprc", y, [p, p * 0.5 + 0.5 / 3], [p, p * 0.5 + 0.5 / 3], "multiclass", n_boot=300
+    )
     assert (res["difference"], res["low"], res["high"]) == (0.0, 0.0, 0.0)
     assert res["p_value"] == 1.0
 

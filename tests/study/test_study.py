@@ -27,8 +27,13 @@ STRATEGIES = ["concat", "late_average"]
 
 def _study_config(quick_config: dict[str, Any], **study: Any) -> dict[str, Any]:
     cfg = copy.deepcopy(quick_config)
-    cfg["study"] = {"strategies": STRATEGIES, "seeds": 2, "n_boot": 200,
-                    "missing_rates": [0.0, 0.5, 1.0], **study}
+    cfg["study"] = {
+        "strategies": STRATEGIES,
+        "seeds": 2,
+        "n_boot": 200,
+        "missing_rates": [0.0, 0.5, 1.0],
+        **study,
+    }
     return cfg
 
 
@@ -37,7 +42,9 @@ def study(cohort_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     import importlib.util
 
     # The top-level conftest by path: the name `conftest` is shared by several test folders.
-    spec = importlib.util.spec_from_file_location("_top_conftest", Path(__file__).parents[1] / "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "_top_conftest", Path(__file__).parents[1] / "conftest.py"
+    )
     top = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(top)
     cfg = copy.deepcopy(top.QUICK)
@@ -67,11 +74,24 @@ def test_study_trains_every_entry_and_writes_its_files(study: Any) -> None:
         assert ci["mean"] == pytest.approx(np.mean(ci["per_seed"]))
     # scikit-learn references on every modality and on all of them, fitted once on the same split
     refs = {e["id"]: e for e in results["entries"] if e["kind"] == "reference"}
-    assert {"ref_hgb_labs", "ref_logistic_labs", "ref_tfidf_report", "ref_pixels_cxr",
-            "ref_signal_features_ecg", "ref_all_features", "ref_stacked"} <= set(refs)
+    assert {
+        "ref_hgb_labs",
+        "ref_logistic_labs",
+        "ref_tfidf_report",
+        "ref_pixels_cxr",
+        "ref_signal_features_ecg",
+        "ref_all_features",
+        "ref_stacked",
+    } <= set(refs)
     for e in refs.values():
-        assert len(e["runs"]) == 1 and e["n_parameters"] is None and 0 <= e["test"]["auroc"]["mean"] <= 1
-        tested = pd.read_csv(Path(e["runs"][0]["run_dir"]) / "predictions.csv").query("split == 'test'")
+        assert (
+            len(e["runs"]) == 1
+            and e["n_parameters"] is None
+            and 0 <= e["test"]["auroc"]["mean"] <= 1
+        )
+        tested = pd.read_csv(Path(e["runs"][0]["run_dir"]) / "predictions.csv").query(
+            "split == 'test'"
+        )
         assert len(tested) == results["study"]["n_test"]
     assert results["best_reference"] == max(refs.values(), key=lambda e: e["val"]["auroc"])["id"]
     assert "probe_presence" in ids  # the cohort has missing modalities to learn from
@@ -79,8 +99,10 @@ def test_study_trains_every_entry_and_writes_its_files(study: Any) -> None:
     assert "metadata_columns" in absent["metadata"]  # none configured
     v = results["verdict"]
     assert v["headline"] and v["tone"] in ("good", "meh", "bad")
-    assert v["fusion_helps"] == (results["comparisons"]["single"]["low"] > 0
-                                 and results["comparisons"]["reference"]["low"] > 0)
+    assert v["fusion_helps"] == (
+        results["comparisons"]["single"]["low"] > 0
+        and results["comparisons"]["reference"]["low"] > 0
+    )
     # entries are ranked by the test primary metric, best first
     means = [e["test"]["auroc"]["mean"] for e in results["entries"]]
     assert means == sorted(means, reverse=True)
@@ -132,15 +154,31 @@ def test_test_data_never_influences_the_choice(study: Any) -> None:
 
 
 @pytest.mark.slow
-def test_killed_study_resumes_and_skips_finished_runs(quick_config: dict[str, Any], tmp_path: Path) -> None:
-    cfg = _study_config(quick_config, strategies=["concat"], seeds=1, ablation=False, robustness=False)
+def test_killed_study_resumes_and_skips_finished_runs(
+    quick_config: dict[str, Any], tmp_path: Path
+) -> None:
+    cfg = _study_config(
+        quick_config, strategies=["concat"], seeds=1, ablation=False, robustness=False
+    )
     cfg["train"]["epochs"] = 3
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "study_out"
-    cmd = [sys.executable, "-m", "fusiondx.cli", "study", str(path), "--out", str(out), "--quiet",
-           "--jobs", "2"]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "fusiondx.cli",
+        "study",
+        str(path),
+        "--out",
+        str(out),
+        "--quiet",
+        "--jobs",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 240
     while time.time() < deadline and not list(out.glob("runs/*/*/metrics.json")):
         time.sleep(0.1)
@@ -153,7 +191,11 @@ def test_killed_study_resumes_and_skips_finished_runs(quick_config: dict[str, An
     assert res.returncode == 0, res.stderr[-3000:]
     for p, mtime in finished.items():
         assert p.stat().st_mtime_ns == mtime, f"{p} was retrained"
-    trained = [p for p in out.glob("runs/*/*/metrics.json") if not p.parts[-3].startswith(("ref_", "probe_"))]
+    trained = [
+        p
+        for p in out.glob("runs/*/*/metrics.json")
+        if not p.parts[-3].startswith(("ref_", "probe_"))
+    ]
     assert len(trained) == 5
     assert (out / "report.html").is_file()
 
@@ -163,13 +205,17 @@ def test_folds_score_every_case_once(quick_config: dict[str, Any], tmp_path: Pat
     res = run_study(load_config(cfg), tmp_path / "cv", folds=3, progress=False)
     fusion = next(e for e in res.results["entries"] if e["id"] == "fusion_concat")
     assert [r["name"] for r in fusion["runs"]] == ["fold0", "fold1", "fold2"]
-    tested = pd.concat(pd.read_csv(Path(r["run_dir"]) / "predictions.csv").query("split == 'test'")
-                       for r in fusion["runs"])
+    tested = pd.concat(
+        pd.read_csv(Path(r["run_dir"]) / "predictions.csv").query("split == 'test'")
+        for r in fusion["runs"]
+    )
     assert tested["case_id"].is_unique and len(tested) == 160
     assert res.results["study"]["folds"] == 3 and len(fusion["test"]["auroc"]["per_seed"]) == 1
 
 
-def test_cli_rejects_seeds_with_folds_and_unknown_strategies(quick_config: dict[str, Any], tmp_path: Path) -> None:
+def test_cli_rejects_seeds_with_folds_and_unknown_strategies(
+    quick_config: dict[str, Any], tmp_path: Path
+) -> None:
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(_study_config(quick_config)))
     runner = CliRunner()
@@ -181,7 +227,9 @@ def test_cli_rejects_seeds_with_folds_and_unknown_strategies(quick_config: dict[
     assert "Example" in res.output
 
 
-def test_folds_are_refused_when_a_split_column_fixes_the_split(quick_config: dict[str, Any], tmp_path: Path) -> None:
+def test_folds_are_refused_when_a_split_column_fixes_the_split(
+    quick_config: dict[str, Any], tmp_path: Path
+) -> None:
     from fusiondx.errors import ConfigError
 
     cfg = _study_config(quick_config, strategies=["concat"], ablation=False, robustness=False)

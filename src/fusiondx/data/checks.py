@@ -44,8 +44,11 @@ def check_cells(df: pd.DataFrame, cfg: Config, path: Path, errors: list[DataErro
             continue  # missing columns, or the whole modality empty: reported by check_manifest
         for c in cols:
             if df[c].isna().all():
-                errors.append(DataError(
-                    f"Column '{c}' of tabular modality '{m.name}' is empty for every case.", column=c,
-                    fix=f"fill it or remove it from modalities[{m.name}].columns"))
+                errors.append(
+                    DataError(
+                        f"Column '{c}' of tabular modality '{m.name}' is empty for every case.",
+                        column=c,
+                        fix=f"fill it or remove it from modalities[{m.name}].columns",
+                    )
+                )
         make_preprocessor(m, cfg.data.data_root).check(df, ids, errors)
-

@@ -21,8 +21,12 @@ class CaseDataset(Dataset):
         augment: per-modality random transforms applied to each present case (training only).
     """
 
-    def __init__(self, store: CaseStore, indices: np.ndarray,
-                 augment: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> None:
+    def __init__(
+        self,
+        store: CaseStore,
+        indices: np.ndarray,
+        augment: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    ) -> None:
         self.store = store
         self.indices = np.asarray(indices, dtype=np.int64)
         self.augment = augment or {}
@@ -97,7 +101,9 @@ class EpochShuffle(Sampler[int]):
 
     def _draw(self, gen: torch.Generator, epoch: int) -> torch.Tensor:
         if epoch == 0 or not self.persistent:
-            torch.empty((), dtype=torch.int64).random_(generator=gen)  # the loader's worker base seed
+            torch.empty((), dtype=torch.int64).random_(
+                generator=gen
+            )  # the loader's worker base seed
         return torch.randperm(self.n, generator=gen)
 
     def __iter__(self) -> Iterator[int]:
@@ -109,16 +115,28 @@ class EpochShuffle(Sampler[int]):
         gen.set_state(state)
         for e in range(first, epoch):
             self._draw(gen, e)
-            torch.randperm(self.n, generator=gen)  # RandomSampler's last, empty slice draws one more
+            torch.randperm(
+                self.n, generator=gen
+            )  # RandomSampler's last, empty slice draws one more
         self._start = (epoch, gen.get_state())
         return iter(self._draw(gen, epoch).tolist())
 
 
-def make_loader(dataset: CaseDataset, *, batch_size: int, shuffle: bool, seed: int,
-                num_workers: int = 0) -> DataLoader:
+def make_loader(
+    dataset: CaseDataset, *, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0
+) -> DataLoader:
     """A DataLoader whose batches come whole from ``CaseDataset.__getitems__``."""
     gen = torch.Generator().manual_seed(seed)  # seeds the workers (their augmentation streams)
-    sampler = EpochShuffle(len(dataset), seed, persistent_workers=num_workers > 0) if shuffle else None
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, generator=gen,
-                      collate_fn=_passthrough, num_workers=num_workers,
-                      persistent_workers=num_workers > 0, worker_init_fn=_seed_worker)
+    sampler = (
+        EpochShuffle(len(dataset), seed, persistent_workers=num_workers > 0) if shuffle else None
+    )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        generator=gen,
+        collate_fn=_passthrough,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        worker_init_fn=_seed_worker,
+    )

@@ -38,8 +38,14 @@ def label_source(df: pd.DataFrame, ids: pd.Series | None, cfg: Config | None = N
     return LabelSource(df, ids, cfg, open_image)
 
 
-def encode_targets(info: TaskInfo, df: pd.DataFrame, ids: pd.Series | None, cfg: Config | None = None, *,
-                   errors: list[DataError] | None = None) -> np.ndarray:
+def encode_targets(
+    info: TaskInfo,
+    df: pd.DataFrame,
+    ids: pd.Series | None,
+    cfg: Config | None = None,
+    *,
+    errors: list[DataError] | None = None,
+) -> np.ndarray:
     """Every row's target, as the task's type encodes it (see :meth:`TaskType.encode`).
 
     With ``errors`` given, a type that checks cell by cell appends every bad cell there instead
@@ -47,6 +53,8 @@ def encode_targets(info: TaskInfo, df: pd.DataFrame, ids: pd.Series | None, cfg:
     return task_type(info).encode(info, label_source(df, ids, cfg), errors)
 
 
-def split_strata(info: TaskInfo, df: pd.DataFrame, ids: pd.Series, cfg: Config | None = None) -> np.ndarray:
+def split_strata(
+    info: TaskInfo, df: pd.DataFrame, ids: pd.Series, cfg: Config | None = None
+) -> np.ndarray:
     """What the split is stratified on, read from the label cells (see :meth:`TaskType.split_key`)."""
     return task_type(info).split_key(info, label_source(df, ids, cfg))

@@ -30,8 +30,11 @@ def read_manifest(path: Path, *, sep: str = ",", id_column: str | None = None) -
             under another common separator, the error says so (instead of 'no column').
     """
     if not path.is_file():
-        raise DataError("The manifest file does not exist.", file=path,
-                        fix="check data.manifest in the config (relative paths start at the config's folder)")
+        raise DataError(
+            "The manifest file does not exist.",
+            file=path,
+            fix="check data.manifest in the config (relative paths start at the config's folder)",
+        )
     parquet = path.suffix.lower() in (".parquet", ".pq")
     if not parquet and id_column is not None:
         _check_separator(path, sep, id_column)
@@ -41,14 +44,26 @@ def read_manifest(path: Path, *, sep: str = ",", id_column: str | None = None) -
             df = df.astype(object).where(df.notna(), np.nan)
             df = df.map(lambda v: v if isinstance(v, str) or v is np.nan else str(v))
         else:
-            df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                             skipinitialspace=False)
+            df = pd.read_csv(
+                path,
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                skipinitialspace=False,
+            )
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise DataError(f"The manifest cannot be parsed ({exc}).", file=path,
-                        fix="save it as UTF-8 CSV with a header row, or as Parquet") from None
+        raise DataError(
+            f"The manifest cannot be parsed ({exc}).",
+            file=path,
+            fix="save it as UTF-8 CSV with a header row, or as Parquet",
+        ) from None
     if len(df.columns) == 0 or len(df) == 0:
-        raise DataError("The manifest has no cases (no data rows).", file=path,
-                        fix="add one row per case below the header row")
+        raise DataError(
+            "The manifest has no cases (no data rows).",
+            file=path,
+            fix="add one row per case below the header row",
+        )
     # Whitespace-only cells are as empty as empty ones; stripping them is the only change made.
     df = df.map(lambda v: np.nan if isinstance(v, str) and not v.strip() else v)
     df.columns = [str(c) for c in df.columns]
@@ -72,17 +87,25 @@ def _check_separator(path: Path, sep: str, id_column: str) -> None:
             raise DataError(
                 f"The manifest's header looks {name}-separated ('{shown}'), but it is read with "
                 f"{SEPARATORS.get(sep, repr(sep))} (data.sep), so there is no column '{id_column}'.",
-                file=path, column=id_column,
+                file=path,
+                column=id_column,
                 fix=f"set `sep: {yaml_sep}` under `data:` in the config (data.sep), or save the manifest "
-                    f"{SEPARATORS.get(sep, repr(sep))}-separated")
+                f"{SEPARATORS.get(sep, repr(sep))}-separated",
+            )
 
 
 def _fields(line: str, sep: str) -> list[str]:
     return [f.strip() for f in next(csv.reader([line], delimiter=sep), [])]
 
 
-def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bool = True,
-                   errors: list[DataError] | None = None) -> None:
+def check_manifest(
+    df: pd.DataFrame,
+    cfg: Config,
+    path: Path,
+    *,
+    need_labels: bool = True,
+    errors: list[DataError] | None = None,
+) -> None:
     """Structural checks that need no file I/O: columns, ids, empty modalities, labels present.
 
     Every problem found is appended to ``errors``; without a list they are raised as one error
@@ -100,24 +123,35 @@ def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bo
     named += [(c, "data.metadata_columns") for c in cfg.data.metadata_columns]
     for m in cfg.modalities:
         named += [(c, f"modalities[{m.name}]") for c in _columns(m)]
-    label_cols = [(c, t) for t in cfg.tasks for c in ([t.label] if isinstance(t.label, str) else t.label)]
+    label_cols = [
+        (c, t) for t in cfg.tasks for c in ([t.label] if isinstance(t.label, str) else t.label)
+    ]
     if need_labels:
         named += [(c, f"tasks[{t.name}].label") for c, t in label_cols]
     for col, where in _first_naming(named):
         if col not in df.columns:
-            found.append(DataError(
-                f"The manifest has no column '{col}' (named by {where}).{did_you_mean(col, df.columns)}",
-                column=col, file=path,
-                fix=f"rename the column or change {where}; columns are: {', '.join(df.columns)}"))
+            found.append(
+                DataError(
+                    f"The manifest has no column '{col}' (named by {where}).{did_you_mean(col, df.columns)}",
+                    column=col,
+                    file=path,
+                    fix=f"rename the column or change {where}; columns are: {', '.join(df.columns)}",
+                )
+            )
     if id_col in df.columns:
         _check_ids(df[id_col], path, found)
     ids = df[id_col] if id_col in df.columns else None
     for m in cfg.modalities:
         cols = [c for c in _columns(m) if c in df.columns]
         if cols and df[cols].isna().all(axis=None):
-            found.append(DataError(
-                f"Modality '{m.name}' is empty for every case.", file=path, column=",".join(cols),
-                fix="fill the column(s) or remove the modality from the config"))
+            found.append(
+                DataError(
+                    f"Modality '{m.name}' is empty for every case.",
+                    file=path,
+                    column=",".join(cols),
+                    fix="fill the column(s) or remove the modality from the config",
+                )
+            )
     # Cases with none of the configured modalities are kept on purpose: a single-modality
     # baseline must be scored on the same cases as the fused model, and for such a case it can
     # only predict from what it learned about absence (the prior). `validate` reports how many.
@@ -128,9 +162,15 @@ def check_manifest(df: pd.DataFrame, cfg: Config, path: Path, *, need_labels: bo
             if c not in df.columns or config_type(t).may_be_empty:
                 continue  # an empty cell means no lesion / no reference / not measured
             for i in np.flatnonzero(df[c].isna().to_numpy()):
-                found.append(DataError(
-                    "The label is empty.", row=line_of(int(i)), column=c, case_id=case_of(ids, int(i)),
-                    fix="fill the label, or drop unlabelled cases (use `fusiondx predict` for them)"))
+                found.append(
+                    DataError(
+                        "The label is empty.",
+                        row=line_of(int(i)),
+                        column=c,
+                        case_id=case_of(ids, int(i)),
+                        fix="fill the label, or drop unlabelled cases (use `fusiondx predict` for them)",
+                    )
+                )
     if errors is None and len(found) > before:
         raise summarise(found, path)
 
@@ -155,17 +195,30 @@ def _first_naming(named: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def _check_ids(ids: pd.Series, path: Path, found: list[DataError]) -> None:
     col = str(ids.name)
     for pos in np.flatnonzero(ids.isna().to_numpy()):
-        found.append(DataError("A case has an empty id.", file=path, row=line_of(int(pos)), column=col,
-                               fix="give every row a unique case id"))
+        found.append(
+            DataError(
+                "A case has an empty id.",
+                file=path,
+                row=line_of(int(pos)),
+                column=col,
+                fix="give every row a unique case id",
+            )
+        )
     dup = ids[ids.duplicated(keep=False) & ids.notna()]
     n_repeated = dup.nunique()
     for value in dict.fromkeys(dup):
         lines = [line_of(int(i)) for i in np.flatnonzero((ids == value).to_numpy())]
-        found.append(DataError(
-            f"Case ids must be unique, but '{value}' appears on lines {lines}"
-            f" ({n_repeated} repeated id(s) in all).",
-            file=path, row=lines[0], column=col, case_id=str(value),
-            fix="make the ids unique (e.g. append a visit number), or remove the duplicate rows"))
+        found.append(
+            DataError(
+                f"Case ids must be unique, but '{value}' appears on lines {lines}"
+                f" ({n_repeated} repeated id(s) in all).",
+                file=path,
+                row=lines[0],
+                column=col,
+                case_id=str(value),
+                fix="make the ids unique (e.g. append a visit number), or remove the duplicate rows",
+            )
+        )
 
 
 def modality_present(df: pd.DataFrame, m: object) -> np.ndarray:
@@ -183,6 +236,9 @@ def resolve_path(value: str, root: Path, *, column: str, case_id: str, row: int)
     if not full.is_relative_to(root_r):
         raise DataError(
             f"The path '{value}' points outside the data root '{root_r}'.",
-            case_id=case_id, row=row, column=column,
-            fix="move the file under the data root, or set data.root to a folder containing it")
+            case_id=case_id,
+            row=row,
+            column=column,
+            fix="move the file under the data root, or set data.root to a folder containing it",
+        )
     return full

@@ -14,8 +14,16 @@ from fusiondx.errors import DataError, line_of
 SPLITS = ("train", "val", "test")
 # Classes with fewer cases cannot be stratified three ways by the shuffle split.
 _RARE = 6
-_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
-            "validation": "val", "dev": "val", "test": "test", "testing": "test"}
+_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+}
 
 
 def splits_from_column(df: pd.DataFrame, column: str, id_column: str) -> np.ndarray:
@@ -26,13 +34,18 @@ def splits_from_column(df: pd.DataFrame, column: str, id_column: str) -> np.ndar
         if key not in _ALIASES:
             raise DataError(
                 f"The split value '{v if isinstance(v, str) else ''}' is not train, val or test.",
-                row=line_of(pos), column=column, case_id=str(df[id_column].iloc[pos]),
-                fix="use train, val (or valid/validation) or test in every row")
+                row=line_of(pos),
+                column=column,
+                case_id=str(df[id_column].iloc[pos]),
+                fix="use train, val (or valid/validation) or test in every row",
+            )
         out[pos] = _ALIASES[key]
     return out.astype(str)
 
 
-def patient_groups(df: pd.DataFrame, column: str | None, ids: pd.Series) -> tuple[np.ndarray | None, list[str]]:
+def patient_groups(
+    df: pd.DataFrame, column: str | None, ids: pd.Series
+) -> tuple[np.ndarray | None, list[str]]:
     """The group of each case for splitting (its patient), and the ids of cases with no patient.
 
     A blank patient cell is a patient of its own (the group is the case id), not one patient
@@ -42,8 +55,11 @@ def patient_groups(df: pd.DataFrame, column: str | None, ids: pd.Series) -> tupl
         return None, []
     blank = df[column].isna().to_numpy()
     # The NUL prefix keeps a case's own group apart from any patient id a cell can hold.
-    groups = np.where(blank, "\0case:" + ids.astype(str).to_numpy().astype(object),
-                      df[column].astype(str).to_numpy().astype(object))
+    groups = np.where(
+        blank,
+        "\0case:" + ids.astype(str).to_numpy().astype(object),
+        df[column].astype(str).to_numpy().astype(object),
+    )
     return groups.astype(str), [str(i) for i in ids[blank]]
 
 
@@ -84,31 +100,60 @@ def make_splits(
         test = _kfold_test(idx, key, groups, folds, fold, seed, names, strict)
         rest = np.setdiff1d(idx, test)
         f_val_rest = min(f_val / (1 - 1 / folds), 0.5)  # val keeps its share of all cases
-        val = rest[_group_fold(None if key is None else key[rest], rest if groups is None else groups[rest],
-                               f_val_rest, seed + 1, names, strict, f"the validation part of fold {fold}")]
+        val = rest[
+            _group_fold(
+                None if key is None else key[rest],
+                rest if groups is None else groups[rest],
+                f_val_rest,
+                seed + 1,
+                names,
+                strict,
+                f"the validation part of fold {fold}",
+            )
+        ]
     elif groups is None and not (strict and _has_rare(key)):
         merged = _mergeable(key) if key is not None else None
         rest, test = train_test_split(idx, test_size=f_test, random_state=seed, stratify=merged)
         strat_rest = None if merged is None else _mergeable(merged[rest])
-        _, val = train_test_split(rest, test_size=f_val / (1 - f_test), random_state=seed + 1,
-                                  stratify=strat_rest)
+        _, val = train_test_split(
+            rest, test_size=f_val / (1 - f_test), random_state=seed + 1, stratify=strat_rest
+        )
     else:
         g = idx if groups is None else groups
         test = _group_fold(key, g, f_test, seed, names, strict, "the test split")
         rest = np.setdiff1d(idx, test)
-        val = rest[_group_fold(None if key is None else key[rest], g[rest], f_val / (1 - f_test),
-                               seed + 1, names, strict, "the validation split")]
+        val = rest[
+            _group_fold(
+                None if key is None else key[rest],
+                g[rest],
+                f_val / (1 - f_test),
+                seed + 1,
+                names,
+                strict,
+                "the validation split",
+            )
+        ]
     out[test] = "test"
     out[val] = "val"
     return out.astype(str)
 
 
-def _kfold_test(idx: np.ndarray, key: np.ndarray | None, groups: np.ndarray | None, folds: int,
-                fold: int, seed: int, names: Mapping[str, str], strict: bool) -> np.ndarray:
+def _kfold_test(
+    idx: np.ndarray,
+    key: np.ndarray | None,
+    groups: np.ndarray | None,
+    folds: int,
+    fold: int,
+    seed: int,
+    names: Mapping[str, str],
+    strict: bool,
+) -> np.ndarray:
     n_groups = len(np.unique(groups)) if groups is not None else len(idx)
     if n_groups < folds:
-        raise DataError(f"There are {n_groups} patients or cases, too few for {folds} folds.",
-                        fix="use fewer folds (data.split.folds) or add cases")
+        raise DataError(
+            f"There are {n_groups} patients or cases, too few for {folds} folds.",
+            fix="use fewer folds (data.split.folds) or add cases",
+        )
     g = groups if groups is not None else idx
     held = _folds(key, g, folds, seed)
     if strict:
@@ -126,8 +171,9 @@ def _folds(key: np.ndarray | None, groups: np.ndarray, k: int, seed: int) -> lis
         return [h for _, h in cv.split(np.zeros(len(groups)), y, groups)]
 
 
-def _check_folds(key: np.ndarray, groups: np.ndarray, held: list[np.ndarray],
-                 names: Mapping[str, str]) -> None:
+def _check_folds(
+    key: np.ndarray, groups: np.ndarray, held: list[np.ndarray], names: Mapping[str, str]
+) -> None:
     """Every class in every test fold, or an error with the class's counts per fold."""
     for c in np.unique(key):
         per_fold = [int(np.sum(key[h] == c)) for h in held]
@@ -136,39 +182,56 @@ def _check_folds(key: np.ndarray, groups: np.ndarray, held: list[np.ndarray],
         n_groups = len(np.unique(groups[key == c]))
         name = names.get(str(c), str(c))
         if n_groups < len(held):
-            what = (f"Class '{name}' has {int(np.sum(key == c))} case(s) in {n_groups} patient(s), "
-                    f"fewer than the {len(held)} folds")
+            what = (
+                f"Class '{name}' has {int(np.sum(key == c))} case(s) in {n_groups} patient(s), "
+                f"fewer than the {len(held)} folds"
+            )
         else:
             what = f"Class '{name}' cannot be spread over all {len(held)} folds with whole patients"
         raise DataError(
             f"{what}: its cases fall {'/'.join(map(str, per_fold))} across the test folds, so a fold "
             "would be scored without it (its metric undefined there, the pooled comparison unbalanced).",
             fix=f"use at most {max(2, min(n_groups, len(held) - 1))} folds (data.split.folds or --folds), "
-                "repeat over seeds on one split instead (--seeds), or add cases of this class")
+            "repeat over seeds on one split instead (--seeds), or add cases of this class",
+        )
 
 
-def _group_fold(key: np.ndarray | None, groups: np.ndarray, frac: float, seed: int,
-                names: Mapping[str, str], strict: bool, what: str) -> np.ndarray:
+def _group_fold(
+    key: np.ndarray | None,
+    groups: np.ndarray,
+    frac: float,
+    seed: int,
+    names: Mapping[str, str],
+    strict: bool,
+    what: str,
+) -> np.ndarray:
     """About ``frac`` of the cases as whole groups (positions into ``groups``): the first of
     ``round(1/frac)`` stratified grouped folds that holds every class, else (not strict) the
     first that holds the most classes."""
     n_groups = len(np.unique(groups))
     k = int(min(max(2, round(1 / frac)), n_groups))
     if k < 2:
-        raise DataError("There are too few patients to make train, val and test splits.",
-                        fix="add cases, or give the split explicitly with data.split.column")
+        raise DataError(
+            "There are too few patients to make train, val and test splits.",
+            fix="add cases, or give the split explicitly with data.split.column",
+        )
     held = _folds(key, groups, k, seed)
     if key is None:
         return held[0]
     classes = np.unique(key)
     # A part qualifies when it and what remains each hold every class; else the first part that
     # holds the most classes while leaving them all in the rest.
-    score = [len(np.unique(key[h])) + len(classes) * (len(np.unique(np.delete(key, h))) == len(classes))
-             for h in held]
+    score = [
+        len(np.unique(key[h])) + len(classes) * (len(np.unique(np.delete(key, h))) == len(classes))
+        for h in held
+    ]
     best = int(np.argmax(score))
     if score[best] == 2 * len(classes) or not strict:
         return held[best]
-    c = min(classes, key=lambda c: sum(bool(np.any(key[h] == c)) for h in held) if np.sum(key == c) > 1 else -1)
+    c = min(
+        classes,
+        key=lambda c: sum(bool(np.any(key[h] == c)) for h in held) if np.sum(key == c) > 1 else -1,
+    )
     per_fold = [int(np.sum(key[h] == c)) for h in held]
     raise DataError(
         f"{what[0].upper()}{what[1:]} cannot hold a case of class '{names.get(str(c), str(c))}' "
@@ -176,7 +239,8 @@ def _group_fold(key: np.ndarray | None, groups: np.ndarray, frac: float, seed: i
         f"of that class in {len(np.unique(groups[key == c]))} patient(s), which fall "
         f"{'/'.join(map(str, per_fold))} across the {k} candidate parts of about {frac:.0%} each.",
         fix="use fewer folds (data.split.folds or --folds), a larger val fraction "
-            "(data.split.fractions), repeat over seeds instead (--seeds), or add cases of this class")
+        "(data.split.fractions), repeat over seeds instead (--seeds), or add cases of this class",
+    )
 
 
 def _has_rare(key: np.ndarray | None) -> bool:
@@ -201,8 +265,10 @@ def check_splits(split: np.ndarray, ids: pd.Series, patients: np.ndarray | None)
     """Each split non-empty and, with patient ids, no patient in two splits."""
     for s in SPLITS:
         if not np.any(split == s):
-            raise DataError(f"The {s} split has no cases.",
-                            fix="add cases, change data.split.fractions, or fix the split column")
+            raise DataError(
+                f"The {s} split has no cases.",
+                fix="add cases, change data.split.fractions, or fix the split column",
+            )
     if patients is not None:
         frame = pd.DataFrame({"p": patients, "s": split})
         shared = frame.groupby("p")["s"].nunique()
@@ -214,4 +280,5 @@ def check_splits(split: np.ndarray, ids: pd.Series, patients: np.ndarray | None)
                 f"Patient '{p}' has cases in several splits ({', '.join(map(str, cases))}), which leaks "
                 f"test information into training ({len(bad)} patient(s) in all).",
                 case_id=str(cases[0]),
-                fix="put all cases of a patient in one split, or let FusionDx split (drop data.split.column)")
+                fix="put all cases of a patient in one split, or let FusionDx split (drop data.split.column)",
+            )

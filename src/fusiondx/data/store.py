@@ -54,7 +54,9 @@ class CaseStore:
         idx = np.asarray(idx, dtype=np.int64)
         inputs: dict[str, Any] = {}
         for m in self.modalities:
-            arrays = {k: torch.from_numpy(np.ascontiguousarray(a[idx])) for k, a in self.inputs[m].items()}
+            arrays = {
+                k: torch.from_numpy(np.ascontiguousarray(a[idx])) for k, a in self.inputs[m].items()
+            }
             inputs[m] = arrays[""] if set(arrays) == {""} else arrays
         return {
             "case_id": [str(self.ids[i]) for i in idx],
@@ -110,7 +112,10 @@ def label_cases(cfg: Config) -> Labelled:
     strata = _strata(tasks[0], df, ids, path, cfg)
     split = assign_splits(cfg, df, ids, strata, task_type(tasks[0]).stratum_names(tasks[0]))
     try:
-        tasks = [task_type(t).fit(t, df, split == "train", tc) for t, tc in zip(tasks, cfg.tasks, strict=True)]
+        tasks = [
+            task_type(t).fit(t, df, split == "train", tc)
+            for t, tc in zip(tasks, cfg.tasks, strict=True)
+        ]
     except DataError as err:
         raise err.at(file=path) from None
     targets = _targets(tasks, df, ids, path, cfg)
@@ -125,9 +130,11 @@ def _patient_notes(cfg: Config, df: pd.DataFrame, ids: pd.Series) -> list[str]:
     if not blank:
         return []
     n = len(blank)
-    return [f"{n} case{'s have' if n > 1 else ' has'} no {col}: each is treated as its own patient "
-            f"(e.g. {some_cases(blank)}); fill {col} where cases share a patient, so that they stay "
-            "in one split"]
+    return [
+        f"{n} case{'s have' if n > 1 else ' has'} no {col}: each is treated as its own patient "
+        f"(e.g. {some_cases(blank)}); fill {col} where cases share a patient, so that they stay "
+        "in one split"
+    ]
 
 
 def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
@@ -152,8 +159,15 @@ def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
     return Prepared(store, pre, lab.tasks)
 
 
-def prepare_with_state(cfg: Config, state: dict[str, Any], manifest: Path, root: Path, *,
-                       need_labels: bool, progress: bool = False) -> Prepared:
+def prepare_with_state(
+    cfg: Config,
+    state: dict[str, Any],
+    manifest: Path,
+    root: Path,
+    *,
+    need_labels: bool,
+    progress: bool = False,
+) -> Prepared:
     """Decode a (possibly new) manifest with preprocessing fitted by an earlier run."""
     df = read_manifest(manifest, sep=cfg.data.sep, id_column=cfg.data.id_column)
     check_manifest(df, cfg, manifest, need_labels=need_labels)
@@ -164,7 +178,9 @@ def prepare_with_state(cfg: Config, state: dict[str, Any], manifest: Path, root:
         p = make_preprocessor(m, root)
         p.load_state(state["preprocessors"][m.name])
         pre[m.name] = p
-    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"manifest": manifest, "root": root})})
+    cfg = cfg.model_copy(
+        update={"data": cfg.data.model_copy(update={"manifest": manifest, "root": root})}
+    )
     store = build_store(cfg, df, ids, pre, progress=progress)
     if need_labels:
         store.targets = _targets(tasks, df, ids, manifest, cfg)
@@ -172,8 +188,14 @@ def prepare_with_state(cfg: Config, state: dict[str, Any], manifest: Path, root:
     return Prepared(store, pre, tasks)
 
 
-def build_store(cfg: Config, df: pd.DataFrame, ids: pd.Series, pre: dict[str, Preprocessor], *,
-                progress: bool = False) -> CaseStore:
+def build_store(
+    cfg: Config,
+    df: pd.DataFrame,
+    ids: pd.Series,
+    pre: dict[str, Preprocessor],
+    *,
+    progress: bool = False,
+) -> CaseStore:
     """Decode every present modality cell once; collect every bad case before failing.
 
     A present cell that turns out to hold nothing (a report of whitespace) is marked missing in
@@ -188,9 +210,13 @@ def build_store(cfg: Config, df: pd.DataFrame, ids: pd.Series, pre: dict[str, Pr
     with _Progress(progress, total=sum(int(v.sum()) for v in present.values())) as bar:
         for name in names:
             p = pre[name]
-            root = _cache_root(cfg, name, p, p.input_files(df, present[name], ids)) if disk else None
+            root = (
+                _cache_root(cfg, name, p, p.input_files(df, present[name], ids)) if disk else None
+            )
             if root is not None and (root / "done").exists():
-                arrays[name] = {k: np.load(root / f"{k or 'x'}.npy", mmap_mode="r") for k in p.shapes()}
+                arrays[name] = {
+                    k: np.load(root / f"{k or 'x'}.npy", mmap_mode="r") for k in p.shapes()
+                }
                 found = json.loads((root / "found.json").read_text())  # written before "done"
                 bar.advance(int(present[name].sum()))
             else:
@@ -201,14 +227,22 @@ def build_store(cfg: Config, df: pd.DataFrame, ids: pd.Series, pre: dict[str, Pr
                 if root is not None and errors:
                     for a in tmp.values():
                         os.remove(a.filename)  # type: ignore[attr-defined]
-                arrays[name] = _publish(tmp, root, found) if root is not None and not errors else tmp
+                arrays[name] = (
+                    _publish(tmp, root, found) if root is not None and not errors else tmp
+                )
             present[name][np.asarray(found["empty"], dtype=np.int64)] = False
             notes += found["notes"]
     if errors:
         raise summarise(errors, cfg.data.manifest)
     mask = np.stack([present[n] for n in names], axis=1)
-    return CaseStore(ids.to_numpy().astype(str), np.full(len(df), "").astype(str), names, arrays, mask,
-                     notes=notes)
+    return CaseStore(
+        ids.to_numpy().astype(str),
+        np.full(len(df), "").astype(str),
+        names,
+        arrays,
+        mask,
+        notes=notes,
+    )
 
 
 def _allocate(p: Preprocessor, n: int, root: Path | None) -> dict[str, np.ndarray]:
@@ -223,7 +257,9 @@ def _allocate(p: Preprocessor, n: int, root: Path | None) -> dict[str, np.ndarra
     return out
 
 
-def _publish(arrays: dict[str, np.ndarray], root: Path, found: dict[str, Any]) -> dict[str, np.ndarray]:
+def _publish(
+    arrays: dict[str, np.ndarray], root: Path, found: dict[str, Any]
+) -> dict[str, np.ndarray]:
     """Move a finished decode into the shared cache in one rename per file.
 
     Several trainings of a study may decode the same modality at once; each writes its own
@@ -257,8 +293,11 @@ def _cache_root(cfg: Config, name: str, p: Preprocessor, files: Sequence[Path]) 
     decoded arrays."""
     h = hashlib.sha256(_CACHE_FORMAT + cfg.data.manifest.read_bytes())
     h.update(str(cfg.data.data_root).encode())
-    h.update(json.dumps([cfg.modality(name).model_dump(mode="json"), p.state()],
-                        sort_keys=True, default=str).encode())
+    h.update(
+        json.dumps(
+            [cfg.modality(name).model_dump(mode="json"), p.state()], sort_keys=True, default=str
+        ).encode()
+    )
     for f in files:
         h.update(_file_identity(f))
     base = cfg.data.cache_dir or (cfg.output_dir / ".cache")
@@ -282,8 +321,9 @@ def _file_identity(path: Path) -> bytes:
     return f"{full}\0{st.st_size}\0{st.st_mtime_ns}\0{digest}\n".encode()
 
 
-def _targets(tasks: list[TaskInfo], df: pd.DataFrame, ids: pd.Series, path: Path,
-             cfg: Config) -> dict[str, np.ndarray]:
+def _targets(
+    tasks: list[TaskInfo], df: pd.DataFrame, ids: pd.Series, path: Path, cfg: Config
+) -> dict[str, np.ndarray]:
     out = {}
     for t in tasks:
         try:
@@ -293,7 +333,9 @@ def _targets(tasks: list[TaskInfo], df: pd.DataFrame, ids: pd.Series, path: Path
     return out
 
 
-def _strata(task: TaskInfo, df: pd.DataFrame, ids: pd.Series, path: Path, cfg: Config) -> np.ndarray:
+def _strata(
+    task: TaskInfo, df: pd.DataFrame, ids: pd.Series, path: Path, cfg: Config
+) -> np.ndarray:
     """What the split is stratified on: the first task's class, or (other tasks) whether a case
     has a lesion / an event, read from the label cells without decoding any file."""
     try:
@@ -302,8 +344,13 @@ def _strata(task: TaskInfo, df: pd.DataFrame, ids: pd.Series, path: Path, cfg: C
         raise (err.at(file=path) if err.file is None else err) from None
 
 
-def assign_splits(cfg: Config, df: pd.DataFrame, ids: pd.Series, strata: np.ndarray,
-                  names: dict[str, str] | None = None) -> np.ndarray:
+def assign_splits(
+    cfg: Config,
+    df: pd.DataFrame,
+    ids: pd.Series,
+    strata: np.ndarray,
+    names: dict[str, str] | None = None,
+) -> np.ndarray:
     """train / val / test per case: from the split column, or made (stratified on ``strata``,
     grouped by patient) as ``data.split`` says; ``names`` (see ``stratum_names``) are the strata
     every made split must hold."""
@@ -312,21 +359,31 @@ def assign_splits(cfg: Config, df: pd.DataFrame, ids: pd.Series, strata: np.ndar
         split = splits_from_column(df, cfg.data.split.column, cfg.data.id_column)
     else:
         sc = cfg.data.split
-        split = make_splits(strata, sc.fractions,
-                            cfg.seed if sc.seed is None else sc.seed, groups=patients,
-                            stratify=sc.stratify, folds=sc.folds, fold=sc.fold, names=names)
+        split = make_splits(
+            strata,
+            sc.fractions,
+            cfg.seed if sc.seed is None else sc.seed,
+            groups=patients,
+            stratify=sc.stratify,
+            folds=sc.folds,
+            fold=sc.fold,
+            names=names,
+        )
     check_splits(split, ids, patients)
     return split
 
 
-def _check_train_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], split: np.ndarray) -> None:
+def _check_train_classes(
+    tasks: list[TaskInfo], targets: dict[str, np.ndarray], split: np.ndarray
+) -> None:
     train = split == "train"
     for t in tasks:
         task_type(t).check_train(t, targets[t.name][train])
 
 
-def _check_val_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], split: np.ndarray,
-                       cfg: Config) -> None:
+def _check_val_classes(
+    tasks: list[TaskInfo], targets: dict[str, np.ndarray], split: np.ndarray, cfg: Config
+) -> None:
     """The monitored binary or multiclass task's validation split needs two classes when early
     stopping and the best checkpoint follow a ranking metric (AUROC, the default): with one
     class it is undefined, and training would keep its first epoch."""
@@ -340,9 +397,11 @@ def _check_val_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], sp
     val = y[split == "val"]
     if len(val) == 0 or len(np.unique(val)) >= 2:
         return
-    counts = "; ".join(f"{s}: " + ", ".join(f"'{c}' {int(np.sum(y[split == s] == k))}"
-                                           for k, c in enumerate(t.classes))
-                       for s in ("train", "val", "test"))
+    counts = "; ".join(
+        f"{s}: "
+        + ", ".join(f"'{c}' {int(np.sum(y[split == s] == k))}" for k, c in enumerate(t.classes))
+        for s in ("train", "val", "test")
+    )
     how = f"column '{cfg.data.split.column}'" if cfg.data.split.column else "the made split"
     raise DataError(
         f"The validation split of task '{t.name}' holds a single class (cases per split and class, "
@@ -350,7 +409,8 @@ def _check_val_classes(tasks: list[TaskInfo], targets: dict[str, np.ndarray], sp
         "checkpoint follow, is undefined.",
         column=cfg.data.split.column or t.label[0],
         fix="put cases of every class in val (fix the split column, or let FusionDx split), or set "
-            "train.early_stopping.monitor: loss")
+        "train.early_stopping.monitor: loss",
+    )
 
 
 class _Progress:
@@ -364,8 +424,13 @@ class _Progress:
         if self.enabled and self.total:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-            self._p = Progress("[progress.description]{task.description}", BarColumn(),
-                               MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+            self._p = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                transient=True,
+            )
             self._p.start()
             self._task = self._p.add_task("decoding cases", total=self.total)
         return self

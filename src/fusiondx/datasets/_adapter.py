@@ -79,26 +79,37 @@ def output_paths(out: str | Path, dataset: str, *, inputs: Path | None = None) -
         folder, manifest = out, out / "manifest.csv"
     folder = folder.resolve()
     if inputs is not None and folder == Path(inputs).resolve():
-        raise DataError("The output folder is the dataset's own folder.", file=folder,
-                        fix="pass --out a separate folder, e.g. ../prepared/<dataset>")
+        raise DataError(
+            "The output folder is the dataset's own folder.",
+            file=folder,
+            fix="pass --out a separate folder, e.g. ../prepared/<dataset>",
+        )
     folder.mkdir(parents=True, exist_ok=True)
-    return OutputPaths(folder, folder / manifest.name, folder / f"{dataset}.yaml",
-                       folder / "skipped.csv")
+    return OutputPaths(
+        folder, folder / manifest.name, folder / f"{dataset}.yaml", folder / "skipped.csv"
+    )
 
 
 def require_file(path: Path, dataset: str, layout: str) -> Path:
     """``path`` must exist; otherwise a layout error that shows the expected layout."""
     if not path.exists():
-        raise DataError(f"This folder does not look like {dataset}: '{path.name}' is missing.",
-                        file=path, fix=f"pass the folder of the official download, which holds {layout}")
+        raise DataError(
+            f"This folder does not look like {dataset}: '{path.name}' is missing.",
+            file=path,
+            fix=f"pass the folder of the official download, which holds {layout}",
+        )
     return path
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], file: Path, fix: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(f"The table lacks the column(s) {missing}; it has {list(frame.columns)[:12]}.",
-                        file=file, column=missing[0], fix=fix)
+        raise DataError(
+            f"The table lacks the column(s) {missing}; it has {list(frame.columns)[:12]}.",
+            file=file,
+            column=missing[0],
+            fix=fix,
+        )
 
 
 def read_table(path: Path, **kwargs: Any) -> pd.DataFrame:
@@ -106,9 +117,11 @@ def read_table(path: Path, **kwargs: Any) -> pd.DataFrame:
     try:
         return pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError, EOFError) as exc:
-        raise DataError(f"The table cannot be read ({' '.join(str(exc).split())}).", file=path,
-                        fix="re-download the file; it should be a comma-separated table with a header row"
-                        ) from None
+        raise DataError(
+            f"The table cannot be read ({' '.join(str(exc).split())}).",
+            file=path,
+            fix="re-download the file; it should be a comma-separated table with a header row",
+        ) from None
 
 
 def track(items: Iterable[T], total: int | None, label: str, enabled: bool) -> Iterator[T]:
@@ -198,12 +211,15 @@ def split_gaps(split: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> li
                 if not np.any(y[sel] == k):
                     gaps.append(f"{s} has no '{c}' case")
         else:
-            gaps += [f"{s} has no '{c}' case" for k, c in enumerate(classes) if not np.any(y[sel, k] > 0)]
+            gaps += [
+                f"{s} has no '{c}' case" for k, c in enumerate(classes) if not np.any(y[sel, k] > 0)
+            ]
     return gaps
 
 
-def find_split_seed(config: Path, manifest: Path, *, fix: str, strict: bool = True, start: int = 0,
-                    tries: int = 20) -> tuple[int, list[str]]:
+def find_split_seed(
+    config: Path, manifest: Path, *, fix: str, strict: bool = True, start: int = 0, tries: int = 20
+) -> tuple[int, list[str]]:
     """A split seed (written into the config) whose made split has every class in every split.
 
     Only label counts decide, never a model's score. ``strict=False`` (multi-label tasks with rare
@@ -233,26 +249,51 @@ def find_split_seed(config: Path, manifest: Path, *, fix: str, strict: bool = Tr
     raise DataError(
         f"No split seed from {start} to {start + tries - 1} puts every class in train, val and test "
         f"(seed {start}: {'; '.join(tried[0][1])}). There are too few positive cases or patients.",
-        file=manifest, fix=fix)
+        file=manifest,
+        fix=fix,
+    )
 
 
 def _with_header(config: Path, raw: dict[str, Any]) -> str:
-    header = "".join(line + "\n" for line in config.read_text(encoding="utf-8").splitlines()
-                     if line.startswith("#"))
+    header = "".join(
+        line + "\n"
+        for line in config.read_text(encoding="utf-8").splitlines()
+        if line.startswith("#")
+    )
     return header + yaml.safe_dump(raw, sort_keys=False)
 
 
-def finish(dataset: str, paths: OutputPaths, frame: pd.DataFrame, skipped: Skipped, id_name: str,
-           label_counts: dict[str, int], notes: list[str], about: list[str]) -> PreparedDataset:
+def finish(
+    dataset: str,
+    paths: OutputPaths,
+    frame: pd.DataFrame,
+    skipped: Skipped,
+    id_name: str,
+    label_counts: dict[str, int],
+    notes: list[str],
+    about: list[str],
+) -> PreparedDataset:
     """Write skipped.csv and a README.md (provenance, licence, counts, notes) next to the manifest."""
     skipped.write(paths.skipped, id_name)
-    lines = [f"# {dataset}: prepared for FusionDx", "", *[p for a in about for p in (a, "")],
-             f"- cases written: {len(frame)} (`{paths.manifest.name}`)",
-             f"- records skipped: {len(skipped)} (`{paths.skipped.name}`, with the reason for each)",
-             "- labels: " + ", ".join(f"{k} {v}" for k, v in label_counts.items()),
-             f"- config: `{paths.config.name}`; next: `fusiondx study {paths.config.name}`"]
+    lines = [
+        f"# {dataset}: prepared for FusionDx",
+        "",
+        *[p for a in about for p in (a, "")],
+        f"- cases written: {len(frame)} (`{paths.manifest.name}`)",
+        f"- records skipped: {len(skipped)} (`{paths.skipped.name}`, with the reason for each)",
+        "- labels: " + ", ".join(f"{k} {v}" for k, v in label_counts.items()),
+        f"- config: `{paths.config.name}`; next: `fusiondx study {paths.config.name}`",
+    ]
     if notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]
     (paths.folder / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return PreparedDataset(dataset, paths.manifest, paths.config, paths.skipped, len(frame),
-                           list(skipped.rows), label_counts, notes)
+    return PreparedDataset(
+        dataset,
+        paths.manifest,
+        paths.config,
+        paths.skipped,
+        len(frame),
+        list(skipped.rows),
+        label_counts,
+        notes,
+    )

@@ -29,17 +29,39 @@ import pandas as pd
 # to INR, RDW-SD), plus INR, PTT, bilirubin and lactate, which are sparser but matter for acute
 # illness. The same list serves the full MIMIC-IV, so the two stay comparable.
 DEFAULT_LABS: dict[int, str] = {
-    50983: "sodium", 50971: "potassium", 50902: "chloride", 50882: "bicarbonate", 50868: "anion_gap",
-    51006: "urea_nitrogen", 50912: "creatinine", 50931: "glucose", 50893: "calcium", 50960: "magnesium",
-    50970: "phosphate", 51221: "hematocrit", 51222: "hemoglobin", 51265: "platelets", 51301: "wbc",
-    51277: "rdw", 51237: "inr", 51275: "ptt", 50885: "bilirubin_total", 50813: "lactate",
+    50983: "sodium",
+    50971: "potassium",
+    50902: "chloride",
+    50882: "bicarbonate",
+    50868: "anion_gap",
+    51006: "urea_nitrogen",
+    50912: "creatinine",
+    50931: "glucose",
+    50893: "calcium",
+    50960: "magnesium",
+    50970: "phosphate",
+    51221: "hematocrit",
+    51222: "hemoglobin",
+    51265: "platelets",
+    51301: "wbc",
+    51277: "rdw",
+    51237: "inr",
+    51275: "ptt",
+    50885: "bilirubin_total",
+    50813: "lactate",
 }
 _COLUMNS = ["hadm_id", "itemid", "charttime", "valuenum", "ref_range_lower", "ref_range_upper"]
 _CHUNK_ROWS = 2_000_000  # the full labevents table has ~120 M rows: never read it at once
 
 
-def window_labs(path: Path, admit: pd.Series, hours: int, step_minutes: int, itemids: list[int] | None,
-                on_chunk: Callable[[], None] | None = None) -> pd.DataFrame:
+def window_labs(
+    path: Path,
+    admit: pd.Series,
+    hours: int,
+    step_minutes: int,
+    itemids: list[int] | None,
+    on_chunk: Callable[[], None] | None = None,
+) -> pd.DataFrame:
     """The lab rows of each admission's window, with a numeric value.
 
     Args:
@@ -102,14 +124,21 @@ def scale_values(rows: pd.DataFrame, itemids: list[int]) -> tuple[np.ndarray, pd
             how = f"median {med:g}, half-IQR {fill_half:g} (no reference range)"
         gap = sel & ~ok
         mid[gap], half[gap] = fill_mid, fill_half
-        info.append({"itemid": item, "rows": int(sel.sum()), "rows_without_range": int(gap.sum()),
-                     "scaled_by": how})
+        info.append(
+            {
+                "itemid": item,
+                "rows": int(sel.sum()),
+                "rows_without_range": int(gap.sum()),
+                "scaled_by": how,
+            }
+        )
     z = (v - mid) / half
     return np.sign(z) * np.log1p(np.abs(z)), pd.DataFrame(info)
 
 
-def write_grids(rows: pd.DataFrame, values: np.ndarray, itemids: list[int], steps: int,
-                folder: Path) -> dict[int, str]:
+def write_grids(
+    rows: pd.DataFrame, values: np.ndarray, itemids: list[int], steps: int, folder: Path
+) -> dict[int, str]:
     """One ``(2 * labs, steps)`` float32 ``.npy`` per admission with any lab; hadm_id -> file name."""
     folder.mkdir(parents=True, exist_ok=True)
     k_of = {item: k for k, item in enumerate(itemids)}
@@ -133,15 +162,22 @@ def write_grids(rows: pd.DataFrame, values: np.ndarray, itemids: list[int], step
     return written
 
 
-def write_lab_table(path: Path, itemids: list[int], scaling: pd.DataFrame,
-                    d_labitems: pd.DataFrame) -> None:
+def write_lab_table(
+    path: Path, itemids: list[int], scaling: pd.DataFrame, d_labitems: pd.DataFrame
+) -> None:
     """``labs.csv``: what each channel of the series holds (lab, value or measured-flag, scaling)."""
     names = d_labitems.drop_duplicates("itemid").set_index("itemid")
     rows = []
     for kind in ("value", "measured"):
         for item in itemids:
-            rows.append({"channel": len(rows), "kind": kind, "itemid": item,
-                         "label": names["label"].get(item, DEFAULT_LABS.get(item, "")),
-                         "fluid": names["fluid"].get(item, "") if "fluid" in names else ""})
+            rows.append(
+                {
+                    "channel": len(rows),
+                    "kind": kind,
+                    "itemid": item,
+                    "label": names["label"].get(item, DEFAULT_LABS.get(item, "")),
+                    "fluid": names["fluid"].get(item, "") if "fluid" in names else "",
+                }
+            )
     table = pd.DataFrame(rows).merge(scaling, on="itemid", how="left")
     table.to_csv(path, index=False, lineterminator="\n")

@@ -14,7 +14,18 @@ import numpy as np
 from fusiondx.datasets._synthetic_latent import Latent
 
 LEAD_ORDER: tuple[str, ...] = (
-    "I", "II", "V2", "III", "aVR", "aVL", "aVF", "V1", "V3", "V4", "V5", "V6",
+    "I",
+    "II",
+    "V2",
+    "III",
+    "aVR",
+    "aVL",
+    "aVF",
+    "V1",
+    "V3",
+    "V4",
+    "V5",
+    "V6",
 )
 # Relative amplitude of (P, Q, R, S, ST, T) per lead; the ST column carries the lead's sign
 # of an ST shift (reciprocal changes show as the opposite sign).
@@ -76,9 +87,11 @@ def draw_ecg_params(rng: np.random.Generator, lat: Latent) -> EcgParams:
     benign_ectopy = rng.random(n) < 0.07
     early_repol = rng.random(n) < 0.07
     st_sign = np.where(rng.random(n) < 0.5, 1.0, -1.0)
-    st = (stc * st_sign * (0.07 + 0.05 * sev)
-          + early_repol * rng.uniform(0.02, 0.06, n)
-          + rng.normal(0, 0.012, n))
+    st = (
+        stc * st_sign * (0.07 + 0.05 * sev)
+        + early_repol * rng.uniform(0.02, 0.06, n)
+        + rng.normal(0, 0.012, n)
+    )
     return EcgParams(
         hr=np.clip(lat.hr_rest + exercise * rng.uniform(20, 45, n) + rng.normal(0, 6, n), 40, 170),
         rr_cv=np.where(arr, 0.10 + 0.08 * sev, 0.02) * rng.uniform(0.7, 1.3, n),
@@ -98,8 +111,9 @@ def lead_names(n_leads: int) -> list[str]:
     return list(LEAD_ORDER[:n_leads])
 
 
-def _beat_times(rng: np.random.Generator, hr: float, rr_cv: float, ectopic: float,
-                seconds: float) -> np.ndarray:
+def _beat_times(
+    rng: np.random.Generator, hr: float, rr_cv: float, ectopic: float, seconds: float
+) -> np.ndarray:
     """R-peak times covering ``[0, seconds]`` plus a margin so edge beats are complete."""
     rr_mean = 60.0 / hr
     n_max = int(np.ceil((seconds + 2.0) / (rr_mean * 0.5))) + 2
@@ -111,8 +125,9 @@ def _beat_times(rng: np.random.Generator, hr: float, rr_cv: float, ectopic: floa
     return t[t < seconds + 1.0]
 
 
-def synthesize(p: EcgParams, i: int, rng: np.random.Generator, n_leads: int, rate: int,
-               seconds: float) -> np.ndarray:
+def synthesize(
+    p: EcgParams, i: int, rng: np.random.Generator, n_leads: int, rate: int, seconds: float
+) -> np.ndarray:
     """Signal of case ``i`` as float32 (n_leads, n_samples) in mV."""
     n_samples = int(round(rate * seconds))
     t = np.arange(n_samples) / rate
@@ -134,8 +149,9 @@ def synthesize(p: EcgParams, i: int, rng: np.random.Generator, n_leads: int, rat
     return sig.astype(np.float32)
 
 
-def _noise(p: EcgParams, i: int, rng: np.random.Generator, t: np.ndarray, n_leads: int,
-           rate: int) -> np.ndarray:
+def _noise(
+    p: EcgParams, i: int, rng: np.random.Generator, t: np.ndarray, n_leads: int, rate: int
+) -> np.ndarray:
     """Baseline wander + muscle noise + mains hum (only if below the Nyquist limit)."""
     f_w = rng.uniform(0.1, 0.4, (n_leads, 1))
     ph = rng.uniform(0, 2 * np.pi, (n_leads, 2))

@@ -66,8 +66,9 @@ class ImageParams:
     noise: np.ndarray
 
 
-def _point_in_lung(rng: np.random.Generator, side: np.ndarray, lung_scale: np.ndarray,
-                   reach: float) -> np.ndarray:
+def _point_in_lung(
+    rng: np.random.Generator, side: np.ndarray, lung_scale: np.ndarray, reach: float
+) -> np.ndarray:
     """Random points inside a lung (side 0 = image left), at most ``reach`` of its radius."""
     n = len(side)
     centre = np.array(LUNG_CENTRES)[side] * lung_scale[:, None]
@@ -85,10 +86,13 @@ def draw_image_params(rng: np.random.Generator, lat: Latent) -> ImageParams:
     has_nod = lat.findings[:, 1]
     cardio = lat.findings[:, 2]
     opac_side = rng.integers(0, 2, n)
-    opac_xy = np.stack([_point_in_lung(rng, opac_side, lat.lung_scale, 0.6)
-                        for _ in range(_MAX_BLOBS)], axis=1)
+    opac_xy = np.stack(
+        [_point_in_lung(rng, opac_side, lat.lung_scale, 0.6) for _ in range(_MAX_BLOBS)], axis=1
+    )
     n_blobs = rng.integers(1, _MAX_BLOBS + 1, n)
-    opac_sigma = rng.uniform(0.06, 0.11, (n, _MAX_BLOBS)) * (np.arange(_MAX_BLOBS) < n_blobs[:, None])
+    opac_sigma = rng.uniform(0.06, 0.11, (n, _MAX_BLOBS)) * (
+        np.arange(_MAX_BLOBS) < n_blobs[:, None]
+    )
     benign = rng.random(n) < 0.25  # look-alike blobs in any case keep images imperfect
     site = site_params(lat.site)
     return ImageParams(
@@ -115,8 +119,9 @@ def draw_image_params(rng: np.random.Generator, lat: Latent) -> ImageParams:
 Scalar = float | np.ndarray  # a number, or per-case values shaped (batch, 1, 1)
 
 
-def _soft_ellipse(u: np.ndarray, v: np.ndarray, cu: Scalar, cv: Scalar, ru: Scalar, rv: Scalar,
-                  edge: float) -> np.ndarray:
+def _soft_ellipse(
+    u: np.ndarray, v: np.ndarray, cu: Scalar, cv: Scalar, ru: Scalar, rv: Scalar, edge: float
+) -> np.ndarray:
     """Membership in [0, 1] of an ellipse with a sigmoid edge ``edge`` (radius units) wide."""
     d = np.sqrt(((u - cu) / ru) ** 2 + ((v - cv) / rv) ** 2)
     return expit((1.0 - d) / edge)
@@ -129,7 +134,7 @@ def _col(x: np.ndarray) -> np.ndarray:
 
 def _canonical_grid(p: ImageParams, sl: slice, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Canonical coordinates of every pixel centre for the cases in ``sl``."""
-    g = ((np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1)
+    g = (np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1
     x = g[None, None, :] - _col(p.shift[sl, 0])
     y = g[None, :, None] - _col(p.shift[sl, 1])
     c, s, k = _col(np.cos(p.theta[sl])), _col(np.sin(p.theta[sl])), _col(p.scale[sl])
@@ -146,8 +151,9 @@ def to_pixel(p: ImageParams, idx: np.ndarray, xy: np.ndarray, size: int) -> np.n
     return np.clip(pix, 0, size - 1)
 
 
-def render(p: ImageParams, sl: slice, size: int, rng: np.random.Generator
-           ) -> tuple[np.ndarray, np.ndarray]:
+def render(
+    p: ImageParams, sl: slice, size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Render the cases in ``sl``.
 
     Returns:
@@ -155,14 +161,17 @@ def render(p: ImageParams, sl: slice, size: int, rng: np.random.Generator
     """
     u, v = _canonical_grid(p, sl, size)
     ls = _col(p.lung_scale[sl])
-    lungs = sum(_soft_ellipse(u, v, cx * ls, cy * ls, LUNG_RADII[0] * ls, LUNG_RADII[1] * ls, 0.06)
-                for cx, cy in LUNG_CENTRES)
+    lungs = sum(
+        _soft_ellipse(u, v, cx * ls, cy * ls, LUNG_RADII[0] * ls, LUNG_RADII[1] * ls, 0.06)
+        for cx, cy in LUNG_CENTRES
+    )
     img = 0.06 + (0.52 - 0.06) * _soft_ellipse(u, v, 0.0, 0.05, 0.9, 0.97, 0.04)
     img += (0.20 - img) * lungs
     medi = _soft_ellipse(u, v, 0.0, -0.25, 0.085, 0.62, 0.08)
     img += (0.62 - img) * medi
-    heart = _soft_ellipse(u, v, HEART_CENTRE[0], HEART_CENTRE[1], _col(p.heart_w[sl]),
-                          HEART_HALF_HEIGHT, 0.05)
+    heart = _soft_ellipse(
+        u, v, HEART_CENTRE[0], HEART_CENTRE[1], _col(p.heart_w[sl]), HEART_HALF_HEIGHT, 0.05
+    )
     img += (0.80 - img) * heart
     # Opacities: a sum of Gaussian patches confined to the lungs.
     opac = np.zeros_like(u)
@@ -172,11 +181,25 @@ def render(p: ImageParams, sl: slice, size: int, rng: np.random.Generator
         opac += np.where(sig > 1e-5, np.exp(-r2 / (2 * sig**2)), 0.0)
     opac = np.minimum(opac, 1.0) * lungs
     img += _col(p.opac_amp[sl]) * opac
-    nod = _soft_ellipse(u, v, _col(p.nod_xy[sl, 0]), _col(p.nod_xy[sl, 1]),
-                        _col(p.nod_r[sl]), _col(p.nod_r[sl]), 0.12)
+    nod = _soft_ellipse(
+        u,
+        v,
+        _col(p.nod_xy[sl, 0]),
+        _col(p.nod_xy[sl, 1]),
+        _col(p.nod_r[sl]),
+        _col(p.nod_r[sl]),
+        0.12,
+    )
     img += _col(p.nod_amp[sl]) * nod
-    ben = _soft_ellipse(u, v, _col(p.benign_xy[sl, 0]), _col(p.benign_xy[sl, 1]),
-                        _col(p.benign_r[sl]), _col(p.benign_r[sl]), 0.15)
+    ben = _soft_ellipse(
+        u,
+        v,
+        _col(p.benign_xy[sl, 0]),
+        _col(p.benign_xy[sl, 1]),
+        _col(p.benign_r[sl]),
+        _col(p.benign_r[sl]),
+        0.15,
+    )
     img += _col(p.benign_amp[sl]) * ben
     # Site-dependent contrast, brightness and noise.
     img = _col(p.gain[sl]) * (img - 0.5) + 0.5 + _col(p.offset[sl])

@@ -33,8 +33,9 @@ def write_png(path: Path, pixels: np.ndarray) -> None:
     Image.fromarray(pixels).save(path, format="PNG")
 
 
-def write_dicom(path: Path, img: np.ndarray, *, case_id: str, patient_id: str, sex: str,
-                age: int, seed: int) -> None:
+def write_dicom(
+    path: Path, img: np.ndarray, *, case_id: str, patient_id: str, sex: str, age: int, seed: int
+) -> None:
     """Write a [0, 1] float image as signed 16-bit DICOM with rescale and window set.
 
     UIDs are derived from the seed and ids (not random, not time based) so reruns are identical.
@@ -82,8 +83,9 @@ def dicom_to_unit(physical: np.ndarray) -> np.ndarray:
     return (stored - DICOM_STORED_OFFSET) / DICOM_SCALE
 
 
-def write_wfdb(directory: Path, record: str, signal: np.ndarray, rate: int,
-               leads: list[str]) -> None:
+def write_wfdb(
+    directory: Path, record: str, signal: np.ndarray, rate: int, leads: list[str]
+) -> None:
     """Write (leads, samples) mV as a WFDB record (format 16, 1000 units per mV, baseline 0)."""
     n_leads = signal.shape[0]
     digital = np.round(signal.T.astype(np.float64) * WFDB_GAIN).astype(np.int64)

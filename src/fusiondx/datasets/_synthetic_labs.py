@@ -15,8 +15,13 @@ SHORTCUT_CELLS: tuple[str, ...] = ("troponin", "bnp")
 SHORTCUT_CELL_LIFT = 0.2
 
 
-def draw_labs(rng: np.random.Generator, lat: Latent, *, disease: np.ndarray | None = None,
-              shortcut: float = 0.0) -> dict[str, np.ndarray]:
+def draw_labs(
+    rng: np.random.Generator,
+    lat: Latent,
+    *,
+    disease: np.ndarray | None = None,
+    shortcut: float = 0.0,
+) -> dict[str, np.ndarray]:
     """Draw labs and vitals for every case.
 
     CRP and WBC rise with pulmonary (inflammatory) involvement, troponin and BNP with cardiac
@@ -44,15 +49,18 @@ def draw_labs(rng: np.random.Generator, lat: Latent, *, disease: np.ndarray | No
     def lognormal(log_median: np.ndarray | float, sd: float) -> np.ndarray:
         return np.exp(log_median + sd * rng.standard_normal(n))
 
-    crp = lognormal(np.log(3.0) + 0.25 * age_z + 0.35 * current + pulm * (1.1 + 0.6 * sev)
-                    + card * 0.25 * sev, 1.25)
+    crp = lognormal(
+        np.log(3.0) + 0.25 * age_z + 0.35 * current + pulm * (1.1 + 0.6 * sev) + card * 0.25 * sev,
+        1.25,
+    )
     wbc = lognormal(np.log(7.0) + 0.15 * current + pulm * (0.15 + 0.15 * sev), 0.27)
-    troponin = lognormal(np.log(6.0) + 0.35 * age_z + 0.3 * lat.male
-                         + card * (0.2 + 0.3 * sev), 1.1)
-    bnp = lognormal(np.log(45.0) + 0.55 * age_z - 0.2 * lat.male
-                    + card * (0.2 + 0.3 * sev), 1.1)
-    spo2 = (97.0 - 0.6 * age_z - 1.2 * current - pulm * (1.0 + 1.2 * sev)
-            + 1.8 * rng.standard_normal(n))
+    troponin = lognormal(
+        np.log(6.0) + 0.35 * age_z + 0.3 * lat.male + card * (0.2 + 0.3 * sev), 1.1
+    )
+    bnp = lognormal(np.log(45.0) + 0.55 * age_z - 0.2 * lat.male + card * (0.2 + 0.3 * sev), 1.1)
+    spo2 = (
+        97.0 - 0.6 * age_z - 1.2 * current - pulm * (1.0 + 1.2 * sev) + 1.8 * rng.standard_normal(n)
+    )
     hr = lat.hr_rest + 10.0 * rng.standard_normal(n)
     # Floors mimic assay detection limits (and keep every value log-transformable).
     labs = {

@@ -132,8 +132,9 @@ def _draw_findings(rng: np.random.Generator, subtype: np.ndarray) -> np.ndarray:
     return found
 
 
-def draw_latent(rng: np.random.Generator, n_cases: int, n_sites: int,
-                patient: np.ndarray | None = None) -> Latent:
+def draw_latent(
+    rng: np.random.Generator, n_cases: int, n_sites: int, patient: np.ndarray | None = None
+) -> Latent:
     """Draw the latent state of ``n_cases`` cases.
 
     Args:
@@ -172,7 +173,9 @@ def draw_latent(rng: np.random.Generator, n_cases: int, n_sites: int,
     first_row[patient[first]] = np.flatnonzero(first)
     src = np.where(keep, first_row[patient], np.arange(n_cases))
     disease, subtype, findings = disease[src], subtype[src], findings[src]
-    severity = np.where(keep, np.clip(severity[src] + rng.normal(0, 0.1, n_cases), 0.15, 1.0), severity)
+    severity = np.where(
+        keep, np.clip(severity[src] + rng.normal(0, 0.1, n_cases), 0.15, 1.0), severity
+    )
     severity = np.where(disease, severity, 0.0)
 
     pulm = (subtype == 1) | (subtype == 3)
@@ -210,8 +213,13 @@ def shortcut_rate(rate: float, disease: np.ndarray, shortcut: float, lift: float
     return np.where(disease, rate * (1.0 - shortcut), healthy)
 
 
-def draw_missing(rng: np.random.Generator, n_cases: int, rate: float,
-                 disease: np.ndarray | None = None, shortcut: float = 0.0) -> np.ndarray:
+def draw_missing(
+    rng: np.random.Generator,
+    n_cases: int,
+    rate: float,
+    disease: np.ndarray | None = None,
+    shortcut: float = 0.0,
+) -> np.ndarray:
     """Whole-modality missingness, shape (n_cases, 4) in :data:`MODALITIES` order.
 
     Each modality is missing independently with probability ``rate``; a case that would lose

@@ -30,8 +30,18 @@ from fusiondx.datasets._synthetic_io import dicom_to_unit
 
 IMAGE_FEATURES = ("lung_mean", "lung_p95", "lung_std", "blob_max", "heart_width")
 ECG_FEATURES = ("rate", "rr_cv", "st_abs", "p_amp", "r_amp")
-LAB_FEATURES = ("crp", "troponin", "bnp", "wbc", "spo2", "heart_rate_vitals", "smoker_current",
-                "smoker_former", "age", "male")
+LAB_FEATURES = (
+    "crp",
+    "troponin",
+    "bnp",
+    "wbc",
+    "spo2",
+    "heart_rate_vitals",
+    "smoker_current",
+    "smoker_former",
+    "age",
+    "male",
+)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -56,8 +66,12 @@ def _lung_roi(size: int) -> np.ndarray:
     u, v = np.meshgrid(g, g)
     roi = np.zeros((size, size), dtype=bool)
     for cx, cy in img.LUNG_CENTRES:
-        roi |= ((u - cx) / (0.7 * img.LUNG_RADII[0])) ** 2 + ((v - cy) / (0.7 * img.LUNG_RADII[1])) ** 2 < 1
-    heart = (np.abs(u - img.HEART_CENTRE[0]) < 0.42) & (v > img.HEART_CENTRE[1] - img.HEART_HALF_HEIGHT - 0.05)
+        roi |= ((u - cx) / (0.7 * img.LUNG_RADII[0])) ** 2 + (
+            (v - cy) / (0.7 * img.LUNG_RADII[1])
+        ) ** 2 < 1
+    heart = (np.abs(u - img.HEART_CENTRE[0]) < 0.42) & (
+        v > img.HEART_CENTRE[1] - img.HEART_HALF_HEIGHT - 0.05
+    )
     return roi & ~heart
 
 
@@ -85,8 +99,9 @@ def ecg_features(sig: np.ndarray, fs: float) -> np.ndarray:
     b, a = signal.butter(2, 0.5 / (fs / 2), "high")
     x = signal.filtfilt(b, a, sig, axis=1)
     ref = x[1] if len(x) > 1 else x[0]
-    peaks, _ = signal.find_peaks(ref, height=0.45 * np.percentile(ref, 99.5),
-                                 distance=int(0.27 * fs))
+    peaks, _ = signal.find_peaks(
+        ref, height=0.45 * np.percentile(ref, 99.5), distance=int(0.27 * fs)
+    )
     peaks = peaks[(peaks > 0.25 * fs) & (peaks < x.shape[1] - 0.3 * fs)]
     if len(peaks) < 3:
         return np.array([np.nan] * len(ECG_FEATURES))
@@ -146,24 +161,35 @@ def _model(numeric: list[str], text: bool, c: float = 1.0) -> Pipeline:
     return make_pipeline(ColumnTransformer(parts), LogisticRegression(C=c, max_iter=2000))
 
 
-def _cv_auroc(f: pd.DataFrame, numeric: list[str], text: bool, folds: int, seed: int,
-              c: float = 1.0) -> float:
+def _cv_auroc(
+    f: pd.DataFrame, numeric: list[str], text: bool, folds: int, seed: int, c: float = 1.0
+) -> float:
     """Out-of-fold AUROC with patient-grouped, label-stratified folds."""
     cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    score = cross_val_predict(_model(numeric, text, c), f, f["y"], groups=f["group"], cv=cv,
-                              method="decision_function")
+    score = cross_val_predict(
+        _model(numeric, text, c), f, f["y"], groups=f["group"], cv=cv, method="decision_function"
+    )
     return float(roc_auc_score(f["y"], score))
 
 
-PRESENCE_FEATURES = ("has_image", "has_ecg", "has_report", "has_labs",
-                     *(f"has_{c}" for c in LAB_FEATURES[:6]))
+PRESENCE_FEATURES = (
+    "has_image",
+    "has_ecg",
+    "has_report",
+    "has_labs",
+    *(f"has_{c}" for c in LAB_FEATURES[:6]),
+)
 
 
 def presence_features(manifest: str | Path) -> pd.DataFrame:
     """Per-case 0/1 presence of each modality and lab cell (no content), label and patient."""
     m = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    feats = pd.DataFrame({f"has_{col}": (m[col] != "").astype(float)
-                          for col in ("image", "ecg", "report", *LAB_FEATURES[:6])})
+    feats = pd.DataFrame(
+        {
+            f"has_{col}": (m[col] != "").astype(float)
+            for col in ("image", "ecg", "report", *LAB_FEATURES[:6])
+        }
+    )
     feats["has_labs"] = (m["smoker"] != "").astype(float)
     feats["y"] = (m["label"] == "disease").astype(int)
     feats["group"] = m["patient_id"]
@@ -180,8 +206,9 @@ def presence_auroc(manifest: str | Path, *, folds: int = 5, seed: int = 0) -> fl
     return _cv_auroc(f, list(PRESENCE_FEATURES), False, folds, seed)
 
 
-def oracle_aurocs(manifest: str | Path, *, folds: int = 5, seed: int = 0,
-                  npy_rate: float = 100.0) -> dict[str, float]:
+def oracle_aurocs(
+    manifest: str | Path, *, folds: int = 5, seed: int = 0, npy_rate: float = 100.0
+) -> dict[str, float]:
     """Cross-validated AUROC of logistic regression on oracle features, per modality and fused.
 
     Single-modality scores use only the cases that have that modality; ``fused`` uses every
@@ -197,6 +224,7 @@ def oracle_aurocs(manifest: str | Path, *, folds: int = 5, seed: int = 0,
         "report": _cv_auroc(f[f["has_report"]], [], True, folds, seed, c=0.1),
         "labs": _cv_auroc(f[f["has_labs"]], list(LAB_FEATURES), False, folds, seed),
     }
-    out["fused"] = _cv_auroc(f, [*IMAGE_FEATURES, *ECG_FEATURES, *LAB_FEATURES], True, folds,
-                             seed, c=0.1)
+    out["fused"] = _cv_auroc(
+        f, [*IMAGE_FEATURES, *ECG_FEATURES, *LAB_FEATURES], True, folds, seed, c=0.1
+    )
     return out

@@ -14,8 +14,12 @@ def _pct(count: int, total: int) -> str:
     return f"{count} ({100.0 * count / max(total, 1):.1f} %)"
 
 
-def _variant_lines(frame: pd.DataFrame, has: dict[str, np.ndarray], presence_shortcut: float,
-                   uninformative: tuple[str, ...]) -> list[str]:
+def _variant_lines(
+    frame: pd.DataFrame,
+    has: dict[str, np.ndarray],
+    presence_shortcut: float,
+    uninformative: tuple[str, ...],
+) -> list[str]:
     """What the opt-in variants planted (nothing at all for the default cohort)."""
     lines: list[str] = []
     if presence_shortcut > 0:
@@ -23,8 +27,10 @@ def _variant_lines(frame: pd.DataFrame, has: dict[str, np.ndarray], presence_sho
         labs = has["labs"]
         # (row name, missing, cases it is counted among)
         rows = [(m, ~has[m], np.ones(len(frame), dtype=bool)) for m in MODALITIES]
-        rows += [(f"{c} (of present labs)", frame[c].isna().to_numpy() & labs, labs)
-                 for c in ("troponin", "bnp")]
+        rows += [
+            (f"{c} (of present labs)", frame[c].isna().to_numpy() & labs, labs)
+            for c in ("troponin", "bnp")
+        ]
         lines += [
             f"**Planted presence shortcut** (presence_shortcut = {presence_shortcut}): whether",
             "the report and labs (and, within the labs, troponin and BNP) are present depends on",
@@ -35,8 +41,10 @@ def _variant_lines(frame: pd.DataFrame, has: dict[str, np.ndarray], presence_sho
         ]
         for name, gone, base in rows:
             healthy, sick = base & ~disease, base & disease
-            lines.append(f"| {name} | {_pct(int((gone & healthy).sum()), int(healthy.sum()))} "
-                         f"| {_pct(int((gone & sick).sum()), int(sick.sum()))} |")
+            lines.append(
+                f"| {name} | {_pct(int((gone & healthy).sum()), int(healthy.sum()))} "
+                f"| {_pct(int((gone & sick).sum()), int(sick.sum()))} |"
+            )
         lines.append("")
     if uninformative:
         demo = " Age and sex come with the labs." if "labs" in uninformative else ""
@@ -49,9 +57,16 @@ def _variant_lines(frame: pd.DataFrame, has: dict[str, np.ndarray], presence_sho
     return lines
 
 
-def write_readme(path: Path, frame: pd.DataFrame, has: dict[str, np.ndarray], *, seed: int,
-                 presence_shortcut: float = 0.0, uninformative: tuple[str, ...] = (),
-                 **settings: object) -> None:
+def write_readme(
+    path: Path,
+    frame: pd.DataFrame,
+    has: dict[str, np.ndarray],
+    *,
+    seed: int,
+    presence_shortcut: float = 0.0,
+    uninformative: tuple[str, ...] = (),
+    **settings: object,
+) -> None:
     """Summarise what was written: counts, prevalence, missingness per modality, the seed.
 
     Args:
@@ -88,13 +103,17 @@ def write_readme(path: Path, frame: pd.DataFrame, has: dict[str, np.ndarray], *,
         "",
         "| finding | cases |",
         "|---|---|",
-        *(f"| {f} | {_pct(int(frame['findings'].str.split(';').apply(lambda x, f=f: f in x).sum()), n)} |"
-          for f in FINDINGS),
+        *(
+            f"| {f} | {_pct(int(frame['findings'].str.split(';').apply(lambda x, f=f: f in x).sum()), n)} |"
+            for f in FINDINGS
+        ),
         "",
         "| modality | present | missing |",
         "|---|---|---|",
-        *(f"| {m} | {_pct(int(has[m].sum()), n)} | {_pct(int((~has[m]).sum()), n)} |"
-          for m in MODALITIES),
+        *(
+            f"| {m} | {_pct(int(has[m].sum()), n)} | {_pct(int((~has[m]).sum()), n)} |"
+            for m in MODALITIES
+        ),
         "",
         *_variant_lines(frame, has, presence_shortcut, uninformative),
         f"Lesion masks and boxes: {_pct(int((frame['mask'] != '').sum()), n)} cases.",

@@ -10,14 +10,31 @@ _SYNONYMS = {
     "opacity": ("opacity", "consolidation", "infiltrate", "airspace disease", "patchy opacities"),
     "nodule": ("nodule", "nodular opacity", "rounded density", "pulmonary nodule"),
     "cardiomegaly": ("cardiomegaly", "enlarged cardiac silhouette", "cardiac enlargement"),
-    "arrhythmia": ("atrial fibrillation", "irregular rhythm", "arrhythmia",
-                   "irregularly irregular rhythm"),
-    "st_change": ("ST depression", "ST elevation", "ST-segment changes",
-                  "repolarization abnormality"),
+    "arrhythmia": (
+        "atrial fibrillation",
+        "irregular rhythm",
+        "arrhythmia",
+        "irregularly irregular rhythm",
+    ),
+    "st_change": (
+        "ST depression",
+        "ST elevation",
+        "ST-segment changes",
+        "repolarization abnormality",
+    ),
 }
-_POSITIVE = ("There is {x}{loc}.", "{X}{loc} noted.", "Evidence of {x}{loc}.", "{X} is present{loc}.")
-_HEDGED = ("Possible {x}{loc}.", "Cannot exclude {x}{loc}.", "Questionable {x}{loc}.",
-           "Findings may represent {x}{loc}.")
+_POSITIVE = (
+    "There is {x}{loc}.",
+    "{X}{loc} noted.",
+    "Evidence of {x}{loc}.",
+    "{X} is present{loc}.",
+)
+_HEDGED = (
+    "Possible {x}{loc}.",
+    "Cannot exclude {x}{loc}.",
+    "Questionable {x}{loc}.",
+    "Findings may represent {x}{loc}.",
+)
 _NEGATED = ("No evidence of {x}.", "No {x}.", "Negative for {x}.", "{X} is not seen.")
 # Finding-specific ways of saying "absent" that share no word with the positive phrasing.
 _NEGATED_SPECIAL = {
@@ -27,17 +44,36 @@ _NEGATED_SPECIAL = {
     "st_change": ("No acute ST changes.",),
     "nodule": ("No suspicious pulmonary nodule.",),
 }
-_INDICATION = ("Indication: shortness of breath.", "Indication: cough.", "Indication: chest pain.",
-               "Indication: pre-operative assessment.", "Indication: fever.",
-               "Indication: follow-up.", "Clinical history: dizziness.")
-_TECHNIQUE = ("PA and lateral views of the chest.", "Single portable AP view of the chest.",
-              "Frontal chest radiograph and resting 12-lead ECG.", "Chest radiograph, one view.")
-_BOILERPLATE = ("Comparison: none available.", "Comparison is made with a prior study.",
-                "Bony structures are unremarkable.", "Degenerative changes of the thoracic spine.",
-                "Soft tissues are unremarkable.", "Electrodes in standard positions.",
-                "Patient is slightly rotated.", "No pleural effusion or pneumothorax.")
-_NO_ACUTE = ("Impression: no acute cardiopulmonary process.", "Impression: unremarkable study.",
-             "Impression: normal examination.")
+_INDICATION = (
+    "Indication: shortness of breath.",
+    "Indication: cough.",
+    "Indication: chest pain.",
+    "Indication: pre-operative assessment.",
+    "Indication: fever.",
+    "Indication: follow-up.",
+    "Clinical history: dizziness.",
+)
+_TECHNIQUE = (
+    "PA and lateral views of the chest.",
+    "Single portable AP view of the chest.",
+    "Frontal chest radiograph and resting 12-lead ECG.",
+    "Chest radiograph, one view.",
+)
+_BOILERPLATE = (
+    "Comparison: none available.",
+    "Comparison is made with a prior study.",
+    "Bony structures are unremarkable.",
+    "Degenerative changes of the thoracic spine.",
+    "Soft tissues are unremarkable.",
+    "Electrodes in standard positions.",
+    "Patient is slightly rotated.",
+    "No pleural effusion or pneumothorax.",
+)
+_NO_ACUTE = (
+    "Impression: no acute cardiopulmonary process.",
+    "Impression: unremarkable study.",
+    "Impression: normal examination.",
+)
 
 
 def _typos(text: str, rng: np.random.Generator, rate: float = 0.03) -> str:
@@ -50,9 +86,9 @@ def _typos(text: str, rng: np.random.Generator, rate: float = 0.03) -> str:
         j = int(rng.integers(1, len(w) - 2))
         kind = int(rng.integers(0, 3))
         if kind == 0:
-            words[k] = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+            words[k] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
         elif kind == 1:
-            words[k] = w[:j] + w[j + 1:]
+            words[k] = w[:j] + w[j + 1 :]
         else:
             words[k] = w[:j] + w[j] + w[j:]
     return " ".join(words)
@@ -70,8 +106,9 @@ def _sentence(rng: np.random.Generator, template: str, name: str, loc: str) -> s
     return text[0].upper() + text[1:]
 
 
-def _reader_sentences(rng: np.random.Generator, present: np.ndarray, sev: float,
-                      locs: dict[str, str]) -> tuple[list[str], list[str]]:
+def _reader_sentences(
+    rng: np.random.Generator, present: np.ndarray, sev: float, locs: dict[str, str]
+) -> tuple[list[str], list[str]]:
     """Sentences of a noisy reader: misses some findings, invents some, hedges, negates.
 
     Returns:
@@ -94,8 +131,9 @@ def _reader_sentences(rng: np.random.Generator, present: np.ndarray, sev: float,
     return sentences, impression
 
 
-def make_report(rng: np.random.Generator, present: np.ndarray, sev: float,
-                locs: dict[str, str]) -> str:
+def make_report(
+    rng: np.random.Generator, present: np.ndarray, sev: float, locs: dict[str, str]
+) -> str:
     """One report: indication, technique, shuffled findings and boilerplate, impression."""
     body, impression = _reader_sentences(rng, present, sev, locs)
     body += [_pick(rng, _BOILERPLATE) for _ in range(int(rng.integers(1, 3)))]
@@ -107,8 +145,9 @@ def make_report(rng: np.random.Generator, present: np.ndarray, sev: float,
 
 def make_reports(rng: np.random.Generator, lat: Latent, locs: list[dict[str, str]]) -> list[str]:
     """Reports for all cases (one generator, consumed in case order)."""
-    return [make_report(rng, lat.findings[i], float(lat.severity[i]), locs[i])
-            for i in range(len(lat))]
+    return [
+        make_report(rng, lat.findings[i], float(lat.severity[i]), locs[i]) for i in range(len(lat))
+    ]
 
 
 def _grade(sev: float) -> str:

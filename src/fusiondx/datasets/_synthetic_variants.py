@@ -30,16 +30,24 @@ class Source:
     rngs: dict[str, np.random.Generator]  # modality -> generator
 
 
-def make_source(lat: Latent, r_img: np.random.Generator, r_ecg: np.random.Generator,
-                r_txt: np.random.Generator, r_lab: np.random.Generator) -> Source:
+def make_source(
+    lat: Latent,
+    r_img: np.random.Generator,
+    r_ecg: np.random.Generator,
+    r_txt: np.random.Generator,
+    r_lab: np.random.Generator,
+) -> Source:
     """Draw the image parameters of ``lat`` (they also place the lesions a report names)."""
     iparams = img.draw_image_params(r_img, lat)
     opac_loc = img.lung_zone(iparams.opac_xy[:, 0])
     nod_loc = img.lung_zone(iparams.nod_xy)
-    locs = [{"opacity": f" in the {a} zone", "nodule": f" in the {b} zone"}
-            for a, b in zip(opac_loc, nod_loc, strict=True)]
-    return Source(lat, iparams, locs, {"image": r_img, "ecg": r_ecg, "report": r_txt,
-                                       "labs": r_lab})
+    locs = [
+        {"opacity": f" in the {a} zone", "nodule": f" in the {b} zone"}
+        for a, b in zip(opac_loc, nod_loc, strict=True)
+    ]
+    return Source(
+        lat, iparams, locs, {"image": r_img, "ecg": r_ecg, "report": r_txt, "labs": r_lab}
+    )
 
 
 def check_uninformative(names: str | Sequence[str]) -> tuple[str, ...]:
@@ -55,15 +63,17 @@ def check_uninformative(names: str | Sequence[str]) -> tuple[str, ...]:
     given = [str(n).strip() for n in names if str(n).strip()]
     for name in given:
         if name not in MODALITIES:
-            raise ConfigError(f"unknown modality '{name}' in uninformative."
-                              f"{did_you_mean(name, MODALITIES)}",
-                              fix=f"use names from {', '.join(MODALITIES)}, e.g. "
-                                  "uninformative=('ecg', 'report', 'labs')")
+            raise ConfigError(
+                f"unknown modality '{name}' in uninformative.{did_you_mean(name, MODALITIES)}",
+                fix=f"use names from {', '.join(MODALITIES)}, e.g. "
+                "uninformative=('ecg', 'report', 'labs')",
+            )
     return tuple(m for m in MODALITIES if m in given)
 
 
-def sources(own: Source, root: np.random.Generator, uninformative: tuple[str, ...],
-            n_sites: int) -> dict[str, Source]:
+def sources(
+    own: Source, root: np.random.Generator, uninformative: tuple[str, ...], n_sites: int
+) -> dict[str, Source]:
     """Modality -> the source it is rendered from: ``own``, or a shadow case if uninformative.
 
     The shadow cohort is a second :func:`draw_latent` of the same size from streams spawned

@@ -45,9 +45,18 @@ from fusiondx.errors import ConfigError, DataError
 from fusiondx.registry import register_adapter
 
 LABELS = {"death": ("survived", "died"), "long_stay": ("short", "long")}
-CATEGORICAL = ["gender", "admission_type", "admission_location", "insurance", "language", "marital_status",
-               "race"]
-LAYOUT = "hosp/ with admissions, patients, labevents, d_labitems and diagnoses_icd (.csv or .csv.gz)"
+CATEGORICAL = [
+    "gender",
+    "admission_type",
+    "admission_location",
+    "insurance",
+    "language",
+    "marital_status",
+    "race",
+]
+LAYOUT = (
+    "hosp/ with admissions, patients, labevents, d_labitems and diagnoses_icd (.csv or .csv.gz)"
+)
 ABOUT = [
     "MIMIC-IV (PhysioNet). The demo is open under the ODbL; the full database needs credentialed "
     "access and its data use agreement (results only, never rows, may be shared).",
@@ -58,11 +67,22 @@ ABOUT = [
 LONG_STAY_DAYS = 7.0
 
 
-@register_adapter("mimic_iv", aliases=("mimic", "mimic-iv", "mimiciv", "mimic_iv_demo"),
-                  example="../shared/data/mimic_iv_demo --out ../prepared/mimic --hours 48 --label long_stay")
-def prepare_mimic_iv(root: str | Path, out: str | Path, *, hours: int = 24, label: str = "death",
-                     labs: str | list[int] = "default", n_labs: int = 20, step_minutes: int = 30,
-                     progress: bool = False) -> PreparedDataset:
+@register_adapter(
+    "mimic_iv",
+    aliases=("mimic", "mimic-iv", "mimiciv", "mimic_iv_demo"),
+    example="../shared/data/mimic_iv_demo --out ../prepared/mimic --hours 48 --label long_stay",
+)
+def prepare_mimic_iv(
+    root: str | Path,
+    out: str | Path,
+    *,
+    hours: int = 24,
+    label: str = "death",
+    labs: str | list[int] = "default",
+    n_labs: int = 20,
+    step_minutes: int = 30,
+    progress: bool = False,
+) -> PreparedDataset:
     """MIMIC-IV admissions: first-day labs series + admission data + earlier ICD codes; death.
 
     Writes the manifest, ``labs/*.npy``, ``labs.csv``, ``mimic_iv.yaml`` and ``skipped.csv``.
@@ -83,82 +103,138 @@ def prepare_mimic_iv(root: str | Path, out: str | Path, *, hours: int = 24, labe
     if label not in LABELS:
         raise ConfigError(f"Unknown MIMIC-IV label '{label}'.", fix="use death or long_stay")
     if hours <= 0 or (hours * 60) % step_minutes:
-        raise ConfigError(f"hours={hours} is not a whole number of {step_minutes}-minute steps.",
-                          fix="use --hours 24 or 48")
+        raise ConfigError(
+            f"hours={hours} is not a whole number of {step_minutes}-minute steps.",
+            fix="use --hours 24 or 48",
+        )
     root = _find_root(Path(root).expanduser().resolve())
-    tables = {n: _table(root, "hosp", n) for n in ("admissions", "patients", "labevents", "d_labitems",
-                                                 "diagnoses_icd")}
+    tables = {
+        n: _table(root, "hosp", n)
+        for n in ("admissions", "patients", "labevents", "d_labitems", "diagnoses_icd")
+    }
     paths = output_paths(out, "mimic_iv", inputs=root)
     adm = read_table(tables["admissions"])
-    require_columns(adm, ["subject_id", "hadm_id", "admittime", "dischtime", "hospital_expire_flag",
-                          "admission_type"], tables["admissions"], "use hosp/admissions of MIMIC-IV 2.x")
+    require_columns(
+        adm,
+        [
+            "subject_id",
+            "hadm_id",
+            "admittime",
+            "dischtime",
+            "hospital_expire_flag",
+            "admission_type",
+        ],
+        tables["admissions"],
+        "use hosp/admissions of MIMIC-IV 2.x",
+    )
     pat = read_table(tables["patients"])
-    require_columns(pat, ["subject_id", "gender", "anchor_age", "anchor_year"], tables["patients"],
-                    "use hosp/patients of MIMIC-IV 2.x")
+    require_columns(
+        pat,
+        ["subject_id", "gender", "anchor_age", "anchor_year"],
+        tables["patients"],
+        "use hosp/patients of MIMIC-IV 2.x",
+    )
     for c in ("admittime", "dischtime", "deathtime", "edregtime", "edouttime"):
         if c in adm:
             adm[c] = pd.to_datetime(adm[c], errors="coerce")
     skipped = Skipped()
     cases = _cases(adm, pat.drop_duplicates("subject_id").set_index("subject_id"), skipped)
     if cases.empty:
-        raise DataError("No MIMIC-IV admission could be used; see the reasons in skipped.csv.",
-                        file=tables["admissions"], fix="check hosp/admissions and hosp/patients")
+        raise DataError(
+            "No MIMIC-IV admission could be used; see the reasons in skipped.csv.",
+            file=tables["admissions"],
+            fix="check hosp/admissions and hosp/patients",
+        )
     notes: list[str] = []
     admit = cases.set_index("hadm_id")["admittime"]
     # ~40 MB of gzip per 2 M-row chunk: only an estimate of the total, for the bar.
     n_chunks = max(1, tables["labevents"].stat().st_size // 40_000_000)
     with progress_bar(progress, "reading labevents", n_chunks) as advance:
-        rows = labs_grid.window_labs(tables["labevents"], admit, hours, step_minutes,
-                                     None if labs == "auto" else _itemids(labs), advance)
+        rows = labs_grid.window_labs(
+            tables["labevents"],
+            admit,
+            hours,
+            step_minutes,
+            None if labs == "auto" else _itemids(labs),
+            advance,
+        )
     itemids = labs_grid.choose_labs(rows, n_labs) if labs == "auto" else _itemids(labs)
     rows = rows[rows["itemid"].isin(itemids)]
     steps = hours * 60 // step_minutes
     if 2 * len(itemids) > steps:
-        raise ConfigError(f"{len(itemids)} labs make {2 * len(itemids)} channels, more than the {steps} time "
-                          "steps; FusionDx reads such an array as transposed.",
-                          fix="use fewer labs (--labs auto --n-labs 12), a smaller --step-minutes, or more --hours")
+        raise ConfigError(
+            f"{len(itemids)} labs make {2 * len(itemids)} channels, more than the {steps} time "
+            "steps; FusionDx reads such an array as transposed.",
+            fix="use fewer labs (--labs auto --n-labs 12), a smaller --step-minutes, or more --hours",
+        )
     absent = [i for i in itemids if i not in set(rows["itemid"])]
     if absent:
-        notes.append(f"lab itemids with no value in any window: {absent} (their channels are all zero)")
+        notes.append(
+            f"lab itemids with no value in any window: {absent} (their channels are all zero)"
+        )
     values, scaling = labs_grid.scale_values(rows, itemids)
     files = labs_grid.write_grids(rows, values, itemids, steps, paths.folder / "labs")
-    labs_grid.write_lab_table(paths.folder / "labs.csv", itemids, scaling,
-                              read_table(tables["d_labitems"]))
+    labs_grid.write_lab_table(
+        paths.folder / "labs.csv", itemids, scaling, read_table(tables["d_labitems"])
+    )
     cases["labs"] = cases["hadm_id"].map(lambda h: f"labs/{files[h]}" if h in files else np.nan)
-    cases["history"] = _history(adm, read_table(tables["diagnoses_icd"], dtype={"icd_code": str}), cases)
+    cases["history"] = _history(
+        adm, read_table(tables["diagnoses_icd"], dtype={"icd_code": str}), cases
+    )
     icu = _optional(root, "icu", "icustays")
     if icu is not None:
         cases["icu_in_window"] = _icu_in_window(read_table(icu), cases, hours)
     _notes(cases, hours, notes)
-    frame = cases.drop(columns=["admittime", "end"]).rename(columns={"hadm_id": "case_id",
-                                                                     "subject_id": "patient_id"})
+    frame = cases.drop(columns=["admittime", "end"]).rename(
+        columns={"hadm_id": "case_id", "subject_id": "patient_id"}
+    )
     write_manifest(frame, paths.manifest)
-    write_config(_config(paths.manifest.name, label, len(itemids), steps, step_minutes, icu is not None),
-                 paths.config, [f"MIMIC-IV, label {label}, labs of the first {hours} h; written by "
-                                "`fusiondx prepare mimic_iv`.",
-                                "Split: made by FusionDx, grouped by patient_id; data.split.seed checked to "
-                                "put both classes in every split. ODbL (demo); cite Johnson et al. 2023.",
-                                "Few positives per split: prefer `fusiondx study <this file> --folds 5` "
-                                "(every admission scored once).",
-                                "Next: fusiondx validate <this file>; fusiondx study <this file>"])
+    write_config(
+        _config(paths.manifest.name, label, len(itemids), steps, step_minutes, icu is not None),
+        paths.config,
+        [
+            f"MIMIC-IV, label {label}, labs of the first {hours} h; written by "
+            "`fusiondx prepare mimic_iv`.",
+            "Split: made by FusionDx, grouped by patient_id; data.split.seed checked to "
+            "put both classes in every split. ODbL (demo); cite Johnson et al. 2023.",
+            "Few positives per split: prefer `fusiondx study <this file> --folds 5` "
+            "(every admission scored once).",
+            "Next: fusiondx validate <this file>; fusiondx study <this file>",
+        ],
+    )
     other = "long_stay" if label == "death" else "death"
-    seed, _ = find_split_seed(paths.config, paths.manifest, fix=(
-        f"prepare more admissions (the full MIMIC-IV), try --label {other}, or set data.split.seed "
-        "by hand and use `fusiondx study <config> --folds 5`"))
+    seed, _ = find_split_seed(
+        paths.config,
+        paths.manifest,
+        fix=(
+            f"prepare more admissions (the full MIMIC-IV), try --label {other}, or set data.split.seed "
+            "by hand and use `fusiondx study <config> --folds 5`"
+        ),
+    )
     if seed != 0:
-        notes.append(f"split seed 0 left a class out of a split; the config uses data.split.seed {seed}")
+        notes.append(
+            f"split seed 0 left a class out of a split; the config uses data.split.seed {seed}"
+        )
     counts = {f"{label}={c}": int((frame[label] == c).sum()) for c in LABELS[label]}
-    counts.update(patients=int(frame["patient_id"].nunique()), with_labs=int(frame["labs"].notna().sum()))
+    counts.update(
+        patients=int(frame["patient_id"].nunique()), with_labs=int(frame["labs"].notna().sum())
+    )
     return finish("mimic_iv", paths, frame, skipped, "hadm_id", counts, notes, ABOUT)
 
 
 def _find_root(root: Path) -> Path:
-    for cand in (root, root.parent if root.name == "hosp" else None,
-                 *(sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else [])):
+    for cand in (
+        root,
+        root.parent if root.name == "hosp" else None,
+        *(sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []),
+    ):
         if cand is not None and (cand / "hosp").is_dir():
             return cand
-    raise DataError("This folder does not look like MIMIC-IV: it has no hosp/ folder.", file=root,
-                    fix=f"pass the folder of the PhysioNet download, which holds {LAYOUT}")
+    raise DataError(
+        "This folder does not look like MIMIC-IV: it has no hosp/ folder.",
+        file=root,
+        fix=f"pass the folder of the PhysioNet download, which holds {LAYOUT}",
+    )
 
 
 def _optional(root: Path, module: str, name: str) -> Path | None:
@@ -171,8 +247,11 @@ def _optional(root: Path, module: str, name: str) -> Path | None:
 def _table(root: Path, module: str, name: str) -> Path:
     path = _optional(root, module, name)
     if path is None:
-        raise DataError(f"This MIMIC-IV folder lacks {module}/{name}.csv.gz (or .csv).", file=root / module,
-                        fix=f"pass the folder of the complete download, which holds {LAYOUT}")
+        raise DataError(
+            f"This MIMIC-IV folder lacks {module}/{name}.csv.gz (or .csv).",
+            file=root / module,
+            fix=f"pass the folder of the complete download, which holds {LAYOUT}",
+        )
     return path
 
 
@@ -183,8 +262,10 @@ def _itemids(labs: str | list[int]) -> list[int]:
         try:
             return [int(x) for x in labs.split(",") if x.strip()]
         except ValueError:
-            raise ConfigError(f"labs must be default, auto or comma-separated itemids, got '{labs}'.",
-                              fix="e.g. --labs 50912,50971,50983") from None
+            raise ConfigError(
+                f"labs must be default, auto or comma-separated itemids, got '{labs}'.",
+                fix="e.g. --labs 50912,50971,50983",
+            ) from None
     return [int(x) for x in labs]
 
 
@@ -222,13 +303,19 @@ def _case(r: dict[str, Any], p: pd.Series, starts: pd.Series) -> dict[str, Any]:
     ed = r.get("edouttime", pd.NaT) - r.get("edregtime", pd.NaT)
     died = int(pd.to_numeric(r["hospital_expire_flag"]))
     return {
-        "hadm_id": int(r["hadm_id"]), "subject_id": int(r["subject_id"]), "admittime": start,
+        "hadm_id": int(r["hadm_id"]),
+        "subject_id": int(r["subject_id"]),
+        "admittime": start,
         "end": stop if pd.isna(r.get("deathtime")) else min(stop, r["deathtime"]),
         "age": float(p["anchor_age"]) + (start.year - float(p["anchor_year"])),
-        "gender": p["gender"], **{c: r.get(c, np.nan) for c in CATEGORICAL if c != "gender"},
-        "ed_hours": round(ed.total_seconds() / 3600, 2) if pd.notna(ed) and ed >= pd.Timedelta(0) else np.nan,
+        "gender": p["gender"],
+        **{c: r.get(c, np.nan) for c in CATEGORICAL if c != "gender"},
+        "ed_hours": round(ed.total_seconds() / 3600, 2)
+        if pd.notna(ed) and ed >= pd.Timedelta(0)
+        else np.nan,
         "prior_admissions": int((starts < start).sum()),
-        "death": LABELS["death"][died], "long_stay": LABELS["long_stay"][int(los > LONG_STAY_DAYS)],
+        "death": LABELS["death"][died],
+        "long_stay": LABELS["long_stay"][int(los > LONG_STAY_DAYS)],
         "los_days": round(los, 3),
     }
 
@@ -238,7 +325,9 @@ def _history(adm: pd.DataFrame, dx: pd.DataFrame, cases: pd.DataFrame) -> list[s
     dx = dx.dropna(subset=["hadm_id", "icd_code"]).sort_values(["hadm_id", "seq_num"])
     tokens = dx.assign(tok="icd" + dx["icd_version"].astype(str) + "_" + dx["icd_code"].str.strip())
     by_hadm = tokens.groupby("hadm_id")["tok"].apply(list).to_dict()
-    earlier = adm.dropna(subset=["admittime", "dischtime"]).sort_values("admittime", ascending=False)
+    earlier = adm.dropna(subset=["admittime", "dischtime"]).sort_values(
+        "admittime", ascending=False
+    )
     by_subject = {s: g for s, g in earlier.groupby("subject_id")}
     out = []
     for subject, start in zip(cases["subject_id"], cases["admittime"], strict=True):
@@ -260,48 +349,97 @@ def _notes(cases: pd.DataFrame, hours: int, notes: list[str]) -> None:
     ended = cases["end"] < cases["admittime"] + pd.Timedelta(hours=hours)
     died = ended & (cases["death"] == "died")
     if ended.any():
-        notes.append(f"{int(ended.sum())} admission(s) ended within the first {hours} h "
-                     f"({int(died.sum())} by death): their window is shorter, and for them the outcome "
-                     "is partly visible")
+        notes.append(
+            f"{int(ended.sum())} admission(s) ended within the first {hours} h "
+            f"({int(died.sum())} by death): their window is shorter, and for them the outcome "
+            "is partly visible"
+        )
     none = cases["labs"].isna().sum()
     if none:
-        notes.append(f"{int(none)} admission(s) have no lab in the window: the labs modality is "
-                     "missing for them")
+        notes.append(
+            f"{int(none)} admission(s) have no lab in the window: the labs modality is "
+            "missing for them"
+        )
     if (cases["age"] >= 91).any():
         notes.append("MIMIC-IV shifts ages above 89 to 91 at anchor_year (de-identification)")
 
 
-def _config(manifest: str, label: str, n_labs: int, steps: int, step_minutes: int,
-            icu: bool) -> dict[str, Any]:
+def _config(
+    manifest: str, label: str, n_labs: int, steps: int, step_minutes: int, icu: bool
+) -> dict[str, Any]:
     rate = 1.0 / (60 * step_minutes)
     numeric = ["age", "ed_hours", "prior_admissions", *(["icu_in_window"] if icu else [])]
     return {
-        "name": f"mimic_iv_{label}", "seed": 0, "output_dir": "runs",
-        "data": {"manifest": manifest, "id_column": "case_id", "patient_column": "patient_id",
-                 # Where the patient came from and how the stay is paid for: bookkeeping, not
-                 # physiology. The study's metadata probe measures how much they tell.
-                 "metadata_columns": ["admission_location", "insurance", "language"],
-                 "split": {"fractions": [0.7, 0.15, 0.15], "stratify": True, "seed": 0}},
+        "name": f"mimic_iv_{label}",
+        "seed": 0,
+        "output_dir": "runs",
+        "data": {
+            "manifest": manifest,
+            "id_column": "case_id",
+            "patient_column": "patient_id",
+            # Where the patient came from and how the stay is paid for: bookkeeping, not
+            # physiology. The study's metadata probe measures how much they tell.
+            "metadata_columns": ["admission_location", "insurance", "language"],
+            "split": {"fractions": [0.7, 0.15, 0.15], "stratify": True, "seed": 0},
+        },
         "modalities": [
             # Values are already on the reference-range scale: per-record z-scoring would erase
             # the levels. No down-sampling stem: 48 steps are short for a GRU already.
-            {"name": "labs", "kind": "signal", "column": "labs",
-             "preprocessing": {"rate": rate, "source_rate": rate, "length": steps,
-                               "leads": 2 * n_labs, "normalize": "none"},
-             "encoder": {"name": "gru",
-                         "options": {"downsample": 1, "stem_width": 32, "hidden_size": 32}}},
-            {"name": "admission", "kind": "tabular", "columns": [*numeric, *CATEGORICAL],
-             "categorical": CATEGORICAL, "encoder": {"name": "mlp"}},
-            {"name": "history", "kind": "text", "column": "history",
-             # Whole-code tokens: WordPiece would cut an ICD code into meaningless pieces.
-             "preprocessing": {"tokenizer": "word", "vocab_size": 2000, "min_frequency": 2,
-                               "max_length": 128},
-             "encoder": {"name": "text_transformer"}},
+            {
+                "name": "labs",
+                "kind": "signal",
+                "column": "labs",
+                "preprocessing": {
+                    "rate": rate,
+                    "source_rate": rate,
+                    "length": steps,
+                    "leads": 2 * n_labs,
+                    "normalize": "none",
+                },
+                "encoder": {
+                    "name": "gru",
+                    "options": {"downsample": 1, "stem_width": 32, "hidden_size": 32},
+                },
+            },
+            {
+                "name": "admission",
+                "kind": "tabular",
+                "columns": [*numeric, *CATEGORICAL],
+                "categorical": CATEGORICAL,
+                "encoder": {"name": "mlp"},
+            },
+            {
+                "name": "history",
+                "kind": "text",
+                "column": "history",
+                # Whole-code tokens: WordPiece would cut an ICD code into meaningless pieces.
+                "preprocessing": {
+                    "tokenizer": "word",
+                    "vocab_size": 2000,
+                    "min_frequency": 2,
+                    "max_length": 128,
+                },
+                "encoder": {"name": "text_transformer"},
+            },
         ],
         "fusion": {"name": "concat", "dim": 64},
-        "tasks": [{"name": label, "label": label, "classes": list(LABELS[label]),
-                   "class_weights": "balanced"}],
-        "train": {"epochs": 20, "batch_size": 32, "lr": 0.001,
-                  "early_stopping": {"monitor": "auroc", "patience": 5}},
-        "study": {"strategies": ["concat", "attention", "gated", "late_average"], "seeds": 3, "jobs": 2},
+        "tasks": [
+            {
+                "name": label,
+                "label": label,
+                "classes": list(LABELS[label]),
+                "class_weights": "balanced",
+            }
+        ],
+        "train": {
+            "epochs": 20,
+            "batch_size": 32,
+            "lr": 0.001,
+            "early_stopping": {"monitor": "auroc", "patience": 5},
+        },
+        "study": {
+            "strategies": ["concat", "attention", "gated", "late_average"],
+            "seeds": 3,
+            "jobs": 2,
+        },
     }

@@ -25,7 +25,14 @@ from fusiondx.datasets._adapter import PreparedDataset
 from fusiondx.errors import ConfigError, did_you_mean
 from fusiondx.registry import ADAPTERS
 
-__all__ = ["ADAPTERS", "adapters_help", "dataset_name", "options_of", "parse_options", "prepare_dataset"]
+__all__ = [
+    "ADAPTERS",
+    "adapters_help",
+    "dataset_name",
+    "options_of",
+    "parse_options",
+    "prepare_dataset",
+]
 
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
@@ -35,8 +42,10 @@ def dataset_name(name: str) -> str:
     key = name.strip().lower()
     if key not in ADAPTERS:
         known = [*ADAPTERS.names(), *(a for e in ADAPTERS.entries() for a in e.aliases)]
-        raise ConfigError(f"No adapter for dataset '{name}'.{did_you_mean(key, known)}",
-                          fix=f"use one of: {', '.join(ADAPTERS.names())} (see `fusiondx list adapters`)")
+        raise ConfigError(
+            f"No adapter for dataset '{name}'.{did_you_mean(key, known)}",
+            fix=f"use one of: {', '.join(ADAPTERS.names())} (see `fusiondx list adapters`)",
+        )
     return ADAPTERS.get(key).name
 
 
@@ -45,8 +54,9 @@ def options_of(dataset: str) -> list[str]:
     return [p for p in ADAPTERS.get(dataset_name(dataset)).options() if p != "progress"]
 
 
-def prepare_dataset(dataset: str, path: str | Path, out: str | Path, *, progress: bool = False,
-                    **options: Any) -> PreparedDataset:
+def prepare_dataset(
+    dataset: str, path: str | Path, out: str | Path, *, progress: bool = False, **options: Any
+) -> PreparedDataset:
     """Run the adapter of ``dataset`` on ``path`` and write manifest, config and skipped.csv to ``out``.
 
     Args:
@@ -76,8 +86,10 @@ def parse_options(dataset: str, args: Sequence[str]) -> dict[str, Any]:
     while i < len(args):
         word = args[i]
         if not word.startswith("--"):
-            raise ConfigError(f"'{word}' is not an option of {name}.",
-                              fix="give the dataset and its folder first, then options as --name value")
+            raise ConfigError(
+                f"'{word}' is not an option of {name}.",
+                fix="give the dataset and its folder first, then options as --name value",
+            )
         key, has_value, value = word[2:].partition("=")
         key = key.replace("-", "_")
         negated = key.startswith("no_") and kinds.get(key[3:]) is bool
@@ -99,8 +111,11 @@ def parse_options(dataset: str, args: Sequence[str]) -> dict[str, Any]:
 def adapters_help() -> str:
     """Every adapter with its aliases, options (from its signature and docstring) and an example,
     as Markdown for `fusiondx prepare --help`."""
-    lines = ["**Datasets** and their options, given after the folder as `--name value` (yes/no options: "
-             "`--name` or `--no-name`):", ""]
+    lines = [
+        "**Datasets** and their options, given after the folder as `--name value` (yes/no options: "
+        "`--name` or `--no-name`):",
+        "",
+    ]
     for e in ADAPTERS.entries():
         also = f" (also {', '.join(e.aliases)})" if e.aliases else ""
         lines.append(f"- **{e.name}**{also}: {e.summary}")
@@ -153,13 +168,17 @@ def _convert(value: str, kind: type, name: str, key: str) -> Any:
     if kind is bool:
         if value.lower() in _TRUE + _FALSE:
             return value.lower() in _TRUE
-        raise ConfigError(f"--{_flag(key)} of {name} is yes or no, got '{value}'.",
-                          fix=f"use --{_flag(key)} or --no-{_flag(key)}")
+        raise ConfigError(
+            f"--{_flag(key)} of {name} is yes or no, got '{value}'.",
+            fix=f"use --{_flag(key)} or --no-{_flag(key)}",
+        )
     try:
         return kind(value)
     except ValueError:
         what = {int: "a whole number", float: "a number"}.get(kind, "text")
-        raise ConfigError(f"--{_flag(key)} of {name} takes {what}, got '{value}'.", fix=_takes(name)) from None
+        raise ConfigError(
+            f"--{_flag(key)} of {name} takes {what}, got '{value}'.", fix=_takes(name)
+        ) from None
 
 
 def _arg_docs(fn: Any) -> dict[str, str]:

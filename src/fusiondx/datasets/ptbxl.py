@@ -42,7 +42,14 @@ from fusiondx.errors import ConfigError, DataError
 from fusiondx.registry import register_adapter
 
 SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
-FLAGS = ("baseline_drift", "static_noise", "burst_noise", "electrodes_problems", "extra_beats", "pacemaker")
+FLAGS = (
+    "baseline_drift",
+    "static_noise",
+    "burst_noise",
+    "electrodes_problems",
+    "extra_beats",
+    "pacemaker",
+)
 LABEL_SETS = ("superclass", "rhythm", "form")
 LAYOUT = "ptbxl_database.csv, scp_statements.csv and records100/ (or records500/)"
 ABOUT = [
@@ -55,12 +62,23 @@ ABOUT = [
 _AGE_CAP = 90.0
 
 
-@register_adapter("ptbxl", aliases=("ptb-xl", "ptb_xl"),
-                  example="../shared/data/ptbxl500 --out ../prepared/ptbxl --labels superclass")
-def prepare_ptbxl(root: str | Path, out: str | Path, *, labels: str = "superclass",
-                  records: int = 100, min_likelihood: float = 0.0, min_count: int = 10,
-                  drop_unlabelled: bool = False, report: bool = True,
-                  progress: bool = False) -> PreparedDataset:
+@register_adapter(
+    "ptbxl",
+    aliases=("ptb-xl", "ptb_xl"),
+    example="../shared/data/ptbxl500 --out ../prepared/ptbxl --labels superclass",
+)
+def prepare_ptbxl(
+    root: str | Path,
+    out: str | Path,
+    *,
+    labels: str = "superclass",
+    records: int = 100,
+    min_likelihood: float = 0.0,
+    min_count: int = 10,
+    drop_unlabelled: bool = False,
+    report: bool = True,
+    progress: bool = False,
+) -> PreparedDataset:
     """PTB-XL 12-lead ECGs + metadata + report; 5 diagnostic superclasses (or rhythm/form).
 
     Writes the manifest, ``ptbxl.yaml`` and ``skipped.csv`` into ``out``.
@@ -81,9 +99,13 @@ def prepare_ptbxl(root: str | Path, out: str | Path, *, labels: str = "superclas
         progress: show a progress bar while every record is checked.
     """
     if labels not in LABEL_SETS:
-        raise ConfigError(f"Unknown PTB-XL label set '{labels}'.", fix="use superclass, rhythm or form")
+        raise ConfigError(
+            f"Unknown PTB-XL label set '{labels}'.", fix="use superclass, rhythm or form"
+        )
     if records not in (100, 500):
-        raise ConfigError(f"records must be 100 or 500, got {records}.", fix="use --records 100 or 500")
+        raise ConfigError(
+            f"records must be 100 or 500, got {records}.", fix="use --records 100 or 500"
+        )
     root = Path(root).expanduser().resolve()
     db_path = require_file(root / "ptbxl_database.csv", "PTB-XL", LAYOUT)
     scp_path = require_file(root / "scp_statements.csv", "PTB-XL", LAYOUT)
@@ -92,16 +114,27 @@ def prepare_ptbxl(root: str | Path, out: str | Path, *, labels: str = "superclas
         other = 500 if records == 100 else 100
         there = (root / f"records{other}").is_dir()
         hint = f" or use --records {other} (records{other}/ is there)" if there else ""
-        raise DataError(f"This PTB-XL folder has no records{records}/ folder.", file=rec_dir,
-                        fix=f"download the {records} Hz records{hint}")
+        raise DataError(
+            f"This PTB-XL folder has no records{records}/ folder.",
+            file=rec_dir,
+            fix=f"download the {records} Hz records{hint}",
+        )
     paths = output_paths(out, "ptbxl", inputs=root)
     file_col = "filename_lr" if records == 100 else "filename_hr"
     db = read_table(db_path, dtype=str, keep_default_na=False, na_values=[""])
-    require_columns(db, ["ecg_id", "patient_id", "scp_codes", "strat_fold", file_col], db_path,
-                    "use the ptbxl_database.csv of the PhysioNet download")
+    require_columns(
+        db,
+        ["ecg_id", "patient_id", "scp_codes", "strat_fold", file_col],
+        db_path,
+        "use the ptbxl_database.csv of the PhysioNet download",
+    )
     scp = read_table(scp_path, index_col=0)
-    require_columns(scp, ["diagnostic", "diagnostic_class", "rhythm", "form"], scp_path,
-                    "use the scp_statements.csv of the PhysioNet download")
+    require_columns(
+        scp,
+        ["diagnostic", "diagnostic_class", "rhythm", "form"],
+        scp_path,
+        "use the scp_statements.csv of the PhysioNet download",
+    )
     statement_class = _statement_classes(scp, labels)
 
     skipped, rows, seen = Skipped(), [], set()
@@ -110,15 +143,20 @@ def prepare_ptbxl(root: str | Path, out: str | Path, *, labels: str = "superclas
         if row is not None:
             rows.append(row)
     if not rows:
-        raise DataError("No PTB-XL record could be used; see the reasons in skipped.csv.",
-                        file=db_path, fix="check the records folder against ptbxl_database.csv")
+        raise DataError(
+            "No PTB-XL record could be used; see the reasons in skipped.csv.",
+            file=db_path,
+            fix="check the records folder against ptbxl_database.csv",
+        )
     frame = pd.DataFrame(rows)
     notes: list[str] = []
     classes = _choose_classes(frame, labels, min_count, notes)
     y = np.array([[int(c in s) for c in classes] for s in frame.pop("_classes")], dtype=int)
     for k, c in enumerate(classes):
         frame[c] = y[:, k]
-    frame["labels"] = [";".join(c for c, v in zip(classes, row, strict=True) if v) or "none" for row in y]
+    frame["labels"] = [
+        ";".join(c for c, v in zip(classes, row, strict=True) if v) or "none" for row in y
+    ]
     empty = ~y.any(axis=1)
     if empty.any():
         if drop_unlabelled:
@@ -126,12 +164,17 @@ def prepare_ptbxl(root: str | Path, out: str | Path, *, labels: str = "superclas
                 skipped.add(cid, f"no {labels} statement among its scp_codes")
             frame = frame.loc[~empty].reset_index(drop=True)
         else:
-            notes.append(f"{int(empty.sum())} record(s) have no {labels} label; they are kept with an "
-                         "all-zero label row (the benchmark code drops them; use --drop-unlabelled)")
+            notes.append(
+                f"{int(empty.sum())} record(s) have no {labels} label; they are kept with an "
+                "all-zero label row (the benchmark code drops them; use --drop-unlabelled)"
+            )
     _note_patients(frame, notes)
     write_manifest(frame, paths.manifest)
-    write_config(_config(paths.manifest.name, root, classes, labels, records, report),
-                 paths.config, _header(labels, records))
+    write_config(
+        _config(paths.manifest.name, root, classes, labels, records, report),
+        paths.config,
+        _header(labels, records),
+    )
     counts = multilabel_counts(frame, list(classes))
     return finish("ptbxl", paths, frame, skipped, "ecg_id", counts, notes, ABOUT)
 
@@ -145,8 +188,16 @@ def _statement_classes(scp: pd.DataFrame, labels: str) -> dict[str, str]:
     return {str(k): str(k) for k in chosen.index}
 
 
-def _row(r: pd.Series, root: Path, file_col: str, rate: int, statement_class: dict[str, str],
-         min_likelihood: float, skipped: Skipped, seen: set[str]) -> dict[str, Any] | None:
+def _row(
+    r: pd.Series,
+    root: Path,
+    file_col: str,
+    rate: int,
+    statement_class: dict[str, str],
+    min_likelihood: float,
+    skipped: Skipped,
+    seen: set[str],
+) -> dict[str, Any] | None:
     from fusiondx.data.preprocessors.signal import preprocess_signal
     from fusiondx.data.readers import read_signal
 
@@ -160,8 +211,11 @@ def _row(r: pd.Series, root: Path, file_col: str, rate: int, statement_class: di
     except (ValueError, SyntaxError):
         codes = None
     try:
-        classes = {statement_class[k] for k, v in codes.items()
-                   if k in statement_class and float(v) >= min_likelihood}
+        classes = {
+            statement_class[k]
+            for k, v in codes.items()
+            if k in statement_class and float(v) >= min_likelihood
+        }
     except (AttributeError, TypeError, ValueError):
         classes = None
     if classes is None:
@@ -186,12 +240,16 @@ def _row(r: pd.Series, root: Path, file_col: str, rate: int, statement_class: di
         return None
     seen.add(rid)
     return {
-        "case_id": rid, "patient_id": str(int(patient)),
-        "split": "train" if fold <= 8 else ("val" if fold == 9 else "test"), "strat_fold": int(fold),
-        "ecg": rel, "report": _text(r.get("report")),
-        "age": _number(r.get("age"), cap=_AGE_CAP), "sex": {"0": "male", "1": "female"}.get(
-            str(r.get("sex", "")).replace(".0", ""), np.nan),
-        "height": _number(r.get("height"), positive=True), "weight": _number(r.get("weight"), positive=True),
+        "case_id": rid,
+        "patient_id": str(int(patient)),
+        "split": "train" if fold <= 8 else ("val" if fold == 9 else "test"),
+        "strat_fold": int(fold),
+        "ecg": rel,
+        "report": _text(r.get("report")),
+        "age": _number(r.get("age"), cap=_AGE_CAP),
+        "sex": {"0": "male", "1": "female"}.get(str(r.get("sex", "")).replace(".0", ""), np.nan),
+        "height": _number(r.get("height"), positive=True),
+        "weight": _number(r.get("weight"), positive=True),
         "device": _text(r.get("device")),
         **{f: int(isinstance(r.get(f), str) and bool(r.get(f).strip(" ,"))) for f in FLAGS},
         "_classes": classes,
@@ -209,7 +267,9 @@ def _text(value: Any) -> Any:
     return " ".join(value.split()) if isinstance(value, str) and value.strip() else np.nan
 
 
-def _choose_classes(frame: pd.DataFrame, labels: str, min_count: int, notes: list[str]) -> tuple[str, ...]:
+def _choose_classes(
+    frame: pd.DataFrame, labels: str, min_count: int, notes: list[str]
+) -> tuple[str, ...]:
     sets = frame["_classes"]
     train = (frame["split"] == "train").to_numpy()
     count = pd.Series([c for s in sets for c in s]).value_counts()
@@ -219,16 +279,27 @@ def _choose_classes(frame: pd.DataFrame, labels: str, min_count: int, notes: lis
         classes = tuple(sorted(c for c, n in count.items() if n >= min_count))
         dropped = sorted(c for c, n in count.items() if n < min_count)
         if dropped:
-            notes.append(f"{labels} statements with fewer than {min_count} records left out: "
-                         + ", ".join(dropped))
+            notes.append(
+                f"{labels} statements with fewer than {min_count} records left out: "
+                + ", ".join(dropped)
+            )
         if not classes:
-            raise DataError(f"No {labels} statement has {min_count} or more records.",
-                            fix="lower --min-count, or use --labels superclass")
-    for s_name, sel in (("train", train), ("val", frame["split"].eq("val").to_numpy()),
-                        ("test", frame["split"].eq("test").to_numpy())):
+            raise DataError(
+                f"No {labels} statement has {min_count} or more records.",
+                fix="lower --min-count, or use --labels superclass",
+            )
+    for s_name, sel in (
+        ("train", train),
+        ("val", frame["split"].eq("val").to_numpy()),
+        ("test", frame["split"].eq("test").to_numpy()),
+    ):
         absent = [c for c in classes if not any(c in s for s in sets[sel])]
         if absent:
-            stop = " (fit will stop: every class needs training positives)" if s_name == "train" else ""
+            stop = (
+                " (fit will stop: every class needs training positives)"
+                if s_name == "train"
+                else ""
+            )
             notes.append(f"the {s_name} split has no record of {', '.join(absent)}{stop}")
     return classes
 
@@ -236,42 +307,79 @@ def _choose_classes(frame: pd.DataFrame, labels: str, min_count: int, notes: lis
 def _note_patients(frame: pd.DataFrame, notes: list[str]) -> None:
     crossing = frame.groupby("patient_id")["split"].nunique()
     if (crossing > 1).any():
-        notes.append(f"{int((crossing > 1).sum())} patient(s) have ECGs in several strat_fold splits; "
-                     "fit will refuse this split (check_splits) - drop patient_column to accept it")
+        notes.append(
+            f"{int((crossing > 1).sum())} patient(s) have ECGs in several strat_fold splits; "
+            "fit will refuse this split (check_splits) - drop patient_column to accept it"
+        )
 
 
-def _config(manifest: str, root: Path, classes: tuple[str, ...], labels: str, rate: int,
-            report: bool) -> dict[str, Any]:
+def _config(
+    manifest: str, root: Path, classes: tuple[str, ...], labels: str, rate: int, report: bool
+) -> dict[str, Any]:
     meta = ["age", "sex", "height", "weight", "device", *FLAGS]
     modalities: list[dict[str, Any]] = [
-        {"name": "ecg", "kind": "signal", "column": "ecg",
-         "preprocessing": {"rate": rate, "length": 10 * rate, "leads": 12}, "encoder": {"name": "cnn1d"}},
-        {"name": "meta", "kind": "tabular", "columns": meta, "categorical": ["sex", "device"],
-         "encoder": {"name": "mlp"}},
+        {
+            "name": "ecg",
+            "kind": "signal",
+            "column": "ecg",
+            "preprocessing": {"rate": rate, "length": 10 * rate, "leads": 12},
+            "encoder": {"name": "cnn1d"},
+        },
+        {
+            "name": "meta",
+            "kind": "tabular",
+            "columns": meta,
+            "categorical": ["sex", "device"],
+            "encoder": {"name": "mlp"},
+        },
     ]
     if report:
-        modalities.append({"name": "report", "kind": "text", "column": "report",
-                           "preprocessing": {"tokenizer": "wordpiece", "vocab_size": 1000, "max_length": 48},
-                           "encoder": {"name": "text_transformer"}})
+        modalities.append(
+            {
+                "name": "report",
+                "kind": "text",
+                "column": "report",
+                "preprocessing": {"tokenizer": "wordpiece", "vocab_size": 1000, "max_length": 48},
+                "encoder": {"name": "text_transformer"},
+            }
+        )
     strategies = ["concat", "attention", "gated", "late_average"]
     return {
-        "name": f"ptbxl_{labels}", "seed": 0, "output_dir": "runs",
-        "data": {"manifest": manifest, "root": str(root), "id_column": "case_id",
-                 "patient_column": "patient_id", "split": {"column": "split"},
-                 # The recording device and the signal-quality notes: no disease should follow them.
-                 "metadata_columns": ["device", "baseline_drift", "static_noise", "burst_noise",
-                                      "electrodes_problems"]},
+        "name": f"ptbxl_{labels}",
+        "seed": 0,
+        "output_dir": "runs",
+        "data": {
+            "manifest": manifest,
+            "root": str(root),
+            "id_column": "case_id",
+            "patient_column": "patient_id",
+            "split": {"column": "split"},
+            # The recording device and the signal-quality notes: no disease should follow them.
+            "metadata_columns": [
+                "device",
+                "baseline_drift",
+                "static_noise",
+                "burst_noise",
+                "electrodes_problems",
+            ],
+        },
         "modalities": modalities,
         "fusion": {"name": "concat", "dim": 64},
         "tasks": [multilabel_task(labels, list(classes))],
-        "train": {"epochs": 15, "batch_size": 32, "lr": 0.001,
-                  "early_stopping": {"monitor": "auroc", "patience": 4}},
+        "train": {
+            "epochs": 15,
+            "batch_size": 32,
+            "lr": 0.001,
+            "early_stopping": {"monitor": "auroc", "patience": 4},
+        },
         "study": {"strategies": strategies, "seeds": 3, "jobs": 2},
     }
 
 
 def _header(labels: str, rate: int) -> list[str]:
-    return [f"PTB-XL, {labels} labels, {rate} Hz; written by `fusiondx prepare ptbxl`.",
-            "Split: strat_fold 1-8 train, 9 val, 10 test. Data: CC BY 4.0, cite Wagner et al. 2020.",
-            "Caveat: the report text is what the SCP statements were derived from (label leakage).",
-            "Next: fusiondx validate <this file>; fusiondx fit <this file>; fusiondx study <this file>"]
+    return [
+        f"PTB-XL, {labels} labels, {rate} Hz; written by `fusiondx prepare ptbxl`.",
+        "Split: strat_fold 1-8 train, 9 val, 10 test. Data: CC BY 4.0, cite Wagner et al. 2020.",
+        "Caveat: the report text is what the SCP statements were derived from (label leakage).",
+        "Next: fusiondx validate <this file>; fusiondx fit <this file>; fusiondx study <this file>",
+    ]

@@ -46,36 +46,80 @@ from fusiondx.errors import ConfigError
 __all__ = ["MANIFEST_COLUMNS", "make_cohort", "oracle_aurocs", "presence_auroc"]
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
-    "case_id", "patient_id", "site", "sex", "age", "label", "subtype", "findings",
-    "image", "ecg", "report", *LAB_COLUMNS, "smoker",
-    "lesion_box", "mask", "findings_text", "time_to_event", "event",
+    "case_id",
+    "patient_id",
+    "site",
+    "sex",
+    "age",
+    "label",
+    "subtype",
+    "findings",
+    "image",
+    "ecg",
+    "report",
+    *LAB_COLUMNS,
+    "smoker",
+    "lesion_box",
+    "mask",
+    "findings_text",
+    "time_to_event",
+    "event",
 )
 _CHUNK = 256  # images rendered per vectorised batch: bounds memory for large image sizes
 
 
-def _check_args(n_cases: int, image_size: int, image_format: str, signal_format: str,
-                n_leads: int, signal_rate: int, signal_seconds: float, missing_rate: float,
-                n_sites: int, presence_shortcut: float = 0.0) -> None:
+def _check_args(
+    n_cases: int,
+    image_size: int,
+    image_format: str,
+    signal_format: str,
+    n_leads: int,
+    signal_rate: int,
+    signal_seconds: float,
+    missing_rate: float,
+    n_sites: int,
+    presence_shortcut: float = 0.0,
+) -> None:
     """Raise :class:`ConfigError` for arguments the generator cannot honour."""
     checks = [
         (n_cases >= 1, "n_cases must be at least 1", "pass n_cases=1 or more"),
         (image_size >= 16, f"image_size={image_size} is too small", "use image_size >= 16"),
-        (image_format in ("png", "dicom"), f"unknown image_format '{image_format}'",
-         "use 'png' or 'dicom'"),
-        (signal_format in ("wfdb", "npy"), f"unknown signal_format '{signal_format}'",
-         "use 'wfdb' or 'npy'"),
-        (1 <= n_leads <= len(ecg.LEAD_ORDER), f"n_leads={n_leads} is out of range",
-         f"use 1 to {len(ecg.LEAD_ORDER)} leads"),
-        (signal_rate >= 50, f"signal_rate={signal_rate} Hz is too low to draw a QRS",
-         "use signal_rate >= 50"),
-        (signal_seconds >= 2.0, f"signal_seconds={signal_seconds} is too short",
-         "use at least 2 seconds"),
-        (0.0 <= missing_rate < 1.0, f"missing_rate={missing_rate} is not in [0, 1)",
-         "use a probability such as 0.1"),
+        (
+            image_format in ("png", "dicom"),
+            f"unknown image_format '{image_format}'",
+            "use 'png' or 'dicom'",
+        ),
+        (
+            signal_format in ("wfdb", "npy"),
+            f"unknown signal_format '{signal_format}'",
+            "use 'wfdb' or 'npy'",
+        ),
+        (
+            1 <= n_leads <= len(ecg.LEAD_ORDER),
+            f"n_leads={n_leads} is out of range",
+            f"use 1 to {len(ecg.LEAD_ORDER)} leads",
+        ),
+        (
+            signal_rate >= 50,
+            f"signal_rate={signal_rate} Hz is too low to draw a QRS",
+            "use signal_rate >= 50",
+        ),
+        (
+            signal_seconds >= 2.0,
+            f"signal_seconds={signal_seconds} is too short",
+            "use at least 2 seconds",
+        ),
+        (
+            0.0 <= missing_rate < 1.0,
+            f"missing_rate={missing_rate} is not in [0, 1)",
+            "use a probability such as 0.1",
+        ),
         (1 <= n_sites <= 26, f"n_sites={n_sites} is out of range", "use 1 to 26 sites"),
-        (0.0 <= presence_shortcut < 1.0,
-         f"presence_shortcut={presence_shortcut} is not in [0, 1)",
-         "use 0 (off) or a strength such as 0.6"),
+        (
+            0.0 <= presence_shortcut < 1.0,
+            f"presence_shortcut={presence_shortcut} is not in [0, 1)",
+            "use 0 (off) or a strength such as 0.6",
+        ),
     ]
     for ok, what, fix in checks:
         if not ok:
@@ -93,10 +137,20 @@ def _ids(lat: Latent) -> tuple[list[str], list[str]]:
     return case_ids, patient_ids
 
 
-def _write_images(out: Path, p: img.ImageParams, demo: Latent, has_image: np.ndarray,
-                  rng: np.random.Generator, case_ids: list[str], patient_ids: list[str],
-                  size: int, fmt: str, seed: int, progress: bool,
-                  pixels_from: Source | None = None) -> tuple[list[str], list[str], list[str]]:
+def _write_images(
+    out: Path,
+    p: img.ImageParams,
+    demo: Latent,
+    has_image: np.ndarray,
+    rng: np.random.Generator,
+    case_ids: list[str],
+    patient_ids: list[str],
+    size: int,
+    fmt: str,
+    seed: int,
+    progress: bool,
+    pixels_from: Source | None = None,
+) -> tuple[list[str], list[str], list[str]]:
     """Render every case in batches and write images and masks of cases that have an image.
 
     ``p`` and ``rng`` render the case's own lesions (mask and box); the pixels come from them
@@ -123,8 +177,15 @@ def _write_images(out: Path, p: img.ImageParams, demo: Latent, has_image: np.nda
                 io.write_png(out / paths[i], io.to_uint8(pixels[k]))
             else:
                 paths[i] = f"images/{cid}.dcm"
-                io.write_dicom(out / paths[i], pixels[k], case_id=cid, patient_id=patient_ids[i],
-                               sex="M" if demo.male[i] else "F", age=int(demo.age[i]), seed=seed)
+                io.write_dicom(
+                    out / paths[i],
+                    pixels[k],
+                    case_id=cid,
+                    patient_id=patient_ids[i],
+                    sex="M" if demo.male[i] else "F",
+                    age=int(demo.age[i]),
+                    seed=seed,
+                )
             if lesion[k].any():
                 masks[i] = f"masks/{cid}.png"
                 io.write_png(out / masks[i], lesion[k].astype(np.uint8) * 255)
@@ -132,9 +193,18 @@ def _write_images(out: Path, p: img.ImageParams, demo: Latent, has_image: np.nda
     return paths, masks, boxes
 
 
-def _write_signals(out: Path, lat: Latent, has_ecg: np.ndarray, rng: np.random.Generator,
-                   case_ids: list[str], fmt: str, n_leads: int, rate: int, seconds: float,
-                   progress: bool) -> list[str]:
+def _write_signals(
+    out: Path,
+    lat: Latent,
+    has_ecg: np.ndarray,
+    rng: np.random.Generator,
+    case_ids: list[str],
+    fmt: str,
+    n_leads: int,
+    rate: int,
+    seconds: float,
+    progress: bool,
+) -> list[str]:
     """Synthesise and write the ECG of every case that has one; return relative paths."""
     params = ecg.draw_ecg_params(rng, lat)
     # One child generator per case: a case's signal does not depend on which others are missing.
@@ -160,8 +230,9 @@ def _finding_cells(lat: Latent) -> list[str]:
     return [";".join(names[row]) or "none" for row in lat.findings]
 
 
-def oracle_aurocs(manifest: str | Path, *, folds: int = 5, seed: int = 0,
-                  npy_rate: float = 100.0) -> dict[str, float]:
+def oracle_aurocs(
+    manifest: str | Path, *, folds: int = 5, seed: int = 0, npy_rate: float = 100.0
+) -> dict[str, float]:
     """Cross-validated oracle AUROC per modality and fused (see ``docs/cohort.md``).
 
     Thin wrapper so that importing this module does not import scikit-learn.
@@ -242,8 +313,18 @@ def make_cohort(
     Raises:
         ConfigError: if an argument is out of range.
     """
-    _check_args(n_cases, image_size, image_format, signal_format, n_leads, signal_rate,
-                signal_seconds, missing_rate, n_sites, presence_shortcut)
+    _check_args(
+        n_cases,
+        image_size,
+        image_format,
+        signal_format,
+        n_leads,
+        signal_rate,
+        signal_seconds,
+        missing_rate,
+        n_sites,
+        presence_shortcut,
+    )
     uninf = check_uninformative(uninformative)
     out = Path(out_dir)
     for sub in ("images", "masks", "signals"):
@@ -261,14 +342,36 @@ def make_cohort(
     opac_loc = img.lung_zone(own.iparams.opac_xy[:, 0])
     nod_loc = img.lung_zone(own.iparams.nod_xy)
     reports = make_reports(src["report"].rngs["report"], src["report"].lat, src["report"].locs)
-    labs = draw_labs(src["labs"].rngs["labs"], src["labs"].lat, disease=lat.disease,
-                     shortcut=presence_shortcut)
+    labs = draw_labs(
+        src["labs"].rngs["labs"], src["labs"].lat, disease=lat.disease, shortcut=presence_shortcut
+    )
     time_to_event, event = draw_survival(r_surv, lat)
     images, masks, boxes = _write_images(
-        out, own.iparams, demo, has["image"], r_img, case_ids, patient_ids, image_size,
-        image_format, seed, progress, pixels_from=src["image"] if "image" in uninf else None)
-    signals = _write_signals(out, src["ecg"].lat, has["ecg"], src["ecg"].rngs["ecg"], case_ids,
-                             signal_format, n_leads, signal_rate, signal_seconds, progress)
+        out,
+        own.iparams,
+        demo,
+        has["image"],
+        r_img,
+        case_ids,
+        patient_ids,
+        image_size,
+        image_format,
+        seed,
+        progress,
+        pixels_from=src["image"] if "image" in uninf else None,
+    )
+    signals = _write_signals(
+        out,
+        src["ecg"].lat,
+        has["ecg"],
+        src["ecg"].rngs["ecg"],
+        case_ids,
+        signal_format,
+        n_leads,
+        signal_rate,
+        signal_seconds,
+        progress,
+    )
 
     table = {
         "case_id": case_ids,
@@ -286,17 +389,29 @@ def make_cohort(
         "smoker": np.where(has["labs"], labs["smoker"], ""),
         "lesion_box": boxes,
         "mask": masks,
-        "findings_text": [findings_text(lat.findings[i], float(lat.severity[i]), opac_loc[i],
-                                        nod_loc[i]) for i in range(n_cases)],
+        "findings_text": [
+            findings_text(lat.findings[i], float(lat.severity[i]), opac_loc[i], nod_loc[i])
+            for i in range(n_cases)
+        ],
         "time_to_event": time_to_event,
         "event": event,
     }
     frame = pd.DataFrame(table, columns=list(MANIFEST_COLUMNS))
     manifest = out / "manifest.csv"
     frame.to_csv(manifest, index=False, lineterminator="\n")
-    write_readme(out / "README.md", frame, has, seed=seed, image_format=image_format,
-                 signal_format=signal_format, image_size=image_size, n_leads=n_leads,
-                 signal_rate=signal_rate, signal_seconds=signal_seconds,
-                 missing_rate=missing_rate, presence_shortcut=presence_shortcut,
-                 uninformative=uninf)
+    write_readme(
+        out / "README.md",
+        frame,
+        has,
+        seed=seed,
+        image_format=image_format,
+        signal_format=signal_format,
+        image_size=image_size,
+        n_leads=n_leads,
+        signal_rate=signal_rate,
+        signal_seconds=signal_seconds,
+        missing_rate=missing_rate,
+        presence_shortcut=presence_shortcut,
+        uninformative=uninf,
+    )
     return manifest

@@ -50,8 +50,12 @@ class Encoder(Configurable, nn.Module):
         """What the encoder can do, read off the class: the methods it overrides and its attributes."""
         overrides = {"tokens": "forward_tokens", "levels": "forward_levels", "maps": "forward_maps"}
         tags = {t for t, m in overrides.items() if getattr(cls, m) is not getattr(Encoder, m)}
-        flags = {"3d": 3 in cls.image_dims, "lowlevel": cls.lowlevel, "pretrained": cls.pretrained,
-                 "optional": bool(cls.requires)}
+        flags = {
+            "3d": 3 in cls.image_dims,
+            "lowlevel": cls.lowlevel,
+            "pretrained": cls.pretrained,
+            "optional": bool(cls.requires),
+        }
         return tags | {t for t, on in flags.items() if on}
 
     def forward(self, x: Any) -> torch.Tensor:  # (B, D)
@@ -99,11 +103,15 @@ class Encoder(Configurable, nn.Module):
         list_encoders()  # registers every encoder, so the list below is complete
         name = getattr(type(self), "registered_name", type(self).__name__)
         able = ", ".join(e.name for e in ENCODERS.entries() if "maps" in e.tags)
-        return (f"encoder '{name}' has no spatial feature maps; heads that read the image "
-                f"(localization, segmentation) need an encoder tagged 'maps': {able}")
+        return (
+            f"encoder '{name}' has no spatial feature maps; heads that read the image "
+            f"(localization, segmentation) need an encoder tagged 'maps': {able}"
+        )
 
 
-def pooled_stages(stages: nn.Sequential, x: torch.Tensor, ends: list[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+def pooled_stages(
+    stages: nn.Sequential, x: torch.Tensor, ends: list[int]
+) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Run ``stages`` on a (B, C, *S) input; the spatial means after the modules at ``ends``.
 
     Returns those pooled (B, C_i) features and the final feature map, in one pass.
@@ -116,8 +124,9 @@ def pooled_stages(stages: nn.Sequential, x: torch.Tensor, ends: list[int]) -> tu
     return pooled, x
 
 
-def transformer_layers(encoder: nn.TransformerEncoder, h: torch.Tensor,
-                       key_padding_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+def transformer_layers(
+    encoder: nn.TransformerEncoder, h: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+) -> list[torch.Tensor]:
     """Every layer's output of an ``nn.TransformerEncoder`` (the final norm applied to the last).
 
     The same computation as ``encoder(h, src_key_padding_mask=...)``, keeping the depths that

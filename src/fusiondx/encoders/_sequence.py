@@ -39,7 +39,8 @@ class Presets:
                 family_init(self, **options, **fixed)
 
             __init__.__signature__ = sig.replace(  # type: ignore[attr-defined]
-                parameters=[p for p in sig.parameters.values() if p.name not in fixed])
+                parameters=[p for p in sig.parameters.values() if p.name not in fixed]
+            )
             cls.__init__ = __init__  # type: ignore[method-assign]
         super().__init_subclass__(**kwargs)  # after: Configurable records the preset's constructor
 

@@ -80,8 +80,15 @@ class ViTEncoder(Encoder):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, hidden_size))
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.transformer = transformer_encoder(
-            hidden_size, num_heads, num_layers, dim_feedforward=mlp_dim, dropout=dropout,
-            attention_dropout=attention_dropout, owner="image_vit", width_name="hidden_size")
+            hidden_size,
+            num_heads,
+            num_layers,
+            dim_feedforward=mlp_dim,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            owner="image_vit",
+            width_name="hidden_size",
+        )
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(hidden_size, out_dim)
         self.out_dim = out_dim

@@ -69,8 +69,14 @@ class SignalTransformerEncoder(Encoder):
         # Only the CLS variant owns a CLS parameter, so no parameter is ever left without gradient.
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model)) if pooling == "cls" else None
         self.transformer = transformer_encoder(
-            d_model, num_heads, num_layers, dim_feedforward=dim_feedforward, dropout=dropout,
-            attention_dropout=attention_dropout, owner="signal_transformer")
+            d_model,
+            num_heads,
+            num_layers,
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            owner="signal_transformer",
+        )
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(d_model, out_dim)
         self.out_dim = out_dim

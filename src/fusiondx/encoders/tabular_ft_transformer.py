@@ -63,9 +63,16 @@ class FTTransformerEncoder(Encoder):
         self.cls_token = nn.Parameter(torch.empty(1, 1, d_token).uniform_(-bound, bound))
         # No final norm: the read-out head starts with its own LayerNorm (the rtdl design).
         self.transformer = transformer_encoder(
-            d_token, num_heads, num_layers, dim_feedforward=dim_feedforward, dropout=dropout,
-            attention_dropout=attention_dropout, final_norm=False, owner="tabular_ft_transformer",
-            width_name="d_token")
+            d_token,
+            num_heads,
+            num_layers,
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            final_norm=False,
+            owner="tabular_ft_transformer",
+            width_name="d_token",
+        )
         self.head = nn.Sequential(
             nn.LayerNorm(d_token), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_token, out_dim)
         )

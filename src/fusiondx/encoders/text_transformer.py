@@ -55,8 +55,14 @@ class TextTransformerEncoder(Encoder):
         self.pos = nn.Parameter(torch.zeros(1, max_length, d_model))
         nn.init.trunc_normal_(self.pos, std=0.02)
         self.transformer = transformer_encoder(
-            d_model, num_heads, num_layers, dim_feedforward=dim_feedforward, dropout=dropout,
-            attention_dropout=attention_dropout, owner="text_transformer")
+            d_model,
+            num_heads,
+            num_layers,
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            owner="text_transformer",
+        )
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(d_model, out_dim)
         self.out_dim = out_dim
@@ -93,7 +99,9 @@ class TextTransformerEncoder(Encoder):
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
         h, mask, padding = self._inputs(x)
         outs = transformer_layers(self.transformer, h, padding)
-        return [masked_mean(o, mask) for o in outs[:-1]] + [self.proj(self.dropout(masked_mean(outs[-1], mask)))]
+        return [masked_mean(o, mask) for o in outs[:-1]] + [
+            self.proj(self.dropout(masked_mean(outs[-1], mask)))
+        ]
 
     def level_dims(self) -> list[int]:
         n = len(self.transformer.layers)

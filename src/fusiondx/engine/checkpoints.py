@@ -20,16 +20,21 @@ from torch import nn
 
 from fusiondx.errors import RunError
 
-REPAIR = ("retrain with `fusiondx fit --overwrite` (without --resume), or restore the run folder "
-          "from a copy")
+REPAIR = (
+    "retrain with `fusiondx fit --overwrite` (without --resume), or restore the run folder "
+    "from a copy"
+)
 # What Lightning needs to continue a training from a checkpoint.
 LIGHTNING_KEYS = ("state_dict", "epoch", "global_step", "optimizer_states", "loops")
 
 
 def _not_loadable(path: Path, why: str) -> RunError:
-    return RunError(f"'{path.name}' is not a loadable FusionDx checkpoint ({why}): it is damaged, "
-                    "truncated, or was not written by FusionDx, and it is not loaded.",
-                    file=path, fix=REPAIR)
+    return RunError(
+        f"'{path.name}' is not a loadable FusionDx checkpoint ({why}): it is damaged, "
+        "truncated, or was not written by FusionDx, and it is not loaded.",
+        file=path,
+        fix=REPAIR,
+    )
 
 
 def load_checkpoint(path: Path, *, lightning: bool = False) -> dict[str, Any]:
@@ -59,8 +64,11 @@ def load_checkpoint(path: Path, *, lightning: bool = False) -> dict[str, Any]:
 
 
 def _is_state_dict(obj: Any) -> bool:
-    return (isinstance(obj, Mapping) and len(obj) > 0
-            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()))
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
 
 
 def check_weights(module: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
@@ -68,17 +76,28 @@ def check_weights(module: nn.Module, state: Mapping[str, torch.Tensor], path: Pa
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} instead of {tuple(v.shape)}"
-              for k, v in own.items() if k in state and state[k].shape != v.shape]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} instead of {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if not (missing or unexpected or shapes):
         return
     parts = []
-    for label, items in (("missing", missing), ("not in the model", unexpected), ("of another shape", shapes)):
+    for label, items in (
+        ("missing", missing),
+        ("not in the model", unexpected),
+        ("of another shape", shapes),
+    ):
         if items:
             parts.append(f"{len(items)} {label} (e.g. {'; '.join(items[:2])})")
-    raise RunError(f"The weights in '{path.name}' do not fit the model the run's config.yaml describes: "
-                   f"tensors {', '.join(parts)}. The run folder mixes files of different runs, or the "
-                   "file was replaced.", file=path, fix=REPAIR)
+    raise RunError(
+        f"The weights in '{path.name}' do not fit the model the run's config.yaml describes: "
+        f"tensors {', '.join(parts)}. The run folder mixes files of different runs, or the "
+        "file was replaced.",
+        file=path,
+        fix=REPAIR,
+    )
 
 
 def load_weights(module: nn.Module, path: Path) -> None:

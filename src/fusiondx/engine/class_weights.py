@@ -17,8 +17,11 @@ def class_weights(cfg: Config, prepared: Prepared) -> dict[str, list[float] | No
         tt = task_type(info)
         if not tt.is_classification:
             if w is not None:
-                raise ConfigError(f"tasks[{tc.name}].class_weights is set, but task '{tc.name}' is not a "
-                                  "classification task.", fix="remove class_weights from that task")
+                raise ConfigError(
+                    f"tasks[{tc.name}].class_weights is set, but task '{tc.name}' is not a "
+                    "classification task.",
+                    fix="remove class_weights from that task",
+                )
             out[info.name] = None
             continue
         if w is None or isinstance(w, list):

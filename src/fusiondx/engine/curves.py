@@ -20,7 +20,11 @@ def append_curve(path: Path, row: dict[str, Any]) -> None:
     old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
     if len(old):
         old = old[old["epoch"] < row["epoch"]]
-    frame = pd.concat([old, pd.DataFrame([row])], ignore_index=True) if len(old) else pd.DataFrame([row])
+    frame = (
+        pd.concat([old, pd.DataFrame([row])], ignore_index=True)
+        if len(old)
+        else pd.DataFrame([row])
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     # A kill while writing keeps the previous curves, not a truncated file.
     runfolder.write_whole(path, lambda tmp: frame.to_csv(tmp, index=False))

@@ -33,8 +33,12 @@ def image_augmentations(cfg: Config) -> dict[str, Callable[[torch.Tensor], torch
             if a.flip or a.rotate or a.scale:
                 from fusiondx.data.augment import RandImageAugment  # MONAI import: ~5 s
 
-                fn = RandImageAugment(flip=a.flip, rotate=a.rotate, scale=a.scale,
-                                      spatial_dims=len(m.preprocessing.size))
+                fn = RandImageAugment(
+                    flip=a.flip,
+                    rotate=a.rotate,
+                    scale=a.scale,
+                    spatial_dims=len(m.preprocessing.size),
+                )
                 fn.set_random_state(cfg.seed)
                 augment[m.name] = fn
     return augment
@@ -58,9 +62,16 @@ class CaseDataModule(L.LightningDataModule):
         predict_indices: the cases ``predict_dataloader`` serves (default: every case).
     """
 
-    def __init__(self, store: CaseStore, *, batch_size: int, seed: int, num_workers: int = 0,
-                 augment: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
-                 predict_indices: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        store: CaseStore,
+        *,
+        batch_size: int,
+        seed: int,
+        num_workers: int = 0,
+        augment: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        predict_indices: np.ndarray | None = None,
+    ) -> None:
         super().__init__()
         self.store = store
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
@@ -68,21 +79,38 @@ class CaseDataModule(L.LightningDataModule):
         self.predict_indices = np.arange(len(store)) if predict_indices is None else predict_indices
 
     @classmethod
-    def from_config(cls, cfg: Config, store: CaseStore, *, train: bool = True, **kwargs: Any) -> CaseDataModule:
+    def from_config(
+        cls, cfg: Config, store: CaseStore, *, train: bool = True, **kwargs: Any
+    ) -> CaseDataModule:
         """The run's loaders as ``cfg.train`` configures them; ``train=False`` builds no augmentation."""
-        return cls(store, batch_size=cfg.train.batch_size, seed=cfg.seed, num_workers=cfg.train.num_workers,
-                   augment=image_augmentations(cfg) if train else None, **kwargs)
+        return cls(
+            store,
+            batch_size=cfg.train.batch_size,
+            seed=cfg.seed,
+            num_workers=cfg.train.num_workers,
+            augment=image_augmentations(cfg) if train else None,
+            **kwargs,
+        )
 
     def train_dataloader(self) -> DataLoader:
         """The training split, shuffled per epoch (EpochShuffle), augmented."""
-        return make_loader(CaseDataset(self.store, self.store.indices("train"), self.augment),
-                           batch_size=self.batch_size, shuffle=True, seed=self.seed,
-                           num_workers=self.num_workers)
+        return make_loader(
+            CaseDataset(self.store, self.store.indices("train"), self.augment),
+            batch_size=self.batch_size,
+            shuffle=True,
+            seed=self.seed,
+            num_workers=self.num_workers,
+        )
 
     def val_dataloader(self) -> DataLoader:
         """The validation split in order."""
-        return make_loader(CaseDataset(self.store, self.store.indices("val")), batch_size=self.batch_size,
-                           shuffle=False, seed=self.seed, num_workers=self.num_workers)
+        return make_loader(
+            CaseDataset(self.store, self.store.indices("val")),
+            batch_size=self.batch_size,
+            shuffle=False,
+            seed=self.seed,
+            num_workers=self.num_workers,
+        )
 
     def test_dataloader(self) -> DataLoader:
         """The test split in order, in inference-sized batches."""
@@ -96,14 +124,21 @@ class CaseDataModule(L.LightningDataModule):
         """The cases ``indices`` in order, in inference-sized batches, nothing random."""
         return case_loader(self.store, indices, self.inference_batch_size)
 
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
         """Move a batch's tensors to ``device``; on the CPU, the batch as it is."""
         # Batches are built on the CPU; Lightning's generic walk over every case id string of
         # every batch costs ~0.5 ms a step, more than a small model's forward.
         if device.type == "cpu":
             return batch
-        return {**batch, "index": batch["index"].to(device), "inputs": to_device(batch["inputs"], device),
-                "mask": batch["mask"].to(device), "targets": to_device(batch["targets"], device)}
+        return {
+            **batch,
+            "index": batch["index"].to(device),
+            "inputs": to_device(batch["inputs"], device),
+            "mask": batch["mask"].to(device),
+            "targets": to_device(batch["targets"], device),
+        }
 
     @property
     def inference_batch_size(self) -> int:

@@ -17,8 +17,9 @@ from fusiondx.tasks import TaskInfo, task_type
 
 
 @torch.no_grad()
-def loader_outputs(model: MultimodalModel, batches: Iterable[dict[str, Any]],
-                   mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def loader_outputs(
+    model: MultimodalModel, batches: Iterable[dict[str, Any]], mask: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """The model's predictions (``model.predict``) for every batch, concatenated, in eval mode.
 
     ``mask`` (cases, M) replaces the batches' presence masks, row by row, e.g. to hide modalities.
@@ -29,15 +30,20 @@ def loader_outputs(model: MultimodalModel, batches: Iterable[dict[str, Any]],
     start = 0
     for batch in batches:
         n = len(batch["case_id"])
-        present = batch["mask"] if mask is None else mask[start:start + n]
+        present = batch["mask"] if mask is None else mask[start : start + n]
         start += n
         for t, v in model.predict(to_device(batch["inputs"], device), present.to(device)).items():
             chunks.setdefault(t, []).append(v.cpu())
     return {t: torch.cat(v) for t, v in chunks.items()}
 
 
-def predict_outputs(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
-                    batch_size: int, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def predict_outputs(
+    model: MultimodalModel,
+    store: CaseStore,
+    idx: np.ndarray,
+    batch_size: int,
+    mask: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
     """The model's predictions for the cases ``idx``, in order, in eval mode: logits for
     classification, values, risks, boxes, mask logits or generated token ids for other heads.
 
@@ -47,8 +53,13 @@ def predict_outputs(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
     return loader_outputs(model, case_loader(store, idx, max(batch_size, INFERENCE_BATCH)), mask)
 
 
-def predictions_frame(model: MultimodalModel, tasks: list[TaskInfo], store: CaseStore,
-                      idx: np.ndarray, predictions: dict[str, Any]) -> pd.DataFrame:
+def predictions_frame(
+    model: MultimodalModel,
+    tasks: list[TaskInfo],
+    store: CaseStore,
+    idx: np.ndarray,
+    predictions: dict[str, Any],
+) -> pd.DataFrame:
     """The predictions table of these cases: case id, split, and every task's columns (the
     truth where labels are known, the model's answers), as its task type writes them
     (:meth:`fusiondx.tasks.TaskType.prediction_columns`). The study reads them back, so it can
@@ -58,12 +69,23 @@ def predictions_frame(model: MultimodalModel, tasks: list[TaskInfo], store: Case
         tt = task_type(t)
         y = store.targets.get(t.name) if store.targets else None
         y = None if y is None else y[idx]
-        cols |= tt.prediction_columns(t, tt.head_output(t, model.task_head(t.name), predictions[t.name]), y)
+        cols |= tt.prediction_columns(
+            t, tt.head_output(t, model.task_head(t.name), predictions[t.name]), y
+        )
     return pd.DataFrame(cols)
 
 
-def evaluate_outputs(model: MultimodalModel, tasks: list[TaskInfo], store: CaseStore, idx: np.ndarray,
-                     outputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def evaluate_outputs(
+    model: MultimodalModel,
+    tasks: list[TaskInfo],
+    store: CaseStore,
+    idx: np.ndarray,
+    outputs: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
     """Task -> its head's metrics of ``outputs`` against the stored targets of the cases ``idx``."""
-    return {t.name: model.task_head(t.name).evaluate(outputs[t.name], torch.from_numpy(store.targets[t.name][idx]))
-            for t in tasks}
+    return {
+        t.name: model.task_head(t.name).evaluate(
+            outputs[t.name], torch.from_numpy(store.targets[t.name][idx])
+        )
+        for t in tasks
+    }

@@ -33,14 +33,24 @@ from fusiondx.engine import runfolder
 
 def _numpy_state(rs: np.random.RandomState | None = None) -> dict[str, Any]:
     # Stored as tensors and plain numbers: checkpoints are loaded with weights_only=True.
-    name, key, pos, has_gauss, gauss = (rs.get_state() if rs is not None else np.random.get_state())
-    return {"name": str(name), "key": torch.from_numpy(np.asarray(key, dtype=np.int64)),
-            "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)}
+    name, key, pos, has_gauss, gauss = rs.get_state() if rs is not None else np.random.get_state()
+    return {
+        "name": str(name),
+        "key": torch.from_numpy(np.asarray(key, dtype=np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "gauss": float(gauss),
+    }
 
 
 def _set_numpy_state(state: Mapping[str, Any], rs: np.random.RandomState | None = None) -> None:
-    value = (state["name"], state["key"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
-             state["gauss"])
+    value = (
+        state["name"],
+        state["key"].numpy().astype(np.uint32),
+        state["pos"],
+        state["has_gauss"],
+        state["gauss"],
+    )
     if rs is None:
         np.random.set_state(value)
     else:
@@ -64,7 +74,9 @@ class RandomStreams(L.Callback):
         augment: per-modality augmentations of the training loader (numpy generators inside).
     """
 
-    def __init__(self, generators: Mapping[str, torch.Generator], augment: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, generators: Mapping[str, torch.Generator], augment: Mapping[str, Any] | None = None
+    ) -> None:
         self.generators = dict(generators)
         self.augment = dict(augment or {})
 
@@ -74,7 +86,10 @@ class RandomStreams(L.Callback):
             "numpy": _numpy_state(),
             "python": random.getstate(),
             "generators": {k: g.get_state() for k, g in self.generators.items()},
-            "augment": {k: [_numpy_state(r) for r in _augment_generators(fn)] for k, fn in self.augment.items()},
+            "augment": {
+                k: [_numpy_state(r) for r in _augment_generators(fn)]
+                for k, fn in self.augment.items()
+            },
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state["cuda"] = torch.cuda.get_rng_state_all()
@@ -121,20 +136,29 @@ class PlateauCatchUp(L.Callback):
         self._pending: dict[str, float] | None = None
         self._epoch = -1
 
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                           checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         metrics = trainer.callback_metrics
-        checkpoint[self.KEY] = {c.monitor: float(metrics[c.monitor]) for c in trainer.lr_scheduler_configs
-                                if c.reduce_on_plateau and c.interval == "epoch" and c.monitor in metrics}
+        checkpoint[self.KEY] = {
+            c.monitor: float(metrics[c.monitor])
+            for c in trainer.lr_scheduler_configs
+            if c.reduce_on_plateau and c.interval == "epoch" and c.monitor in metrics
+        }
 
-    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                           checkpoint: dict[str, Any]) -> None:
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         self._pending = checkpoint.get(self.KEY)
         self._epoch = int(checkpoint.get("epoch", -1))
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         pending, self._pending = self._pending, None
         for c in trainer.lr_scheduler_configs if pending else []:
-            if c.reduce_on_plateau and c.interval == "epoch" and c.monitor in pending \
-                    and (self._epoch + 1) % c.frequency == 0:
+            if (
+                c.reduce_on_plateau
+                and c.interval == "epoch"
+                and c.monitor in pending
+                and (self._epoch + 1) % c.frequency == 0
+            ):
                 c.scheduler.step(pending[c.monitor])

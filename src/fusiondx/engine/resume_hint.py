@@ -19,9 +19,13 @@ class ResumeHint(L.Callback):
     def __init__(self, last: Path) -> None:
         self.last = last
 
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
         if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             how = "Stopped by SIGTERM" if isinstance(exception, SIGTERMException) else "Interrupted"
-            print(f"\n{how} in epoch {trainer.current_epoch}. The last finished epoch is saved in "
-                  f"{self.last}; run the same `fusiondx fit` command with --resume to continue.",
-                  file=sys.stderr)
+            print(
+                f"\n{how} in epoch {trainer.current_epoch}. The last finished epoch is saved in "
+                f"{self.last}; run the same `fusiondx fit` command with --resume to continue.",
+                file=sys.stderr,
+            )

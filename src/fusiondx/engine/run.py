@@ -54,8 +54,15 @@ class RunResult:
     metrics: dict[str, Any]
 
 
-def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: bool | None = None,
-        callbacks: Sequence[L.Callback] | None = None, notify: Callable[[str], None] | None = None) -> RunResult:
+def fit(
+    cfg: Config,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    callbacks: Sequence[L.Callback] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> RunResult:
     """Train a model as configured; write everything to ``cfg.run_dir``; return test metrics.
 
     A folder holding an earlier run is refused unless ``overwrite`` (which replaces only the
@@ -68,15 +75,23 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress:
         return _fit(cfg, resume=resume, progress=progress, callbacks=callbacks, notify=notify)
 
 
-def _fit(cfg: Config, *, resume: bool, progress: bool | None, notify: Callable[[str], None] | None,
-         callbacks: Sequence[L.Callback] | None) -> RunResult:
+def _fit(
+    cfg: Config,
+    *,
+    resume: bool,
+    progress: bool | None,
+    notify: Callable[[str], None] | None,
+    callbacks: Sequence[L.Callback] | None,
+) -> RunResult:
     show = cfg.train.progress if progress is None else progress
     run = RunDir(cfg.run_dir)
     last = run.last_checkpoint
     if resume and not last.is_file():
-        raise RunError(f"There is no checkpoint to resume from at '{last}'.",
-                       fix="run `fusiondx fit` without --resume (with --overwrite if the folder holds files) "
-                           "to start the run")
+        raise RunError(
+            f"There is no checkpoint to resume from at '{last}'.",
+            fix="run `fusiondx fit` without --resume (with --overwrite if the folder holds files) "
+            "to start the run",
+        )
     # Read before any data is: a damaged last.ckpt is one clear error, not Lightning's traceback.
     resumed = load_checkpoint(last, lightning=True) if resume else None
     requested = cfg
@@ -98,19 +113,28 @@ def _fit(cfg: Config, *, resume: bool, progress: bool | None, notify: Callable[[
     if small:  # config.yaml is what trained; the config as given decides whether a study reruns it
         write_text(run.requested_file, requested.to_yaml())
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
-    task = FusionTask(model, prepared.tasks, cfg.train, {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed)
+    task = FusionTask(
+        model, prepared.tasks, cfg.train, {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed
+    )
     watched, mode = monitor(cfg)
     es = cfg.train.early_stopping
     best = BestEpoch(run.best_checkpoint, last, watched, mode, es.patience if es else None)
     data = CaseDataModule.from_config(cfg, store)
     if resume and cfg.train.num_workers > 0 and data.augment and show:
-        print("note: resuming with train.num_workers > 0 and image augmentation: the loader workers "
-              "restart their augmentation streams, so the remaining epochs differ from an "
-              "uninterrupted run (num_workers: 0 continues exactly).", file=sys.stderr)
+        print(
+            "note: resuming with train.num_workers > 0 and image augmentation: the loader workers "
+            "restart their augmentation streams, so the remaining epochs differ from an "
+            "uninterrupted run (num_workers: 0 continues exactly).",
+            file=sys.stderr,
+        )
     # The curves before BestEpoch: an epoch's row is written before its checkpoint is.
-    own = [TrainingCurves(run.curves_file), best,
-           RandomStreams({"modality_dropout": task.modality_dropout_generator}, data.augment),
-           PlateauCatchUp(), ResumeHint(last)]
+    own = [
+        TrainingCurves(run.curves_file),
+        best,
+        RandomStreams({"modality_dropout": task.modality_dropout_generator}, data.augment),
+        PlateauCatchUp(),
+        ResumeHint(last),
+    ]
     trainer = build_trainer(cfg, [*own, *(callbacks or [])], progress=show, root=run.path)
     if resumed is not None:
         check_weights(task, resumed["state_dict"], last)
@@ -118,24 +142,40 @@ def _fit(cfg: Config, *, resume: bool, progress: bool | None, notify: Callable[[
     best_ckpt = load_checkpoint(best.path if best.path.is_file() else last, lightning=True)
     task.load_state_dict(best_ckpt["state_dict"])
     metrics = {
-        "name": cfg.name, "fusion": cfg.fusion.name, "level": model.level,
-        "monitor": watched, "best_epoch": int(best_ckpt.get("epoch", -1)), "epochs_run": trainer.current_epoch,
-        "selection": {"monitor": watched, "mode": mode, "ties": "val/loss",
-                      "undefined_epochs": best.undefined_epochs},
+        "name": cfg.name,
+        "fusion": cfg.fusion.name,
+        "level": model.level,
+        "monitor": watched,
+        "best_epoch": int(best_ckpt.get("epoch", -1)),
+        "epochs_run": trainer.current_epoch,
+        "selection": {
+            "monitor": watched,
+            "mode": mode,
+            "ties": "val/loss",
+            "undefined_epochs": best.undefined_epochs,
+        },
         "small_data": small or None,
         "data_notes": store.notes,
     }
     return RunResult(run.path, _conclude(run, cfg, prepared, model, data, metrics, seconds))
 
 
-def _conclude(run: RunDir, cfg: Config, prepared: Prepared, model: MultimodalModel, data: CaseDataModule,
-              metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
+def _conclude(
+    run: RunDir,
+    cfg: Config,
+    prepared: Prepared,
+    model: MultimodalModel,
+    data: CaseDataModule,
+    metrics: dict[str, Any],
+    seconds: float,
+) -> dict[str, Any]:
     """With the kept weights loaded: fit meta-learners, score val and test, write the results."""
     store = prepared.store
     cross_fitted = fit_on_validation(model, store, store.indices("val"), cfg.train.batch_size)
     torch.save(model.state_dict(), run.weights_file)
     metrics |= {
-        "train_seconds": round(seconds, 2), "n_parameters": count_parameters(model),
+        "train_seconds": round(seconds, 2),
+        "n_parameters": count_parameters(model),
         "flops_per_case": _flops(model, store),
         "cases": {s: int((store.split == s).sum()) for s in ("train", "val", "test")},
     }
@@ -153,14 +193,16 @@ def _conclude(run: RunDir, cfg: Config, prepared: Prepared, model: MultimodalMod
     return metrics
 
 
-def evaluate(run_dir: Path, data: Path | None = None, root: Path | None = None, *,
-             progress: bool = True) -> RunResult:
+def evaluate(
+    run_dir: Path, data: Path | None = None, root: Path | None = None, *, progress: bool = True
+) -> RunResult:
     """Metrics of a trained run on its test split, or on every case of another manifest."""
     run = RunDir(run_dir)
     cfg, model, state = run.load()
     manifest = data or cfg.data.manifest
-    prepared = prepare_with_state(cfg, state, manifest, _root(cfg, data, root), need_labels=True,
-                                  progress=progress)
+    prepared = prepare_with_state(
+        cfg, state, manifest, _root(cfg, data, root), need_labels=True, progress=progress
+    )
     store = prepared.store
     cases = CaseDataModule.from_config(cfg, store, train=False)
     if data is None:
@@ -170,18 +212,31 @@ def evaluate(run_dir: Path, data: Path | None = None, root: Path | None = None, 
         idx, where, loader = np.arange(len(store)), manifest.stem, cases.predict_dataloader()
         store.split = np.full(len(store), "all").astype(str)
     outputs = loader_outputs(model, loader)
-    metrics = {"data": str(manifest), "split": where, "cases": len(idx),
-               "metrics": evaluate_outputs(model, prepared.tasks, store, idx, outputs)}
+    metrics = {
+        "data": str(manifest),
+        "split": where,
+        "cases": len(idx),
+        "metrics": evaluate_outputs(model, prepared.tasks, store, idx, outputs),
+    }
     out = run.evaluations
     out.mkdir(exist_ok=True)
     write_json(out / f"{where}.json", metrics)
-    predictions_frame(model, prepared.tasks, store, idx, outputs).to_csv(out / f"{where}_predictions.csv", index=False)
+    predictions_frame(model, prepared.tasks, store, idx, outputs).to_csv(
+        out / f"{where}_predictions.csv", index=False
+    )
     metrics["written"] = str(out / f"{where}.json")
     return RunResult(run.path, metrics)
 
 
-def predict(run_dir: Path, data: Path, out: Path, root: Path | None = None, *,
-            progress: bool = True, overwrite: bool = False) -> pd.DataFrame:
+def predict(
+    run_dir: Path,
+    data: Path,
+    out: Path,
+    root: Path | None = None,
+    *,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> pd.DataFrame:
     """Probabilities and predicted classes for every case of a manifest (labels not needed).
 
     ``out`` may not be the manifest read, nor a file of the run; an existing file that is not
@@ -190,12 +245,21 @@ def predict(run_dir: Path, data: Path, out: Path, root: Path | None = None, *,
     # The manifest is never written over: refused before the run is even loaded.
     runfolder.check_output(out, inputs=[data], run_dir=run_dir, keep="", overwrite=True, ours=True)
     cfg, model, state = RunDir(run_dir).load()
-    runfolder.check_output(out, inputs=[data, cfg.data.manifest], run_dir=run_dir, keep="",
-                           overwrite=overwrite, ours=_is_predictions(out, [t.name for t in cfg.tasks]))
-    prepared = prepare_with_state(cfg, state, data, _root(cfg, data, root), need_labels=False,
-                                  progress=progress)
+    runfolder.check_output(
+        out,
+        inputs=[data, cfg.data.manifest],
+        run_dir=run_dir,
+        keep="",
+        overwrite=overwrite,
+        ours=_is_predictions(out, [t.name for t in cfg.tasks]),
+    )
+    prepared = prepare_with_state(
+        cfg, state, data, _root(cfg, data, root), need_labels=False, progress=progress
+    )
     store = prepared.store
-    outputs = loader_outputs(model, CaseDataModule.from_config(cfg, store, train=False).predict_dataloader())
+    outputs = loader_outputs(
+        model, CaseDataModule.from_config(cfg, store, train=False).predict_dataloader()
+    )
     frame = predictions_frame(model, prepared.tasks, store, np.arange(len(store)), outputs)
     frame = frame.drop(columns=["split"])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -206,8 +270,12 @@ def predict(run_dir: Path, data: Path, out: Path, root: Path | None = None, *,
 def _is_predictions(path: Path, tasks: list[str]) -> bool:
     """Whether ``path`` is a predictions table FusionDx could have written for these tasks."""
     cols = runfolder.csv_columns(path) if path.is_file() else None
-    return bool(cols) and cols[0] == "case_id" and len(cols) > 1 and all(
-        c == "split" or any(c.startswith(f"{t}_") for t in tasks) for c in cols[1:])
+    return (
+        bool(cols)
+        and cols[0] == "case_id"
+        and len(cols) > 1
+        and all(c == "split" or any(c.startswith(f"{t}_") for t in tasks) for c in cols[1:])
+    )
 
 
 def _flops(model: MultimodalModel, store: CaseStore) -> int:

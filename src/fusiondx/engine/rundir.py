@@ -141,17 +141,23 @@ class RunDir:
         try:
             return json.loads(self.preprocessing_file.read_text())
         except ValueError:  # a cut-off or overwritten file (UnicodeDecodeError is one too)
-            raise RunError("The run's preprocessing.json is not valid JSON: it is damaged or truncated.",
-                           file=self.preprocessing_file, fix=REPAIR) from None
+            raise RunError(
+                "The run's preprocessing.json is not valid JSON: it is damaged or truncated.",
+                file=self.preprocessing_file,
+                fix=REPAIR,
+            ) from None
 
     def splits(self, ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """The saved split of each case id, in order; a :class:`DataError` names a case not saved."""
         saved = pd.read_csv(self.splits_file, dtype=str).set_index("case_id")["split"]
         missing = [i for i in ids if i not in saved.index]
         if missing:
-            raise DataError(f"{len(missing)} case(s) of the manifest are not in the run's splits.csv.",
-                            case_id=missing[0], file=self.splits_file,
-                            fix="the manifest changed since training; evaluate it with --data instead")
+            raise DataError(
+                f"{len(missing)} case(s) of the manifest are not in the run's splits.csv.",
+                case_id=missing[0],
+                file=self.splits_file,
+                fix="the manifest changed since training; evaluate it with --data instead",
+            )
         return saved.loc[list(ids)].to_numpy().astype(str)
 
     def load(self) -> tuple[Config, MultimodalModel, dict[str, Any]]:
@@ -171,7 +177,9 @@ class RunDir:
         model.eval()
         return cfg, model, state
 
-    def write_inputs(self, cfg: Config, prepared: Prepared, class_weights: dict[str, list[float] | None]) -> None:
+    def write_inputs(
+        self, cfg: Config, prepared: Prepared, class_weights: dict[str, list[float] | None]
+    ) -> None:
         """Write config.yaml, preprocessing.json and splits.csv: what a trained model is read back with.
 
         Rewritten on ``--resume`` too; each whole or not at all, so a kill here cannot break the
@@ -179,13 +187,20 @@ class RunDir:
         """
         write_text(self.config_file, cfg.to_yaml())
         write_json(self.preprocessing_file, prepared.state() | {"class_weights": class_weights})
-        write_text(self.splits_file, pd.DataFrame({"case_id": prepared.store.ids, "split": prepared.store.split})
-                   .to_csv(index=False))
+        write_text(
+            self.splits_file,
+            pd.DataFrame({"case_id": prepared.store.ids, "split": prepared.store.split}).to_csv(
+                index=False
+            ),
+        )
 
     def _require(self, path: Path) -> None:
         if not path.is_file():
-            raise RunError(f"The run directory has no {path.name}.", file=path,
-                           fix="point at a folder written by `fusiondx fit` that finished training")
+            raise RunError(
+                f"The run directory has no {path.name}.",
+                file=path,
+                fix="point at a folder written by `fusiondx fit` that finished training",
+            )
 
 
 def load_run(run_dir: Path) -> tuple[Config, MultimodalModel, dict[str, Any]]:
@@ -201,13 +216,16 @@ def saved_splits(run_dir: Path, store: CaseStore) -> np.ndarray:
 def check_same_splits(run_dir: Path, store: CaseStore) -> None:
     """Raise a :class:`RunError` unless the store splits its cases as the run saved them (resume)."""
     if not np.array_equal(saved_splits(run_dir, store), store.split):
-        raise RunError("The data or split settings changed since this run started, so it cannot be resumed.",
-                       file=RunDir(run_dir).splits_file,
-                       fix="run `fusiondx fit --overwrite` (without --resume) to start over")
+        raise RunError(
+            "The data or split settings changed since this run started, so it cannot be resumed.",
+            file=RunDir(run_dir).splits_file,
+            fix="run `fusiondx fit --overwrite` (without --resume) to start over",
+        )
 
 
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON, whole or not at all; NaN and infinities become null."""
+
     def clean(x: Any) -> Any:
         if isinstance(x, float) and not math.isfinite(x):
             return None

@@ -32,8 +32,21 @@ from fusiondx.errors import ConfigError, RunError
 
 LOCK = ".fusiondx.lock"
 # Everything `fit` (and a study around it, an export by default) writes in runs/<name>/.
-RUN_FILES = ("config.yaml", "requested.yaml", "preprocessing.json", "splits.csv", "checkpoints", "model.pt",
-             "metrics.json", "predictions.csv", "logs", "evaluations", "error.txt", "model.onnx", LOCK)
+RUN_FILES = (
+    "config.yaml",
+    "requested.yaml",
+    "preprocessing.json",
+    "splits.csv",
+    "checkpoints",
+    "model.pt",
+    "metrics.json",
+    "predictions.csv",
+    "logs",
+    "evaluations",
+    "error.txt",
+    "model.onnx",
+    LOCK,
+)
 
 
 def _say(text: str) -> None:
@@ -48,9 +61,12 @@ def _nearest_existing(path: Path) -> Path:
 
 
 def _unwritable(folder: Path, what: str, reason: str) -> RunError:
-    return RunError(f"The {what} '{folder}' cannot be written ({reason}).", file=folder,
-                    fix="make that folder writable, or set output_dir in the config (or --out) to a "
-                        "folder you can write")
+    return RunError(
+        f"The {what} '{folder}' cannot be written ({reason}).",
+        file=folder,
+        fix="make that folder writable, or set output_dir in the config (or --out) to a "
+        "folder you can write",
+    )
 
 
 def check_writable(folder: Path, what: str = "run folder") -> None:
@@ -86,6 +102,7 @@ def make_folder(folder: Path, what: str = "run folder") -> bool:
 
 # --- one process per folder ---------------------------------------------------------------------
 
+
 def _alive(pid: int) -> bool:
     if os.name == "nt":
         return True  # signal 0 is not a probe there; such a lock is never taken over
@@ -109,8 +126,10 @@ def _read_lock(path: Path) -> dict[str, Any] | None:
 
 
 def _describe(info: dict[str, Any]) -> str:
-    return (f"pid {info.get('pid')} on {info.get('host')}, running `{info.get('command')}` "
-            f"since {info.get('since')}")
+    return (
+        f"pid {info.get('pid')} on {info.get('host')}, running `{info.get('command')}` "
+        f"since {info.get('since')}"
+    )
 
 
 @contextlib.contextmanager
@@ -122,8 +141,12 @@ def hold(folder: Path, what: str = "run folder") -> Iterator[None]:
     is never taken over, since its process cannot be checked from here.
     """
     path = Path(folder) / LOCK
-    mine = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv) or "python",
-            "since": _dt.datetime.now().isoformat(timespec="seconds")}
+    mine = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": " ".join(sys.argv) or "python",
+        "since": _dt.datetime.now().isoformat(timespec="seconds"),
+    }
     for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -136,8 +159,11 @@ def hold(folder: Path, what: str = "run folder") -> Iterator[None]:
             json.dump(mine, f)
         break
     else:
-        raise RunError(f"Could not take the lock of the {what} '{folder}': other processes keep taking it.",
-                       file=path, fix="run one FusionDx command per folder at a time")
+        raise RunError(
+            f"Could not take the lock of the {what} '{folder}': other processes keep taking it.",
+            file=path,
+            fix="run one FusionDx command per folder at a time",
+        )
     try:
         yield
     finally:
@@ -168,10 +194,15 @@ def _take_over_if_stale(path: Path, what: str) -> None:
         _remove_if_same(path, info)
         return
     # A pid reused by an unrelated process, or a lock from another machine, needs a person.
-    fix = ("wait until it finishes, or stop it; or use another run name or output folder; if no "
-           f"FusionDx command runs as pid {pid} on {info.get('host')}, delete the lock file")
-    raise RunError(f"Another FusionDx process is using the {what} '{path.parent}': {_describe(info)}.",
-                   file=path, fix=fix)
+    fix = (
+        "wait until it finishes, or stop it; or use another run name or output folder; if no "
+        f"FusionDx command runs as pid {pid} on {info.get('host')}, delete the lock file"
+    )
+    raise RunError(
+        f"Another FusionDx process is using the {what} '{path.parent}': {_describe(info)}.",
+        file=path,
+        fix=fix,
+    )
 
 
 def _remove_if_same(path: Path, expected: dict[str, Any] | None) -> None:
@@ -206,11 +237,14 @@ def write_whole(path: Path, write: Callable[[Path], object], *, sync: bool = Fal
 
 # --- replacing an earlier run -------------------------------------------------------------------
 
+
 def _debris(name: str) -> bool:
     """What a killed process can leave: write_whole's half-written files (.<name>.<pid>.tmp), a
     stale lock's copy, a write probe. Deleted with a run, but no run by itself."""
     m = re.fullmatch(r"\.(.+)\.\d+\.(tmp|stale)", name)
-    return name.startswith(".fusiondx-write-test-") or (m is not None and bool({m.group(1), "." + m.group(1)} & set(RUN_FILES)))
+    return name.startswith(".fusiondx-write-test-") or (
+        m is not None and bool({m.group(1), "." + m.group(1)} & set(RUN_FILES))
+    )
 
 
 def run_contents(run_dir: Path) -> tuple[list[str], list[str]]:
@@ -228,13 +262,19 @@ def check_new_run(run_dir: Path, *, overwrite: bool) -> None:
     if overwrite or not (ours or others):
         return
     if ours:
-        what = (f"The run folder '{run_dir}' already holds a run ({', '.join(ours[:6])}"
-                f"{', ...' if len(ours) > 6 else ''}); a new `fit` would replace it.")
+        what = (
+            f"The run folder '{run_dir}' already holds a run ({', '.join(ours[:6])}"
+            f"{', ...' if len(ours) > 6 else ''}); a new `fit` would replace it."
+        )
     else:
-        what = (f"The run folder '{run_dir}' already exists and holds files FusionDx did not write "
-                f"({', '.join(others[:6])}{', ...' if len(others) > 6 else ''}).")
-    fix = ("give the run another name (or output_dir) in the config, or rerun with --overwrite, which "
-           "replaces only the files FusionDx writes there and keeps every other file")
+        what = (
+            f"The run folder '{run_dir}' already exists and holds files FusionDx did not write "
+            f"({', '.join(others[:6])}{', ...' if len(others) > 6 else ''})."
+        )
+    fix = (
+        "give the run another name (or output_dir) in the config, or rerun with --overwrite, which "
+        "replaces only the files FusionDx writes there and keeps every other file"
+    )
     if "checkpoints" in ours and "metrics.json" not in ours:
         fix = "to continue that unfinished run, rerun with --resume; or " + fix
     raise RunError(what, file=run_dir, fix=fix)
@@ -251,8 +291,10 @@ def clear_run(run_dir: Path) -> list[str]:
         else:
             p.unlink(missing_ok=True)
     if others:
-        _say(f"replaced the earlier run in '{run_dir}' and kept {len(others)} file(s) FusionDx did not "
-             f"write there: {', '.join(others[:10])}{', ...' if len(others) > 10 else ''}")
+        _say(
+            f"replaced the earlier run in '{run_dir}' and kept {len(others)} file(s) FusionDx did not "
+            f"write there: {', '.join(others[:10])}{', ...' if len(others) > 10 else ''}"
+        )
     return others
 
 
@@ -262,8 +304,10 @@ def open_run(run_dir: Path, *, resume: bool, overwrite: bool) -> Iterator[None]:
     holds no earlier run unless resuming or ``overwrite``. A folder made here and left empty by a
     failed start is removed again."""
     if resume and overwrite:
-        raise ConfigError("--resume and --overwrite cannot be combined.",
-                          fix="--resume continues the run in the folder; --overwrite starts it again from scratch")
+        raise ConfigError(
+            "--resume and --overwrite cannot be combined.",
+            fix="--resume continues the run in the folder; --overwrite starts it again from scratch",
+        )
     created = make_folder(run_dir)
     try:
         with hold(run_dir):
@@ -286,6 +330,7 @@ def open_study(out_dir: Path) -> Iterator[None]:
 
 # --- outputs next to the user's files -----------------------------------------------------------
 
+
 def _same(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
@@ -293,8 +338,16 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def check_output(out: Path, *, inputs: Iterable[Path], run_dir: Path, keep: str, overwrite: bool,
-                 ours: bool, option: str = "--out") -> None:
+def check_output(
+    out: Path,
+    *,
+    inputs: Iterable[Path],
+    run_dir: Path,
+    keep: str,
+    overwrite: bool,
+    ours: bool,
+    option: str = "--out",
+) -> None:
     """Refuse an output path that would replace a user's file.
 
     Always refused: an input (``inputs``: the manifests read), a folder, or a file of the run
@@ -304,16 +357,28 @@ def check_output(out: Path, *, inputs: Iterable[Path], run_dir: Path, keep: str,
     out = Path(out)
     for src in inputs:
         if _same(out, Path(src)):
-            raise RunError(f"{option} '{out}' is the manifest '{src}' this command reads; writing there "
-                           "would destroy it.", file=out, fix=f"choose another file for {option}")
+            raise RunError(
+                f"{option} '{out}' is the manifest '{src}' this command reads; writing there "
+                "would destroy it.",
+                file=out,
+                fix=f"choose another file for {option}",
+            )
     if out.is_dir():
-        raise RunError(f"{option} '{out}' is a folder.", file=out, fix=f"give {option} a file name inside it")
+        raise RunError(
+            f"{option} '{out}' is a folder.", file=out, fix=f"give {option} a file name inside it"
+        )
     if _same(out.parent, run_dir) and out.name in RUN_FILES and out.name != keep:
-        raise RunError(f"{option} '{out}' is the run's own {out.name}; writing there would break the run.",
-                       file=out, fix=f"choose a file outside the run folder for {option}")
+        raise RunError(
+            f"{option} '{out}' is the run's own {out.name}; writing there would break the run.",
+            file=out,
+            fix=f"choose a file outside the run folder for {option}",
+        )
     if out.exists() and not ours and not overwrite:
-        raise RunError(f"{option} '{out}' already exists and was not written by FusionDx, so it is left alone.",
-                       file=out, fix=f"choose another file for {option}, or add --overwrite to replace it")
+        raise RunError(
+            f"{option} '{out}' already exists and was not written by FusionDx, so it is left alone.",
+            file=out,
+            fix=f"choose another file for {option}, or add --overwrite to replace it",
+        )
     try:
         check_writable(out.parent, "output folder")
     except RunError as err:
@@ -329,4 +394,3 @@ def csv_columns(path: Path) -> list[str] | None:
             return next(csv.reader(f))
     except (OSError, StopIteration, UnicodeDecodeError, csv.Error):
         return None
-

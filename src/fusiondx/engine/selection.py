@@ -34,14 +34,22 @@ def monitor(cfg: Config) -> tuple[str, str]:
     from fusiondx.registry import HEADS
 
     es = cfg.train.early_stopping
-    name = es.monitor if es is not None and es.monitor else HEADS.get(cfg.tasks[0].head).cls.primary_metric
+    name = (
+        es.monitor
+        if es is not None and es.monitor
+        else HEADS.get(cfg.tasks[0].head).cls.primary_metric
+    )
     tasks = [t.name for t in cfg.tasks]
     if "/" in name and name.split("/", 1)[0] not in tasks:
-        raise ConfigError(f"train.early_stopping.monitor '{name}' names task '{name.split('/', 1)[0]}', "
-                          f"which is not in the config.", fix=f"use '<task>/<metric>' with a task of {tasks}")
+        raise ConfigError(
+            f"train.early_stopping.monitor '{name}' names task '{name.split('/', 1)[0]}', "
+            f"which is not in the config.",
+            fix=f"use '<task>/<metric>' with a task of {tasks}",
+        )
     metric = name.split("/")[-1]
     mode = (es.mode if es is not None and es.mode else None) or (
-        "min" if metric == "loss" or metric in LOWER_IS_BETTER else "max")
+        "min" if metric == "loss" or metric in LOWER_IS_BETTER else "max"
+    )
     return f"val/{name}", mode
 
 
@@ -58,8 +66,15 @@ class BestEpoch(L.Callback):
         loss: the logged validation loss that breaks ties.
     """
 
-    def __init__(self, path: Path, last: Path, monitor: str, mode: str, patience: int | None,
-                 loss: str = "val/loss") -> None:
+    def __init__(
+        self,
+        path: Path,
+        last: Path,
+        monitor: str,
+        mode: str,
+        patience: int | None,
+        loss: str = "val/loss",
+    ) -> None:
         self.path, self.last = Path(path), Path(last)
         self.monitor, self.mode, self.patience, self.loss = monitor, mode, patience, loss
         self.best_value = math.nan
@@ -84,8 +99,9 @@ class BestEpoch(L.Callback):
             return
         metrics = trainer.callback_metrics
         if self.monitor not in metrics:
-            raise KeyError(f"the monitored metric {self.monitor} was not logged; "
-                           f"logged: {sorted(metrics)}")
+            raise KeyError(
+                f"the monitored metric {self.monitor} was not logged; logged: {sorted(metrics)}"
+            )
         value = float(metrics[self.monitor])
         loss = float(metrics[self.loss]) if self.loss in metrics else math.nan
         if math.isnan(value):
@@ -109,8 +125,13 @@ class BestEpoch(L.Callback):
             trainer.should_stop = True
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best_value": self.best_value, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
-                "wait": self.wait, "undefined_epochs": self.undefined_epochs}
+        return {
+            "best_value": self.best_value,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "undefined_epochs": self.undefined_epochs,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, v in state.items():

@@ -42,8 +42,12 @@ def resolve(cfg: Config, n_train: int) -> tuple[Config, dict[str, Any]]:
     if "weight_decay" not in t.model_fields_set and t.weight_decay < SMALL["weight_decay"]:
         train["weight_decay"] = SMALL["weight_decay"]
     if "early_stopping" not in t.model_fields_set and t.early_stopping is not None:
-        train["early_stopping"] = t.early_stopping.model_copy(update={"patience": SMALL["patience"]})
-    changed |= {f"train.{k}": (v.patience if k == "early_stopping" else v) for k, v in train.items()}
+        train["early_stopping"] = t.early_stopping.model_copy(
+            update={"patience": SMALL["patience"]}
+        )
+    changed |= {
+        f"train.{k}": (v.patience if k == "early_stopping" else v) for k, v in train.items()
+    }
     if "early_stopping" in train:
         changed["train.early_stopping.patience"] = changed.pop("train.early_stopping")
     update: dict[str, Any] = {}
@@ -54,11 +58,18 @@ def resolve(cfg: Config, n_train: int) -> tuple[Config, dict[str, Any]]:
         changed["fusion.dim"] = SMALL["dim"]
     mods = []
     for m in cfg.modalities:
-        if m.kind == "text" and m.encoder.name is None and "tokenizer" not in m.preprocessing.model_fields_set \
-                and minilm_available():
-            m = m.model_copy(update={
-                "encoder": m.encoder.model_copy(update={"name": "minilm"}),
-                "preprocessing": m.preprocessing.model_copy(update={"tokenizer": "minilm"})})
+        if (
+            m.kind == "text"
+            and m.encoder.name is None
+            and "tokenizer" not in m.preprocessing.model_fields_set
+            and minilm_available()
+        ):
+            m = m.model_copy(
+                update={
+                    "encoder": m.encoder.model_copy(update={"name": "minilm"}),
+                    "preprocessing": m.preprocessing.model_copy(update={"tokenizer": "minilm"}),
+                }
+            )
             changed[f"modalities[{m.name}].encoder"] = "minilm (frozen, pretrained)"
         mods.append(m)
     if any(k.startswith("modalities") for k in changed):
@@ -71,8 +82,10 @@ def resolve(cfg: Config, n_train: int) -> tuple[Config, dict[str, Any]]:
 def describe(small: dict[str, Any]) -> str:
     """One line for the run log."""
     what = ", ".join(f"{k} {v}" for k, v in small["changed"].items())
-    return (f"Small data ({small['train_cases']} training cases, fewer than {SMALL_TRAIN}): {what}. "
-            "Set train.small_data: off to keep the configured defaults.")
+    return (
+        f"Small data ({small['train_cases']} training cases, fewer than {SMALL_TRAIN}): {what}. "
+        "Set train.small_data: off to keep the configured defaults."
+    )
 
 
 def minilm_available() -> bool:

@@ -16,8 +16,9 @@ from fusiondx.models.multimodal import MultimodalModel
 FOLDS = 5
 
 
-def fit_on_validation(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
-                      batch_size: int) -> dict[str, torch.Tensor]:
+def fit_on_validation(
+    model: MultimodalModel, store: CaseStore, idx: np.ndarray, batch_size: int
+) -> dict[str, torch.Tensor]:
     """Fit every meta-learner of ``model`` on the cases ``idx``; return their cross-fitted outputs.
 
     Returns task -> (N, K) logits for the cases ``idx`` in which each case was scored by a
@@ -48,8 +49,9 @@ def fit_on_validation(model: MultimodalModel, store: CaseStore, idx: np.ndarray,
 
 
 @torch.no_grad()
-def _modality_probs(model: LateFusion, store: CaseStore, idx: np.ndarray,
-                    batch_size: int) -> tuple[dict[str, dict[str, torch.Tensor]], torch.Tensor]:
+def _modality_probs(
+    model: LateFusion, store: CaseStore, idx: np.ndarray, batch_size: int
+) -> tuple[dict[str, dict[str, torch.Tensor]], torch.Tensor]:
     model.eval()
     device = next(model.parameters()).device
     chunks: dict[str, dict[str, list[torch.Tensor]]] = {}

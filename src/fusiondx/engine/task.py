@@ -14,7 +14,9 @@ from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.tasks import TaskInfo
 
 
-def drop_modalities(mask: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def drop_modalities(
+    mask: torch.Tensor, p: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Hide each present modality with probability ``p``, never every modality of a case.
 
     Where a case would lose all its modalities, one of its present ones (chosen at random) is kept.
@@ -25,7 +27,9 @@ def drop_modalities(mask: torch.Tensor, p: float, generator: torch.Generator | N
     dropped = mask & keep.to(mask.device)
     emptied = ~dropped.any(dim=1) & mask.any(dim=1)
     if emptied.any():
-        scores = torch.rand(mask.shape, generator=generator).to(mask.device).masked_fill(~mask, -1.0)
+        scores = (
+            torch.rand(mask.shape, generator=generator).to(mask.device).masked_fill(~mask, -1.0)
+        )
         rescue = torch.zeros_like(mask).scatter_(1, scores.argmax(dim=1, keepdim=True), True)
         dropped = torch.where(emptied.unsqueeze(1), rescue & mask, dropped)
     return dropped
@@ -47,15 +51,24 @@ class FusionTask(L.LightningModule):
             train/loss, val/loss, learned task weights, every validation metric); None before.
     """
 
-    def __init__(self, model: MultimodalModel, tasks: Sequence[TaskInfo], train: TrainConfig,
-                 task_weights: dict[str, float] | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: MultimodalModel,
+        tasks: Sequence[TaskInfo],
+        train: TrainConfig,
+        task_weights: dict[str, float] | None = None,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.model = model
         self.tasks = list(tasks)
         self.train_cfg = train
         self.task_weights = task_weights or {t.name: 1.0 for t in tasks}
-        self.log_vars = (torch.nn.Parameter(torch.zeros(len(self.tasks)))
-                         if train.task_weighting == "uncertainty" else None)
+        self.log_vars = (
+            torch.nn.Parameter(torch.zeros(len(self.tasks)))
+            if train.task_weighting == "uncertainty"
+            else None
+        )
         self.modality_dropout_generator = torch.Generator().manual_seed(seed + 7919)
         self._val: list[tuple[dict[str, Any], dict[str, torch.Tensor]]] = []
         self._val_loss = [0.0, 0]
@@ -65,29 +78,42 @@ class FusionTask(L.LightningModule):
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         return self.model(batch["inputs"], batch["mask"], batch["targets"])
 
-    def _losses(self, outputs: dict[str, Any], targets: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        return [self.model.task_head(t.name).loss(outputs[t.name], targets[t.name]) for t in self.tasks]
+    def _losses(
+        self, outputs: dict[str, Any], targets: dict[str, torch.Tensor]
+    ) -> list[torch.Tensor]:
+        return [
+            self.model.task_head(t.name).loss(outputs[t.name], targets[t.name]) for t in self.tasks
+        ]
 
     def _fixed(self, losses: list[torch.Tensor]) -> torch.Tensor:
-        return sum((self.task_weights[t.name] * loss for t, loss in zip(self.tasks, losses, strict=True)),
-                   torch.zeros((), device=self.device))
+        return sum(
+            (self.task_weights[t.name] * loss for t, loss in zip(self.tasks, losses, strict=True)),
+            torch.zeros((), device=self.device),
+        )
 
     def _objective(self, losses: list[torch.Tensor]) -> torch.Tensor:
         if self.log_vars is None:
             return self._fixed(losses)
         s = self.log_vars
-        return sum((self.task_weights[t.name] * torch.exp(-s[i]) * loss + s[i]
-                    for i, (t, loss) in enumerate(zip(self.tasks, losses, strict=True))),
-                   torch.zeros((), device=self.device))
+        return sum(
+            (
+                self.task_weights[t.name] * torch.exp(-s[i]) * loss + s[i]
+                for i, (t, loss) in enumerate(zip(self.tasks, losses, strict=True))
+            ),
+            torch.zeros((), device=self.device),
+        )
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        mask = drop_modalities(batch["mask"], self.train_cfg.modality_dropout, self.modality_dropout_generator)
+        mask = drop_modalities(
+            batch["mask"], self.train_cfg.modality_dropout, self.modality_dropout_generator
+        )
         outputs = self.model(batch["inputs"], mask, batch["targets"])
         loss = self._objective(self._losses(outputs, batch["targets"]))
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"The training loss became {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}; "
-                "lower train.lr or check the inputs for extreme values")
+                "lower train.lr or check the inputs for extreme values"
+            )
         # Summed here and logged once per epoch: Lightning's per-step logging costs more than a
         # small model's step on a CPU.
         n = len(batch["case_id"])
@@ -109,8 +135,12 @@ class FusionTask(L.LightningModule):
         n = len(batch["case_id"])
         self._val_loss[0] += float(self._fixed(self._losses(outputs, batch["targets"]))) * n
         self._val_loss[1] += n
-        self._val.append(({k: _detach(v) for k, v in preds.items()},
-                          {k: v.detach() for k, v in batch["targets"].items()}))
+        self._val.append(
+            (
+                {k: _detach(v) for k, v in preds.items()},
+                {k: v.detach() for k, v in batch["targets"].items()},
+            )
+        )
 
     def on_validation_epoch_end(self) -> None:
         if not self._val:
@@ -121,9 +151,12 @@ class FusionTask(L.LightningModule):
         val_loss = self._val_loss[0] / max(self._val_loss[1], 1)
         self._val_loss = [0.0, 0]
         self.log("val/loss", val_loss, prog_bar=True)
-        row: dict[str, Any] = {"epoch": self.current_epoch, "lr": self._lr(),
-                               "train/loss": self._train_loss[0] / max(self._train_loss[1], 1),
-                               "val/loss": float(val_loss)}
+        row: dict[str, Any] = {
+            "epoch": self.current_epoch,
+            "lr": self._lr(),
+            "train/loss": self._train_loss[0] / max(self._train_loss[1], 1),
+            "val/loss": float(val_loss),
+        }
         if self.log_vars is not None:
             for t, s in zip(self.tasks, self.log_vars.detach().tolist(), strict=True):
                 row[f"weight/{t.name}"] = math.exp(-s)
@@ -149,15 +182,23 @@ class FusionTask(L.LightningModule):
         cfg = self.train_cfg
         # fused: one kernel per step instead of a dozen small ops per parameter tensor, which
         # on a CPU costs more than a small model's backward.
-        opt = torch.optim.Adam(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        opt = torch.optim.Adam(
+            self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
+        )
         if cfg.lr_decay == "none":
             return opt
         if cfg.lr_decay == "cosine":
-            sched: Any = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.lr * 0.01)
+            sched: Any = torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, T_max=cfg.epochs, eta_min=cfg.lr * 0.01
+            )
         elif cfg.lr_decay == "step":
-            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=0.3)
+            sched = torch.optim.lr_scheduler.StepLR(
+                opt, step_size=max(1, cfg.epochs // 3), gamma=0.3
+            )
         else:
-            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.3, patience=2)
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, mode="min", factor=0.3, patience=2
+            )
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
@@ -167,4 +208,8 @@ def _detach(x: Any) -> Any:
 
 
 def _cat(chunks: list[Any]) -> Any:
-    return torch.cat(chunks) if isinstance(chunks[0], torch.Tensor) else [c for ch in chunks for c in ch]
+    return (
+        torch.cat(chunks)
+        if isinstance(chunks[0], torch.Tensor)
+        else [c for ch in chunks for c in ch]
+    )

@@ -31,19 +31,34 @@ def setup_torch(cfg: Config) -> None:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
 
-def build_trainer(cfg: Config, callbacks: Sequence[L.Callback], *, progress: bool, root: Path) -> L.Trainer:
+def build_trainer(
+    cfg: Config, callbacks: Sequence[L.Callback], *, progress: bool, root: Path
+) -> L.Trainer:
     """The Trainer of a run: ``cfg.train``'s epochs, accelerator, precision and determinism on one
     device; no logger and no checkpointing of its own (the callbacks do both)."""
     return L.Trainer(
-        max_epochs=cfg.train.epochs, accelerator=cfg.train.accelerator, devices=1,
-        precision=cfg.train.precision, deterministic=cfg.train.deterministic,
-        logger=False, callbacks=list(callbacks), enable_checkpointing=False,
-        enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
-        log_every_n_steps=1, default_root_dir=root)
+        max_epochs=cfg.train.epochs,
+        accelerator=cfg.train.accelerator,
+        devices=1,
+        precision=cfg.train.precision,
+        deterministic=cfg.train.deterministic,
+        logger=False,
+        callbacks=list(callbacks),
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        default_root_dir=root,
+    )
 
 
-def train(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataModule,
-          resume_from: Path | None = None) -> float:
+def train(
+    trainer: L.Trainer,
+    module: L.LightningModule,
+    data: L.LightningDataModule,
+    resume_from: Path | None = None,
+) -> float:
     """``trainer.fit``, continued from ``resume_from`` if given; returns the seconds it took.
 
     SIGTERM stops the training like Ctrl-C: a ``KeyboardInterrupt`` (Lightning would otherwise
@@ -52,13 +67,19 @@ def train(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataMo
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*too few batches.*|.*number of training batches.*")
+        warnings.filterwarnings(
+            "ignore", message=".*too few batches.*|.*number of training batches.*"
+        )
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # A frozen pretrained encoder (minilm) keeps its backbone in eval mode on purpose.
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         try:
-            trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None,
-                        weights_only=True)
+            trainer.fit(
+                module,
+                datamodule=data,
+                ckpt_path=str(resume_from) if resume_from else None,
+                weights_only=True,
+            )
         except SIGTERMException:
             raise KeyboardInterrupt("SIGTERM") from None
     return time.perf_counter() - start

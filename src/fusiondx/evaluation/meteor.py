@@ -58,7 +58,7 @@ def meteor_stats(pairs: Sequence[tuple[str, str] | None]) -> np.ndarray:
             return out
         try:
             for s in range(0, len(todo), _BATCH):
-                part = todo[s:s + _BATCH]
+                part = todo[s : s + _BATCH]
                 assert proc.stdin is not None and proc.stdout is not None
                 for i in part:
                     hyp, ref = pairs[i]  # type: ignore[misc]
@@ -96,12 +96,16 @@ def score_rows(s: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         test_wlen = DELTA * (test_len - test_fn) + (1 - DELTA) * test_fn
         ref_wlen = DELTA * (ref_len - ref_fn) + (1 - DELTA) * ref_fn
-        test_wm = (stage[:, :, 0] @ MODULE_WEIGHTS * DELTA + stage[:, :, 2] @ MODULE_WEIGHTS * (1 - DELTA))
-        ref_wm = (stage[:, :, 1] @ MODULE_WEIGHTS * DELTA + stage[:, :, 3] @ MODULE_WEIGHTS * (1 - DELTA))
+        test_wm = stage[:, :, 0] @ MODULE_WEIGHTS * DELTA + stage[:, :, 2] @ MODULE_WEIGHTS * (
+            1 - DELTA
+        )
+        ref_wm = stage[:, :, 1] @ MODULE_WEIGHTS * DELTA + stage[:, :, 3] @ MODULE_WEIGHTS * (
+            1 - DELTA
+        )
         p, r = test_wm / test_wlen, ref_wm / ref_wlen
         fmean = 1.0 / ((1 - ALPHA) / p + ALPHA / r)
         frag = np.where(_perfect(s), 0.0, s[:, 20] / ((s[:, 21] + s[:, 22]) / 2))
-        score = fmean * (1.0 - GAMMA * frag ** BETA)
+        score = fmean * (1.0 - GAMMA * frag**BETA)
     return np.where(np.isnan(score), 0.0, np.maximum(score, 0.0))  # the jar: NaN -> 0, >= 0
 
 
@@ -140,10 +144,26 @@ def _process() -> subprocess.Popen[str] | None:
     folder = Path(coco_meteor.__file__).parent
     # pycocoevalcap's command; stdin at EOF (this process gone, however it ended) ends the jar.
     try:
-        _proc = subprocess.Popen(["java", "-jar", "-Xmx2G", coco_meteor.METEOR_JAR, "-", "-", "-stdio",
-                                  "-l", "en", "-norm"], cwd=folder, stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                 encoding="utf-8")
+        _proc = subprocess.Popen(
+            [
+                "java",
+                "-jar",
+                "-Xmx2G",
+                coco_meteor.METEOR_JAR,
+                "-",
+                "-",
+                "-stdio",
+                "-l",
+                "en",
+                "-norm",
+            ],
+            cwd=folder,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+        )
     except OSError as err:
         _give_up(f"Java could not start the METEOR jar ({err})")
         return None

@@ -18,13 +18,16 @@ import torch.nn.functional as F
 import torchmetrics.functional.classification as tmf
 
 
-def classification_metrics(probs: torch.Tensor, target: torch.Tensor, task: str,
-                           num_classes: int, threshold: float = 0.5) -> dict[str, Any]:
+def classification_metrics(
+    probs: torch.Tensor, target: torch.Tensor, task: str, num_classes: int, threshold: float = 0.5
+) -> dict[str, Any]:
     """Metrics from predicted probabilities (N, K) (binary: (N, 1)) and targets."""
     probs = probs.detach().float().cpu()
     target = target.detach().cpu()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torchmetrics warns on absent classes; we return NaN instead
+        warnings.simplefilter(
+            "ignore"
+        )  # torchmetrics warns on absent classes; we return NaN instead
         if task == "binary":
             return _binary(probs.reshape(-1), target.reshape(-1).long(), threshold)
         if task == "multiclass":
@@ -66,7 +69,9 @@ def _multiclass(p: torch.Tensor, y: torch.Tensor, k: int) -> dict[str, Any]:
         "f1": _f(tmf.multiclass_f1_score(p, y, **kw)),
         "specificity": _f(tmf.multiclass_specificity(p, y, **kw)),
         "auroc": _defined_mean(tmf.multiclass_auroc(p, y, num_classes=k, average="none"), onehot),
-        "auprc": _defined_mean(tmf.multiclass_average_precision(p, y, num_classes=k, average="none"), onehot),
+        "auprc": _defined_mean(
+            tmf.multiclass_average_precision(p, y, num_classes=k, average="none"), onehot
+        ),
         "confusion_matrix": tmf.multiclass_confusion_matrix(p, y, num_classes=k).tolist(),
     }
 
@@ -83,8 +88,12 @@ def _multilabel(p: torch.Tensor, y: torch.Tensor, k: int, thr: float) -> dict[st
         "f1": _f(tmf.multilabel_f1_score(p, y, **kw)),
         "specificity": _f(spec.mean()),
         "auroc": _defined_mean(tmf.multilabel_auroc(p, y, num_labels=k, average="none"), y),
-        "auprc": _defined_mean(tmf.multilabel_average_precision(p, y, num_labels=k, average="none"), y),
-        "confusion_matrix": tmf.multilabel_confusion_matrix(p, y, num_labels=k, threshold=thr).tolist(),
+        "auprc": _defined_mean(
+            tmf.multilabel_average_precision(p, y, num_labels=k, average="none"), y
+        ),
+        "confusion_matrix": tmf.multilabel_confusion_matrix(
+            p, y, num_labels=k, threshold=thr
+        ).tolist(),
     }
 
 

@@ -35,8 +35,9 @@ def box_iou(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     return np.where(has_true, iou, np.nan)
 
 
-def box_metrics(pred: np.ndarray, true: np.ndarray, w: np.ndarray | None = None,
-                iou_threshold: float = 0.5) -> dict[str, Any]:
+def box_metrics(
+    pred: np.ndarray, true: np.ndarray, w: np.ndarray | None = None, iou_threshold: float = 0.5
+) -> dict[str, Any]:
     """Mean IoU, detection rate (IoU >= threshold) and centre error over cases with a true box.
 
     ``center_error`` is the Euclidean distance between box centres in units of the image side
@@ -46,10 +47,14 @@ def box_metrics(pred: np.ndarray, true: np.ndarray, w: np.ndarray | None = None,
     t = np.asarray(true, dtype=np.float64).reshape(-1, 4)
     iou = box_iou(p, t)
     hit = np.where(np.isnan(iou), np.nan, (iou >= iou_threshold).astype(np.float64))
-    centre = np.hypot((p[:, 0] + p[:, 2] - t[:, 0] - t[:, 2]) / 2,
-                      (p[:, 1] + p[:, 3] - t[:, 1] - t[:, 3]) / 2)
-    return {"iou": weighted_mean(iou, w), "detection_rate": weighted_mean(hit, w),
-            "center_error": weighted_mean(centre, w)}
+    centre = np.hypot(
+        (p[:, 0] + p[:, 2] - t[:, 0] - t[:, 2]) / 2, (p[:, 1] + p[:, 3] - t[:, 1] - t[:, 3]) / 2
+    )
+    return {
+        "iou": weighted_mean(iou, w),
+        "detection_rate": weighted_mean(hit, w),
+        "center_error": weighted_mean(centre, w),
+    }
 
 
 def mask_scores(pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
@@ -69,8 +74,8 @@ def mask_scores(pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
     ignored = np.zeros(n, dtype=bool)
     step = max(1, BLOCK_ELEMENTS // max(1, p.shape[1]))  # cases per chunk: bounded temporaries
     for s in range(0, n, step):
-        pc = p[s:s + step] != 0
-        tc = t[s:s + step]
+        pc = p[s : s + step] != 0
+        tc = t[s : s + step]
         void = tc == 255
         ign = void.all(axis=1)
         if (void.any(axis=1) & ~ign).any():
@@ -78,17 +83,21 @@ def mask_scores(pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
         lesion = tc == 1
         if (~(lesion | void) & (tc != 0)).any():
             raise ValueError("true masks must hold 0/1 pixels (or 255 everywhere to ignore)")
-        ignored[s:s + step] = ign
-        inter[s:s + step] = np.count_nonzero(pc & lesion, axis=1)
-        ps[s:s + step] = np.count_nonzero(pc, axis=1)
-        ts[s:s + step] = np.count_nonzero(lesion, axis=1)
+        ignored[s : s + step] = ign
+        inter[s : s + step] = np.count_nonzero(pc & lesion, axis=1)
+        ps[s : s + step] = np.count_nonzero(pc, axis=1)
+        ts[s : s + step] = np.count_nonzero(lesion, axis=1)
     union = ps + ts - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         dice = np.where(ps + ts > 0, 2 * inter / (ps + ts), 1.0)
         iou = np.where(union > 0, inter / union, 1.0)
     nan = np.full(n, np.nan)
-    return {"dice": np.where(ignored, nan, dice), "iou": np.where(ignored, nan, iou),
-            "true_pixels": np.where(ignored, nan, ts), "pred_pixels": np.where(ignored, nan, ps)}
+    return {
+        "dice": np.where(ignored, nan, dice),
+        "iou": np.where(ignored, nan, iou),
+        "true_pixels": np.where(ignored, nan, ts),
+        "pred_pixels": np.where(ignored, nan, ps),
+    }
 
 
 def mask_metrics(scores: dict[str, np.ndarray], w: np.ndarray | None = None) -> dict[str, Any]:
@@ -100,6 +109,9 @@ def mask_metrics(scores: dict[str, np.ndarray], w: np.ndarray | None = None) -> 
     lesion = np.nan_to_num(np.asarray(scores["true_pixels"], dtype=np.float64)) > 0
     dice = np.asarray(scores["dice"], dtype=np.float64)
     iou = np.asarray(scores["iou"], dtype=np.float64)
-    return {"dice": weighted_mean(dice, w), "iou": weighted_mean(iou, w),
-            "dice_lesion": weighted_mean(np.where(lesion, dice, np.nan), w),
-            "iou_lesion": weighted_mean(np.where(lesion, iou, np.nan), w)}
+    return {
+        "dice": weighted_mean(dice, w),
+        "iou": weighted_mean(iou, w),
+        "dice_lesion": weighted_mean(np.where(lesion, dice, np.nan), w),
+        "iou_lesion": weighted_mean(np.where(lesion, iou, np.nan), w),
+    }

@@ -9,8 +9,9 @@ import numpy as np
 from fusiondx.evaluation.weights import case_weights, per_replicate, ratio
 
 
-def regression_metrics(pred: np.ndarray, true: np.ndarray,
-                       w: np.ndarray | None = None) -> dict[str, Any]:
+def regression_metrics(
+    pred: np.ndarray, true: np.ndarray, w: np.ndarray | None = None
+) -> dict[str, Any]:
     """Weighted MAE, RMSE and R^2 over cases with a target (NaN true = missing, left out).
 
     R^2 = 1 - SS_res / SS_tot around the weighted mean of the target; NaN when the target is
@@ -33,5 +34,8 @@ def regression_metrics(pred: np.ndarray, true: np.ndarray,
         ss_tot = s2 - s1 * ratio(s1, sw)
         ss_res = mse * sw
         r2 = np.where(ss_tot > 1e-12 * s2, 1 - ss_res / ss_tot, np.nan)
-    return {"mae": per_replicate(ratio(ww @ np.abs(err), sw), w), "rmse": per_replicate(np.sqrt(mse), w),
-            "r2": per_replicate(r2, w)}
+    return {
+        "mae": per_replicate(ratio(ww @ np.abs(err), sw), w),
+        "rmse": per_replicate(np.sqrt(mse), w),
+        "r2": per_replicate(r2, w),
+    }

@@ -43,8 +43,15 @@ import numpy as np
 from scipy import stats as sps
 
 METRICS: tuple[str, ...] = (
-    "precision", "accuracy", "f1", "recall", "auroc", "auprc", "balanced_accuracy",
-    "specificity", "sensitivity",
+    "precision",
+    "accuracy",
+    "f1",
+    "recall",
+    "auroc",
+    "auprc",
+    "balanced_accuracy",
+    "specificity",
+    "sensitivity",
 )
 TASK_TYPES: tuple[str, ...] = ("binary", "multiclass", "multilabel")
 _RANKING = ("auroc", "auprc")
@@ -58,6 +65,7 @@ _BLOCK_CELLS = 4_000_000
 # Input checks
 # --------------------------------------------------------------------------------------------
 
+
 def _check_name(name: str) -> None:
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; expected one of {', '.join(METRICS)}")
@@ -65,7 +73,9 @@ def _check_name(name: str) -> None:
 
 def _check_task(task_type: str) -> None:
     if task_type not in TASK_TYPES:
-        raise ValueError(f"unknown task_type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+        raise ValueError(
+            f"unknown task_type {task_type!r}; expected one of {', '.join(TASK_TYPES)}"
+        )
 
 
 def _targets(y: Any, task_type: str) -> np.ndarray:
@@ -117,17 +127,17 @@ class _Case:
         if task_type == "binary":
             if t.size and t.max() > 1:
                 raise ValueError("binary y must hold only 0/1")
-            pred = (p[:, 0] > _THRESHOLD).astype(np.int64)            # == argmax([1-p, p])
+            pred = (p[:, 0] > _THRESHOLD).astype(np.int64)  # == argmax([1-p, p])
             self.k = 2
-            self.codes = t * 2 + pred                                 # (N,) true * K + predicted
-            self.scores = p                                           # (N, 1)
+            self.codes = t * 2 + pred  # (N,) true * K + predicted
+            self.scores = p  # (N, 1)
             self.score_truth = (t == 1).astype(np.float64)[:, None]
         elif task_type == "multiclass":
             k = p.shape[1]
             if t.size and t.max() >= k:
                 raise ValueError(f"y holds class {t.max()} but probs have only {k} columns")
             self.k = k
-            self.codes = t * k + np.argmax(p, axis=1)                # first maximum, as torch
+            self.codes = t * k + np.argmax(p, axis=1)  # first maximum, as torch
             self.scores = p
             self.score_truth = np.eye(k)[t]
         else:
@@ -146,6 +156,7 @@ class _Case:
 # Metrics of all bootstrap replicates at once
 # --------------------------------------------------------------------------------------------
 
+
 def _div(num: np.ndarray, den: np.ndarray, fill: float = 0.0) -> np.ndarray:
     """num / den, ``fill`` where den == 0 (torchmetrics' zero_division=0 by default)."""
     out = np.full(np.broadcast(num, den).shape, fill, dtype=np.float64)
@@ -161,8 +172,7 @@ def _nanmean_rows(x: np.ndarray) -> np.ndarray:
     return _div(tot, cnt, fill=np.nan)
 
 
-def _macro_present(score: np.ndarray, tp: np.ndarray, fp: np.ndarray,
-                   fn: np.ndarray) -> np.ndarray:
+def _macro_present(score: np.ndarray, tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     """torchmetrics' multiclass macro: classes with tp + fp + fn == 0 are left out (0 if none)."""
     w = ((tp + fp + fn) > 0).astype(np.float64)
     return _div((w * score).sum(axis=1), w.sum(axis=1))
@@ -175,7 +185,7 @@ def _confusion(case: _Case, idx: np.ndarray) -> tuple[np.ndarray, ...]:
     these small products is slow and erratic on a busy machine; bincount is exact and steady.)
     """
     b, k = idx.shape[0], case.k
-    codes = case.codes[idx]                                # (B, n) or (B, n, K)
+    codes = case.codes[idx]  # (B, n) or (B, n, K)
     if case.task_type == "multilabel":
         cells = 4 * k
         rows = np.arange(b, dtype=np.int64)[:, None, None] * cells
@@ -185,7 +195,7 @@ def _confusion(case: _Case, idx: np.ndarray) -> tuple[np.ndarray, ...]:
     cells = k * k
     rows = np.arange(b, dtype=np.int64)[:, None] * cells
     cm = np.bincount((rows + codes).ravel(), minlength=b * cells).reshape(b, k, k)
-    cm = cm.astype(np.float64)                             # [replicate, true, predicted]
+    cm = cm.astype(np.float64)  # [replicate, true, predicted]
     tp = np.diagonal(cm, axis1=1, axis2=2)
     fn = cm.sum(axis=2) - tp
     fp = cm.sum(axis=1) - tp
@@ -204,7 +214,7 @@ def _threshold_metric(name: str, case: _Case, idx: np.ndarray) -> np.ndarray:
         if name == "specificity":
             return _div(tn[:, 1], tn[:, 1] + fp[:, 1])
     elif name == "sensitivity":
-        return np.full(idx.shape[0], np.nan)               # binary-only metric
+        return np.full(idx.shape[0], np.nan)  # binary-only metric
     multilabel = case.task_type == "multilabel"
     if name == "accuracy":
         if multilabel:
@@ -231,7 +241,7 @@ class _Ranking:
     """A score column grouped by equal scores (ties), highest first, in one global sort."""
 
     def __init__(self, score: np.ndarray, positive: np.ndarray) -> None:
-        distinct, group = np.unique(-score, return_inverse=True)   # group 0 = highest score
+        distinct, group = np.unique(-score, return_inverse=True)  # group 0 = highest score
         self.n_groups = distinct.size
         self.codes = group.ravel().astype(np.int64) * 2 + (positive > 0)
 
@@ -248,7 +258,7 @@ def _auroc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
     """Mann-Whitney AUROC, ties counted 1/2 (= the trapezoidal ROC area of torchmetrics)."""
     n1 = pos.sum(axis=1)
     n0 = neg.sum(axis=1)
-    below = n0[:, None] - np.cumsum(neg, axis=1)          # negatives scored strictly lower
+    below = n0[:, None] - np.cumsum(neg, axis=1)  # negatives scored strictly lower
     num = (pos * (below + 0.5 * neg)).sum(axis=1)
     return _div(num, n1 * n0, fill=np.nan)
 
@@ -261,8 +271,9 @@ def _auprc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
     return _div((pos * precision).sum(axis=1), pos.sum(axis=1), fill=np.nan)
 
 
-def _ranking_metric(name: str, case: _Case, rankings: list[_Ranking],
-                    idx: np.ndarray) -> np.ndarray:
+def _ranking_metric(
+    name: str, case: _Case, rankings: list[_Ranking], idx: np.ndarray
+) -> np.ndarray:
     per_class = []
     for r in rankings:
         pos, neg = r.counts(idx)
@@ -270,15 +281,16 @@ def _ranking_metric(name: str, case: _Case, rankings: list[_Ranking],
             per_class.append(_auroc(pos, neg))
         else:
             v = _auprc(pos, neg)
-            if case.task_type == "binary":                 # as metrics.py: NaN unless both classes
+            if case.task_type == "binary":  # as metrics.py: NaN unless both classes
                 v[neg.sum(axis=1) == 0] = np.nan
             per_class.append(v)
     return _nanmean_rows(np.stack(per_class, axis=1))
 
 
 def _rankings(case: _Case) -> list[_Ranking]:
-    return [_Ranking(case.scores[:, k], case.score_truth[:, k])
-            for k in range(case.scores.shape[1])]
+    return [
+        _Ranking(case.scores[:, k], case.score_truth[:, k]) for k in range(case.scores.shape[1])
+    ]
 
 
 def _check_idx(idx: Any, n: int) -> np.ndarray:
@@ -298,12 +310,12 @@ def _replicates(name: str, cases: Sequence[_Case], idx: np.ndarray) -> np.ndarra
     rankings = [_rankings(c) for c in cases] if name in _RANKING else None
     step = max(1, _BLOCK_CELLS // max(idx.shape[1] * cases[0].k, 1))
     for lo in range(0, idx.shape[0], step):
-        block = idx[lo:lo + step]
+        block = idx[lo : lo + step]
         for i, case in enumerate(cases):
             if rankings is not None:
-                out[i, lo:lo + step] = _ranking_metric(name, case, rankings[i], block)
+                out[i, lo : lo + step] = _ranking_metric(name, case, rankings[i], block)
             else:
-                out[i, lo:lo + step] = _threshold_metric(name, case, block)
+                out[i, lo : lo + step] = _threshold_metric(name, case, block)
     return out
 
 
@@ -318,6 +330,7 @@ def _cases(y: Any, probs_per_seed: Sequence[Any], task_type: str) -> list[_Case]
 # Public API
 # --------------------------------------------------------------------------------------------
 
+
 def metric_value(name: str, y: Any, probs: Any, task_type: str) -> float:
     """One metric on all cases; equals ``classification_metrics`` (see the module docstring)."""
     _check_name(name)
@@ -326,8 +339,9 @@ def metric_value(name: str, y: Any, probs: Any, task_type: str) -> float:
     return float(_replicates(name, [case], idx)[0, 0])
 
 
-def bootstrap_indices(n_cases: int, n_boot: int, seed: int,
-                      strata: np.ndarray | None = None) -> np.ndarray:
+def bootstrap_indices(
+    n_cases: int, n_boot: int, seed: int, strata: np.ndarray | None = None
+) -> np.ndarray:
     """Case indices of ``n_boot`` bootstrap replicates, (n_boot, n_cases) int64.
 
     With ``strata`` (one label per case, e.g. the class for binary/multiclass tasks) each stratum
@@ -343,7 +357,9 @@ def bootstrap_indices(n_cases: int, n_boot: int, seed: int,
         return rng.integers(0, n_cases, size=(n_boot, n_cases), dtype=np.int64)
     strata = np.asarray(strata)
     if strata.shape != (n_cases,):
-        raise ValueError(f"strata must be one label per case, shape ({n_cases},), got {strata.shape}")
+        raise ValueError(
+            f"strata must be one label per case, shape ({n_cases},), got {strata.shape}"
+        )
     idx = np.empty((n_boot, n_cases), dtype=np.int64)
     _, group = np.unique(strata, return_inverse=True)
     for g in range(group.max() + 1):
@@ -393,9 +409,17 @@ def _check_alpha(alpha: float) -> None:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
 
 
-def pooled_ci(name: str, y: Any, probs_per_seed: Sequence[Any], task_type: str, *,
-              n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
-              stratify: bool = True) -> dict[str, Any]:
+def pooled_ci(
+    name: str,
+    y: Any,
+    probs_per_seed: Sequence[Any],
+    task_type: str,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    stratify: bool = True,
+) -> dict[str, Any]:
     """Seed-averaged metric with a percentile bootstrap CI over test cases.
 
     Returns ``{"mean", "low", "high", "per_seed", "n_boot"}``: ``mean`` is the mean over seeds of
@@ -413,13 +437,27 @@ def pooled_ci(name: str, y: Any, probs_per_seed: Sequence[Any], task_type: str, 
     idx = bootstrap_indices(cases[0].n, n_boot, seed, _default_strata(y, task_type, stratify))
     reps = _mean_over_seeds(_replicates(name, cases, idx))
     low, high = _percentiles(reps, alpha)
-    return {"mean": float(full.mean()), "low": low, "high": high,
-            "per_seed": [float(v) for v in full], "n_boot": int(n_boot)}
+    return {
+        "mean": float(full.mean()),
+        "low": low,
+        "high": high,
+        "per_seed": [float(v) for v in full],
+        "n_boot": int(n_boot),
+    }
 
 
-def paired_difference(name: str, y: Any, probs_a_per_seed: Sequence[Any],
-                      probs_b_per_seed: Sequence[Any], task_type: str, *, n_boot: int = 1000,
-                      seed: int = 0, alpha: float = 0.05, stratify: bool = True) -> dict[str, Any]:
+def paired_difference(
+    name: str,
+    y: Any,
+    probs_a_per_seed: Sequence[Any],
+    probs_b_per_seed: Sequence[Any],
+    task_type: str,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    stratify: bool = True,
+) -> dict[str, Any]:
     """Paired bootstrap of ``metric(a) - metric(b)``, each averaged over its own seeds.
 
     Both models are scored on the same resampled cases in every replicate, so case difficulty
@@ -446,8 +484,13 @@ def paired_difference(name: str, y: Any, probs_a_per_seed: Sequence[Any],
     d = _mean_over_seeds(reps[:na]) - _mean_over_seeds(reps[na:])
     low, high = _percentiles(d, alpha)
     p = bootstrap_p_value(d)
-    return {"difference": float(full[:na].mean() - full[na:].mean()), "low": low, "high": high,
-            "p_value": p, "n_boot": int(n_boot)}
+    return {
+        "difference": float(full[:na].mean() - full[na:].mean()),
+        "low": low,
+        "high": high,
+        "p_value": p,
+        "n_boot": int(n_boot),
+    }
 
 
 def delong_test(y: Any, scores_a: Any, scores_b: Any) -> dict[str, float]:
@@ -468,7 +511,8 @@ def delong_test(y: Any, scores_a: Any, scores_b: Any) -> dict[str, float]:
         raise ValueError(
             "delong_test needs binary targets: y of shape (N,) holding only 0/1 "
             f"(got shape {yy.shape} with values {np.unique(yy)[:10].tolist()}); for multiclass or "
-            "multilabel tasks use paired_difference")
+            "multilabel tasks use paired_difference"
+        )
     scores = []
     for s in (scores_a, scores_b):
         s = np.asarray(s, dtype=np.float64)
@@ -483,8 +527,8 @@ def delong_test(y: Any, scores_a: Any, scores_b: Any) -> dict[str, float]:
     m, n = int(pos.sum()), int((~pos).sum())
     if m < 2 or n < 2:
         raise ValueError(f"delong_test needs at least 2 positives and 2 negatives (got {m}, {n})")
-    x = np.stack([s[pos] for s in scores])          # (2, m) positives
-    z = np.stack([s[~pos] for s in scores])         # (2, n) negatives
+    x = np.stack([s[pos] for s in scores])  # (2, m) positives
+    z = np.stack([s[~pos] for s in scores])  # (2, n) negatives
     tx = sps.rankdata(x, axis=1)
     tz = sps.rankdata(z, axis=1)
     t_all = sps.rankdata(np.concatenate([x, z], axis=1), axis=1)
@@ -501,11 +545,23 @@ def delong_test(y: Any, scores_a: Any, scores_b: Any) -> dict[str, float]:
     else:
         z_stat = diff / math.sqrt(var)
         p = float(2 * sps.norm.sf(abs(z_stat)))
-    return {"auroc_a": float(auc[0]), "auroc_b": float(auc[1]), "difference": diff,
-            "z": float(z_stat), "p_value": p}
+    return {
+        "auroc_a": float(auc[0]),
+        "auroc_b": float(auc[1]),
+        "difference": diff,
+        "z": float(z_stat),
+        "p_value": p,
+    }
 
 
 __all__ = [
-    "METRICS", "TASK_TYPES", "bootstrap_indices", "delong_test", "metric_replicates",
-    "bootstrap_p_value", "metric_value", "paired_difference", "pooled_ci",
+    "METRICS",
+    "TASK_TYPES",
+    "bootstrap_indices",
+    "delong_test",
+    "metric_replicates",
+    "bootstrap_p_value",
+    "metric_value",
+    "paired_difference",
+    "pooled_ci",
 ]

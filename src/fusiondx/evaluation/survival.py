@@ -17,8 +17,9 @@ from fusiondx.evaluation.weights import BLOCK_ELEMENTS, case_weights, per_replic
 TIED_TOL = 1e-8
 
 
-def concordance_index(risk: np.ndarray, time: np.ndarray, event: np.ndarray,
-                      w: np.ndarray | None = None) -> float | np.ndarray:
+def concordance_index(
+    risk: np.ndarray, time: np.ndarray, event: np.ndarray, w: np.ndarray | None = None
+) -> float | np.ndarray:
     """Harrell's C: the share of comparable pairs whose higher-risk case has the event first.
 
     A pair (i, j) is comparable when i had the event and time_i < time_j, or the times tie and
@@ -47,15 +48,15 @@ def concordance_index(risk: np.ndarray, time: np.ndarray, event: np.ndarray,
     step = max(1, BLOCK_ELEMENTS // max(n, b, 1))
     wt = ww.T
     for s in range(0, rows.size, step):
-        i = rows[s:s + step]
+        i = rows[s : s + step]
         ti, tj = time[i, None], time[None, :]
         comp = (ti < tj) | ((ti == tj) & ~ev[None, :])
         tied = np.abs(risk[i, None] - risk[None, :]) <= TIED_TOL
         score = comp * (((risk[i, None] > risk[None, :]) & ~tied) + 0.5 * tied)
         both = np.concatenate([score, comp.astype(np.float64)]) @ wt  # (2 * block, B)
         wi = wt[i]
-        num += (wi * both[:i.size]).sum(axis=0)
-        den += (wi * both[i.size:]).sum(axis=0)
+        num += (wi * both[: i.size]).sum(axis=0)
+        den += (wi * both[i.size :]).sum(axis=0)
     return per_replicate(ratio(num, den), w)
 
 
@@ -72,7 +73,8 @@ def _sksurv_c(risk: np.ndarray, time: np.ndarray, event: np.ndarray) -> float:
         return float("nan")
 
 
-def survival_metrics(risk: np.ndarray, time: np.ndarray, event: np.ndarray,
-                     w: np.ndarray | None = None) -> dict[str, Any]:
+def survival_metrics(
+    risk: np.ndarray, time: np.ndarray, event: np.ndarray, w: np.ndarray | None = None
+) -> dict[str, Any]:
     """``c_index``: Harrell's concordance of risk scores (higher = earlier event)."""
     return {"c_index": concordance_index(risk, time, event, w)}

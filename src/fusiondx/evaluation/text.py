@@ -46,8 +46,9 @@ _TINY, _SMALL = 1e-15, 1e-9
 _ROUGE_BETA = 1.2  # pycocoevalcap's Rouge: recall weighs more than precision
 
 
-def strip(ids: Seqs, pad: int = 0, eos: int | None = None,
-          bos: int | None = None) -> np.ndarray | list[np.ndarray]:
+def strip(
+    ids: Seqs, pad: int = 0, eos: int | None = None, bos: int | None = None
+) -> np.ndarray | list[np.ndarray]:
     """Cut token ids at the first ``eos`` (excluded) and drop ``pad`` (and ``bos``) tokens.
 
     A 1-D array gives a 1-D array; a padded (N, L) array or a list of sequences gives a list.
@@ -56,7 +57,7 @@ def strip(ids: Seqs, pad: int = 0, eos: int | None = None,
         s = ids
         if eos is not None:
             hits = np.flatnonzero(s == eos)
-            s = s[:hits[0]] if hits.size else s
+            s = s[: hits[0]] if hits.size else s
         keep = s != pad
         if bos is not None:
             keep &= s != bos
@@ -120,8 +121,9 @@ def bleu_stats(hyps: Seqs, refs: Seqs, unk: int | str | None = None) -> np.ndarr
     return out
 
 
-def corpus_bleu(stats: np.ndarray, w: np.ndarray | None = None,
-                max_n: int = 4) -> float | np.ndarray:
+def corpus_bleu(
+    stats: np.ndarray, w: np.ndarray | None = None, max_n: int = 4
+) -> float | np.ndarray:
     """Corpus BLEU-``max_n`` from :func:`bleu_stats`, as coco-caption's ``Bleu`` computes it.
 
     ``(prod_k (match_k + 1e-15) / (count_k + 1e-9)) ** (1 / max_n)`` of the (weighted) summed
@@ -132,7 +134,7 @@ def corpus_bleu(stats: np.ndarray, w: np.ndarray | None = None,
         raise ValueError("max_n must be 1..4")
     stats = np.asarray(stats, dtype=np.float64)
     tot = case_weights(w, stats.shape[0]) @ stats  # (B, 10): corpus counts per replicate
-    prec = (tot[:, :max_n] + _TINY) / (tot[:, 4:4 + max_n] + _SMALL)
+    prec = (tot[:, :max_n] + _TINY) / (tot[:, 4 : 4 + max_n] + _SMALL)
     bleu = np.prod(prec, axis=1) ** (1.0 / max_n)
     c, r = tot[:, 8], tot[:, 9]
     len_ratio = (c + _TINY) / (r + _SMALL)
@@ -161,7 +163,7 @@ def rouge_l(hyps: Seqs, refs: Seqs, unk: int | str | None = None) -> np.ndarray:
     An empty reference means the case has no reference text: NaN (left out of means). An empty
     hypothesis against a non-empty reference scores 0.
     """
-    beta2 = _ROUGE_BETA ** 2
+    beta2 = _ROUGE_BETA**2
     pairs = _pairs(hyps, refs, unk)
     out = np.full(len(pairs), np.nan)
     for i, (h, r) in enumerate(pairs):
@@ -210,12 +212,17 @@ def meteor(hyps: Seqs, refs: Seqs, unk: int | str | None = None) -> np.ndarray:
 def text_scores(hyps: Seqs, refs: Seqs, unk: int | str | None = None) -> dict[str, np.ndarray]:
     """Per-case data to store and bootstrap: ``bleu_stats`` (N, 10), ``rouge_l`` (N,),
     ``cider`` (N,) and ``meteor_stats`` (N, 23)."""
-    return {"bleu_stats": bleu_stats(hyps, refs, unk), "rouge_l": rouge_l(hyps, refs, unk),
-            "cider": cider(hyps, refs, unk), "meteor_stats": meteor_stats_of(hyps, refs, unk)}
+    return {
+        "bleu_stats": bleu_stats(hyps, refs, unk),
+        "rouge_l": rouge_l(hyps, refs, unk),
+        "cider": cider(hyps, refs, unk),
+        "meteor_stats": meteor_stats_of(hyps, refs, unk),
+    }
 
 
-def text_metrics_from_scores(scores: dict[str, np.ndarray],
-                             w: np.ndarray | None = None) -> dict[str, Any]:
+def text_metrics_from_scores(
+    scores: dict[str, np.ndarray], w: np.ndarray | None = None
+) -> dict[str, Any]:
     """Corpus BLEU-1..4 and METEOR, mean ROUGE-L and CIDEr, from :func:`text_scores`."""
     out: dict[str, Any] = {f"bleu{n}": corpus_bleu(scores["bleu_stats"], w, n) for n in range(1, 5)}
     out["rouge_l"] = weighted_mean(scores["rouge_l"], w)
@@ -224,7 +231,8 @@ def text_metrics_from_scores(scores: dict[str, np.ndarray],
     return out
 
 
-def text_metrics(hyps: Seqs, refs: Seqs, w: np.ndarray | None = None,
-                 unk: int | str | None = None) -> dict[str, Any]:
+def text_metrics(
+    hyps: Seqs, refs: Seqs, w: np.ndarray | None = None, unk: int | str | None = None
+) -> dict[str, Any]:
     """:data:`TEXT_METRICS` of token sequences (ids or words; see the module docstring)."""
     return text_metrics_from_scores(text_scores(hyps, refs, unk), w)

@@ -50,8 +50,12 @@ class Fusion(Configurable, nn.Module):
     @classmethod
     def part_tags(cls) -> set[str]:
         """Tags read off the class: ``handles_missing``, ``tokens``, ``levels``, ``fits_on_validation``."""
-        flags = {"handles_missing": cls.handles_missing, "tokens": cls.uses_tokens, "levels": cls.uses_levels,
-                 "fits_on_validation": callable(getattr(cls, "fit_meta", None))}
+        flags = {
+            "handles_missing": cls.handles_missing,
+            "tokens": cls.uses_tokens,
+            "levels": cls.uses_levels,
+            "fits_on_validation": callable(getattr(cls, "fit_meta", None)),
+        }
         return {t for t, on in flags.items() if on}
 
     def __init__(self, in_dims: Mapping[str, int], out_dim: int) -> None:
@@ -62,7 +66,9 @@ class Fusion(Configurable, nn.Module):
         self.in_dims = {m: int(in_dims[m]) for m in self.modalities}
         self.out_dim = int(out_dim)
         if self.level == "late" and set(self.in_dims.values()) != {self.out_dim}:
-            raise ValueError(f"late fusion needs every input width equal to out_dim={out_dim}, got {self.in_dims}")
+            raise ValueError(
+                f"late fusion needs every input width equal to out_dim={out_dim}, got {self.in_dims}"
+            )
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

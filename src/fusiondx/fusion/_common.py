@@ -20,8 +20,10 @@ class AbsentEmbedding(nn.Module):
 
     def forward(self, feats: list[torch.Tensor], mask: torch.Tensor) -> list[torch.Tensor]:
         # torch.where, not a product: a masked case must pass neither values nor gradient.
-        return [torch.where(mask[:, i : i + 1], f, self.absent[i].to(f.dtype))
-                for i, f in enumerate(feats)]
+        return [
+            torch.where(mask[:, i : i + 1], f, self.absent[i].to(f.dtype))
+            for i, f in enumerate(feats)
+        ]
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int, layers: int, dropout: float) -> nn.Sequential:
@@ -58,8 +60,9 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return weights * mask.any(dim=1, keepdim=True).to(weights.dtype) * mask.to(weights.dtype)
 
 
-def weighted_sum(x: torch.Tensor, weights: torch.Tensor, empty: torch.Tensor,
-                 mask: torch.Tensor) -> torch.Tensor:
+def weighted_sum(
+    x: torch.Tensor, weights: torch.Tensor, empty: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """sum_m w_m x_m over (B, M, D), with the learned ``empty`` vector where nothing is present."""
     # Zero absent rows first: a weight of 0 times a NaN placeholder would still be NaN.
     x = torch.where(mask.unsqueeze(-1), x, torch.zeros_like(x))
@@ -67,7 +70,9 @@ def weighted_sum(x: torch.Tensor, weights: torch.Tensor, empty: torch.Tensor,
     return torch.where(mask.any(dim=1, keepdim=True), fused, empty.to(fused.dtype))
 
 
-def valid_tokens(x: torch.Tensor, present: torch.Tensor, token_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def valid_tokens(
+    x: torch.Tensor, present: torch.Tensor, token_mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokens (B, T, D) with padding and absent-modality tokens zeroed, and their (B, T) validity.
 
     An encoder without a token sequence gives (B, D); it becomes a single token.
@@ -104,5 +109,7 @@ def present_mean(probs: torch.Tensor, mask: torch.Tensor, empty: float) -> torch
     w = present.to(probs.dtype)
     total = w.sum(dim=1)
     # Zero absent rows first: a weight of 0 times a NaN placeholder would still be NaN.
-    mean = (torch.where(present, probs, torch.zeros_like(probs)) * w).sum(dim=1) / total.clamp_min(1.0)
+    mean = (torch.where(present, probs, torch.zeros_like(probs)) * w).sum(dim=1) / total.clamp_min(
+        1.0
+    )
     return torch.where(total > 0, mean, torch.full_like(mean, empty))

@@ -12,8 +12,10 @@ from fusiondx.fusion._common import Projections, masked_softmax, weighted_sum
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("attention",
-                 reference="Bahdanau et al., ICLR 2015; Huang et al., Multimodal fusion with attention for EHR and imaging, npj Digit. Med. 2020")
+@register_fusion(
+    "attention",
+    reference="Bahdanau et al., ICLR 2015; Huang et al., Multimodal fusion with attention for EHR and imaging, npj Digit. Med. 2020",
+)
 class AttentionFusion(Fusion):
     """Per-case softmax attention over the projected modality embeddings.
 
@@ -32,7 +34,9 @@ class AttentionFusion(Fusion):
     def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, hidden: int = 64) -> None:
         super().__init__(in_dims, out_dim)
         self.proj = Projections(self.in_dims, out_dim)
-        self.score = nn.Sequential(nn.Linear(out_dim, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False))
+        self.score = nn.Sequential(
+            nn.Linear(out_dim, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False)
+        )
         self.empty = nn.Parameter(torch.zeros(out_dim))
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:

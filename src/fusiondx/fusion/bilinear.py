@@ -13,9 +13,11 @@ from fusiondx.fusion._common import Projections
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("bilinear",
-                 reference="Kim et al., Hadamard Product for Low-rank Bilinear Pooling, ICLR 2017; "
-                           "Yu et al., Multi-modal Factorized Bilinear Pooling (MFB), ICCV 2017")
+@register_fusion(
+    "bilinear",
+    reference="Kim et al., Hadamard Product for Low-rank Bilinear Pooling, ICLR 2017; "
+    "Yu et al., Multi-modal Factorized Bilinear Pooling (MFB), ICCV 2017",
+)
 class BilinearFusion(Fusion):
     """Low-rank bilinear pooling of every pair of modalities, plus their projected mean.
 

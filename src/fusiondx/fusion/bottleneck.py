@@ -13,8 +13,10 @@ from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("bottleneck",
-                 reference="Nagrani et al., Attention Bottlenecks for Multimodal Fusion, NeurIPS 2021")
+@register_fusion(
+    "bottleneck",
+    reference="Nagrani et al., Attention Bottlenecks for Multimodal Fusion, NeurIPS 2021",
+)
 class BottleneckFusion(Fusion):
     """Modalities exchange information only through a few shared bottleneck tokens.
 
@@ -40,22 +42,47 @@ class BottleneckFusion(Fusion):
     level = "intermediate"
     uses_tokens = True
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, d_model: int = 64,
-                 num_bottlenecks: int = 4, num_layers: int = 2, num_heads: int = 4,
-                 dropout: float = 0.1, attention_dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        out_dim: int,
+        *,
+        d_model: int = 64,
+        num_bottlenecks: int = 4,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.0,
+    ) -> None:
         super().__init__(in_dims, out_dim)
         self.proj = nn.ModuleDict({m: nn.Linear(self.in_dims[m], d_model) for m in self.modalities})
         self.bottleneck = nn.Parameter(torch.randn(1, num_bottlenecks, d_model) * 0.02)
-        self.layers = nn.ModuleList([
-            nn.ModuleDict({m: transformer_layer(d_model, num_heads, 2 * d_model, dropout=dropout,
-                                                attention_dropout=attention_dropout,
-                                                owner="fusion 'bottleneck'")
-                           for m in self.modalities})
-            for _ in range(num_layers)])
+        self.layers = nn.ModuleList(
+            [
+                nn.ModuleDict(
+                    {
+                        m: transformer_layer(
+                            d_model,
+                            num_heads,
+                            2 * d_model,
+                            dropout=dropout,
+                            attention_dropout=attention_dropout,
+                            owner="fusion 'bottleneck'",
+                        )
+                        for m in self.modalities
+                    }
+                )
+                for _ in range(num_layers)
+            ]
+        )
         self.out = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, out_dim))
 
-    def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor,
-                token_masks: Mapping[str, torch.Tensor | None] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        feats: Mapping[str, torch.Tensor],
+        mask: torch.Tensor,
+        token_masks: Mapping[str, torch.Tensor | None] | None = None,
+    ) -> torch.Tensor:
         token_masks = token_masks or {}
         b = mask.shape[0]
         toks, valid = {}, {}
@@ -69,8 +96,10 @@ class BottleneckFusion(Fusion):
         for layer in self.layers:
             updates = []
             for m in self.modalities:
-                h = layer[m](torch.cat([toks[m], z], 1), src_key_padding_mask=~torch.cat([valid[m], z_ok], 1))
-                toks[m] = h[:, : -n_b]
+                h = layer[m](
+                    torch.cat([toks[m], z], 1), src_key_padding_mask=~torch.cat([valid[m], z_ok], 1)
+                )
+                toks[m] = h[:, :-n_b]
                 updates.append(h[:, -n_b:])
             stacked = torch.stack(updates, 1)  # (B, M, n_b, D)
             stacked = torch.where(mask[:, :, None, None], stacked, torch.zeros_like(stacked))

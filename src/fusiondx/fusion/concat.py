@@ -11,8 +11,10 @@ from fusiondx.fusion._common import AbsentEmbedding, mlp
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("concat",
-                 reference="Ngiam et al., Multimodal Deep Learning, ICML 2011; Baltrusaitis et al., TPAMI 2019")
+@register_fusion(
+    "concat",
+    reference="Ngiam et al., Multimodal Deep Learning, ICML 2011; Baltrusaitis et al., TPAMI 2019",
+)
 class ConcatFusion(Fusion):
     """Concatenate the modality embeddings, then a small MLP (feature-level fusion).
 
@@ -29,8 +31,15 @@ class ConcatFusion(Fusion):
 
     level = "intermediate"
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, hidden: int = 256,
-                 layers: int = 2, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        out_dim: int,
+        *,
+        hidden: int = 256,
+        layers: int = 2,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__(in_dims, out_dim)
         self.absent = AbsentEmbedding([self.in_dims[m] for m in self.modalities])
         self.net = mlp(sum(self.in_dims.values()), hidden, out_dim, layers, dropout)

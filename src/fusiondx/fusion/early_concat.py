@@ -8,9 +8,11 @@ from fusiondx.fusion.concat import ConcatFusion
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("early_concat",
-                 reference="Huang et al., Fusion of medical imaging and electronic health records "
-                           "using deep learning: a systematic review, npj Digit. Med. 2020 (early fusion)")
+@register_fusion(
+    "early_concat",
+    reference="Huang et al., Fusion of medical imaging and electronic health records "
+    "using deep learning: a systematic review, npj Digit. Med. 2020 (early fusion)",
+)
 class EarlyConcatFusion(ConcatFusion):
     """Concatenate shallow per-modality input projections and learn everything in one deep MLP.
 
@@ -30,6 +32,13 @@ class EarlyConcatFusion(ConcatFusion):
 
     level = "early"
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, hidden: int = 256,
-                 layers: int = 3, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        out_dim: int,
+        *,
+        hidden: int = 256,
+        layers: int = 3,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__(in_dims, out_dim, hidden=hidden, layers=layers, dropout=dropout)

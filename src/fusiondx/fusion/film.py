@@ -12,8 +12,10 @@ from fusiondx.fusion._common import Projections, weighted_sum
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("film",
-                 reference="Perez et al., FiLM: Visual Reasoning with a General Conditioning Layer, AAAI 2018")
+@register_fusion(
+    "film",
+    reference="Perez et al., FiLM: Visual Reasoning with a General Conditioning Layer, AAAI 2018",
+)
 class FiLMFusion(Fusion):
     """Each modality's embedding is scaled and shifted by the other present modalities (FiLM).
 
@@ -52,7 +54,7 @@ class FiLMFusion(Fusion):
         modulated = []
         for j, m in enumerate(self.modalities):
             gamma, beta = self.film[m](context[:, j]).chunk(2, dim=-1)  # (B, D) each
-            has_context = (n_others[:, j : j + 1] > 0)
+            has_context = n_others[:, j : j + 1] > 0
             gamma = torch.where(has_context, gamma, torch.zeros_like(gamma))
             beta = torch.where(has_context, beta, torch.zeros_like(beta))
             modulated.append(h[:, j] * (1.0 + gamma) + beta)

@@ -12,8 +12,9 @@ from fusiondx.fusion._common import AbsentEmbedding, Projections, masked_softmax
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("gated",
-                 reference="Arevalo et al., Gated Multimodal Units for Information Fusion, ICLR-W 2017")
+@register_fusion(
+    "gated", reference="Arevalo et al., Gated Multimodal Units for Information Fusion, ICLR-W 2017"
+)
 class GatedFusion(Fusion):
     """Gated multimodal unit: every modality's tanh view, mixed by gates that see all modalities.
 
@@ -44,5 +45,7 @@ class GatedFusion(Fusion):
         b, m, d = g.shape
         flat = g.permute(0, 2, 1).reshape(b * d, m)
         gates = masked_softmax(flat, mask.repeat_interleave(d, dim=0)).view(b, d, m)
-        fused = (gates.permute(0, 2, 1) * torch.where(mask.unsqueeze(-1), h, torch.zeros_like(h))).sum(1)
+        fused = (
+            gates.permute(0, 2, 1) * torch.where(mask.unsqueeze(-1), h, torch.zeros_like(h))
+        ).sum(1)
         return torch.where(mask.any(dim=1, keepdim=True), fused, self.empty.to(fused.dtype))

@@ -14,9 +14,11 @@ from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("hybrid",
-                 reference="EHPAL-Net: efficient hybrid fusion of multimodal medical data (seed paper); "
-                           "multi-scale pooling after Zhao et al., PSPNet, CVPR 2017")
+@register_fusion(
+    "hybrid",
+    reference="EHPAL-Net: efficient hybrid fusion of multimodal medical data (seed paper); "
+    "multi-scale pooling after Zhao et al., PSPNet, CVPR 2017",
+)
 class HybridFusion(Fusion):
     """Multi-scale features per modality, then a fused state that attends to one modality at a time.
 
@@ -41,18 +43,31 @@ class HybridFusion(Fusion):
     level = "intermediate"
     uses_tokens = True
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, d_model: int = 64,
-                 scales: tuple[int, ...] = (1, 2, 4), num_heads: int = 4, dropout: float = 0.1,
-                 attention_dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        out_dim: int,
+        *,
+        d_model: int = 64,
+        scales: tuple[int, ...] = (1, 2, 4),
+        num_heads: int = 4,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.0,
+    ) -> None:
         super().__init__(in_dims, out_dim)
         check_heads(d_model, num_heads, owner="fusion 'hybrid'")
         self.scales = tuple(int(s) for s in scales)
         self.proj = nn.ModuleDict({m: nn.Linear(self.in_dims[m], d_model) for m in self.modalities})
         self.scale_embedding = nn.Parameter(torch.randn(sum(self.scales), d_model) * 0.02)
         self.start = nn.Parameter(torch.zeros(1, 1, d_model))
-        self.attn = nn.ModuleDict({m: nn.MultiheadAttention(d_model, num_heads, dropout=attention_dropout,
-                                                            batch_first=True)
-                                   for m in self.modalities})
+        self.attn = nn.ModuleDict(
+            {
+                m: nn.MultiheadAttention(
+                    d_model, num_heads, dropout=attention_dropout, batch_first=True
+                )
+                for m in self.modalities
+            }
+        )
         self.dropout = nn.Dropout(dropout)
         self.gate = nn.ModuleDict({m: nn.Linear(2 * d_model, d_model) for m in self.modalities})
         self.norm = nn.LayerNorm(d_model)
@@ -68,8 +83,12 @@ class HybridFusion(Fusion):
             summaries.append((sums / counts).transpose(1, 2))
         return torch.cat(summaries, dim=1) + self.scale_embedding
 
-    def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor,
-                token_masks: Mapping[str, torch.Tensor | None] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        feats: Mapping[str, torch.Tensor],
+        mask: torch.Tensor,
+        token_masks: Mapping[str, torch.Tensor | None] | None = None,
+    ) -> torch.Tensor:
         token_masks = token_masks or {}
         state = self.start.expand(mask.shape[0], -1, -1)  # (B, 1, D)
         for j, m in enumerate(self.modalities):

@@ -11,8 +11,9 @@ from fusiondx.fusion._common import no_modality_fill, present_mean
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("late_average",
-                 reference="Kittler et al., On combining classifiers, TPAMI 1998 (mean rule)")
+@register_fusion(
+    "late_average", reference="Kittler et al., On combining classifiers, TPAMI 1998 (mean rule)"
+)
 class LateAverageFusion(Fusion):
     """Each modality predicts on its own; the fused prediction is the mean over present ones.
 
@@ -29,8 +30,14 @@ class LateAverageFusion(Fusion):
 
     level = "late"
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, task: str = "binary",
-                 fill: float | None = None) -> None:
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        out_dim: int,
+        *,
+        task: str = "binary",
+        fill: float | None = None,
+    ) -> None:
         super().__init__(in_dims, out_dim)
         self.task = task
         self.fill = no_modality_fill(task, self.out_dim, fill)

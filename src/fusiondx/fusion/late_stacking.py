@@ -14,9 +14,11 @@ from fusiondx.registry import register_fusion
 _EPS = 1e-6
 
 
-@register_fusion("late_stacking",
-                 reference="Wolpert, Stacked generalization, Neural Networks 1992; "
-                           "Ting & Witten, Issues in stacked generalization, JAIR 1999")
+@register_fusion(
+    "late_stacking",
+    reference="Wolpert, Stacked generalization, Neural Networks 1992; "
+    "Ting & Witten, Issues in stacked generalization, JAIR 1999",
+)
 class LateStackingFusion(Fusion):
     """Per-modality predictions combined by a logistic meta-learner fitted on validation data.
 
@@ -46,8 +48,9 @@ class LateStackingFusion(Fusion):
 
     level = "late"
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, task: str = "binary",
-                 l2: float = 1e-2) -> None:
+    def __init__(
+        self, in_dims: Mapping[str, int], out_dim: int, *, task: str = "binary", l2: float = 1e-2
+    ) -> None:
         super().__init__(in_dims, out_dim)
         self.task = task
         self.empty = no_modality_fill(task, self.out_dim)  # before fit_meta; sigmoid(b) after
@@ -70,8 +73,14 @@ class LateStackingFusion(Fusion):
             return present_mean(probs, mask, self.empty)
         return self._link(self._logits(probs, mask, self.weight, self.shift, self.bias))
 
-    def _logits(self, probs: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor,
-                shift: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def _logits(
+        self,
+        probs: torch.Tensor,
+        mask: torch.Tensor,
+        weight: torch.Tensor,
+        shift: torch.Tensor,
+        bias: torch.Tensor,
+    ) -> torch.Tensor:
         present = mask.unsqueeze(-1)
         terms = weight * self._scores(probs) + shift  # (B, M, K)
         return bias + torch.where(present, terms, torch.zeros_like(terms)).sum(dim=1)
@@ -80,8 +89,9 @@ class LateStackingFusion(Fusion):
         return logits.softmax(-1) if self.task == "multiclass" else logits.sigmoid()
 
     @torch.enable_grad()
-    def fit_meta(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor,
-                 target: torch.Tensor) -> None:
+    def fit_meta(
+        self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor, target: torch.Tensor
+    ) -> None:
         """Fit the meta-learner on held-out per-modality probabilities (N, K) and targets.
 
         Deterministic full-batch L-BFGS on the penalised log-loss, starting from equal weights.
@@ -97,8 +107,9 @@ class LateStackingFusion(Fusion):
         else:
             loss_fn = nn.BCEWithLogitsLoss()
             y = target.double().reshape(len(probs), -1)
-        opt = torch.optim.LBFGS([weight, shift, bias], lr=1.0, max_iter=200,
-                                line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            [weight, shift, bias], lr=1.0, max_iter=200, line_search_fn="strong_wolfe"
+        )
 
         def closure() -> torch.Tensor:
             opt.zero_grad()

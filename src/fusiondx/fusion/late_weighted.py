@@ -12,8 +12,10 @@ from fusiondx.fusion._common import masked_softmax, no_modality_fill
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("late_weighted",
-                 reference="Kittler et al., On combining classifiers, TPAMI 1998 (weighted mean rule)")
+@register_fusion(
+    "late_weighted",
+    reference="Kittler et al., On combining classifiers, TPAMI 1998 (weighted mean rule)",
+)
 class LateWeightedFusion(Fusion):
     """Each modality predicts on its own; the fused prediction is a learned weighted mean.
 
@@ -30,8 +32,14 @@ class LateWeightedFusion(Fusion):
 
     level = "late"
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, task: str = "binary",
-                 fill: float | None = None) -> None:
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        out_dim: int,
+        *,
+        task: str = "binary",
+        fill: float | None = None,
+    ) -> None:
         super().__init__(in_dims, out_dim)
         self.logits = nn.Parameter(torch.zeros(len(self.modalities)))
         self.task = task

@@ -11,8 +11,10 @@ from fusiondx.fusion._base import Fusion
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("low_rank_tensor",
-                 reference="Liu et al., Efficient Low-rank Multimodal Fusion with Modality-Specific Factors, ACL 2018")
+@register_fusion(
+    "low_rank_tensor",
+    reference="Liu et al., Efficient Low-rank Multimodal Fusion with Modality-Specific Factors, ACL 2018",
+)
 class LowRankTensorFusion(Fusion):
     """The tensor-fusion outer product of all modalities, computed through rank-r factors.
 
@@ -33,9 +35,14 @@ class LowRankTensorFusion(Fusion):
     def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, rank: int = 4) -> None:
         super().__init__(in_dims, out_dim)
         self.rank = rank
-        self.factors = nn.ParameterDict({
-            m: nn.Parameter(torch.randn(rank, self.in_dims[m] + 1, out_dim) * (self.in_dims[m] + 1) ** -0.5)
-            for m in self.modalities})
+        self.factors = nn.ParameterDict(
+            {
+                m: nn.Parameter(
+                    torch.randn(rank, self.in_dims[m] + 1, out_dim) * (self.in_dims[m] + 1) ** -0.5
+                )
+                for m in self.modalities
+            }
+        )
         self.rank_weights = nn.Parameter(torch.full((rank,), 1.0 / rank))
         self.bias = nn.Parameter(torch.zeros(out_dim))
 

@@ -12,8 +12,10 @@ from fusiondx.fusion._common import AbsentEmbedding, masked_softmax, weighted_su
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("moe",
-                 reference="Jacobs et al., Adaptive Mixtures of Local Experts, Neural Computation 1991; Mustafa et al., LIMoE, NeurIPS 2022")
+@register_fusion(
+    "moe",
+    reference="Jacobs et al., Adaptive Mixtures of Local Experts, Neural Computation 1991; Mustafa et al., LIMoE, NeurIPS 2022",
+)
 class MixtureOfExpertsFusion(Fusion):
     """One expert network per modality, mixed by a gate that sees every modality at once.
 
@@ -31,16 +33,27 @@ class MixtureOfExpertsFusion(Fusion):
 
     level = "intermediate"
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, hidden: int = 128,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self, in_dims: Mapping[str, int], out_dim: int, *, hidden: int = 128, dropout: float = 0.1
+    ) -> None:
         super().__init__(in_dims, out_dim)
-        self.experts = nn.ModuleDict({
-            m: nn.Sequential(nn.Linear(self.in_dims[m], hidden), nn.GELU(), nn.Dropout(dropout),
-                             nn.Linear(hidden, out_dim))
-            for m in self.modalities})
+        self.experts = nn.ModuleDict(
+            {
+                m: nn.Sequential(
+                    nn.Linear(self.in_dims[m], hidden),
+                    nn.GELU(),
+                    nn.Dropout(dropout),
+                    nn.Linear(hidden, out_dim),
+                )
+                for m in self.modalities
+            }
+        )
         self.absent = AbsentEmbedding([self.in_dims[m] for m in self.modalities])
-        self.gate = nn.Sequential(nn.Linear(sum(self.in_dims.values()), hidden), nn.GELU(),
-                                  nn.Linear(hidden, len(self.modalities)))
+        self.gate = nn.Sequential(
+            nn.Linear(sum(self.in_dims.values()), hidden),
+            nn.GELU(),
+            nn.Linear(hidden, len(self.modalities)),
+        )
         self.empty = nn.Parameter(torch.zeros(out_dim))
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:

@@ -12,9 +12,11 @@ from fusiondx.fusion._common import masked_softmax, mlp, weighted_sum
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("multilevel",
-                 reference="Karpathy et al., Large-scale video classification with CNNs, CVPR 2014 (slow fusion); "
-                           "Joze et al., MMTM: multimodal transfer module for CNN fusion, CVPR 2020")
+@register_fusion(
+    "multilevel",
+    reference="Karpathy et al., Large-scale video classification with CNNs, CVPR 2014 (slow fusion); "
+    "Joze et al., MMTM: multimodal transfer module for CNN fusion, CVPR 2020",
+)
 class MultilevelFusion(Fusion):
     """Modalities fused at ``depths`` encoder depths, then the depths combined.
 
@@ -42,16 +44,28 @@ class MultilevelFusion(Fusion):
     level = "intermediate"
     uses_levels = True
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *,
-                 level_dims: Mapping[str, Sequence[int]] | None = None, depths: int = 3,
-                 hidden: int = 128, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        out_dim: int,
+        *,
+        level_dims: Mapping[str, Sequence[int]] | None = None,
+        depths: int = 3,
+        hidden: int = 128,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__(in_dims, out_dim)
         if depths < 1:
             raise ValueError(f"multilevel needs depths >= 1, got {depths}")
-        dims = {m: [int(d) for d in (level_dims or {}).get(m, [self.in_dims[m]])] for m in self.modalities}
+        dims = {
+            m: [int(d) for d in (level_dims or {}).get(m, [self.in_dims[m]])]
+            for m in self.modalities
+        }
         for m, d in dims.items():
             if d[-1] != self.in_dims[m]:
-                raise ValueError(f"multilevel: the last level of '{m}' is {d[-1]} wide, its embedding {self.in_dims[m]}")
+                raise ValueError(
+                    f"multilevel: the last level of '{m}' is {d[-1]} wide, its embedding {self.in_dims[m]}"
+                )
         self.level_dims = dims
         self.depths = depths
         # slots[k]: (modality index, level index) pairs fused in depth bin k
@@ -63,20 +77,34 @@ class MultilevelFusion(Fusion):
                 slots[k].append((i, j))
         self.slots = [s for s in slots if s]
         self.proj = nn.ModuleList(
-            nn.ModuleList(nn.Sequential(nn.Linear(dims[self.modalities[i]][j], out_dim), nn.LayerNorm(out_dim))
-                          for i, j in s) for s in self.slots)
+            nn.ModuleList(
+                nn.Sequential(
+                    nn.Linear(dims[self.modalities[i]][j], out_dim), nn.LayerNorm(out_dim)
+                )
+                for i, j in s
+            )
+            for s in self.slots
+        )
         self.score = nn.ModuleList(nn.Linear(out_dim, 1) for _ in self.slots)
         self.empty = nn.Parameter(torch.zeros(len(self.slots), out_dim))
         self.out = mlp(len(self.slots) * out_dim, hidden, out_dim, 2, dropout)
 
-    def forward(self, feats: Mapping[str, torch.Tensor | Sequence[torch.Tensor]],
-                mask: torch.Tensor) -> torch.Tensor:
-        levels = {m: [feats[m]] if isinstance(feats[m], torch.Tensor) else list(feats[m])
-                  for m in self.modalities}
+    def forward(
+        self, feats: Mapping[str, torch.Tensor | Sequence[torch.Tensor]], mask: torch.Tensor
+    ) -> torch.Tensor:
+        levels = {
+            m: [feats[m]] if isinstance(feats[m], torch.Tensor) else list(feats[m])
+            for m in self.modalities
+        }
         bins = []
         for k, slots in enumerate(self.slots):
-            x = torch.stack([p(levels[self.modalities[i]][j]) for p, (i, j) in zip(self.proj[k], slots, strict=True)],
-                            dim=1)  # (B, S, D)
+            x = torch.stack(
+                [
+                    p(levels[self.modalities[i]][j])
+                    for p, (i, j) in zip(self.proj[k], slots, strict=True)
+                ],
+                dim=1,
+            )  # (B, S, D)
             present = mask[:, [i for i, _ in slots]]  # (B, S)
             w = masked_softmax(self.score[k](x).squeeze(-1), present)
             bins.append(weighted_sum(x, w, self.empty[k], present))

@@ -13,9 +13,11 @@ from fusiondx.fusion._common import valid_tokens
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("multimodal_transformer",
-                 reference="Tsai et al., Multimodal Transformer for Unaligned Multimodal Language Sequences, ACL 2019; "
-                           "Nagrani et al., Attention Bottlenecks for Multimodal Fusion, NeurIPS 2021 (joint self-attention)")
+@register_fusion(
+    "multimodal_transformer",
+    reference="Tsai et al., Multimodal Transformer for Unaligned Multimodal Language Sequences, ACL 2019; "
+    "Nagrani et al., Attention Bottlenecks for Multimodal Fusion, NeurIPS 2021 (joint self-attention)",
+)
 class MultimodalTransformerFusion(Fusion):
     """A transformer over all modalities' tokens at once, read out through a fusion token.
 
@@ -39,21 +41,40 @@ class MultimodalTransformerFusion(Fusion):
     level = "intermediate"
     uses_tokens = True
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, d_model: int = 64,
-                 num_layers: int = 2, num_heads: int = 4, dropout: float = 0.1,
-                 attention_dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        out_dim: int,
+        *,
+        d_model: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.0,
+    ) -> None:
         super().__init__(in_dims, out_dim)
         self.proj = nn.ModuleDict({m: nn.Linear(self.in_dims[m], d_model) for m in self.modalities})
         self.modality_embedding = nn.Parameter(torch.randn(len(self.modalities), d_model) * 0.02)
         self.fusion_token = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
-        self.encoder = transformer_encoder(d_model, num_heads, num_layers, dim_feedforward=2 * d_model,
-                                           dropout=dropout, attention_dropout=attention_dropout,
-                                           activation="relu", final_norm=False,
-                                           owner="fusion 'multimodal_transformer'")
+        self.encoder = transformer_encoder(
+            d_model,
+            num_heads,
+            num_layers,
+            dim_feedforward=2 * d_model,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            activation="relu",
+            final_norm=False,
+            owner="fusion 'multimodal_transformer'",
+        )
         self.out = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, out_dim))
 
-    def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor,
-                token_masks: Mapping[str, torch.Tensor | None] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        feats: Mapping[str, torch.Tensor],
+        mask: torch.Tensor,
+        token_masks: Mapping[str, torch.Tensor | None] | None = None,
+    ) -> torch.Tensor:
         token_masks = token_masks or {}
         seqs, keep = [], []
         for j, m in enumerate(self.modalities):

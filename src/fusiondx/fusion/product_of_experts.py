@@ -13,10 +13,12 @@ from fusiondx.registry import register_fusion
 EPS = 1e-6
 
 
-@register_fusion("product_of_experts",
-                 reference="Hinton, Training Products of Experts by Minimizing Contrastive Divergence, "
-                           "Neural Computation 2002; Wu & Goodman, Multimodal Generative Models for "
-                           "Scalable Weakly-Supervised Learning (MVAE), NeurIPS 2018")
+@register_fusion(
+    "product_of_experts",
+    reference="Hinton, Training Products of Experts by Minimizing Contrastive Divergence, "
+    "Neural Computation 2002; Wu & Goodman, Multimodal Generative Models for "
+    "Scalable Weakly-Supervised Learning (MVAE), NeurIPS 2018",
+)
 class ProductOfExpertsFusion(Fusion):
     """Each modality is an expert; the fused prediction is the normalised product of experts.
 
@@ -40,8 +42,14 @@ class ProductOfExpertsFusion(Fusion):
 
     level = "late"
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, task: str = "binary",
-                 fill: float | None = None) -> None:
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        out_dim: int,
+        *,
+        task: str = "binary",
+        fill: float | None = None,
+    ) -> None:
         super().__init__(in_dims, out_dim)
         self.task = task
         self.fill = no_modality_fill(task, self.out_dim, fill)
@@ -54,5 +62,9 @@ class ProductOfExpertsFusion(Fusion):
             evidence = torch.log(probs) - torch.log1p(-probs)  # logit
         # torch.where, not a product: an absent placeholder passes neither values nor gradient.
         evidence = torch.where(mask.unsqueeze(-1), evidence, torch.zeros_like(evidence)).sum(dim=1)
-        fused = torch.softmax(evidence, dim=-1) if self.task == "multiclass" else torch.sigmoid(evidence)
+        fused = (
+            torch.softmax(evidence, dim=-1)
+            if self.task == "multiclass"
+            else torch.sigmoid(evidence)
+        )
         return torch.where(mask.any(dim=1, keepdim=True), fused, torch.full_like(fused, self.fill))

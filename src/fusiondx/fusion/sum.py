@@ -12,8 +12,10 @@ from fusiondx.fusion._common import Projections, weighted_sum
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("sum",
-                 reference="Baltrusaitis et al., Multimodal Machine Learning: A Survey and Taxonomy, TPAMI 2019 (additive fusion)")
+@register_fusion(
+    "sum",
+    reference="Baltrusaitis et al., Multimodal Machine Learning: A Survey and Taxonomy, TPAMI 2019 (additive fusion)",
+)
 class SumFusion(Fusion):
     """Project every modality to a shared space and average the present ones.
 

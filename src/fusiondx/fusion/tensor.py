@@ -24,8 +24,10 @@ def auto_factor_dim(n_modalities: int, max_size: int, cap: int = 32) -> int:
     return min(cap, max(1, root - 1))
 
 
-@register_fusion("tensor",
-                 reference="Zadeh et al., Tensor Fusion Network for Multimodal Sentiment Analysis, EMNLP 2017")
+@register_fusion(
+    "tensor",
+    reference="Zadeh et al., Tensor Fusion Network for Multimodal Sentiment Analysis, EMNLP 2017",
+)
 class TensorFusion(Fusion):
     """The full outer product of all modalities (each with a constant 1 appended), then linear.
 
@@ -50,8 +52,14 @@ class TensorFusion(Fusion):
 
     level = "intermediate"
 
-    def __init__(self, in_dims: Mapping[str, int], out_dim: int, *, max_size: int = 8192,
-                 factor_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        out_dim: int,
+        *,
+        max_size: int = 8192,
+        factor_dim: int | None = None,
+    ) -> None:
         super().__init__(in_dims, out_dim)
         if factor_dim is None:
             factor_dim = auto_factor_dim(len(self.modalities), max_size)
@@ -59,8 +67,9 @@ class TensorFusion(Fusion):
             raise ValueError(f"factor_dim must be >= 1, got {factor_dim}")
         self.factor_dim = int(factor_dim)
         self.tensor_size = (self.factor_dim + 1) ** len(self.modalities)
-        self.proj = nn.ModuleDict({m: nn.Linear(self.in_dims[m], self.factor_dim)
-                                   for m in self.modalities})
+        self.proj = nn.ModuleDict(
+            {m: nn.Linear(self.in_dims[m], self.factor_dim) for m in self.modalities}
+        )
         self.out = nn.Linear(self.tensor_size, out_dim)
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
@@ -73,4 +82,3 @@ class TensorFusion(Fusion):
             z = h1 if z is None else torch.einsum("bi,bj->bij", z, h1).reshape(h1.shape[0], -1)
         assert z is not None and z.shape[1] == self.tensor_size
         return self.out(z)
-

@@ -12,8 +12,10 @@ from fusiondx.fusion._common import Projections, masked_softmax, weighted_sum
 from fusiondx.registry import register_fusion
 
 
-@register_fusion("weighted_sum",
-                 reference="Vielzeuf et al., CentralNet: a Multilayer Approach for Multimodal Fusion, ECCV-W 2018 (learned modality weights)")
+@register_fusion(
+    "weighted_sum",
+    reference="Vielzeuf et al., CentralNet: a Multilayer Approach for Multimodal Fusion, ECCV-W 2018 (learned modality weights)",
+)
 class WeightedSumFusion(Fusion):
     """Projected modality embeddings summed with one learned weight per modality.
 

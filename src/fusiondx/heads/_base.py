@@ -24,9 +24,13 @@ class HeadContext:
         modalities: the modality names, sorted (the columns of ``mask``).
     """
 
-    def __init__(self, mask: torch.Tensor, modalities: list[str],
-                 compute_maps: Callable[[str], list[torch.Tensor]],
-                 compute_tokens: Callable[[str], tuple[torch.Tensor, torch.Tensor | None]]) -> None:
+    def __init__(
+        self,
+        mask: torch.Tensor,
+        modalities: list[str],
+        compute_maps: Callable[[str], list[torch.Tensor]],
+        compute_tokens: Callable[[str], tuple[torch.Tensor, torch.Tensor | None]],
+    ) -> None:
         self.mask = mask
         self.modalities = modalities
         self._compute_maps = compute_maps
@@ -109,11 +113,16 @@ class Head(Configurable, nn.Module):
     @classmethod
     def part_tags(cls) -> set[str]:
         """Tags read off the class: the context it ``needs``, ``late``, ``decodes``, ``missing_targets``."""
-        flags = {"late": cls.supports_late, "decodes": cls.decodes, "missing_targets": cls.skips_missing_targets}
+        flags = {
+            "late": cls.supports_late,
+            "decodes": cls.decodes,
+            "missing_targets": cls.skips_missing_targets,
+        }
         return set(cls.needs) | {t for t, on in flags.items() if on}
 
-    def forward(self, fused: torch.Tensor, ctx: HeadContext | None = None,
-                target: Any = None) -> Any:
+    def forward(
+        self, fused: torch.Tensor, ctx: HeadContext | None = None, target: Any = None
+    ) -> Any:
         raise NotImplementedError
 
     def predict(self, fused: torch.Tensor, ctx: HeadContext | None = None) -> Any:

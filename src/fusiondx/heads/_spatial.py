@@ -15,15 +15,24 @@ CONDITIONS = ("film", "none")
 CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 
 
-def check_spatial_options(owner: str, *, image: str, map_channels: Sequence[int], spatial_dims: int,
-                          condition: str, allowed_dims: Sequence[int] = (2, 3)) -> list[int]:
+def check_spatial_options(
+    owner: str,
+    *,
+    image: str,
+    map_channels: Sequence[int],
+    spatial_dims: int,
+    condition: str,
+    allowed_dims: Sequence[int] = (2, 3),
+) -> list[int]:
     """Raise a ConfigError for options a spatial head cannot work with; the map widths as ints."""
     if spatial_dims not in allowed_dims:
         dims = " or ".join(f"{d}D" for d in allowed_dims)
         raise ConfigError(
             f"head '{owner}' works on {dims} images, not spatial_dims={spatial_dims}",
-            fix=(f"give the '{owner}' task a {dims} image modality"
-                 + (", or use the segmentation head for volumes" if owner == "localization" else "")),
+            fix=(
+                f"give the '{owner}' task a {dims} image modality"
+                + (", or use the segmentation head for volumes" if owner == "localization" else "")
+            ),
         )
     if condition not in CONDITIONS:
         raise ConfigError(
@@ -68,16 +77,21 @@ class FiLM(nn.Module):
         return x * (1 + gamma.reshape(shape)) + beta.reshape(shape)
 
 
-def image_maps(ctx: HeadContext | None, image: str, channels: Sequence[int], owner: str) -> list[torch.Tensor]:
+def image_maps(
+    ctx: HeadContext | None, image: str, channels: Sequence[int], owner: str
+) -> list[torch.Tensor]:
     """The image encoder's maps from the context, checked against the widths the head was built for."""
     if ctx is None:
-        raise ValueError(f"head '{owner}' reads the feature maps of image '{image}': pass a HeadContext")
+        raise ValueError(
+            f"head '{owner}' reads the feature maps of image '{image}': pass a HeadContext"
+        )
     maps = ctx.maps(image)
     got = [m.shape[1] for m in maps]
     if got != list(channels):
         raise ValueError(
             f"head '{owner}' was built for maps of {list(channels)} channels, the encoder of "
-            f"'{image}' gives {got}: build it with map_channels=encoder.map_channels()")
+            f"'{image}' gives {got}: build it with map_channels=encoder.map_channels()"
+        )
     return maps
 
 

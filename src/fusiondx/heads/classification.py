@@ -25,9 +25,16 @@ class ClassificationHead(Head):
     per class for multiclass, as the positive-class weight for binary and multilabel.
     """
 
-    def __init__(self, *, in_dim: int, num_classes: int, task: str = "binary",
-                 class_weights: Sequence[float] | None = None, hidden: int = 0,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        in_dim: int,
+        num_classes: int,
+        task: str = "binary",
+        class_weights: Sequence[float] | None = None,
+        hidden: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if task not in ("binary", "multiclass", "multilabel"):
             raise ValueError(f"unknown classification task type {task!r}")
@@ -40,14 +47,19 @@ class ClassificationHead(Head):
         else:
             layers.append(nn.Linear(in_dim, self.num_outputs))
         self.net = nn.Sequential(*layers)
-        w = torch.as_tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
+        w = (
+            torch.as_tensor(class_weights, dtype=torch.float32)
+            if class_weights is not None
+            else None
+        )
         self.register_buffer("class_weights", w, persistent=False)
 
     primary_metric = "auroc"
     supports_late = True
 
-    def forward(self, fused: torch.Tensor, ctx: HeadContext | None = None,
-                target: Any = None) -> torch.Tensor:  # (B, K)
+    def forward(
+        self, fused: torch.Tensor, ctx: HeadContext | None = None, target: Any = None
+    ) -> torch.Tensor:  # (B, K)
         return self.net(fused)
 
     def loss(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -72,19 +72,35 @@ class LocalizationHead(Head):
     skips_missing_targets = True
     needs = frozenset({"maps"})
 
-    def __init__(self, *, in_dim: int, image: str, map_channels: list[int], spatial_dims: int = 2,
-                 hidden: int = 64, giou_weight: float = 2.0, l1_weight: float = 5.0,
-                 condition: str = "film") -> None:
+    def __init__(
+        self,
+        *,
+        in_dim: int,
+        image: str,
+        map_channels: list[int],
+        spatial_dims: int = 2,
+        hidden: int = 64,
+        giou_weight: float = 2.0,
+        l1_weight: float = 5.0,
+        condition: str = "film",
+    ) -> None:
         super().__init__()
-        channels = check_spatial_options("localization", image=image, map_channels=map_channels,
-                                         spatial_dims=spatial_dims, condition=condition,
-                                         allowed_dims=(2,))
+        channels = check_spatial_options(
+            "localization",
+            image=image,
+            map_channels=map_channels,
+            spatial_dims=spatial_dims,
+            condition=condition,
+            allowed_dims=(2,),
+        )
         self.image = image
         self.condition = condition
         self.giou_weight = giou_weight
         self.l1_weight = l1_weight
         self._channels = channels
-        used = channels[-2:]  # the deepest two: coarse enough to see the lesion, fine enough to place it
+        used = channels[
+            -2:
+        ]  # the deepest two: coarse enough to see the lesion, fine enough to place it
         self.lateral = nn.ModuleList(nn.Conv2d(c, hidden, 1) for c in used)
         self.conv1 = nn.Conv2d(hidden, hidden, 3, padding=1, bias=False)
         self.norm1 = norm(hidden)
@@ -95,8 +111,9 @@ class LocalizationHead(Head):
         with torch.no_grad():
             self.out.bias[1:].fill_(torch.logit(torch.tensor(_INIT_DISTANCE)).item())
 
-    def forward(self, fused: torch.Tensor, ctx: HeadContext | None = None,
-                target: Any = None) -> torch.Tensor:  # (B, 4) normalised xyxy
+    def forward(
+        self, fused: torch.Tensor, ctx: HeadContext | None = None, target: Any = None
+    ) -> torch.Tensor:  # (B, 4) normalised xyxy
         maps = image_maps(ctx, self.image, self._channels, "localization")[-2:]
         h = self.lateral[-1](maps[-1])
         if len(maps) == 2:
@@ -111,7 +128,9 @@ class LocalizationHead(Head):
         cx = (torch.arange(cols, device=h.device, dtype=h.dtype) + 0.5) / cols
         cy, cx = (c.flatten() for c in torch.meshgrid(cy, cx, indexing="ij"))
         dist = out[:, 1:].sigmoid()  # (B, 4, H*W): a cell's box side is at most an image away
-        cells = torch.stack([cx - dist[:, 0], cy - dist[:, 1], cx + dist[:, 2], cy + dist[:, 3]], dim=1)
+        cells = torch.stack(
+            [cx - dist[:, 0], cy - dist[:, 1], cx + dist[:, 2], cy + dist[:, 3]], dim=1
+        )
         weight = out[:, 0].softmax(dim=1).unsqueeze(1)  # (B, 1, H*W)
         box = (cells * weight).sum(dim=2)
         # Inside the image on the way forward, yet a box hanging over the edge still gets the

@@ -31,20 +31,33 @@ class RegressionHead(Head):
     primary_metric = "r2"
     skips_missing_targets = True
 
-    def __init__(self, *, in_dim: int, target_mean: float = 0.0, target_std: float = 1.0,
-                 loss: str = "mse", hidden: int = 0, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        in_dim: int,
+        target_mean: float = 0.0,
+        target_std: float = 1.0,
+        loss: str = "mse",
+        hidden: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if loss not in ("mse", "huber"):
             raise ValueError(f"regression loss must be 'mse' or 'huber', got {loss!r}")
         self.loss_name = loss
         layers: list[nn.Module] = [nn.Dropout(dropout)] if dropout else []
-        layers += ([nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, 1)] if hidden
-                   else [nn.Linear(in_dim, 1)])
+        layers += (
+            [nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, 1)]
+            if hidden
+            else [nn.Linear(in_dim, 1)]
+        )
         self.net = nn.Sequential(*layers)
         self.register_buffer("mean", torch.tensor(float(target_mean)))
         self.register_buffer("std", torch.tensor(float(target_std) if target_std > 0 else 1.0))
 
-    def forward(self, fused: torch.Tensor, ctx: HeadContext | None = None, target: Any = None) -> torch.Tensor:
+    def forward(
+        self, fused: torch.Tensor, ctx: HeadContext | None = None, target: Any = None
+    ) -> torch.Tensor:
         return self.mean + self.std * self.net(fused).squeeze(-1)  # (B,)
 
     def loss(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -58,5 +71,7 @@ class RegressionHead(Head):
     def evaluate(self, predictions: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
         from fusiondx.evaluation.regression import regression_metrics
 
-        return regression_metrics(predictions.detach().cpu().numpy().reshape(-1),
-                                  target.detach().cpu().numpy().reshape(-1).astype("float64"))
+        return regression_metrics(
+            predictions.detach().cpu().numpy().reshape(-1),
+            target.detach().cpu().numpy().reshape(-1).astype("float64"),
+        )

@@ -53,13 +53,28 @@ class SegmentationHead(Head):
     skips_missing_targets = True
     needs = frozenset({"maps"})
 
-    def __init__(self, *, in_dim: int, image: str, map_channels: list[int],
-                 image_size: tuple[int, ...], spatial_dims: int = 2, width: int = 32,
-                 condition: str = "film", dice_weight: float = 1.0, focal_weight: float = 1.0,
-                 threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        in_dim: int,
+        image: str,
+        map_channels: list[int],
+        image_size: tuple[int, ...],
+        spatial_dims: int = 2,
+        width: int = 32,
+        condition: str = "film",
+        dice_weight: float = 1.0,
+        focal_weight: float = 1.0,
+        threshold: float = 0.5,
+    ) -> None:
         super().__init__()
-        channels = check_spatial_options("segmentation", image=image, map_channels=map_channels,
-                                         spatial_dims=spatial_dims, condition=condition)
+        channels = check_spatial_options(
+            "segmentation",
+            image=image,
+            map_channels=map_channels,
+            spatial_dims=spatial_dims,
+            condition=condition,
+        )
         size = tuple(int(s) for s in image_size)
         if len(size) != spatial_dims or any(s <= 0 for s in size):
             raise ConfigError(
@@ -67,8 +82,10 @@ class SegmentationHead(Head):
                 fix="give the image modality a fixed image_size in the data config",
             )
         if not 0 < threshold < 1:
-            raise ConfigError(f"segmentation threshold must be in (0, 1), got {threshold}",
-                              fix="use a probability such as 0.5")
+            raise ConfigError(
+                f"segmentation threshold must be in (0, 1), got {threshold}",
+                fix="use a probability such as 0.5",
+            )
         from monai.losses import DiceFocalLoss
 
         conv = CONV[spatial_dims]
@@ -79,16 +96,24 @@ class SegmentationHead(Head):
         self.lateral = nn.ModuleList(conv(c, width, 1) for c in channels)
         self.smooth = nn.ModuleList(conv(width, width, 3, padding=1, bias=False) for _ in channels)
         self.norms = nn.ModuleList(norm(width) for _ in channels)
-        self.films = (nn.ModuleList(FiLM(in_dim, width) for _ in channels)
-                      if condition == "film" else None)
+        self.films = (
+            nn.ModuleList(FiLM(in_dim, width) for _ in channels) if condition == "film" else None
+        )
         self.out = conv(width, 1, 1)
         # batch=True: the batch Dice (see the class docstring); include_background=True because the
         # single sigmoid channel *is* the lesion channel.
-        self.criterion = DiceFocalLoss(sigmoid=True, batch=True, smooth_nr=1.0, smooth_dr=1.0,
-                                       lambda_dice=dice_weight, lambda_focal=focal_weight)
+        self.criterion = DiceFocalLoss(
+            sigmoid=True,
+            batch=True,
+            smooth_nr=1.0,
+            smooth_dr=1.0,
+            lambda_dice=dice_weight,
+            lambda_focal=focal_weight,
+        )
 
-    def forward(self, fused: torch.Tensor, ctx: HeadContext | None = None,
-                target: Any = None) -> torch.Tensor:  # (B, 1, *image_size) logits
+    def forward(
+        self, fused: torch.Tensor, ctx: HeadContext | None = None, target: Any = None
+    ) -> torch.Tensor:  # (B, 1, *image_size) logits
         maps = image_maps(ctx, self.image, self._channels, "segmentation")
         h: torch.Tensor | None = None
         for i in reversed(range(len(maps))):  # deep (coarse) to shallow (fine)

@@ -28,8 +28,9 @@ def cox_loss(log_risk: torch.Tensor, time: torch.Tensor, event: torch.Tensor) ->
     return -ll.sum() / e.sum()
 
 
-def discrete_time_loss(logits: torch.Tensor, time: torch.Tensor, event: torch.Tensor,
-                       edges: torch.Tensor) -> torch.Tensor:
+def discrete_time_loss(
+    logits: torch.Tensor, time: torch.Tensor, event: torch.Tensor, edges: torch.Tensor
+) -> torch.Tensor:
     """Negative log-likelihood of a discrete-time hazard model (one hazard per time bin).
 
     A case whose event falls in bin k survived bins 0..k-1 and had the event in k; a case
@@ -65,20 +66,34 @@ class SurvivalHead(Head):
     primary_metric = "c_index"
     skips_missing_targets = True
 
-    def __init__(self, *, in_dim: int, method: str = "cox", bin_edges: Sequence[float] = (),
-                 hidden: int = 0, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        in_dim: int,
+        method: str = "cox",
+        bin_edges: Sequence[float] = (),
+        hidden: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if method not in ("cox", "discrete"):
             raise ValueError(f"survival method must be 'cox' or 'discrete', got {method!r}")
         self.method = method
         n_out = 1 if method == "cox" else len(bin_edges) + 1
         layers: list[nn.Module] = [nn.Dropout(dropout)] if dropout else []
-        layers += ([nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, n_out)] if hidden
-                   else [nn.Linear(in_dim, n_out)])
+        layers += (
+            [nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, n_out)]
+            if hidden
+            else [nn.Linear(in_dim, n_out)]
+        )
         self.net = nn.Sequential(*layers)
-        self.register_buffer("edges", torch.tensor([float(e) for e in bin_edges], dtype=torch.float32))
+        self.register_buffer(
+            "edges", torch.tensor([float(e) for e in bin_edges], dtype=torch.float32)
+        )
 
-    def forward(self, fused: torch.Tensor, ctx: HeadContext | None = None, target: Any = None) -> torch.Tensor:
+    def forward(
+        self, fused: torch.Tensor, ctx: HeadContext | None = None, target: Any = None
+    ) -> torch.Tensor:
         return self.net(fused)  # (B, 1) log-risk, or (B, K) hazard logits
 
     def risk(self, outputs: torch.Tensor) -> torch.Tensor:
@@ -103,4 +118,6 @@ class SurvivalHead(Head):
         from fusiondx.evaluation.survival import survival_metrics
 
         y = target.detach().cpu().double().numpy()
-        return survival_metrics(self.risk(predictions).detach().cpu().double().numpy(), y[:, 0], y[:, 1])
+        return survival_metrics(
+            self.risk(predictions).detach().cpu().double().numpy(), y[:, 0], y[:, 1]
+        )

@@ -25,14 +25,22 @@ class LateFusion(MultimodalModel):
         heads: task -> (modality -> Head): each modality's own head for the task.
     """
 
-    def __init__(self, encoders: nn.ModuleDict, fusion: nn.ModuleDict, heads: nn.ModuleDict) -> None:
+    def __init__(
+        self, encoders: nn.ModuleDict, fusion: nn.ModuleDict, heads: nn.ModuleDict
+    ) -> None:
         super().__init__(encoders, "late")
         # Registered in this order (encoders, fusion, heads): the names and order of model.pt.
         self.fusion = fusion
         self.heads = heads
 
-    def run(self, inputs: Mapping[str, Any], mask: torch.Tensor, targets: Mapping[str, Any] | None = None,
-            *, outputs: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    def run(
+        self,
+        inputs: Mapping[str, Any],
+        mask: torch.Tensor,
+        targets: Mapping[str, Any] | None = None,
+        *,
+        outputs: bool = True,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         out = {}
         for task, probs in self._modality_probs(self.embed(inputs)).items():
             fused = self.fusion[task](probs, mask)  # (B, K) probabilities
@@ -43,9 +51,13 @@ class LateFusion(MultimodalModel):
         """Task -> modality -> that modality's own probabilities (B, K)."""
         return self._modality_probs(self.embed(inputs))
 
-    def _modality_probs(self, feats: Mapping[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
-        return {task: {m: heads[m].to_probs(heads[m](feats[m])) for m in self.modalities}
-                for task, heads in self.heads.items()}
+    def _modality_probs(
+        self, feats: Mapping[str, torch.Tensor]
+    ) -> dict[str, dict[str, torch.Tensor]]:
+        return {
+            task: {m: heads[m].to_probs(heads[m](feats[m])) for m in self.modalities}
+            for task, heads in self.heads.items()
+        }
 
     def meta_learners(self) -> dict[str, nn.Module]:
         """Task -> the fusion, for fusions fitted on validation data (those with ``fit_meta``)."""

@@ -38,8 +38,12 @@ class MultimodalModel(nn.Module):
         """Each modality's embedding (B, D), in sorted modality order."""
         return {m: self.encoders[m](inputs[m]) for m in self.modalities}
 
-    def forward(self, inputs: Mapping[str, Any], mask: torch.Tensor,
-                targets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def forward(
+        self,
+        inputs: Mapping[str, Any],
+        mask: torch.Tensor,
+        targets: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Task outputs for a batch (what the losses take); ``mask`` (B, M) is True where a
         modality is present. ``targets`` feed heads that need them (teacher forcing)."""
         return self.run(inputs, mask, targets)[0]
@@ -48,8 +52,14 @@ class MultimodalModel(nn.Module):
         """What the model answers per task: logits, boxes, mask logits, risks, generated tokens."""
         return self.run(inputs, mask, None, outputs=False)[1]
 
-    def run(self, inputs: Mapping[str, Any], mask: torch.Tensor, targets: Mapping[str, Any] | None = None,
-            *, outputs: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    def run(
+        self,
+        inputs: Mapping[str, Any],
+        mask: torch.Tensor,
+        targets: Mapping[str, Any] | None = None,
+        *,
+        outputs: bool = True,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Training outputs and predictions (task -> value) from one pass of the encoders.
 
         Predictions are the outputs themselves except for heads that decode (report generation),
@@ -75,14 +85,22 @@ class FeatureFusion(MultimodalModel):
         level: early | intermediate.
     """
 
-    def __init__(self, encoders: nn.ModuleDict, fusion: Fusion, heads: nn.ModuleDict, level: str) -> None:
+    def __init__(
+        self, encoders: nn.ModuleDict, fusion: Fusion, heads: nn.ModuleDict, level: str
+    ) -> None:
         super().__init__(encoders, level)
         # Registered in this order (encoders, fusion, heads): the names and order of model.pt.
         self.fusion = fusion
         self.heads = heads
 
-    def run(self, inputs: Mapping[str, Any], mask: torch.Tensor, targets: Mapping[str, Any] | None = None,
-            *, outputs: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    def run(
+        self,
+        inputs: Mapping[str, Any],
+        mask: torch.Tensor,
+        targets: Mapping[str, Any] | None = None,
+        *,
+        outputs: bool = True,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         fused, ctx = self.encode(inputs, mask)
         outs, preds = {}, {}
         for t, head in self.heads.items():
@@ -92,7 +110,9 @@ class FeatureFusion(MultimodalModel):
             preds[t] = head.predict(fused, ctx) if head.decodes else outs[t]
         return outs, preds
 
-    def encode(self, inputs: Mapping[str, Any], mask: torch.Tensor) -> tuple[torch.Tensor, HeadContext]:
+    def encode(
+        self, inputs: Mapping[str, Any], mask: torch.Tensor
+    ) -> tuple[torch.Tensor, HeadContext]:
         """The fused vector (B, D) and the context heads may read (feature maps, tokens)."""
         encoders = self.encoders
 
@@ -106,8 +126,11 @@ class FeatureFusion(MultimodalModel):
         if self.fusion.uses_tokens:
             # Through the context, so a report decoder reuses these tokens instead of recomputing them.
             toks = {m: ctx.tokens(m) for m in self.modalities}
-            return self.fusion({m: t for m, (t, _) in toks.items()}, mask,
-                               token_masks={m: r for m, (_, r) in toks.items()}), ctx
+            return self.fusion(
+                {m: t for m, (t, _) in toks.items()},
+                mask,
+                token_masks={m: r for m, (_, r) in toks.items()},
+            ), ctx
         if self.fusion.uses_levels:
             levels = {m: encoders[m].forward_levels(inputs[m]) for m in self.modalities}
             return self.fusion(levels, mask), ctx
@@ -124,7 +147,9 @@ class FeatureFusion(MultimodalModel):
 
     def map_modalities(self) -> set[str]:
         """The image modalities whose feature maps some head reads."""
-        return {h.image for h in self.heads.values() if "maps" in h.needs and getattr(h, "image", None)}
+        return {
+            h.image for h in self.heads.values() if "maps" in h.needs and getattr(h, "image", None)
+        }
 
     def task_head(self, task: str) -> Head:
         return self.heads[task]

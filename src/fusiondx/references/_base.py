@@ -54,7 +54,9 @@ class Reference(Configurable):
     inputs: ClassVar[str] = ""
     family: ClassVar[str] = "linear"
     features_label: ClassVar[str] = ""
-    task_types: ClassVar[tuple[str, ...]] = tuple(e.name for e in TASK_TYPES.entries() if e.cls.estimator_labels)
+    task_types: ClassVar[tuple[str, ...]] = tuple(
+        e.name for e in TASK_TYPES.entries() if e.cls.estimator_labels
+    )
     """The task types it predicts: by default every type that has scikit-learn estimators."""
     needs_base: ClassVar[bool] = False
     """True for references built on the per-modality references fitted before them (stacking)."""
@@ -74,10 +76,17 @@ class Reference(Configurable):
         where = f"{group}: " if group and self.inputs not in ("all", "presence", "metadata") else ""
         return f"{where}{self.features_label} + {model}"
 
-    def candidates(self, table: CaseTable, group: str | None, task: TaskInfo, seed: int,
-                   balanced: bool, y_train: np.ndarray,
-                   groups: np.ndarray | None, base: dict[str, tuple[Reference, dict[str, Any]]] | None = None
-                   ) -> list[tuple[dict[str, Any], Any]]:
+    def candidates(
+        self,
+        table: CaseTable,
+        group: str | None,
+        task: TaskInfo,
+        seed: int,
+        balanced: bool,
+        y_train: np.ndarray,
+        groups: np.ndarray | None,
+        base: dict[str, tuple[Reference, dict[str, Any]]] | None = None,
+    ) -> list[tuple[dict[str, Any], Any]]:
         """(params, unfitted pipeline) pairs to tune on validation; ``base`` maps a modality to its
         best fitted reference and grid point (for references with ``needs_base``)."""
         from sklearn.base import clone
@@ -87,18 +96,32 @@ class Reference(Configurable):
         feats = self.features(table, group)
         if tt.dense_features:
             feats = make_pipeline(feats, *_dense_steps())
-        return [(p, make_pipeline(clone(feats), e)) for p, e in tt.estimators(self.family, seed, balanced)]
+        return [
+            (p, make_pipeline(clone(feats), e))
+            for p, e in tt.estimators(self.family, seed, balanced)
+        ]
 
-    def fit(self, table: CaseTable, group: str | None, task: TaskInfo, y: np.ndarray, split: np.ndarray,
-            metric: str, seed: int, balanced: bool = False, groups: np.ndarray | None = None,
-            base: dict[str, tuple[Reference, dict[str, Any]]] | None = None) -> Fitted:
+    def fit(
+        self,
+        table: CaseTable,
+        group: str | None,
+        task: TaskInfo,
+        y: np.ndarray,
+        split: np.ndarray,
+        metric: str,
+        seed: int,
+        balanced: bool = False,
+        groups: np.ndarray | None = None,
+        base: dict[str, tuple[Reference, dict[str, Any]]] | None = None,
+    ) -> Fitted:
         """Train every grid point on train, keep the best on validation, predict val and test."""
         start = time.perf_counter()
         tr, va, te = (split == s for s in ("train", "val", "test"))
         tt = task_type(task)
         y_fit = tt.fit_target(y[tr])
-        grid = self.candidates(table, group, task, seed, balanced, y[tr],
-                               None if groups is None else groups[tr], base)
+        grid = self.candidates(
+            table, group, task, seed, balanced, y[tr], None if groups is None else groups[tr], base
+        )
         X = table.frame  # read after candidates(): a reference may add its columns (embeddings)
         best: tuple[float, dict[str, Any], Any, np.ndarray] | None = None
         # One OpenMP thread: gradient boosting's threads spin-wait when trainings or other
@@ -114,8 +137,14 @@ class Reference(Configurable):
         score, params, model, val_out = best
         with threadpool_limits(limits=1, user_api="openmp"):
             test_out = tt.estimator_outputs(model, X[te], task)
-        return Fitted(params, val_out, test_out, float(score), time.perf_counter() - start,
-                      _n_features(model, X[tr][:5]))
+        return Fitted(
+            params,
+            val_out,
+            test_out,
+            float(score),
+            time.perf_counter() - start,
+            _n_features(model, X[tr][:5]),
+        )
 
 
 def score_of(metric: str, task: TaskInfo, y: np.ndarray, out: np.ndarray) -> float:
@@ -136,7 +165,12 @@ def _dense_steps() -> list[Any]:
 
     from fusiondx.references._steps import AtMostColumns
 
-    return [FunctionTransformer(_dense, accept_sparse=True), SimpleImputer(), StandardScaler(), AtMostColumns(32)]
+    return [
+        FunctionTransformer(_dense, accept_sparse=True),
+        SimpleImputer(),
+        StandardScaler(),
+        AtMostColumns(32),
+    ]
 
 
 def _dense(x: Any) -> Any:

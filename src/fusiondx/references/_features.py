@@ -39,11 +39,25 @@ def group_parts(table: CaseTable, group: str, family: str) -> list[tuple[str, An
     elif numeric:
         parts.append((f"{group}.num", "passthrough", numeric))
     if g.categorical and family == "linear":
-        parts.append((f"{group}.cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                      g.categorical))
+        parts.append(
+            (
+                f"{group}.cat",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                g.categorical,
+            )
+        )
     elif g.categorical:
-        parts.append((f"{group}.cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                                     encoded_missing_value=np.nan), g.categorical))
+        parts.append(
+            (
+                f"{group}.cat",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                ),
+                g.categorical,
+            )
+        )
     return parts
 
 
@@ -55,8 +69,23 @@ def tfidf() -> Any:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion
 
-    return FeatureUnion([
-        ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=20000, sublinear_tf=True)),
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, max_features=50000,
-                                 sublinear_tf=True)),
-    ])
+    return FeatureUnion(
+        [
+            (
+                "word",
+                TfidfVectorizer(
+                    ngram_range=(1, 2), min_df=2, max_features=20000, sublinear_tf=True
+                ),
+            ),
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(2, 5),
+                    min_df=2,
+                    max_features=50000,
+                    sublinear_tf=True,
+                ),
+            ),
+        ]
+    )

@@ -19,7 +19,11 @@ class AtMostColumns(TransformerMixin, BaseEstimator):
         self.k = k
 
     def fit(self, X: Any, y: Any = None) -> AtMostColumns:
-        self.svd_ = TruncatedSVD(n_components=self.k, random_state=0).fit(X) if X.shape[1] > self.k else None
+        self.svd_ = (
+            TruncatedSVD(n_components=self.k, random_state=0).fit(X)
+            if X.shape[1] > self.k
+            else None
+        )
         return self
 
     def transform(self, X: Any) -> Any:

@@ -130,9 +130,24 @@ def _pooled(x: np.ndarray) -> np.ndarray:
     return x.reshape(shape).mean(axis=tuple(range(3, len(shape), 2))).reshape(n, -1)
 
 
-SIGNAL_FEATURES = ("mean", "std", "min", "max", "p05", "p50", "p95", "mean_abs_diff", "skew",
-                   "kurtosis", "dom_freq", "power_low", "power_mid", "power_high", "acf_peak_lag",
-                   "acf_peak")
+SIGNAL_FEATURES = (
+    "mean",
+    "std",
+    "min",
+    "max",
+    "p05",
+    "p50",
+    "p95",
+    "mean_abs_diff",
+    "skew",
+    "kurtosis",
+    "dom_freq",
+    "power_low",
+    "power_mid",
+    "power_high",
+    "acf_peak_lag",
+    "acf_peak",
+)
 
 
 def signal_features(x: np.ndarray, rate: float | None) -> pd.DataFrame:
@@ -149,21 +164,39 @@ def signal_features(x: np.ndarray, rate: float | None) -> pd.DataFrame:
         q = np.percentile(x, [5, 50, 95], axis=2)
         freqs, power = sps.welch(x, fs=fs, nperseg=min(256, t), axis=2)
         total = power.sum(axis=2) + 1e-12
-        edges = np.quantile(freqs, [0, 1 / 3, 2 / 3, 1]) if not rate else np.array([0, 5, 15, np.inf])
-        band = [power[:, :, (freqs >= lo) & (freqs < hi)].sum(axis=2) / total
-                for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+        edges = (
+            np.quantile(freqs, [0, 1 / 3, 2 / 3, 1]) if not rate else np.array([0, 5, 15, np.inf])
+        )
+        band = [
+            power[:, :, (freqs >= lo) & (freqs < hi)].sum(axis=2) / total
+            for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+        ]
         centred = x - x.mean(axis=2, keepdims=True)
         spec = np.fft.rfft(centred, n=2 * t, axis=2)
         acf = np.fft.irfft(spec * np.conj(spec), axis=2)[:, :, :t]
         acf = acf / np.maximum(acf[:, :, :1], 1e-12)
         lo = max(1, int(0.25 * fs)) if rate else 2  # ignore lags below 0.25 s (one beat at 240/min)
-        lag = lo + np.argmax(acf[:, :, lo:t // 2], axis=2) if t // 2 > lo else np.zeros((n, leads), int)
+        lag = (
+            lo + np.argmax(acf[:, :, lo : t // 2], axis=2)
+            if t // 2 > lo
+            else np.zeros((n, leads), int)
+        )
         per_lead = {
-            "mean": x.mean(axis=2), "std": x.std(axis=2), "min": x.min(axis=2), "max": x.max(axis=2),
-            "p05": q[0], "p50": q[1], "p95": q[2], "mean_abs_diff": np.abs(np.diff(x, axis=2)).mean(axis=2),
-            "skew": stats.skew(x, axis=2), "kurtosis": stats.kurtosis(x, axis=2),
-            "dom_freq": freqs[np.argmax(power, axis=2)], "power_low": band[0], "power_mid": band[1],
-            "power_high": band[2], "acf_peak_lag": lag / fs,
+            "mean": x.mean(axis=2),
+            "std": x.std(axis=2),
+            "min": x.min(axis=2),
+            "max": x.max(axis=2),
+            "p05": q[0],
+            "p50": q[1],
+            "p95": q[2],
+            "mean_abs_diff": np.abs(np.diff(x, axis=2)).mean(axis=2),
+            "skew": stats.skew(x, axis=2),
+            "kurtosis": stats.kurtosis(x, axis=2),
+            "dom_freq": freqs[np.argmax(power, axis=2)],
+            "power_low": band[0],
+            "power_mid": band[1],
+            "power_high": band[2],
+            "acf_peak_lag": lag / fs,
             "acf_peak": np.take_along_axis(acf, lag[:, :, None], axis=2)[:, :, 0],
         }
     for k in range(leads):

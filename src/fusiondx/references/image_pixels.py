@@ -10,7 +10,9 @@ from fusiondx.references._table import CaseTable
 from fusiondx.registry import register_reference
 
 
-@register_reference("pixels", reference="LeCun et al., Proc. IEEE 1998 (linear classifier baseline on pixels)")
+@register_reference(
+    "pixels", reference="LeCun et al., Proc. IEEE 1998 (linear classifier baseline on pixels)"
+)
 class PixelsReference(Reference):
     """L2-regularised logistic regression on downsampled pixels.
 

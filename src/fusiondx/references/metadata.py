@@ -11,8 +11,11 @@ from fusiondx.registry import register_reference
 from fusiondx.tasks import TaskInfo
 
 
-@register_reference("metadata", reference="Zech et al., PLOS Medicine 2018 (hospital and scanner "
-                                          "shortcuts in chest radiograph models)")
+@register_reference(
+    "metadata",
+    reference="Zech et al., PLOS Medicine 2018 (hospital and scanner "
+    "shortcuts in chest radiograph models)",
+)
 class MetadataProbe(Reference):
     """Gradient boosting on the acquisition and bookkeeping columns alone (a shortcut probe).
 

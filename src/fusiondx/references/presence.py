@@ -13,9 +13,12 @@ from fusiondx.registry import register_reference
 from fusiondx.tasks import TaskInfo
 
 
-@register_reference("presence", reference="Geirhos et al., Shortcut learning in deep neural networks, "
-                                          "Nat. Mach. Intell. 2020; Agniel et al., BMJ 2018 (the lab "
-                                          "ordering pattern predicts survival)")
+@register_reference(
+    "presence",
+    reference="Geirhos et al., Shortcut learning in deep neural networks, "
+    "Nat. Mach. Intell. 2020; Agniel et al., BMJ 2018 (the lab "
+    "ordering pattern predicts survival)",
+)
 class PresenceProbe(Reference):
     """Gradient boosting on which inputs a case has, and nothing else (a shortcut probe).
 

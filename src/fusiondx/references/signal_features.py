@@ -10,8 +10,10 @@ from fusiondx.references._table import CaseTable
 from fusiondx.registry import register_reference
 
 
-@register_reference("signal_features",
-                    reference="Strodthoff et al., IEEE JBHI 2021 (feature baselines on PTB-XL); Welch 1967")
+@register_reference(
+    "signal_features",
+    reference="Strodthoff et al., IEEE JBHI 2021 (feature baselines on PTB-XL); Welch 1967",
+)
 class SignalFeaturesReference(Reference):
     """Histogram gradient boosting on per-lead summary and spectral features of each record.
 

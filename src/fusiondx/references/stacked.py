@@ -37,10 +37,17 @@ class StackedReference(Reference):
     def label(self, group: str | None, task: TaskInfo) -> str:
         return self.features_label
 
-    def candidates(self, table: CaseTable, group: str | None, task: TaskInfo, seed: int,
-                   balanced: bool, y_train: np.ndarray,
-                   groups: np.ndarray | None, base: dict[str, tuple[Reference, dict[str, Any]]] | None = None
-                   ) -> list[tuple[dict[str, Any], Any]]:
+    def candidates(
+        self,
+        table: CaseTable,
+        group: str | None,
+        task: TaskInfo,
+        seed: int,
+        balanced: bool,
+        y_train: np.ndarray,
+        groups: np.ndarray | None,
+        base: dict[str, tuple[Reference, dict[str, Any]]] | None = None,
+    ) -> list[tuple[dict[str, Any], Any]]:
         if not base or len(base) < 2:
             raise ValueError("stacking needs a fitted reference for at least two modalities")
         estimators = []
@@ -50,14 +57,25 @@ class StackedReference(Reference):
         return task_type(task).stacking(estimators, _folds(task, y_train, groups))
 
 
-def _folds(task: TaskInfo, y: np.ndarray, groups: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+def _folds(
+    task: TaskInfo, y: np.ndarray, groups: np.ndarray | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Three (or two, for a rare class) stratified folds of the training cases, by patient."""
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
     g = np.arange(len(y)) if groups is None else groups
     if task_type(task).class_indices:
-        k = int(min(3, np.bincount(y.astype(int)).max(initial=0),
-                    min(c for c in np.bincount(y.astype(int)) if c > 0)))
+        k = int(
+            min(
+                3,
+                np.bincount(y.astype(int)).max(initial=0),
+                min(c for c in np.bincount(y.astype(int)) if c > 0),
+            )
+        )
         k = max(2, min(k, len(np.unique(g))))
-        return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0).split(y, y.astype(int), g))
+        return list(
+            StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0).split(
+                y, y.astype(int), g
+            )
+        )
     return list(GroupKFold(n_splits=max(2, min(3, len(np.unique(g))))).split(y, y, g))

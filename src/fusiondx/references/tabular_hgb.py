@@ -10,7 +10,9 @@ from fusiondx.references._table import CaseTable
 from fusiondx.registry import register_reference
 
 
-@register_reference("hgb", reference="Ke et al., LightGBM, NeurIPS 2017 (scikit-learn's HistGradientBoosting)")
+@register_reference(
+    "hgb", reference="Ke et al., LightGBM, NeurIPS 2017 (scikit-learn's HistGradientBoosting)"
+)
 class GradientBoostingReference(Reference):
     """Histogram gradient boosting on a tabular block, values as they are, missing as missing.
 

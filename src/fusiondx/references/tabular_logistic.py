@@ -10,8 +10,11 @@ from fusiondx.references._table import CaseTable
 from fusiondx.registry import register_reference
 
 
-@register_reference("logistic", reference="Hosmer & Lemeshow, Applied Logistic Regression; "
-                                          "Van Buuren, Flexible Imputation of Missing Data (indicators)")
+@register_reference(
+    "logistic",
+    reference="Hosmer & Lemeshow, Applied Logistic Regression; "
+    "Van Buuren, Flexible Imputation of Missing Data (indicators)",
+)
 class LogisticReference(Reference):
     """L2-regularised logistic regression on a tabular block with missing indicators.
 

@@ -12,8 +12,10 @@ from fusiondx.registry import register_reference
 from fusiondx.tasks import TaskInfo
 
 
-@register_reference("minilm", reference="Reimers & Gurevych, Sentence-BERT, EMNLP 2019; Wang et al., "
-                                        "MiniLM, NeurIPS 2020")
+@register_reference(
+    "minilm",
+    reference="Reimers & Gurevych, Sentence-BERT, EMNLP 2019; Wang et al., MiniLM, NeurIPS 2020",
+)
 class MiniLMReference(Reference):
     """Logistic regression on a frozen pretrained sentence embedding of each text (MiniLM).
 
@@ -68,7 +70,9 @@ class MiniLMReference(Reference):
         bar = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
         try:
-            model = transformers.AutoModel.from_pretrained(str(minilm_model_dir()), local_files_only=True).eval()
+            model = transformers.AutoModel.from_pretrained(
+                str(minilm_model_dir()), local_files_only=True
+            ).eval()
         finally:
             if bar:
                 hf_logging.enable_progress_bar()
@@ -79,7 +83,7 @@ class MiniLMReference(Reference):
         keep = [i for i, t in enumerate(texts) if t]
         with torch.no_grad():
             for start in range(0, len(keep), self.batch_size):
-                rows = keep[start:start + self.batch_size]
+                rows = keep[start : start + self.batch_size]
                 enc = tok.encode_batch([texts[i] for i in rows])
                 ids = torch.tensor([e.ids for e in enc])
                 mask = ids != 0

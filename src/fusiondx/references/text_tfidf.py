@@ -10,7 +10,9 @@ from fusiondx.references._table import CaseTable
 from fusiondx.registry import register_reference
 
 
-@register_reference("tfidf", reference="Salton & Buckley, Inf. Process. Manag. 1988; Wang & Manning, ACL 2012")
+@register_reference(
+    "tfidf", reference="Salton & Buckley, Inf. Process. Manag. 1988; Wang & Manning, ACL 2012"
+)
 class TfidfReference(Reference):
     """L2-regularised logistic regression on TF-IDF of word and character n-grams.
 

@@ -48,8 +48,11 @@ def load_entry(entry: Entry, jobs: list[Job], info: TaskInfo, pooled_folds: bool
     frames, metrics = [], []
     for j in jobs:
         metrics.append(json.loads((j.run_dir / "metrics.json").read_text()))
-        frames.append(pd.read_csv(j.run_dir / "predictions.csv", dtype={"case_id": str})
-                      .query("split == 'test'").set_index("case_id"))
+        frames.append(
+            pd.read_csv(j.run_dir / "predictions.csv", dtype={"case_id": str})
+            .query("split == 'test'")
+            .set_index("case_id")
+        )
     if pooled_folds:
         frames = [pd.concat(frames)]
     order = np.sort(frames[0].index.to_numpy())
@@ -70,23 +73,41 @@ def summarise(d: EntryData, info: TaskInfo, n_boot: int) -> dict[str, Any]:
     tt = task_type(info)
     per_seed = [tt.case_scores(info, f) for f in d.frames]
     groups = tt.strata(info, d.frames[0])
-    test = {m: casewise.pooled_ci(m, per_seed, len(d.case_ids), groups, n_boot=n_boot) for m in tt.metrics}
-    val_names = sorted({k for m in d.metrics for k, v in m["val"][info.name].items()
-                        if isinstance(v, (int, float))})
+    test = {
+        m: casewise.pooled_ci(m, per_seed, len(d.case_ids), groups, n_boot=n_boot)
+        for m in tt.metrics
+    }
+    val_names = sorted(
+        {
+            k
+            for m in d.metrics
+            for k, v in m["val"][info.name].items()
+            if isinstance(v, (int, float))
+        }
+    )
     m0 = d.metrics[0]
     return {
-        "id": d.entry.id, "label": d.entry.label, "kind": d.entry.kind, "fusion": d.entry.fusion,
-        "level": m0.get("level"), "modalities": list(d.entry.modalities),
-        "n_parameters": m0.get("n_parameters"), "flops_per_case": m0.get("flops_per_case"),
+        "id": d.entry.id,
+        "label": d.entry.label,
+        "kind": d.entry.kind,
+        "fusion": d.entry.fusion,
+        "level": m0.get("level"),
+        "modalities": list(d.entry.modalities),
+        "n_parameters": m0.get("n_parameters"),
+        "flops_per_case": m0.get("flops_per_case"),
         "train_seconds": float(np.mean([m["train_seconds"] for m in d.metrics])),
         "epochs": float(np.mean([m.get("epochs_run", np.nan) for m in d.metrics])),
         "val": {k: d.val(info.name, k) for k in val_names},
         "test": test,
-        "runs": [{"name": j.rep.name, "seed": j.rep.seed, "run_dir": str(j.run_dir)} for j in d.jobs],
+        "runs": [
+            {"name": j.rep.name, "seed": j.rep.seed, "run_dir": str(j.run_dir)} for j in d.jobs
+        ],
     }
 
 
-def choose(data: dict[str, EntryData], kinds: tuple[str, ...], task: str, metric: str) -> str | None:
+def choose(
+    data: dict[str, EntryData], kinds: tuple[str, ...], task: str, metric: str
+) -> str | None:
     """The entry of these kinds with the best mean validation metric; test data plays no part."""
     best, best_val = None, -np.inf
     for eid, d in data.items():
@@ -98,14 +119,25 @@ def choose(data: dict[str, EntryData], kinds: tuple[str, ...], task: str, metric
     return best
 
 
-def comparison(a: EntryData, b: EntryData, info: TaskInfo, metric: str, n_boot: int) -> dict[str, Any]:
+def comparison(
+    a: EntryData, b: EntryData, info: TaskInfo, metric: str, n_boot: int
+) -> dict[str, Any]:
     tt = task_type(info)
     out = casewise.paired_difference(
-        metric, [tt.case_scores(info, f) for f in a.frames], [tt.case_scores(info, f) for f in b.frames],
-        len(a.case_ids), tt.strata(info, a.frames[0]), n_boot=n_boot)
-    out |= {"metric": metric, "a": a.entry.id, "b": b.entry.id,
-            "method": f"paired bootstrap over {len(a.case_ids)} test cases, pooled over {len(a.frames)} "
-                      f"{'seed' if len(a.frames) == 1 else 'seeds'}"}
+        metric,
+        [tt.case_scores(info, f) for f in a.frames],
+        [tt.case_scores(info, f) for f in b.frames],
+        len(a.case_ids),
+        tt.strata(info, a.frames[0]),
+        n_boot=n_boot,
+    )
+    out |= {
+        "metric": metric,
+        "a": a.entry.id,
+        "b": b.entry.id,
+        "method": f"paired bootstrap over {len(a.case_ids)} test cases, pooled over {len(a.frames)} "
+        f"{'seed' if len(a.frames) == 1 else 'seeds'}",
+    }
     out["delong"] = None
     if tt.curves and metric == "auroc":
         dl = stats.delong_test(a.y, np.mean(a.probs, axis=0), np.mean(b.probs, axis=0))
@@ -133,9 +165,16 @@ def curves(d: EntryData) -> dict[str, Any]:
     per_bin = np.bincount(bins, minlength=10)
     return {
         "roc": {"fpr": _thin(fpr), "tpr": _thin(tpr), "auc": float(roc_auc_score(y, p))},
-        "pr": {"recall": _thin(rec), "precision": _thin(prec), "ap": float(average_precision_score(y, p))},
-        "calibration": {"mean_predicted": mean_pred.tolist(), "fraction_positive": frac.tolist(),
-                        "count": [int(c) for c in per_bin[per_bin > 0]]},
+        "pr": {
+            "recall": _thin(rec),
+            "precision": _thin(prec),
+            "ap": float(average_precision_score(y, p)),
+        },
+        "calibration": {
+            "mean_predicted": mean_pred.tolist(),
+            "fraction_positive": frac.tolist(),
+            "count": [int(c) for c in per_bin[per_bin > 0]],
+        },
         "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
     }
 
@@ -190,17 +229,29 @@ def learning_flags(data: dict[str, EntryData], info: TaskInfo) -> dict[str, list
             why.append(f"best epoch 0 in {first} of {n} {_reps(d)}")
         capped = sum(_at_cap(j.config, m) for j, m in zip(d.jobs, d.metrics, strict=True))
         if capped > n / 2:
-            why.append(f"still improving at the {_cap(d.jobs[0].config)}-epoch cap in {capped} of {n} {_reps(d)}")
+            why.append(
+                f"still improving at the {_cap(d.jobs[0].config)}-epoch cap in {capped} of {n} {_reps(d)}"
+            )
         # The decoder without input writes one text for every case by construction.
-        flat = 0 if eid == "single_nocontext" else sum(task_type(info).constant(info, f) for f in d.frames)
+        flat = (
+            0
+            if eid == "single_nocontext"
+            else sum(task_type(info).constant(info, f) for f in d.frames)
+        )
         if flat:
-            why.append(f"the same prediction for every test case in {flat} of {len(d.frames)} {_reps(d)}")
+            why.append(
+                f"the same prediction for every test case in {flat} of {len(d.frames)} {_reps(d)}"
+            )
         if nocontext is not None and eid != "single_nocontext":
             col = f"{info.name}_pred"
-            same = [float(np.mean(a[col].fillna("").to_numpy() == b[col].fillna("").to_numpy()))
-                    for a, b in zip(d.frames, nocontext.frames, strict=False)]
+            same = [
+                float(np.mean(a[col].fillna("").to_numpy() == b[col].fillna("").to_numpy()))
+                for a, b in zip(d.frames, nocontext.frames, strict=False)
+            ]
             if same and min(same) >= 0.99:
-                why.append(f"writes the same text as the decoder without input for {min(same):.0%} of test cases")
+                why.append(
+                    f"writes the same text as the decoder without input for {min(same):.0%} of test cases"
+                )
         if why:
             out[eid] = why
     return out
@@ -220,4 +271,3 @@ def _at_cap(config: dict[str, Any], m: dict[str, Any]) -> bool:
 
 def _reps(d: EntryData) -> str:
     return "folds" if d.jobs and d.jobs[0].rep.fold is not None else "seeds"
-

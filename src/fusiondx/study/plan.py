@@ -41,17 +41,25 @@ def resolve_strategies(cfg: Config, strategies: str | list[str] | None) -> list[
     """The study's fusion strategies: the config's list, a command-line override, or all."""
     chosen = cfg.study.strategies if strategies is None else strategies
     if isinstance(chosen, str):
-        chosen = list_fusions() if chosen.strip() == "all" else [s.strip() for s in chosen.split(",") if s.strip()]
+        chosen = (
+            list_fusions()
+            if chosen.strip() == "all"
+            else [s.strip() for s in chosen.split(",") if s.strip()]
+        )
     known = list_fusions()
     if chosen == known:
         chosen = [s for s in known if fits(cfg, s)]
     for name in chosen:
         if name not in known:
-            raise ConfigError(f"Unknown fusion strategy '{name}' in the study.{did_you_mean(name, known)}",
-                              fix="see `fusiondx list fusions`, or use --strategies all")
+            raise ConfigError(
+                f"Unknown fusion strategy '{name}' in the study.{did_you_mean(name, known)}",
+                fix="see `fusiondx list fusions`, or use --strategies all",
+            )
     if not chosen:
-        raise ConfigError("The study has no fusion strategy to compare.",
-                          fix="give --strategies all or a comma-separated list such as concat,attention")
+        raise ConfigError(
+            "The study has no fusion strategy to compare.",
+            fix="give --strategies all or a comma-separated list such as concat,attention",
+        )
     return list(dict.fromkeys(chosen))
 
 
@@ -68,7 +76,9 @@ def fits(cfg: Config, strategy: str) -> bool:
     from fusiondx.models.build import check_parts
 
     try:
-        check_parts(cfg.model_copy(update={"fusion": cfg.fusion.model_copy(update={"name": strategy})}))
+        check_parts(
+            cfg.model_copy(update={"fusion": cfg.fusion.model_copy(update={"name": strategy})})
+        )
     except ConfigError:
         return False
     return True
@@ -86,12 +96,23 @@ def main_entries(cfg: Config, strategies: list[str]) -> list[Entry]:
 
     mods = tuple(sorted(m.name for m in cfg.modalities))
     needed = anchors(cfg)
-    entries = [Entry(f"single_{m}", f"{m} only ({_kind(cfg, m)})", "single", BASELINE_FUSION, (m,))
-               for m in mods if not needed or m in needed]
+    entries = [
+        Entry(f"single_{m}", f"{m} only ({_kind(cfg, m)})", "single", BASELINE_FUSION, (m,))
+        for m in mods
+        if not needed or m in needed
+    ]
     text_tasks = [t.name for t in cfg.tasks if config_type(t).baseline_without_input]
     if text_tasks:
-        entries.append(Entry("single_nocontext", "no context (decoder alone)", "single", BASELINE_FUSION,
-                             (mods[0],), {"head_options": {t: {"context": "none"} for t in text_tasks}}))
+        entries.append(
+            Entry(
+                "single_nocontext",
+                "no context (decoder alone)",
+                "single",
+                BASELINE_FUSION,
+                (mods[0],),
+                {"head_options": {t: {"context": "none"} for t in text_tasks}},
+            )
+        )
     for s in strategies:
         opts = dict(cfg.fusion.options) if s == cfg.fusion.name else {}
         entries.append(Entry(f"fusion_{s}", s, "fusion", s, mods, opts))
@@ -105,25 +126,37 @@ def ablation_entries(cfg: Config, winner: Entry) -> list[Entry]:
     out = []
     for m in sorted(set(winner.modalities) - anchors(cfg)):
         rest = tuple(x for x in winner.modalities if x != m)
-        out.append(Entry(f"ablation_{winner.fusion}_minus_{m}", f"{winner.label} without {m}", "ablation",
-                         winner.fusion, rest, dict(winner.options)))
+        out.append(
+            Entry(
+                f"ablation_{winner.fusion}_minus_{m}",
+                f"{winner.label} without {m}",
+                "ablation",
+                winner.fusion,
+                rest,
+                dict(winner.options),
+            )
+        )
     return out
 
 
 def replicates(cfg: Config, seeds: int | None = None, folds: int | None = None) -> list[Replicate]:
     folds = cfg.study.folds if folds is None and seeds is None else folds
     if folds and cfg.data.split.column:
-        raise ConfigError(f"Cross-validation folds were asked for, but data.split.column "
-                          f"('{cfg.data.split.column}') fixes every case's split, so each fold would "
-                          "train and test on the same cases.",
-                          fix="repeat over seeds instead (--seeds), or remove data.split.column")
+        raise ConfigError(
+            f"Cross-validation folds were asked for, but data.split.column "
+            f"('{cfg.data.split.column}') fixes every case's split, so each fold would "
+            "train and test on the same cases.",
+            fix="repeat over seeds instead (--seeds), or remove data.split.column",
+        )
     if folds:
         return [Replicate(f"fold{f}", cfg.seed, f, folds) for f in range(folds)]
     n = seeds if seeds is not None else cfg.study.seeds
     return [Replicate(f"seed{s}", cfg.seed + s) for s in range(n)]
 
 
-def run_config(cfg: Config, entry: Entry, rep: Replicate, study_dir: Path, threads: int | None) -> dict[str, Any]:
+def run_config(
+    cfg: Config, entry: Entry, rep: Replicate, study_dir: Path, threads: int | None
+) -> dict[str, Any]:
     """The config of one training: the base config restricted to the entry, in the study folder.
 
     The split seed stays the base seed for every replicate, so every seed scores the same test
@@ -138,7 +171,10 @@ def run_config(cfg: Config, entry: Entry, rep: Replicate, study_dir: Path, threa
     options = dict(entry.options)
     train = options.pop("train", {})
     for t in d["tasks"]:
-        t["options"] = {**t.get("options", {}), **options.get("head_options", {}).get(t["name"], {})}
+        t["options"] = {
+            **t.get("options", {}),
+            **options.get("head_options", {}).get(t["name"], {}),
+        }
     options.pop("head_options", None)
     dim_set = "dim" in options or "dim" in cfg.fusion.model_fields_set
     dim = options.pop("dim", cfg.fusion.dim)

@@ -42,7 +42,9 @@ def estimates(task: TaskInfo) -> bool:
     return bool(task_type(task).estimator_labels)
 
 
-def reference_frame(t: TaskInfo, ids: np.ndarray, split: str, y: np.ndarray, output: np.ndarray) -> pd.DataFrame:
+def reference_frame(
+    t: TaskInfo, ids: np.ndarray, split: str, y: np.ndarray, output: np.ndarray
+) -> pd.DataFrame:
     """The predictions table of a reference: ``output`` is what its estimator answers per case
     (see :meth:`fusiondx.tasks.TaskType.estimator_outputs`), in the task type's columns."""
     cols: dict[str, Any] = {"case_id": ids, "split": split}
@@ -62,12 +64,18 @@ def build_case_table(cfg: Config, out_dir: Path, rep: Replicate) -> Any:
         if m["kind"] == "signal":
             m.setdefault("preprocessing", {})["normalize"] = "none"
     ref_cfg = load_config(raw)
-    return build_table(ref_cfg, prepare(ref_cfg), read_manifest(ref_cfg.data.manifest, sep=ref_cfg.data.sep), cfg.data.metadata_columns)
+    return build_table(
+        ref_cfg,
+        prepare(ref_cfg),
+        read_manifest(ref_cfg.data.manifest, sep=ref_cfg.data.sep),
+        cfg.data.metadata_columns,
+    )
 
 
 def plan(cfg: Config, table: Any, task: TaskInfo) -> tuple[list[Planned], list[dict[str, str]]]:
     """The reference and probe entries this study can train, and the absent ones with why."""
     from fusiondx.registry import REFERENCES
+
     chosen = cfg.study.references
     names = REFERENCES.names() if chosen == "all" else list(chosen)
     for n in names:
@@ -76,7 +84,9 @@ def plan(cfg: Config, table: Any, task: TaskInfo) -> tuple[list[Planned], list[d
     for name in names:
         ref = REFERENCES.create(name)
         if ref.inputs in MODALITY_KINDS:
-            groups: list[str | None] = [m for m in table.modalities() if table.groups[m].kind == ref.inputs]
+            groups: list[str | None] = [
+                m for m in table.modalities() if table.groups[m].kind == ref.inputs
+            ]
             if not groups:
                 continue  # no modality of this kind: nothing to say
         else:
@@ -90,14 +100,24 @@ def plan(cfg: Config, table: Any, task: TaskInfo) -> tuple[list[Planned], list[d
             prefix = "probe" if ref.kind == "probe" else "ref"
             eid = f"{prefix}_{name}" + (f"_{g}" if g else "")
             mods = (g,) if g else tuple(table.modalities())
-            planned.append(Planned(Entry(eid, label, ref.kind, name, mods, {"reference": name}), ref, g))
+            planned.append(
+                Planned(Entry(eid, label, ref.kind, name, mods, {"reference": name}), ref, g)
+            )
     # Stacking needs the per-modality references fitted first.
     planned.sort(key=lambda p: p.reference.needs_base)
     return planned, absent
 
 
-def run(cfg: Config, planned: list[Planned], table: Any, reps: list[Replicate], out_dir: Path,
-        task: str, metric: str, console: Console) -> tuple[dict[str, list[Job]], dict[str, str]]:
+def run(
+    cfg: Config,
+    planned: list[Planned],
+    table: Any,
+    reps: list[Replicate],
+    out_dir: Path,
+    task: str,
+    metric: str,
+    console: Console,
+) -> tuple[dict[str, list[Job]], dict[str, str]]:
     """Fit every planned reference on every distinct split; run folders and failures."""
     from fusiondx.data.splits import patient_groups
     from fusiondx.data.store import label_cases
@@ -118,45 +138,93 @@ def run(cfg: Config, planned: list[Planned], table: Any, reps: list[Replicate], 
         best: dict[str, tuple[Any, dict[str, Any], float]] = {}
         for p in planned:
             run_dir = out_dir / "runs" / p.entry.id / rep.name
-            job = Job(p.entry, rep, {"output_dir": str(run_dir.parent), "name": rep.name,
-                                     "tasks": [{"name": task}]})
+            job = Job(
+                p.entry,
+                rep,
+                {"output_dir": str(run_dir.parent), "name": rep.name, "tasks": [{"name": task}]},
+            )
             spec = _spec(p, info, metric, split, y, table, cfg.seed)
             try:
                 metrics = _cached(run_dir, spec)
                 if metrics is None:
-                    base = {g: (r, prm) for g, (r, prm, _) in best.items()} if p.reference.needs_base else None
-                    metrics = _fit(p, table, info, y, split, metric, cfg.seed, balanced, groups, base,
-                                   run_dir, spec)
+                    base = (
+                        {g: (r, prm) for g, (r, prm, _) in best.items()}
+                        if p.reference.needs_base
+                        else None
+                    )
+                    metrics = _fit(
+                        p,
+                        table,
+                        info,
+                        y,
+                        split,
+                        metric,
+                        cfg.seed,
+                        balanced,
+                        groups,
+                        base,
+                        run_dir,
+                        spec,
+                    )
             except Exception as exc:  # noqa: BLE001  (one reference failing must not stop the study)
                 failed[str(run_dir)] = f"{type(exc).__name__}: {exc}"
                 run_dir.mkdir(parents=True, exist_ok=True)
                 (run_dir / "error.txt").write_text(failed[str(run_dir)])
-                console.print(f"[red]{p.entry.label} ({rep.name}) failed[/]: {failed[str(run_dir)]}")
+                console.print(
+                    f"[red]{p.entry.label} ({rep.name}) failed[/]: {failed[str(run_dir)]}"
+                )
                 continue
             jobs[p.entry.id].append(job)
             score = (metrics["val"][task] or {}).get(metric)
-            if p.group is not None and p.reference.kind == "reference" and _finite(score) and (
-                    p.group not in best or score > best[p.group][2]):
+            if (
+                p.group is not None
+                and p.reference.kind == "reference"
+                and _finite(score)
+                and (p.group not in best or score > best[p.group][2])
+            ):
                 best[p.group] = (p.reference, metrics["params"], float(score))
-            console.print(f"  {p.entry.label} ({rep.name}): val {metric} {_fmt(score)}, "
-                          f"{metrics['train_seconds']:.0f} s", highlight=False)
+            console.print(
+                f"  {p.entry.label} ({rep.name}): val {metric} {_fmt(score)}, "
+                f"{metrics['train_seconds']:.0f} s",
+                highlight=False,
+            )
     return {k: v for k, v in jobs.items() if len(v) == len(distinct)}, failed
 
 
-def _fit(p: Planned, table: Any, info: TaskInfo, y: np.ndarray, split: np.ndarray, metric: str, seed: int,
-         balanced: bool, groups: np.ndarray | None, base: Any, run_dir: Path, spec: str) -> dict[str, Any]:
+def _fit(
+    p: Planned,
+    table: Any,
+    info: TaskInfo,
+    y: np.ndarray,
+    split: np.ndarray,
+    metric: str,
+    seed: int,
+    balanced: bool,
+    groups: np.ndarray | None,
+    base: Any,
+    run_dir: Path,
+    spec: str,
+) -> dict[str, Any]:
     from fusiondx.references._base import metrics_of
 
     fitted = p.reference.fit(table, p.group, info, y, split, metric, seed, balanced, groups, base)
     run_dir.mkdir(parents=True, exist_ok=True)
-    frames = [reference_frame(info, table.ids[split == s], s, y[split == s], out)
-              for s, out in (("val", fitted.val), ("test", fitted.test))]
+    frames = [
+        reference_frame(info, table.ids[split == s], s, y[split == s], out)
+        for s, out in (("val", fitted.val), ("test", fitted.test))
+    ]
     pd.concat(frames).to_csv(run_dir / "predictions.csv", index=False)
     pd.DataFrame({"case_id": table.ids, "split": split}).to_csv(run_dir / "splits.csv", index=False)
     metrics = {
-        "name": p.entry.id, "reference": p.entry.fusion, "kind": p.entry.kind, "spec": spec,
-        "params": fitted.params, "n_features": fitted.n_features, "n_parameters": None,
-        "flops_per_case": None, "train_seconds": round(fitted.seconds, 2),
+        "name": p.entry.id,
+        "reference": p.entry.fusion,
+        "kind": p.entry.kind,
+        "spec": spec,
+        "params": fitted.params,
+        "n_features": fitted.n_features,
+        "n_parameters": None,
+        "flops_per_case": None,
+        "train_seconds": round(fitted.seconds, 2),
         "cases": {s: int((split == s).sum()) for s in ("train", "val", "test")},
         "val": {info.name: metrics_of(info, y[split == "val"], fitted.val)},
         "test": {info.name: metrics_of(info, y[split == "test"], fitted.test)},
@@ -176,11 +244,25 @@ def _cached(run_dir: Path, spec: str) -> dict[str, Any] | None:
     return metrics if metrics.get("spec") == spec else None
 
 
-def _spec(p: Planned, info: TaskInfo, metric: str, split: np.ndarray, y: np.ndarray, table: Any,
-          seed: int) -> str:
+def _spec(
+    p: Planned, info: TaskInfo, metric: str, split: np.ndarray, y: np.ndarray, table: Any, seed: int
+) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([p.entry.id, p.reference.get_config(), info.name, info.type, list(info.classes),
-                         metric, seed, sorted(table.groups)], default=str).encode())
+    h.update(
+        json.dumps(
+            [
+                p.entry.id,
+                p.reference.get_config(),
+                info.name,
+                info.type,
+                list(info.classes),
+                metric,
+                seed,
+                sorted(table.groups),
+            ],
+            default=str,
+        ).encode()
+    )
     for a in (split.astype(str), np.asarray(y, dtype=np.float64)):
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(table.fingerprint.encode())
@@ -188,7 +270,9 @@ def _spec(p: Planned, info: TaskInfo, metric: str, split: np.ndarray, y: np.ndar
 
 
 def _everything(cfg: Config, out_dir: Path, rep: Replicate) -> dict[str, Any]:
-    everything = Entry("data", "data", "fusion", BASELINE_FUSION, tuple(m.name for m in cfg.modalities))
+    everything = Entry(
+        "data", "data", "fusion", BASELINE_FUSION, tuple(m.name for m in cfg.modalities)
+    )
     return run_config(cfg, everything, rep, out_dir, None)
 
 

@@ -24,16 +24,43 @@ from fusiondx.study.plots import KIND_COLORS, PALETTE, num
 from fusiondx.study.verdict import WARNINGS
 from fusiondx.tasks import task_type
 
-NAMES = {"auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "accuracy": "Accuracy",
-         "precision": "Precision", "recall": "Recall", "specificity": "Specificity",
-         "sensitivity": "Sensitivity", "balanced_accuracy": "Balanced accuracy",
-         "iou": "IoU", "detection_rate": "Detection rate (IoU ≥ 0.5)", "center_error": "Centre error",
-         "dice": "Dice", "dice_lesion": "Dice (lesion cases)", "iou_lesion": "IoU (lesion cases)",
-         "bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4", "rouge_l": "ROUGE-L",
-         "cider": "CIDEr", "meteor": "METEOR", "c_index": "C-index", "r2": "R²", "mae": "MAE", "rmse": "RMSE"}
+NAMES = {
+    "auroc": "AUROC",
+    "auprc": "AUPRC",
+    "f1": "F1",
+    "accuracy": "Accuracy",
+    "precision": "Precision",
+    "recall": "Recall",
+    "specificity": "Specificity",
+    "sensitivity": "Sensitivity",
+    "balanced_accuracy": "Balanced accuracy",
+    "iou": "IoU",
+    "detection_rate": "Detection rate (IoU ≥ 0.5)",
+    "center_error": "Centre error",
+    "dice": "Dice",
+    "dice_lesion": "Dice (lesion cases)",
+    "iou_lesion": "IoU (lesion cases)",
+    "bleu1": "BLEU-1",
+    "bleu2": "BLEU-2",
+    "bleu3": "BLEU-3",
+    "bleu4": "BLEU-4",
+    "rouge_l": "ROUGE-L",
+    "cider": "CIDEr",
+    "meteor": "METEOR",
+    "c_index": "C-index",
+    "r2": "R²",
+    "mae": "MAE",
+    "rmse": "RMSE",
+}
 SPLITS = {"val": "validation", "train": "training", "test": "test"}
-KIND_LABEL = {"single": "single", "fusion": "fusion", "ablation": "ablation", "tuned": "tuned",
-              "reference": "reference", "probe": "probe"}
+KIND_LABEL = {
+    "single": "single",
+    "fusion": "fusion",
+    "ablation": "ablation",
+    "tuned": "tuned",
+    "reference": "reference",
+    "probe": "probe",
+}
 CSS = """
 body{margin:0;background:#f3f4f6;color:#1f2933;font:16px/1.55 -apple-system,"Segoe UI",Roboto,
 "Helvetica Neue",Arial,"DejaVu Sans",sans-serif}
@@ -117,9 +144,13 @@ def ranked(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Entries best-first on the test primary metric (stable; NaN last)."""
     pm = (results.get("study") or {}).get("primary_metric", "auroc")
     ents = list(results.get("entries") or [])
-    return sorted(ents, key=lambda e: (math.isnan(_stat(e, pm)["mean"]),
-                                       -(_stat(e, pm)["mean"] if not math.isnan(
-                                           _stat(e, pm)["mean"]) else 0.0)))
+    return sorted(
+        ents,
+        key=lambda e: (
+            math.isnan(_stat(e, pm)["mean"]),
+            -(_stat(e, pm)["mean"] if not math.isnan(_stat(e, pm)["mean"]) else 0.0),
+        ),
+    )
 
 
 def _metrics(results: dict[str, Any]) -> list[str]:
@@ -203,8 +234,10 @@ def _summary(c: _Ctx) -> str:
     alert = "".join(f'<div class="verdict bad">{_e(x)}</div>' for x in warn)
     facts = [_e(x) for x in rest] + _facts(c)
     items = "".join(f"<li>{f}</li>" for f in facts)
-    return (f'{alert}<div class="verdict {_e(v.get("tone", "meh"))}"><b>{_e(v.get("headline", ""))}</b>'
-            f'</div><ul class="facts">{items}</ul>')
+    return (
+        f'{alert}<div class="verdict {_e(v.get("tone", "meh"))}"><b>{_e(v.get("headline", ""))}</b>'
+        f'</div><ul class="facts">{items}</ul>'
+    )
 
 
 def _facts(c: _Ctx) -> list[str]:
@@ -214,24 +247,38 @@ def _facts(c: _Ctx) -> list[str]:
     n_test = c.study.get("n_test")
     if n_test is None:
         n_test = ((c.r.get("data") or {}).get("splits") or {}).get("test", {}).get("cases")
-    counts = ", ".join(f"{kinds.count(k)} {name}" for k, name in (
-        ("single", "single-modality baselines"), ("fusion", "fusion strategies"), ("tuned", "tuned strategies"),
-        ("ablation", "ablations"), ("reference", "reference models"), ("probe", "shortcut probes"))
-        if kinds.count(k))
-    facts = [f"{len(c.entries)} models compared on test {_e(c.pname)}: {_e(counts)}; every neural "
-             f"model trained over {_e(replicates(c.study))}, the references fitted once per split; "
-             f"95% CIs from {_e(c.study.get('n_boot', 'n/a'))} bootstrap resamples of the "
-             f"{_e(n_test if n_test is not None else 'n/a')} test cases."]
+    counts = ", ".join(
+        f"{kinds.count(k)} {name}"
+        for k, name in (
+            ("single", "single-modality baselines"),
+            ("fusion", "fusion strategies"),
+            ("tuned", "tuned strategies"),
+            ("ablation", "ablations"),
+            ("reference", "reference models"),
+            ("probe", "shortcut probes"),
+        )
+        if kinds.count(k)
+    )
+    facts = [
+        f"{len(c.entries)} models compared on test {_e(c.pname)}: {_e(counts)}; every neural "
+        f"model trained over {_e(replicates(c.study))}, the references fitted once per split; "
+        f"95% CIs from {_e(c.study.get('n_boot', 'n/a'))} bootstrap resamples of the "
+        f"{_e(n_test if n_test is not None else 'n/a')} test cases."
+    ]
     if c.entries and c.entries[0].get("id") != c.winner:
-        facts.append(f"On test, <b>{_e(c.label[c.entries[0]['id']])}</b> ranks first; the winner "
-                     "is picked on validation to keep the test set untouched.")
+        facts.append(
+            f"On test, <b>{_e(c.label[c.entries[0]['id']])}</b> ranks first; the winner "
+            "is picked on validation to keep the test set untouched."
+        )
     method = str(cmp_.get("method") or "")
     if method:
         facts.append(f"Differences and p-values: {_e(method)}.")
     dl = cmp_.get("delong")
     if isinstance(dl, dict):
-        facts.append(f"DeLong test against the best single modality: z = {fmt(dl.get('z'), 2)}, "
-                     f"{fmt_p(dl.get('p_value'))}.")
+        facts.append(
+            f"DeLong test against the best single modality: z = {fmt(dl.get('z'), 2)}, "
+            f"{fmt_p(dl.get('p_value'))}."
+        )
     ab = c.r.get("ablation") or {}
     fm = num((ab.get("full") or {}).get("mean"))
     drops = {k: num(v.get("mean")) - fm for k, v in (ab.get("without") or {}).items()}
@@ -240,13 +287,17 @@ def _facts(c: _Ctx) -> list[str]:
         worst = min(drops, key=drops.get)
         least = max(drops, key=drops.get)
         who = c.label.get(ab.get("entry"), "the winner")
-        facts.append(f"Leaving out <b>{_e(worst)}</b> changes {_e(who)}'s "
-                     f"{_e(metric_name(ab.get('metric') or c.pm))} the most "
-                     f"({plots.signed(drops[worst])}); leaving out {_e(least)} the least "
-                     f"({plots.signed(drops[least])}).")
+        facts.append(
+            f"Leaving out <b>{_e(worst)}</b> changes {_e(who)}'s "
+            f"{_e(metric_name(ab.get('metric') or c.pm))} the most "
+            f"({plots.signed(drops[worst])}); leaving out {_e(least)} the least "
+            f"({plots.signed(drops[least])})."
+        )
     absent = c.r.get("references_absent") or []
     if absent:
-        facts.append("Not run: " + _e("; ".join(f"{a['label']} ({a['why']})" for a in absent)) + ".")
+        facts.append(
+            "Not run: " + _e("; ".join(f"{a['label']} ({a['why']})" for a in absent)) + "."
+        )
     return facts
 
 
@@ -271,12 +322,27 @@ def _ci_cell(d: dict[str, float]) -> str:
 
 
 def _ranked_section(c: _Ctx) -> str:
-    rows = [{"id": e.get("id"), "label": c.label.get(e.get("id"), ""), "kind": e.get("kind", ""),
-             **_stat(e, c.pm)} for e in c.entries]
-    parts = [_fig(plots.ranked_chart(rows, c.pname, c.winner, c.best, pooling(c.study),
-                                     c.r.get("best_reference")),
-                  f"Test {c.pname}, {pooling(c.study)}, with 95% bootstrap CI; best first.")] if rows \
+    rows = [
+        {
+            "id": e.get("id"),
+            "label": c.label.get(e.get("id"), ""),
+            "kind": e.get("kind", ""),
+            **_stat(e, c.pm),
+        }
+        for e in c.entries
+    ]
+    parts = (
+        [
+            _fig(
+                plots.ranked_chart(
+                    rows, c.pname, c.winner, c.best, pooling(c.study), c.r.get("best_reference")
+                ),
+                f"Test {c.pname}, {pooling(c.study)}, with 95% bootstrap CI; best first.",
+            )
+        ]
+        if rows
         else [_note("No entries in the results.")]
+    )
     ms = _table_metrics(c.r)
     head = "".join(f'<th class="{"pm" if m == c.pm else ""}">{_e(metric_name(m))}</th>' for m in ms)
     trs = []
@@ -288,21 +354,30 @@ def _ranked_section(c: _Ctx) -> str:
         sub = " · ".join(str(x) for x in (fus, e.get("level"), mods) if x)
         flags = e.get("flags") or []
         warn = f'<small class="warn">⚠ {_e("; ".join(flags))}</small>' if flags else ""
-        cells = "".join(f'<td class="{"pm" if m == c.pm else ""}">{_ci_cell(_stat(e, m))}</td>'
-                        for m in ms)
-        trs.append(f'<tr class="{cls}"><td>{rank}</td><td class="l"><b>{_e(c.label.get(i, i))}'
-                   f"</b>{' ★' if i == c.winner else ''}<small>{_e(sub)}</small>{warn}</td>"
-                   f'<td class="l">{_kind_badge(e.get("kind", ""))}</td>{cells}'
-                   f"<td>{fmt_count(e.get('n_parameters'))}</td>"
-                   f"<td>{fmt_count(e.get('flops_per_case'), 'FLOP')}</td>"
-                   f"<td>{fmt(e.get('train_seconds'), 1)}</td></tr>")
-    parts.append(f'<div class="tw"><table><tr><th>#</th><th class="l">Entry</th>'
-                 f'<th class="l">Kind</th>{head}<th>Parameters</th><th>FLOPs / case</th>'
-                 f"<th>Train time (s)</th></tr>{''.join(trs)}</table></div>")
-    parts.append(_note(f"★ winner (chosen on {_selection(c.study)}); highlighted in yellow, "
-                       "the best single modality and the best reference in blue. Reference rows are scikit-learn models "
-                       "fitted on the same training cases and tuned on the same validation cases; "
-                       "probes see only what should not matter; ⚠ marks a model that did not learn."))
+        cells = "".join(
+            f'<td class="{"pm" if m == c.pm else ""}">{_ci_cell(_stat(e, m))}</td>' for m in ms
+        )
+        trs.append(
+            f'<tr class="{cls}"><td>{rank}</td><td class="l"><b>{_e(c.label.get(i, i))}'
+            f"</b>{' ★' if i == c.winner else ''}<small>{_e(sub)}</small>{warn}</td>"
+            f'<td class="l">{_kind_badge(e.get("kind", ""))}</td>{cells}'
+            f"<td>{fmt_count(e.get('n_parameters'))}</td>"
+            f"<td>{fmt_count(e.get('flops_per_case'), 'FLOP')}</td>"
+            f"<td>{fmt(e.get('train_seconds'), 1)}</td></tr>"
+        )
+    parts.append(
+        f'<div class="tw"><table><tr><th>#</th><th class="l">Entry</th>'
+        f'<th class="l">Kind</th>{head}<th>Parameters</th><th>FLOPs / case</th>'
+        f"<th>Train time (s)</th></tr>{''.join(trs)}</table></div>"
+    )
+    parts.append(
+        _note(
+            f"★ winner (chosen on {_selection(c.study)}); highlighted in yellow, "
+            "the best single modality and the best reference in blue. Reference rows are scikit-learn models "
+            "fitted on the same training cases and tuned on the same validation cases; "
+            "probes see only what should not matter; ⚠ marks a model that did not learn."
+        )
+    )
     return "".join(parts)
 
 
@@ -314,8 +389,12 @@ def _head_to_head(c: _Ctx) -> str:
     have = [(c.name(i), c.colors[i], curves[i]) for i in pair if isinstance(curves.get(i), dict)]
     if have:
         parts.append("<h3>ROC and precision-recall curves</h3>")
-        parts.append(_fig(plots.roc_pr_chart(have), "Test split; the first seed's model "
-                                                     "(with folds: all out-of-fold predictions)."))
+        parts.append(
+            _fig(
+                plots.roc_pr_chart(have),
+                "Test split; the first seed's model (with folds: all out-of-fold predictions).",
+            )
+        )
     else:
         why = f"the task is {task}" if task != "binary" else "no curves in the results"
         parts.append(_note(f"ROC and PR curves skipped: {why}."))
@@ -324,17 +403,27 @@ def _head_to_head(c: _Ctx) -> str:
     if mat and len(mat) == len(labs) and all(len(r) == len(labs) for r in mat):
         who = cm.get("entry") or c.winner
         parts.append(f"<h3>Confusion matrix: {_e(c.name(who))}</h3>")
-        parts.append(_fig(plots.confusion_chart([str(x) for x in labs], mat),
-                          "Rows: true class; counts with the share of each true class."))
+        parts.append(
+            _fig(
+                plots.confusion_chart([str(x) for x in labs], mat),
+                "Rows: true class; counts with the share of each true class.",
+            )
+        )
     else:
-        parts.append(_note("Confusion matrix skipped: none (or not a square class matrix) "
-                           "in the results."))
+        parts.append(
+            _note("Confusion matrix skipped: none (or not a square class matrix) in the results.")
+        )
     cal = [(n, col, d) for n, col, d in have if (d.get("calibration") or {}).get("mean_predicted")]
     if cal:
         parts.append("<h3>Calibration</h3>")
-        parts.append(_fig(plots.calibration_chart(cal), "Points on the diagonal mean the "
-                          "predicted probability matches the observed rate; below it, the model "
-                          "is over-confident."))
+        parts.append(
+            _fig(
+                plots.calibration_chart(cal),
+                "Points on the diagonal mean the "
+                "predicted probability matches the observed rate; below it, the model "
+                "is over-confident.",
+            )
+        )
     else:
         why = f"the task is {task}" if task != "binary" else "no calibration data in the results"
         parts.append(_note(f"Calibration curve skipped: {why}."))
@@ -345,15 +434,19 @@ def _ablation(c: _Ctx) -> str:
     ab = c.r.get("ablation")
     if not isinstance(ab, dict) or not ab.get("without"):
         return _note("No ablation in this study; section skipped.")
+
     def st(d: Any) -> dict[str, float]:
         return {k: num((d or {}).get(k)) for k in ("mean", "low", "high")}
+
     without = {str(m): st(v) for m, v in ab["without"].items()}
     only = {str(m): st(v) for m, v in (ab.get("only") or {}).items()}
     metric = metric_name(ab.get("metric") or c.pm)
     who = c.label.get(ab.get("entry"), ab.get("entry") or c.winner)
-    return _fig(plots.ablation_chart(st(ab.get("full")), without, only, who, metric),
-                f"Left: {who} retrained without one modality; the white number in each bar is the "
-                "change from using all modalities (dashed line). Right: each modality alone.")
+    return _fig(
+        plots.ablation_chart(st(ab.get("full")), without, only, who, metric),
+        f"Left: {who} retrained without one modality; the white number in each bar is the "
+        "change from using all modalities (dashed line). Right: each modality alone.",
+    )
 
 
 def _robustness(c: _Ctx) -> str:
@@ -365,17 +458,25 @@ def _robustness(c: _Ctx) -> str:
     rem = rb.get("removed") or {}
     if rem:
         rem = {i: rem[i] for i in c.order(rem)}
-        parts.append(_fig(plots.removed_chart(rem, {i: c.name(i) for i in rem}, c.colors, metric),
-                          "Trained with all modalities, evaluated with one modality blanked "
-                          "for every test case; n/a: the model cannot predict without it."))
+        parts.append(
+            _fig(
+                plots.removed_chart(rem, {i: c.name(i) for i in rem}, c.colors, metric),
+                "Trained with all modalities, evaluated with one modality blanked "
+                "for every test case; n/a: the model cannot predict without it.",
+            )
+        )
     else:
         parts.append(_note("No removed-modality evaluation in the results; skipped."))
     parts.append("<h3>A growing share of test cases missing one modality</h3>")
     mr = rb.get("missing_rate") or {}
     if mr:
         mr = {i: mr[i] for i in c.order(mr)}
-        parts.append(_fig(plots.missing_chart(mr, {i: c.name(i) for i in mr}, metric),
-                          "0%: every case complete; 100%: the modality is missing for all."))
+        parts.append(
+            _fig(
+                plots.missing_chart(mr, {i: c.name(i) for i in mr}, metric),
+                "0%: every case complete; 100%: the modality is missing for all.",
+            )
+        )
     else:
         parts.append(_note("No missing-rate evaluation in the results; skipped."))
     return "".join(parts)
@@ -386,8 +487,10 @@ def _training(c: _Ctx) -> str:
     tc = {i: tc[i] for i in c.order(tc) if isinstance(tc[i], dict)}
     if not tc:
         return _note("No training curves in the results; section skipped.")
-    return _fig(plots.training_chart(tc, {i: c.name(i) for i in tc}, c.colors, f"val_{c.pm}",
-                                     c.pname), "Seed 0; the star marks the best validation epoch.")
+    return _fig(
+        plots.training_chart(tc, {i: c.name(i) for i in tc}, c.colors, f"val_{c.pm}", c.pname),
+        "Seed 0; the star marks the best validation epoch.",
+    )
 
 
 def _data(c: _Ctx) -> str:
@@ -396,12 +499,17 @@ def _data(c: _Ctx) -> str:
     per_fold = d.get("per_fold") or []
     parts = []
     if per_fold:
-        parts.append(f"<h3>Cases per split and class, in each of the {len(per_fold)} folds</h3>"
-                     + _split_table([(f"fold {k}", name, s) for k, f in enumerate(per_fold)
-                                     for name, s in f.items()]))
+        parts.append(
+            f"<h3>Cases per split and class, in each of the {len(per_fold)} folds</h3>"
+            + _split_table(
+                [(f"fold {k}", name, s) for k, f in enumerate(per_fold) for name, s in f.items()]
+            )
+        )
     elif splits:
-        parts.append("<h3>Cases per split and class</h3>"
-                     + _split_table([("", name, s) for name, s in splits.items()]))
+        parts.append(
+            "<h3>Cases per split and class</h3>"
+            + _split_table([("", name, s) for name, s in splits.items()])
+        )
     else:
         parts.append(_note("No split summary in the results."))
     if avail:
@@ -411,10 +519,12 @@ def _data(c: _Ctx) -> str:
             cells = "".join(_avail_cell(num(v.get(s))) for s in sp)
             rows.append(f'<tr><td class="l">{_e(m)}</td>{cells}</tr>')
         fold0 = " (fold 0)" if per_fold else ""
-        parts.append(f'<h3>Modality availability (% of cases){fold0}</h3><div class="tw">'
-                     f'<table class="narrow"><tr><th class="l">Modality</th>'
-                     f'{"".join(f"<th>{_e(s)}</th>" for s in sp)}</tr>{"".join(rows)}'
-                     "</table></div>")
+        parts.append(
+            f'<h3>Modality availability (% of cases){fold0}</h3><div class="tw">'
+            f'<table class="narrow"><tr><th class="l">Modality</th>'
+            f"{''.join(f'<th>{_e(s)}</th>' for s in sp)}</tr>{''.join(rows)}"
+            "</table></div>"
+        )
     else:
         parts.append(_note("No modality availability in the results."))
     return "".join(parts)
@@ -424,8 +534,11 @@ def _split_table(rows_in: list[tuple[str, str, dict[str, Any]]]) -> str:
     """(fold, split, {cases, classes}) rows as one table, with each class's share."""
     classes = list(dict.fromkeys(k for _, _, s in rows_in for k in s.get("classes") or {}))
     folds = any(f for f, _, _ in rows_in)
-    head = ('<th class="l">Fold</th>' if folds else "") + '<th class="l">Split</th><th>Cases</th>' + \
-        "".join(f"<th>{_e(k)}</th>" for k in classes)
+    head = (
+        ('<th class="l">Fold</th>' if folds else "")
+        + '<th class="l">Split</th><th>Cases</th>'
+        + "".join(f"<th>{_e(k)}</th>" for k in classes)
+    )
     rows = []
     for fold, name, s in rows_in:
         n = num(s.get("cases"))
@@ -435,7 +548,9 @@ def _split_table(rows_in: list[tuple[str, str, dict[str, Any]]]) -> str:
             pct = f' <span class="pc">({100 * v / n:.0f}%)</span>' if n > 0 and v == v else ""
             cells.append(f"<td>{fmt(v, 0)}{pct}</td>")
         first = f'<td class="l">{_e(fold)}</td>' if folds else ""
-        rows.append(f'<tr>{first}<td class="l">{_e(name)}</td><td>{fmt(n, 0)}</td>{"".join(cells)}</tr>')
+        rows.append(
+            f'<tr>{first}<td class="l">{_e(name)}</td><td>{fmt(n, 0)}</td>{"".join(cells)}</tr>'
+        )
     return f'<div class="tw"><table class="narrow"><tr>{head}</tr>{"".join(rows)}</table></div>'
 
 
@@ -452,6 +567,8 @@ def _config(c: _Ctx) -> str:
 
 
 SectionFn = Callable[[_Ctx], str]
+
+
 def _samples(c: _Ctx) -> str:
     s = c.r.get("samples")
     if not s:
@@ -460,21 +577,23 @@ def _samples(c: _Ctx) -> str:
 
 
 SECTIONS: list[tuple[str, str, SectionFn]] = [
-    ("summary", "Summary", _summary), ("ranking", "Ranked comparison", _ranked_section),
+    ("summary", "Summary", _summary),
+    ("ranking", "Ranked comparison", _ranked_section),
     ("head", "Winner vs best single modality", _head_to_head),
     ("samples", "Samples", _samples),
     ("ablation", "Ablation: which modality matters", _ablation),
     ("robustness", "Robustness to missing modalities", _robustness),
-    ("training", "Training curves", _training), ("data", "Data", _data),
-    ("config", "Configuration", _config)]
+    ("training", "Training curves", _training),
+    ("data", "Data", _data),
+    ("config", "Configuration", _config),
+]
 
 
 def _safe(fn: SectionFn, c: _Ctx, title: str) -> str:
     try:
         return fn(c)
     except Exception as err:  # a malformed optional part must not lose the whole report
-        warnings.warn(f"study report: section {title!r} could not be drawn: {err!r}",
-                      stacklevel=2)
+        warnings.warn(f"study report: section {title!r} could not be drawn: {err!r}", stacklevel=2)
         return _note(f"This section could not be drawn ({type(err).__name__}: {err}).")
 
 
@@ -496,23 +615,32 @@ def write_report(results: dict, out: Path) -> Path:
     except ImportError:  # pragma: no cover
         version = "dev"
     nav = " ".join(f'<a href="#{sid}">{i}. {_e(t)}</a>' for i, (sid, t, _) in enumerate(secs, 1))
-    body = "".join(f'<section id="{sid}"><h2>{i}. {_e(t)}</h2>{h}</section>'
-                   for i, (sid, t, h) in enumerate(secs, 1))
+    body = "".join(
+        f'<section id="{sid}"><h2>{i}. {_e(t)}</h2>{h}</section>'
+        for i, (sid, t, h) in enumerate(secs, 1)
+    )
     name = c.study.get("name") or "study"
     task = c.study.get("task_type") or ""
     classes = ", ".join(map(str, c.study.get("classes") or []))
-    sub = " · ".join(x for x in (f"task {c.study.get('task', '')} ({task})" if task else "",
-                                 f"classes: {classes}" if classes else "",
-                                 f"created {c.study.get('created', '')}"
-                                 if c.study.get("created") else "") if x)
+    sub = " · ".join(
+        x
+        for x in (
+            f"task {c.study.get('task', '')} ({task})" if task else "",
+            f"classes: {classes}" if classes else "",
+            f"created {c.study.get('created', '')}" if c.study.get("created") else "",
+        )
+        if x
+    )
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>FusionDx study: {_e(name)}</title><style>{CSS}</style></head><body><main>"
-            f'<h1>FusionDx study: {_e(name)}</h1><p class="sub">{_e(sub)}</p><nav>{nav}</nav>'
-            f"{body}<footer>FusionDx {_e(version)} · report generated {now} · results: "
-            f"<code>{_e(c.study.get('results_path') or 'n/a')}</code></footer></main>"
-            "</body></html>")
+    page = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>FusionDx study: {_e(name)}</title><style>{CSS}</style></head><body><main>"
+        f'<h1>FusionDx study: {_e(name)}</h1><p class="sub">{_e(sub)}</p><nav>{nav}</nav>'
+        f"{body}<footer>FusionDx {_e(version)} · report generated {now} · results: "
+        f"<code>{_e(c.study.get('results_path') or 'n/a')}</code></footer></main>"
+        "</body></html>"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out
@@ -530,24 +658,45 @@ def write_tables(results: dict, out_dir: Path) -> tuple[Path, Path]:
     pm = study.get("primary_metric", "auroc")
     ents = ranked(results)
     ms = _table_metrics(results)
-    head = ["#", "Entry", "Kind", *(metric_name(m) for m in ms), "Parameters", "FLOPs per case",
-            "Train time (s)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---:", ":---", ":---"] +
-                                                              ["---:"] * (len(head) - 3)) + "|"]
+    head = [
+        "#",
+        "Entry",
+        "Kind",
+        *(metric_name(m) for m in ms),
+        "Parameters",
+        "FLOPs per case",
+        "Train time (s)",
+    ]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---:", ":---", ":---"] + ["---:"] * (len(head) - 3)) + "|",
+    ]
     for rank, e in enumerate(ents, 1):
         star = " ★" if e.get("id") == results.get("winner") else ""
         star += " ⚠" if e.get("flags") else ""
-        cells = [str(rank), _md(e.get("label", e.get("id"))) + star, _md(e.get("kind", "")),
-                 *(fmt_ci(_stat(e, m)) for m in ms), fmt_count(e.get("n_parameters")),
-                 fmt_count(e.get("flops_per_case"), "FLOP"), fmt(e.get("train_seconds"), 1)]
+        cells = [
+            str(rank),
+            _md(e.get("label", e.get("id"))) + star,
+            _md(e.get("kind", "")),
+            *(fmt_ci(_stat(e, m)) for m in ms),
+            fmt_count(e.get("n_parameters")),
+            fmt_count(e.get("flops_per_case"), "FLOP"),
+            fmt(e.get("train_seconds"), 1),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     n_test = study.get("n_test")
     cases = f" ({n_test} cases)" if n_test is not None else ""
-    over = (f"Pooled out-of-fold predictions of {study['folds']} folds" if study.get("folds")
-            else f"Mean over {replicates(study)}")
-    lines += ["", f"{over} on the test split{cases} with 95% CI: bootstrap over test cases "
-              f"({study.get('n_boot', 'n/a')} resamples); references fitted once per split. Sorted "
-              f"by test {metric_name(pm)}; ★ winner, chosen on {_selection(study)}."]
+    over = (
+        f"Pooled out-of-fold predictions of {study['folds']} folds"
+        if study.get("folds")
+        else f"Mean over {replicates(study)}"
+    )
+    lines += [
+        "",
+        f"{over} on the test split{cases} with 95% CI: bootstrap over test cases "
+        f"({study.get('n_boot', 'n/a')} resamples); references fitted once per split. Sorted "
+        f"by test {metric_name(pm)}; ★ winner, chosen on {_selection(study)}.",
+    ]
     for e in ents:
         if e.get("flags"):
             lines.append(f"⚠ {_md(e.get('label', e.get('id')))}: {_md('; '.join(e['flags']))}.")
@@ -555,7 +704,9 @@ def write_tables(results: dict, out_dir: Path) -> tuple[Path, Path]:
         lines.append(f"Not run: {_md(a['label'])} ({_md(a['why'])}).")
     verdict = results.get("verdict") or {}
     if verdict.get("headline"):
-        lines += ["", f"**{_md(verdict['headline'])}**"] + [f"- {_md(x)}" for x in verdict.get("lines") or []]
+        lines += ["", f"**{_md(verdict['headline'])}**"] + [
+            f"- {_md(x)}" for x in verdict.get("lines") or []
+        ]
     lines.append("")
     md = out_dir / "table.md"
     md.write_text("\n".join(lines), encoding="utf-8")

@@ -13,9 +13,15 @@ from fusiondx.study.analysis import EntryData
 from fusiondx.tasks import TaskInfo, task_type
 
 
-def robustness(d: EntryData, info: TaskInfo, metric: str, modalities: Sequence[str],
-               rates: Sequence[float], pooled: bool = False,
-               complete: float | None = None) -> tuple[dict[str, float], dict[str, list[float]]]:
+def robustness(
+    d: EntryData,
+    info: TaskInfo,
+    metric: str,
+    modalities: Sequence[str],
+    rates: Sequence[float],
+    pooled: bool = False,
+    complete: float | None = None,
+) -> tuple[dict[str, float], dict[str, list[float]]]:
     """The test metric (a) with each modality removed from every case and (b) with each modality
     removed from a growing fraction of cases, computed as the study table is: the mean over
     seeds of each seed's metric, or (folds) the metric of the pooled out-of-fold predictions.
@@ -34,7 +40,9 @@ def robustness(d: EntryData, info: TaskInfo, metric: str, modalities: Sequence[s
         base = torch.from_numpy(store.mask[idx].copy())
         cols = {m: i for i, m in enumerate(model.modalities)}
 
-        def add(key: tuple[str, float], mask: torch.Tensor, model=model, store=store, idx=idx, y=y) -> None:  # noqa: ANN001
+        def add(
+            key: tuple[str, float], mask: torch.Tensor, model=model, store=store, idx=idx, y=y
+        ) -> None:  # noqa: ANN001
             scenarios.setdefault(key, []).append((_outputs(model, store, idx, mask, info), y))
 
         add(("none", 1.0), base)
@@ -42,7 +50,9 @@ def robustness(d: EntryData, info: TaskInfo, metric: str, modalities: Sequence[s
             for r in sorted({1.0, *rates}):
                 mask = base.clone()
                 if m in cols:
-                    mask[_chosen(len(idx), r, f"{m}:{r}") if r < 1.0 else slice(None), cols[m]] = False
+                    mask[_chosen(len(idx), r, f"{m}:{r}") if r < 1.0 else slice(None), cols[m]] = (
+                        False
+                    )
                 add((m, r), mask)
 
     def value(key: tuple[str, float]) -> float:
@@ -72,7 +82,9 @@ def _load(run_dir: Any) -> tuple[Any, Any, np.ndarray]:
 
     run = RunDir(run_dir)
     cfg, model, state = run.load()
-    prepared = prepare_with_state(cfg, state, cfg.data.manifest, cfg.data.data_root, need_labels=True)
+    prepared = prepare_with_state(
+        cfg, state, cfg.data.manifest, cfg.data.data_root, need_labels=True
+    )
     store = prepared.store
     store.split = run.splits(store.ids)
     return model, store, store.indices("test")

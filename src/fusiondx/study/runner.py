@@ -51,14 +51,17 @@ def same_config(config: dict[str, Any]) -> bool:
     """Whether the run folder of ``config`` was started with exactly this config."""
     run_dir = Path(config["output_dir"]) / config["name"]
     # A run that changed small-data settings keeps the config it was given in requested.yaml.
-    saved = next((p for p in (run_dir / "requested.yaml", run_dir / "config.yaml") if p.is_file()), None)
+    saved = next(
+        (p for p in (run_dir / "requested.yaml", run_dir / "config.yaml") if p.is_file()), None
+    )
     if saved is None:
         return False
     return yaml.safe_load(load_config(config).to_yaml()) == yaml.safe_load(saved.read_text())
 
 
-def run_jobs(jobs: Sequence[Job], n_parallel: int,
-             on_done: Callable[[Job, str | None], None]) -> dict[str, str]:
+def run_jobs(
+    jobs: Sequence[Job], n_parallel: int, on_done: Callable[[Job, str | None], None]
+) -> dict[str, str]:
     """Train every job not yet finished; return run_dir -> error text of the ones that failed.
 
     ``on_done(job, error)`` is called after each job (error None on success), for progress.
@@ -78,8 +81,12 @@ def run_jobs(jobs: Sequence[Job], n_parallel: int,
         return failed
     # spawn, not fork: a forked child inherits torch's thread pools and can deadlock.
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=n_parallel, mp_context=ctx, initializer=_die_with_parent,
-                               initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(
+        max_workers=n_parallel,
+        mp_context=ctx,
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    )
     try:
         with _sigterm_interrupts():
             futures = {pool.submit(_train, j.config): j for j in todo}
@@ -168,7 +175,9 @@ def _train(config: dict[str, Any]) -> str | None:
         except FusionDxError:
             if not resume:
                 raise
-            fit(load_config(config), resume=False, overwrite=True, progress=False)  # a stale checkpoint: start over
+            fit(
+                load_config(config), resume=False, overwrite=True, progress=False
+            )  # a stale checkpoint: start over
         return None
     except Exception as exc:  # noqa: BLE001  (reported per run; the study goes on)
         text = str(exc) if isinstance(exc, FusionDxError) else traceback.format_exc(limit=6)

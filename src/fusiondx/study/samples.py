@@ -18,8 +18,12 @@ def samples(a: EntryData, b: EntryData, info: TaskInfo, cfg: Config) -> dict[str
     a figure among them is stored as an image."""
     from fusiondx.study.plots import _uri
 
-    out = task_type(info).samples(info, Shown(a.entry.id, a.entry.label, a.frames[0]),
-                                  Shown(b.entry.id, b.entry.label, b.frames[0]), _image_loader(info, cfg))
+    out = task_type(info).samples(
+        info,
+        Shown(a.entry.id, a.entry.label, a.frames[0]),
+        Shown(b.entry.id, b.entry.label, b.frames[0]),
+        _image_loader(info, cfg),
+    )
     if out is not None and out.get("figure") is not None and not isinstance(out["figure"], str):
         out["figure"] = _uri(out["figure"])
     return out
@@ -34,10 +38,17 @@ def _image_loader(info: TaskInfo, cfg: Config) -> Any:
 
     def load(case_id: str) -> np.ndarray:
         if not manifest:
-            manifest.append(read_manifest(cfg.data.manifest, sep=cfg.data.sep).set_index(cfg.data.id_column))
+            manifest.append(
+                read_manifest(cfg.data.manifest, sep=cfg.data.sep).set_index(cfg.data.id_column)
+            )
         column = cfg.modality(info.image).column  # type: ignore[union-attr, arg-type]
-        path = resolve_path(str(manifest[0].loc[case_id, column]), cfg.data.data_root, column=column,
-                            case_id=case_id, row=0)
+        path = resolve_path(
+            str(manifest[0].loc[case_id, column]),
+            cfg.data.data_root,
+            column=column,
+            case_id=case_id,
+            row=0,
+        )
         return read_image(path).array
 
     return load

@@ -48,17 +48,28 @@ def suggest(trial: Any, strategies: list[str]) -> Entry:
     options = {
         "dim": trial.suggest_categorical("dim", list(DIMS)),
         "encoder_dropout": trial.suggest_float("dropout", 0.0, 0.5),
-        "train": {"lr": trial.suggest_float("lr", 1e-4, 3e-3, log=True),
-                  "modality_dropout": trial.suggest_float("modality_dropout", 0.0, 0.5),
-                  "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)},
+        "train": {
+            "lr": trial.suggest_float("lr", 1e-4, 3e-3, log=True),
+            "modality_dropout": trial.suggest_float("modality_dropout", 0.0, 0.5),
+            "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+        },
     }
     return Entry(f"trial_{trial.number:04d}", f"trial {trial.number}", "tuned", fusion, (), options)
 
 
-def run_search(cfg: Config, out_dir: Path, *, trials: int, storage: str | None = None,
-               strategies: str | list[str] | None = None, seeds: int | None = None,
-               jobs: int | None = None, refit: bool = True, console: Console | None = None,
-               progress: bool = True) -> tuple[Any, StudyResult | None]:
+def run_search(
+    cfg: Config,
+    out_dir: Path,
+    *,
+    trials: int,
+    storage: str | None = None,
+    strategies: str | list[str] | None = None,
+    seeds: int | None = None,
+    jobs: int | None = None,
+    refit: bool = True,
+    console: Console | None = None,
+    progress: bool = True,
+) -> tuple[Any, StudyResult | None]:
     """Run ``trials`` more trials of the search named after the config; refit the best one."""
     import optuna
 
@@ -73,12 +84,18 @@ def run_search(cfg: Config, out_dir: Path, *, trials: int, storage: str | None =
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.create_study(
-            study_name=cfg.name, storage=storage, direction="maximize", load_if_exists=True,
+            study_name=cfg.name,
+            storage=storage,
+            direction="maximize",
+            load_if_exists=True,
             sampler=optuna.samplers.TPESampler(seed=cfg.seed),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2),
+        )
     except Exception as exc:  # noqa: BLE001  (a bad URL or an unreachable database)
-        raise ConfigError(f"Cannot open the search storage '{storage}' ({exc}).",
-                          fix="give a database URL such as sqlite:///search.db or postgresql://user@host/db") from None
+        raise ConfigError(
+            f"Cannot open the search storage '{storage}' ({exc}).",
+            fix="give a database URL such as sqlite:///search.db or postgresql://user@host/db",
+        ) from None
 
     def objective(trial: optuna.Trial) -> float:
         from fusiondx.engine.run import fit
@@ -87,8 +104,12 @@ def run_search(cfg: Config, out_dir: Path, *, trials: int, storage: str | None =
         entry = Entry(entry.id, entry.label, entry.kind, entry.fusion, mods, entry.options)
         config = run_config(cfg, entry, Replicate("seed0", cfg.seed), out_dir / "trials", None)
         # Trial folders belong to the search: a trial number met again (a new storage) starts over.
-        res = fit(load_config(config), overwrite=True, progress=False,
-                  callbacks=[_Pruner(trial, f"val/{task}/{metric}")])
+        res = fit(
+            load_config(config),
+            overwrite=True,
+            progress=False,
+            callbacks=[_Pruner(trial, f"val/{task}/{metric}")],
+        )
         value = res.metrics["val"][task][metric]
         trial.set_user_attr("run_dir", str(res.run_dir))
         return float(value)
@@ -97,11 +118,15 @@ def run_search(cfg: Config, out_dir: Path, *, trials: int, storage: str | None =
         best = study.best_trial if any(t.value is not None for t in study.trials) else None
         state = trial.state.name.lower()
         value = f"val {metric} {trial.value:.4f}" if trial.value is not None else state
-        console.print(f"trial {trial.number}: {trial.params.get('fusion')} -> {value}"
-                      + (f"; best so far: trial {best.number} ({best.value:.4f})" if best else ""))
+        console.print(
+            f"trial {trial.number}: {trial.params.get('fusion')} -> {value}"
+            + (f"; best so far: trial {best.number} ({best.value:.4f})" if best else "")
+        )
 
-    console.print(f"[bold]Search '{cfg.name}'[/]: {trials} trial(s) over {len(names)} strategies; "
-                  f"storage {storage}")
+    console.print(
+        f"[bold]Search '{cfg.name}'[/]: {trials} trial(s) over {len(names)} strategies; "
+        f"storage {storage}"
+    )
     study.optimize(objective, n_trials=trials, callbacks=[report], catch=(RuntimeError,))
     done = [t for t in study.trials if t.value is not None]
     if not done:
@@ -112,11 +137,34 @@ def run_search(cfg: Config, out_dir: Path, *, trials: int, storage: str | None =
     if not refit:
         return study, None
     p = best.params
-    tuned = Entry(f"tuned_{p['fusion']}", f"{p['fusion']} (tuned)", "tuned", p["fusion"], mods, {
-        "dim": p["dim"], "encoder_dropout": p["dropout"],
-        "train": {"lr": p["lr"], "modality_dropout": p["modality_dropout"], "weight_decay": p["weight_decay"]}})
-    console.print("Refitting the best trial over the study's seeds, beside the untuned strategy and "
-                  "the single-modality baselines ...")
-    result = run_study(cfg, out_dir / "best", strategies=[p["fusion"]], seeds=seeds, jobs=jobs,
-                       extra_entries=[tuned], console=console, progress=progress)
+    tuned = Entry(
+        f"tuned_{p['fusion']}",
+        f"{p['fusion']} (tuned)",
+        "tuned",
+        p["fusion"],
+        mods,
+        {
+            "dim": p["dim"],
+            "encoder_dropout": p["dropout"],
+            "train": {
+                "lr": p["lr"],
+                "modality_dropout": p["modality_dropout"],
+                "weight_decay": p["weight_decay"],
+            },
+        },
+    )
+    console.print(
+        "Refitting the best trial over the study's seeds, beside the untuned strategy and "
+        "the single-modality baselines ..."
+    )
+    result = run_study(
+        cfg,
+        out_dir / "best",
+        strategies=[p["fusion"]],
+        seeds=seeds,
+        jobs=jobs,
+        extra_entries=[tuned],
+        console=console,
+        progress=progress,
+    )
     return study, result

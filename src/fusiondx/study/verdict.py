@@ -26,9 +26,16 @@ PROBE_MEANING = {
 }
 
 
-def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_single: str,
-           best_reference: str | None, comparisons: dict[str, Any], absent: list[dict[str, str]],
-           flags: dict[str, list[str]]) -> dict[str, Any]:
+def decide(
+    by_id: dict[str, dict[str, Any]],
+    metric: str,
+    winner: str,
+    best_single: str,
+    best_reference: str | None,
+    comparisons: dict[str, Any],
+    absent: list[dict[str, str]],
+    flags: dict[str, list[str]],
+) -> dict[str, Any]:
     """``{"fusion_helps", "simpler", "tone", "headline", "lines", "shortcuts"}``.
 
     ``comparisons`` holds the paired differences winner minus ``single``, ``reference`` (or
@@ -42,10 +49,20 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
     one = len(w.get("modalities") or ()) < 2
     if one:
         # One modality: the 'fusion' is the single model again; only the reference is a rival.
-        tone, simpler = ("good", None) if r is not None and beats_r else ("meh", r["id"] if r else None)
-        vs = "" if r is None else (f" vs {_ci(r, metric)} for the best reference model ({r['label']}); "
-                                   f"network minus it: {_diff(dr)}")
-        headline = f"Nothing to fuse (one modality): {s['label']} reaches {mn} {_ci(w, metric)}{vs}."
+        tone, simpler = (
+            ("good", None) if r is not None and beats_r else ("meh", r["id"] if r else None)
+        )
+        vs = (
+            ""
+            if r is None
+            else (
+                f" vs {_ci(r, metric)} for the best reference model ({r['label']}); "
+                f"network minus it: {_diff(dr)}"
+            )
+        )
+        headline = (
+            f"Nothing to fuse (one modality): {s['label']} reaches {mn} {_ci(w, metric)}{vs}."
+        )
         beats_s = False
     elif beats_s and beats_r:
         tone, simpler = "good", None
@@ -56,7 +73,8 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
         # The simpler model to name: one that is better than fusion (the clearest), else the
         # reference when fusion does not beat it, else the best single modality.
         rivals: list[tuple[dict[str, Any], dict[str, Any]]] = [
-            (x, d) for x, d in ((r, dr), (s, ds)) if x is not None and d is not None]
+            (x, d) for x, d in ((r, dr), (s, ds)) if x is not None and d is not None
+        ]
         better = [(x, d) for x, d in rivals if _finite(d.get("high")) and d["high"] < 0]
         other: dict[str, Any]
         d: dict[str, Any] | None
@@ -68,16 +86,26 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
         worse = bool(better)
         tone = "bad" if worse else "meh"
         verb = "is better" if worse else "does as well"
-        headline = (f"A simpler model {verb}: {other['label']} reaches {mn} {_ci(other, metric)} vs "
-                    f"{_ci(w, metric)} for the fusion chosen on validation ({w['label']}); "
-                    f"fusion minus it: {_diff(d)}.")
-    lines = [] if one else ["A" + _line("the best single modality (chosen on validation)", s, ds)[1:]]
+        headline = (
+            f"A simpler model {verb}: {other['label']} reaches {mn} {_ci(other, metric)} vs "
+            f"{_ci(w, metric)} for the fusion chosen on validation ({w['label']}); "
+            f"fusion minus it: {_diff(d)}."
+        )
+    lines = (
+        [] if one else ["A" + _line("the best single modality (chosen on validation)", s, ds)[1:]]
+    )
     if r is not None:
         lines.append("A" + _line("the best reference model (chosen on validation)", r, dr)[1:])
     elif absent:
-        lines.append("No reference model could run for this task: "
-                     + "; ".join(f"{a['label']}: {a['why']}" for a in absent) + ".")
-    for key, what in (("single_on_test", "single modality"), ("reference_on_test", "reference model")):
+        lines.append(
+            "No reference model could run for this task: "
+            + "; ".join(f"{a['label']}: {a['why']}" for a in absent)
+            + "."
+        )
+    for key, what in (
+        ("single_on_test", "single modality"),
+        ("reference_on_test", "reference model"),
+    ):
         d = comparisons.get(key)
         if d is not None:
             lines.append("Sensitivity: " + _line(f"the best {what} on test", by_id[d["b"]], d))
@@ -99,22 +127,33 @@ def decide(by_id: dict[str, dict[str, Any]], metric: str, winner: str, best_sing
             continue
         meaning = PROBE_MEANING.get(e.get("fusion", ""), "what this probe sees")
         shortcuts.append(eid)
-        lines.insert(0, f"Shortcut warning: a model that sees only {meaning} reaches {mn} "
-                        f"{_ci(e, metric)}, {where}: the models may be reading that rather than "
-                        "the disease.")
+        lines.insert(
+            0,
+            f"Shortcut warning: a model that sees only {meaning} reaches {mn} "
+            f"{_ci(e, metric)}, {where}: the models may be reading that rather than "
+            "the disease.",
+        )
     for eid, why in flags.items():
         if eid not in by_id:
             continue
         label = by_id[eid]["label"]
         for reason in why:
             if reason.startswith("still improving"):
-                lines.append(f"Cut short: {label} ({reason}); more epochs may change the comparison.")
+                lines.append(
+                    f"Cut short: {label} ({reason}); more epochs may change the comparison."
+                )
             elif reason.startswith("best epoch 0"):
                 lines.append(f"Kept its first epoch: {label} ({reason}); check that it learned.")
             else:
                 lines.append(f"Did not learn: {label} ({reason}).")
-    return {"fusion_helps": bool(beats_s and beats_r), "simpler": simpler, "tone": tone,
-            "headline": headline, "lines": lines, "shortcuts": shortcuts}
+    return {
+        "fusion_helps": bool(beats_s and beats_r),
+        "simpler": simpler,
+        "tone": tone,
+        "headline": headline,
+        "lines": lines,
+        "shortcuts": shortcuts,
+    }
 
 
 def _above(d: dict[str, Any] | None) -> bool:

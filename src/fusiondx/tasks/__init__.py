@@ -19,5 +19,17 @@ from fusiondx.tasks._lookup import (
 
 import_modules(__name__, __path__)
 
-__all__ = ["Example", "LabelSource", "Scorer", "Shown", "TaskInfo", "TaskType", "candidate_types", "config_type",
-           "head_types", "infer_task", "served_by", "task_type"]
+__all__ = [
+    "Example",
+    "LabelSource",
+    "Scorer",
+    "Shown",
+    "TaskInfo",
+    "TaskType",
+    "candidate_types",
+    "config_type",
+    "head_types",
+    "infer_task",
+    "served_by",
+    "task_type",
+]

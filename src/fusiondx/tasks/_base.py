@@ -81,9 +81,15 @@ class TaskInfo:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskInfo:
-        return cls(name=str(d["name"]), type=str(d["type"]), classes=tuple(d["classes"]),
-                   label=tuple(d["label"]), label_separator=d.get("label_separator"),
-                   image=d.get("image"), state=dict(d.get("state") or {}))
+        return cls(
+            name=str(d["name"]),
+            type=str(d["type"]),
+            classes=tuple(d["classes"]),
+            label=tuple(d["label"]),
+            label_separator=d.get("label_separator"),
+            image=d.get("image"),
+            state=dict(d.get("state") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -154,8 +160,11 @@ def weighted(metric: Callable[[np.ndarray | None], Any], n: int) -> Scorer:
 
 def no_training(info: TaskInfo, what: str) -> None:
     """Raise: the training split has no case with ``what`` (a value, an event, a box, ...)."""
-    raise DataError(f"The training split of task '{info.name}' has no {what}.",
-                    column=",".join(info.label), fix=f"add training cases with a {what}, or check the label column")
+    raise DataError(
+        f"The training split of task '{info.name}' has no {what}.",
+        column=",".join(info.label),
+        fix=f"add training cases with a {what}, or check the label column",
+    )
 
 
 class TaskType:
@@ -210,15 +219,21 @@ class TaskType:
         the image modality); the default takes exactly one label column."""
         cols = label_columns(task)
         if len(cols) != 1:
-            raise ConfigError(f"Task '{task.name}' ({task.head}) takes one column name as label, got {list(cols)}.",
-                              fix=f"set tasks[{task.name}].label to one column name")
+            raise ConfigError(
+                f"Task '{task.name}' ({task.head}) takes one column name as label, got {list(cols)}.",
+                fix=f"set tasks[{task.name}].label to one column name",
+            )
         return TaskInfo(task.name, self.name, (), cols)
 
-    def fit(self, info: TaskInfo, df: pd.DataFrame, train: np.ndarray, task: TaskConfig) -> TaskInfo:
+    def fit(
+        self, info: TaskInfo, df: pd.DataFrame, train: np.ndarray, task: TaskConfig
+    ) -> TaskInfo:
         """What the type learns from the training cases (a vocabulary, time bins); default none."""
         return info
 
-    def encode(self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None) -> np.ndarray:
+    def encode(
+        self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None
+    ) -> np.ndarray:
         """The target array of every manifest row (N, ...), in manifest order.
 
         A bad cell raises a :class:`DataError` naming its row, column and case. Types with
@@ -276,7 +291,9 @@ class TaskType:
         """The metrics a trained head reports, from :meth:`head_output`-like outputs and targets."""
         raise NotImplementedError
 
-    def prediction_columns(self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    def prediction_columns(
+        self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None
+    ) -> dict[str, Any]:
         """This task's columns of ``predictions.csv`` (``y`` None where labels are unknown)."""
         raise NotImplementedError
 
@@ -319,7 +336,9 @@ class TaskType:
         """Why the references cannot predict this type here (a missing library), or None."""
         return None
 
-    def estimators(self, family: str, seed: int, balanced: bool) -> list[tuple[dict[str, Any], Any]]:
+    def estimators(
+        self, family: str, seed: int, balanced: bool
+    ) -> list[tuple[dict[str, Any], Any]]:
         """(grid point, unfitted estimator) pairs of a reference family, most regularised first;
         a tie on validation keeps the earlier, simpler candidate."""
         raise NotImplementedError(f"no scikit-learn estimator predicts {self.name} targets")
@@ -332,7 +351,9 @@ class TaskType:
         """A fitted estimator's answers, as :meth:`prediction_columns` takes them."""
         return np.asarray(estimator.predict(X), dtype=np.float64)
 
-    def stacking(self, estimators: list[tuple[str, Any]], cv: Any) -> list[tuple[dict[str, Any], Any]]:
+    def stacking(
+        self, estimators: list[tuple[str, Any]], cv: Any
+    ) -> list[tuple[dict[str, Any], Any]]:
         """Cross-fitted stacking of fitted per-modality estimators (``cv``: the folds)."""
         raise NotImplementedError(self.no_stacking or f"no stacking for {self.name} targets")
 
@@ -340,17 +361,21 @@ class TaskType:
 
     def example(self, n: int, rng: np.random.Generator) -> Example:
         """A tiny synthetic task of this type with ``n`` cases (see :class:`Example`)."""
-        raise NotImplementedError(f"task type '{self.name}' gives no example for the common test suite")
+        raise NotImplementedError(
+            f"task type '{self.name}' gives no example for the common test suite"
+        )
 
-    def samples(self, info: TaskInfo, a: Shown, b: Shown,
-                load_image: Callable[[str], np.ndarray]) -> dict[str, Any] | None:
+    def samples(
+        self, info: TaskInfo, a: Shown, b: Shown, load_image: Callable[[str], np.ndarray]
+    ) -> dict[str, Any] | None:
         """A few test cases of two models to look at (``kind`` is the type's name); None when
         the type is scored rather than read or seen. A ``figure`` may be a matplotlib figure
         (the study stores it as an image)."""
         return None
 
-    def samples_html(self, samples: dict[str, Any], name: Callable[[str], str],
-                     figure: Callable[[str, str], str]) -> str:
+    def samples_html(
+        self, samples: dict[str, Any], name: Callable[[str], str], figure: Callable[[str, str], str]
+    ) -> str:
         """The report's rendering of :meth:`samples`: ``name`` gives an entry's display name,
         ``figure(uri, caption)`` an HTML figure."""
         return ""

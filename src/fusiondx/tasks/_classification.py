@@ -15,8 +15,20 @@ if TYPE_CHECKING:
     from fusiondx.config import Config, TaskConfig
 
 # Spelled-out negatives: with two classes and no declared order, these are the negative class.
-_NEGATIVE_NAMES = {"0", "false", "no", "negative", "neg", "healthy", "normal", "none", "control",
-                   "absent", "benign", "n"}
+_NEGATIVE_NAMES = {
+    "0",
+    "false",
+    "no",
+    "negative",
+    "neg",
+    "healthy",
+    "normal",
+    "none",
+    "control",
+    "absent",
+    "benign",
+    "n",
+}
 
 
 class Classification(TaskType):
@@ -30,10 +42,21 @@ class Classification(TaskType):
     heads = ("classification",)
     is_classification = True
     checked_per_cell = True
-    metrics: ClassVar[tuple[str, ...]] = ("precision", "accuracy", "f1", "recall", "auroc", "auprc",
-                                          "balanced_accuracy", "specificity")
+    metrics: ClassVar[tuple[str, ...]] = (
+        "precision",
+        "accuracy",
+        "f1",
+        "recall",
+        "auroc",
+        "auprc",
+        "balanced_accuracy",
+        "specificity",
+    )
     table_metrics = ("precision", "accuracy", "f1", "recall", "auroc", "auprc")
-    estimator_labels: ClassVar[dict[str, str]] = {"linear": "logistic regression", "trees": "gradient boosting"}
+    estimator_labels: ClassVar[dict[str, str]] = {
+        "linear": "logistic regression",
+        "trees": "gradient boosting",
+    }
 
     # ------------------------------------------------------------------ data
 
@@ -46,13 +69,28 @@ class Classification(TaskType):
             if per_column:
                 classes = tuple(task.classes or cols)
                 if len(classes) != len(cols):
-                    raise ConfigError(f"Task '{task.name}' lists {len(classes)} classes for {len(cols)} label columns.",
-                                      fix="give one class name per label column, or omit classes")
+                    raise ConfigError(
+                        f"Task '{task.name}' lists {len(classes)} classes for {len(cols)} label columns.",
+                        fix="give one class name per label column, or omit classes",
+                    )
             else:
                 sep = task.label_separator or ";"
-                seen = sorted({p.strip() for v in df[cols[0]].dropna() for p in str(v).split(sep) if p.strip()})
+                seen = sorted(
+                    {
+                        p.strip()
+                        for v in df[cols[0]].dropna()
+                        for p in str(v).split(sep)
+                        if p.strip()
+                    }
+                )
                 classes = tuple(task.classes or [c for c in seen if c.lower() != "none"])
-            return TaskInfo(task.name, "multilabel", classes, cols, None if per_column else task.label_separator or ";")
+            return TaskInfo(
+                task.name,
+                "multilabel",
+                classes,
+                cols,
+                None if per_column else task.label_separator or ";",
+            )
         values = df[cols[0]].dropna().astype(str).str.strip()
         if task.classes:
             classes = tuple(task.classes)
@@ -65,19 +103,28 @@ class Classification(TaskType):
             classes = tuple(uniq)
         if task.positive_class is not None:
             if task.positive_class not in classes or len(classes) != 2:
-                raise ConfigError(f"positive_class '{task.positive_class}' of task '{task.name}' is not one of two classes {list(classes)}.",
-                                  fix="name one of the two classes, or drop positive_class for multiclass tasks")
+                raise ConfigError(
+                    f"positive_class '{task.positive_class}' of task '{task.name}' is not one of two classes {list(classes)}.",
+                    fix="name one of the two classes, or drop positive_class for multiclass tasks",
+                )
             classes = tuple(c for c in classes if c != task.positive_class) + (task.positive_class,)
         if len(classes) < 2:
-            raise DataError(f"Task '{task.name}' has only one class ({list(classes)}) in column '{cols[0]}'.",
-                            column=cols[0], fix="a classifier needs at least two classes in the labels")
+            raise DataError(
+                f"Task '{task.name}' has only one class ({list(classes)}) in column '{cols[0]}'.",
+                column=cols[0],
+                fix="a classifier needs at least two classes in the labels",
+            )
         ttype = task.type or ("binary" if len(classes) == 2 else "multiclass")
         if ttype == "binary" and len(classes) != 2:
-            raise ConfigError(f"Task '{task.name}' is declared binary but has {len(classes)} classes {list(classes)}.",
-                              fix="set type: multiclass, or declare two classes")
+            raise ConfigError(
+                f"Task '{task.name}' is declared binary but has {len(classes)} classes {list(classes)}.",
+                fix="set type: multiclass, or declare two classes",
+            )
         return TaskInfo(task.name, ttype, classes, cols)
 
-    def encode(self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None) -> np.ndarray:
+    def encode(
+        self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None
+    ) -> np.ndarray:
         """(N,) class indices; a label outside the declared classes is an error."""
         df, ids = src.df, src.ids
         col = info.label[0]
@@ -89,10 +136,16 @@ class Classification(TaskType):
             if v in index:
                 out[pos] = index[v]
             elif not (errors is not None and empty[pos]):
-                _report(errors, DataError(
-                    f"The label '{v}' is not one of the declared classes {list(info.classes)}.",
-                    row=line_of(pos), column=col, case_id=case_of(ids, pos),
-                    fix="correct the label, or add the class to tasks[].classes"))
+                _report(
+                    errors,
+                    DataError(
+                        f"The label '{v}' is not one of the declared classes {list(info.classes)}.",
+                        row=line_of(pos),
+                        column=col,
+                        case_id=case_of(ids, pos),
+                        fix="correct the label, or add the class to tasks[].classes",
+                    ),
+                )
         return out
 
     def stratification_key(self, info: TaskInfo, y: np.ndarray) -> np.ndarray:
@@ -106,7 +159,8 @@ class Classification(TaskType):
             only = info.classes[int(y[0])] if len(y) else "?"
             raise DataError(
                 f"The training split of task '{info.name}' holds a single class ('{only}').",
-                fix="add cases of the other classes, or fix the split column so train has every class")
+                fix="add cases of the other classes, or fix the split column so train has every class",
+            )
 
     def split_counts(self, info: TaskInfo, y: np.ndarray) -> dict[str, int]:
         return {c: int((y == k).sum()) for k, c in enumerate(info.classes)}
@@ -131,7 +185,9 @@ class Classification(TaskType):
         probs = torch.as_tensor(np.asarray(output, dtype=np.float32).reshape(len(output), -1))
         return classification_metrics(probs, torch.as_tensor(y), info.type, len(info.classes))
 
-    def prediction_columns(self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    def prediction_columns(
+        self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None
+    ) -> dict[str, Any]:
         """``t_true``, ``t_prob_<class>`` per class, ``t_pred``."""
         probs = np.asarray(output).reshape(len(output), -1)
         t = info.name
@@ -165,6 +221,7 @@ class Classification(TaskType):
                 if idx is None:
                     return stats.metric_value(name, y, p, info.type)
                 return stats.metric_replicates(name, y, p, info.type, idx)
+
             return score
 
         return {m: scorer(m) for m in self.metrics}
@@ -179,36 +236,61 @@ class Classification(TaskType):
 
     # ------------------------------------------------------------------ references
 
-    def estimators(self, family: str, seed: int, balanced: bool) -> list[tuple[dict[str, Any], Any]]:
+    def estimators(
+        self, family: str, seed: int, balanced: bool
+    ) -> list[tuple[dict[str, Any], Any]]:
         """``linear``: logistic regression, C from a 4-point grid; ``trees``: histogram gradient
         boosting, 100 rounds at learning rate 0.1 with 7, 15 or 31 leaves."""
         if family == "linear":
             from sklearn.linear_model import LogisticRegression
 
             weight = "balanced" if balanced else None
-            return [({"C": c}, LogisticRegression(C=c, max_iter=5000, class_weight=weight))
-                    for c in (0.01, 0.1, 1.0, 10.0)]
+            return [
+                ({"C": c}, LogisticRegression(C=c, max_iter=5000, class_weight=weight))
+                for c in (0.01, 0.1, 1.0, 10.0)
+            ]
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        return [({"max_leaf_nodes": leaves},
-                 HistGradientBoostingClassifier(learning_rate=0.1, max_leaf_nodes=leaves, max_iter=100,
-                                                l2_regularization=1.0, min_samples_leaf=10, early_stopping=False,
-                                                random_state=seed, class_weight="balanced" if balanced else None))
-                for leaves in (7, 15, 31)]
+        return [
+            (
+                {"max_leaf_nodes": leaves},
+                HistGradientBoostingClassifier(
+                    learning_rate=0.1,
+                    max_leaf_nodes=leaves,
+                    max_iter=100,
+                    l2_regularization=1.0,
+                    min_samples_leaf=10,
+                    early_stopping=False,
+                    random_state=seed,
+                    class_weight="balanced" if balanced else None,
+                ),
+            )
+            for leaves in (7, 15, 31)
+        ]
 
     def fit_target(self, y: np.ndarray) -> Any:
         return np.asarray(y).astype(int)
 
-    def stacking(self, estimators: list[tuple[str, Any]], cv: Any) -> list[tuple[dict[str, Any], Any]]:
+    def stacking(
+        self, estimators: list[tuple[str, Any]], cv: Any
+    ) -> list[tuple[dict[str, Any], Any]]:
         from sklearn.ensemble import StackingClassifier
         from sklearn.linear_model import LogisticRegression
 
-        return [({}, StackingClassifier(estimators, final_estimator=LogisticRegression(max_iter=5000), cv=cv,
-                                        stack_method="predict_proba"))]
+        return [
+            (
+                {},
+                StackingClassifier(
+                    estimators,
+                    final_estimator=LogisticRegression(max_iter=5000),
+                    cv=cv,
+                    stack_method="predict_proba",
+                ),
+            )
+        ]
 
 
 def _report(errors: list[DataError] | None, err: DataError) -> None:
     if errors is None:
         raise err
     errors.append(err)
-

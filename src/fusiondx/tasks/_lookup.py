@@ -29,9 +29,11 @@ def head_types(task: TaskConfig) -> list[TaskType]:
     names = served_by(task.head)
     if not names:
         known = sorted({h for e in TASK_TYPES.entries() for h in e.cls.heads})
-        raise ConfigError(f"Task '{task.name}' has head '{task.head}', which serves no task type."
-                          f"{did_you_mean(task.head, known)}",
-                          fix=f"use one of the heads: {', '.join(known)} (see `fusiondx list heads`)")
+        raise ConfigError(
+            f"Task '{task.name}' has head '{task.head}', which serves no task type."
+            f"{did_you_mean(task.head, known)}",
+            fix=f"use one of the heads: {', '.join(known)} (see `fusiondx list heads`)",
+        )
     return [task_type(n) for n in names]
 
 
@@ -42,8 +44,10 @@ def candidate_types(task: TaskConfig) -> list[TaskType]:
     if task.type is None:
         return [t for t in types if not t.declared_only]
     if task.type not in [t.name for t in types]:
-        raise ConfigError(f"Task '{task.name}' has type '{task.type}', which head '{task.head}' does not do.",
-                          fix=f"use type {' or '.join(t.name for t in types)}, or drop type to infer it")
+        raise ConfigError(
+            f"Task '{task.name}' has type '{task.type}', which head '{task.head}' does not do.",
+            fix=f"use type {' or '.join(t.name for t in types)}, or drop type to infer it",
+        )
     return [task_type(task.type)]
 
 
@@ -52,8 +56,10 @@ def config_type(task: TaskConfig) -> TaskType:
     labels are read: the candidate types of one head agree on everything asked of them then)."""
     types = candidate_types(task)
     if not types:
-        raise ConfigError(f"Task '{task.name}' ({task.head}) needs tasks[].type.",
-                          fix=f"set type to one of: {', '.join(t.name for t in head_types(task))}")
+        raise ConfigError(
+            f"Task '{task.name}' ({task.head}) needs tasks[].type.",
+            fix=f"set type to one of: {', '.join(t.name for t in head_types(task))}",
+        )
     return types[0]
 
 

@@ -24,13 +24,17 @@ class Binary(Classification):
     metrics = (*Classification.metrics, "sensitivity")
     curves = True
 
-    def encode(self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None) -> np.ndarray:
+    def encode(
+        self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None
+    ) -> np.ndarray:
         return super().encode(info, src, errors).astype(np.float32)
 
     def num_outputs(self, info: TaskInfo) -> int:
         return 1
 
-    def prediction_columns(self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    def prediction_columns(
+        self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None
+    ) -> dict[str, Any]:
         p = np.asarray(output).reshape(len(output), -1)[:, 0]
         t, classes = info.name, info.classes
         cols: dict[str, Any] = {}
@@ -45,11 +49,18 @@ class Binary(Classification):
 
     def estimator_outputs(self, estimator: Any, X: Any, info: TaskInfo) -> np.ndarray:
         proba = estimator.predict_proba(X)
-        return proba[:, list(estimator.classes_).index(1)] if 1 in estimator.classes_ else np.zeros(len(proba))
+        return (
+            proba[:, list(estimator.classes_).index(1)]
+            if 1 in estimator.classes_
+            else np.zeros(len(proba))
+        )
 
     def example(self, n: int, rng: np.random.Generator) -> Example:
         y = rng.permutation(np.arange(n) % 2)
-        return Example({"name": "dx", "label": "dx", "classes": ["no", "yes"]},
-                       pd.DataFrame({"dx": np.where(y == 1, "yes", "no")}),
-                       perfect=lambda t: t.astype(np.float32)[:, None],
-                       noise=lambda t, g: g.random((len(t), 1)).astype(np.float32), bad=(3, "dx", "maybe"))
+        return Example(
+            {"name": "dx", "label": "dx", "classes": ["no", "yes"]},
+            pd.DataFrame({"dx": np.where(y == 1, "yes", "no")}),
+            perfect=lambda t: t.astype(np.float32)[:, None],
+            noise=lambda t, g: g.random((len(t), 1)).astype(np.float32),
+            bad=(3, "dx", "maybe"),
+        )

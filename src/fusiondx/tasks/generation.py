@@ -48,16 +48,29 @@ class Text(TaskType):
     baseline_without_input = True
     no_reference_note = "; the decoder without input is this task's simple baseline"
 
-    def fit(self, info: TaskInfo, df: pd.DataFrame, train: np.ndarray, task: TaskConfig) -> TaskInfo:
+    def fit(
+        self, info: TaskInfo, df: pd.DataFrame, train: np.ndarray, task: TaskConfig
+    ) -> TaskInfo:
         texts = [_clean(str(v), task.text.lowercase) for v in df[info.label[0]][train].dropna()]
         if not texts:
-            raise DataError(f"No training case of task '{info.name}' has a reference text.",
-                            column=info.label[0], fix="fill the text column for training cases")
+            raise DataError(
+                f"No training case of task '{info.name}' has a reference text.",
+                column=info.label[0],
+                fix="fill the text column for training cases",
+            )
         tok = _word_tokenizer(texts, task.text.vocab_size, task.text.min_frequency)
-        return replace(info, state={"tokenizer": tok.to_str(), "max_length": task.text.max_length,
-                                    "lowercase": task.text.lowercase})
+        return replace(
+            info,
+            state={
+                "tokenizer": tok.to_str(),
+                "max_length": task.text.max_length,
+                "lowercase": task.text.lowercase,
+            },
+        )
 
-    def encode(self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None) -> np.ndarray:
+    def encode(
+        self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None
+    ) -> np.ndarray:
         return encode_texts(info, src.df[info.label[0]])
 
     def split_key(self, info: TaskInfo, src: LabelSource) -> np.ndarray:
@@ -77,14 +90,21 @@ class Text(TaskType):
 
         sp = special_ids(info)
         ids = {"pad": sp["pad_id"], "eos": sp["eos_id"], "bos": sp["bos_id"]}
-        pairs = [(p, r) for p, r in zip(strip(np.asarray(output), **ids), strip(np.asarray(y)[:, 1:], **ids),
-                                        strict=True) if len(r)]
+        pairs = [
+            (p, r)
+            for p, r in zip(
+                strip(np.asarray(output), **ids), strip(np.asarray(y)[:, 1:], **ids), strict=True
+            )
+            if len(r)
+        ]
         if not pairs:
             return {k: float("nan") for k in self.metrics}
         m = text_metrics([p for p, _ in pairs], [r for _, r in pairs], unk=sp["unk_id"])
         return {k: float(v) for k, v in m.items()}
 
-    def prediction_columns(self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    def prediction_columns(
+        self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None
+    ) -> dict[str, Any]:
         cols: dict[str, Any] = {} if y is None else {f"{info.name}_true": decode_texts(info, y)}
         return cols | {f"{info.name}_pred": decode_texts(info, output)}
 
@@ -100,37 +120,66 @@ class Text(TaskType):
         refs = frame[f"{t}_true"].fillna("").astype(str).tolist()
         hyps = frame[f"{t}_pred"].fillna("").astype(str).tolist()
         scores = text_scores(hyps, refs, unk=UNK)
-        return {m: weighted(lambda w, m=m: text_metrics_from_scores(scores, w)[m], len(refs))
-                for m in self.metrics}
+        return {
+            m: weighted(lambda w, m=m: text_metrics_from_scores(scores, w)[m], len(refs))
+            for m in self.metrics
+        }
 
-    def samples(self, info: TaskInfo, a: Shown, b: Shown,
-                load_image: Callable[[str], np.ndarray]) -> dict[str, Any] | None:
+    def samples(
+        self, info: TaskInfo, a: Shown, b: Shown, load_image: Callable[[str], np.ndarray]
+    ) -> dict[str, Any] | None:
         """Findings written for test cases with a reference, beside the reference."""
         t, fa, fb = info.name, a.frame, b.frame
         has_ref = np.flatnonzero(fa[f"{t}_true"].fillna("").astype(str).str.len().to_numpy() > 0)
-        rows = [{"case_id": str(fa.index[i]), "reference": _readable(fa[f"{t}_true"].iloc[i]),
-                 "a": _readable(fa[f"{t}_pred"].iloc[i]), "b": _readable(fb[f"{t}_pred"].iloc[i])}
-                for i in spread(has_ref)]
+        rows = [
+            {
+                "case_id": str(fa.index[i]),
+                "reference": _readable(fa[f"{t}_true"].iloc[i]),
+                "a": _readable(fa[f"{t}_pred"].iloc[i]),
+                "b": _readable(fb[f"{t}_pred"].iloc[i]),
+            }
+            for i in spread(has_ref)
+        ]
         return {"kind": self.name, "a": a.id, "b": b.id, "rows": rows}
 
-    def samples_html(self, samples: dict[str, Any], name: Callable[[str], str],
-                     figure: Callable[[str, str], str]) -> str:
+    def samples_html(
+        self, samples: dict[str, Any], name: Callable[[str], str], figure: Callable[[str, str], str]
+    ) -> str:
         e = html.escape
-        head = (f"<tr><th>case</th><th>reference</th><th>{e(name(samples['a']))}</th>"
-                f"<th>{e(name(samples['b']))}</th></tr>")
-        rows = "".join(f"<tr><td>{e(str(r['case_id']))}</td><td>{e(str(r['reference']))}</td><td>{e(str(r['a']))}</td>"
-                       f"<td>{e(str(r['b']))}</td></tr>" for r in samples["rows"])
-        return (f"<p>Findings written for test cases (first seed), next to the reference.</p>"
-                f"<table>{head}{rows}</table>")
+        head = (
+            f"<tr><th>case</th><th>reference</th><th>{e(name(samples['a']))}</th>"
+            f"<th>{e(name(samples['b']))}</th></tr>"
+        )
+        rows = "".join(
+            f"<tr><td>{e(str(r['case_id']))}</td><td>{e(str(r['reference']))}</td><td>{e(str(r['a']))}</td>"
+            f"<td>{e(str(r['b']))}</td></tr>"
+            for r in samples["rows"]
+        )
+        return (
+            f"<p>Findings written for test cases (first seed), next to the reference.</p>"
+            f"<table>{head}{rows}</table>"
+        )
 
     def example(self, n: int, rng: np.random.Generator) -> Example:
-        words = np.array(["no", "acute", "mild", "cardiomegaly", "small", "left", "effusion", "normal", "heart"])
-        texts = [" ".join(rng.choice(words, rng.integers(2, 6))) + " ." if i % 9 != 8 else None
-                 for i in range(n)]
-        return Example({"name": "findings", "head": "generation", "label": "findings", "text": {"max_length": 10}},
-                       pd.DataFrame({"findings": texts}),
-                       perfect=lambda t: t[:, 1:],  # generated ids start after the begin marker
-                       noise=lambda t, g: g.permutation(t[:, 1:].ravel()).reshape(len(t), -1), bad=None)
+        words = np.array(
+            ["no", "acute", "mild", "cardiomegaly", "small", "left", "effusion", "normal", "heart"]
+        )
+        texts = [
+            " ".join(rng.choice(words, rng.integers(2, 6))) + " ." if i % 9 != 8 else None
+            for i in range(n)
+        ]
+        return Example(
+            {
+                "name": "findings",
+                "head": "generation",
+                "label": "findings",
+                "text": {"max_length": 10},
+            },
+            pd.DataFrame({"findings": texts}),
+            perfect=lambda t: t[:, 1:],  # generated ids start after the begin marker
+            noise=lambda t, g: g.permutation(t[:, 1:].ravel()).reshape(len(t), -1),
+            bad=None,
+        )
 
 
 def _readable(text: Any) -> str:
@@ -151,8 +200,12 @@ def _word_tokenizer(texts: list[str], vocab_size: int, min_frequency: int) -> An
 
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=[PAD, UNK, BOS, EOS], show_progress=False)
+    trainer = trainers.WordLevelTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=[PAD, UNK, BOS, EOS],
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     return tok
 
@@ -166,9 +219,14 @@ def text_tokenizer(info: TaskInfo) -> Any:
 def special_ids(info: TaskInfo, tok: Any = None) -> dict[str, int]:
     """The head's token ids and sizes: pad, bos, eos, unk, vocabulary size, maximum length."""
     tok = tok or text_tokenizer(info)
-    return {"pad_id": tok.token_to_id(PAD), "bos_id": tok.token_to_id(BOS),
-            "eos_id": tok.token_to_id(EOS), "unk_id": tok.token_to_id(UNK),
-            "vocab_size": tok.get_vocab_size(), "max_length": int(info.state["max_length"])}
+    return {
+        "pad_id": tok.token_to_id(PAD),
+        "bos_id": tok.token_to_id(BOS),
+        "eos_id": tok.token_to_id(EOS),
+        "unk_id": tok.token_to_id(UNK),
+        "vocab_size": tok.get_vocab_size(),
+        "max_length": int(info.state["max_length"]),
+    }
 
 
 def encode_texts(info: TaskInfo, cells: pd.Series) -> np.ndarray:
@@ -179,8 +237,8 @@ def encode_texts(info: TaskInfo, cells: pd.Series) -> np.ndarray:
     present = np.flatnonzero(cells.notna().to_numpy())
     encoded = tok.encode_batch([_clean(str(cells.iloc[i]), lower) for i in present])
     for pos, enc in zip(present, encoded, strict=True):
-        ids = [bos, *enc.ids[:length - 2], eos]
-        out[pos, :len(ids)] = ids
+        ids = [bos, *enc.ids[: length - 2], eos]
+        out[pos, : len(ids)] = ids
     return out
 
 
@@ -207,5 +265,9 @@ def word_ids(info: TaskInfo, texts: list[str]) -> list[np.ndarray]:
     tok = text_tokenizer(info)
     vocab = tok.get_vocab()
     unk = vocab[UNK]
-    return [np.asarray([vocab.get(w, unk) for w in str(t).split()], dtype=np.int64)
-            if isinstance(t, str) else np.zeros(0, dtype=np.int64) for t in texts]
+    return [
+        np.asarray([vocab.get(w, unk) for w in str(t).split()], dtype=np.int64)
+        if isinstance(t, str)
+        else np.zeros(0, dtype=np.int64)
+        for t in texts
+    ]

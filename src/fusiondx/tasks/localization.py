@@ -56,8 +56,15 @@ class Box(OnImage):
     drawn = "boxes"
     metrics = ("iou", "detection_rate", "center_error")
 
-    def encode(self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None) -> np.ndarray:
-        assert src.cfg is not None and src.ids is not None and src.open_image is not None and info.image
+    def encode(
+        self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None
+    ) -> np.ndarray:
+        assert (
+            src.cfg is not None
+            and src.ids is not None
+            and src.open_image is not None
+            and info.image
+        )
         df, ids, col = src.df, src.ids, info.label[0]
         image_col = src.cfg.modality(info.image).column  # type: ignore[union-attr]
         out = np.full((len(df), 4), np.nan, dtype=np.float32)
@@ -65,21 +72,43 @@ class Box(OnImage):
             cell, cid, row = str(df[col].iloc[pos]), str(ids.iloc[pos]), line_of(int(pos))
             box = parse_box(cell)
             if box is None:
-                raise DataError(f"The box '{cell}' is not four numbers 'x0 y0 x1 y1'.", row=row, column=col,
-                                case_id=cid, fix="write the box as 'x0 y0 x1 y1' in pixels, or leave the cell empty")
+                raise DataError(
+                    f"The box '{cell}' is not four numbers 'x0 y0 x1 y1'.",
+                    row=row,
+                    column=col,
+                    case_id=cid,
+                    fix="write the box as 'x0 y0 x1 y1' in pixels, or leave the cell empty",
+                )
             if pd.isna(df[image_col].iloc[pos]):
-                raise DataError("The case has a box but no image.", row=row, column=col, case_id=cid,
-                                fix=f"add the image in column '{image_col}', or empty the box cell")
+                raise DataError(
+                    "The case has a box but no image.",
+                    row=row,
+                    column=col,
+                    case_id=cid,
+                    fix=f"add the image in column '{image_col}', or empty the box cell",
+                )
             array, path = src.open_image(str(df[image_col].iloc[pos]), image_col, cid, row)
             if array.ndim != 3:
-                raise DataError("Boxes are supported for 2D images only; this image is 3D.", row=row, column=col,
-                                case_id=cid, file=path, fix="use a segmentation mask for volumes")
+                raise DataError(
+                    "Boxes are supported for 2D images only; this image is 3D.",
+                    row=row,
+                    column=col,
+                    case_id=cid,
+                    file=path,
+                    fix="use a segmentation mask for volumes",
+                )
             h, w = array.shape[1], array.shape[2]
             x0, y0, x1, y1 = box
             if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
-                raise DataError(f"The box '{cell}' does not fit the {w}x{h} image (need 0 <= x0 < x1 <= {w}, "
-                                f"0 <= y0 < y1 <= {h}).", row=row, column=col, case_id=cid, file=path,
-                                fix="give x0 y0 x1 y1 in pixels of this image, x1 and y1 exclusive")
+                raise DataError(
+                    f"The box '{cell}' does not fit the {w}x{h} image (need 0 <= x0 < x1 <= {w}, "
+                    f"0 <= y0 < y1 <= {h}).",
+                    row=row,
+                    column=col,
+                    case_id=cid,
+                    file=path,
+                    fix="give x0 y0 x1 y1 in pixels of this image, x1 and y1 exclusive",
+                )
             out[pos] = (x0 / w, y0 / h, x1 / w, y1 / h)
         return out
 
@@ -96,7 +125,9 @@ class Box(OnImage):
         m = box_metrics(np.asarray(output, dtype=np.float32), np.asarray(y, dtype=np.float32))
         return {k: float(m[k]) for k in self.metrics}
 
-    def prediction_columns(self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    def prediction_columns(
+        self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None
+    ) -> dict[str, Any]:
         from fusiondx.evaluation.regions import box_iou
 
         t = info.name
@@ -115,6 +146,7 @@ class Box(OnImage):
         t = info.name
         pred = frame[[f"{t}_pred_{s}" for s in BOX_SIDES]].to_numpy(np.float64)
         true = frame[[f"{t}_true_{s}" for s in BOX_SIDES]].to_numpy(np.float64)
+
         def metric(m: str) -> Scorer:
             return weighted(lambda w: box_metrics(pred, true, w)[m], len(true))
 
@@ -123,8 +155,9 @@ class Box(OnImage):
     def strata(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray | None:
         return np.isfinite(frame[f"{info.name}_true_x0"].to_numpy(np.float64)).astype(int)
 
-    def samples(self, info: TaskInfo, a: Shown, b: Shown,
-                load_image: Callable[[str], np.ndarray]) -> dict[str, Any] | None:
+    def samples(
+        self, info: TaskInfo, a: Shown, b: Shown, load_image: Callable[[str], np.ndarray]
+    ) -> dict[str, Any] | None:
         """Test cases with a lesion, drawn with the reference box and both models' boxes."""
         import matplotlib.pyplot as plt
         from matplotlib.patches import Rectangle
@@ -143,34 +176,70 @@ class Box(OnImage):
             for frame, (color, style) in zip((fa, fa, fb), _COLORS, strict=True):
                 prefix = "true" if color == _COLORS[0][0] else "pred"
                 x0, y0, x1, y1 = (float(frame[f"{t}_{prefix}_{s}"].iloc[i]) for s in BOX_SIDES)
-                ax.add_patch(Rectangle((x0 * w - 0.5, y0 * h - 0.5), (x1 - x0) * w, (y1 - y0) * h, fill=False,
-                                       edgecolor=color, linestyle=style, linewidth=1.6))
+                ax.add_patch(
+                    Rectangle(
+                        (x0 * w - 0.5, y0 * h - 0.5),
+                        (x1 - x0) * w,
+                        (y1 - y0) * h,
+                        fill=False,
+                        edgecolor=color,
+                        linestyle=style,
+                        linewidth=1.6,
+                    )
+                )
             iou_a, iou_b = float(fa[f"{t}_iou"].iloc[i]), float(fb[f"{t}_iou"].iloc[i])
             ax.set_title(f"{cid}\nIoU {iou_a:.2f} vs {iou_b:.2f}", fontsize=8)
             ax.axis("off")
-        fig.legend(handles=[Rectangle((0, 0), 1, 1, fill=False, edgecolor=c, linestyle=s) for c, s in _COLORS],
-                   labels=["reference", a.label, b.label], loc="lower center", ncol=3, fontsize=8,
-                   frameon=False, bbox_to_anchor=(0.5, -0.06))
-        return {"kind": self.name, "a": a.id, "b": b.id, "figure": fig, "cases": [str(fa.index[i]) for i in picks]}
+        fig.legend(
+            handles=[
+                Rectangle((0, 0), 1, 1, fill=False, edgecolor=c, linestyle=s) for c, s in _COLORS
+            ],
+            labels=["reference", a.label, b.label],
+            loc="lower center",
+            ncol=3,
+            fontsize=8,
+            frameon=False,
+            bbox_to_anchor=(0.5, -0.06),
+        )
+        return {
+            "kind": self.name,
+            "a": a.id,
+            "b": b.id,
+            "figure": fig,
+            "cases": [str(fa.index[i]) for i in picks],
+        }
 
-    def samples_html(self, samples: dict[str, Any], name: Callable[[str], str],
-                     figure: Callable[[str, str], str]) -> str:
-        return figure(samples["figure"], f"Test cases with a lesion: the reference box (green), "
-                                         f"{html.escape(name(samples['a']))} (orange) and "
-                                         f"{html.escape(name(samples['b']))} (blue, dashed); IoU of each model above.")
+    def samples_html(
+        self, samples: dict[str, Any], name: Callable[[str], str], figure: Callable[[str, str], str]
+    ) -> str:
+        return figure(
+            samples["figure"],
+            f"Test cases with a lesion: the reference box (green), "
+            f"{html.escape(name(samples['a']))} (orange) and "
+            f"{html.escape(name(samples['b']))} (blue, dashed); IoU of each model above.",
+        )
 
     def example(self, n: int, rng: np.random.Generator) -> Example:
         x0, y0 = rng.integers(0, IMAGE_SIZE // 2, (2, n))
         w, h = rng.integers(2, IMAGE_SIZE // 2, (2, n))
-        cells = [f"{a} {b} {a + c} {b + d}" if i % 3 != 2 else None  # every third case: no lesion
-                 for i, (a, b, c, d) in enumerate(zip(x0, y0, w, h, strict=True))]
+        cells = [
+            f"{a} {b} {a + c} {b + d}" if i % 3 != 2 else None  # every third case: no lesion
+            for i, (a, b, c, d) in enumerate(zip(x0, y0, w, h, strict=True))
+        ]
         images = [f"img{i}.png" for i in range(n)]
         return Example(
             {"name": "lesion", "head": "localization", "label": "lesion"},
             pd.DataFrame({"lesion": cells, "image": images}),
-            perfect=lambda t: np.where(np.isfinite(t), t, np.array([0.25, 0.25, 0.75, 0.75], dtype=np.float32)).astype(np.float32),
+            perfect=lambda t: np.where(
+                np.isfinite(t), t, np.array([0.25, 0.25, 0.75, 0.75], dtype=np.float32)
+            ).astype(np.float32),
             # x0, y0 and then x1 > x0, y1 > y0, as fractions of the image
-            noise=lambda t, g: np.cumsum(g.uniform(0.05, 0.45, (len(t), 2, 2)), axis=1).reshape(len(t), 4)
-            .astype(np.float32),
-            bad=(1, "lesion", "3 4 5"), files={f: np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.float32) for f in images},
-            modalities=[EXAMPLE_IMAGE])
+            noise=lambda t, g: (
+                np.cumsum(g.uniform(0.05, 0.45, (len(t), 2, 2)), axis=1)
+                .reshape(len(t), 4)
+                .astype(np.float32)
+            ),
+            bad=(1, "lesion", "3 4 5"),
+            files={f: np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.float32) for f in images},
+            modalities=[EXAMPLE_IMAGE],
+        )

@@ -29,6 +29,10 @@ class Multiclass(Classification):
 
     def example(self, n: int, rng: np.random.Generator) -> Example:
         y = rng.permutation(np.arange(n) % 3)
-        return Example({"name": "stage", "label": "stage"}, pd.DataFrame({"stage": np.array(["a", "b", "c"])[y]}),
-                       perfect=lambda t: np.eye(3, dtype=np.float32)[t],
-                       noise=lambda t, g: g.dirichlet(np.ones(3), len(t)).astype(np.float32), bad=(5, "stage", "d"))
+        return Example(
+            {"name": "stage", "label": "stage"},
+            pd.DataFrame({"stage": np.array(["a", "b", "c"])[y]}),
+            perfect=lambda t: np.eye(3, dtype=np.float32)[t],
+            noise=lambda t, g: g.dirichlet(np.ones(3), len(t)).astype(np.float32),
+            bad=(5, "stage", "d"),
+        )

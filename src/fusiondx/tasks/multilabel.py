@@ -22,7 +22,9 @@ from fusiondx.tasks._classification import Classification, _report
 class Multilabel(Classification):
     """0/1 per label (N, K) float targets, one sigmoid per label."""
 
-    def encode(self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None) -> np.ndarray:
+    def encode(
+        self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None
+    ) -> np.ndarray:
         df, ids, skip_empty = src.df, src.ids, errors is not None
         out = np.zeros((len(df), len(info.classes)), dtype=np.float32)
         if info.label_separator is None:
@@ -32,9 +34,16 @@ class Multilabel(Classification):
                     if v in ("0", "1", "0.0", "1.0"):
                         out[pos, k] = float(v)
                     elif not (skip_empty and empty[pos]):
-                        _report(errors, DataError(f"A multilabel column holds '{v}', not 0 or 1.", row=line_of(pos),
-                                                  column=col, case_id=case_of(ids, pos),
-                                                  fix="use 0 or 1 in each label column"))
+                        _report(
+                            errors,
+                            DataError(
+                                f"A multilabel column holds '{v}', not 0 or 1.",
+                                row=line_of(pos),
+                                column=col,
+                                case_id=case_of(ids, pos),
+                                fix="use 0 or 1 in each label column",
+                            ),
+                        )
             return out
         index = {c: i for i, c in enumerate(info.classes)}
         sep = info.label_separator or ";"
@@ -45,10 +54,16 @@ class Multilabel(Classification):
                 if part not in index:
                     if skip_empty and pd.isna(df[info.label[0]].iloc[pos]):
                         continue
-                    _report(errors, DataError(
-                        f"The label '{part}' is not one of the declared classes {list(info.classes)}.",
-                        row=line_of(pos), column=info.label[0], case_id=case_of(ids, pos),
-                        fix="correct the label, or add it to tasks[].classes"))
+                    _report(
+                        errors,
+                        DataError(
+                            f"The label '{part}' is not one of the declared classes {list(info.classes)}.",
+                            row=line_of(pos),
+                            column=info.label[0],
+                            case_id=case_of(ids, pos),
+                            fix="correct the label, or add it to tasks[].classes",
+                        ),
+                    )
                     continue
                 out[pos, index[part]] = 1.0
         return out
@@ -69,7 +84,8 @@ class Multilabel(Classification):
             if len(np.unique(y[:, k])) < 2:
                 raise DataError(
                     f"In the training split every case has the same value for label '{c}' of task '{info.name}'.",
-                    fix="drop that label from tasks[].classes, or add cases with and without it")
+                    fix="drop that label from tasks[].classes, or add cases with and without it",
+                )
 
     def split_counts(self, info: TaskInfo, y: np.ndarray) -> dict[str, int]:
         return {c: int(y[:, k].sum()) for k, c in enumerate(info.classes)}
@@ -77,7 +93,9 @@ class Multilabel(Classification):
     def balanced_weights(self, info: TaskInfo, y: np.ndarray) -> list[float]:
         return [float((len(y) - p) / max(p, 1)) for p in y.sum(0)]
 
-    def prediction_columns(self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    def prediction_columns(
+        self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None
+    ) -> dict[str, Any]:
         probs = np.asarray(output).reshape(len(output), -1)
         t = info.name
         cols: dict[str, Any] = {}
@@ -95,7 +113,9 @@ class Multilabel(Classification):
     def strata(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray | None:
         return None  # label sets have no single class to keep
 
-    def estimators(self, family: str, seed: int, balanced: bool) -> list[tuple[dict[str, Any], Any]]:
+    def estimators(
+        self, family: str, seed: int, balanced: bool
+    ) -> list[tuple[dict[str, Any], Any]]:
         """One-vs-rest over the labels of :meth:`Classification.estimators`."""
         from sklearn.multiclass import OneVsRestClassifier
 
@@ -107,7 +127,9 @@ class Multilabel(Classification):
     def estimator_outputs(self, estimator: Any, X: Any, info: TaskInfo) -> np.ndarray:
         return np.asarray(estimator.predict_proba(X))
 
-    def stacking(self, estimators: list[tuple[str, Any]], cv: Any) -> list[tuple[dict[str, Any], Any]]:
+    def stacking(
+        self, estimators: list[tuple[str, Any]], cv: Any
+    ) -> list[tuple[dict[str, Any], Any]]:
         from sklearn.multiclass import OneVsRestClassifier
 
         return [(p, OneVsRestClassifier(e)) for p, e in super().stacking(estimators, cv)]
@@ -120,9 +142,18 @@ def _example(n: int, rng: np.random.Generator) -> Example:
     on = rng.random((n, 3)) < 0.5
     on[:2] = [[True] * 3, [False] * 3]  # every label present and absent
     cells = [";".join(c for c, x in zip("xyz", row, strict=True) if x) or "none" for row in on]
-    return Example({"name": "findings", "label": "findings", "label_separator": ";", "classes": ["x", "y", "z"]},
-                   pd.DataFrame({"findings": cells}), perfect=lambda t: t.astype(np.float32),
-                   noise=lambda t, g: g.random(t.shape).astype(np.float32), bad=(2, "findings", "x;w"))
+    return Example(
+        {
+            "name": "findings",
+            "label": "findings",
+            "label_separator": ";",
+            "classes": ["x", "y", "z"],
+        },
+        pd.DataFrame({"findings": cells}),
+        perfect=lambda t: t.astype(np.float32),
+        noise=lambda t, g: g.random(t.shape).astype(np.float32),
+        bad=(2, "findings", "x;w"),
+    )
 
 
 def _labels(info: TaskInfo, row: np.ndarray) -> str:

@@ -37,25 +37,42 @@ class Regression(TaskType):
     metrics = ("mae", "rmse", "r2")
     estimator_labels = {"linear": "ridge regression", "trees": "gradient boosting"}
 
-    def fit(self, info: TaskInfo, df: pd.DataFrame, train: np.ndarray, task: TaskConfig) -> TaskInfo:
+    def fit(
+        self, info: TaskInfo, df: pd.DataFrame, train: np.ndarray, task: TaskConfig
+    ) -> TaskInfo:
         y = pd.to_numeric(df[info.label[0]][train], errors="coerce").dropna().to_numpy(np.float64)
         if len(y) < 2:
-            raise DataError(f"Fewer than two training cases of task '{info.name}' have a value.",
-                            column=info.label[0], fix="fill the target column for training cases")
-        return replace(info, state={"target_mean": float(y.mean()), "target_std": float(y.std()) or 1.0})
+            raise DataError(
+                f"Fewer than two training cases of task '{info.name}' have a value.",
+                column=info.label[0],
+                fix="fill the target column for training cases",
+            )
+        return replace(
+            info, state={"target_mean": float(y.mean()), "target_std": float(y.std()) or 1.0}
+        )
 
-    def encode(self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None) -> np.ndarray:
+    def encode(
+        self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None
+    ) -> np.ndarray:
         col = info.label[0]
         raw = src.df[col]
         values = pd.to_numeric(raw, errors="coerce")
         bad = np.flatnonzero((values.isna() & raw.notna()).to_numpy())
         if len(bad):
             i = int(bad[0])
-            raise DataError(f"The regression target '{raw.iloc[i]}' is not a number.", row=line_of(i),
-                            column=col, case_id=case_of(src.ids, i), fix="write a number, or leave the cell empty")
+            raise DataError(
+                f"The regression target '{raw.iloc[i]}' is not a number.",
+                row=line_of(i),
+                column=col,
+                case_id=case_of(src.ids, i),
+                fix="write a number, or leave the cell empty",
+            )
         if values.notna().sum() < 2:
-            raise DataError(f"Task '{info.name}' has fewer than two cases with a value.", column=col,
-                            fix="fill the target column")
+            raise DataError(
+                f"Task '{info.name}' has fewer than two cases with a value.",
+                column=col,
+                fix="fill the target column",
+            )
         return values.to_numpy(np.float32)
 
     def split_key(self, info: TaskInfo, src: LabelSource) -> np.ndarray:
@@ -76,7 +93,9 @@ class Regression(TaskType):
 
         return regression_metrics(output, y)
 
-    def prediction_columns(self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    def prediction_columns(
+        self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None
+    ) -> dict[str, Any]:
         cols: dict[str, Any] = {} if y is None else {f"{info.name}_true": y}
         return cols | {f"{info.name}_pred": np.asarray(output).reshape(-1)}
 
@@ -84,13 +103,19 @@ class Regression(TaskType):
         from fusiondx.evaluation.regression import regression_metrics
 
         t = info.name
-        pred, true = frame[f"{t}_pred"].to_numpy(np.float64), frame[f"{t}_true"].to_numpy(np.float64)
+        pred, true = (
+            frame[f"{t}_pred"].to_numpy(np.float64),
+            frame[f"{t}_true"].to_numpy(np.float64),
+        )
+
         def metric(m: str) -> Scorer:
             return weighted(lambda w: regression_metrics(pred, true, w)[m], len(true))
 
         return {m: metric(m) for m in self.metrics}
 
-    def estimators(self, family: str, seed: int, balanced: bool) -> list[tuple[dict[str, Any], Any]]:
+    def estimators(
+        self, family: str, seed: int, balanced: bool
+    ) -> list[tuple[dict[str, Any], Any]]:
         """``linear``: ridge regression, alpha from a 4-point grid; ``trees``: histogram gradient
         boosting, 100 rounds at learning rate 0.1 with 7, 15 or 31 leaves."""
         if family == "linear":
@@ -99,13 +124,25 @@ class Regression(TaskType):
             return [({"alpha": a}, Ridge(alpha=a)) for a in (100.0, 10.0, 1.0, 0.1)]
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        return [({"max_leaf_nodes": leaves},
-                 HistGradientBoostingRegressor(learning_rate=0.1, max_leaf_nodes=leaves, max_iter=100,
-                                               l2_regularization=1.0, min_samples_leaf=10, early_stopping=False,
-                                               random_state=seed))
-                for leaves in (7, 15, 31)]
+        return [
+            (
+                {"max_leaf_nodes": leaves},
+                HistGradientBoostingRegressor(
+                    learning_rate=0.1,
+                    max_leaf_nodes=leaves,
+                    max_iter=100,
+                    l2_regularization=1.0,
+                    min_samples_leaf=10,
+                    early_stopping=False,
+                    random_state=seed,
+                ),
+            )
+            for leaves in (7, 15, 31)
+        ]
 
-    def stacking(self, estimators: list[tuple[str, Any]], cv: Any) -> list[tuple[dict[str, Any], Any]]:
+    def stacking(
+        self, estimators: list[tuple[str, Any]], cv: Any
+    ) -> list[tuple[dict[str, Any], Any]]:
         from sklearn.ensemble import StackingRegressor
         from sklearn.linear_model import Ridge
 
@@ -114,6 +151,10 @@ class Regression(TaskType):
     def example(self, n: int, rng: np.random.Generator) -> Example:
         value = np.round(rng.normal(8, 3, n), 2).astype(object)
         value[::7] = None  # not measured
-        return Example({"name": "wbc", "head": "regression", "label": "wbc"}, pd.DataFrame({"wbc": value}),
-                       perfect=lambda t: np.nan_to_num(t).astype(np.float32),
-                       noise=lambda t, g: g.normal(8, 3, len(t)).astype(np.float32), bad=(4, "wbc", "high"))
+        return Example(
+            {"name": "wbc", "head": "regression", "label": "wbc"},
+            pd.DataFrame({"wbc": value}),
+            perfect=lambda t: np.nan_to_num(t).astype(np.float32),
+            noise=lambda t, g: g.normal(8, 3, len(t)).astype(np.float32),
+            bad=(4, "wbc", "high"),
+        )

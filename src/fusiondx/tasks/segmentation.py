@@ -29,11 +29,18 @@ class Mask(OnImage):
     drawn = "masks"
     metrics = ("dice", "iou", "dice_lesion", "iou_lesion")
 
-    def encode(self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None) -> np.ndarray:
+    def encode(
+        self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None
+    ) -> np.ndarray:
         import torch
         import torch.nn.functional as F
 
-        assert src.cfg is not None and src.ids is not None and src.open_image is not None and info.image
+        assert (
+            src.cfg is not None
+            and src.ids is not None
+            and src.open_image is not None
+            and info.image
+        )
         df, ids, col = src.df, src.ids, info.label[0]
         image = src.cfg.modality(info.image)
         size = tuple(image.preprocessing.size)  # type: ignore[union-attr]
@@ -43,12 +50,23 @@ class Mask(OnImage):
         for pos in np.flatnonzero(df[col].notna().to_numpy()):
             cid, row = str(ids.iloc[pos]), line_of(int(pos))
             if not has_image[pos]:
-                raise DataError("The case has a mask but no image.", row=row, column=col, case_id=cid,
-                                fix=f"add the image in column '{image.column}', or empty the mask cell")  # type: ignore[union-attr]
+                raise DataError(
+                    "The case has a mask but no image.",
+                    row=row,
+                    column=col,
+                    case_id=cid,
+                    fix=f"add the image in column '{image.column}', or empty the mask cell",
+                )  # type: ignore[union-attr]
             arr, path = src.open_image(str(df[col].iloc[pos]), col, cid, row)
             if arr.ndim - 1 != len(size):
-                raise DataError(f"The mask is {arr.ndim - 1}D but the image modality is {len(size)}D.", row=row,
-                                column=col, case_id=cid, file=path, fix="give a mask of the image's shape")
+                raise DataError(
+                    f"The mask is {arr.ndim - 1}D but the image modality is {len(size)}D.",
+                    row=row,
+                    column=col,
+                    case_id=cid,
+                    file=path,
+                    fix="give a mask of the image's shape",
+                )
             lesion = torch.from_numpy((arr.max(axis=0) > 0).astype(np.float32))[None, None]
             if tuple(lesion.shape[2:]) != size:
                 # Area averaging then >= 0.5: a pixel of the resized mask is lesion when at least half
@@ -73,7 +91,9 @@ class Mask(OnImage):
         m = mask_metrics(mask_scores(np.asarray(output, dtype=bool), y))
         return {k: float(m[k]) for k in self.metrics}
 
-    def prediction_columns(self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    def prediction_columns(
+        self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None
+    ) -> dict[str, Any]:
         from fusiondx.evaluation.regions import mask_scores
 
         t = info.name
@@ -95,8 +115,13 @@ class Mask(OnImage):
         t = info.name
         dice, iou = frame[f"{t}_dice"].to_numpy(np.float64), frame[f"{t}_iou"].to_numpy(np.float64)
         lesion = frame[f"{t}_lesion"].to_numpy(np.float64) == 1
-        on = {"dice": dice, "iou": iou, "dice_lesion": np.where(lesion, dice, np.nan),
-              "iou_lesion": np.where(lesion, iou, np.nan)}
+        on = {
+            "dice": dice,
+            "iou": iou,
+            "dice_lesion": np.where(lesion, dice, np.nan),
+            "iou_lesion": np.where(lesion, iou, np.nan),
+        }
+
         def mean(v: np.ndarray) -> Scorer:
             return weighted(lambda w: weighted_mean(v, w), len(v))
 
@@ -106,7 +131,9 @@ class Mask(OnImage):
         return frame[f"{info.name}_lesion"].fillna(-1).to_numpy().astype(int)
 
     def example(self, n: int, rng: np.random.Generator) -> Example:
-        files: dict[str, np.ndarray] = {"volume.png": np.zeros((1, 4, 4, 4), np.uint8)}  # 3D for a 2D image: refused
+        files: dict[str, np.ndarray] = {
+            "volume.png": np.zeros((1, 4, 4, 4), np.uint8)
+        }  # 3D for a 2D image: refused
         cells: list[str | None] = []
         for i in range(n):
             if i % 3 == 2:
@@ -114,11 +141,16 @@ class Mask(OnImage):
                 continue
             m = np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
             r, c = rng.integers(0, IMAGE_SIZE // 2, 2)
-            m[0, r:r + rng.integers(2, 8), c:c + rng.integers(2, 8)] = 1
+            m[0, r : r + rng.integers(2, 8), c : c + rng.integers(2, 8)] = 1
             name = f"mask{i}.png"
             cells.append(name)
             files[name] = m
-        return Example({"name": "lesion_mask", "head": "segmentation", "label": "mask"},
-                       pd.DataFrame({"mask": cells, "image": [f"img{i}.png" for i in range(n)]}),
-                       perfect=lambda t: t == 1, noise=lambda t, g: g.random(t.shape) < 0.3,
-                       bad=(0, "mask", "volume.png"), files=files, modalities=[EXAMPLE_IMAGE])
+        return Example(
+            {"name": "lesion_mask", "head": "segmentation", "label": "mask"},
+            pd.DataFrame({"mask": cells, "image": [f"img{i}.png" for i in range(n)]}),
+            perfect=lambda t: t == 1,
+            noise=lambda t, g: g.random(t.shape) < 0.3,
+            bad=(0, "mask", "volume.png"),
+            files=files,
+            modalities=[EXAMPLE_IMAGE],
+        )

@@ -46,17 +46,23 @@ class Survival(TaskType):
         cols = label_columns(task)
         if len(cols) != 2:
             shown = "[time column, event column]"
-            raise ConfigError(f"Task '{task.name}' ({task.head}) takes {shown} as label, got {list(cols)}.",
-                              fix=f"set tasks[{task.name}].label to {shown}")
+            raise ConfigError(
+                f"Task '{task.name}' ({task.head}) takes {shown} as label, got {list(cols)}.",
+                fix=f"set tasks[{task.name}].label to {shown}",
+            )
         return TaskInfo(task.name, self.name, (), cols)
 
-    def fit(self, info: TaskInfo, df: pd.DataFrame, train: np.ndarray, task: TaskConfig) -> TaskInfo:
+    def fit(
+        self, info: TaskInfo, df: pd.DataFrame, train: np.ndarray, task: TaskConfig
+    ) -> TaskInfo:
         time, event = _columns(info, df, pd.Series(np.arange(len(df)).astype(str)))
         t = time[train & (event > 0)]
         edges: Any = np.unique(np.quantile(t, np.linspace(0, 1, _BINS + 1)[1:-1])) if len(t) else []
         return replace(info, state={"bin_edges": [float(e) for e in edges]})
 
-    def encode(self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None) -> np.ndarray:
+    def encode(
+        self, info: TaskInfo, src: LabelSource, errors: list[DataError] | None = None
+    ) -> np.ndarray:
         assert src.ids is not None
         return np.stack(_columns(info, src.df, src.ids), axis=1).astype(np.float32)
 
@@ -81,7 +87,9 @@ class Survival(TaskType):
 
         return survival_metrics(output, y[:, 0], y[:, 1])
 
-    def prediction_columns(self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    def prediction_columns(
+        self, info: TaskInfo, output: np.ndarray, y: np.ndarray | None
+    ) -> dict[str, Any]:
         t = info.name
         cols: dict[str, Any] = {}
         if y is not None:
@@ -96,18 +104,26 @@ class Survival(TaskType):
 
         t = info.name
         risk = frame[f"{t}_risk"].to_numpy(np.float64)
-        time, event = frame[f"{t}_time"].to_numpy(np.float64), frame[f"{t}_event"].to_numpy(np.float64)
+        time, event = (
+            frame[f"{t}_time"].to_numpy(np.float64),
+            frame[f"{t}_event"].to_numpy(np.float64),
+        )
         return {"c_index": weighted(lambda w: concordance_index(risk, time, event, w), len(risk))}
 
     def strata(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray | None:
         return frame[f"{info.name}_event"].to_numpy().astype(int)  # keep the event/censored mix
 
-    def estimators(self, family: str, seed: int, balanced: bool) -> list[tuple[dict[str, Any], Any]]:
+    def estimators(
+        self, family: str, seed: int, balanced: bool
+    ) -> list[tuple[dict[str, Any], Any]]:
         """A ridge-penalised Cox model for both families (scikit-survival's boosted survival trees
         take minutes where the rest takes seconds)."""
         from sksurv.linear_model import CoxPHSurvivalAnalysis
 
-        return [({"alpha": a}, CoxPHSurvivalAnalysis(alpha=a, n_iter=200)) for a in (100.0, 10.0, 1.0, 0.1)]
+        return [
+            ({"alpha": a}, CoxPHSurvivalAnalysis(alpha=a, n_iter=200))
+            for a in (100.0, 10.0, 1.0, 0.1)
+        ]
 
     def fit_target(self, y: np.ndarray) -> Any:
         from sksurv.util import Surv
@@ -115,10 +131,19 @@ class Survival(TaskType):
         return Surv.from_arrays(event=np.asarray(y)[:, 1] > 0, time=np.asarray(y)[:, 0])
 
     def example(self, n: int, rng: np.random.Generator) -> Example:
-        frame = pd.DataFrame({"months": np.round(rng.uniform(1, 60, n), 1), "died": rng.permutation(np.arange(n) % 2)})
-        return Example({"name": "outcome", "head": "survival", "label": ["months", "died"]}, frame,
-                       perfect=lambda t: (-t[:, 0]).astype(np.float32),  # sooner event, higher risk
-                       noise=lambda t, g: g.normal(size=len(t)).astype(np.float32), bad=(6, "months", "-2"))
+        frame = pd.DataFrame(
+            {
+                "months": np.round(rng.uniform(1, 60, n), 1),
+                "died": rng.permutation(np.arange(n) % 2),
+            }
+        )
+        return Example(
+            {"name": "outcome", "head": "survival", "label": ["months", "died"]},
+            frame,
+            perfect=lambda t: (-t[:, 0]).astype(np.float32),  # sooner event, higher risk
+            noise=lambda t, g: g.normal(size=len(t)).astype(np.float32),
+            bad=(6, "months", "-2"),
+        )
 
 
 def _columns(info: TaskInfo, df: pd.DataFrame, ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -127,14 +152,40 @@ def _columns(info: TaskInfo, df: pd.DataFrame, ids: pd.Series) -> tuple[np.ndarr
     bad = np.flatnonzero(~np.isfinite(time) | (time <= 0))
     if len(bad):
         i = int(bad[0])
-        raise DataError(f"The survival time '{df[tcol].iloc[i]}' is not a positive number "
-                        f"({len(bad)} case(s) in all).", row=line_of(i), column=tcol,
-                        case_id=str(ids.iloc[i]), fix="give the time to event or censoring, > 0, in one unit")
-    ev = df[ecol].astype(str).str.strip().str.lower().map(
-        {"1": 1.0, "1.0": 1.0, "true": 1.0, "yes": 1.0, "0": 0.0, "0.0": 0.0, "false": 0.0, "no": 0.0})
+        raise DataError(
+            f"The survival time '{df[tcol].iloc[i]}' is not a positive number "
+            f"({len(bad)} case(s) in all).",
+            row=line_of(i),
+            column=tcol,
+            case_id=str(ids.iloc[i]),
+            fix="give the time to event or censoring, > 0, in one unit",
+        )
+    ev = (
+        df[ecol]
+        .astype(str)
+        .str.strip()
+        .str.lower()
+        .map(
+            {
+                "1": 1.0,
+                "1.0": 1.0,
+                "true": 1.0,
+                "yes": 1.0,
+                "0": 0.0,
+                "0.0": 0.0,
+                "false": 0.0,
+                "no": 0.0,
+            }
+        )
+    )
     bad = np.flatnonzero(ev.isna().to_numpy())
     if len(bad):
         i = int(bad[0])
-        raise DataError(f"The event indicator '{df[ecol].iloc[i]}' is not 0 or 1.", row=line_of(i),
-                        column=ecol, case_id=str(ids.iloc[i]), fix="write 1 (event observed) or 0 (censored)")
+        raise DataError(
+            f"The event indicator '{df[ecol].iloc[i]}' is not 0 or 1.",
+            row=line_of(i),
+            column=ecol,
+            case_id=str(ids.iloc[i]),
+            fix="write 1 (event observed) or 0 (censored)",
+        )
     return time, ev.to_numpy(np.float64)

@@ -24,13 +24,24 @@ EEG_LEADS = ["Fp1", "Fp2", "Cz"]
 
 def _config(tmp_path: Path, data: Path, modality: dict[str, Any], **data_keys: Any) -> Path:
     cfg = {
-        "name": "formats", "seed": 0, "output_dir": str(tmp_path / "runs"),
-        "data": {"manifest": str(data / "manifest.csv"), "patient_column": "patient_id", **data_keys},
+        "name": "formats",
+        "seed": 0,
+        "output_dir": str(tmp_path / "runs"),
+        "data": {
+            "manifest": str(data / "manifest.csv"),
+            "patient_column": "patient_id",
+            **data_keys,
+        },
         "modalities": [modality],
         "fusion": {"name": "concat", "dim": 8},
         "tasks": [{"name": "diagnosis", "label": "label", "classes": ["healthy", "disease"]}],
-        "train": {"epochs": 1, "batch_size": 16, "progress": False, "early_stopping": None,
-                  "small_data": "off"},
+        "train": {
+            "epochs": 1,
+            "batch_size": 16,
+            "progress": False,
+            "early_stopping": None,
+            "small_data": "off",
+        },
     }
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -49,12 +60,14 @@ def _run(command: str, cfg: Path, code: int, *needles: str) -> str:
 
 
 def _manifest(data: Path, column: str, cells: list[str], labels: np.ndarray) -> None:
-    pd.DataFrame({
-        "case_id": [f"case_{i:03d}" for i in range(N)],
-        "patient_id": [f"p{i:03d}" for i in range(N)],
-        "label": np.where(labels == 1, "disease", "healthy"),
-        column: cells,
-    }).to_csv(data / "manifest.csv", index=False)
+    pd.DataFrame(
+        {
+            "case_id": [f"case_{i:03d}" for i in range(N)],
+            "patient_id": [f"p{i:03d}" for i in range(N)],
+            "label": np.where(labels == 1, "disease", "healthy"),
+            column: cells,
+        }
+    ).to_csv(data / "manifest.csv", index=False)
 
 
 @pytest.fixture(scope="module")
@@ -68,18 +81,32 @@ def eeg_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cells = []
     for i, y in enumerate(labels):
         eeg = rng.normal(0, 20, (3, t.size)) + y * 40 * np.sin(2 * np.pi * 10 * t)  # alpha when ill
-        signals = [EdfSignal(np.clip(x, -450, 450), 128, label=n, physical_dimension="uV",
-                             physical_range=(-500, 500)) for x, n in zip(eeg, EEG_LEADS, strict=True)]
+        signals = [
+            EdfSignal(
+                np.clip(x, -450, 450),
+                128,
+                label=n,
+                physical_dimension="uV",
+                physical_range=(-500, 500),
+            )
+            for x, n in zip(eeg, EEG_LEADS, strict=True)
+        ]
         signals.append(EdfSignal(rng.uniform(94, 99, 4), 1, label="SpO2", physical_range=(0, 100)))
-        Edf(signals, annotations=[EdfAnnotation(1.0, None, "eyes closed")]).write(data / "eeg" / f"{i}.edf")
+        Edf(signals, annotations=[EdfAnnotation(1.0, None, "eyes closed")]).write(
+            data / "eeg" / f"{i}.edf"
+        )
         cells.append(f"eeg/{i}.edf")
     _manifest(data, "eeg", cells, labels)
     return data
 
 
 def test_eeg_edf_validate_and_fit(eeg_data: Path, tmp_path: Path) -> None:
-    eeg = {"name": "eeg", "kind": "signal", "column": "eeg",
-           "preprocessing": {"rate": 64, "length": 256, "lead_names": EEG_LEADS}}
+    eeg = {
+        "name": "eeg",
+        "kind": "signal",
+        "column": "eeg",
+        "preprocessing": {"rate": 64, "length": 256, "lead_names": EEG_LEADS},
+    }
     cfg = _config(tmp_path, eeg_data, eeg)
     _run("validate", cfg, 0, f"all {N} cases are valid")
     _run("fit", cfg, 0)
@@ -89,7 +116,12 @@ def test_eeg_edf_validate_and_fit(eeg_data: Path, tmp_path: Path) -> None:
 
 
 def test_eeg_of_mixed_rates_without_lead_names_is_refused(eeg_data: Path, tmp_path: Path) -> None:
-    eeg = {"name": "eeg", "kind": "signal", "column": "eeg", "preprocessing": {"rate": 64, "length": 256}}
+    eeg = {
+        "name": "eeg",
+        "kind": "signal",
+        "column": "eeg",
+        "preprocessing": {"rate": 64, "length": 256},
+    }
     cfg = _config(tmp_path, eeg_data, eeg)
     for command in ("validate", "fit"):
         _run(command, cfg, 2, "0.edf", "Fp1, Fp2, Cz at 128 Hz", "SpO2 at 1 Hz", "lead_names")
@@ -110,17 +142,27 @@ def series_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         uid = generate_uid()
         for k in range(4):
             stored = rng.integers(900, 1100, (8, 8)) + (200 if y and k == 2 else 0)
-            write_dicom_file(folder / f"IM{3 - k:04d}", stored.astype(np.uint16), intercept=-1024.0,
-                             position=(0.0, 0.0, 2.5 * k), orientation=(1, 0, 0, 0, 1, 0),
-                             series_uid=uid)
+            write_dicom_file(
+                folder / f"IM{3 - k:04d}",
+                stored.astype(np.uint16),
+                intercept=-1024.0,
+                position=(0.0, 0.0, 2.5 * k),
+                orientation=(1, 0, 0, 0, 1, 0),
+                series_uid=uid,
+            )
         cells.append(f"ct/case_{i:03d}")
     _manifest(data, "ct", cells, labels)
     return data
 
 
 def test_dicom_series_folders_validate_and_fit(series_data: Path, tmp_path: Path) -> None:
-    ct = {"name": "ct", "kind": "image", "column": "ct", "encoder": {"name": "cnn"},
-          "preprocessing": {"size": [4, 8, 8], "window": "header"}}
+    ct = {
+        "name": "ct",
+        "kind": "image",
+        "column": "ct",
+        "encoder": {"name": "cnn"},
+        "preprocessing": {"size": [4, 8, 8], "window": "header"},
+    }
     cfg = _config(tmp_path, series_data, ct, cache="disk", cache_dir=str(tmp_path / "cache"))
     _run("validate", cfg, 0, f"all {N} cases are valid")
     _run("fit", cfg, 0)

@@ -17,23 +17,39 @@ from fusiondx.errors import DataError
 AXIAL = (1, 0, 0, 0, 1, 0)
 
 
-def _series(folder: Path, zs: list[float], *, names: list[str] | None = None,
-            orientation: tuple[float, ...] | None = AXIAL, shape: tuple[int, int] = (4, 5),
-            instance: list[int] | None = None, seed: int = 0) -> dict[float, np.ndarray]:
+def _series(
+    folder: Path,
+    zs: list[float],
+    *,
+    names: list[str] | None = None,
+    orientation: tuple[float, ...] | None = AXIAL,
+    shape: tuple[int, int] = (4, 5),
+    instance: list[int] | None = None,
+    seed: int = 0,
+) -> dict[float, np.ndarray]:
     """Write one slice per z (file names in the given order); return physical slices by z."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     uid = generate_uid()
-    row, col = np.array((orientation or AXIAL)[:3], float), np.array((orientation or AXIAL)[3:], float)
+    row, col = (
+        np.array((orientation or AXIAL)[:3], float),
+        np.array((orientation or AXIAL)[3:], float),
+    )
     normal = np.cross(row, col)
     out = {}
     for i, z in enumerate(zs):
         stored = rng.integers(0, 4096, shape).astype(np.uint16)
         slope = 1.0 + i  # a rescale of its own per slice
-        write_dicom_file(folder / (names[i] if names else f"s{i}.dcm"), stored, slope=slope,
-                         intercept=-1024.0, series_uid=uid,
-                         position=None if orientation is None else tuple(normal * z + [3.0, -2.0, 0.0]),
-                         orientation=orientation, instance=None if instance is None else instance[i])
+        write_dicom_file(
+            folder / (names[i] if names else f"s{i}.dcm"),
+            stored,
+            slope=slope,
+            intercept=-1024.0,
+            series_uid=uid,
+            position=None if orientation is None else tuple(normal * z + [3.0, -2.0, 0.0]),
+            orientation=orientation,
+            instance=None if instance is None else instance[i],
+        )
         out[z] = stored.astype(np.float32) * slope - 1024.0
     return out
 
@@ -48,8 +64,12 @@ def _msg(ei: pytest.ExceptionInfo[DataError], *paths: Path) -> str:
 
 def test_slices_sorted_along_an_oblique_normal_with_rescale(tmp_path: Path) -> None:
     oblique = (1, 0, 0, 0, np.cos(0.4), np.sin(0.4))
-    slices = _series(tmp_path / "ct", [20.0, -5.0, 7.5, 0.0], names=["a.dcm", "b.dcm", "c", "d.dicom"],
-                     orientation=oblique)
+    slices = _series(
+        tmp_path / "ct",
+        [20.0, -5.0, 7.5, 0.0],
+        names=["a.dcm", "b.dcm", "c", "d.dicom"],
+        orientation=oblique,
+    )
     (tmp_path / "ct" / "notes.json").write_text("{}")  # side files are left alone
     (tmp_path / "ct" / ".DS_Store").write_bytes(b"\x00")
     rec = read_image(tmp_path / "ct")
@@ -58,14 +78,24 @@ def test_slices_sorted_along_an_oblique_normal_with_rescale(tmp_path: Path) -> N
     assert rec.meta["slice_order"] == "position" and rec.meta["n_slices"] == 4
     assert rec.meta["window_center"] == 40.0
     assert rec.path == tmp_path / "ct"
-    assert sorted(f.name for f in image_files(tmp_path / "ct")) == ["a.dcm", "b.dcm", "c", "d.dicom"]
+    assert sorted(f.name for f in image_files(tmp_path / "ct")) == [
+        "a.dcm",
+        "b.dcm",
+        "c",
+        "d.dicom",
+    ]
     out = preprocess_image(rec, size=(2, 8, 8), window="header")
     assert out.shape == (1, 2, 8, 8) and np.isfinite(out).all()
 
 
 def test_instance_number_then_file_name_as_fallbacks(tmp_path: Path) -> None:
-    slices = _series(tmp_path / "inst", [0.0, 1.0, 2.0], names=["x.dcm", "y.dcm", "z.dcm"],
-                     orientation=None, instance=[3, 1, 2])
+    slices = _series(
+        tmp_path / "inst",
+        [0.0, 1.0, 2.0],
+        names=["x.dcm", "y.dcm", "z.dcm"],
+        orientation=None,
+        instance=[3, 1, 2],
+    )
     rec = read_image(tmp_path / "inst")
     assert rec.meta["slice_order"] == "instance"
     np.testing.assert_array_equal(rec.array[0], np.stack([slices[1.0], slices[2.0], slices[0.0]]))
@@ -79,8 +109,13 @@ def test_instance_number_then_file_name_as_fallbacks(tmp_path: Path) -> None:
 def test_inconsistent_slice_shape_names_folder_and_slice(tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
     _series(folder, [0.0, 1.0, 2.0])
-    write_dicom_file(folder / "s1.dcm", np.zeros((6, 6), np.uint16), position=(3.0, -2.0, 1.0),
-                     orientation=AXIAL, series_uid=None)
+    write_dicom_file(
+        folder / "s1.dcm",
+        np.zeros((6, 6), np.uint16),
+        position=(3.0, -2.0, 1.0),
+        orientation=AXIAL,
+        series_uid=None,
+    )
     with pytest.raises(DataError) as ei:
         read_image(folder)
     # s1 now also belongs to another series: either complaint must name the folder and s1.

@@ -15,10 +15,13 @@ from fusiondx.errors import DataError
 RANGE = (-500.0, 500.0)
 
 
-def _signals(rng: np.random.Generator, names: list[str], rate: int, seconds: int = 2,
-             cls: type = EdfSignal) -> tuple[list, np.ndarray]:
+def _signals(
+    rng: np.random.Generator, names: list[str], rate: int, seconds: int = 2, cls: type = EdfSignal
+) -> tuple[list, np.ndarray]:
     data = np.clip(rng.normal(0, 60, (len(names), rate * seconds)), -450, 450)
-    return [cls(d, rate, label=n, physical_range=RANGE) for d, n in zip(data, names, strict=True)], data
+    return [
+        cls(d, rate, label=n, physical_range=RANGE) for d, n in zip(data, names, strict=True)
+    ], data
 
 
 def _msg(ei: pytest.ExceptionInfo[DataError], path: Path) -> str:

@@ -12,8 +12,10 @@ from fusiondx.data.preprocessors.tabular import TabularPreprocessor
 from fusiondx.data.preprocessors.text import TextPreprocessor
 
 _BY_KIND: dict[str, type[Preprocessor]] = {
-    "image": ImagePreprocessor, "signal": SignalPreprocessor,
-    "text": TextPreprocessor, "tabular": TabularPreprocessor,
+    "image": ImagePreprocessor,
+    "signal": SignalPreprocessor,
+    "text": TextPreprocessor,
+    "tabular": TabularPreprocessor,
 }
 
 
@@ -21,5 +23,11 @@ def make_preprocessor(cfg: Any, root: Path) -> Preprocessor:
     return _BY_KIND[cfg.kind](cfg, root)
 
 
-__all__ = ["Preprocessor", "make_preprocessor", "ImagePreprocessor", "SignalPreprocessor",
-           "TabularPreprocessor", "TextPreprocessor"]
+__all__ = [
+    "Preprocessor",
+    "make_preprocessor",
+    "ImagePreprocessor",
+    "SignalPreprocessor",
+    "TabularPreprocessor",
+    "TextPreprocessor",
+]

@@ -62,8 +62,15 @@ class Preprocessor:
         """Per-case array shapes and dtypes, keyed by array name ('' for a single tensor)."""
         raise NotImplementedError
 
-    def transform(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, out: Arrays,
-                  errors: list[DataError], advance: Callable[[int], None]) -> None:
+    def transform(
+        self,
+        df: pd.DataFrame,
+        present: np.ndarray,
+        ids: pd.Series,
+        out: Arrays,
+        errors: list[DataError],
+        advance: Callable[[int], None],
+    ) -> None:
         """Fill ``out`` (already allocated, zeros) for the present cases; append failures to errors."""
         raise NotImplementedError
 
@@ -91,22 +98,40 @@ class FilePreprocessor(Preprocessor):
     def input_files(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> list[Path]:
         return [f for _, path in self.iter_paths(df, present, ids, []) for f in self.files_of(path)]
 
-    def iter_paths(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series,
-                   errors: list[DataError]) -> Iterator[tuple[int, Path]]:
+    def iter_paths(
+        self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, errors: list[DataError]
+    ) -> Iterator[tuple[int, Path]]:
         col = self.cfg.column
         for pos in np.flatnonzero(present):
             try:
-                yield int(pos), resolve_path(str(df[col].iloc[pos]), self.root, column=col,
-                                             case_id=str(ids.iloc[pos]), row=line_of(int(pos)))
+                yield (
+                    int(pos),
+                    resolve_path(
+                        str(df[col].iloc[pos]),
+                        self.root,
+                        column=col,
+                        case_id=str(ids.iloc[pos]),
+                        row=line_of(int(pos)),
+                    ),
+                )
             except DataError as err:
                 errors.append(err)
 
-    def transform(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, out: Arrays,
-                  errors: list[DataError], advance: Callable[[int], None]) -> None:
+    def transform(
+        self,
+        df: pd.DataFrame,
+        present: np.ndarray,
+        ids: pd.Series,
+        out: Arrays,
+        errors: list[DataError],
+        advance: Callable[[int], None],
+    ) -> None:
         col = self.cfg.column
         for pos, path in self.iter_paths(df, present, ids, errors):
             try:
                 out[""][pos] = self.load_case(path, str(ids.iloc[pos]))
             except DataError as err:
-                errors.append(err.at(case_id=str(ids.iloc[pos]), row=line_of(pos), column=col, file=path))
+                errors.append(
+                    err.at(case_id=str(ids.iloc[pos]), row=line_of(pos), column=col, file=path)
+                )
             advance(1)

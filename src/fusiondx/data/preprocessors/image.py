@@ -37,19 +37,33 @@ class ImagePreprocessor(FilePreprocessor):
 
     def __init__(self, cfg: object, root: Path) -> None:
         super().__init__(cfg, root)
-        self.upscaled: list[tuple[str, tuple[int, ...]]] = []  # (case id, spatial shape in the file)
+        self.upscaled: list[
+            tuple[str, tuple[int, ...]]
+        ] = []  # (case id, spatial shape in the file)
 
     def spec(self) -> ModalitySpec:
         p = self.cfg.preprocessing
-        return ModalitySpec(self.name, "image", in_channels=p.channels, spatial_dims=len(p.size),
-                            image_size=tuple(p.size))
+        return ModalitySpec(
+            self.name,
+            "image",
+            in_channels=p.channels,
+            spatial_dims=len(p.size),
+            image_size=tuple(p.size),
+        )
 
     def shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         p = self.cfg.preprocessing
         return {"": ((p.channels, *p.size), np.dtype(np.float32))}
 
-    def transform(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, out: Arrays,
-                  errors: list[DataError], advance: Callable[[int], None]) -> None:
+    def transform(
+        self,
+        df: pd.DataFrame,
+        present: np.ndarray,
+        ids: pd.Series,
+        out: Arrays,
+        errors: list[DataError],
+        advance: Callable[[int], None],
+    ) -> None:
         self.upscaled = []
         super().transform(df, present, ids, out, errors, advance)
 
@@ -60,7 +74,9 @@ class ImagePreprocessor(FilePreprocessor):
         rec = read_image(path, root=self.root)
         shape = tuple(int(s) for s in rec.array.shape[1:])
         size = self.cfg.preprocessing.size
-        if len(shape) == len(size) and any(t > UPSCALE_WARN * s for t, s in zip(size, shape, strict=True)):
+        if len(shape) == len(size) and any(
+            t > UPSCALE_WARN * s for t, s in zip(size, shape, strict=True)
+        ):
             self.upscaled.append((case_id, shape))
         return self._preprocess(rec)
 
@@ -70,17 +86,21 @@ class ImagePreprocessor(FilePreprocessor):
     def _preprocess(self, rec: ImageRecord) -> np.ndarray:
         p = self.cfg.preprocessing
         window = tuple(p.window) if isinstance(p.window, (list, tuple)) else p.window
-        return preprocess_image(rec, size=p.size, channels=p.channels, normalize=p.normalize, window=window)
+        return preprocess_image(
+            rec, size=p.size, channels=p.channels, normalize=p.normalize, window=window
+        )
 
     def found(self) -> tuple[list[int], list[str]]:
         if not self.upscaled:
             return [], []
         size = "x".join(map(str, self.cfg.preprocessing.size))
         shown = some_cases([f"{c} {'x'.join(map(str, s))}" for c, s in self.upscaled])
-        return [], [f"modality '{self.name}': {len(self.upscaled)} image(s) are upscaled more than "
-                    f"{UPSCALE_WARN:g}x in an axis to the model size {size} (e.g. {shown}); so small an "
-                    "image holds little detail (an icon, a thumbnail, a wrong file?): check them, or "
-                    f"lower modalities[{self.name}].preprocessing.size"]
+        return [], [
+            f"modality '{self.name}': {len(self.upscaled)} image(s) are upscaled more than "
+            f"{UPSCALE_WARN:g}x in an axis to the model size {size} (e.g. {shown}); so small an "
+            "image holds little detail (an icon, a thumbnail, a wrong file?): check them, or "
+            f"lower modalities[{self.name}].preprocessing.size"
+        ]
 
 
 def preprocess_image(

@@ -57,7 +57,9 @@ class SignalPreprocessor(FilePreprocessor):
         errors: list[DataError] = []
         paths = list(self.iter_paths(df, present, ids, errors))
         if len(paths) > LEAD_SAMPLE:
-            paths = [paths[i] for i in np.linspace(0, len(paths) - 1, LEAD_SAMPLE).round().astype(int)]
+            paths = [
+                paths[i] for i in np.linspace(0, len(paths) - 1, LEAD_SAMPLE).round().astype(int)
+            ]
         votes: Counter[int] = Counter()
         for pos, path in paths:
             try:
@@ -72,8 +74,12 @@ class SignalPreprocessor(FilePreprocessor):
         self.lead_votes = dict(votes)
 
     def spec(self) -> ModalitySpec:
-        return ModalitySpec(self.name, "signal", in_channels=int(self.n_leads or 1),
-                            length=self.cfg.preprocessing.length)
+        return ModalitySpec(
+            self.name,
+            "signal",
+            in_channels=int(self.n_leads or 1),
+            length=self.cfg.preprocessing.length,
+        )
 
     def shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         return {"": ((int(self.n_leads or 1), self.cfg.preprocessing.length), np.dtype(np.float32))}
@@ -86,9 +92,16 @@ class SignalPreprocessor(FilePreprocessor):
         rec = read_signal(path, source_rate=p.source_rate, root=self.root, lead_names=p.lead_names)
         if self.lead_votes and rec.array.shape[0] != self.n_leads:
             raise self._odd_leads(rec.array.shape[0], rec.lead_names, rec.path)
-        return preprocess_signal(rec, rate=p.rate, length=p.length, leads=self.n_leads,
-                                 lead_names=p.lead_names, normalize=p.normalize, crop=p.crop,
-                                 min_fraction=p.min_fraction)
+        return preprocess_signal(
+            rec,
+            rate=p.rate,
+            length=p.length,
+            leads=self.n_leads,
+            lead_names=p.lead_names,
+            normalize=p.normalize,
+            crop=p.crop,
+            min_fraction=p.min_fraction,
+        )
 
     def _odd_leads(self, n: int, names: list[str], path: Path | None) -> DataError:
         votes = self.lead_votes or {}
@@ -98,9 +111,10 @@ class SignalPreprocessor(FilePreprocessor):
             f"{sum(votes.values())} training records read have {major}: with no `leads:` in the "
             f"config, the lead count was inferred from the majority of the records",
             fix=f"if {major} leads is right, fix or remove the case(s) with other lead counts, or pick "
-                f"leads by name with lead_names; otherwise set `leads:` (e.g. `leads: {major}`) under "
-                f"modalities[{self.name}].preprocessing",
-            file=path)
+            f"leads by name with lead_names; otherwise set `leads:` (e.g. `leads: {major}`) under "
+            f"modalities[{self.name}].preprocessing",
+            file=path,
+        )
 
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n_leads": self.n_leads}

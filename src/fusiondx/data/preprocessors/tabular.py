@@ -14,8 +14,10 @@ from fusiondx.errors import DataError, case_of, line_of
 from fusiondx.types import ModalitySpec
 
 MISSING_ID, UNKNOWN_ID = 0, 1
-NOT_A_NUMBER_FIX = ("write a number, leave the cell empty for a missing value, or list the column "
-                    "under 'categorical' if it holds categories")
+NOT_A_NUMBER_FIX = (
+    "write a number, leave the cell empty for a missing value, or list the column "
+    "under 'categorical' if it holds categories"
+)
 
 
 class TabularPreprocessor(Preprocessor):
@@ -50,9 +52,15 @@ class TabularPreprocessor(Preprocessor):
             num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
             bad = np.flatnonzero((np.isnan(num) & raw.notna().to_numpy()) | np.isinf(num))
             for i in bad:
-                errors.append(DataError(
-                    f"The value '{raw.iloc[i]}' is not a finite number.",
-                    row=line_of(int(i)), column=col, case_id=case_of(ids, int(i)), fix=NOT_A_NUMBER_FIX))
+                errors.append(
+                    DataError(
+                        f"The value '{raw.iloc[i]}' is not a finite number.",
+                        row=line_of(int(i)),
+                        column=col,
+                        case_id=case_of(ids, int(i)),
+                        fix=NOT_A_NUMBER_FIX,
+                    )
+                )
 
     def fit(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> None:
         x = self.numbers(df)[present]
@@ -67,11 +75,16 @@ class TabularPreprocessor(Preprocessor):
             mean, std = np.zeros_like(mean), np.ones_like(std)
         self.mean = [float(v) if np.isfinite(v) else 0.0 for v in mean]
         self.std = [float(v) if np.isfinite(v) and v > 0 else 1.0 for v in std]
-        self.vocab = {c: sorted(df.loc[present, c].dropna().astype(str).unique()) for c in self.categorical}
+        self.vocab = {
+            c: sorted(df.loc[present, c].dropna().astype(str).unique()) for c in self.categorical
+        }
 
     def notes(self) -> list[str]:
-        return [f"column '{c}' of modality '{self.name}' has no value in any training case; the model "
-                "will only ever see it as missing" for c in self.empty_on_train]
+        return [
+            f"column '{c}' of modality '{self.name}' has no value in any training case; the model "
+            "will only ever see it as missing"
+            for c in self.empty_on_train
+        ]
 
     def spec(self) -> ModalitySpec:
         cards = tuple(len(self.vocab.get(c, [])) + 2 for c in self.categorical)
@@ -79,12 +92,21 @@ class TabularPreprocessor(Preprocessor):
 
     def shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         n, k = len(self.numeric), len(self.categorical)
-        return {"numeric": ((n,), np.dtype(np.float32)),
-                "numeric_missing": ((n,), np.dtype(np.float32)),
-                "categorical": ((k,), np.dtype(np.int64))}
+        return {
+            "numeric": ((n,), np.dtype(np.float32)),
+            "numeric_missing": ((n,), np.dtype(np.float32)),
+            "categorical": ((k,), np.dtype(np.int64)),
+        }
 
-    def transform(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, out: Arrays,
-                  errors: list[DataError], advance: Callable[[int], None]) -> None:
+    def transform(
+        self,
+        df: pd.DataFrame,
+        present: np.ndarray,
+        ids: pd.Series,
+        out: Arrays,
+        errors: list[DataError],
+        advance: Callable[[int], None],
+    ) -> None:
         before = len(errors)
         self.check(df, ids, errors)
         if len(errors) > before:
@@ -99,7 +121,9 @@ class TabularPreprocessor(Preprocessor):
         for j, col in enumerate(self.categorical):
             index = {v: i + 2 for i, v in enumerate(self.vocab[col])}
             values = df[col]
-            ids_col = np.array([MISSING_ID if pd.isna(v) else index.get(str(v), UNKNOWN_ID) for v in values])
+            ids_col = np.array(
+                [MISSING_ID if pd.isna(v) else index.get(str(v), UNKNOWN_ID) for v in values]
+            )
             out["categorical"][rows, j] = ids_col[rows]
         advance(len(rows))
 

@@ -32,8 +32,9 @@ class TextPreprocessor(Preprocessor):
         self.tokenizer: Tokenizer | None = None
         self.blank: list[tuple[int, str]] = []  # (position, case id) of texts holding nothing
 
-    def _texts(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series,
-               errors: list[DataError]) -> dict[int, str]:
+    def _texts(
+        self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, errors: list[DataError]
+    ) -> dict[int, str]:
         col, p = self.cfg.column, self.cfg.preprocessing
         out = {}
         for pos in np.flatnonzero(present):
@@ -76,22 +77,35 @@ class TextPreprocessor(Preprocessor):
         length = self.cfg.preprocessing.max_length
         pad_id = tok.token_to_id(PAD)
         if pad_id != 0:
-            raise DataError(f"The tokenizer's padding token has id {pad_id}, not 0.",
-                            fix="use a tokenizer whose [PAD] token is id 0")
+            raise DataError(
+                f"The tokenizer's padding token has id {pad_id}, not 0.",
+                fix="use a tokenizer whose [PAD] token is id 0",
+            )
         tok.enable_truncation(max_length=length)
         tok.enable_padding(pad_id=0, pad_token=PAD, length=length)
         self.tokenizer = tok
 
     def spec(self) -> ModalitySpec:
         assert self.tokenizer is not None, "fit() or load_state() first"
-        return ModalitySpec(self.name, "text", vocab_size=self.tokenizer.get_vocab_size(),
-                            max_length=self.cfg.preprocessing.max_length)
+        return ModalitySpec(
+            self.name,
+            "text",
+            vocab_size=self.tokenizer.get_vocab_size(),
+            max_length=self.cfg.preprocessing.max_length,
+        )
 
     def shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         return {"": ((self.cfg.preprocessing.max_length,), np.dtype(np.int64))}
 
-    def transform(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, out: Arrays,
-                  errors: list[DataError], advance: Callable[[int], None]) -> None:
+    def transform(
+        self,
+        df: pd.DataFrame,
+        present: np.ndarray,
+        ids: pd.Series,
+        out: Arrays,
+        errors: list[DataError],
+        advance: Callable[[int], None],
+    ) -> None:
         assert self.tokenizer is not None, "fit() or load_state() first"
         texts = self._texts(df, present, ids, errors)
         # A report of only whitespace (an empty .txt, a cell of invisible characters) says
@@ -110,7 +124,8 @@ class TextPreprocessor(Preprocessor):
         n = len(self.blank)
         return [p for p, _ in self.blank], [
             f"modality '{self.name}': {n} {self.name} text(s) hold only whitespace (e.g. "
-            f"{some_cases([c for _, c in self.blank])}); they are treated as missing, like an empty cell"]
+            f"{some_cases([c for _, c in self.blank])}); they are treated as missing, like an empty cell"
+        ]
 
     def input_files(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> list[Path]:
         col = self.cfg.column
@@ -119,8 +134,15 @@ class TextPreprocessor(Preprocessor):
             value = str(df[col].iloc[pos])
             if value.strip().lower().endswith(".txt") and "\n" not in value.strip():
                 try:
-                    out.append(resolve_path(value, self.root, column=col, case_id=str(ids.iloc[pos]),
-                                            row=line_of(int(pos))))
+                    out.append(
+                        resolve_path(
+                            value,
+                            self.root,
+                            column=col,
+                            case_id=str(ids.iloc[pos]),
+                            row=line_of(int(pos)),
+                        )
+                    )
                 except DataError:
                     continue  # reported when decoding
         return out
@@ -138,16 +160,28 @@ def _new_tokenizer(kind: str, vocab_size: int, min_frequency: int) -> tuple[Toke
     if kind == "wordpiece":
         # Trained as BPE with half the budget; _wordpiece_from_bpe adds the '##' pieces.
         tok = Tokenizer(models.BPE(unk_token=UNK))
-        trainer = trainers.BpeTrainer(vocab_size=max(vocab_size // 2, 4), min_frequency=min_frequency,
-                                      special_tokens=special, show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=max(vocab_size // 2, 4),
+            min_frequency=min_frequency,
+            special_tokens=special,
+            show_progress=False,
+        )
     elif kind == "bpe":
         tok = Tokenizer(models.BPE(unk_token=UNK))
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                      special_tokens=special, show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=special,
+            show_progress=False,
+        )
     else:
         tok = Tokenizer(models.WordLevel(unk_token=UNK))
-        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                            special_tokens=special, show_progress=False)
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=special,
+            show_progress=False,
+        )
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     return tok, trainer
 
@@ -163,8 +197,13 @@ def _wordpiece_from_bpe(bpe: Tokenizer) -> Tokenizer:
     """
     pieces = {t for t in bpe.get_vocab() if t not in (PAD, UNK)}
     ordered = [PAD, UNK, *sorted(pieces | {f"##{t}" for t in pieces})]
-    tok = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(ordered)}, unk_token=UNK,
-                                     continuing_subword_prefix="##"))
+    tok = Tokenizer(
+        models.WordPiece(
+            vocab={t: i for i, t in enumerate(ordered)},
+            unk_token=UNK,
+            continuing_subword_prefix="##",
+        )
+    )
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     return tok
 

@@ -123,15 +123,21 @@ class ImageReader(Reader):
 class SignalReader(Reader):
     """Decodes a signal file into a :class:`SignalRecord` (float32 ``(leads, samples)``)."""
 
-    def read(self, path: Path, *, source_rate: float | None = None, root: Path | None = None,
-             lead_names: list[str] | None = None) -> SignalRecord:
+    def read(
+        self,
+        path: Path,
+        *,
+        source_rate: float | None = None,
+        root: Path | None = None,
+        lead_names: list[str] | None = None,
+    ) -> SignalRecord:
         """Args:
-            path: the file or record.
-            source_rate: the rate of files that carry none (CSV, ``.npy``); ignored by formats
-                whose header states it.
-            root: the data root every further file the record names must stay under.
-            lead_names: the leads the config selects; a reader may use it to read only those
-                (EDF channels of another sampling rate), never to reorder or rename.
+        path: the file or record.
+        source_rate: the rate of files that carry none (CSV, ``.npy``); ignored by formats
+            whose header states it.
+        root: the data root every further file the record names must stay under.
+        lead_names: the leads the config selects; a reader may use it to read only those
+            (EDF channels of another sampling rate), never to reorder or rename.
         """
         raise NotImplementedError
 

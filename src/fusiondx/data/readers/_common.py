@@ -60,4 +60,5 @@ def confine(path: Path, root: Path | None, *, what: str, file: Path) -> None:
         raise DataError(
             f"The {what} points outside the data root '{root_r}' (it resolves to '{full}').",
             file=file,
-            fix="move the file under the data root, or set data.root to a folder containing it")
+            fix="move the file under the data root, or set data.root to a folder containing it",
+        )

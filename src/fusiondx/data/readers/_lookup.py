@@ -60,8 +60,11 @@ def find_reader(path: Path, kind: str) -> Any:
         raise DataError("file not found", fix=_NOT_FOUND_FIX + extra, file=path)
     known = ", ".join(suffixes(kind))
     if path.is_dir():
-        raise DataError(f"the path is a folder, not {'an' if kind[0] in 'aeiou' else 'a'} {kind} file",
-                        fix=f"point the manifest at one {kind} file ({known})", file=path)
+        raise DataError(
+            f"the path is a folder, not {'an' if kind[0] in 'aeiou' else 'a'} {kind} file",
+            fix=f"point the manifest at one {kind} file ({known})",
+            file=path,
+        )
     hit = match_suffix(path.name, kind)
     if hit is not None:
         return hit.cls()

@@ -15,13 +15,19 @@ decoders share); its ``decoder`` option picks the class that builds it, one modu
 from __future__ import annotations
 
 from fusiondx.heads.generation._base import (
-           CONTEXTS,
-           TEXT_METRICS,
-           GenerationHead,
-           gnmt_length_penalty,
+    CONTEXTS,
+    TEXT_METRICS,
+    GenerationHead,
+    gnmt_length_penalty,
 )
 from fusiondx.heads.generation.lstm import LSTMGenerationHead
 from fusiondx.heads.generation.transformer import TransformerGenerationHead
 
-__all__ = ["CONTEXTS", "TEXT_METRICS", "GenerationHead", "LSTMGenerationHead", "TransformerGenerationHead",
-           "gnmt_length_penalty"]
+__all__ = [
+    "CONTEXTS",
+    "TEXT_METRICS",
+    "GenerationHead",
+    "LSTMGenerationHead",
+    "TransformerGenerationHead",
+    "gnmt_length_penalty",
+]

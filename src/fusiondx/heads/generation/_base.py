@@ -91,13 +91,17 @@ class GenerationHead(Head):
         """``GenerationHead(decoder=...)`` builds the class of that decoder kind."""
         kinds = GenerationHead._kinds
         if decoder not in kinds:
-            raise ConfigError(f"the generation head has no decoder '{decoder}'",
-                              fix=f"use one of: {', '.join(sorted(kinds))}")
+            raise ConfigError(
+                f"the generation head has no decoder '{decoder}'",
+                fix=f"use one of: {', '.join(sorted(kinds))}",
+            )
         if cls is GenerationHead:
             cls = kinds[decoder]
         elif decoder != cls.decoder_kind:
-            raise ConfigError(f"{cls.__name__} is the '{cls.decoder_kind}' decoder, not '{decoder}'",
-                              fix=f"build GenerationHead(decoder='{decoder}') instead")
+            raise ConfigError(
+                f"{cls.__name__} is the '{cls.decoder_kind}' decoder, not '{decoder}'",
+                fix=f"build GenerationHead(decoder='{decoder}') instead",
+            )
         return super().__new__(cls)
 
     @classmethod
@@ -105,14 +109,41 @@ class GenerationHead(Head):
         """The decoder kinds there are (the ``decoder`` option's values)."""
         return sorted(GenerationHead._kinds)
 
-    def __init__(self, *, in_dim: int, vocab_size: int, max_length: int, bos_id: int, eos_id: int,
-                 pad_id: int = 0, unk_id: int | None = 1, decoder: str = "transformer", layers: int = 2,
-                 heads: int = 4, dropout: float = 0.1, beam_size: int = 1, length_penalty: float = 1.0,
-                 context: str = "all") -> None:
+    def __init__(
+        self,
+        *,
+        in_dim: int,
+        vocab_size: int,
+        max_length: int,
+        bos_id: int,
+        eos_id: int,
+        pad_id: int = 0,
+        unk_id: int | None = 1,
+        decoder: str = "transformer",
+        layers: int = 2,
+        heads: int = 4,
+        dropout: float = 0.1,
+        beam_size: int = 1,
+        length_penalty: float = 1.0,
+        context: str = "all",
+    ) -> None:
         super().__init__()
-        _validate(in_dim=in_dim, vocab_size=vocab_size, max_length=max_length, bos_id=bos_id,
-                  eos_id=eos_id, pad_id=pad_id, unk_id=unk_id, decoder=decoder, layers=layers, heads=heads,
-                  dropout=dropout, beam_size=beam_size, length_penalty=length_penalty, context=context)
+        _validate(
+            in_dim=in_dim,
+            vocab_size=vocab_size,
+            max_length=max_length,
+            bos_id=bos_id,
+            eos_id=eos_id,
+            pad_id=pad_id,
+            unk_id=unk_id,
+            decoder=decoder,
+            layers=layers,
+            heads=heads,
+            dropout=dropout,
+            beam_size=beam_size,
+            length_penalty=length_penalty,
+            context=context,
+        )
         self.in_dim, self.vocab_size, self.max_length = in_dim, vocab_size, max_length
         self.bos_id, self.eos_id, self.pad_id, self.unk_id = bos_id, eos_id, pad_id, unk_id
         self.context = context
@@ -121,7 +152,7 @@ class GenerationHead(Head):
 
         self.embed = nn.Embedding(vocab_size, in_dim)
         # Small init: with the tied output projection, logits of an untrained head stay O(1).
-        nn.init.normal_(self.embed.weight, std=in_dim ** -0.5)
+        nn.init.normal_(self.embed.weight, std=in_dim**-0.5)
         self.out_bias = nn.Parameter(torch.zeros(vocab_size))
         # The "none" context: one learned token shared by every case, so shapes stay uniform
         # while the decoder learns nothing case-specific from it.
@@ -138,12 +169,15 @@ class GenerationHead(Head):
         """Create the decoder's layers (after the token embedding, whose width is ``in_dim``)."""
         raise NotImplementedError
 
-    def teacher_forced(self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor,
-                       inp: torch.Tensor) -> torch.Tensor:
+    def teacher_forced(
+        self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor, inp: torch.Tensor
+    ) -> torch.Tensor:
         """Logits (B, L, vocab_size) of the token after each of ``inp`` (B, L), all at once."""
         raise NotImplementedError
 
-    def decoding_state(self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor) -> dict[str, Any]:
+    def decoding_state(
+        self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor
+    ) -> dict[str, Any]:
         """What :meth:`step` needs to decode one token at a time, for N rows of ``memory``."""
         raise NotImplementedError
 
@@ -157,7 +191,9 @@ class GenerationHead(Head):
 
     # ------------------------------------------------------------------ conditioning
 
-    def _memory(self, fused: torch.Tensor, ctx: HeadContext | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _memory(
+        self, fused: torch.Tensor, ctx: HeadContext | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, in_dim) tokens to attend over and their (B, T) padding (True = ignore)."""
         b = fused.shape[0]
         if self.context == "none":
@@ -166,12 +202,16 @@ class GenerationHead(Head):
             mem = fused.unsqueeze(1)
         else:
             if ctx is None:
-                raise ValueError("the generation head with context='all' needs the HeadContext (the modality "
-                                 "tokens); pass ctx, or build the head with context='fused'")
+                raise ValueError(
+                    "the generation head with context='all' needs the HeadContext (the modality "
+                    "tokens); pass ctx, or build the head with context='fused'"
+                )
             mem, pad = ctx.memory(fused)
             if mem.shape[-1] != self.in_dim:
-                raise ValueError(f"modality tokens are {mem.shape[-1]} wide but the generation head's in_dim is "
-                                 f"{self.in_dim}; the tokens must have the fused vector's width")
+                raise ValueError(
+                    f"modality tokens are {mem.shape[-1]} wide but the generation head's in_dim is "
+                    f"{self.in_dim}; the tokens must have the fused vector's width"
+                )
             return mem, pad.to(mem.device)
         return mem, torch.zeros(b, 1, dtype=torch.bool, device=fused.device)
 
@@ -184,18 +224,28 @@ class GenerationHead(Head):
 
     # ------------------------------------------------------------------ training
 
-    def forward(self, fused: torch.Tensor, ctx: HeadContext | None = None,
-                target: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        fused: torch.Tensor,
+        ctx: HeadContext | None = None,
+        target: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Teacher-forced logits (B, L-1, vocab_size) that predict ``target[:, 1:]`` from ``target[:, :-1]``."""
         if target is None:
-            raise ValueError("GenerationHead.forward needs the reference tokens (target) for teacher forcing; "
-                             "use predict() to generate a report without them")
+            raise ValueError(
+                "GenerationHead.forward needs the reference tokens (target) for teacher forcing; "
+                "use predict() to generate a report without them"
+            )
         if target.dim() != 2 or target.shape[1] < 2:
-            raise ValueError(f"generation targets must be (batch, length >= 2) token ids, got shape "
-                             f"{tuple(target.shape)}")
+            raise ValueError(
+                f"generation targets must be (batch, length >= 2) token ids, got shape "
+                f"{tuple(target.shape)}"
+            )
         if target.shape[1] > self.max_length:
-            raise ValueError(f"generation targets are {target.shape[1]} tokens long but the head's max_length "
-                             f"is {self.max_length}")
+            raise ValueError(
+                f"generation targets are {target.shape[1]} tokens long but the head's max_length "
+                f"is {self.max_length}"
+            )
         memory, padding = self._memory(fused, ctx)
         return self.teacher_forced(fused, memory, padding, target[:, :-1].long())
 
@@ -204,8 +254,11 @@ class GenerationHead(Head):
         gold = target[:, 1:].long()
         if not (gold != self.pad_id).any():
             return no_loss(outputs)
-        return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]).float(), gold.reshape(-1),
-                               ignore_index=self.pad_id)
+        return F.cross_entropy(
+            outputs.reshape(-1, outputs.shape[-1]).float(),
+            gold.reshape(-1),
+            ignore_index=self.pad_id,
+        )
 
     # ------------------------------------------------------------------ incremental decoding
 
@@ -243,8 +296,9 @@ class GenerationHead(Head):
         return out
 
     @torch.no_grad()
-    def beam_search(self, fused: torch.Tensor, ctx: HeadContext | None = None,
-                    beam_size: int | None = None) -> torch.Tensor:
+    def beam_search(
+        self, fused: torch.Tensor, ctx: HeadContext | None = None, beam_size: int | None = None
+    ) -> torch.Tensor:
         """Beam search, batched over cases; returns each case's best beam.
 
         Beams are ranked by ``log P / ((5 + length) / 6) ** length_penalty`` (the GNMT penalty,
@@ -270,7 +324,11 @@ class GenerationHead(Head):
             logp = self._log_probs(self.step(tok, t, st)).view(b, k, v)
             logp = torch.where(done.unsqueeze(-1), finished_row, logp)
             cand = score.unsqueeze(-1) + logp  # (B, k, V) raw log-probabilities
-            cand_len = torch.where(done, length, torch.full_like(length, t + 1)).unsqueeze(-1).expand(-1, -1, v)
+            cand_len = (
+                torch.where(done, length, torch.full_like(length, t + 1))
+                .unsqueeze(-1)
+                .expand(-1, -1, v)
+            )
             ranked = cand / gnmt_length_penalty(cand_len, self.length_penalty)
             top = ranked.view(b, -1).topk(k, dim=-1).indices  # (B, k)
             beam, tok2 = top // v, top % v
@@ -291,8 +349,9 @@ class GenerationHead(Head):
         return seqs[torch.arange(b, device=dev), best]
 
     @torch.no_grad()
-    def sequence_score(self, fused: torch.Tensor, ctx: HeadContext | None, generated: torch.Tensor
-                       ) -> torch.Tensor:
+    def sequence_score(
+        self, fused: torch.Tensor, ctx: HeadContext | None, generated: torch.Tensor
+    ) -> torch.Tensor:
         """(B,) length-penalised log-probability of ``generated`` (ids after BOS, as ``predict`` gives).
 
         The ranking score of beam search: the tokens up to and including the first EOS (all of
@@ -333,35 +392,74 @@ class GenerationHead(Head):
         return {k: float(v) for k, v in text_metrics(hyps, refs, unk=self.unk_id).items()}
 
 
-def _validate(*, in_dim: int, vocab_size: int, max_length: int, bos_id: int, eos_id: int, pad_id: int,
-              unk_id: int | None, decoder: str, layers: int, heads: int, dropout: float, beam_size: int, length_penalty: float,
-              context: str) -> None:
+def _validate(
+    *,
+    in_dim: int,
+    vocab_size: int,
+    max_length: int,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    unk_id: int | None,
+    decoder: str,
+    layers: int,
+    heads: int,
+    dropout: float,
+    beam_size: int,
+    length_penalty: float,
+    context: str,
+) -> None:
     """Raise a ConfigError naming the first invalid option of the generation head."""
     what = "the generation head"
     if context not in CONTEXTS:
-        raise ConfigError(f"{what} has no context '{context}'",
-                          fix="use 'all' (every modality's tokens and the fused vector), 'fused' (the fused "
-                              "vector only) or 'none' (no conditioning, a language-model baseline)")
-    for name, value, low in (("in_dim", in_dim, 1), ("vocab_size", vocab_size, 3), ("max_length", max_length, 2),
-                             ("layers", layers, 1), ("heads", heads, 1), ("beam_size", beam_size, 1)):
+        raise ConfigError(
+            f"{what} has no context '{context}'",
+            fix="use 'all' (every modality's tokens and the fused vector), 'fused' (the fused "
+            "vector only) or 'none' (no conditioning, a language-model baseline)",
+        )
+    for name, value, low in (
+        ("in_dim", in_dim, 1),
+        ("vocab_size", vocab_size, 3),
+        ("max_length", max_length, 2),
+        ("layers", layers, 1),
+        ("heads", heads, 1),
+        ("beam_size", beam_size, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"{what}'s option {name} is {value!r}", fix=f"set {name} to an integer >= {low}")
+            raise ConfigError(
+                f"{what}'s option {name} is {value!r}", fix=f"set {name} to an integer >= {low}"
+            )
     for name, value in (("bos_id", bos_id), ("eos_id", eos_id), ("pad_id", pad_id)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocab_size:
-            raise ConfigError(f"{what}'s {name} is {value!r}, not a token id of the {vocab_size}-word vocabulary",
-                              fix=f"set {name} to an integer in [0, {vocab_size})")
+            raise ConfigError(
+                f"{what}'s {name} is {value!r}, not a token id of the {vocab_size}-word vocabulary",
+                fix=f"set {name} to an integer in [0, {vocab_size})",
+            )
     if len({bos_id, eos_id, pad_id}) < 3:
-        raise ConfigError(f"{what}'s bos_id ({bos_id}), eos_id ({eos_id}) and pad_id ({pad_id}) must differ",
-                          fix="give the begin, end and padding tokens their own ids")
-    if unk_id is not None and (isinstance(unk_id, bool) or not isinstance(unk_id, int)
-                               or not 0 <= unk_id < vocab_size or unk_id in (bos_id, eos_id, pad_id)):
-        raise ConfigError(f"{what}'s unk_id is {unk_id!r}, not an ordinary token id of the {vocab_size}-word "
-                          "vocabulary", fix="set unk_id to the [UNK] token's id, or to null if there is none")
+        raise ConfigError(
+            f"{what}'s bos_id ({bos_id}), eos_id ({eos_id}) and pad_id ({pad_id}) must differ",
+            fix="give the begin, end and padding tokens their own ids",
+        )
+    if unk_id is not None and (
+        isinstance(unk_id, bool)
+        or not isinstance(unk_id, int)
+        or not 0 <= unk_id < vocab_size
+        or unk_id in (bos_id, eos_id, pad_id)
+    ):
+        raise ConfigError(
+            f"{what}'s unk_id is {unk_id!r}, not an ordinary token id of the {vocab_size}-word "
+            "vocabulary",
+            fix="set unk_id to the [UNK] token's id, or to null if there is none",
+        )
     if decoder == "transformer" and in_dim % heads:
-        raise ConfigError(f"{what}'s heads ({heads}) does not divide in_dim ({in_dim})",
-                          fix="choose a number of heads that divides the fusion width")
+        raise ConfigError(
+            f"{what}'s heads ({heads}) does not divide in_dim ({in_dim})",
+            fix="choose a number of heads that divides the fusion width",
+        )
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"{what}'s dropout is {dropout!r}", fix="set dropout in [0, 1)")
     if not math.isfinite(length_penalty):
-        raise ConfigError(f"{what}'s length_penalty is {length_penalty!r}",
-                          fix="use a finite number (0 = plain log-probability, 1 = about per-token mean)")
+        raise ConfigError(
+            f"{what}'s length_penalty is {length_penalty!r}",
+            fix="use a finite number (0 = plain log-probability, 1 = about per-token mean)",
+        )

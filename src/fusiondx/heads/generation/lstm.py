@@ -36,9 +36,11 @@ class LSTMGenerationHead(GenerationHead, decoder="lstm"):
             return self.null_token.to(fused.dtype).expand(fused.shape[0], -1)
         return fused
 
-    def decoding_state(self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor) -> dict[str, Any]:
+    def decoding_state(
+        self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor
+    ) -> dict[str, Any]:
         hc = torch.tanh(self.init_state(self._cond(fused))).chunk(2 * self.num_layers, dim=-1)
-        state = (list(hc[: self.num_layers]), list(hc[self.num_layers:]))
+        state = (list(hc[: self.num_layers]), list(hc[self.num_layers :]))
         # Keys projected once, not at every step.
         return {"state": state, "memory": memory, "keys": self.att_key(memory), "padding": padding}
 
@@ -60,8 +62,9 @@ class LSTMGenerationHead(GenerationHead, decoder="lstm"):
         out = torch.tanh(self.out_state(self.drop(torch.cat([x, read], dim=-1))))
         return self._logits(self.drop(out))
 
-    def teacher_forced(self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor,
-                       inp: torch.Tensor) -> torch.Tensor:
+    def teacher_forced(
+        self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor, inp: torch.Tensor
+    ) -> torch.Tensor:
         st = self.decoding_state(fused, memory, padding)
         return torch.stack([self.step(inp[:, t], t, st) for t in range(inp.shape[1])], dim=1)
 

@@ -20,20 +20,32 @@ class TransformerGenerationHead(GenerationHead, decoder="transformer"):
 
     def build_decoder(self, *, layers: int, heads: int, dropout: float) -> None:
         d = self.in_dim
-        self.pos = nn.Parameter(torch.randn(self.max_length, d) * d ** -0.5)
-        layer = nn.TransformerDecoderLayer(d, heads, dim_feedforward=4 * d, dropout=dropout,
-                                           activation="gelu", batch_first=True, norm_first=True)
+        self.pos = nn.Parameter(torch.randn(self.max_length, d) * d**-0.5)
+        layer = nn.TransformerDecoderLayer(
+            d,
+            heads,
+            dim_feedforward=4 * d,
+            dropout=dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         self.decoder = nn.TransformerDecoder(layer, layers, norm=nn.LayerNorm(d))
 
-    def teacher_forced(self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor,
-                       inp: torch.Tensor) -> torch.Tensor:
+    def teacher_forced(
+        self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor, inp: torch.Tensor
+    ) -> torch.Tensor:
         n = inp.shape[1]
         x = self.embed(inp) + self.pos[:n]
         causal = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
-        h = self.decoder(x, memory, tgt_mask=causal, tgt_is_causal=True, memory_key_padding_mask=padding)
+        h = self.decoder(
+            x, memory, tgt_mask=causal, tgt_is_causal=True, memory_key_padding_mask=padding
+        )
         return self._logits(h)
 
-    def decoding_state(self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor) -> dict[str, Any]:
+    def decoding_state(
+        self, fused: torch.Tensor, memory: torch.Tensor, padding: torch.Tensor
+    ) -> dict[str, Any]:
         n, d, nh = fused.shape[0], self.in_dim, self.num_heads
         steps = self.max_length - 1
         cross, cache = [], []
@@ -41,8 +53,12 @@ class TransformerGenerationHead(GenerationHead, decoder="transformer"):
             mha = layer.multihead_attn
             _, wk, wv = mha.in_proj_weight.chunk(3)
             _, bk, bv = mha.in_proj_bias.chunk(3)
-            cross.append((self._split(F.linear(memory, wk, bk)), self._split(F.linear(memory, wv, bv))))
-            cache.append((memory.new_zeros(n, nh, steps, d // nh), memory.new_zeros(n, nh, steps, d // nh)))
+            cross.append(
+                (self._split(F.linear(memory, wk, bk)), self._split(F.linear(memory, wv, bv)))
+            )
+            cache.append(
+                (memory.new_zeros(n, nh, steps, d // nh), memory.new_zeros(n, nh, steps, d // nh))
+            )
         # SDPA's boolean mask is True where attention is allowed: the opposite of key_padding_mask.
         return {"cross": cross, "cache": cache, "allow": ~padding[:, None, None, :]}
 
@@ -56,13 +72,17 @@ class TransformerGenerationHead(GenerationHead, decoder="transformer"):
         # the same weights and operations as TransformerDecoderLayer's pre-norm forward.
         x = (self.embed(tok) + self.pos[t]).unsqueeze(1)  # (N, 1, D)
         n = x.shape[0]
-        for layer, (mk, mv), (ck, cv) in zip(self.decoder.layers, st["cross"], st["cache"], strict=True):
+        for layer, (mk, mv), (ck, cv) in zip(
+            self.decoder.layers, st["cross"], st["cache"], strict=True
+        ):
             sa = layer.self_attn
             p = sa.dropout if self.training else 0.0
             q, k, v = F.linear(layer.norm1(x), sa.in_proj_weight, sa.in_proj_bias).chunk(3, dim=-1)
-            ck[:, :, t: t + 1] = self._split(k)
-            cv[:, :, t: t + 1] = self._split(v)
-            a = F.scaled_dot_product_attention(self._split(q), ck[:, :, : t + 1], cv[:, :, : t + 1], dropout_p=p)
+            ck[:, :, t : t + 1] = self._split(k)
+            cv[:, :, t : t + 1] = self._split(v)
+            a = F.scaled_dot_product_attention(
+                self._split(q), ck[:, :, : t + 1], cv[:, :, : t + 1], dropout_p=p
+            )
             x = x + layer.dropout1(sa.out_proj(a.transpose(1, 2).reshape(n, 1, -1)))
             mha = layer.multihead_attn
             wq, _, _ = mha.in_proj_weight.chunk(3)
@@ -70,7 +90,9 @@ class TransformerGenerationHead(GenerationHead, decoder="transformer"):
             q = self._split(F.linear(layer.norm2(x), wq, bq))
             a = F.scaled_dot_product_attention(q, mk, mv, attn_mask=st["allow"], dropout_p=p)
             x = x + layer.dropout2(mha.out_proj(a.transpose(1, 2).reshape(n, 1, -1)))
-            x = x + layer.dropout3(layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm3(x))))))
+            x = x + layer.dropout3(
+                layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm3(x)))))
+            )
         return self._logits(self.decoder.norm(x.squeeze(1)))
 
     def reorder(self, st: dict[str, Any], index: torch.Tensor, t: int) -> None:

@@ -19,7 +19,13 @@ from fusiondx.data.readers._common import one_line
 from fusiondx.errors import DataError
 from fusiondx.registry import register_reader
 
-__all__ = ["DicomReader", "decode_dataset", "has_dicom_preamble", "load_dataset", "write_dicom_file"]
+__all__ = [
+    "DicomReader",
+    "decode_dataset",
+    "has_dicom_preamble",
+    "load_dataset",
+    "write_dicom_file",
+]
 
 
 def has_dicom_preamble(path: Path) -> bool:
@@ -36,8 +42,13 @@ def _no_suffix_dicom(path: Path) -> bool:
     return path.suffix == "" and path.is_file() and has_dicom_preamble(path)
 
 
-@register_reader("dicom", kind="image", suffixes=(".dcm", ".dicom"), claims=_no_suffix_dicom,
-                 hint="a DICOM file without suffix needs the 'DICM' preamble")
+@register_reader(
+    "dicom",
+    kind="image",
+    suffixes=(".dcm", ".dicom"),
+    claims=_no_suffix_dicom,
+    hint="a DICOM file without suffix needs the 'DICM' preamble",
+)
 class DicomReader(ImageReader):
     """A DICOM image (single or multi-frame) in physical units, with its header window."""
 
@@ -106,8 +117,12 @@ def decode_dataset(ds: Any, path: Path) -> ImageRecord:
             file=path,
         ) from exc
 
-    meta: dict[str, Any] = {"format": "dicom", "photometric": photometric,
-                            "modality": str(ds.get("Modality", "")), "n_frames": n_frames}
+    meta: dict[str, Any] = {
+        "format": "dicom",
+        "photometric": photometric,
+        "modality": str(ds.get("Modality", "")),
+        "n_frames": n_frames,
+    }
     center, width = _window(ds)
     if center is not None and width is not None:
         meta["window_center"], meta["window_width"] = center, width
@@ -140,8 +155,9 @@ def decode_dataset(ds: Any, path: Path) -> ImageRecord:
             fix="check NumberOfFrames, Rows, Columns and SamplesPerPixel in the file",
             file=path,
         )
-    return ImageRecord(array=np.ascontiguousarray(values, dtype=np.float32),
-                       spatial_dims=spatial_dims, meta=meta)
+    return ImageRecord(
+        array=np.ascontiguousarray(values, dtype=np.float32), spatial_dims=spatial_dims, meta=meta
+    )
 
 
 def _first(value: Any) -> Any:
@@ -222,10 +238,17 @@ def _window(ds: Any) -> tuple[float | None, float | None]:
         return None, None
 
 
-def write_dicom_file(path: Path, stored: np.ndarray, *, slope: float = 1.0, intercept: float = 0.0,
-                     position: Sequence[float] | None = None,
-                     orientation: Sequence[float] | None = None, instance: int | None = None,
-                     series_uid: str | None = None) -> Path:
+def write_dicom_file(
+    path: Path,
+    stored: np.ndarray,
+    *,
+    slope: float = 1.0,
+    intercept: float = 0.0,
+    position: Sequence[float] | None = None,
+    orientation: Sequence[float] | None = None,
+    instance: int | None = None,
+    series_uid: str | None = None,
+) -> Path:
     """Write a minimal uncompressed 12-bit CT slice (the readers' examples; tests build series
     with it). ``position``/``orientation`` set ImagePositionPatient/ImageOrientationPatient."""
     from pydicom.dataset import Dataset, FileMetaDataset

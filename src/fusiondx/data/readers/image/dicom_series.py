@@ -43,8 +43,13 @@ def slice_files(folder: Path) -> list[Path]:
     return out
 
 
-@register_reader("dicom_series", kind="image", suffixes=(), claims=_is_folder,
-                 hint="a folder of DICOM files (one per slice) is read as one volume")
+@register_reader(
+    "dicom_series",
+    kind="image",
+    suffixes=(),
+    claims=_is_folder,
+    hint="a folder of DICOM files (one per slice) is read as one volume",
+)
 class DicomSeriesReader(ImageReader):
     """A folder of single-frame DICOM slices -> a ``(C, D, H, W)`` volume in physical units."""
 
@@ -58,8 +63,9 @@ class DicomSeriesReader(ImageReader):
         try:
             files = slice_files(path)
         except OSError as exc:
-            raise DataError(f"the folder cannot be listed ({exc})", fix="check its permissions",
-                            file=path) from exc
+            raise DataError(
+                f"the folder cannot be listed ({exc})", fix="check its permissions", file=path
+            ) from exc
         if not files:
             seen = sorted(f.name for f in path.iterdir())[:5]
             raise DataError(
@@ -72,16 +78,22 @@ class DicomSeriesReader(ImageReader):
         slices = [(f, _slice(path, f, lambda f=f: load_dataset(f))) for f in files]
         _one_series(path, slices)
         order, how = _order(path, slices)
-        records = [(slices[i][0], _slice(path, slices[i][0],
-                                         lambda i=i: decode_dataset(slices[i][1], slices[i][0])))
-                   for i in order]
+        records = [
+            (
+                slices[i][0],
+                _slice(path, slices[i][0], lambda i=i: decode_dataset(slices[i][1], slices[i][0])),
+            )
+            for i in order
+        ]
         for f, rec in records:
             if rec.spatial_dims != 2:
                 raise DataError(
                     f"slice '{f.name}' of the DICOM series in folder '{path}' holds "
                     f"{rec.meta.get('n_frames')} frames, not one",
                     fix="point the manifest at the multi-frame file itself, or keep single-frame "
-                    "slices in the folder", file=f)
+                    "slices in the folder",
+                    file=f,
+                )
         shapes = Counter(rec.array.shape for _, rec in records)
         common = shapes.most_common(1)[0][0]
         for f, rec in records:
@@ -91,7 +103,9 @@ class DicomSeriesReader(ImageReader):
                     f"{rec.array.shape[1:]} (channels {rec.array.shape[0]}), but "
                     f"{shapes[common]} of its {len(records)} slices have {common[1:]} "
                     f"(channels {common[0]})",
-                    fix=_FIX_ONE_SERIES, file=f)
+                    fix=_FIX_ONE_SERIES,
+                    file=f,
+                )
         volume = np.stack([rec.array for _, rec in records], axis=1)  # (C, D, H, W)
         meta = dict(records[0][1].meta)
         meta.update(format="dicom_series", n_slices=len(records), slice_order=how)
@@ -109,8 +123,15 @@ class DicomSeriesReader(ImageReader):
         # File names out of position order, and a rescale per slice: both must be undone.
         for name, z, slope in (("a.dcm", 10.0, 1.0), ("b.dcm", 0.0, 2.0), ("c", 5.0, 0.5)):
             stored = rng.integers(0, 4096, (5, 4)).astype(np.uint16)
-            write_dicom_file(series / name, stored, slope=slope, intercept=-100.0,
-                             position=(0.0, 0.0, z), orientation=(1, 0, 0, 0, 1, 0), series_uid=uid)
+            write_dicom_file(
+                series / name,
+                stored,
+                slope=slope,
+                intercept=-100.0,
+                position=(0.0, 0.0, z),
+                orientation=(1, 0, 0, 0, 1, 0),
+                series_uid=uid,
+            )
             expected[z] = stored.astype(np.float32) * slope - 100.0
         volume = np.stack([expected[z] for z in sorted(expected)])[None]
         return Example(series, volume, damage=series / "b.dcm")
@@ -121,8 +142,11 @@ def _slice(folder: Path, f: Path, decode: Any) -> Any:
     try:
         return decode()
     except DataError as err:
-        raise DataError(f"slice '{f.name}' of the DICOM series in folder '{folder}': {err.what}",
-                        fix=err.fix, file=f) from err
+        raise DataError(
+            f"slice '{f.name}' of the DICOM series in folder '{folder}': {err.what}",
+            fix=err.fix,
+            file=f,
+        ) from err
 
 
 def _one_series(folder: Path, slices: list[tuple[Path, Any]]) -> None:
@@ -136,7 +160,10 @@ def _one_series(folder: Path, slices: list[tuple[Path, Any]]) -> None:
         elif uid != first[1]:
             raise DataError(
                 f"the folder '{folder}' mixes DICOM series: slice '{f.name}' belongs to series "
-                f"{uid}, slice '{first[0].name}' to {first[1]}", fix=_FIX_ONE_SERIES, file=f)
+                f"{uid}, slice '{first[0].name}' to {first[1]}",
+                fix=_FIX_ONE_SERIES,
+                file=f,
+            )
 
 
 def _floats(value: Any, n: int) -> np.ndarray | None:
@@ -158,7 +185,9 @@ def _order(folder: Path, slices: list[tuple[Path, Any]]) -> tuple[list[int], str
                 raise DataError(
                     f"slice '{f.name}' of the DICOM series in folder '{folder}' is oriented "
                     f"differently from slice '{slices[0][0].name}' (a localizer mixed in?)",
-                    fix=_FIX_ONE_SERIES, file=f)
+                    fix=_FIX_ONE_SERIES,
+                    file=f,
+                )
         normal = np.cross(ref[:3], ref[3:])  # type: ignore[index]
         keys: list[float] = [float(normal @ p) for p in pos]  # type: ignore[operator]
         how = "position"
@@ -176,5 +205,7 @@ def _order(folder: Path, slices: list[tuple[Path, Any]]) -> tuple[list[int], str
             raise DataError(
                 f"slices '{slices[a][0].name}' and '{slices[b][0].name}' of the DICOM series in "
                 f"folder '{folder}' have the same {what} (two series, or a copied slice?)",
-                fix=_FIX_ONE_SERIES, file=slices[b][0])
+                fix=_FIX_ONE_SERIES,
+                file=slices[b][0],
+            )
     return order, how

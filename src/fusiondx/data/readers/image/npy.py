@@ -20,7 +20,9 @@ class NpyImageReader(ImageReader):
         data = load_numeric_npy(path, what="image", fix_shape="(e.g. float32 or uint16)")
         meta = {"format": "npy"}
         if data.ndim in (2, 3):
-            return ImageRecord(array=data.astype(np.float32)[None], spatial_dims=data.ndim, meta=meta)
+            return ImageRecord(
+                array=data.astype(np.float32)[None], spatial_dims=data.ndim, meta=meta
+            )
         raise DataError(
             f"the .npy image has shape {data.shape}; expected a 2D (H, W) image or a 3D (D, H, W) "
             "volume",

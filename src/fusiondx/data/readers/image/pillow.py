@@ -13,7 +13,9 @@ from fusiondx.errors import DataError
 from fusiondx.registry import register_reader
 
 
-@register_reader("pillow", kind="image", suffixes=(".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"))
+@register_reader(
+    "pillow", kind="image", suffixes=(".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+)
 class PillowReader(ImageReader):
     """Ordinary pictures: grey or RGB (alpha dropped, palettes expanded), 16-bit grey kept whole."""
 
@@ -32,7 +34,9 @@ class PillowReader(ImageReader):
                     img.load()
                     frames.append(_frame_to_array(img))
                 mode = img.mode
-        except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, ... for bad files
+        except (
+            Exception
+        ) as exc:  # Pillow raises OSError, SyntaxError, ValueError, ... for bad files
             raise DataError(
                 f"the image file cannot be decoded (Pillow: {one_line(exc)})",
                 fix="check that the file is a complete, valid image (re-export or re-download it)",

@@ -18,8 +18,13 @@ from fusiondx.errors import ConfigError, DataError
 __all__ = ["SignalRecord", "lead_count", "read_signal", "record_files"]
 
 
-def read_signal(path: Path, *, source_rate: float | None = None, root: Path | None = None,
-                lead_names: list[str] | None = None) -> SignalRecord:
+def read_signal(
+    path: Path,
+    *,
+    source_rate: float | None = None,
+    root: Path | None = None,
+    lead_names: list[str] | None = None,
+) -> SignalRecord:
     """Read one signal file into a :class:`SignalRecord`.
 
     Accepted forms (see each reader's docstring): a WFDB record (the ``.hea`` header, the record

@@ -27,8 +27,14 @@ class CsvSignalReader(SignalReader):
     # A CSV cut at a line break is a valid, shorter table.
     detects_truncation = False
 
-    def read(self, path: Path, *, source_rate: float | None = None, root: Path | None = None,
-             lead_names: list[str] | None = None) -> SignalRecord:
+    def read(
+        self,
+        path: Path,
+        *,
+        source_rate: float | None = None,
+        root: Path | None = None,
+        lead_names: list[str] | None = None,
+    ) -> SignalRecord:
         array, names = _read_table(path)
         rate = float(source_rate) if source_rate is not None else None
         return SignalRecord(array=array, rate=rate, lead_names=names, path=path)
@@ -37,8 +43,10 @@ class CsvSignalReader(SignalReader):
     def write_example(cls, folder: Path, rng: np.random.Generator) -> Example:
         values = np.round(rng.normal(size=(2, 30)), 3).astype(np.float32)
         path = folder / "ecg.csv"
-        rows = ["time,I,II"] + [f"{t / 100:.2f},{a!r},{b!r}" for t, (a, b) in
-                                enumerate(zip(values[0].tolist(), values[1].tolist(), strict=True))]
+        rows = ["time,I,II"] + [
+            f"{t / 100:.2f},{a!r},{b!r}"
+            for t, (a, b) in enumerate(zip(values[0].tolist(), values[1].tolist(), strict=True))
+        ]
         path.write_text("\n".join(rows) + "\n")
         return Example(path, values, lead_names=["I", "II"])
 

@@ -42,25 +42,39 @@ class EdfReader(SignalReader):
     module docstring for files that mix rates).
     """
 
-    def read(self, path: Path, *, source_rate: float | None = None, root: Path | None = None,
-             lead_names: list[str] | None = None) -> SignalRecord:
+    def read(
+        self,
+        path: Path,
+        *,
+        source_rate: float | None = None,
+        root: Path | None = None,
+        lead_names: list[str] | None = None,
+    ) -> SignalRecord:
         edf = _load(path)
         signals = list(edf.signals)  # edfio leaves the annotation channels out
         if not signals:
-            raise DataError("the EDF file holds no signal channels (annotations only)",
-                            fix="point the manifest at a recording with signal channels", file=path)
+            raise DataError(
+                "the EDF file holds no signal channels (annotations only)",
+                fix="point the manifest at a recording with signal channels",
+                file=path,
+            )
         names = [str(s.label).strip() for s in signals]
         rates = [float(s.sampling_frequency) for s in signals]
         keep = _same_rate(path, names, rates, lead_names)
         rate = rates[keep[0]]
         data = [np.asarray(signals[i].data) for i in keep]
         if not (rate > 0 and np.isfinite(rate)) or data[0].size == 0:
-            raise DataError(f"the EDF file holds no samples (rate {rate:g} Hz, "
-                            f"{data[0].size} samples)",
-                            fix="check the recording; re-export it from the acquisition software",
-                            file=path)
-        return SignalRecord(array=np.ascontiguousarray(np.stack(data), dtype=np.float32),
-                            rate=rate, lead_names=[names[i] for i in keep], path=path)
+            raise DataError(
+                f"the EDF file holds no samples (rate {rate:g} Hz, {data[0].size} samples)",
+                fix="check the recording; re-export it from the acquisition software",
+                file=path,
+            )
+        return SignalRecord(
+            array=np.ascontiguousarray(np.stack(data), dtype=np.float32),
+            rate=rate,
+            lead_names=[names[i] for i in keep],
+            path=path,
+        )
 
     def count_leads(self, path: Path, *, source_rate: float | None = None) -> int:
         try:
@@ -69,7 +83,7 @@ class EdfReader(SignalReader):
                 n = int(head[252:256])
                 labels = fh.read(16 * n)
             if n > 0 and len(labels) == 16 * n:
-                found = [labels[16 * i:16 * (i + 1)].decode("latin-1").strip() for i in range(n)]
+                found = [labels[16 * i : 16 * (i + 1)].decode("latin-1").strip() for i in range(n)]
                 return sum(label not in _ANNOTATION_LABELS for label in found)
         except (OSError, ValueError):
             pass
@@ -80,13 +94,16 @@ class EdfReader(SignalReader):
         from edfio import Edf, EdfAnnotation, EdfSignal
 
         data = np.clip(rng.normal(0.0, 50.0, (2, 128)), -400, 400)
-        signals = [EdfSignal(d, 64, label=name, physical_dimension="uV", physical_range=(-500, 500))
-                   for d, name in zip(data, ("Fp1", "Fp2"), strict=True)]
+        signals = [
+            EdfSignal(d, 64, label=name, physical_dimension="uV", physical_range=(-500, 500))
+            for d, name in zip(data, ("Fp1", "Fp2"), strict=True)
+        ]
         path = folder / "eeg.edf"
         Edf(signals, annotations=[EdfAnnotation(0.5, None, "eyes closed")]).write(path)
         # 16-bit samples over [-500, 500] uV: a step of 1000 / 65535 uV.
-        return Example(path, data.astype(np.float32), atol=1000 / 65535, rate=64.0,
-                       lead_names=["Fp1", "Fp2"])
+        return Example(
+            path, data.astype(np.float32), atol=1000 / 65535, rate=64.0, lead_names=["Fp1", "Fp2"]
+        )
 
 
 def _load(path: Path) -> Any:
@@ -97,14 +114,19 @@ def _load(path: Path) -> Any:
         with path.open("rb") as fh:
             head = fh.read(256)
     except OSError as exc:
-        raise DataError(f"the EDF file cannot be opened ({one_line(exc)})",
-                        fix="check the file's permissions", file=path) from exc
+        raise DataError(
+            f"the EDF file cannot be opened ({one_line(exc)})",
+            fix="check the file's permissions",
+            file=path,
+        ) from exc
     kind = "BDF" if _is_bdf(head) else "EDF"
     if head[192:197] in (b"EDF+D", b"BDF+D"):
         raise DataError(
             f"the {kind} file is a discontinuous ({kind}+D) recording, with gaps between its "
-            "data records", fix=f"export it as a continuous {kind}+C file, or split it at the gaps",
-            file=path)
+            "data records",
+            fix=f"export it as a continuous {kind}+C file, or split it at the gaps",
+            file=path,
+        )
     edf: Any
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -124,10 +146,14 @@ def _load(path: Path) -> Any:
         msg = one_line(w.message)  # type: ignore[arg-type]
         count = _RECORDS.search(msg)
         cut = "Incomplete data record" in msg or (
-            count is not None and 0 <= int(count[2]) < int(count[1]))
+            count is not None and 0 <= int(count[2]) < int(count[1])
+        )
         if cut:
-            raise DataError(f"the {kind} file is cut short (edfio: {msg})",
-                            fix="copy or export the complete file again", file=path)
+            raise DataError(
+                f"the {kind} file is cut short (edfio: {msg})",
+                fix="copy or export the complete file again",
+                file=path,
+            )
     return edf
 
 
@@ -139,8 +165,9 @@ def _find(name: str, names: list[str]) -> int | None:
     return lowered.index(name.lower()) if name.lower() in lowered else None
 
 
-def _same_rate(path: Path, names: list[str], rates: list[float],
-               lead_names: list[str] | None) -> list[int]:
+def _same_rate(
+    path: Path, names: list[str], rates: list[float], lead_names: list[str] | None
+) -> list[int]:
     """The channels to read: all of them when they share a rate, else those with the rate of the
     channels ``lead_names`` picks (when they share one)."""
     if len(set(rates)) == 1:
@@ -152,12 +179,17 @@ def _same_rate(path: Path, names: list[str], rates: list[float],
     groups: dict[float, list[str]] = {}
     for n, r in zip(names, rates, strict=True):
         groups.setdefault(r, []).append(n)
-    listed = "; ".join(f"{', '.join(ns)} at {r:g} Hz" for r, ns in sorted(groups.items(), reverse=True))
+    listed = "; ".join(
+        f"{', '.join(ns)} at {r:g} Hz" for r, ns in sorted(groups.items(), reverse=True)
+    )
     top = max(groups, key=lambda r: len(groups[r]))
     example = ", ".join(groups[top][:3])
-    chosen = (" The channels chosen by lead_names "
-              f"({', '.join(map(str, lead_names))}) do not share one rate, or are not all in the file."
-              if lead_names else "")
+    chosen = (
+        " The channels chosen by lead_names "
+        f"({', '.join(map(str, lead_names))}) do not share one rate, or are not all in the file."
+        if lead_names
+        else ""
+    )
     raise DataError(
         f"the channels of the EDF file have different sampling rates: {listed}.{chosen}",
         fix="choose channels of one rate with lead_names under the modality's preprocessing "

@@ -21,8 +21,14 @@ class NpySignalReader(SignalReader):
     Never unpickles anything.
     """
 
-    def read(self, path: Path, *, source_rate: float | None = None, root: Path | None = None,
-             lead_names: list[str] | None = None) -> SignalRecord:
+    def read(
+        self,
+        path: Path,
+        *,
+        source_rate: float | None = None,
+        root: Path | None = None,
+        lead_names: list[str] | None = None,
+    ) -> SignalRecord:
         data = load_numeric_npy(path, what="signal", fix_shape="of shape (leads, samples)")
         if data.ndim == 1:
             data = data[None]
@@ -41,8 +47,12 @@ class NpySignalReader(SignalReader):
                 file=path,
             )
         rate = float(source_rate) if source_rate is not None else None
-        return SignalRecord(array=np.ascontiguousarray(data, dtype=np.float32), rate=rate,
-                            lead_names=[str(i) for i in range(data.shape[0])], path=path)
+        return SignalRecord(
+            array=np.ascontiguousarray(data, dtype=np.float32),
+            rate=rate,
+            lead_names=[str(i) for i in range(data.shape[0])],
+            path=path,
+        )
 
     def count_leads(self, path: Path, *, source_rate: float | None = None) -> int:
         with contextlib.suppress(OSError, ValueError):

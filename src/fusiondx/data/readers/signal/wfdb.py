@@ -34,7 +34,9 @@ def _header_lines(header: Path) -> list[list[str]]:
     """The fields of a WFDB header's lines, comments left out (no wfdb import: headers are read
     by the thousand to key the cache and count leads, and wfdb.rdheader takes milliseconds)."""
     text = header.read_text(encoding="latin-1")
-    return [line.split("#", 1)[0].split() for line in text.splitlines() if line.split("#", 1)[0].strip()]
+    return [
+        line.split("#", 1)[0].split() for line in text.splitlines() if line.split("#", 1)[0].strip()
+    ]
 
 
 def _named_files(header: Path) -> list[Path]:
@@ -43,7 +45,7 @@ def _named_files(header: Path) -> list[Path]:
     if "/" in lines[0][0]:  # multi-segment: 'name/segments ...', then '<segment> <samples>'
         n_seg = int(lines[0][0].split("/")[1])
         out = []
-        for seg in lines[1:1 + n_seg]:
+        for seg in lines[1 : 1 + n_seg]:
             if seg[0] != "~":
                 seg_header = header.parent / f"{seg[0]}.hea"
                 out.append(seg_header)
@@ -51,7 +53,7 @@ def _named_files(header: Path) -> list[Path]:
                     out += _named_files(seg_header)
         return out
     n_sig = int(lines[0][1]) if len(lines[0]) > 1 else 0
-    return [header.parent / sig[0] for sig in lines[1:1 + n_sig]]
+    return [header.parent / sig[0] for sig in lines[1 : 1 + n_sig]]
 
 
 @contextlib.contextmanager
@@ -66,9 +68,14 @@ def _quiet_wfdb() -> Iterator[None]:
         yield
 
 
-@register_reader("wfdb", kind="signal", suffixes=_SUFFIXES, claims=_record_name,
-                 hint="a WFDB record named without suffix needs its .hea header next to it",
-                 companions="a WFDB record needs its .hea header and data files")
+@register_reader(
+    "wfdb",
+    kind="signal",
+    suffixes=_SUFFIXES,
+    claims=_record_name,
+    hint="a WFDB record named without suffix needs its .hea header next to it",
+    companions="a WFDB record needs its .hea header and data files",
+)
 class WfdbReader(SignalReader):
     """A WFDB record (PhysioNet), named by its header, its data file or its name without suffix.
 
@@ -93,8 +100,14 @@ class WfdbReader(SignalReader):
                 return int(_header_lines(header)[0][1])
         return super().count_leads(path, source_rate=source_rate)  # reading names the problem
 
-    def read(self, path: Path, *, source_rate: float | None = None, root: Path | None = None,
-             lead_names: list[str] | None = None) -> SignalRecord:
+    def read(
+        self,
+        path: Path,
+        *,
+        source_rate: float | None = None,
+        root: Path | None = None,
+        lead_names: list[str] | None = None,
+    ) -> SignalRecord:
         header = header_of(path) or path
         if not header.is_file():
             raise DataError(
@@ -114,11 +127,25 @@ class WfdbReader(SignalReader):
             warnings.simplefilter("ignore", FutureWarning)
             import wfdb
 
-            wfdb.wrsamp("rec", fs=100, units=["mV", "mV"], sig_name=["I", "II"], d_signal=digital,
-                        fmt=["16", "16"], adc_gain=[1000.0, 1000.0], baseline=[0, 0],
-                        write_dir=str(folder))
-        return Example(folder / "rec.hea", (digital.T / 1000.0).astype(np.float32),
-                       damage=folder / "rec.dat", atol=1e-6, rate=100.0, lead_names=["I", "II"])
+            wfdb.wrsamp(
+                "rec",
+                fs=100,
+                units=["mV", "mV"],
+                sig_name=["I", "II"],
+                d_signal=digital,
+                fmt=["16", "16"],
+                adc_gain=[1000.0, 1000.0],
+                baseline=[0, 0],
+                write_dir=str(folder),
+            )
+        return Example(
+            folder / "rec.hea",
+            (digital.T / 1000.0).astype(np.float32),
+            damage=folder / "rec.dat",
+            atol=1e-6,
+            rate=100.0,
+            lead_names=["I", "II"],
+        )
 
 
 def _read_record(header: Path, root: Path | None) -> SignalRecord:
@@ -142,16 +169,24 @@ def _read_record(header: Path, root: Path | None) -> SignalRecord:
     # header, in case it differs from the quick one that keyed the cache.
     for name in dict.fromkeys(getattr(hdr, "file_name", None) or []):
         if name:
-            confine(header.parent / name, root, what=f"WFDB data file '{name}' named in the header",
-                    file=header)
+            confine(
+                header.parent / name,
+                root,
+                what=f"WFDB data file '{name}' named in the header",
+                file=header,
+            )
     for seg in dict.fromkeys(getattr(hdr, "seg_name", None) or []):
         if seg and seg != "~":
             seg_header = header.parent / f"{seg}.hea"
             confine(seg_header, root, what=f"WFDB segment '{seg}' named in the header", file=header)
             with contextlib.suppress(OSError, ValueError, IndexError):
                 for name in _named_files(seg_header):
-                    confine(name, root, what=f"WFDB data file '{name.name}' of segment '{seg}'",
-                            file=header)
+                    confine(
+                        name,
+                        root,
+                        what=f"WFDB data file '{name.name}' of segment '{seg}'",
+                        file=header,
+                    )
 
     # Check data files up front: wfdb's own error for a missing .dat is a bare FileNotFoundError.
     for name in dict.fromkeys(getattr(hdr, "file_name", None) or []):

@@ -23,8 +23,11 @@ class TxtReader(TextReader):
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            raise DataError(f"the text file cannot be read ({exc})", fix="check the file's permissions",
-                            file=path) from exc
+            raise DataError(
+                f"the text file cannot be read ({exc})",
+                fix="check the file's permissions",
+                file=path,
+            ) from exc
         try:
             return raw.decode("utf-8-sig")
         except UnicodeDecodeError:
