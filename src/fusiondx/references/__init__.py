@@ -7,10 +7,9 @@ Each is a scikit-learn model trained, tuned and scored exactly like the study's 
 from __future__ import annotations
 
 from fusiondx.references._base import Reference, metrics_of
-from fusiondx.references._estimators import TASK_TYPES
 from fusiondx.references._table import CaseTable, build_table
 from fusiondx.registry import import_modules
 
 import_modules(__name__, __path__)
 
-__all__ = ["TASK_TYPES", "CaseTable", "Reference", "build_table", "metrics_of"]
+__all__ = ["CaseTable", "Reference", "build_table", "metrics_of"]
