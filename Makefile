@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # torch is pinned to the CPU wheel that lies on this machine's disk; an open range could pull CUDA.
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test test-all lint bench real-study results clean
+.PHONY: install demo test test-fast test-all lint bench real-study results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,16 @@ demo: $(STAMP)
 # 800 cases, killed studies, the search) run with `make test-all`.
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" --durations=25
+
+# The fast lane: the contract suites of every registry, the layer order and the pure maths; no
+# training (under 90 s on 2 cores). Run it while editing; `make test` before pushing.
+FAST := tests/common/test_fusions.py tests/common/test_encoders.py tests/common/test_heads.py \
+	tests/common/test_readers.py tests/common/test_task_types.py tests/common/test_registries.py \
+	tests/common/test_attention_dropout.py tests/evaluation/test_weights.py tests/evaluation/test_regions.py \
+	tests/evaluation/test_text_metrics.py tests/evaluation/test_survival_metrics.py tests/fusion/test_fusions_basic.py \
+	tests/test_layers.py tests/test_catalog.py
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(FAST)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q --durations=25
