@@ -14,7 +14,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,13 +22,18 @@ from torch import nn
 
 from fusiondx.errors import RunError
 
+if TYPE_CHECKING:
+    from fusiondx.models.multimodal import MultimodalModel
+
 CHECK_CASES = 64
 
 
 class FlatModel(nn.Module):
     """``model.predict`` with flat tensor inputs (see the module docstring)."""
 
-    def __init__(self, model: nn.Module, layout: list[tuple[str, str]], tasks: list[str]) -> None:
+    def __init__(
+        self, model: MultimodalModel, layout: list[tuple[str, str]], tasks: list[str]
+    ) -> None:
         super().__init__()
         self.model = model
         self.layout = layout
@@ -71,7 +76,7 @@ class Export:
 
 
 def export_onnx(
-    model: nn.Module,
+    model: MultimodalModel,
     tasks: list[str],
     batch: dict[str, Any],
     path: Path,

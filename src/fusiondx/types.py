@@ -46,7 +46,7 @@ class ModalitySpec:
     n_numeric: int = 0
     cardinalities: tuple[int, ...] = field(default_factory=tuple)
 
-    def encoder_kwargs(self, encoder_cls: type) -> dict[str, Any]:
+    def encoder_kwargs(self, encoder_cls: type[Any]) -> dict[str, Any]:
         """The subset of this spec that ``encoder_cls.__init__`` accepts."""
         accepted = inspect.signature(encoder_cls.__init__).parameters
         return {

@@ -32,7 +32,7 @@ class Presets:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         if "preset" in cls.__dict__ and "__init__" not in cls.__dict__:
-            family_init, fixed = super(cls, cls).__init__, dict(cls.preset)  # type: ignore[misc]
+            family_init, fixed = super(cls, cls).__init__, dict(cls.preset)
             sig = inspect.signature(family_init)
 
             def __init__(self: Any, **options: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -66,7 +67,8 @@ class DenseNetEncoder(Encoder):
         )
         # Only the feature extractor is kept: MONAI's classifier would be an unused parameter.
         self.features = net.features
-        width = net.class_layers.out.in_features
+        # MONAI builds class_layers as an nn.Sequential, whose children are typed as Modules.
+        width = cast(nn.Linear, net.class_layers.out).in_features
         self.act = nn.ReLU()
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(width, out_dim)

@@ -52,6 +52,7 @@ class LowLevelImageEncoder(Encoder):
         super().__init__()
         check_spatial_dims(spatial_dims, "image_lowlevel", self.image_dims)
         g = grid if grid is not None else (8 if spatial_dims == 2 else 4)
+        self.grid = g
         self.size = (g,) * spatial_dims
         self.spatial_dims = spatial_dims
         self.dropout = nn.Dropout(dropout)
@@ -60,7 +61,7 @@ class LowLevelImageEncoder(Encoder):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pool = F.adaptive_avg_pool2d if self.spatial_dims == 2 else F.adaptive_avg_pool3d
-        return self.proj(self.dropout(pool(x, self.size).flatten(1)))
+        return self.proj(self.dropout(pool(x, self.grid).flatten(1)))
 
 
 @register_encoder("signal_lowlevel", aliases=("lowlevel_signal",))

@@ -26,7 +26,7 @@ INFERENCE_BATCH = 256  # cases per batch at least, when nothing is trained: fewe
 def image_augmentations(cfg: Config) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     """Per image modality with flips, rotations or scaling configured: its random transform,
     seeded with the run's seed (training batches only)."""
-    augment = {}
+    augment: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
     for m in cfg.modalities:
         if m.kind == "image":
             a = m.preprocessing.augment

@@ -27,6 +27,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from fusiondx.engine import runfolder
 
@@ -154,10 +155,14 @@ class PlateauCatchUp(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         pending, self._pending = self._pending, None
-        for c in trainer.lr_scheduler_configs if pending else []:
+        if not pending:
+            return
+        for c in trainer.lr_scheduler_configs:
             if (
                 c.reduce_on_plateau
+                and isinstance(c.scheduler, ReduceLROnPlateau)
                 and c.interval == "epoch"
+                and c.monitor is not None
                 and c.monitor in pending
                 and (self._epoch + 1) % c.frequency == 0
             ):

@@ -102,8 +102,9 @@ def _fit(
     setup_torch(cfg)
     prepared = prepare(cfg, progress=show)
     store = prepared.store
-    for note in store.notes if notify is not None else []:
-        notify(note)
+    if notify is not None:
+        for note in store.notes:
+            notify(note)
     if resume:
         check_same_splits(run.path, store)
     else:
@@ -270,9 +271,10 @@ def predict(
 def _is_predictions(path: Path, tasks: list[str]) -> bool:
     """Whether ``path`` is a predictions table FusionDx could have written for these tasks."""
     cols = runfolder.csv_columns(path) if path.is_file() else None
+    if not cols:
+        return False
     return (
-        bool(cols)
-        and cols[0] == "case_id"
+        cols[0] == "case_id"
         and len(cols) > 1
         and all(c == "split" or any(c.startswith(f"{t}_") for t in tasks) for c in cols[1:])
     )

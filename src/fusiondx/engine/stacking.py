@@ -26,7 +26,9 @@ def fit_on_validation(
     them) are not inflated by fitting on the same cases. Empty when no fusion fits on
     validation data.
     """
-    fusions = model.meta_learners() if isinstance(model, LateFusion) else {}
+    if not isinstance(model, LateFusion):
+        return {}
+    fusions = model.meta_learners()
     if not fusions or len(idx) == 0:
         return {}
     probs, mask = _modality_probs(model, store, idx, batch_size)

@@ -40,7 +40,8 @@ def build_trainer(
         max_epochs=cfg.train.epochs,
         accelerator=cfg.train.accelerator,
         devices=1,
-        precision=cfg.train.precision,
+        # A free string in the config, which Lightning checks (and names the valid ones).
+        precision=cfg.train.precision,  # type: ignore[arg-type]
         deterministic=cfg.train.deterministic,
         logger=False,
         callbacks=list(callbacks),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 from torch import nn
@@ -94,9 +95,10 @@ class BottleneckFusion(Fusion):
         z_ok = torch.ones(b, n_b, dtype=torch.bool, device=mask.device)
         w = mask.to(z.dtype)  # (B, M)
         for layer in self.layers:
+            blocks = cast(nn.ModuleDict, layer)  # nn.ModuleList is not generic
             updates = []
             for m in self.modalities:
-                h = layer[m](
+                h = blocks[m](
                     torch.cat([toks[m], z], 1), src_key_padding_mask=~torch.cat([valid[m], z_ok], 1)
                 )
                 toks[m] = h[:, :-n_b]

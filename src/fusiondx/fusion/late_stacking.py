@@ -48,6 +48,12 @@ class LateStackingFusion(Fusion):
 
     level = "late"
 
+    # Buffers registered in __init__ (declared so the type checker knows them as tensors).
+    weight: torch.Tensor
+    shift: torch.Tensor
+    bias: torch.Tensor
+    fitted: torch.Tensor
+
     def __init__(
         self, in_dims: Mapping[str, int], out_dim: int, *, task: str = "binary", l2: float = 1e-2
     ) -> None:
@@ -101,6 +107,7 @@ class LateStackingFusion(Fusion):
         weight = torch.ones_like(self.weight, dtype=torch.float64).requires_grad_()
         shift = torch.zeros_like(self.shift, dtype=torch.float64).requires_grad_()
         bias = torch.zeros_like(self.bias, dtype=torch.float64).requires_grad_()
+        loss_fn: nn.Module
         if self.task == "multiclass":
             loss_fn = nn.CrossEntropyLoss()
             y = target.long().reshape(-1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -98,11 +99,9 @@ class MultilevelFusion(Fusion):
         }
         bins = []
         for k, slots in enumerate(self.slots):
+            projs = cast(nn.ModuleList, self.proj[k])  # nn.ModuleList is not generic
             x = torch.stack(
-                [
-                    p(levels[self.modalities[i]][j])
-                    for p, (i, j) in zip(self.proj[k], slots, strict=True)
-                ],
+                [p(levels[self.modalities[i]][j]) for p, (i, j) in zip(projs, slots, strict=True)],
                 dim=1,
             )  # (B, S, D)
             present = mask[:, [i for i, _ in slots]]  # (B, S)

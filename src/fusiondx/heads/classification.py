@@ -25,6 +25,8 @@ class ClassificationHead(Head):
     per class for multiclass, as the positive-class weight for binary and multilabel.
     """
 
+    class_weights: torch.Tensor | None  # buffer registered in __init__
+
     def __init__(
         self,
         *,

@@ -108,8 +108,10 @@ class LocalizationHead(Head):
         self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1, bias=False)
         self.norm2 = norm(hidden)
         self.out = nn.Conv2d(hidden, 5, 1)  # centre-ness logit + left, top, right, bottom
+        bias = self.out.bias
+        assert bias is not None  # nn.Conv2d has a bias unless built with bias=False
         with torch.no_grad():
-            self.out.bias[1:].fill_(torch.logit(torch.tensor(_INIT_DISTANCE)).item())
+            bias[1:].fill_(torch.logit(torch.tensor(_INIT_DISTANCE)).item())
 
     def forward(
         self, fused: torch.Tensor, ctx: HeadContext | None = None, target: Any = None

@@ -31,6 +31,10 @@ class RegressionHead(Head):
     primary_metric = "r2"
     skips_missing_targets = True
 
+    # Buffers registered in __init__.
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self,
         *,

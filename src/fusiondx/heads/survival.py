@@ -66,6 +66,8 @@ class SurvivalHead(Head):
     primary_metric = "c_index"
     skips_missing_targets = True
 
+    edges: torch.Tensor  # buffer registered in __init__
+
     def __init__(
         self,
         *,

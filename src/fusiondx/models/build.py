@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from fusiondx.config import Config, TaskConfig
 from fusiondx.errors import ConfigError
+from fusiondx.heads import Head
 from fusiondx.models.late import LateFusion
 from fusiondx.models.multimodal import FeatureFusion, MultimodalModel
 from fusiondx.registry import (
@@ -23,6 +24,9 @@ from fusiondx.registry import (
 )
 from fusiondx.tasks import TaskInfo, config_type, task_type
 from fusiondx.types import ModalitySpec
+
+if TYPE_CHECKING:
+    from fusiondx.encoders import Encoder
 
 
 def check_parts(cfg: Config) -> None:
@@ -46,7 +50,7 @@ def check_parts(cfg: Config) -> None:
         _check_head_fits(cfg, t, head, fusion.cls.level)
 
 
-def _check_head_fits(cfg: Config, task: TaskConfig, head: type, level: str) -> None:
+def _check_head_fits(cfg: Config, task: TaskConfig, head: type[Head], level: str) -> None:
     """Heads that need more than one fused vector, against the fusion level and encoders."""
     if level == "late" and not head.supports_late:
         raise ConfigError(
@@ -93,7 +97,8 @@ def build_model(
     """Encoders per modality, the configured fusion, and one head per task."""
     level = FUSIONS.get(cfg.fusion.name).cls.level
     dim = cfg.fusion.dim
-    encoders = nn.ModuleDict()
+    # Typed view of the encoders (nn.ModuleDict types its items as plain Modules).
+    built: dict[str, Encoder] = {}
     for name in sorted(specs):
         spec = specs[name]
         enc_name = f"lowlevel_{spec.kind}" if level == "early" else cfg.modality(name).encoder_name
@@ -101,7 +106,8 @@ def build_model(
         _check_kind(enc_name, entry.meta.get("kind"), name, spec.kind)
         options = {} if level == "early" else dict(cfg.modality(name).encoder.options)
         options.setdefault("out_dim", dim)
-        encoders[name] = create_encoder(enc_name, **spec.encoder_kwargs(entry.cls), **options)
+        built[name] = create_encoder(enc_name, **spec.encoder_kwargs(entry.cls), **options)
+    encoders = nn.ModuleDict(built)
     weights = class_weights or {}
     heads = nn.ModuleDict()
     task_cfgs = {t.name: t for t in cfg.tasks}
@@ -109,7 +115,7 @@ def build_model(
         tc = task_cfgs[t.name]
         head_cls = HEADS.get(tc.head).cls
         accepted = inspect.signature(head_cls.__init__).parameters
-        known = _head_inputs(cfg, t, head_cls, specs, encoders) | {
+        known = _head_inputs(cfg, t, head_cls, specs, built) | {
             "class_weights": weights.get(t.name)
         }
 
@@ -118,7 +124,7 @@ def build_model(
             return create_head(tc.head, **given, **tc.options)
 
         if level == "late":
-            heads[t.name] = nn.ModuleDict({m: head(encoders[m].out_dim) for m in sorted(specs)})
+            heads[t.name] = nn.ModuleDict({m: head(built[m].out_dim) for m in sorted(specs)})
         else:
             heads[t.name] = head(dim)
     if level == "late":
@@ -142,9 +148,9 @@ def build_model(
         return LateFusion(encoders, combiners, heads)
     options = dict(cfg.fusion.options)
     if FUSIONS.get(cfg.fusion.name).cls.uses_levels:
-        options["level_dims"] = {m: encoders[m].level_dims() for m in specs}
+        options["level_dims"] = {m: built[m].level_dims() for m in specs}
     fusion = create_fusion(
-        cfg.fusion.name, in_dims={m: encoders[m].out_dim for m in specs}, out_dim=dim, **options
+        cfg.fusion.name, in_dims={m: built[m].out_dim for m in specs}, out_dim=dim, **options
     )
     return FeatureFusion(encoders, fusion, heads, level)
 
@@ -152,9 +158,9 @@ def build_model(
 def _head_inputs(
     cfg: Config,
     t: TaskInfo,
-    head_cls: type,
+    head_cls: type[Head],
     specs: Mapping[str, ModalitySpec],
-    encoders: nn.ModuleDict,
+    encoders: Mapping[str, Encoder],
 ) -> dict[str, Any]:
     """What the data fixed for a task's head; each head takes the names its constructor has."""
     known = task_type(t).head_inputs(t)
@@ -166,7 +172,7 @@ def _head_inputs(
             "spatial_dims": spec.spatial_dims,
             "image_size": tuple(spec.image_size),
         }
-    if "tokens" in head_cls.needs:  # type: ignore[attr-defined]
+    if "tokens" in head_cls.needs:
         widths = {m: e.out_dim for m, e in encoders.items()}
         if any(w != cfg.fusion.dim for w in widths.values()):
             raise ConfigError(

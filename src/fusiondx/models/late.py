@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
 
 from fusiondx.heads import Head
 from fusiondx.models.multimodal import MultimodalModel
+
+
+class MetaLearner(Protocol):
+    """A late fusion fitted on validation data (one with ``fit_meta``, e.g. ``late_stacking``)."""
+
+    out_dim: int
+
+    def fit_meta(
+        self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor, target: torch.Tensor
+    ) -> None: ...
+
+    def __call__(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor: ...
 
 
 class LateFusion(MultimodalModel):
@@ -54,15 +66,23 @@ class LateFusion(MultimodalModel):
     def _modality_probs(
         self, feats: Mapping[str, torch.Tensor]
     ) -> dict[str, dict[str, torch.Tensor]]:
-        return {
-            task: {m: heads[m].to_probs(heads[m](feats[m])) for m in self.modalities}
-            for task, heads in self.heads.items()
-        }
+        probs: dict[str, dict[str, torch.Tensor]] = {}
+        for task in self.heads:
+            heads = self._heads_of(task)
+            probs[task] = {m: heads[m].to_probs(heads[m](feats[m])) for m in self.modalities}
+        return probs
 
-    def meta_learners(self) -> dict[str, nn.Module]:
+    def _heads_of(self, task: str) -> dict[str, Head]:
+        """Modality -> its head for ``task``."""
+        # nn.ModuleDict types its items as plain Modules.
+        heads = cast(nn.ModuleDict, self.heads[task])
+        return {m: cast(Head, h) for m, h in heads.items()}
+
+    def meta_learners(self) -> dict[str, MetaLearner]:
         """Task -> the fusion, for fusions fitted on validation data (those with ``fit_meta``)."""
-        return {t: f for t, f in self.fusion.items() if hasattr(f, "fit_meta")}
+        # hasattr cannot narrow a Module to the protocol.
+        return {t: cast(MetaLearner, f) for t, f in self.fusion.items() if hasattr(f, "fit_meta")}
 
     def task_head(self, task: str) -> Head:
         # Every modality's head of a task has the same loss and metrics: the first one speaks for all.
-        return next(iter(self.heads[task].values()))
+        return next(iter(self._heads_of(task).values()))

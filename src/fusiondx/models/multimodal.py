@@ -8,14 +8,17 @@ modality's own predictions (late strategies).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from fusiondx.fusion import Fusion
 from fusiondx.heads import Head, HeadContext
+
+if TYPE_CHECKING:
+    from fusiondx.encoders import Encoder
 
 
 class MultimodalModel(nn.Module):
@@ -33,6 +36,10 @@ class MultimodalModel(nn.Module):
         self.encoders = encoders
         self.level = level
         self.modalities = sorted(encoders.keys())
+
+    def _encoder(self, modality: str) -> Encoder:
+        # nn.ModuleDict types its items as plain Modules.
+        return cast("Encoder", self.encoders[modality])
 
     def embed(self, inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """Each modality's embedding (B, D), in sorted modality order."""
@@ -103,7 +110,7 @@ class FeatureFusion(MultimodalModel):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         fused, ctx = self.encode(inputs, mask)
         outs, preds = {}, {}
-        for t, head in self.heads.items():
+        for t, head in self._heads():
             target = None if targets is None else targets.get(t)
             if outputs or not head.decodes:
                 outs[t] = head(fused, ctx, target)
@@ -114,13 +121,13 @@ class FeatureFusion(MultimodalModel):
         self, inputs: Mapping[str, Any], mask: torch.Tensor
     ) -> tuple[torch.Tensor, HeadContext]:
         """The fused vector (B, D) and the context heads may read (feature maps, tokens)."""
-        encoders = self.encoders
+        encoder = self._encoder
 
         def maps(m: str) -> list[torch.Tensor]:
-            return encoders[m].forward_maps(inputs[m])[0]
+            return encoder(m).forward_maps(inputs[m])[0]
 
         def tokens(m: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-            return encoders[m].forward_tokens(inputs[m]), encoders[m].token_mask(inputs[m])
+            return encoder(m).forward_tokens(inputs[m]), encoder(m).token_mask(inputs[m])
 
         ctx = HeadContext(mask, self.modalities, maps, tokens)
         if self.fusion.uses_tokens:
@@ -132,24 +139,32 @@ class FeatureFusion(MultimodalModel):
                 token_masks={m: r for m, (_, r) in toks.items()},
             ), ctx
         if self.fusion.uses_levels:
-            levels = {m: encoders[m].forward_levels(inputs[m]) for m in self.modalities}
+            levels = {m: encoder(m).forward_levels(inputs[m]) for m in self.modalities}
             return self.fusion(levels, mask), ctx
         feats = {}
         wanted = self.map_modalities()
         for m in self.modalities:
             if m in wanted:
                 # One pass of the image encoder gives both its feature maps and its embedding.
-                m_maps, feats[m] = encoders[m].forward_maps(inputs[m])
+                m_maps, feats[m] = encoder(m).forward_maps(inputs[m])
                 ctx.provide_maps(m, m_maps)
             else:
-                feats[m] = encoders[m](inputs[m])
+                feats[m] = encoder(m)(inputs[m])
         return self.fusion(feats, mask), ctx
 
     def map_modalities(self) -> set[str]:
         """The image modalities whose feature maps some head reads."""
-        return {
-            h.image for h in self.heads.values() if "maps" in h.needs and getattr(h, "image", None)
-        }
+        wanted: set[str] = set()
+        for _, h in self._heads():
+            image = getattr(h, "image", None)  # set by the heads that read feature maps
+            if "maps" in h.needs and image:
+                wanted.add(image)
+        return wanted
+
+    def _heads(self) -> Iterator[tuple[str, Head]]:
+        # nn.ModuleDict types its items as plain Modules.
+        for t, h in self.heads.items():
+            yield t, cast(Head, h)
 
     def task_head(self, task: str) -> Head:
-        return self.heads[task]
+        return cast(Head, self.heads[task])

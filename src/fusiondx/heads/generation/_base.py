@@ -80,6 +80,7 @@ class GenerationHead(Head):
     decoder_kind: ClassVar[str] = ""
     """The ``decoder`` option a subclass implements (set by ``decoder=`` in its class line)."""
     _kinds: ClassVar[dict[str, type[GenerationHead]]] = {}
+    banned: torch.Tensor  # buffer registered in __init__
 
     def __init_subclass__(cls, decoder: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -197,6 +198,7 @@ class GenerationHead(Head):
         """(B, T, in_dim) tokens to attend over and their (B, T) padding (True = ignore)."""
         b = fused.shape[0]
         if self.context == "none":
+            assert self.null_token is not None  # built in __init__ for context 'none'
             mem = self.null_token.to(fused.dtype).expand(b, 1, -1)
         elif self.context == "fused":
             mem = fused.unsqueeze(1)

@@ -33,6 +33,7 @@ class LSTMGenerationHead(GenerationHead, decoder="lstm"):
     def _cond(self, fused: torch.Tensor) -> torch.Tensor:
         """(B, in_dim) vector that sets the LSTM's initial state (never the fused one for 'none')."""
         if self.context == "none":
+            assert self.null_token is not None  # built in __init__ for context 'none'
             return self.null_token.to(fused.dtype).expand(fused.shape[0], -1)
         return fused
 

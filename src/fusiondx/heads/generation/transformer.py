@@ -93,7 +93,9 @@ class TransformerGenerationHead(GenerationHead, decoder="transformer"):
             x = x + layer.dropout3(
                 layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm3(x)))))
             )
-        return self._logits(self.decoder.norm(x.squeeze(1)))
+        norm = self.decoder.norm
+        assert norm is not None  # built with norm=nn.LayerNorm(d)
+        return self._logits(norm(x.squeeze(1)))
 
     def reorder(self, st: dict[str, Any], index: torch.Tensor, t: int) -> None:
         for k, v in st["cache"]:  # only the positions written so far
