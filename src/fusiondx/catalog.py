@@ -172,7 +172,7 @@ def measurements_from_study(results: dict[str, Any]) -> dict[str, Any]:
     singles = {
         e["label"]: e["test"]["auroc"]["mean"] for e in results["entries"] if e["kind"] == "single"
     }
-    best = max(singles, key=singles.get) if singles else None
+    best = max(singles, key=singles.__getitem__) if singles else None
     setting = (
         f"study '{study['name']}', {n} {'seed(s)' if study.get('seeds') else 'fold(s)'}, "
         f"{study['created'][:10]}, {platform.machine()} CPU"

@@ -360,7 +360,7 @@ def cohort(
 class _PrepareCommand(TyperCommand):
     """`prepare`'s help ends with every adapter and its options, generated when help is shown."""
 
-    @property  # type: ignore[override]
+    @property
     def epilog(self) -> str:
         from fusiondx.datasets.prepare import adapters_help
 

@@ -6,10 +6,10 @@ import copy
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
@@ -85,7 +85,19 @@ DEMO_CONFIG: dict[str, Any] = {
 # (concat, attention over modalities, gated units, low-rank tensor), token-level, decision-level
 # and input-level fusion. `fusiondx study demo_out/study.yaml --strategies all` runs every one.
 STRATEGIES = ["concat", "attention", "gated", "low_rank_tensor", "late_average", "early_concat"]
-QUICK = {
+
+
+class QuickSettings(TypedDict):
+    """What `fusiondx demo --quick` changes: ``run_demo``'s keywords."""
+
+    cases: int
+    epochs: int
+    seeds: int
+    strategies: list[str]
+    n_boot: int
+
+
+QUICK: QuickSettings = {
     "cases": 400,
     "epochs": 3,
     "seeds": 2,
@@ -143,7 +155,7 @@ def _print_table(results: dict[str, Any], console: Console) -> None:
         title=f"Test {metric.upper()} on the built-in cohort (mean over seeds, 95% CI; "
         f"same test cases for every model)"
     )
-    for col, just in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("model", "left"),
         ("kind", "left"),
         (metric.upper(), "right"),
@@ -151,7 +163,8 @@ def _print_table(results: dict[str, Any], console: Console) -> None:
         ("F1", "right"),
         ("params", "right"),
         ("train s", "right"),
-    ):
+    )
+    for col, just in columns:
         table.add_column(col, justify=just, no_wrap=col == "model")
     for e in results["entries"]:
         m = e["test"][metric]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+_E = TypeVar("_E", bound="FusionDxError")
 
 
 class FusionDxError(Exception):
@@ -45,13 +47,13 @@ class FusionDxError(Exception):
         super().__init__(self._render())
 
     def at(
-        self,
+        self: _E,
         *,
         file: str | Path | None = None,
         case_id: str | None = None,
         row: int | None = None,
         column: str | None = None,
-    ) -> FusionDxError:
+    ) -> _E:
         """Fill in location fields that are still unknown and return self (for re-raising)."""
         if self.file is None and file is not None:
             self.file = str(file)

@@ -25,7 +25,7 @@ import inspect
 import pkgutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from fusiondx.errors import ConfigError, did_you_mean
 
@@ -196,8 +196,17 @@ register_fusion = FUSIONS.register
 register_head = HEADS.register
 register_reference = REFERENCES.register
 register_reader = READERS.register
-register_adapter = ADAPTERS.register
 register_task_type = TASK_TYPES.register
+
+
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+
+def register_adapter(
+    name: str, *, aliases: Iterable[str] = (), **meta: Any
+) -> Callable[[_Fn], _Fn]:
+    """``ADAPTERS.register`` for what it holds: functions, which the class-typed registry cannot say."""
+    return cast("Callable[[_Fn], _Fn]", ADAPTERS.register(name, aliases=aliases, **meta))
 
 
 def create_encoder(name: str, /, **kwargs: Any) -> Any:

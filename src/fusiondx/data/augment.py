@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from monai.transforms import Compose, RandFlip, RandRotate, RandZoom
+from monai.transforms import Compose, RandFlip, RandomizableTransform, RandRotate, RandZoom
 
 from fusiondx.errors import ConfigError
 
@@ -59,7 +59,7 @@ class RandImageAugment:
         self.scale = float(scale)
         self.spatial_dims = spatial_dims
 
-        transforms = []
+        transforms: list[RandomizableTransform] = []
         if self.flip:
             # Spatial axes exclude the channel axis: the last one is W in 2D and 3D.
             transforms.append(RandFlip(prob=0.5, spatial_axis=spatial_dims - 1))

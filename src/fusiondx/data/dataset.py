@@ -135,7 +135,8 @@ def make_loader(
         batch_size=batch_size,
         sampler=sampler,
         generator=gen,
-        collate_fn=_passthrough,
+        # torch types collate_fn as taking a list; with __getitems__ it gets that whole batch.
+        collate_fn=_passthrough,  # type: ignore[arg-type]
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
         worker_init_fn=_seed_worker,

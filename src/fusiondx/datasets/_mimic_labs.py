@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -167,7 +168,7 @@ def write_lab_table(
 ) -> None:
     """``labs.csv``: what each channel of the series holds (lab, value or measured-flag, scaling)."""
     names = d_labitems.drop_duplicates("itemid").set_index("itemid")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for kind in ("value", "measured"):
         for item in itemids:
             rows.append(

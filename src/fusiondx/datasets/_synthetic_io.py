@@ -10,7 +10,7 @@ import pydicom
 import wfdb
 from PIL import Image
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 # Stored int16 = round(x * DICOM_SCALE) + DICOM_STORED_OFFSET for x in [0, 1]; physical values
 # are stored * slope + intercept, i.e. x * 2000 - 1000 (an HU-like range).
@@ -18,7 +18,7 @@ DICOM_SCALE = 4000
 DICOM_STORED_OFFSET = -2000
 DICOM_SLOPE = 0.5
 DICOM_INTERCEPT = 0.0
-_DX_STORAGE = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
+_DX_STORAGE = UID("1.2.840.10008.5.1.4.1.1.1.1")  # Digital X-Ray Image Storage - For Presentation
 # WFDB digital units per mV: 1 uV resolution and +-32.7 mV range in format 16.
 WFDB_GAIN = 1000.0
 

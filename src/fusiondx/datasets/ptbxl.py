@@ -137,7 +137,8 @@ def prepare_ptbxl(
     )
     statement_class = _statement_classes(scp, labels)
 
-    skipped, rows, seen = Skipped(), [], set()
+    skipped, rows = Skipped(), []
+    seen: set[str] = set()
     for _, r in track(db.iterrows(), len(db), "checking ECG records", progress):
         row = _row(r, root, file_col, records, statement_class, min_likelihood, skipped, seen)
         if row is not None:
@@ -206,6 +207,7 @@ def _row(
     if not rid or rid in seen:
         skipped.add(rid or "(empty)", "empty or repeated ecg_id")
         return None
+    codes: Any  # a dict of statement -> likelihood in a well-formed record
     try:
         codes = ast.literal_eval(r["scp_codes"]) if isinstance(r["scp_codes"], str) else None
     except (ValueError, SyntaxError):

@@ -32,7 +32,7 @@ def flops_per_case(model: nn.Module, inputs: Any, mask: torch.Tensor) -> int:
         # attention modules ("Expected gradient function to be set", torch 2.13).
         with torch.enable_grad(), counter:
             # predict(): what inference runs, e.g. a report decoder generating its text.
-            (model.predict if hasattr(model, "predict") else model)(inputs, mask)
+            getattr(model, "predict", model)(inputs, mask)
     finally:
         model.train(was_training)
         torch.backends.mha.set_fastpath_enabled(fastpath)

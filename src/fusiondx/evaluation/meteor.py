@@ -79,7 +79,7 @@ def meteor_from_stats(stats: np.ndarray, w: np.ndarray | None = None) -> float |
     chunk. NaN rows (no reference, no Java) drop out; NaN when no case is left.
     """
     s = np.asarray(stats, dtype=np.float64).reshape(-1, N_STATS)
-    ok = np.isfinite(s).all(axis=1)
+    ok = np.asarray(np.isfinite(s).all(axis=1))  # an array: numpy's stubs allow a scalar
     s = np.where(ok[:, None], s, 0.0)
     ww = case_weights(w, s.shape[0]) * ok
     summed = ww @ s

@@ -189,8 +189,8 @@ def _confusion(case: _Case, idx: np.ndarray) -> tuple[np.ndarray, ...]:
     if case.task_type == "multilabel":
         cells = 4 * k
         rows = np.arange(b, dtype=np.int64)[:, None, None] * cells
-        cm = np.bincount((rows + codes).ravel(), minlength=b * cells).reshape(b, k, 2, 2)
-        tp, fp, fn, tn = cm[:, :, 1, 1], cm[:, :, 0, 1], cm[:, :, 1, 0], cm[:, :, 0, 0]
+        cm4 = np.bincount((rows + codes).ravel(), minlength=b * cells).reshape(b, k, 2, 2)
+        tp, fp, fn, tn = cm4[:, :, 1, 1], cm4[:, :, 0, 1], cm4[:, :, 1, 0], cm4[:, :, 0, 0]
         return tuple(x.astype(np.float64) for x in (tp, fp, fn, tn))
     cells = k * k
     rows = np.arange(b, dtype=np.int64)[:, None] * cells

@@ -40,7 +40,7 @@ from fusiondx.evaluation.weights import case_weights, per_replicate, weighted_me
 
 TEXT_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "cider", "meteor")
 Seqs = Sequence[Any] | np.ndarray
-Tokens = list[int] | list[str]
+Tokens = Sequence[int | str]  # a case: word ids, or words
 # coco-caption's guards in BleuScorer.compute_score: a zero count gives a tiny, not zero, ratio.
 _TINY, _SMALL = 1e-15, 1e-9
 _ROUGE_BETA = 1.2  # pycocoevalcap's Rouge: recall weighs more than precision
@@ -54,15 +54,18 @@ def strip(
     A 1-D array gives a 1-D array; a padded (N, L) array or a list of sequences gives a list.
     """
     if isinstance(ids, np.ndarray) and ids.ndim == 1:
-        s = ids
-        if eos is not None:
-            hits = np.flatnonzero(s == eos)
-            s = s[: hits[0]] if hits.size else s
-        keep = s != pad
-        if bos is not None:
-            keep &= s != bos
-        return s[keep].astype(np.int64)
-    return [strip(np.asarray(r).reshape(-1), pad, eos, bos) for r in ids]
+        return _strip_one(ids, pad, eos, bos)
+    return [_strip_one(np.asarray(r).reshape(-1), pad, eos, bos) for r in ids]
+
+
+def _strip_one(s: np.ndarray, pad: int, eos: int | None, bos: int | None) -> np.ndarray:
+    if eos is not None:
+        hits = np.flatnonzero(s == eos)
+        s = s[: hits[0]] if hits.size else s
+    keep = s != pad
+    if bos is not None:
+        keep &= s != bos
+    return s[keep].astype(np.int64)
 
 
 def _tokens(case: Any) -> Tokens:
@@ -82,8 +85,9 @@ def _pairs(hyps: Seqs, refs: Seqs, unk: int | str | None) -> list[tuple[Tokens, 
     # matches nothing (ids: below every real, non-negative id; words: a made-up word, which also
     # stays one word through METEOR's punctuation splitting, as does an unknown hypothesis word).
     words = isinstance(unk, str)
-    low = min([0, *(min(s) for s in hs + rs if s and not words)]) - 1
-    out, k = [], 0
+    low = int(min([0, *(min(s) for s in hs + rs if s and not words)])) - 1
+    out: list[tuple[Tokens, Tokens]] = []
+    k = 0
     for h, r in zip(hs, rs, strict=True):
         r2: list[Any] = []
         for tok in r:
@@ -143,7 +147,7 @@ def corpus_bleu(
     return per_replicate(np.where(r > 0, bleu * bp, np.nan), w)
 
 
-def _lcs(a: list[Any], b: list[Any]) -> int:
+def _lcs(a: Sequence[Any], b: Sequence[Any]) -> int:
     # Bit-parallel LCS (Allison & Dix 1986; Hyyro 2004): one big-int step per token of b instead
     # of pycocoevalcap's len(a) x len(b) table, so ROUGE-L on long reports stays fast.
     masks: dict[Any, int] = {}
@@ -198,7 +202,7 @@ def meteor_stats_of(hyps: Seqs, refs: Seqs, unk: int | str | None = None) -> np.
     """Per-case METEOR 1.5 statistics (N, 23) (see :mod:`.meteor`); NaN rows for a case without
     a reference, and everywhere when the cases are token ids rather than words or Java is absent."""
     pairs = _pairs(hyps, refs, unk)
-    if any(not isinstance(t, str) for h, r in pairs for t in h + r):
+    if any(not isinstance(t, str) for h, r in pairs for t in [*h, *r]):
         return np.full((len(pairs), N_STATS), np.nan)  # ids: no words to stem or look up
     return meteor_stats([(_text(h), _text(r)) if r else None for h, r in pairs])
 

@@ -123,7 +123,8 @@ def _pooled(x: np.ndarray) -> np.ndarray:
     n, c, *spatial = x.shape
     f = [max(1, s // POOLED_SIDE) for s in spatial]
     crop = tuple(slice(0, (s // k) * k) for s, k in zip(spatial, f, strict=True))
-    x = x[(slice(None), slice(None), *crop)]
+    index = (slice(None), slice(None), *crop)
+    x = x[index]
     shape = [n, c]
     for s, k in zip(x.shape[2:], f, strict=True):
         shape += [s // k, k]

@@ -11,7 +11,10 @@ import base64
 import io
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 DPI = 110
 KIND_COLORS = {
@@ -42,7 +45,7 @@ MOD_PALETTE = [
     "#882255",
 ]  # Paul Tol's muted scheme: modalities, distinct from the kind colours
 HIGHLIGHT = "#FFF1C2"
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 11,
     "axes.titlesize": 12.5,
     "axes.titleweight": "bold",
@@ -119,8 +122,8 @@ def _yerr(rows: Sequence[dict[str, Any]]) -> list[list[float]]:
 def ranked_chart(
     rows: list[dict[str, Any]],
     metric: str,
-    winner: str,
-    best_single: str,
+    winner: str | None,
+    best_single: str | None,
     pooling: str = "mean over seeds",
     best_reference: str | None = None,
 ) -> str:

@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -276,7 +276,7 @@ def _everything(cfg: Config, out_dir: Path, rep: Replicate) -> dict[str, Any]:
     return run_config(cfg, everything, rep, out_dir, None)
 
 
-def _finite(x: Any) -> bool:
+def _finite(x: Any) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and bool(np.isfinite(x))
 
 

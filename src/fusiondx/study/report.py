@@ -162,12 +162,12 @@ def _metrics(results: dict[str, Any]) -> list[str]:
 def _table_metrics(results: dict[str, Any]) -> list[str]:
     pm = (results.get("study") or {}).get("primary_metric", "auroc")
     name = (results.get("study") or {}).get("task_type") or "binary"  # none: classification
-    fixed = task_type(name).table_metrics if name in TASK_TYPES else None
-    if fixed is None:
+    table = task_type(name).table_metrics if name in TASK_TYPES else None
+    if table is None:
         # Other tasks: their own metrics, primary first, in the order the head reports them.
         seen = [m for e in results.get("entries") or [] for m in (e.get("test") or {})]
         return list(dict.fromkeys([pm, *seen]))
-    fixed = list(fixed)
+    fixed = list(table)
     return fixed if pm in fixed else [*fixed, pm]
 
 
@@ -178,9 +178,12 @@ class _Ctx:
         self.pm = self.study.get("primary_metric", "auroc")
         self.pname = metric_name(self.pm)
         self.entries = ranked(results)
-        self.by_id = {e.get("id"): e for e in self.entries}
-        self.winner = results.get("winner") or (self.entries[0]["id"] if self.entries else None)
-        self.best = results.get("best_single")
+        # Ids as the results file has them (strings, unless it was written by hand).
+        self.by_id: dict[Any, dict[str, Any]] = {e.get("id"): e for e in self.entries}
+        self.winner: str | None = results.get("winner") or (
+            self.entries[0]["id"] if self.entries else None
+        )
+        self.best: str | None = results.get("best_single")
         self.label = {i: str(e.get("label", i)) for i, e in self.by_id.items()}
         self.colors: dict[str, str] = {}
         for i in self._focus() + list(self.by_id):
@@ -285,8 +288,8 @@ def _facts(c: _Ctx) -> list[str]:
     drops = {k: num(v.get("mean")) - fm for k, v in (ab.get("without") or {}).items()}
     drops = {k: v for k, v in drops.items() if not math.isnan(v)}
     if drops:
-        worst = min(drops, key=drops.get)
-        least = max(drops, key=drops.get)
+        worst = min(drops, key=drops.__getitem__)
+        least = max(drops, key=drops.__getitem__)
         who = c.label.get(ab.get("entry"), "the winner")
         facts.append(
             f"Leaving out <b>{_e(worst)}</b> changes {_e(who)}'s "
@@ -403,6 +406,7 @@ def _head_to_head(c: _Ctx) -> str:
     mat, labs = cm.get("matrix"), cm.get("labels") or c.study.get("classes") or []
     if mat and len(mat) == len(labs) and all(len(r) == len(labs) for r in mat):
         who = cm.get("entry") or c.winner
+        assert who is not None  # a confusion matrix comes from an entry
         parts.append(f"<h3>Confusion matrix: {_e(c.name(who))}</h3>")
         parts.append(
             _fig(
@@ -444,7 +448,7 @@ def _ablation(c: _Ctx) -> str:
     metric = metric_name(ab.get("metric") or c.pm)
     who = c.label.get(ab.get("entry"), ab.get("entry") or c.winner)
     return _fig(
-        plots.ablation_chart(st(ab.get("full")), without, only, who, metric),
+        plots.ablation_chart(st(ab.get("full")), without, only, str(who), metric),
         f"Left: {who} retrained without one modality; the white number in each bar is the "
         "change from using all modalities (dashed line). Right: each modality alone.",
     )

@@ -120,10 +120,11 @@ class Text(TaskType):
         refs = frame[f"{t}_true"].fillna("").astype(str).tolist()
         hyps = frame[f"{t}_pred"].fillna("").astype(str).tolist()
         scores = text_scores(hyps, refs, unk=UNK)
-        return {
-            m: weighted(lambda w, m=m: text_metrics_from_scores(scores, w)[m], len(refs))
-            for m in self.metrics
-        }
+
+        def scorer(m: str) -> Scorer:
+            return weighted(lambda w: text_metrics_from_scores(scores, w)[m], len(refs))
+
+        return {m: scorer(m) for m in self.metrics}
 
     def samples(
         self, info: TaskInfo, a: Shown, b: Shown, load_image: Callable[[str], np.ndarray]

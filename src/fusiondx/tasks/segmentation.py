@@ -35,6 +35,8 @@ class Mask(OnImage):
         import torch
         import torch.nn.functional as F
 
+        from fusiondx.config import ImageModality
+
         assert (
             src.cfg is not None
             and src.ids is not None
@@ -43,9 +45,10 @@ class Mask(OnImage):
         )
         df, ids, col = src.df, src.ids, info.label[0]
         image = src.cfg.modality(info.image)
-        size = tuple(image.preprocessing.size)  # type: ignore[union-attr]
+        assert isinstance(image, ImageModality)  # the config checks that info.image is one
+        size = tuple(image.preprocessing.size)
         out = np.zeros((len(df), 1, *size), dtype=np.uint8)
-        has_image = df[image.column].notna().to_numpy()  # type: ignore[union-attr]
+        has_image = df[image.column].notna().to_numpy()
         out[~has_image] = 255
         for pos in np.flatnonzero(df[col].notna().to_numpy()):
             cid, row = str(ids.iloc[pos]), line_of(int(pos))
@@ -56,7 +59,7 @@ class Mask(OnImage):
                     column=col,
                     case_id=cid,
                     fix=f"add the image in column '{image.column}', or empty the mask cell",
-                )  # type: ignore[union-attr]
+                )
             arr, path = src.open_image(str(df[col].iloc[pos]), col, cid, row)
             if arr.ndim - 1 != len(size):
                 raise DataError(

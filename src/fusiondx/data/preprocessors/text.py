@@ -157,6 +157,7 @@ class TextPreprocessor(Preprocessor):
 
 def _new_tokenizer(kind: str, vocab_size: int, min_frequency: int) -> tuple[Tokenizer, Any]:
     special = [PAD, UNK]  # ids 0 and 1
+    trainer: trainers.Trainer
     if kind == "wordpiece":
         # Trained as BPE with half the budget; _wordpiece_from_bpe adds the '##' pieces.
         tok = Tokenizer(models.BPE(unk_token=UNK))

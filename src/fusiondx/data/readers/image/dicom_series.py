@@ -176,25 +176,27 @@ def _floats(value: Any, n: int) -> np.ndarray | None:
 
 def _order(folder: Path, slices: list[tuple[Path, Any]]) -> tuple[list[int], str]:
     """Slice indices in stacking order, and how they were ordered."""
-    pos = [_floats(ds.get("ImagePositionPatient"), 3) for _, ds in slices]
-    ori = [_floats(ds.get("ImageOrientationPatient"), 6) for _, ds in slices]
-    if all(p is not None for p in pos) and all(o is not None for o in ori):
+    pos = [p for _, ds in slices if (p := _floats(ds.get("ImagePositionPatient"), 3)) is not None]
+    ori = [
+        o for _, ds in slices if (o := _floats(ds.get("ImageOrientationPatient"), 6)) is not None
+    ]
+    if len(pos) == len(slices) and len(ori) == len(slices):  # every slice has both
         ref = ori[0]
         for (f, _), o in zip(slices, ori, strict=True):
-            if np.abs(o - ref).max() > 1e-3:  # type: ignore[operator]
+            if np.abs(o - ref).max() > 1e-3:
                 raise DataError(
                     f"slice '{f.name}' of the DICOM series in folder '{folder}' is oriented "
                     f"differently from slice '{slices[0][0].name}' (a localizer mixed in?)",
                     fix=_FIX_ONE_SERIES,
                     file=f,
                 )
-        normal = np.cross(ref[:3], ref[3:])  # type: ignore[index]
-        keys: list[float] = [float(normal @ p) for p in pos]  # type: ignore[operator]
+        normal = np.cross(ref[:3], ref[3:])
+        keys: list[float] = [float(normal @ p) for p in pos]
         how = "position"
     else:
         numbers = [ds.get("InstanceNumber") for _, ds in slices]
         try:
-            keys = [float(n) for n in numbers]  # type: ignore[arg-type]
+            keys = [float(n) for n in numbers]
             how = "instance"
         except (TypeError, ValueError):
             return list(range(len(slices))), "name"
