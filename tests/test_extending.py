@@ -31,7 +31,7 @@ PARTS = {
     "fusion/max_pool.py": ("FUSIONS", "max_pool", "fusions", "fusions_md"),
     "encoders/signal_gap.py": ("ENCODERS", "signal_gap", "encoders", "encoders_md"),
     "heads/focal.py": ("HEADS", "focal", "heads", None),
-    "tasks/ordinal.py": ("TASK_TYPES", "ordinal", None, None),
+    "tasks/ordinal.py": ("TASK_TYPES", "ordinal", "tasks", None),
     "data/readers/signal/npz.py": ("READERS", "npz_signal", "readers", "readers_md"),
     "datasets/image_folder.py": ("ADAPTERS", "image_folder", "adapters", None),
 }

@@ -237,17 +237,25 @@ def export(
 @app.command("list")
 def list_parts(
     what: Annotated[
-        str, typer.Argument(help="encoders, fusions, heads, references, readers or adapters")
+        str, typer.Argument(help="encoders, fusions, heads, tasks, references, readers or adapters")
     ],
     pattern: Annotated[str, typer.Argument(help="Glob on the name, e.g. '*lstm*'.")] = "*",
 ) -> None:
-    """List registered encoders, fusions, heads, study references, file readers or dataset
-    adapters with a one-line description; old names still accepted are shown as aliases.
+    """List registered encoders, fusions, heads, task types, study references, file readers or
+    dataset adapters with a one-line description; old names still accepted are shown as aliases.
 
     Example: `fusiondx list fusions` or `fusiondx list encoders '*transformer*'` or
-    `fusiondx list references` or `fusiondx list readers`
+    `fusiondx list references`, `fusiondx list readers` or `fusiondx list tasks`
     """
-    from fusiondx.registry import ADAPTERS, ENCODERS, FUSIONS, HEADS, READERS, REFERENCES
+    from fusiondx.registry import (
+        ADAPTERS,
+        ENCODERS,
+        FUSIONS,
+        HEADS,
+        READERS,
+        REFERENCES,
+        TASK_TYPES,
+    )
 
     def run() -> None:
         regs = {
@@ -255,6 +263,7 @@ def list_parts(
             "fusions": FUSIONS,
             "heads": HEADS,
             "references": REFERENCES,
+            "tasks": TASK_TYPES,
             "readers": READERS,
             "adapters": ADAPTERS,
         }
@@ -264,7 +273,7 @@ def list_parts(
 
             raise ConfigError(
                 f"Cannot list '{what}'.{did_you_mean(what, list(regs))}",
-                fix="use: fusiondx list encoders|fusions|heads|references|readers|adapters",
+                fix="use: fusiondx list encoders|fusions|heads|tasks|references|readers|adapters",
             )
         table = Table(title=f"{len(reg.names(pattern))} {what}")
         col = {
@@ -272,6 +281,7 @@ def list_parts(
             "fusions": "level",
             "heads": "tasks",
             "references": "inputs",
+            "tasks": "heads",
             "readers": "suffixes",
             "adapters": "options",
         }[what]
@@ -294,6 +304,8 @@ def list_parts(
                 extra = f"{e.cls.kind}: {e.cls.inputs}"
             elif what == "adapters":
                 extra = [o for o in e.options() if o != "progress"]
+            elif what == "tasks":
+                extra = list(e.cls.heads)
             elif what == "readers":
                 extra = f"{e.meta['kind']}: {', '.join(e.meta.get('suffixes', ())) or e.meta.get('hint', '')}"
             extra = ", ".join(extra) if isinstance(extra, (tuple, list)) else str(extra or "")

@@ -34,7 +34,7 @@ def test_help_has_an_example(command: str) -> None:
     assert "Example" in result.output and "fusiondx" in result.output
 
 
-@pytest.mark.parametrize("what", ["encoders", "fusions", "heads", "adapters"])
+@pytest.mark.parametrize("what", ["encoders", "fusions", "heads", "adapters", "tasks", "readers", "references"])
 def test_list(what: str) -> None:
     result = runner.invoke(app, ["list", what])
     assert result.exit_code == 0
@@ -43,6 +43,9 @@ def test_list(what: str) -> None:
         "fusions": "late_average",
         "heads": "classification",
         "adapters": "ptbxl",
+        "tasks": "multilabel",
+        "readers": "dicom_series",
+        "references": "tfidf",
     }[what]
     assert expected in result.output
 
