@@ -34,7 +34,9 @@ def test_help_has_an_example(command: str) -> None:
     assert "Example" in result.output and "fusiondx" in result.output
 
 
-@pytest.mark.parametrize("what", ["encoders", "fusions", "heads", "adapters", "tasks", "readers", "references"])
+@pytest.mark.parametrize(
+    "what", ["encoders", "fusions", "heads", "adapters", "tasks", "readers", "references"]
+)
 def test_list(what: str) -> None:
     result = runner.invoke(app, ["list", what])
     assert result.exit_code == 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
+import pickle
 from collections.abc import Iterator
 
 import numpy as np
@@ -102,6 +104,8 @@ def test_each_decoder_kind_is_its_own_class() -> None:
         h = head(decoder=decoder)
         assert type(h) is cls and isinstance(h, GenerationHead) and h.decoder_kind == decoder
         assert h.get_config()["decoder"] == decoder
+        for again in (copy.deepcopy(h), pickle.loads(pickle.dumps(h))):  # noqa: S301  (our own bytes)
+            assert type(again) is cls and again.get_config() == h.get_config()
     assert type(head()) is TransformerGenerationHead  # the default decoder
     with pytest.raises(ConfigError, match="'lstm' decoder, not 'transformer'"):
         LSTMGenerationHead(in_dim=D, vocab_size=V, max_length=L, bos_id=BOS, eos_id=EOS)

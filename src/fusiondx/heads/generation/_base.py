@@ -88,21 +88,19 @@ class GenerationHead(Head):
             cls.decoder_kind = decoder
             GenerationHead._kinds[decoder] = cls
 
-    def __new__(cls, *args: Any, decoder: str = "transformer", **kwargs: Any) -> GenerationHead:
+    def __new__(cls, *args: Any, decoder: str | None = None, **kwargs: Any) -> GenerationHead:
         """``GenerationHead(decoder=...)`` builds the class of that decoder kind."""
         kinds = GenerationHead._kinds
-        if decoder not in kinds:
-            raise ConfigError(
-                f"the generation head has no decoder '{decoder}'",
-                fix=f"use one of: {', '.join(sorted(kinds))}",
-            )
         if cls is GenerationHead:
+            decoder = decoder or "transformer"
+            if decoder not in kinds:
+                raise ConfigError(
+                    f"the generation head has no decoder '{decoder}'",
+                    fix=f"use one of: {', '.join(sorted(kinds))}",
+                )
             cls = kinds[decoder]
-        elif decoder != cls.decoder_kind:
-            raise ConfigError(
-                f"{cls.__name__} is the '{cls.decoder_kind}' decoder, not '{decoder}'",
-                fix=f"build GenerationHead(decoder='{decoder}') instead",
-            )
+        # A subclass is built as itself (copies and unpickling call __new__ without arguments);
+        # __init__ checks that its decoder option names it.
         return super().__new__(cls)
 
     @classmethod
@@ -129,6 +127,11 @@ class GenerationHead(Head):
         context: str = "all",
     ) -> None:
         super().__init__()
+        if decoder != self.decoder_kind:
+            raise ConfigError(
+                f"{type(self).__name__} is the '{self.decoder_kind}' decoder, not '{decoder}'",
+                fix=f"build GenerationHead(decoder='{decoder}'), or pass decoder='{self.decoder_kind}'",
+            )
         _validate(
             in_dim=in_dim,
             vocab_size=vocab_size,
