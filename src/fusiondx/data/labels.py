@@ -31,7 +31,8 @@ def label_source(df: pd.DataFrame, ids: pd.Series | None, cfg: Config | None = N
 
         path = resolve_path(cell, root, column=column, case_id=case_id, row=row)
         try:
-            return read_image(path).array, path
+            # Every file the reader opens (a series' slices too) stays under the data root.
+            return read_image(path, root=root).array, path
         except DataError as err:
             raise err.at(case_id=case_id, row=row, column=column) from None
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from pydicom.uid import generate_uid
 
@@ -193,3 +194,33 @@ def test_slice_symlinked_outside_the_root_is_refused(tmp_path: Path) -> None:
         read_image(root / "ct", root=root)
     msg = _msg(ei, root / "ct")
     assert "outside the data root" in msg and "s1.dcm" in msg
+
+
+def test_a_mask_given_as_a_series_is_confined_to_the_data_root(tmp_path: Path) -> None:
+    """Task labels drawn on images (masks) open their files the way inputs do: every slice a
+    series pulls in stays under the data root."""
+    from fusiondx.config import load_config
+    from fusiondx.data.labels import label_source
+    from fusiondx.data.readers.image.dicom_series import DicomSeriesReader
+
+    root = tmp_path / "root"
+    root.mkdir()
+    example = DicomSeriesReader.write_example(root, np.random.default_rng(0))
+    cfg = load_config(
+        {
+            "name": "t",
+            "data": {"manifest": str(root / "m.csv"), "root": str(root)},
+            "modalities": [{"name": "labs", "kind": "tabular", "columns": ["age"]}],
+            "tasks": [{"name": "lesion", "head": "segmentation", "label": "mask"}],
+        }
+    )
+    open_image = label_source(pd.DataFrame({"mask": ["series"]}), None, cfg).open_image
+    assert open_image is not None
+    array, _ = open_image("series", "mask", "c1", 2)
+    np.testing.assert_allclose(array, example.expected, rtol=1e-5)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.move(example.path / "a.dcm", outside / "a.dcm")
+    (example.path / "a.dcm").symlink_to(outside / "a.dcm")
+    with pytest.raises(DataError, match="outside the data root"):
+        open_image("series", "mask", "c1", 2)
