@@ -37,13 +37,12 @@ class LateFusion(MultimodalModel):
         heads: task -> (modality -> Head): each modality's own head for the task.
     """
 
+    fusion: nn.ModuleDict  # task -> Fusion
+
     def __init__(
         self, encoders: nn.ModuleDict, fusion: nn.ModuleDict, heads: nn.ModuleDict
     ) -> None:
-        super().__init__(encoders, "late")
-        # Registered in this order (encoders, fusion, heads): the names and order of model.pt.
-        self.fusion = fusion
-        self.heads = heads
+        super().__init__(encoders, fusion, heads, "late")
 
     def run(
         self,

@@ -31,9 +31,14 @@ class MultimodalModel(nn.Module):
         level: early | intermediate | late (the fusion strategy's level).
     """
 
-    def __init__(self, encoders: nn.ModuleDict, level: str) -> None:
+    def __init__(
+        self, encoders: nn.ModuleDict, fusion: nn.Module, heads: nn.ModuleDict, level: str
+    ) -> None:
         super().__init__()
+        # Registered in this order (encoders, fusion, heads): the names and order of model.pt.
         self.encoders = encoders
+        self.fusion = fusion
+        self.heads = heads
         self.level = level
         self.modalities = sorted(encoders.keys())
 
@@ -92,13 +97,12 @@ class FeatureFusion(MultimodalModel):
         level: early | intermediate.
     """
 
+    fusion: Fusion
+
     def __init__(
         self, encoders: nn.ModuleDict, fusion: Fusion, heads: nn.ModuleDict, level: str
     ) -> None:
-        super().__init__(encoders, level)
-        # Registered in this order (encoders, fusion, heads): the names and order of model.pt.
-        self.fusion = fusion
-        self.heads = heads
+        super().__init__(encoders, fusion, heads, level)
 
     def run(
         self,
