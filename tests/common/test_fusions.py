@@ -143,3 +143,55 @@ def test_padding_tokens_change_nothing(name: str) -> None:
     noisy["m1"][0] = -1e3
     assert torch.allclose(out1, fusion(noisy, mask, token_masks=token_masks), atol=1e-5)
     assert torch.isfinite(out1).all()
+
+
+AUX = [e.name for e in ENTRIES if e.cls.has_aux_loss]
+
+
+def _aux(fusion, feats, mask, seed: int = 0) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)  # a variational fusion samples: the same noise for both calls
+    fusion(feats, mask)
+    return dict(fusion.aux_losses)
+
+
+@pytest.mark.parametrize("name", AUX)
+def test_aux_loss_in_training_only_finite_and_differentiable(name: str) -> None:
+    fusion, feats, _, _ = _setup(name)
+    mask = torch.tensor(
+        [[True, False, True], [True, True, True], [False, True, False]] + [[True] * 3]
+    )
+    fusion.eval()
+    assert _aux(fusion, feats, mask) == {} and fusion.aux_loss() is None
+    fusion.train()
+    losses = _aux(fusion, feats, mask)
+    assert losses, f"fusion '{name}' is tagged aux_loss and set no auxiliary loss"
+    for k, v in losses.items():
+        assert v.dim() == 0 and torch.isfinite(v), k
+    fusion.aux_loss().backward()
+    assert any(
+        t.grad is not None and t.grad.abs().sum() > 0 for f in feats.values() for t in _leaves(f)
+    )
+
+
+@pytest.mark.parametrize("name", AUX)
+def test_aux_loss_ignores_masked_modalities(name: str) -> None:
+    fusion, feats, _, _ = _setup(name)
+    fusion.train()
+    mask = torch.tensor(
+        [[True, False, True], [False, True, True], [True, True, False], [True, False, False]]
+    )
+    before = _aux(fusion, feats, mask)
+    noisy = {m: _apply(f, lambda t: t.detach().clone().requires_grad_()) for m, f in feats.items()}
+    for j, m in enumerate(sorted(noisy)):
+        for t in _leaves(noisy[m]):
+            with torch.no_grad():
+                t[~mask[:, j]] = 1e3
+    after = _aux(fusion, noisy, mask)
+    assert before.keys() == after.keys()
+    for k in before:
+        assert torch.allclose(before[k], after[k], atol=1e-4), k
+    # no gradient reaches a masked case's placeholder through the auxiliary loss either
+    torch.stack(list(after.values())).sum().backward()
+    for j, m in enumerate(sorted(noisy)):
+        for t in _leaves(noisy[m]):
+            assert t.grad is None or t.grad[~mask[:, j]].abs().sum() == 0, m

@@ -1,4 +1,9 @@
-"""The LightningModule: losses, modality dropout, optimiser, LR decay, validation metrics."""
+"""The LightningModule: losses, modality dropout, optimiser, LR decay, validation metrics.
+
+The training objective is the task losses plus any fusion's auxiliary loss (contrastive,
+reconstruction, KL; already weighted by the fusion's own option); validation reports the task
+losses alone, so ``val/loss`` means the same for every strategy.
+"""
 
 from __future__ import annotations
 
@@ -109,6 +114,9 @@ class FusionTask(L.LightningModule):
         )
         outputs = self.model(batch["inputs"], mask, batch["targets"])
         loss = self._objective(self._losses(outputs, batch["targets"]))
+        aux = self.model.aux_loss()
+        if aux is not None:
+            loss = loss + aux
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"The training loss became {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}; "

@@ -37,8 +37,16 @@ class Fusion(Configurable, nn.Module):
     and take ``level_dims`` (modality -> widths) from the model builder.
 
     Fusions with a ``fit_meta`` method (tag ``fits_on_validation``) have a part that the engine
-    fits on the validation split after training. The registry's tags come from these class
-    attributes (:meth:`part_tags`), never from the registration.
+    fits on the validation split after training.
+
+    Fusions with ``has_aux_loss = True`` (tag ``aux_loss``) learn part of their representation
+    from the pairing of modalities itself (contrastive alignment, reconstruction, a KL term):
+    in training mode each forward sets :attr:`aux_losses` (name -> scalar, already scaled by the
+    fusion's own weight option), and the engine adds their sum to the task loss. In eval mode
+    they compute no auxiliary loss, so prediction and export cost nothing extra.
+
+    The registry's tags come from these class attributes (:meth:`part_tags`), never from the
+    registration.
     """
 
     level: ClassVar[str] = "intermediate"
@@ -46,15 +54,18 @@ class Fusion(Configurable, nn.Module):
     uses_levels: ClassVar[bool] = False
     handles_missing: ClassVar[bool] = True
     """A missing modality contributes nothing (the contract above; the common suite checks it)."""
+    has_aux_loss: ClassVar[bool] = False
 
     @classmethod
     def part_tags(cls) -> set[str]:
-        """Tags read off the class: ``handles_missing``, ``tokens``, ``levels``, ``fits_on_validation``."""
+        """Tags read off the class: ``handles_missing``, ``tokens``, ``levels``,
+        ``fits_on_validation``, ``aux_loss``."""
         flags = {
             "handles_missing": cls.handles_missing,
             "tokens": cls.uses_tokens,
             "levels": cls.uses_levels,
             "fits_on_validation": callable(getattr(cls, "fit_meta", None)),
+            "aux_loss": cls.has_aux_loss,
         }
         return {t for t, on in flags.items() if on}
 
@@ -65,6 +76,7 @@ class Fusion(Configurable, nn.Module):
         self.modalities: list[str] = sorted(in_dims)
         self.in_dims = {m: int(in_dims[m]) for m in self.modalities}
         self.out_dim = int(out_dim)
+        self.aux_losses: dict[str, torch.Tensor] = {}
         if self.level == "late" and set(self.in_dims.values()) != {self.out_dim}:
             raise ValueError(
                 f"late fusion needs every input width equal to out_dim={out_dim}, got {self.in_dims}"
@@ -72,6 +84,12 @@ class Fusion(Configurable, nn.Module):
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def aux_loss(self) -> torch.Tensor | None:
+        """The sum of the last training forward's auxiliary losses, or None when there are none."""
+        if not self.aux_losses:
+            return None
+        return torch.stack(list(self.aux_losses.values())).sum()
 
     def stack(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Equal-width features as (B, M, D) in sorted modality order."""

@@ -83,6 +83,15 @@ class MultimodalModel(nn.Module):
         """The head that defines the task's loss and metrics."""
         raise NotImplementedError
 
+    def aux_loss(self) -> torch.Tensor | None:
+        """The fusions' auxiliary losses of the last training forward, summed (None if none).
+
+        Only fusions tagged ``aux_loss`` have one (see :class:`~fusiondx.fusion.Fusion`).
+        """
+        fusions = self.fusion.values() if isinstance(self.fusion, nn.ModuleDict) else [self.fusion]
+        terms = [a for f in fusions if (a := cast(Fusion, f).aux_loss()) is not None]
+        return torch.stack(terms).sum() if terms else None
+
 
 class FeatureFusion(MultimodalModel):
     """Early and intermediate fusion: ``heads[task](fusion(encoders(inputs), mask), context)``.
