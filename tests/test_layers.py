@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"evaluation"},
     {"tasks"},
     {"data"},
-    {"encoders", "fusion", "heads"},
+    {"encoders", "fusion", "heads", "objectives"},
     {"models"},
     {"engine", "references", "datasets"},
     {"export", "study"},

@@ -1,4 +1,5 @@
-"""Network pieces shared by encoders, fusions and heads: masked pooling and transformer blocks.
+"""Network pieces shared by encoders, fusions, heads and objectives: masked pooling, transformer
+blocks, the contrastive loss.
 
 Lives at the package level, below ``encoders/``, ``fusion/`` and ``heads/``, so each of them can
 import it without importing the other.
@@ -13,7 +14,10 @@ take a separate ``attention_dropout``, 0 by default, and keep ``dropout`` for th
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fusiondx.errors import ConfigError
@@ -26,6 +30,19 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     w = mask.to(x.dtype).unsqueeze(-1)  # (B, T, 1)
     # clamp: a row without any real token (a missing-modality placeholder) pools to zeros, not NaN
     return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE (the CLIP loss; Radford et al., ICML 2021) of paired rows of ``a`` and ``b``.
+
+    ``a`` and ``b`` are (N, D) L2-normalised; row i of each is one case (the positive pair), every
+    other row of the batch a negative. The loss is the mean of the cross-entropies a -> b and
+    b -> a over the logits ``exp(logit_scale) * a @ b.T``, with ``logit_scale`` clamped at
+    log(100) as in CLIP so that the learned temperature cannot collapse.
+    """
+    logits = a @ b.T * logit_scale.clamp(max=math.log(100.0)).exp()
+    labels = torch.arange(len(a), device=a.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
 
 def set_attention_dropout(module: nn.Module, p: float) -> None:

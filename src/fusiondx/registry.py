@@ -190,6 +190,8 @@ READERS: Registry[Any] = Registry("reader", "fusiondx.data.readers")
 ADAPTERS: Registry[Any] = Registry("dataset adapter", "fusiondx.datasets")
 """Functions ``(path, out, *, <options>, progress=False) -> PreparedDataset`` behind `fusiondx prepare`."""
 TASK_TYPES: Registry[Any] = Registry("task type", "fusiondx.tasks")
+OBJECTIVES: Registry[Any] = Registry("objective", "fusiondx.objectives")
+"""Self-supervised pretraining objectives behind `fusiondx pretrain`."""
 
 register_encoder = ENCODERS.register
 register_fusion = FUSIONS.register
@@ -197,6 +199,7 @@ register_head = HEADS.register
 register_reference = REFERENCES.register
 register_reader = READERS.register
 register_task_type = TASK_TYPES.register
+register_objective = OBJECTIVES.register
 
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])

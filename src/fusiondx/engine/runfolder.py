@@ -31,7 +31,8 @@ from typing import Any
 from fusiondx.errors import ConfigError, RunError
 
 LOCK = ".fusiondx.lock"
-# Everything `fit` (and a study around it, an export by default) writes in runs/<name>/.
+# Everything `fit` or `pretrain` (and a study around it, an export by default) writes in
+# runs/<name>/.
 RUN_FILES = (
     "config.yaml",
     "requested.yaml",
@@ -45,6 +46,8 @@ RUN_FILES = (
     "evaluations",
     "error.txt",
     "model.onnx",
+    "encoders.pt",
+    "retrieval.json",
     LOCK,
 )
 

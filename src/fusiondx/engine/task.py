@@ -187,28 +187,26 @@ class FusionTask(L.LightningModule):
             return float("nan")
 
     def configure_optimizers(self) -> Any:
-        cfg = self.train_cfg
-        # fused: one kernel per step instead of a dozen small ops per parameter tensor, which
-        # on a CPU costs more than a small model's backward.
-        opt = torch.optim.Adam(
-            self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
+        return configure_optimizers(self.parameters(), self.train_cfg)
+
+
+def configure_optimizers(params: Any, cfg: TrainConfig) -> Any:
+    """Adam and the configured learning-rate decay, as Lightning takes them."""
+    # fused: one kernel per step instead of a dozen small ops per parameter tensor, which
+    # on a CPU costs more than a small model's backward.
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    if cfg.lr_decay == "none":
+        return opt
+    if cfg.lr_decay == "cosine":
+        sched: Any = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=cfg.epochs, eta_min=cfg.lr * 0.01
         )
-        if cfg.lr_decay == "none":
-            return opt
-        if cfg.lr_decay == "cosine":
-            sched: Any = torch.optim.lr_scheduler.CosineAnnealingLR(
-                opt, T_max=cfg.epochs, eta_min=cfg.lr * 0.01
-            )
-        elif cfg.lr_decay == "step":
-            sched = torch.optim.lr_scheduler.StepLR(
-                opt, step_size=max(1, cfg.epochs // 3), gamma=0.3
-            )
-        else:
-            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                opt, mode="min", factor=0.3, patience=2
-            )
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+    elif cfg.lr_decay == "step":
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=0.3)
+    else:
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.3, patience=2)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
 
 def _detach(x: Any) -> Any:

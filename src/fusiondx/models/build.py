@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from torch import nn
 
@@ -88,6 +88,21 @@ def _check_kind(enc_name: str, enc_kind: str | None, modality: str, kind: str) -
         )
 
 
+def build_encoders(cfg: Config, specs: Mapping[str, ModalitySpec], level: str) -> nn.ModuleDict:
+    """One encoder per modality, in sorted order: the configured one with its options, or for
+    early fusion the modality kind's low-level projection; ``out_dim`` defaults to ``fusion.dim``."""
+    built: dict[str, nn.Module] = {}
+    for name in sorted(specs):
+        spec = specs[name]
+        enc_name = f"lowlevel_{spec.kind}" if level == "early" else cfg.modality(name).encoder_name
+        entry = ENCODERS.get(enc_name)
+        _check_kind(enc_name, entry.meta.get("kind"), name, spec.kind)
+        options = {} if level == "early" else dict(cfg.modality(name).encoder.options)
+        options.setdefault("out_dim", cfg.fusion.dim)
+        built[name] = create_encoder(enc_name, **spec.encoder_kwargs(entry.cls), **options)
+    return nn.ModuleDict(built)
+
+
 def build_model(
     cfg: Config,
     specs: Mapping[str, ModalitySpec],
@@ -97,17 +112,9 @@ def build_model(
     """Encoders per modality, the configured fusion, and one head per task."""
     level = FUSIONS.get(cfg.fusion.name).cls.level
     dim = cfg.fusion.dim
+    encoders = build_encoders(cfg, specs, level)
     # Typed view of the encoders (nn.ModuleDict types its items as plain Modules).
-    built: dict[str, Encoder] = {}
-    for name in sorted(specs):
-        spec = specs[name]
-        enc_name = f"lowlevel_{spec.kind}" if level == "early" else cfg.modality(name).encoder_name
-        entry = ENCODERS.get(enc_name)
-        _check_kind(enc_name, entry.meta.get("kind"), name, spec.kind)
-        options = {} if level == "early" else dict(cfg.modality(name).encoder.options)
-        options.setdefault("out_dim", dim)
-        built[name] = create_encoder(enc_name, **spec.encoder_kwargs(entry.cls), **options)
-    encoders = nn.ModuleDict(built)
+    built = {m: cast("Encoder", e) for m, e in encoders.items()}
     weights = class_weights or {}
     heads = nn.ModuleDict()
     task_cfgs = {t.name: t for t in cfg.tasks}
