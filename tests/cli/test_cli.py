@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,30 @@ COMMANDS = [
     "demo",
     "prepare",
 ]
+
+# `fusiondx --help` lists the commands in the order of the workflow. They are spread over the
+# modules of fusiondx/cli/ and register themselves on import, so this order rests on the order of
+# the imports in fusiondx/cli/__init__.py.
+HELP_ORDER = [
+    "validate",
+    "fit",
+    "evaluate",
+    "predict",
+    "export",
+    "list",
+    "cohort",
+    "prepare",
+    "study",
+    "search",
+    "demo",
+]
+
+
+def test_help_lists_the_commands_in_workflow_order() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    listed = re.findall(r"^\W*([a-z]+) {2,}\S", result.output.split("Commands")[1], re.MULTILINE)
+    assert listed == HELP_ORDER
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,0 +1,91 @@
+"""`fusiondx list`: the registered parts of every registry, as a table."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fusiondx.cli._app import app, console, guard
+
+
+@app.command("list")
+def list_parts(
+    what: Annotated[
+        str, typer.Argument(help="encoders, fusions, heads, tasks, references, readers or adapters")
+    ],
+    pattern: Annotated[str, typer.Argument(help="Glob on the name, e.g. '*lstm*'.")] = "*",
+) -> None:
+    """List registered encoders, fusions, heads, task types, study references, file readers or
+    dataset adapters with a one-line description; old names still accepted are shown as aliases.
+
+    Example: `fusiondx list fusions` or `fusiondx list encoders '*transformer*'` or
+    `fusiondx list references`, `fusiondx list readers` or `fusiondx list tasks`
+    """
+    from fusiondx.registry import (
+        ADAPTERS,
+        ENCODERS,
+        FUSIONS,
+        HEADS,
+        READERS,
+        REFERENCES,
+        TASK_TYPES,
+    )
+
+    def run() -> None:
+        regs = {
+            "encoders": ENCODERS,
+            "fusions": FUSIONS,
+            "heads": HEADS,
+            "references": REFERENCES,
+            "tasks": TASK_TYPES,
+            "readers": READERS,
+            "adapters": ADAPTERS,
+        }
+        reg = regs.get(what)
+        if reg is None:
+            from fusiondx.errors import ConfigError, did_you_mean
+
+            raise ConfigError(
+                f"Cannot list '{what}'.{did_you_mean(what, list(regs))}",
+                fix="use: fusiondx list encoders|fusions|heads|tasks|references|readers|adapters",
+            )
+        table = Table(title=f"{len(reg.names(pattern))} {what}")
+        col = {
+            "encoders": "kind",
+            "fusions": "level",
+            "heads": "tasks",
+            "references": "inputs",
+            "tasks": "heads",
+            "readers": "suffixes",
+            "adapters": "options",
+        }[what]
+        entries = reg.entries(pattern)
+        # names in full on any terminal: the description column wraps instead
+        table.add_column(
+            "name", no_wrap=True, min_width=max((len(e.name) for e in entries), default=4)
+        )
+        for c in ("aliases", col, "tags", "description"):
+            table.add_column(c, overflow="fold")
+        for e in entries:
+            extra = e.meta.get(col)
+            if what == "heads":
+                from fusiondx.tasks import served_by
+
+                extra = served_by(e.name)
+            elif what == "fusions":
+                extra = e.cls.level
+            elif what == "references":
+                extra = f"{e.cls.kind}: {e.cls.inputs}"
+            elif what == "adapters":
+                extra = [o for o in e.options() if o != "progress"]
+            elif what == "tasks":
+                extra = list(e.cls.heads)
+            elif what == "readers":
+                extra = f"{e.meta['kind']}: {', '.join(e.meta.get('suffixes', ())) or e.meta.get('hint', '')}"
+            extra = ", ".join(extra) if isinstance(extra, (tuple, list)) else str(extra or "")
+            table.add_row(e.name, ", ".join(e.aliases), extra, ", ".join(sorted(e.tags)), e.summary)
+        console.print(table)
+
+    guard(run)

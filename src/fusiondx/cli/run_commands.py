@@ -1,0 +1,185 @@
+"""The commands of one run's life: `validate` a config, `fit` it, then `evaluate`, `predict`
+with and `export` the trained run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from fusiondx.cli._app import app, console, guard
+from fusiondx.cli._output import print_data_summary, print_metrics, print_problems, warn
+from fusiondx.errors import FusionDxError
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="YAML config.")]) -> None:
+    """Check a config and every file its manifest points to, without training.
+
+    Example: `fusiondx validate examples/demo.yaml`
+    """
+    from fusiondx.config import load_config
+    from fusiondx.data.validation import check_data
+    from fusiondx.models.build import check_parts
+
+    def run() -> None:
+        from fusiondx.engine import runfolder
+
+        cfg = load_config(config)
+        check_parts(cfg)
+        runfolder.check_writable(cfg.run_dir)  # `fit` would otherwise fail after preparing the data
+        try:
+            prepared = check_data(cfg, progress=True)
+        except FusionDxError as err:
+            problems = getattr(err, "all_errors", None)
+            if problems is None:
+                raise  # one problem that stops everything (no manifest, a config error): one paragraph
+            print_problems(problems, cfg.data.manifest)
+            raise typer.Exit(2) from None
+        print_data_summary(prepared)
+        for note in prepared.store.notes:
+            console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False, soft_wrap=True)
+        for p in prepared.preprocessors.values():
+            for note in p.notes():
+                console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+        ours, others = runfolder.run_contents(cfg.run_dir)
+        if ours or others:
+            console.print(
+                f"[yellow]note:[/] {escape(str(cfg.run_dir))} already holds "
+                f"{'a run' if ours else 'other files'}; `fusiondx fit` refuses it unless given "
+                "--overwrite (or --resume), or another name.",
+                highlight=False,
+                soft_wrap=True,
+            )
+        console.print(
+            f"[green]OK[/]: {config} and all {len(prepared.store)} cases are valid; runs go to "
+            f"{cfg.run_dir}."
+        )
+
+    guard(run)
+
+
+@app.command()
+def fit(
+    config: Annotated[Path, typer.Argument(help="YAML config.")],
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from runs/NAME/checkpoints/last.ckpt.")
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an earlier run of this name: deletes only the files FusionDx wrote in "
+            "runs/NAME/ and keeps any other file there. Without it, fit refuses a folder that holds a run.",
+        ),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Train one model; writes runs/NAME/ (config, checkpoints, metrics, predictions).
+
+    Example: `fusiondx fit examples/demo.yaml` then `fusiondx fit examples/demo.yaml --resume`
+    after an interruption, or `--overwrite` to train that run again from scratch.
+    """
+    from fusiondx.config import load_config
+    from fusiondx.engine.run import fit as fit_run
+
+    def run() -> None:
+        cfg = load_config(config)
+        result = fit_run(cfg, resume=resume, overwrite=overwrite, progress=not quiet, notify=warn)
+        print_metrics({f"{cfg.name} (test)": result.metrics["test"]})
+        console.print(
+            f"Wrote run to [bold]{result.run_dir}[/] (metrics.json, predictions.csv, model.pt)"
+        )
+
+    guard(run)
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fusiondx fit`.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Another manifest (CSV/Parquet) with labels.")
+    ] = None,
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Data root of --data (default: its folder).")
+    ] = None,
+) -> None:
+    """Metrics of a trained run on its test split, or on another labelled manifest.
+
+    Example: `fusiondx evaluate runs/demo --data other_site/manifest.csv`
+    """
+    from fusiondx.engine.run import evaluate as eval_run
+
+    def run() -> None:
+        result = eval_run(run_dir, data, root)
+        print_metrics({f"{run_dir.name} on {result.metrics['split']}": result.metrics["metrics"]})
+        console.print(f"Wrote [bold]{result.metrics['written']}[/]")
+
+    guard(run)
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fusiondx fit`.")],
+    data: Annotated[
+        Path, typer.Option("--data", help="Manifest of new cases (labels not needed).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the predictions CSV.")] = Path(
+        "predictions.csv"
+    ),
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Data root of --data (default: its folder).")
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace --out even if it is not an earlier predictions file (never the manifest).",
+        ),
+    ] = False,
+) -> None:
+    """Predict new cases with a trained run; writes probabilities and predicted classes.
+
+    Example: `fusiondx predict runs/demo --data new_cases.csv --out preds.csv`
+    """
+    from fusiondx.engine.run import predict as predict_run
+
+    def run() -> None:
+        frame = predict_run(run_dir, data, out, root, overwrite=overwrite)
+        console.print(f"Wrote {len(frame)} predictions to [bold]{out}[/]")
+
+    guard(run)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fusiondx fit`.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="ONNX file to write (default <run_dir>/model.onnx)."),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace --out even if it is not an earlier ONNX export."),
+    ] = False,
+) -> None:
+    """Export a trained run to ONNX, checked against PyTorch on the run's test cases.
+
+    Inputs are named <modality> or <modality>.<array>, plus mask (True where a modality is
+    present); outputs are named after the tasks. Needs `pip install 'fusiondx[export]'`.
+
+    Example: `fusiondx export runs/demo --out demo.onnx`
+    """
+    from fusiondx.export import export_run
+
+    def run() -> None:
+        e = export_run(run_dir, out, overwrite=overwrite)
+        console.print(
+            f"Wrote [bold]{e.path}[/]: inputs {', '.join(e.input_names)}; outputs "
+            f"{', '.join(e.output_names)}. ONNX Runtime matches PyTorch on {e.cases_checked} "
+            f"test cases (max difference {e.max_abs_diff:.1e})."
+        )
+
+    guard(run)

@@ -1,0 +1,182 @@
+"""The commands that compare models: `study` (baselines vs fusion strategies vs ablations),
+`search` (Optuna tuning) and `demo` (the study on the built-in cohort)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fusiondx.cli._app import app, console, guard
+
+
+@app.command()
+def study(
+    config: Annotated[
+        Path, typer.Argument(help="YAML config (its `study:` section sets the defaults).")
+    ],
+    strategies: Annotated[
+        str | None,
+        typer.Option("--strategies", help="'all' or a comma-separated list of fusion strategies."),
+    ] = None,
+    seeds: Annotated[int | None, typer.Option("--seeds", help="Training seeds per entry.")] = None,
+    folds: Annotated[
+        int | None, typer.Option("--folds", help="Cross-validation folds instead of seeds.")
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", help="Trainings run in parallel processes.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Study folder; default <output_dir>/<name>_study.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
+) -> None:
+    """Does fusion help, and which fusion? Baselines vs strategies vs ablations, with CIs and a report.
+
+    Trains every single-modality baseline and every strategy on the same split over several
+    seeds (or folds), picks the winner on validation data, ablates it, tests robustness to
+    missing modalities, and writes report.html, table.md/csv and results.json. Rerunning the
+    same command skips finished trainings.
+
+    Example: `fusiondx study examples/study.yaml --strategies concat,attention,late_average --seeds 3 --jobs 2`
+    """
+    from fusiondx.config import load_config
+    from fusiondx.errors import ConfigError
+    from fusiondx.study.study import run_study
+
+    def run() -> None:
+        if seeds is not None and folds is not None:
+            raise ConfigError(
+                "--seeds and --folds cannot be combined.",
+                fix="repeat over seeds (same split) or over folds (every case tested once), not both",
+            )
+        cfg = load_config(config)
+        folder = out or cfg.output_dir / f"{cfg.name}_study"
+        run_study(
+            cfg,
+            folder,
+            strategies=strategies,
+            seeds=seeds,
+            folds=folds,
+            jobs=jobs,
+            console=Console(stderr=False, quiet=quiet),
+            progress=not quiet,
+        )
+
+    guard(run)
+
+
+@app.command()
+def search(
+    config: Annotated[
+        Path, typer.Argument(help="YAML config (its `study:` section sets the defaults).")
+    ],
+    trials: Annotated[
+        int, typer.Option("--trials", help="Trials to run now (added to earlier ones).")
+    ] = 20,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Optuna database URL shared by machines; default sqlite in the search folder.",
+        ),
+    ] = None,
+    strategies: Annotated[
+        str | None,
+        typer.Option(
+            "--strategies",
+            help="'all' or a comma-separated list of fusion strategies to search over.",
+        ),
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Seeds of the refit of the best trial.")
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", help="Parallel trainings in the refit.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Search folder; default <output_dir>/<name>_search."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
+) -> None:
+    """Tune strategy, embedding size, dropout, lr and modality dropout with Optuna (pruned, on val).
+
+    The best trial is then refit over the study's seeds and reported like a study entry
+    (`<out>/best/report.html`). Runs again with the same storage add trials to the same search.
+
+    Example: `fusiondx search examples/study.yaml --trials 50 --storage sqlite:///search.db`
+    """
+    from fusiondx.config import load_config
+    from fusiondx.study.search import run_search
+
+    def run() -> None:
+        cfg = load_config(config)
+        folder = out or cfg.output_dir / f"{cfg.name}_search"
+        run_search(
+            cfg,
+            folder,
+            trials=trials,
+            storage=storage,
+            strategies=strategies,
+            seeds=seeds,
+            jobs=jobs,
+            console=Console(quiet=quiet),
+            progress=not quiet,
+        )
+
+    guard(run)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the cohort and the study.")] = Path(
+        "demo_out"
+    ),
+    cases: Annotated[int, typer.Option("--cases", help="Cases in the built-in cohort.")] = 1500,
+    epochs: Annotated[int, typer.Option("--epochs", help="Maximum epochs per training.")] = 20,
+    seeds: Annotated[int, typer.Option("--seeds", help="Training seeds per model.")] = 3,
+    jobs: Annotated[int, typer.Option("--jobs", help="Trainings run in parallel.")] = 2,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Small and fast (for CI, ~1 min): 400 cases, 3 epochs, 2 seeds, 2 strategies.",
+        ),
+    ] = False,
+) -> None:
+    """The study on the built-in cohort: single modalities vs fusion strategies vs ablations.
+
+    Writes the cohort, `study.yaml`, and the study (report.html, table.md, results.json) under
+    --out, and opens the report when a browser is available.
+
+    Example: `fusiondx demo --out demo_out` (what `make demo` runs; about 13 min on 2 cores)
+    """
+    from fusiondx.demo import QUICK, STRATEGIES, run_demo
+
+    def run() -> None:
+        if quick:
+            run_demo(
+                out,
+                cases=QUICK["cases"],
+                epochs=QUICK["epochs"],
+                seeds=QUICK["seeds"],
+                strategies=QUICK["strategies"],
+                n_boot=QUICK["n_boot"],
+                jobs=jobs,
+                console=console,
+            )
+        else:
+            run_demo(
+                out,
+                cases=cases,
+                epochs=epochs,
+                seeds=seeds,
+                strategies=STRATEGIES,
+                jobs=jobs,
+                console=console,
+            )
+
+    guard(run)
