@@ -247,7 +247,7 @@ def test_disk_cache_sees_truncated_wfdb_data_file(data: Path, tmp_path: Path) ->
 
 def _twelve_lead_first_case(data: Path, cfg: Path) -> str:
     """Make the first training case's record a 12-lead one (the others have 3)."""
-    from fusiondx.data.store import label_cases
+    from fusiondx.data.labelling import label_cases
     from fusiondx.datasets._synthetic_ecg import lead_names
     from fusiondx.datasets._synthetic_io import write_wfdb
 

@@ -184,9 +184,9 @@ def simulate_split(config: Path, manifest: Path) -> tuple[np.ndarray, np.ndarray
         ``(split (N,), targets (N,) or (N, K), classes)``.
     """
     from fusiondx.config import load_config
+    from fusiondx.data.labelling import assign_splits
     from fusiondx.data.labels import encode_targets
     from fusiondx.data.manifest import read_manifest
-    from fusiondx.data.store import assign_splits
     from fusiondx.tasks import infer_task, task_type
 
     cfg = load_config(config)

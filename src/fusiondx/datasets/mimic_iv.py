@@ -2,7 +2,8 @@
 
 Layout read: ``hosp/{admissions,patients,labevents,d_labitems,diagnoses_icd}.csv[.gz]`` and,
 when present, ``icu/icustays``. One case per admission (``case_id`` = ``hadm_id``), grouped by
-patient (``patient_id`` = ``subject_id``); everything is known ``hours`` after admission:
+patient (``patient_id`` = ``subject_id``; the rows are built in
+:mod:`fusiondx.datasets._mimic_admissions`); everything is known ``hours`` after admission:
 
 - ``labs``: the lab results of the first ``hours`` as a regular multivariate series written to
   ``labs/<hadm_id>.npy`` (see :mod:`fusiondx.datasets._mimic_labs` and ``labs.csv``); empty
@@ -41,19 +42,16 @@ from fusiondx.datasets._adapter import (
     write_config,
     write_manifest,
 )
+from fusiondx.datasets._mimic_admissions import (
+    CATEGORICAL,
+    LABELS,
+    admission_cases,
+    earlier_codes,
+    icu_in_window,
+)
 from fusiondx.errors import ConfigError, DataError
 from fusiondx.registry import register_adapter
 
-LABELS = {"death": ("survived", "died"), "long_stay": ("short", "long")}
-CATEGORICAL = [
-    "gender",
-    "admission_type",
-    "admission_location",
-    "insurance",
-    "language",
-    "marital_status",
-    "race",
-]
 LAYOUT = (
     "hosp/ with admissions, patients, labevents, d_labitems and diagnoses_icd (.csv or .csv.gz)"
 )
@@ -64,7 +62,6 @@ ABOUT = [
     "record dataset. Scientific Data 10, 1 (2023); and Johnson A, Bulgarelli L, Pollard T, Horng S, "
     "Celi LA, Mark R. MIMIC-IV Clinical Database Demo (version 2.2), PhysioNet (2023).",
 ]
-LONG_STAY_DAYS = 7.0
 
 
 @register_adapter(
@@ -138,7 +135,7 @@ def prepare_mimic_iv(
         if c in adm:
             adm[c] = pd.to_datetime(adm[c], errors="coerce")
     skipped = Skipped()
-    cases = _cases(adm, pat.drop_duplicates("subject_id").set_index("subject_id"), skipped)
+    cases = admission_cases(adm, pat.drop_duplicates("subject_id").set_index("subject_id"), skipped)
     if cases.empty:
         raise DataError(
             "No MIMIC-IV admission could be used; see the reasons in skipped.csv.",
@@ -178,12 +175,12 @@ def prepare_mimic_iv(
         paths.folder / "labs.csv", itemids, scaling, read_table(tables["d_labitems"])
     )
     cases["labs"] = cases["hadm_id"].map(lambda h: f"labs/{files[h]}" if h in files else np.nan)
-    cases["history"] = _history(
+    cases["history"] = earlier_codes(
         adm, read_table(tables["diagnoses_icd"], dtype={"icd_code": str}), cases
     )
     icu = _optional(root, "icu", "icustays")
     if icu is not None:
-        cases["icu_in_window"] = _icu_in_window(read_table(icu), cases, hours)
+        cases["icu_in_window"] = icu_in_window(read_table(icu), cases, hours)
     _notes(cases, hours, notes)
     frame = cases.drop(columns=["admittime", "end"]).rename(
         columns={"hadm_id": "case_id", "subject_id": "patient_id"}
@@ -267,82 +264,6 @@ def _itemids(labs: str | list[int]) -> list[int]:
                 fix="e.g. --labs 50912,50971,50983",
             ) from None
     return [int(x) for x in labs]
-
-
-def _cases(adm: pd.DataFrame, pat: pd.DataFrame, skipped: Skipped) -> pd.DataFrame:
-    """One row per usable admission; the others go to ``skipped`` with the reason."""
-    out, seen = [], set()
-    starts = adm.dropna(subset=["subject_id", "admittime"]).groupby("subject_id")["admittime"]
-    for r in adm.to_dict("records"):
-        hadm = r["hadm_id"]
-        if hadm != hadm or hadm in seen:
-            skipped.add(hadm, "empty or repeated hadm_id")
-            continue
-        seen.add(hadm)
-        reason = _reject(r, pat)
-        if reason:
-            skipped.add(int(hadm), reason)
-            continue
-        out.append(_case(r, pat.loc[r["subject_id"]], starts.get_group(r["subject_id"])))
-    return pd.DataFrame(out)
-
-
-def _reject(r: dict[str, Any], pat: pd.DataFrame) -> str | None:
-    if pd.isna(r["admittime"]) or pd.isna(r["dischtime"]):
-        return "admittime or dischtime is empty or not a time"
-    if r["subject_id"] not in pat.index:
-        return "no row in hosp/patients (age and gender unknown)"
-    if pd.to_numeric(r["hospital_expire_flag"], errors="coerce") not in (0, 1):
-        return f"hospital_expire_flag is '{r['hospital_expire_flag']}', not 0 or 1"
-    return None
-
-
-def _case(r: dict[str, Any], p: pd.Series, starts: pd.Series) -> dict[str, Any]:
-    start, stop = r["admittime"], r["dischtime"]
-    los = (stop - start).total_seconds() / 86400
-    ed = r.get("edouttime", pd.NaT) - r.get("edregtime", pd.NaT)
-    died = int(pd.to_numeric(r["hospital_expire_flag"]))
-    return {
-        "hadm_id": int(r["hadm_id"]),
-        "subject_id": int(r["subject_id"]),
-        "admittime": start,
-        "end": stop if pd.isna(r.get("deathtime")) else min(stop, r["deathtime"]),
-        "age": float(p["anchor_age"]) + (start.year - float(p["anchor_year"])),
-        "gender": p["gender"],
-        **{c: r.get(c, np.nan) for c in CATEGORICAL if c != "gender"},
-        "ed_hours": round(ed.total_seconds() / 3600, 2)
-        if pd.notna(ed) and ed >= pd.Timedelta(0)
-        else np.nan,
-        "prior_admissions": int((starts < start).sum()),
-        "death": LABELS["death"][died],
-        "long_stay": LABELS["long_stay"][int(los > LONG_STAY_DAYS)],
-        "los_days": round(los, 3),
-    }
-
-
-def _history(adm: pd.DataFrame, dx: pd.DataFrame, cases: pd.DataFrame) -> list[str]:
-    """Codes of earlier admissions (discharged before this admittime), most recent first."""
-    dx = dx.dropna(subset=["hadm_id", "icd_code"]).sort_values(["hadm_id", "seq_num"])
-    tokens = dx.assign(tok="icd" + dx["icd_version"].astype(str) + "_" + dx["icd_code"].str.strip())
-    by_hadm = tokens.groupby("hadm_id")["tok"].apply(list).to_dict()
-    earlier = adm.dropna(subset=["admittime", "dischtime"]).sort_values(
-        "admittime", ascending=False
-    )
-    by_subject = {s: g for s, g in earlier.groupby("subject_id")}
-    out = []
-    for subject, start in zip(cases["subject_id"], cases["admittime"], strict=True):
-        g = by_subject.get(subject)
-        before = g.loc[g["dischtime"] <= start, "hadm_id"] if g is not None else []
-        codes = [t for h in before for t in by_hadm.get(h, [])]
-        out.append(" ".join(dict.fromkeys(codes)) or "none")
-    return out
-
-
-def _icu_in_window(icu: pd.DataFrame, cases: pd.DataFrame, hours: int) -> np.ndarray:
-    icu = icu.assign(intime=pd.to_datetime(icu["intime"], errors="coerce"))
-    first = icu.groupby("hadm_id")["intime"].min()
-    start = cases["hadm_id"].map(first)
-    return ((start - cases["admittime"]) < pd.Timedelta(hours=hours)).astype(int).to_numpy()
 
 
 def _notes(cases: pd.DataFrame, hours: int, notes: list[str]) -> None:

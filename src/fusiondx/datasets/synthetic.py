@@ -26,8 +26,7 @@ import pandas as pd
 
 from fusiondx.datasets import _synthetic_ecg as ecg
 from fusiondx.datasets import _synthetic_image as img
-from fusiondx.datasets import _synthetic_io as io
-from fusiondx.datasets._adapter import track
+from fusiondx.datasets._synthetic_files import write_images, write_signals
 from fusiondx.datasets._synthetic_labs import LAB_COLUMNS, draw_labs
 from fusiondx.datasets._synthetic_latent import (
     FINDINGS,
@@ -40,7 +39,7 @@ from fusiondx.datasets._synthetic_latent import (
 )
 from fusiondx.datasets._synthetic_readme import write_readme
 from fusiondx.datasets._synthetic_text import findings_text, make_reports
-from fusiondx.datasets._synthetic_variants import Source, check_uninformative, make_source, sources
+from fusiondx.datasets._synthetic_variants import check_uninformative, make_source, sources
 from fusiondx.errors import ConfigError
 
 __all__ = ["MANIFEST_COLUMNS", "make_cohort", "oracle_aurocs", "presence_auroc"]
@@ -65,7 +64,6 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "time_to_event",
     "event",
 )
-_CHUNK = 256  # images rendered per vectorised batch: bounds memory for large image sizes
 
 
 def _check_args(
@@ -135,93 +133,6 @@ def _ids(lat: Latent) -> tuple[list[str], list[str]]:
     order[np.argsort(first)] = np.arange(len(first))
     patient_ids = [f"pat_{order[p] + 1:0{width}d}" for p in lat.patient]
     return case_ids, patient_ids
-
-
-def _write_images(
-    out: Path,
-    p: img.ImageParams,
-    demo: Latent,
-    has_image: np.ndarray,
-    rng: np.random.Generator,
-    case_ids: list[str],
-    patient_ids: list[str],
-    size: int,
-    fmt: str,
-    seed: int,
-    progress: bool,
-    pixels_from: Source | None = None,
-) -> tuple[list[str], list[str], list[str]]:
-    """Render every case in batches and write images and masks of cases that have an image.
-
-    ``p`` and ``rng`` render the case's own lesions (mask and box); the pixels come from them
-    too unless ``pixels_from`` (an uninformative image) is given. ``demo`` holds the sex and
-    age written into DICOM headers (those of the manifest row).
-
-    Returns:
-        ``(image_paths, mask_paths, boxes)`` per case, empty strings where absent.
-    """
-    n = len(case_ids)
-    paths, masks, boxes = [""] * n, [""] * n, [""] * n
-    starts = range(0, n, _CHUNK)
-    for start in track(starts, len(starts), "images", progress):
-        sl = slice(start, min(start + _CHUNK, n))
-        pixels, lesion = img.render(p, sl, size, rng)
-        if pixels_from is not None:
-            pixels, _ = img.render(pixels_from.iparams, sl, size, pixels_from.rngs["image"])
-        for k, i in enumerate(range(sl.start, sl.stop)):
-            if not has_image[i]:
-                continue
-            cid = case_ids[i]
-            if fmt == "png":
-                paths[i] = f"images/{cid}.png"
-                io.write_png(out / paths[i], io.to_uint8(pixels[k]))
-            else:
-                paths[i] = f"images/{cid}.dcm"
-                io.write_dicom(
-                    out / paths[i],
-                    pixels[k],
-                    case_id=cid,
-                    patient_id=patient_ids[i],
-                    sex="M" if demo.male[i] else "F",
-                    age=int(demo.age[i]),
-                    seed=seed,
-                )
-            if lesion[k].any():
-                masks[i] = f"masks/{cid}.png"
-                io.write_png(out / masks[i], lesion[k].astype(np.uint8) * 255)
-                boxes[i] = img.lesion_box(lesion[k])
-    return paths, masks, boxes
-
-
-def _write_signals(
-    out: Path,
-    lat: Latent,
-    has_ecg: np.ndarray,
-    rng: np.random.Generator,
-    case_ids: list[str],
-    fmt: str,
-    n_leads: int,
-    rate: int,
-    seconds: float,
-    progress: bool,
-) -> list[str]:
-    """Synthesise and write the ECG of every case that has one; return relative paths."""
-    params = ecg.draw_ecg_params(rng, lat)
-    # One child generator per case: a case's signal does not depend on which others are missing.
-    case_rngs = rng.spawn(len(lat))
-    leads = ecg.lead_names(n_leads)
-    paths = [""] * len(lat)
-    for i in track(range(len(lat)), len(lat), "signals", progress):
-        if not has_ecg[i]:
-            continue
-        signal = ecg.synthesize(params, i, case_rngs[i], n_leads, rate, seconds)
-        if fmt == "wfdb":
-            paths[i] = f"signals/{case_ids[i]}.hea"
-            io.write_wfdb(out / "signals", case_ids[i], signal, rate, leads)
-        else:
-            paths[i] = f"signals/{case_ids[i]}.npy"
-            io.write_npy(out / paths[i], signal)
-    return paths
 
 
 def _finding_cells(lat: Latent) -> list[str]:
@@ -346,7 +257,7 @@ def make_cohort(
         src["labs"].rngs["labs"], src["labs"].lat, disease=lat.disease, shortcut=presence_shortcut
     )
     time_to_event, event = draw_survival(r_surv, lat)
-    images, masks, boxes = _write_images(
+    images, masks, boxes = write_images(
         out,
         own.iparams,
         demo,
@@ -360,7 +271,7 @@ def make_cohort(
         progress,
         pixels_from=src["image"] if "image" in uninf else None,
     )
-    signals = _write_signals(
+    signals = write_signals(
         out,
         src["ecg"].lat,
         has["ecg"],

@@ -26,7 +26,8 @@ import torch
 
 from fusiondx.config import Config
 from fusiondx.data.dataset import to_device
-from fusiondx.data.store import CaseStore, Prepared, label_cases, prepare, prepare_with_state
+from fusiondx.data.labelling import label_cases
+from fusiondx.data.store import CaseStore, Prepared, prepare, prepare_with_state
 from fusiondx.engine import runfolder, small_data
 from fusiondx.engine.checkpoints import check_weights, load_checkpoint
 from fusiondx.engine.class_weights import class_weights

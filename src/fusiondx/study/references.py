@@ -119,8 +119,8 @@ def run(
     console: Console,
 ) -> tuple[dict[str, list[Job]], dict[str, str]]:
     """Fit every planned reference on every distinct split; run folders and failures."""
+    from fusiondx.data.labelling import label_cases
     from fusiondx.data.splits import patient_groups
-    from fusiondx.data.store import label_cases
 
     jobs: dict[str, list[Job]] = {p.entry.id: [] for p in planned}
     failed: dict[str, str] = {}

@@ -414,7 +414,8 @@ def _data_summary(
 ) -> dict[str, Any]:
     """Decode every file once (warming the shared cache) and count cases per split and class:
     of the one split of every seed, or of each fold (``per_fold``, with ``splits`` the first)."""
-    from fusiondx.data.store import label_cases, prepare
+    from fusiondx.data.labelling import label_cases
+    from fusiondx.data.store import prepare
 
     everything = Entry(
         "data", "data", "fusion", BASELINE_FUSION, tuple(m.name for m in cfg.modalities)

@@ -6,20 +6,18 @@ search. Targets are token ids ``[BOS, w1, ..., EOS, PAD, ...]``; a row of only `
 without a reference report and takes no part in the loss or the metrics.
 
 One head, ``generation``, registered as :class:`GenerationHead` (``_base.py``: everything the
-decoders share); its ``decoder`` option picks the class that builds it, one module per kind:
-:mod:`.transformer` and :mod:`.lstm`. A new kind is a subclass declared with
+decoders share, with its searches in ``_search.py`` and its option checks in ``_options.py``);
+its ``decoder`` option picks the class that builds it, one module per kind: :mod:`.transformer`
+and :mod:`.lstm`. A new kind is a subclass declared with
 ``class MyHead(GenerationHead, decoder="mine")`` that supplies ``build_decoder``,
 ``teacher_forced``, ``decoding_state``, ``step`` and ``reorder``.
 """
 
 from __future__ import annotations
 
-from fusiondx.heads.generation._base import (
-    CONTEXTS,
-    TEXT_METRICS,
-    GenerationHead,
-    gnmt_length_penalty,
-)
+from fusiondx.heads.generation._base import TEXT_METRICS, GenerationHead
+from fusiondx.heads.generation._options import CONTEXTS
+from fusiondx.heads.generation._search import gnmt_length_penalty
 from fusiondx.heads.generation.lstm import LSTMGenerationHead
 from fusiondx.heads.generation.transformer import TransformerGenerationHead
 

@@ -1,8 +1,9 @@
-"""The generation head's shared part: embedding, conditioning, loss, greedy and beam search, metrics.
+"""The generation head's shared part: embedding, conditioning, loss, decoding, metrics.
 
 A decoder kind (:mod:`.transformer`, :mod:`.lstm`) subclasses :class:`GenerationHead` with
 ``decoder="<kind>"`` and supplies its layers and how they run: teacher-forced over a whole
-target, or one token at a time from a decoding state.
+target, or one token at a time from a decoding state. The searches over those tokens (greedy,
+beam) are in ``_search.py``; the options' checks in ``_options.py``.
 """
 
 from __future__ import annotations
@@ -18,19 +19,10 @@ from torch import nn
 from fusiondx.errors import ConfigError
 from fusiondx.evaluation.text import TEXT_METRICS
 from fusiondx.heads._base import Head, HeadContext, no_loss
+from fusiondx.heads.generation import _search
+from fusiondx.heads.generation._options import validate_options
+from fusiondx.heads.generation._search import gnmt_length_penalty
 from fusiondx.registry import register_head
-
-CONTEXTS = ("all", "fused", "none")
-
-
-def gnmt_length_penalty(length: torch.Tensor, alpha: float) -> torch.Tensor:
-    """GNMT length penalty ``((5 + length) / 6) ** alpha`` (Wu et al., 2016).
-
-    A hypothesis is ranked by ``log P(y) / lp(|y|)``. ``alpha = 0`` ranks by the plain sum of
-    log-probabilities (which favours short reports); ``alpha = 1`` is close to the mean
-    log-probability per token; values in between trade the two off.
-    """
-    return ((5.0 + length.to(torch.float32)) / 6.0) ** alpha
 
 
 @register_head("generation")
@@ -132,7 +124,7 @@ class GenerationHead(Head):
                 f"{type(self).__name__} is the '{self.decoder_kind}' decoder, not '{decoder}'",
                 fix=f"build GenerationHead(decoder='{decoder}'), or pass decoder='{self.decoder_kind}'",
             )
-        _validate(
+        validate_options(
             in_dim=in_dim,
             vocab_size=vocab_size,
             max_length=max_length,
@@ -287,18 +279,16 @@ class GenerationHead(Head):
     @torch.no_grad()
     def greedy(self, fused: torch.Tensor, ctx: HeadContext | None = None) -> torch.Tensor:
         """Greedy decoding: the most probable next token at every step."""
-        b, steps = fused.shape[0], self.max_length - 1
-        out = torch.full((b, steps), self.pad_id, dtype=torch.long, device=fused.device)
-        done = torch.zeros(b, dtype=torch.bool, device=fused.device)
         st = self._start(fused, ctx, 1)
-        tok = torch.full((b,), self.bos_id, dtype=torch.long, device=fused.device)
-        for t in range(steps):
-            tok = self._log_probs(self.step(tok, t, st)).argmax(-1)
-            out[:, t] = tok.masked_fill(done, self.pad_id)
-            done |= tok == self.eos_id
-            if done.all():
-                break
-        return out
+        return _search.greedy_search(
+            lambda tok, t: self._log_probs(self.step(tok, t, st)),
+            batch=fused.shape[0],
+            steps=self.max_length - 1,
+            bos_id=self.bos_id,
+            eos_id=self.eos_id,
+            pad_id=self.pad_id,
+            device=fused.device,
+        )
 
     @torch.no_grad()
     def beam_search(
@@ -314,44 +304,20 @@ class GenerationHead(Head):
         k = self.beam_size if beam_size is None else beam_size
         if k < 1:
             raise ValueError(f"beam_size must be >= 1, got {k}")
-        b, steps, v, dev = fused.shape[0], self.max_length - 1, self.vocab_size, fused.device
         st = self._start(fused, ctx, k)
-        score = torch.full((b, k), -math.inf, device=dev)
-        score[:, 0] = 0.0  # all beams start identical: only the first one may expand at step 0
-        length = torch.zeros(b, k, dtype=torch.long, device=dev)
-        done = torch.zeros(b, k, dtype=torch.bool, device=dev)
-        seqs = torch.full((b, k, steps), self.pad_id, dtype=torch.long, device=dev)
-        tok = torch.full((b * k,), self.bos_id, dtype=torch.long, device=dev)
-        finished_row = torch.full((v,), -math.inf, device=dev)
-        finished_row[self.pad_id] = 0.0
-        base = torch.arange(b, device=dev).unsqueeze(1) * k
-        for t in range(steps):
-            logp = self._log_probs(self.step(tok, t, st)).view(b, k, v)
-            logp = torch.where(done.unsqueeze(-1), finished_row, logp)
-            cand = score.unsqueeze(-1) + logp  # (B, k, V) raw log-probabilities
-            cand_len = (
-                torch.where(done, length, torch.full_like(length, t + 1))
-                .unsqueeze(-1)
-                .expand(-1, -1, v)
-            )
-            ranked = cand / gnmt_length_penalty(cand_len, self.length_penalty)
-            top = ranked.view(b, -1).topk(k, dim=-1).indices  # (B, k)
-            beam, tok2 = top // v, top % v
-            score = cand.view(b, -1).gather(1, top)
-            prev_done = done.gather(1, beam)
-            length = torch.where(prev_done, length.gather(1, beam), torch.full_like(length, t + 1))
-            # A beam at -inf (more beams than distinct reports so far) can never win: retire it.
-            done = prev_done | (tok2 == self.eos_id) | torch.isneginf(score)
-            seqs = seqs.gather(1, beam.unsqueeze(-1).expand(-1, -1, steps))
-            seqs[:, :, t] = tok2
-            rows = (base + beam).view(-1)
-            self.reorder(st, rows, t)
-            tok = tok2.view(-1)
-            if done.all():
-                break
-        final = score / gnmt_length_penalty(length.clamp(min=1), self.length_penalty)
-        best = final.argmax(-1)
-        return seqs[torch.arange(b, device=dev), best]
+        return _search.beam_search(
+            lambda tok, t: self._log_probs(self.step(tok, t, st)),
+            lambda rows, t: self.reorder(st, rows, t),
+            batch=fused.shape[0],
+            beams=k,
+            steps=self.max_length - 1,
+            vocab_size=self.vocab_size,
+            bos_id=self.bos_id,
+            eos_id=self.eos_id,
+            pad_id=self.pad_id,
+            length_penalty=self.length_penalty,
+            device=fused.device,
+        )
 
     @torch.no_grad()
     def sequence_score(
@@ -395,76 +361,3 @@ class GenerationHead(Head):
         if not refs:
             return {k: float("nan") for k in TEXT_METRICS}
         return {k: float(v) for k, v in text_metrics(hyps, refs, unk=self.unk_id).items()}
-
-
-def _validate(
-    *,
-    in_dim: int,
-    vocab_size: int,
-    max_length: int,
-    bos_id: int,
-    eos_id: int,
-    pad_id: int,
-    unk_id: int | None,
-    decoder: str,
-    layers: int,
-    heads: int,
-    dropout: float,
-    beam_size: int,
-    length_penalty: float,
-    context: str,
-) -> None:
-    """Raise a ConfigError naming the first invalid option of the generation head."""
-    what = "the generation head"
-    if context not in CONTEXTS:
-        raise ConfigError(
-            f"{what} has no context '{context}'",
-            fix="use 'all' (every modality's tokens and the fused vector), 'fused' (the fused "
-            "vector only) or 'none' (no conditioning, a language-model baseline)",
-        )
-    for name, value, low in (
-        ("in_dim", in_dim, 1),
-        ("vocab_size", vocab_size, 3),
-        ("max_length", max_length, 2),
-        ("layers", layers, 1),
-        ("heads", heads, 1),
-        ("beam_size", beam_size, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(
-                f"{what}'s option {name} is {value!r}", fix=f"set {name} to an integer >= {low}"
-            )
-    for name, value in (("bos_id", bos_id), ("eos_id", eos_id), ("pad_id", pad_id)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocab_size:
-            raise ConfigError(
-                f"{what}'s {name} is {value!r}, not a token id of the {vocab_size}-word vocabulary",
-                fix=f"set {name} to an integer in [0, {vocab_size})",
-            )
-    if len({bos_id, eos_id, pad_id}) < 3:
-        raise ConfigError(
-            f"{what}'s bos_id ({bos_id}), eos_id ({eos_id}) and pad_id ({pad_id}) must differ",
-            fix="give the begin, end and padding tokens their own ids",
-        )
-    if unk_id is not None and (
-        isinstance(unk_id, bool)
-        or not isinstance(unk_id, int)
-        or not 0 <= unk_id < vocab_size
-        or unk_id in (bos_id, eos_id, pad_id)
-    ):
-        raise ConfigError(
-            f"{what}'s unk_id is {unk_id!r}, not an ordinary token id of the {vocab_size}-word "
-            "vocabulary",
-            fix="set unk_id to the [UNK] token's id, or to null if there is none",
-        )
-    if decoder == "transformer" and in_dim % heads:
-        raise ConfigError(
-            f"{what}'s heads ({heads}) does not divide in_dim ({in_dim})",
-            fix="choose a number of heads that divides the fusion width",
-        )
-    if not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"{what}'s dropout is {dropout!r}", fix="set dropout in [0, 1)")
-    if not math.isfinite(length_penalty):
-        raise ConfigError(
-            f"{what}'s length_penalty is {length_penalty!r}",
-            fix="use a finite number (0 = plain log-probability, 1 = about per-token mean)",
-        )
