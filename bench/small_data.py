@@ -118,13 +118,21 @@ def _pooled(results: dict[str, Any], eid: str) -> tuple[Any, list[np.ndarray], A
 
 def compare(off: dict[str, Any], auto: dict[str, Any]) -> dict[str, Any]:
     """Chosen fusion with small-data settings minus with defaults, paired over the test cases."""
-    from fusiondx.evaluation import stats
+    from fusiondx.evaluation.bootstrap import paired_difference
+    from fusiondx.evaluation.classification import scorer, strata
 
     metric = off["study"]["primary_metric"]
     y, pa, info = _pooled(auto, auto["winner"])
     y2, pb, _ = _pooled(off, off["winner"])
     assert np.array_equal(y, y2), "the two studies must score the same test cases"
-    return stats.paired_difference(metric, y, pa, pb, info.type, n_boot=1000, seed=0)
+    return paired_difference(
+        [scorer(metric, y, p, info.type) for p in pa],
+        [scorer(metric, y, p, info.type) for p in pb],
+        len(y),
+        strata(y, info.type),
+        n_boot=1000,
+        seed=0,
+    )
 
 
 def row(title: str, mode: str, res: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fusiondx.evaluation.stats import metric_value
+from fusiondx.evaluation.classification import metric_value
 from fusiondx.references._table import CaseTable, Group
 from fusiondx.registry import REFERENCES
 from fusiondx.tasks import TaskInfo

@@ -9,18 +9,34 @@ import pytest
 import torch
 from scipy import stats as sps
 
-from fusiondx.evaluation.metrics import classification_metrics
-from fusiondx.evaluation.stats import (
+from fusiondx.evaluation.bootstrap import bootstrap_indices, paired_difference, pooled_ci
+from fusiondx.evaluation.classification import (
     METRICS,
-    bootstrap_indices,
-    delong_test,
     metric_replicates,
     metric_value,
-    paired_difference,
-    pooled_ci,
+    scorer,
+    strata,
 )
+from fusiondx.evaluation.delong import delong_test
+from fusiondx.evaluation.metrics import classification_metrics
 
 TASKS = ("binary", "multiclass", "multilabel")
+
+
+def _ci(name: str, y: np.ndarray, seeds: list, task: str, **kw) -> dict:
+    """``pooled_ci`` of a classification metric, one probability array per seed."""
+    return pooled_ci([scorer(name, y, p, task) for p in seeds], len(y), strata(y, task), **kw)
+
+
+def _diff(name: str, y: np.ndarray, a: list, b: list, task: str, **kw) -> dict:
+    """``paired_difference`` of a classification metric, one probability array per seed."""
+    return paired_difference(
+        [scorer(name, y, p, task) for p in a],
+        [scorer(name, y, p, task) for p in b],
+        len(y),
+        strata(y, task),
+        **kw,
+    )
 
 
 def _data(task: str, n: int, seed: int, k: int = 3, ties: bool = False):
@@ -139,14 +155,14 @@ def test_bootstrap_indices_stratified_and_deterministic() -> None:
 def test_perfect_predictions_give_auroc_ci_of_one() -> None:
     y = np.random.default_rng(0).integers(0, 2, 100)
     p = np.where(y == 1, 0.9, 0.1)
-    res = pooled_ci("auroc", y, [p, p], "binary", n_boot=200)
+    res = _ci("auroc", y, [p, p], "binary", n_boot=200)
     assert (res["mean"], res["low"], res["high"]) == (1.0, 1.0, 1.0)
 
 
 def test_random_predictions_ci_contains_half_and_is_narrow() -> None:
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 2000)
-    res = pooled_ci("auroc", y, [rng.random(2000)], "binary", n_boot=500)
+    res = _ci("auroc", y, [rng.random(2000)], "binary", n_boot=500)
     assert res["low"] < 0.5 < res["high"]
     assert res["high"] - res["low"] < 0.1
     assert res["n_boot"] == 500
@@ -156,7 +172,7 @@ def test_ci_narrows_with_more_cases() -> None:
     widths = []
     for n in (100, 1600):
         y, p = _data("binary", n, 7)
-        res = pooled_ci("auroc", y, [p], "binary", n_boot=400)
+        res = _ci("auroc", y, [p], "binary", n_boot=400)
         widths.append(res["high"] - res["low"])
     assert widths[1] < widths[0] / 2  # ~ 1/sqrt(n): a 4x narrower interval expected
 
@@ -165,14 +181,14 @@ def test_ci_narrows_with_more_cases() -> None:
 def test_pooled_ci_per_seed_and_mean(task: str) -> None:
     y, _ = _data(task, 150, 0)
     seeds = [_probs_for(task, y, s) for s in (1, 2, 3)]
-    res = pooled_ci("auroc", y, seeds, task, n_boot=300, seed=9)
+    res = _ci("auroc", y, seeds, task, n_boot=300, seed=9)
     per = [metric_value("auroc", y, p, task) for p in seeds]
     assert res["per_seed"] == pytest.approx(per, abs=1e-12)
     assert len(res["per_seed"]) == 3
     assert res["mean"] == pytest.approx(np.mean(per), abs=1e-12)
     assert res["low"] <= res["high"]
-    assert res == pooled_ci("auroc", y, seeds, task, n_boot=300, seed=9)  # deterministic
-    assert res != pooled_ci("auroc", y, seeds, task, n_boot=300, seed=10)
+    assert res == _ci("auroc", y, seeds, task, n_boot=300, seed=9)  # deterministic
+    assert res != _ci("auroc", y, seeds, task, n_boot=300, seed=10)
 
 
 def test_pooled_ci_averages_seeds_within_each_replicate() -> None:
@@ -183,14 +199,14 @@ def test_pooled_ci_averages_seeds_within_each_replicate() -> None:
         metric_replicates("f1", y, p1, "binary", idx)
         + metric_replicates("f1", y, p2, "binary", idx)
     ) / 2
-    res = pooled_ci("f1", y, [p1, p2], "binary", n_boot=300, seed=0)
+    res = _ci("f1", y, [p1, p2], "binary", n_boot=300, seed=0)
     assert res["low"] == pytest.approx(np.percentile(reps, 2.5))
     assert res["high"] == pytest.approx(np.percentile(reps, 97.5))
 
 
 def test_paired_difference_with_itself_is_zero() -> None:
     y, p = _data("multiclass", 150, 3)
-    res = paired_difference(
+    res = _diff(
         "auprc", y, [p, p * 0.5 + 0.5 / 3], [p, p * 0.5 + 0.5 / 3], "multiclass", n_boot=300
     )
     assert (res["difference"], res["low"], res["high"]) == (0.0, 0.0, 0.0)
@@ -202,14 +218,14 @@ def test_paired_difference_detects_a_clearly_better_model() -> None:
     y = rng.integers(0, 2, 400)
     good = [np.clip(0.4 * y + 0.6 * rng.random(400), 0, 1) for _ in range(3)]
     noise = [rng.random(400) for _ in range(3)]
-    res = paired_difference("auroc", y, good, noise, "binary", n_boot=1000, seed=0)
+    res = _diff("auroc", y, good, noise, "binary", n_boot=1000, seed=0)
     assert res["low"] > 0
     assert res["p_value"] < 0.01
     assert res["p_value"] >= 1 / 1000  # floored: never an exact 0
-    back = paired_difference("auroc", y, noise, good, "binary", n_boot=1000, seed=0)
+    back = _diff("auroc", y, noise, good, "binary", n_boot=1000, seed=0)
     assert back["difference"] == pytest.approx(-res["difference"])
     assert back["high"] < 0
-    assert res == paired_difference("auroc", y, good, noise, "binary", n_boot=1000, seed=0)
+    assert res == _diff("auroc", y, good, noise, "binary", n_boot=1000, seed=0)
 
 
 def test_paired_difference_of_close_models_is_not_significant() -> None:
@@ -218,10 +234,33 @@ def test_paired_difference_of_close_models_is_not_significant() -> None:
     base = 0.3 * y + 0.7 * rng.random(300)
     a = [np.clip(base + 0.02 * rng.standard_normal(300), 0, 1)]
     b = [np.clip(base + 0.02 * rng.standard_normal(300), 0, 1)]
-    res = paired_difference("auroc", y, a, b, "binary", n_boot=500)
+    res = _diff("auroc", y, a, b, "binary", n_boot=500)
     assert res["low"] < res["difference"] < res["high"]
     assert res["low"] < 0 < res["high"]
     assert res["p_value"] > 0.05
+
+
+def test_strata_keep_classes_but_not_label_sets() -> None:
+    y, _ = _data("multiclass", 60, 0)
+    assert np.array_equal(strata(y, "multiclass"), y)
+    yb, _ = _data("binary", 60, 0)
+    assert np.array_equal(strata(yb[:, None], "binary"), yb)  # (N, 1) targets taken as (N,)
+    assert strata(_data("multilabel", 60, 0)[0], "multilabel") is None
+
+
+def test_scorer_checks_inputs_once_and_bootstrap_checks_its_own() -> None:
+    y, p = _data("binary", 40, 0)
+    with pytest.raises(ValueError, match="unknown metric"):
+        scorer("mcc", y, p, "binary")
+    with pytest.raises(ValueError, match="cases"):
+        scorer("auroc", y, p[:10], "binary")
+    s = scorer("auroc", y, p, "binary")
+    with pytest.raises(ValueError, match="at least one seed"):
+        pooled_ci([], 40)
+    with pytest.raises(ValueError, match="at least one seed for b"):
+        paired_difference([s], [], 40)
+    with pytest.raises(ValueError, match="alpha"):
+        pooled_ci([s], 40, alpha=1.5)
 
 
 def _delong_slow(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:

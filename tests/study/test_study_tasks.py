@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.config import load_config
+from fusiondx.evaluation.bootstrap import paired_difference, pooled_ci
 from fusiondx.evaluation.survival import concordance_index
-from fusiondx.study import casewise
 from fusiondx.study.plan import main_entries, resolve_strategies
 from fusiondx.study.study import run_study
 from fusiondx.tasks import TaskInfo, task_type
@@ -87,14 +87,12 @@ def test_case_bootstrap_of_a_pairwise_metric(tmp_path: Path) -> None:
             "f_event": rng.integers(0, 2, 60),
         }
     )
-    per_seed = [task_type(info).case_scores(info, frame)]
-    ci = casewise.pooled_ci(
-        "c_index", per_seed, 60, task_type(info).strata(info, frame), n_boot=300
-    )
+    per_seed = [task_type(info).case_scores(info, frame)["c_index"]]
+    ci = pooled_ci(per_seed, 60, task_type(info).strata(info, frame), n_boot=300)
     exact = concordance_index(
         frame["f_risk"].to_numpy(), frame["f_time"].to_numpy(), frame["f_event"].to_numpy()
     )
     assert np.isclose(ci["mean"], exact) and ci["low"] < exact < ci["high"]
-    same = casewise.paired_difference("c_index", per_seed, per_seed, 60, None, n_boot=200)
+    same = paired_difference(per_seed, per_seed, 60, None, n_boot=200)
     assert same["difference"] == 0 and same["p_value"] == 1.0
     json.dumps(ci)

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fusiondx.evaluation import stats
-from fusiondx.study import casewise
+from fusiondx.evaluation.bootstrap import paired_difference, pooled_ci
+from fusiondx.evaluation.delong import delong_test
 from fusiondx.study.plan import Entry
 from fusiondx.study.runner import Job
 from fusiondx.tasks import TaskInfo, task_type
@@ -74,7 +74,7 @@ def summarise(d: EntryData, info: TaskInfo, n_boot: int) -> dict[str, Any]:
     per_seed = [tt.case_scores(info, f) for f in d.frames]
     groups = tt.strata(info, d.frames[0])
     test = {
-        m: casewise.pooled_ci(m, per_seed, len(d.case_ids), groups, n_boot=n_boot)
+        m: pooled_ci([s[m] for s in per_seed], len(d.case_ids), groups, n_boot=n_boot)
         for m in tt.metrics
     }
     val_names = sorted(
@@ -123,10 +123,9 @@ def comparison(
     a: EntryData, b: EntryData, info: TaskInfo, metric: str, n_boot: int
 ) -> dict[str, Any]:
     tt = task_type(info)
-    out = casewise.paired_difference(
-        metric,
-        [tt.case_scores(info, f) for f in a.frames],
-        [tt.case_scores(info, f) for f in b.frames],
+    out = paired_difference(
+        [tt.case_scores(info, f)[metric] for f in a.frames],
+        [tt.case_scores(info, f)[metric] for f in b.frames],
         len(a.case_ids),
         tt.strata(info, a.frames[0]),
         n_boot=n_boot,
@@ -140,7 +139,7 @@ def comparison(
     }
     out["delong"] = None
     if tt.curves and metric == "auroc":
-        dl = stats.delong_test(a.y, np.mean(a.probs, axis=0), np.mean(b.probs, axis=0))
+        dl = delong_test(a.y, np.mean(a.probs, axis=0), np.mean(b.probs, axis=0))
         out["delong"] = {"z": dl["z"], "p_value": dl["p_value"]}
     return out
 

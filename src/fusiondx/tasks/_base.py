@@ -32,13 +32,10 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.errors import ConfigError, DataError
+from fusiondx.evaluation.bootstrap import Scorer
 
 if TYPE_CHECKING:
     from fusiondx.config import Config, TaskConfig
-
-Scorer = Callable[[np.ndarray | None], Any]
-"""A metric as a function of bootstrap indices: ``(B, N)`` int indices -> the metric on each
-resampled case set ``(B,)``; ``None`` -> the metric on all cases once, a float."""
 
 OpenImage = Callable[[str, str, str, int], tuple[np.ndarray, Path]]
 """``(cell, column, case id, manifest line) -> (decoded image (C, *S), its path)``; errors name

@@ -212,25 +212,16 @@ class Classification(TaskType):
         return frame[[f"{info.name}_prob_{c}" for c in info.classes]].to_numpy(float)
 
     def case_scores(self, info: TaskInfo, frame: pd.DataFrame) -> dict[str, Scorer]:
-        from fusiondx.evaluation import stats
+        from fusiondx.evaluation.classification import scorer
 
         y, p = self.frame_truth(info, frame), self.frame_probs(info, frame)
-
-        def scorer(name: str) -> Scorer:
-            def score(idx: np.ndarray | None) -> Any:
-                if idx is None:
-                    return stats.metric_value(name, y, p, info.type)
-                return stats.metric_replicates(name, y, p, info.type, idx)
-
-            return score
-
-        return {m: scorer(m) for m in self.metrics}
+        return {m: scorer(m, y, p, info.type) for m in self.metrics}
 
     def strata(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray | None:
         return self.frame_truth(info, frame)  # each replicate keeps the test set's class counts
 
     def score(self, info: TaskInfo, head: Any, raw: Any, y: np.ndarray, metric: str) -> float:
-        from fusiondx.evaluation.stats import metric_value
+        from fusiondx.evaluation.classification import metric_value
 
         return metric_value(metric, y, head.to_probs(raw).numpy(), info.type)
 

@@ -1,21 +1,6 @@
-"""Confidence intervals and paired tests for models compared on the same test cases.
+"""Classification metrics of many bootstrap replicates at once, in numpy, as study scorers.
 
-Every model of the study is scored on the SAME test cases and trained with several seeds, so
-the uncertainty that matters is the one from the finite test set, and comparisons are paired:
-
-* ``pooled_ci``: a percentile bootstrap over test cases of the seed-averaged metric. Each
-  replicate resamples the cases once and scores every seed on those same cases, so the interval
-  reflects test-set sampling around the mean model, not the spread between seeds (which is
-  reported separately as ``per_seed``).
-* ``paired_difference``: the same bootstrap for ``metric(a) - metric(b)``, resampling the cases
-  once per replicate for both models (paired), with a two-sided bootstrap p-value.
-* ``delong_test``: DeLong et al. (1988) paired test of two AUROCs on binary tasks, with the
-  fast algorithm of Sun & Xu (2014).
-
-Pass the same bootstrap ``seed`` for every model: the replicates are then the same resampled
-case sets for all of them, so intervals are paired across models as well.
-
-The metrics are the ones of ``fusiondx.evaluation.metrics`` (torchmetrics) re-implemented in
+The metrics are the ones of :mod:`fusiondx.evaluation.metrics` (torchmetrics) re-implemented in
 numpy so that 1000 replicates cost milliseconds: the confusion counts of all replicates come
 from one bincount, and AUROC / AUPRC from the multiplicity of every case in every replicate
 summed per group of equal scores in one global sort of the scores (ties grouped as in
@@ -31,16 +16,19 @@ torchmetrics scores such a class 0 (AUROC) or 0 (AUPRC of a label without positi
 sets where every class/label has positives and negatives the values are identical; on bootstrap
 replicates that happen to lose a rare class, counting it as 0 would bias the interval downwards.
 A metric undefined on a whole sample (e.g. AUROC with one class present) is NaN.
+
+:func:`scorer` turns one model's predictions into a :data:`~fusiondx.evaluation.bootstrap.Scorer`
+for the confidence intervals and paired tests of :mod:`fusiondx.evaluation.bootstrap`;
+:func:`strata` is what those resample within.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
+
+from fusiondx.evaluation.bootstrap import Scorer
 
 METRICS: tuple[str, ...] = (
     "precision",
@@ -304,26 +292,18 @@ def _check_idx(idx: Any, n: int) -> np.ndarray:
     return idx
 
 
-def _replicates(name: str, cases: Sequence[_Case], idx: np.ndarray) -> np.ndarray:
-    """Metric of every case set (one per model/seed) on every replicate: (len(cases), B)."""
-    out = np.empty((len(cases), idx.shape[0]))
-    rankings = [_rankings(c) for c in cases] if name in _RANKING else None
-    step = max(1, _BLOCK_CELLS // max(idx.shape[1] * cases[0].k, 1))
+def _replicates(name: str, case: _Case, idx: np.ndarray) -> np.ndarray:
+    """The metric of one case set on every replicate: (B,)."""
+    out = np.empty(idx.shape[0])
+    rankings = _rankings(case) if name in _RANKING else None
+    step = max(1, _BLOCK_CELLS // max(idx.shape[1] * case.k, 1))
     for lo in range(0, idx.shape[0], step):
         block = idx[lo : lo + step]
-        for i, case in enumerate(cases):
-            if rankings is not None:
-                out[i, lo : lo + step] = _ranking_metric(name, case, rankings[i], block)
-            else:
-                out[i, lo : lo + step] = _threshold_metric(name, case, block)
+        if rankings is not None:
+            out[lo : lo + step] = _ranking_metric(name, case, rankings, block)
+        else:
+            out[lo : lo + step] = _threshold_metric(name, case, block)
     return out
-
-
-def _cases(y: Any, probs_per_seed: Sequence[Any], task_type: str) -> list[_Case]:
-    cases = [_Case(y, p, task_type) for p in probs_per_seed]
-    if not cases:
-        raise ValueError("need the probabilities of at least one seed")
-    return cases
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,237 +311,39 @@ def _cases(y: Any, probs_per_seed: Sequence[Any], task_type: str) -> list[_Case]
 # --------------------------------------------------------------------------------------------
 
 
-def metric_value(name: str, y: Any, probs: Any, task_type: str) -> float:
-    """One metric on all cases; equals ``classification_metrics`` (see the module docstring)."""
+def scorer(name: str, y: Any, probs: Any, task_type: str) -> Scorer:
+    """The metric ``name`` of one model's probabilities as a :data:`Scorer`.
+
+    ``score(None)`` is the metric on all cases (a float, equal to ``classification_metrics``:
+    see the module docstring); ``score(idx)`` the metric on each resample ``idx[b]`` of the
+    cases, (n_boot,), NaN where undefined. The inputs are checked here, once.
+    """
     _check_name(name)
     case = _Case(y, probs, task_type)
-    idx = np.arange(case.n)[None, :]
-    return float(_replicates(name, [case], idx)[0, 0])
+
+    def score(idx: np.ndarray | None) -> Any:
+        if idx is None:
+            return float(_replicates(name, case, np.arange(case.n)[None, :])[0])
+        return _replicates(name, case, _check_idx(idx, case.n))
+
+    return score
 
 
-def bootstrap_indices(
-    n_cases: int, n_boot: int, seed: int, strata: np.ndarray | None = None
-) -> np.ndarray:
-    """Case indices of ``n_boot`` bootstrap replicates, (n_boot, n_cases) int64.
-
-    With ``strata`` (one label per case, e.g. the class for binary/multiclass tasks) each stratum
-    is resampled within itself: column j of every replicate holds a case of the same stratum as
-    case j, so class counts are those of the test set and every replicate keeps every class
-    (which keeps AUROC defined). The result depends only on (n_cases, n_boot, seed, strata), so
-    the same seed gives the same replicates for every model.
-    """
-    if n_cases < 1 or n_boot < 1:
-        raise ValueError("n_cases and n_boot must be >= 1")
-    rng = np.random.default_rng(seed)
-    if strata is None:
-        return rng.integers(0, n_cases, size=(n_boot, n_cases), dtype=np.int64)
-    strata = np.asarray(strata)
-    if strata.shape != (n_cases,):
-        raise ValueError(
-            f"strata must be one label per case, shape ({n_cases},), got {strata.shape}"
-        )
-    idx = np.empty((n_boot, n_cases), dtype=np.int64)
-    _, group = np.unique(strata, return_inverse=True)
-    for g in range(group.max() + 1):
-        members = np.flatnonzero(group == g)
-        idx[:, members] = members[rng.integers(0, members.size, size=(n_boot, members.size))]
-    return idx
+def metric_value(name: str, y: Any, probs: Any, task_type: str) -> float:
+    """One metric on all cases; equals ``classification_metrics`` (see the module docstring)."""
+    return float(scorer(name, y, probs, task_type)(None))
 
 
 def metric_replicates(name: str, y: Any, probs: Any, task_type: str, idx: Any) -> np.ndarray:
     """The metric on each resample ``idx[b]`` of the cases: (n_boot,), NaN where undefined."""
-    _check_name(name)
-    case = _Case(y, probs, task_type)
-    return _replicates(name, [case], _check_idx(idx, case.n))[0]
+    return np.asarray(scorer(name, y, probs, task_type)(idx))
 
 
-def _default_strata(y: Any, task_type: str, stratify: bool) -> np.ndarray | None:
-    if not stratify or task_type == "multilabel":  # label sets have no single class to keep
-        return None
-    return _targets(y, task_type)
+def strata(y: Any, task_type: str) -> np.ndarray | None:
+    """What a bootstrap of these targets resamples within: the class of each case for binary and
+    multiclass tasks (every replicate keeps the test set's class counts, so AUROC stays defined),
+    None for multilabel tasks, whose label sets have no single class to keep."""
+    return None if task_type == "multilabel" else _targets(y, task_type)
 
 
-def _mean_over_seeds(values: np.ndarray) -> np.ndarray:
-    """Mean over axis 0; NaN if any seed is NaN (undefinedness comes from the cases, not seeds)."""
-    return values.mean(axis=0)
-
-
-def _percentiles(values: np.ndarray, alpha: float) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return math.nan, math.nan
-    lo, hi = np.percentile(finite, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return float(lo), float(hi)
-
-
-def bootstrap_p_value(d: np.ndarray) -> float:
-    """Two-sided bootstrap p-value of replicate differences ``d``: ``2 min(P(d <= 0), P(d >= 0))``,
-    floored at 1 / (defined replicates) and capped at 1; NaN if no replicate is defined."""
-    finite = d[np.isfinite(d)]
-    if finite.size == 0:
-        return math.nan
-    p = 2 * min(np.mean(finite <= 0), np.mean(finite >= 0))
-    return float(min(1.0, max(p, 1.0 / finite.size)))
-
-
-def _check_alpha(alpha: float) -> None:
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-
-
-def pooled_ci(
-    name: str,
-    y: Any,
-    probs_per_seed: Sequence[Any],
-    task_type: str,
-    *,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-    stratify: bool = True,
-) -> dict[str, Any]:
-    """Seed-averaged metric with a percentile bootstrap CI over test cases.
-
-    Returns ``{"mean", "low", "high", "per_seed", "n_boot"}``: ``mean`` is the mean over seeds of
-    the metric on all cases, ``per_seed`` those per-seed values; each replicate resamples the
-    cases once, scores every seed on them and averages over seeds, and ``low``/``high`` are the
-    ``alpha/2`` and ``1 - alpha/2`` percentiles of those replicate means (replicates where the
-    metric is undefined are dropped; NaN if all are). With ``stratify`` (default) binary and
-    multiclass tasks are resampled within classes (see ``bootstrap_indices``); multilabel tasks
-    are never stratified.
-    """
-    _check_name(name)
-    _check_alpha(alpha)
-    cases = _cases(y, probs_per_seed, task_type)
-    full = _replicates(name, cases, np.arange(cases[0].n)[None, :])[:, 0]
-    idx = bootstrap_indices(cases[0].n, n_boot, seed, _default_strata(y, task_type, stratify))
-    reps = _mean_over_seeds(_replicates(name, cases, idx))
-    low, high = _percentiles(reps, alpha)
-    return {
-        "mean": float(full.mean()),
-        "low": low,
-        "high": high,
-        "per_seed": [float(v) for v in full],
-        "n_boot": int(n_boot),
-    }
-
-
-def paired_difference(
-    name: str,
-    y: Any,
-    probs_a_per_seed: Sequence[Any],
-    probs_b_per_seed: Sequence[Any],
-    task_type: str,
-    *,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-    stratify: bool = True,
-) -> dict[str, Any]:
-    """Paired bootstrap of ``metric(a) - metric(b)``, each averaged over its own seeds.
-
-    Both models are scored on the same resampled cases in every replicate, so case difficulty
-    cancels out of the difference. Returns ``{"difference", "low", "high", "p_value", "n_boot"}``:
-    ``difference`` on all cases, the percentile CI of the replicate differences, and the two-sided
-    bootstrap p-value ``2 * min(P(d <= 0), P(d >= 0))`` over the replicates d (capped at 1), i.e.
-    the smallest alpha whose percentile interval excludes 0. Because it is estimated from a finite
-    number of replicates it cannot resolve values below 1 / (number of defined replicates), so it
-    is floored there: "p = 0.001" with 1000 replicates means "p <= 0.001", never an exact 0. A
-    model compared with itself gives d == 0 everywhere and p = 1. ``a`` and ``b`` may have
-    different numbers of seeds.
-    """
-    _check_name(name)
-    _check_alpha(alpha)
-    cases_a = _cases(y, probs_a_per_seed, task_type)
-    cases_b = _cases(y, probs_b_per_seed, task_type)
-    if cases_a[0].n != cases_b[0].n:  # pragma: no cover - both are checked against y
-        raise ValueError("a and b must be scored on the same cases")
-    cases = cases_a + cases_b
-    na = len(cases_a)
-    full = _replicates(name, cases, np.arange(cases[0].n)[None, :])[:, 0]
-    idx = bootstrap_indices(cases[0].n, n_boot, seed, _default_strata(y, task_type, stratify))
-    reps = _replicates(name, cases, idx)
-    d = _mean_over_seeds(reps[:na]) - _mean_over_seeds(reps[na:])
-    low, high = _percentiles(d, alpha)
-    p = bootstrap_p_value(d)
-    return {
-        "difference": float(full[:na].mean() - full[na:].mean()),
-        "low": low,
-        "high": high,
-        "p_value": p,
-        "n_boot": int(n_boot),
-    }
-
-
-def delong_test(y: Any, scores_a: Any, scores_b: Any) -> dict[str, float]:
-    """DeLong et al. (1988) test of two correlated AUROCs on the same cases (binary tasks).
-
-    Uses the O(N log N) midrank algorithm of Sun & Xu (2014): the structural components
-    V10 (per positive: share of negatives scored lower, ties 1/2) and V01 (per negative: share of
-    positives scored higher) come from the midranks of each score vector within the positives,
-    within the negatives and over all cases. The variance of AUROC_a - AUROC_b is
-    S10/m + S01/n with S10, S01 the 2x2 covariances of the components; z is the difference over
-    its standard error and the p-value is two-sided (normal). Identical scores give z = 0, p = 1.
-    Scores are used as given (float64), not rounded to float32.
-    """
-    yy = np.asarray(y)
-    if yy.ndim == 2 and yy.shape[1] == 1:
-        yy = yy[:, 0]
-    if yy.ndim != 1 or not np.isin(yy, (0, 1)).all():
-        raise ValueError(
-            "delong_test needs binary targets: y of shape (N,) holding only 0/1 "
-            f"(got shape {yy.shape} with values {np.unique(yy)[:10].tolist()}); for multiclass or "
-            "multilabel tasks use paired_difference"
-        )
-    scores = []
-    for s in (scores_a, scores_b):
-        s = np.asarray(s, dtype=np.float64)
-        if s.ndim == 2 and s.shape[1] == 1:
-            s = s[:, 0]
-        if s.shape != yy.shape:
-            raise ValueError(f"scores must have shape {yy.shape} (one per case), got {s.shape}")
-        if not np.isfinite(s).all():
-            raise ValueError("scores must be finite")
-        scores.append(s)
-    pos = yy == 1
-    m, n = int(pos.sum()), int((~pos).sum())
-    if m < 2 or n < 2:
-        raise ValueError(f"delong_test needs at least 2 positives and 2 negatives (got {m}, {n})")
-    x = np.stack([s[pos] for s in scores])  # (2, m) positives
-    z = np.stack([s[~pos] for s in scores])  # (2, n) negatives
-    tx = sps.rankdata(x, axis=1)
-    tz = sps.rankdata(z, axis=1)
-    t_all = sps.rankdata(np.concatenate([x, z], axis=1), axis=1)
-    auc = (t_all[:, :m].sum(axis=1) - m * (m + 1) / 2) / (m * n)
-    v10 = (t_all[:, :m] - tx) / n
-    v01 = 1.0 - (t_all[:, m:] - tz) / m
-    cov = np.cov(v10) / m + np.cov(v01) / n
-    var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
-    diff = float(auc[0] - auc[1])
-    if diff == 0:
-        z_stat, p = 0.0, 1.0
-    elif var <= 0:
-        z_stat, p = math.copysign(math.inf, diff), 0.0
-    else:
-        z_stat = diff / math.sqrt(var)
-        p = float(2 * sps.norm.sf(abs(z_stat)))
-    return {
-        "auroc_a": float(auc[0]),
-        "auroc_b": float(auc[1]),
-        "difference": diff,
-        "z": float(z_stat),
-        "p_value": p,
-    }
-
-
-__all__ = [
-    "METRICS",
-    "TASK_TYPES",
-    "bootstrap_indices",
-    "delong_test",
-    "metric_replicates",
-    "bootstrap_p_value",
-    "metric_value",
-    "paired_difference",
-    "pooled_ci",
-]
+__all__ = ["METRICS", "TASK_TYPES", "metric_replicates", "metric_value", "scorer", "strata"]

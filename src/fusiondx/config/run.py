@@ -1,0 +1,60 @@
+"""The whole run configuration (:class:`Config`): every section, and the checks across them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import Field, model_validator
+
+from fusiondx.config._strict import _Strict
+from fusiondx.config.data import DataConfig
+from fusiondx.config.modalities import (
+    ImageModality,
+    Modality,
+    SignalModality,
+    TabularModality,
+    TextModality,
+)
+from fusiondx.config.model import FusionConfig, TaskConfig
+from fusiondx.config.study import StudyConfig
+from fusiondx.config.training import TrainConfig
+
+
+class Config(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    output_dir: Path = Path("runs")
+    data: DataConfig
+    modalities: list[Modality] = Field(min_length=1)
+    fusion: FusionConfig = FusionConfig()
+    tasks: list[TaskConfig] = Field(min_length=1)
+    train: TrainConfig = TrainConfig()
+    study: StudyConfig = StudyConfig()
+    """Used by `fusiondx study` and `fusiondx search` only."""
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        for what, names in (
+            ("modality", [m.name for m in self.modalities]),
+            ("task", [t.name for t in self.tasks]),
+        ):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"{what} names must be unique; repeated: {dup}")
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return self.output_dir / self.name
+
+    def modality(
+        self, name: str
+    ) -> ImageModality | SignalModality | TextModality | TabularModality:
+        for m in self.modalities:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
