@@ -19,6 +19,8 @@ COMMANDS = [
     "evaluate",
     "predict",
     "export",
+    "pretrain",
+    "retrieve",
     "list",
     "cohort",
     "study",
@@ -36,6 +38,8 @@ HELP_ORDER = [
     "evaluate",
     "predict",
     "export",
+    "pretrain",
+    "retrieve",
     "list",
     "cohort",
     "prepare",
@@ -60,7 +64,8 @@ def test_help_has_an_example(command: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "what", ["encoders", "fusions", "heads", "adapters", "tasks", "readers", "references"]
+    "what",
+    ["encoders", "fusions", "heads", "adapters", "tasks", "readers", "references", "objectives"],
 )
 def test_list(what: str) -> None:
     result = runner.invoke(app, ["list", what])
@@ -73,6 +78,7 @@ def test_list(what: str) -> None:
         "tasks": "multilabel",
         "readers": "dicom_series",
         "references": "tfidf",
+        "objectives": "contrastive",
     }[what]
     assert expected in result.output
 

@@ -13,12 +13,15 @@ from fusiondx.cli._app import app, console, guard
 @app.command("list")
 def list_parts(
     what: Annotated[
-        str, typer.Argument(help="encoders, fusions, heads, tasks, references, readers or adapters")
+        str, typer.Argument(
+            help="encoders, fusions, heads, tasks, references, readers, adapters or objectives"
+        )
     ],
     pattern: Annotated[str, typer.Argument(help="Glob on the name, e.g. '*lstm*'.")] = "*",
 ) -> None:
-    """List registered encoders, fusions, heads, task types, study references, file readers or
-    dataset adapters with a one-line description; old names still accepted are shown as aliases.
+    """List registered encoders, fusions, heads, task types, study references, file readers,
+    dataset adapters or pretraining objectives with a one-line description; old names still
+    accepted are shown as aliases.
 
     Example: `fusiondx list fusions` or `fusiondx list encoders '*transformer*'` or
     `fusiondx list references`, `fusiondx list readers` or `fusiondx list tasks`
@@ -28,6 +31,7 @@ def list_parts(
         ENCODERS,
         FUSIONS,
         HEADS,
+        OBJECTIVES,
         READERS,
         REFERENCES,
         TASK_TYPES,
@@ -42,6 +46,7 @@ def list_parts(
             "tasks": TASK_TYPES,
             "readers": READERS,
             "adapters": ADAPTERS,
+            "objectives": OBJECTIVES,
         }
         reg = regs.get(what)
         if reg is None:
@@ -49,7 +54,7 @@ def list_parts(
 
             raise ConfigError(
                 f"Cannot list '{what}'.{did_you_mean(what, list(regs))}",
-                fix="use: fusiondx list encoders|fusions|heads|tasks|references|readers|adapters",
+                fix="use: fusiondx list encoders|fusions|heads|tasks|references|readers|adapters|objectives",
             )
         table = Table(title=f"{len(reg.names(pattern))} {what}")
         col = {
@@ -60,6 +65,7 @@ def list_parts(
             "tasks": "heads",
             "readers": "suffixes",
             "adapters": "options",
+            "objectives": "options",
         }[what]
         entries = reg.entries(pattern)
         # names in full on any terminal: the description column wraps instead
@@ -82,6 +88,8 @@ def list_parts(
                 extra = [o for o in e.options() if o != "progress"]
             elif what == "tasks":
                 extra = list(e.cls.heads)
+            elif what == "objectives":
+                extra = [o for o in e.options() if o not in ("dims", "specs")]
             elif what == "readers":
                 extra = f"{e.meta['kind']}: {', '.join(e.meta.get('suffixes', ())) or e.meta.get('hint', '')}"
             extra = ", ".join(extra) if isinstance(extra, (tuple, list)) else str(extra or "")

@@ -5,7 +5,7 @@ closest valid key. Paths in ``data`` are resolved against the YAML file's folder
 be moved together with its data.
 
 One module per part of the file: :mod:`.data`, :mod:`.modalities`, :mod:`.model` (fusion and
-tasks), :mod:`.training`, :mod:`.study`, the whole :class:`Config` in :mod:`.run`, and reading a
+tasks), :mod:`.training`, :mod:`.study`, :mod:`.pretrain`, the whole :class:`Config` in :mod:`.run`, and reading a
 file in :mod:`.loading`. Import the names from ``fusiondx.config``.
 """
 
@@ -28,6 +28,7 @@ from fusiondx.config.modalities import (
     TextPreprocessing,
 )
 from fusiondx.config.model import FusionConfig, TaskConfig, TextTargetConfig
+from fusiondx.config.pretrain import ObjectiveConfig, PretrainConfig
 from fusiondx.config.run import Config
 from fusiondx.config.study import StudyConfig
 from fusiondx.config.training import EarlyStoppingConfig, TrainConfig
@@ -44,6 +45,8 @@ __all__ = [
     "ImageModality",
     "ImagePreprocessing",
     "Modality",
+    "ObjectiveConfig",
+    "PretrainConfig",
     "SignalModality",
     "SignalPreprocessing",
     "SplitConfig",

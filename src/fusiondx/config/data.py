@@ -67,6 +67,13 @@ class DataConfig(_Strict):
     model inputs only if a modality lists them too; the study's metadata probe measures how well
     they alone predict the label, which no disease model should rely on."""
     split: SplitConfig = SplitConfig()
+    label_fraction: float = Field(1.0, gt=0, le=1)
+    """Train on this share of the training cases only (whole patients, stratified like the
+    split); validation and test are unchanged. The study's label-efficiency protocol sets it."""
+    train_missing: float = Field(0.0, ge=0, lt=1)
+    """Hide each modality of each training case with this probability, fixed per case (never
+    every modality of a case); validation and test keep their inputs. The study's
+    missing-modality protocol sets it."""
     cache: Literal["memory", "disk"] = "memory"
     """Decoded cases are kept in memory, or in memory-mapped files that later runs reuse."""
     cache_dir: Path | None = None

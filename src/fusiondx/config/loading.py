@@ -55,7 +55,7 @@ def load_yaml(text: str) -> Any:
 def load_config(source: str | Path | dict[str, Any], *, base_dir: Path | None = None) -> Config:
     """Read and validate a config from a YAML path or a dict.
 
-    Relative paths in ``data`` and ``output_dir`` resolve against the YAML file's folder (or
+    Relative paths in ``data``, ``output_dir`` and ``encoder.init`` resolve against the YAML file's folder (or
     ``base_dir`` for a dict, default: the working directory).
     """
     where: str | None = None
@@ -116,7 +116,15 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
             "cache_dir": res(cfg.data.cache_dir),
         }
     )
-    return cfg.model_copy(update={"data": data, "output_dir": res(cfg.output_dir)})
+    modalities = [
+        m.model_copy(update={"encoder": m.encoder.model_copy(update={"init": res(m.encoder.init)})})
+        if m.encoder.init is not None
+        else m
+        for m in cfg.modalities
+    ]
+    return cfg.model_copy(
+        update={"data": data, "output_dir": res(cfg.output_dir), "modalities": modalities}
+    )
 
 
 def _explain(exc: ValidationError, raw: dict[str, Any]) -> str:

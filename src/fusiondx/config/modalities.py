@@ -3,6 +3,7 @@ its preprocessing; ``kind`` chooses the entry's model."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -16,6 +17,17 @@ class EncoderConfig(_Strict):
     name: str | None = None
     """Registered encoder name; default per kind: image cnn, signal cnn1d, text text_transformer, tabular mlp."""
     options: dict[str, Any] = Field(default_factory=dict)
+    init: Path | None = None
+    """Start from the encoder of this modality in an ``encoders.pt`` written by `fusiondx
+    pretrain` (same encoder name and options; the modality is then preprocessed as it was there)."""
+    freeze: bool = False
+    """With ``init``: keep the pretrained weights fixed (a linear-probe style fine-tune)."""
+
+    @model_validator(mode="after")
+    def _freeze_needs_init(self) -> EncoderConfig:
+        if self.freeze and self.init is None:
+            raise ValueError("encoder.freeze needs encoder.init (a pretrained encoders.pt to keep)")
+        return self
 
 
 class AugmentConfig(_Strict):

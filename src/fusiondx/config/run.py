@@ -17,6 +17,7 @@ from fusiondx.config.modalities import (
     TextModality,
 )
 from fusiondx.config.model import FusionConfig, TaskConfig
+from fusiondx.config.pretrain import PretrainConfig
 from fusiondx.config.study import StudyConfig
 from fusiondx.config.training import TrainConfig
 
@@ -32,6 +33,8 @@ class Config(_Strict):
     train: TrainConfig = TrainConfig()
     study: StudyConfig = StudyConfig()
     """Used by `fusiondx study` and `fusiondx search` only."""
+    pretrain: PretrainConfig = PretrainConfig()
+    """Used by `fusiondx pretrain` only."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

@@ -34,6 +34,8 @@ class Labelled:
     targets: dict[str, np.ndarray]
     split: np.ndarray
     notes: list[str] = field(default_factory=list)
+    strata: np.ndarray | None = None
+    """What the split was stratified on (see ``split_strata``)."""
 
 
 def label_cases(cfg: Config) -> Labelled:
@@ -58,7 +60,7 @@ def label_cases(cfg: Config) -> Labelled:
     targets = task_targets(tasks, df, ids, path, cfg)
     _check_train_classes(tasks, targets, split)
     _check_val_classes(tasks, targets, split, cfg)
-    return Labelled(df, ids, tasks, targets, split, _patient_notes(cfg, df, ids))
+    return Labelled(df, ids, tasks, targets, split, _patient_notes(cfg, df, ids), strata)
 
 
 def _patient_notes(cfg: Config, df: pd.DataFrame, ids: pd.Series) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ from fusiondx.data.cache import allocate, cache_root, publish
 from fusiondx.data.labelling import label_cases, task_targets
 from fusiondx.data.manifest import check_manifest, modality_present, read_manifest
 from fusiondx.data.preprocessors import Preprocessor, make_preprocessor
+from fusiondx.data.protocols import remove_modalities, subsample_labels
+from fusiondx.data.splits import patient_groups
 from fusiondx.errors import DataError, summarise
 from fusiondx.tasks import TaskInfo
 from fusiondx.types import ModalitySpec
@@ -86,8 +88,16 @@ class Prepared:
         }
 
 
-def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
-    """Read, check, split, fit on train and decode everything for a new run."""
+def prepare(
+    cfg: Config, *, progress: bool = False, fitted: Mapping[str, Any] | None = None
+) -> Prepared:
+    """Read, check, split, fit on train and decode everything for a new run.
+
+    ``fitted`` (modality -> preprocessing state) is reused instead of fitting, for encoders
+    pretrained on inputs preprocessed that way. ``data.label_fraction`` and
+    ``data.train_missing`` (:mod:`fusiondx.data.protocols`) change the training cases last, so
+    that preprocessing and the validation and test cases are those of the full data.
+    """
     lab = label_cases(cfg)
     df, ids, split = lab.df, lab.ids, lab.split
     root = cfg.data.data_root
@@ -95,6 +105,10 @@ def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
     pre: dict[str, Preprocessor] = {}
     for m in cfg.modalities:
         p = make_preprocessor(m, root)
+        if fitted is not None and m.name in fitted:
+            p.load_state(fitted[m.name])
+            pre[m.name] = p
+            continue
         present = modality_present(df, m)
         try:
             p.fit(df, present & train, ids)
@@ -102,6 +116,13 @@ def prepare(cfg: Config, *, progress: bool = False) -> Prepared:
             raise err.at(file=cfg.data.manifest) from None
         pre[m.name] = p
     store = build_store(cfg, df, ids, pre, progress=progress)
+    seed = cfg.seed if cfg.data.split.seed is None else cfg.data.split.seed
+    if cfg.data.label_fraction < 1:
+        groups, _ = patient_groups(df, cfg.data.patient_column, ids)
+        groups = ids.to_numpy().astype(str) if groups is None else groups
+        split = subsample_labels(split, lab.strata, groups, cfg.data.label_fraction, seed)
+    if cfg.data.train_missing > 0:
+        store.mask = remove_modalities(store.mask, split, cfg.data.train_missing, seed + 17)
     store.split = split
     store.targets = lab.targets
     store.notes = lab.notes + store.notes

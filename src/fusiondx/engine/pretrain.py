@@ -25,10 +25,10 @@ import torch
 from torch import nn
 
 from fusiondx.config import Config
+from fusiondx.data.labelling import label_cases
 from fusiondx.data.manifest import check_manifest, modality_present, read_manifest
 from fusiondx.data.preprocessors import Preprocessor, make_preprocessor
 from fusiondx.data.splits import splits_from_column
-from fusiondx.data.labelling import label_cases
 from fusiondx.data.store import CaseStore, build_store
 from fusiondx.engine import runfolder
 from fusiondx.engine.checkpoints import load_checkpoint

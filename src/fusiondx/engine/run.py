@@ -34,6 +34,12 @@ from fusiondx.engine.class_weights import class_weights
 from fusiondx.engine.curves import TrainingCurves
 from fusiondx.engine.datamodule import CaseDataModule
 from fusiondx.engine.inference import evaluate_outputs, loader_outputs, predictions_frame
+from fusiondx.engine.init_encoders import (
+    apply_pretrained,
+    check_unseen,
+    load_pretrained,
+    preprocessor_states,
+)
 from fusiondx.engine.resume import PlateauCatchUp, RandomStreams
 from fusiondx.engine.resume_hint import ResumeHint
 from fusiondx.engine.rundir import RunDir, check_same_splits, write_json, write_text
@@ -100,9 +106,11 @@ def _fit(
     if small and show:
         print(small_data.describe(small), file=sys.stderr)
     check_parts(cfg)
+    pretrained = load_pretrained(cfg)
     setup_torch(cfg)
-    prepared = prepare(cfg, progress=show)
+    prepared = prepare(cfg, progress=show, fitted=preprocessor_states(pretrained))
     store = prepared.store
+    check_unseen(pretrained, store)
     if notify is not None:
         for note in store.notes:
             notify(note)
@@ -115,6 +123,7 @@ def _fit(
     if small:  # config.yaml is what trained; the config as given decides whether a study reruns it
         write_text(run.requested_file, requested.to_yaml())
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
+    frozen = apply_pretrained(cfg, model.encoders, prepared.specs, pretrained)
     task = FusionTask(
         model, prepared.tasks, cfg.train, {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed
     )
@@ -157,6 +166,8 @@ def _fit(
             "undefined_epochs": best.undefined_epochs,
         },
         "small_data": small or None,
+        "pretrained": {m: str(path) for m, (path, _) in pretrained.items()} or None,
+        "frozen_encoders": frozen or None,
         "data_notes": store.notes,
     }
     return RunResult(run.path, _conclude(run, cfg, prepared, model, data, metrics, seconds))

@@ -75,6 +75,11 @@ class FusionTask(L.LightningModule):
             else None
         )
         self.modality_dropout_generator = torch.Generator().manual_seed(seed + 7919)
+        # Frozen pretrained encoders stay in eval mode: their normalisation statistics and
+        # dropout are those they were pretrained with.
+        self.frozen = [
+            m for m, e in model.encoders.items() if not any(p.requires_grad for p in e.parameters())
+        ]
         self._val: list[tuple[dict[str, Any], dict[str, torch.Tensor]]] = []
         self._val_loss = [0.0, 0]
         self._train_loss = [0.0, 0]  # running sum and case count of this epoch
@@ -109,6 +114,8 @@ class FusionTask(L.LightningModule):
         )
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        for m in self.frozen:
+            self.model.encoders[m].eval()
         mask = drop_modalities(
             batch["mask"], self.train_cfg.modality_dropout, self.modality_dropout_generator
         )
