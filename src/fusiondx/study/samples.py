@@ -16,7 +16,7 @@ from fusiondx.tasks import Shown, TaskInfo, task_type
 def samples(a: EntryData, b: EntryData, info: TaskInfo, cfg: Config) -> dict[str, Any] | None:
     """A few test cases of the winner ``a`` and the best single model ``b`` (their first seeds);
     a figure among them is stored as an image."""
-    from fusiondx.study.plots import _uri
+    from fusiondx.study.plots import figure_uri
 
     out = task_type(info).samples(
         info,
@@ -25,7 +25,7 @@ def samples(a: EntryData, b: EntryData, info: TaskInfo, cfg: Config) -> dict[str
         _image_loader(info, cfg),
     )
     if out is not None and out.get("figure") is not None and not isinstance(out["figure"], str):
-        out["figure"] = _uri(out["figure"])
+        out["figure"] = figure_uri(out["figure"])
     return out
 
 
