@@ -13,9 +13,10 @@ from fusiondx.cli._app import app, console, guard
 @app.command("list")
 def list_parts(
     what: Annotated[
-        str, typer.Argument(
+        str,
+        typer.Argument(
             help="encoders, fusions, heads, tasks, references, readers, adapters or objectives"
-        )
+        ),
     ],
     pattern: Annotated[str, typer.Argument(help="Glob on the name, e.g. '*lstm*'.")] = "*",
 ) -> None:

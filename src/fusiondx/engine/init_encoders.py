@@ -87,9 +87,7 @@ def apply_pretrained(
     return frozen
 
 
-def check_unseen(
-    loaded: Mapping[str, tuple[Path, PretrainedEncoders]], store: CaseStore
-) -> None:
+def check_unseen(loaded: Mapping[str, tuple[Path, PretrainedEncoders]], store: CaseStore) -> None:
     """Refuse test cases whose inputs a pretrained encoder learned from."""
     test = set(store.ids[store.split == "test"].tolist())
     for m, (path, enc) in loaded.items():

@@ -40,8 +40,8 @@ class PretrainTask(L.LightningModule):
         self.epoch_metrics: dict[str, Any] | None = None
 
     def embed(self, inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        """Each modality's embedding (B, D)."""
-        return {m: self.encoders[m](inputs[m]) for m in self.modalities}
+        """The embedding (B, D) of each modality ``inputs`` holds."""
+        return {m: self.encoders[m](inputs[m]) for m in self.modalities if m in inputs}
 
     def losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Objective name -> its (weighted) loss on ``batch``."""

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from fusiondx.config import Config
-from fusiondx.data.manifest import read_manifest
+from fusiondx.data.manifest import modality_present, read_manifest
 from fusiondx.data.store import CaseStore, prepare_with_state
 from fusiondx.engine.datamodule import CaseDataModule
 from fusiondx.engine.encoders_file import PretrainedEncoders, load_encoders
@@ -76,9 +76,14 @@ def _query_frame(cfg: Config, source: str, query: str, cases: pd.DataFrame) -> p
     """A one-row manifest holding the query in the ``source`` modality's column."""
     id_col = cfg.data.id_column
     hit = cases[cases[id_col].astype(str) == query]
-    if len(hit):
-        return hit.head(1)
     m = cfg.modality(source)
+    if len(hit):
+        if not modality_present(hit.head(1), m)[0]:
+            raise ConfigError(
+                f"Case '{query}' has no '{source}' input to search with.",
+                fix=f"pick a case that has '{source}', or give a file or text",
+            )
+        return hit.head(1)
     if m.kind == "tabular":
         raise ConfigError(
             f"'{query}' is not a case id of the manifest, and a tabular query ('{source}') can "
@@ -147,14 +152,17 @@ def retrieve(
     with tempfile.TemporaryDirectory(prefix="fusiondx-query-") as tmp:
         qpath = Path(tmp) / "query.csv"
         _query_frame(cfg, source, query, cases).to_csv(qpath, index=False, sep=cfg.data.sep)
-        qstore = prepare_with_state(cfg, state, qpath, root, need_labels=False).store
-    if not qstore.mask[0, qstore.modalities.index(source)]:
+        # Only the query's modality is read: the other cells of a query are empty.
+        qdata = cfg.data.model_copy(update={"patient_column": None, "metadata_columns": []})
+        qcfg = cfg.model_copy(update={"modalities": [cfg.modality(source)], "data": qdata})
+        qstore = prepare_with_state(qcfg, state, qpath, root, need_labels=False).store
+    if not qstore.mask[0, 0]:
         raise ConfigError(
-            f"The query '{query}' has no '{source}' input (its cell is empty).",
-            fix=f"pick a case that has '{source}', or give a file or text",
+            f"The query '{query}' holds nothing to search with (e.g. a text of whitespace).",
+            fix=f"give a case id, a file or a text with content for '{source}'",
         )
     g = _project(task, space, store, cfg, idx)[target]
-    q = _project(task, space, qstore, cfg, np.array([0]))[source]
+    q = _project(task, space, qstore, qcfg, np.array([0]))[source]
     sims = (q @ g.T)[0]
     order = torch.argsort(sims, descending=True)[:k].numpy()
     ids = store.ids[idx]
