@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,6 +31,29 @@ def study(
     out: Annotated[
         Path | None, typer.Option("--out", help="Study folder; default <output_dir>/<name>_study.")
     ] = None,
+    label_fraction: Annotated[
+        str | None,
+        typer.Option(
+            "--label-fraction",
+            help="Label-efficiency protocol: e.g. 0.1,0.3,1.0; pretrained vs scratch at each "
+            "share of the training labels (same test set).",
+        ),
+    ] = None,
+    pretrained: Annotated[
+        Path | None,
+        typer.Option(
+            "--pretrained",
+            help="With --label-fraction: start from this encoders.pt instead of pretraining here.",
+        ),
+    ] = None,
+    train_missing: Annotated[
+        str | None,
+        typer.Option(
+            "--train-missing",
+            help="Missing-modality protocol: e.g. 0,0.3,0.6; every strategy trained with that "
+            "share of each modality removed, tested at 0-100% missing.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
 ) -> None:
     """Does fusion help, and which fusion? Baselines vs strategies vs ablations, with CIs and a report.
@@ -40,7 +63,12 @@ def study(
     missing modalities, and writes report.html, table.md/csv and results.json. Rerunning the
     same command skips finished trainings.
 
-    Example: `fusiondx study examples/study.yaml --strategies concat,attention,late_average --seeds 3 --jobs 2`
+    With --label-fraction or --train-missing it runs that protocol instead, in its own folder
+    (default <output_dir>/<name>_labels or <name>_missing) with its own report.
+
+    Example: `fusiondx study examples/study.yaml --strategies concat,attention,late_average --seeds 3 --jobs 2`,
+    `fusiondx study examples/pretrain.yaml --label-fraction 0.1,0.3,1.0` or
+    `fusiondx study examples/study.yaml --strategies concat,mvae --train-missing 0,0.3,0.6`
     """
     from fusiondx.config import load_config
     from fusiondx.errors import ConfigError
@@ -51,6 +79,14 @@ def study(
             raise ConfigError(
                 "--seeds and --folds cannot be combined.",
                 fix="repeat over seeds (same split) or over folds (every case tested once), not both",
+            )
+        if label_fraction is not None or train_missing is not None:
+            _protocol(config)
+            return
+        if pretrained is not None:
+            raise ConfigError(
+                "--pretrained goes with --label-fraction.",
+                fix="add --label-fraction, or set modalities[i].encoder.init in the config",
             )
         cfg = load_config(config)
         folder = out or cfg.output_dir / f"{cfg.name}_study"
@@ -64,6 +100,50 @@ def study(
             console=Console(stderr=False, quiet=quiet),
             progress=not quiet,
         )
+
+    def _protocol(path: Path) -> None:
+        from fusiondx.study import protocols
+
+        if label_fraction is not None and train_missing is not None:
+            raise ConfigError(
+                "--label-fraction and --train-missing are two protocols; run one at a time.",
+                fix="drop one of them (each writes its own folder)",
+            )
+        if folds is not None:
+            raise ConfigError(
+                "The protocols repeat over seeds, not folds.", fix="use --seeds instead of --folds"
+            )
+        cfg = load_config(path)
+        common: dict[str, Any] = {
+            "seeds": seeds,
+            "jobs": jobs,
+            "console": Console(stderr=False, quiet=quiet),
+            "progress": not quiet,
+        }
+        if label_fraction is not None:
+            if strategies is not None:
+                raise ConfigError(
+                    "--label-fraction measures the config's own fusion.",
+                    fix="set fusion.name in the config instead of --strategies",
+                )
+            fractions = protocols.parse_shares(label_fraction, "--label-fraction", low_open=True)
+            protocols.run_label_efficiency(
+                cfg,
+                out or cfg.output_dir / f"{cfg.name}_labels",
+                fractions,
+                pretrained=pretrained,
+                **common,
+            )
+        else:
+            assert train_missing is not None
+            shares = protocols.parse_shares(train_missing, "--train-missing", low_open=False)
+            protocols.run_missing_training(
+                cfg,
+                out or cfg.output_dir / f"{cfg.name}_missing",
+                shares,
+                strategies=strategies,
+                **common,
+            )
 
     guard(run)
 
