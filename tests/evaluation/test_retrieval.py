@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fusiondx.evaluation.retrieval import partner_ranks, retrieval_scores
+from fusiondx.evaluation.retrieval import Ranks, partner_ranks, retrieval_scores
 
 
 def test_ranks_match_a_brute_force_count() -> None:
@@ -16,21 +16,30 @@ def test_ranks_match_a_brute_force_count() -> None:
     gn = gal / gal.norm(dim=1, keepdim=True)
     for i in range(30):
         sims = [float(qn[i] @ gn[j]) for j in range(30)]
-        assert ranks[i] == 1 + sum(s > sims[i] + 1e-6 for j, s in enumerate(sims) if j != i)
+        assert ranks.better[i] == sum(s > sims[i] + 1e-6 for s in sims)
+        assert ranks.tied[i] == 1  # random vectors do not tie
+    assert (ranks.expected == ranks.better + 1).all()
 
 
-def test_perfect_and_constant_embeddings() -> None:
+def test_ties_are_broken_at_random_in_expectation() -> None:
     x = torch.randn(20, 5)
-    assert (partner_ranks(x, x * 3.0) == 1).all()
+    perfect = partner_ranks(x, x * 3.0)
+    assert (perfect.expected == 1).all() and (perfect.hit(1) == 1).all()
     const = torch.ones(20, 5)
-    # ties count against the partner: a constant model ranks every partner last, below chance
-    assert (partner_ranks(const, const) == 20).all()
-    s = retrieval_scores(partner_ranks(const, const), n_boot=50)
-    assert s["recall@10"]["value"] == 0.0 < s["recall@10"]["chance"] == 0.5
+    flat = partner_ranks(const, const)
+    assert (flat.better == 0).all() and (flat.tied == 20).all()
+    # a constant embedding scores exactly chance: no better, no worse
+    s = retrieval_scores(flat, n_boot=50)
+    assert s["recall@10"]["value"] == s["recall@10"]["chance"] == 0.5
+    assert s["median_rank"]["value"] == s["median_rank"]["chance"] == 10.5
+    # two identical reports: the partner is first or second, half a hit at K = 1
+    pair = Ranks(np.array([0]), np.array([2]))
+    assert pair.hit(1)[0] == 0.5 and pair.hit(2)[0] == 1.0 and pair.expected[0] == 1.5
 
 
 def test_scores_and_chance() -> None:
-    ranks = np.array([1, 2, 3, 10, 11, 40, 50, 60, 70, 80])
+    better = np.array([0, 1, 2, 9, 10, 39, 49, 59, 69, 79])
+    ranks = Ranks(better, np.ones(10, dtype=np.int64))
     s = retrieval_scores(ranks, ks=(1, 10), n_boot=500, seed=1)
     assert s["n"] == 10
     assert s["recall@1"]["value"] == 0.1 and s["recall@10"]["value"] == 0.4

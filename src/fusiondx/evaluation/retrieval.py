@@ -3,24 +3,41 @@
 A query is one case's embedding in modality A; the gallery is every case's embedding in
 modality B (the cases that have both); the right answer is the query's own case. Recall@K is
 the share of queries whose partner ranks in the top K, the median rank is that of the partner
-(1 = first). Chance, for a gallery of N, is K / N and (N + 1) / 2. Confidence intervals resample
+(1 = first), ties broken at random in expectation (:class:`Ranks`). Chance, for a gallery of N, is K / N and (N + 1) / 2. Confidence intervals resample
 the queries (a percentile bootstrap over cases, the gallery held fixed), vectorised.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 
-def partner_ranks(queries: torch.Tensor, gallery: torch.Tensor) -> np.ndarray:
-    """Rank (1 = best) of row i of ``gallery`` for query row i, by cosine similarity.
+class Ranks(NamedTuple):
+    """Per query: how many candidates score above its partner, and how many tie with it (the
+    partner included). With ties broken at random, the partner's expected rank is
+    ``better + (tied + 1) / 2`` and its chance of being in the top K is
+    ``clip((K - better) / tied, 0, 1)``: identical reports (common in clinical text) neither help
+    nor hurt a model, and a constant embedding scores exactly chance."""
 
-    Ties count against the partner (a constant embedding ranks every partner last), so a model
-    that tells nothing apart scores at or below chance, never above it.
+    better: np.ndarray
+    tied: np.ndarray
+
+    @property
+    def expected(self) -> np.ndarray:
+        return self.better + (self.tied + 1) / 2
+
+    def hit(self, k: int) -> np.ndarray:
+        return np.clip((k - self.better) / self.tied, 0.0, 1.0)
+
+
+def partner_ranks(queries: torch.Tensor, gallery: torch.Tensor, *, tol: float = 1e-6) -> Ranks:
+    """Where row i of ``gallery`` ranks for query row i, by cosine similarity.
+
+    Similarities within ``tol`` of the partner's count as ties.
     """
     if queries.shape != gallery.shape:
         raise ValueError(
@@ -30,11 +47,13 @@ def partner_ranks(queries: torch.Tensor, gallery: torch.Tensor) -> np.ndarray:
     g = torch.nn.functional.normalize(gallery.float(), dim=-1)
     sim = q @ g.T
     own = sim.diagonal().unsqueeze(1)
-    return ((sim >= own).sum(dim=1)).cpu().numpy().astype(np.int64)
+    better = (sim > own + tol).sum(dim=1)
+    tied = ((sim - own).abs() <= tol).sum(dim=1)
+    return Ranks(better.cpu().numpy().astype(np.int64), tied.cpu().numpy().astype(np.int64))
 
 
 def retrieval_scores(
-    ranks: np.ndarray,
+    ranks: Ranks,
     ks: Sequence[int] = (1, 5, 10),
     *,
     n_boot: int = 1000,
@@ -46,27 +65,26 @@ def retrieval_scores(
     Returns ``{"n": N, "recall@K": {"value", "low", "high", "chance"}, ...,
     "median_rank": {"value", "low", "high", "chance"}}``.
     """
-    ranks = np.asarray(ranks, dtype=np.int64)
-    n = len(ranks)
+    n = len(ranks.better)
     if n == 0:
         raise ValueError("no query to score: no case has both modalities")
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_boot, n))
-    boot = ranks[idx]  # (n_boot, n)
     lo, hi = 100 * alpha / 2, 100 * (1 - alpha / 2)
     out: dict[str, Any] = {"n": n}
     for k in ks:
-        hits = boot <= k
-        reps = hits.mean(axis=1)
+        hits = ranks.hit(k)
+        reps = hits[idx].mean(axis=1)
         out[f"recall@{k}"] = {
-            "value": float((ranks <= k).mean()),
+            "value": float(hits.mean()),
             "low": float(np.percentile(reps, lo)),
             "high": float(np.percentile(reps, hi)),
             "chance": min(1.0, k / n),
         }
-    med = np.median(boot, axis=1)
+    expected = ranks.expected
+    med = np.median(expected[idx], axis=1)
     out["median_rank"] = {
-        "value": float(np.median(ranks)),
+        "value": float(np.median(expected)),
         "low": float(np.percentile(med, lo)),
         "high": float(np.percentile(med, hi)),
         "chance": (n + 1) / 2,
