@@ -34,6 +34,7 @@ PARTS = {
     "tasks/ordinal.py": ("TASK_TYPES", "ordinal", "tasks", None),
     "data/readers/signal/npz.py": ("READERS", "npz_signal", "readers", "readers_md"),
     "datasets/image_folder.py": ("ADAPTERS", "image_folder", "adapters", None),
+    "objectives/variance.py": ("OBJECTIVES", "variance", "objectives", None),
 }
 
 
@@ -106,6 +107,7 @@ def test_the_common_suites_run_each_example(
         "tests/common/test_encoders.py",
         "tests/common/test_heads.py",
         "tests/common/test_readers.py",
+        "tests/common/test_objectives.py",
         "tests/common/test_registries.py",
     ]
     subprocess.run(
@@ -143,7 +145,7 @@ def test_the_common_suites_run_each_example(
             if f"[{name}" in k or f"-{name}]" in k or f"-{name}-" in k
         }
 
-    for name in ("max_pool", "signal_gap", "npz_signal"):
+    for name in ("max_pool", "signal_gap", "npz_signal", "variance"):
         assert ran(name) and all(v == "passed" for v in ran(name).values()), (name, ran(name))
     # A head needs one line in the head suite's CASES table: without it, its tests fail and say so.
     assert ran("focal") and all(v == "failed" for v in ran("focal").values()), ran("focal")
@@ -157,6 +159,7 @@ def test_the_common_suites_run_each_example(
         "references": "passed",
         "adapters": "failed",
         "readers": "failed",
+        "objectives": "failed",
     }, docs
     modules = {k: v for k, v in results.items() if "registers" in k}
     assert modules and all(v == "passed" for v in modules.values()), modules

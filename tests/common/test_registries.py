@@ -14,7 +14,16 @@ from typing import Any
 import pytest
 
 from fusiondx.encoders._base import Encoder
-from fusiondx.registry import ADAPTERS, ENCODERS, FUSIONS, HEADS, READERS, REFERENCES, Registry
+from fusiondx.registry import (
+    ADAPTERS,
+    ENCODERS,
+    FUSIONS,
+    HEADS,
+    OBJECTIVES,
+    READERS,
+    REFERENCES,
+    Registry,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -27,6 +36,7 @@ PACKAGES: dict[str, tuple[Registry[Any], str, tuple[str, ...], str]] = {
     "adapters": (ADAPTERS, "fusiondx.datasets", ("prepare", "synthetic"), "real-data.md"),
     # image/, signal/ and text/ are packages whose __init__ holds the kind's entry points
     "readers": (READERS, "fusiondx.data.readers", ("image", "signal", "text"), "readers.md"),
+    "objectives": (OBJECTIVES, "fusiondx.objectives", (), "representation.md"),
 }
 
 
@@ -62,6 +72,7 @@ TAG_RULES: dict[str, dict[str, Callable[[Any], bool]]] = {
     "references": {},
     "adapters": {},
     "readers": {},
+    "objectives": {"shared_space": lambda c: c.projects},
 }
 
 

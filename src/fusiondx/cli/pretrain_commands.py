@@ -13,22 +13,18 @@ from fusiondx.cli._app import app, console, guard
 
 
 def _retrieval_table(retrieval: dict[str, Any]) -> Table:
-    table = Table(title="Retrieval on the test cases (95% bootstrap CI; chance in grey)")
-    for col in ("direction", "cases", "Recall@1", "Recall@10", "median rank"):
-        table.add_column(col, justify="left" if col == "direction" else "right", no_wrap=True)
-
-    def cell(s: dict[str, float], fmt: str) -> str:
-        return (
-            f"{s['value']:{fmt}} [{s['low']:{fmt}}, {s['high']:{fmt}}] [dim]{s['chance']:{fmt}}[/]"
-        )
-
+    table = Table(title="Retrieval on the test cases (95% bootstrap CI)")
+    for col in ("direction", "cases", "R@1", "R@10", "median rank", "chance R@10, rank"):
+        table.add_column(col, justify="left" if col == "direction" else "right")
     for direction, r in retrieval.items():
+        r10, rank = r["recall@10"], r["median_rank"]
         table.add_row(
             escape(direction),
             str(r["n"]),
-            cell(r["recall@1"], ".2f"),
-            cell(r["recall@10"], ".2f"),
-            cell(r["median_rank"], ".0f"),
+            f"{r['recall@1']['value']:.2f}",
+            f"{r10['value']:.2f} [{r10['low']:.2f}, {r10['high']:.2f}]",
+            f"{rank['value']:.0f} [{rank['low']:.0f}, {rank['high']:.0f}]",
+            f"{r10['chance']:.2f}, {rank['chance']:.0f}",
         )
     return table
 
