@@ -62,10 +62,9 @@ class Objective(Configurable, nn.Module):
         raise NotImplementedError(f"objective '{type(self).__name__}' has no shared space")
 
     def zero(self, emb: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """A zero loss on the device and in the graph of the parameters (nothing to learn from)."""
-        params = [p for p in self.parameters() if p.requires_grad]
+        """A zero loss that backpropagates (nothing to learn from in this batch)."""
         ref = next(iter(emb.values()))
-        return sum((p.sum() * 0.0 for p in params), torch.zeros((), device=ref.device))
+        return torch.zeros((), device=ref.device, dtype=ref.dtype, requires_grad=True)
 
     def present(self, mask: torch.Tensor, m: str) -> torch.Tensor:
         """(B,) True where modality ``m`` is present."""
