@@ -116,7 +116,9 @@ def test_impute_decodes_every_modality_from_the_posterior_mean() -> None:
 
 def test_subsampled_recon_adds_each_single_modality_decoded_from_its_own_posterior() -> None:
     feats, mask = _data()
-    f = create_fusion("mvae", in_dims=DIMS, out_dim=8, latent=4, dropout=0.0).train()
+    f = create_fusion(
+        "mvae", in_dims=DIMS, out_dim=8, latent=4, dropout=0.0, recon_weight=1.0
+    ).train()
     torch.manual_seed(3)
     f(feats, mask)
     xs = present_features(feats, mask, NAMES)

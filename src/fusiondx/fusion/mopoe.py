@@ -53,7 +53,9 @@ class MoPoEFusion(Fusion):
     sample in training, its posterior mean in eval (deterministic). (The mixture's mean would
     blur the all-modality posterior with the subsets'; the full PoE is the mixture's most
     informative component and the one ``mvae`` uses too.) With nothing present it is the prior.
-    :meth:`impute` decodes every modality's embedding from that posterior mean.
+    :meth:`impute` decodes every modality's embedding from that posterior mean. The default
+    weights are ``mvae``'s (at ``recon_weight=1`` the reconstruction outweighed the task loss
+    and the catalog study's AUROC fell to 0.79; with them it reached 0.93).
 
     Kept from the paper: Gaussian experts, PoE subsets, the uniform mixture over non-empty
     subsets, the mean-of-subset-KLs term, reconstruction of all modalities from the mixture
@@ -67,7 +69,7 @@ class MoPoEFusion(Fusion):
         latent: width of z.
         hidden: width of the experts', decoders' and output MLP's hidden layers.
         dropout: dropout inside the experts and the output MLP.
-        kl_weight: weight of the KL term (a beta-VAE's beta).
+        kl_weight: weight of the KL term (a beta-VAE's beta, relative to ``recon_weight``).
         recon_weight: weight of the reconstruction term.
     """
 
@@ -82,8 +84,8 @@ class MoPoEFusion(Fusion):
         latent: int = 32,
         hidden: int = 128,
         dropout: float = 0.1,
-        kl_weight: float = 0.01,
-        recon_weight: float = 1.0,
+        kl_weight: float = 0.001,
+        recon_weight: float = 0.1,
     ) -> None:
         super().__init__(in_dims, out_dim)
         self.kl_weight = float(kl_weight)

@@ -45,6 +45,11 @@ class MVAEFusion(Fusion):
     over k random modality subsets are left out, so a step costs M + 1 posteriors
     (``mopoe`` trains on subsets of every size).
 
+    The default weights keep the ELBO a regulariser of the task: its reconstruction terms sum
+    over the modalities (and the single-modality terms double them), so at ``recon_weight=1``
+    they were about four times the task loss at the start of training and the catalog study's
+    AUROC fell to 0.65; at 0.1, with ``kl_weight`` kept at 1/100 of it, it reached 0.94.
+
     :meth:`impute` decodes every modality's embedding from the posterior mean.
 
     Kept from the paper: Gaussian experts, PoE with a prior expert, the closed-form KL, one
@@ -59,7 +64,7 @@ class MVAEFusion(Fusion):
         latent: width of z.
         hidden: width of the experts', decoders' and output MLP's hidden layers.
         dropout: dropout inside the experts and the output MLP.
-        kl_weight: weight of the KL terms (a beta-VAE's beta).
+        kl_weight: weight of the KL terms (a beta-VAE's beta, relative to ``recon_weight``).
         recon_weight: weight of the reconstruction terms.
         subsample: add the single-modality ELBO terms (the paper's sub-sampled training).
     """
@@ -75,8 +80,8 @@ class MVAEFusion(Fusion):
         latent: int = 32,
         hidden: int = 128,
         dropout: float = 0.1,
-        kl_weight: float = 0.01,
-        recon_weight: float = 1.0,
+        kl_weight: float = 0.001,
+        recon_weight: float = 0.1,
         subsample: bool = True,
     ) -> None:
         super().__init__(in_dims, out_dim)
