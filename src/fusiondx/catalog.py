@@ -68,7 +68,8 @@ def fusions_md(measurements: dict[str, Any] | None = None) -> str:
         "Chosen with `fusion.name`; options under `fusion.options`. Every strategy takes the "
         "presence mask: a missing modality contributes nothing. Tags: `tokens` = attends over "
         "encoder token sequences, `levels` = fuses features from several encoder depths, "
-        "`fits_on_validation` = part of the model is fitted on the validation split.\n",
+        "`fits_on_validation` = part of the model is fitted on the validation split, "
+        "`aux_loss` = adds its own auxiliary loss to the task loss in training.\n",
         f"Parameters (whole model), forward FLOPs per case and test AUROC (95% bootstrap CI) "
         f"were measured on the built-in cohort with the 4-modality demo model: "
         f"{meas.get('setting', 'not measured yet')}.\n",

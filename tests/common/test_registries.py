@@ -51,6 +51,7 @@ TAG_RULES: dict[str, dict[str, Callable[[Any], bool]]] = {
         "tokens": lambda c: c.uses_tokens,
         "levels": lambda c: c.uses_levels,
         "fits_on_validation": lambda c: hasattr(c, "fit_meta"),
+        "aux_loss": lambda c: c.has_aux_loss,
     },
     "heads": {
         "maps": lambda c: "maps" in c.needs,
