@@ -149,7 +149,8 @@ class M3CareFusion(Fusion):
         donors = sim.unsqueeze(1) * mask.t().unsqueeze(0).to(h.dtype)  # (B, M, B): [i, m, j]
         norm = donors.sum(dim=-1, keepdim=True)
         has_donor = norm > 0  # (B, M, 1)
-        weights = torch.where(has_donor, donors / norm.clamp_min(1e-30), 0.0)
+        # a safe divisor where nobody donates: 0/0 would put NaN in the gradient
+        weights = donors / torch.where(has_donor, norm, torch.ones_like(norm))
         pooled = torch.einsum("imj,jmd->imd", weights, h)
         imputed = torch.where(has_donor, pooled, self.missing.to(h.dtype).unsqueeze(0))
         present = mask.unsqueeze(-1)
