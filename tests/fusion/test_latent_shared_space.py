@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from fusiondx.fusion.shared_space import info_nce, pairwise_info_nce
+from fusiondx._nn import info_nce, pairwise_info_nce
 from fusiondx.registry import create_fusion
 
 

@@ -25,13 +25,6 @@ def present_features(
     ]
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of (B, M, D) over the present modalities of ``mask`` (B, M); zeros where none is."""
-    present = mask.unsqueeze(-1)
-    total = torch.where(present, x, torch.zeros_like(x)).sum(dim=1)
-    return total / mask.sum(dim=1, keepdim=True).clamp_min(1).to(x.dtype)
-
-
 def product_of_experts(
     mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -72,7 +72,7 @@ def pair_index(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor
     return i, j
 
 
-def masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def mean_of_valid(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` over its ``valid`` entries (same shape); 0 when none is valid.
 
     Invalid entries are replaced, not multiplied away, so a non-finite value there cannot leak

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from fusiondx._nn import masked_mean
 from fusiondx.fusion._base import Fusion
 from fusiondx.fusion._common import mlp
-from fusiondx.fusion._latent import Decoders, masked_mean, present_features, sample_subsets
+from fusiondx.fusion._latent import Decoders, present_features, sample_subsets
 from fusiondx.registry import register_fusion
 
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from fusiondx.fusion._base import Fusion
 from fusiondx.fusion._common import masked_softmax
-from fusiondx.fusion._missing import SharedSpecific, masked_mean, pair_index, present_only
+from fusiondx.fusion._missing import SharedSpecific, mean_of_valid, pair_index, present_only
 from fusiondx.registry import register_fusion
 
 
@@ -147,6 +147,6 @@ class DrFuseFusion(Fusion):
         jsd = bernoulli_jsd(shared[:, i], shared[:, j]).mean(dim=-1)  # (B, pairs)
         cos = F.cosine_similarity(shared, distinct, dim=-1).abs()  # (B, M)
         return {
-            "shared": self.shared_weight * masked_mean(jsd, mask[:, i] & mask[:, j]),
-            "distinct": self.distinct_weight * masked_mean(cos, mask),
+            "shared": self.shared_weight * mean_of_valid(jsd, mask[:, i] & mask[:, j]),
+            "distinct": self.distinct_weight * mean_of_valid(cos, mask),
         }

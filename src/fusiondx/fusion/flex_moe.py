@@ -11,7 +11,7 @@ from torch import nn
 from fusiondx._nn import check_heads, set_attention_dropout
 from fusiondx.errors import ConfigError
 from fusiondx.fusion._base import Fusion
-from fusiondx.fusion._missing import masked_mean, present_only
+from fusiondx.fusion._missing import mean_of_valid, present_only
 from fusiondx.registry import register_fusion
 
 MAX_CONDITIONED = 10
@@ -174,5 +174,5 @@ class FlexMoEFusion(Fusion):
         incomplete = ~mask.all(dim=1, keepdim=True).expand(b, n)
         return {
             "balance": self.balance_weight * balance,
-            "route": self.route_weight * masked_mean(ce, incomplete),
+            "route": self.route_weight * mean_of_valid(ce, incomplete),
         }

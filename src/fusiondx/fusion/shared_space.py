@@ -9,52 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusiondx._nn import clip_scale, masked_mean, pairwise_info_nce
 from fusiondx.fusion._base import Fusion
 from fusiondx.fusion._common import mlp
-from fusiondx.fusion._latent import masked_mean, present_features
+from fusiondx.fusion._latent import present_features
 from fusiondx.registry import register_fusion
-
-MAX_LOGIT_SCALE = 100.0
-"""CLIP clips its learned logit scale (1 / temperature) at 100 so that training stays stable."""
-
-
-def info_nce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
-    """Symmetric InfoNCE (the CLIP loss) of N paired rows: ``a[i]`` matches ``b[i]``.
-
-    ``logits = scale * a @ b.T``; the loss is the mean of the cross-entropy of each row (a case's
-    ``a`` must pick its own ``b`` among the N) and of each column. ``a`` and ``b`` should be
-    L2-normalised so that the logits are scaled cosine similarities.
-    """
-    logits = scale * a @ b.T
-    target = torch.arange(a.shape[0], device=a.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-
-
-def pairwise_info_nce(z: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """:func:`info_nce` between every pair of modalities over the cases where both are present,
-    averaged over the pairs that have at least two such cases (0 when none has).
-
-    ``z`` (B, M, d) normalised, zero where absent; ``mask`` (B, M). Computed for all pairs at
-    once on the whole batch, other cases masked out of each softmax, so a batch needs no
-    host synchronisation to find its pairs.
-    """
-    zt = z.transpose(0, 1)  # (M, B, d)
-    logits = scale * torch.einsum("ibd,jcd->ijbc", zt, zt)  # (M, M, B, B): row b of i vs col c of j
-    present = mask.T  # (M, B)
-    both = present.unsqueeze(1) & present.unsqueeze(0)  # (M, M, B): cases where i and j are
-    # Only cases of the pair compete in a row's softmax; the finite fill keeps a row of a pair
-    # without cases finite (it is masked out below).
-    masked = logits.masked_fill(~both.unsqueeze(-2), torch.finfo(logits.dtype).min)
-    # Row b of ordered pair (i, j): case b's modality i must find its own modality j. Pair (j, i)
-    # is the column direction of (i, j), so the mean over ordered pairs is the symmetric loss.
-    row_ce = torch.logsumexp(masked, dim=-1) - torch.diagonal(logits, dim1=-2, dim2=-1)
-    row_ce = torch.where(both, row_ce, torch.zeros_like(row_ce))
-    n = both.sum(dim=-1)  # (M, M) cases per pair
-    off_diag = ~torch.eye(z.shape[1], dtype=torch.bool, device=z.device)
-    counted = off_diag & (n >= 2)
-    per_pair = row_ce.sum(dim=-1) / n.clamp_min(1).to(z.dtype)
-    per_pair = torch.where(counted, per_pair, torch.zeros_like(per_pair))
-    return per_pair.sum() / counted.sum().clamp_min(1).to(z.dtype)
 
 
 @register_fusion(
@@ -141,7 +100,7 @@ class SharedSpaceFusion(Fusion):
 
     def logit_scale_value(self) -> torch.Tensor:
         """The learned inverse temperature, capped at 100 as in CLIP."""
-        return self.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+        return clip_scale(self.logit_scale)
 
     def forward(self, feats: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         z = self._shared(feats, mask)

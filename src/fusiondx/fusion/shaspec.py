@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusiondx.fusion._base import Fusion
-from fusiondx.fusion._missing import SharedSpecific, masked_mean, pair_index, present_only
+from fusiondx.fusion._missing import SharedSpecific, mean_of_valid, pair_index, present_only
 from fusiondx.registry import register_fusion
 
 
@@ -101,6 +101,6 @@ class ShaSpecFusion(Fusion):
         i, j = pair_index(n, mask.device)
         l1 = (shared[:, i] - shared[:, j]).abs().mean(dim=-1)  # (B, pairs)
         return {
-            "domain": self.domain_weight * masked_mean(ce.view(b, n), mask),
-            "align": self.align_weight * masked_mean(l1, mask[:, i] & mask[:, j]),
+            "domain": self.domain_weight * mean_of_valid(ce.view(b, n), mask),
+            "align": self.align_weight * mean_of_valid(l1, mask[:, i] & mask[:, j]),
         }

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from itertools import combinations
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusiondx._nn import info_nce
+from fusiondx._nn import clip_scale, pairwise_info_nce
 from fusiondx.objectives._base import Objective
 from fusiondx.registry import register_objective
 
@@ -28,7 +27,8 @@ class ContrastiveObjective(Objective):
     Every modality gets a linear projection into a ``dim``-wide space, L2-normalised (as CLIP).
     For every pair of modalities, the symmetric InfoNCE loss with a learned temperature is taken
     over the cases of the batch where both are present; the loss is the mean over the pairs that
-    have at least two such cases (a single case has no negative to tell it from).
+    have at least two such cases (a single case has no negative to tell it from). It is the loss
+    of the ``shared_space`` fusion (``fusiondx._nn.pairwise_info_nce``), here without labels.
 
     Args:
         dim: width of the shared space.
@@ -60,15 +60,9 @@ class ContrastiveObjective(Objective):
     def forward(
         self, emb: Mapping[str, torch.Tensor], mask: torch.Tensor, inputs: Mapping[str, Any]
     ) -> torch.Tensor:
-        losses = []
-        for a, b in combinations(self.modalities, 2):
-            both = self.present(mask, a) & self.present(mask, b)
-            if int(both.sum()) < 2:
-                continue
-            # Indexing first: a missing modality's placeholder is never projected into the loss.
-            za = F.normalize(self.proj[a](emb[a][both]), dim=-1)
-            zb = F.normalize(self.proj[b](emb[b][both]), dim=-1)
-            losses.append(info_nce(za, zb, self.logit_scale))
-        if not losses:
+        if len(self.modalities) < 2:
             return self.zero(emb)
-        return self.weight * torch.stack(losses).mean()
+        z = torch.stack([self.project(emb)[m] for m in self.modalities], dim=1)  # (B, M, d)
+        # torch.where: a missing modality's placeholder passes neither values nor gradient.
+        z = torch.where(mask.unsqueeze(-1), z, torch.zeros_like(z))
+        return self.weight * pairwise_info_nce(z, mask, clip_scale(self.logit_scale))
