@@ -44,7 +44,7 @@ def pretrain(
     `modalities[i].encoder.init: runs/NAME/encoders.pt` (and `freeze: true` to keep it fixed).
 
     Example: `fusiondx pretrain examples/pretrain.yaml` then
-    `fusiondx retrieve runs/pretrain_demo --from report --to ecg --query c00017`
+    `fusiondx retrieve runs/pretrain_demo --from report --to ecg --query case_00017`
     """
     from fusiondx.config import load_config
     from fusiondx.engine.pretrain import pretrain as pretrain_run
@@ -89,7 +89,7 @@ def retrieve(
 ) -> None:
     """The cases of one modality nearest a query of another, in the pretrained shared space.
 
-    Example: `fusiondx retrieve runs/pretrain_demo --from report --to ecg --query c00017`,
+    Example: `fusiondx retrieve runs/pretrain_demo --from report --to ecg --query case_00017`,
     or `--from report --to cxr --query "opacity in the left lower lobe"`.
     """
     from fusiondx.engine.retrieve import retrieve as retrieve_cases
