@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from fusiondx.fusion._latent import present_features, sample_subsets
 from fusiondx.registry import create_fusion
 
 DIMS = {"a": 5, "b": 6, "c": 7}
@@ -45,12 +46,10 @@ def test_cross_reconstruction_encodes_a_subset_and_asks_for_every_present_modali
     torch.manual_seed(1)
     f(feats, mask)
     torch.manual_seed(1)  # the same subsets again
-    from fusiondx.fusion._latent import present_features, sample_subsets
-
     subset = sample_subsets(mask)[:, 0]
     assert not (subset & ~mask).any() and subset.any(dim=1).all()
     xs = present_features(feats, mask, sorted(DIMS))
-    expected = f.decoders.error(f._encode(xs, subset), xs, mask).mean()
+    expected = f.decoders.error(f.encode(feats, subset), xs, mask).mean()
     assert torch.allclose(f.aux_losses["cross_recon"], expected, atol=1e-6)
 
 

@@ -114,5 +114,4 @@ def test_training_the_contrastive_loss_aligns_the_modalities_for_retrieval(one_t
         loss.backward()
         opt.step()
     after = top1()
-    print(before, after)
     assert after >= 0.8 > before + 0.3
