@@ -281,6 +281,12 @@ def _small_data() -> str:
     return render(load("small_data"))
 
 
+def _representation() -> str:
+    from bench.representation import render
+
+    return render(load("representation"))
+
+
 def _oracle() -> str:
     from bench.results import render_oracle
 
@@ -297,6 +303,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     **{n: _study(n) for _, n in REAL + TASKS},
     "small_data": _small_data,
     "cohort_oracle": _oracle,
+    "representation": _representation,
 }
 
 

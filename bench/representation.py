@@ -9,7 +9,8 @@
   cases, paired bootstrap difference.
 - PTB-XL label efficiency likewise, reported as measured.
 
-Writes bench/results/representation.json and the section of docs/representation.md.
+Writes docs/results/representation.json (the summary the docs block is rendered from by
+`python -m bench.documented`) and the block in docs/representation.md.
 Example: python -m bench.representation   (about 25 minutes on 2 cores)
 """
 
@@ -24,12 +25,12 @@ from typing import Any
 
 import yaml
 
-from bench._common import RESULTS, ROOT, WORK, machine, machine_line
+from bench._common import ROOT, WORK, machine, machine_line
 
 SHARED = ROOT.parent / "shared" / "data"
 COMMAND = "python -m bench.representation"
 DOC = ROOT / "docs" / "representation.md"
-MARK = ("<!-- results:representation -->", "<!-- /results:representation -->")
+SUMMARIES = ROOT / "docs" / "results"
 # The best of three settings tried on PTB-XL (batch 128 / lr 5e-4 / weight decay 0.01, and a
 # bag-of-words report encoder at temperature 0.1, both retrieved worse): recorded, not tuned on test
 # per run.
@@ -157,10 +158,9 @@ def _section(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(results: dict[str, Any]) -> None:
-    text = DOC.read_text()
-    a, b = text.index(MARK[0]), text.index(MARK[1])
-    DOC.write_text(text[: a + len(MARK[0])] + "\n" + _section(results) + "\n" + text[b:])
+def render(results: dict[str, Any]) -> str:
+    """The docs block of a summary (see ``bench.documented``)."""
+    return _section(results)
 
 
 def main() -> None:
@@ -185,10 +185,13 @@ def main() -> None:
             path, results["pretrain"][name]["run"] + "/encoders.pt", [0.1, 1.0]
         )
     results["machine"] = machine()  # the load average at the end
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "representation.json").write_text(json.dumps(results, indent=1))
-    write_docs(results)
-    print(f"wrote {RESULTS / 'representation.json'} and {DOC}", file=sys.stderr)
+    results["command"] = COMMAND
+    SUMMARIES.mkdir(parents=True, exist_ok=True)
+    (SUMMARIES / "representation.json").write_text(json.dumps(results, indent=1) + "\n")
+    from bench.documented import main as rewrite_docs
+
+    rewrite_docs()
+    print(f"wrote {SUMMARIES / 'representation.json'} and {DOC}", file=sys.stderr)
 
 
 if __name__ == "__main__":

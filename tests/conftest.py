@@ -77,6 +77,12 @@ QUICK: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="session")
+def quick_base() -> dict[str, Any]:
+    """The quick config without data paths, for fixtures broader than one test."""
+    return copy.deepcopy(QUICK)
+
+
 @pytest.fixture
 def quick_config(cohort_dir: Path, tmp_path: Path) -> dict[str, Any]:
     """A fast config over the session cohort; runs go to this test's tmp_path."""

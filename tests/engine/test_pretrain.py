@@ -42,12 +42,12 @@ def _write(cfg: dict[str, Any], path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pretrained(cohort_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def pretrained(
+    cohort_dir: Path, quick_base: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     """A pretraining run on the cohort with 30 training labels blanked; the labelled manifest."""
-    from conftest import QUICK  # the module-scoped twin of the quick_config fixture
-
     tmp_path = tmp_path_factory.mktemp("pretrain")
-    quick_config = copy.deepcopy(QUICK)
+    quick_config = copy.deepcopy(quick_base)
     quick_config["data"]["manifest"] = str(cohort_dir / "manifest.csv")
     quick_config["output_dir"] = str(tmp_path / "runs")
     cohort = Path(quick_config["data"]["manifest"])

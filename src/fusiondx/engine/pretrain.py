@@ -56,7 +56,7 @@ class PretrainResult:
 
     @property
     def encoders_file(self) -> Path:
-        return self.run_dir / "encoders.pt"
+        return RunDir(self.run_dir).encoders_file
 
 
 def pretrain(
@@ -162,7 +162,7 @@ def _pretrain(cfg: Config, *, progress: bool) -> PretrainResult:
     task.eval()
     train_ids = [str(i) for i in store.ids[store.split == "train"]]
     save_encoders(
-        run.path / "encoders.pt",
+        run.encoders_file,
         PretrainedEncoders(
             modalities={
                 m: {
@@ -184,7 +184,7 @@ def _pretrain(cfg: Config, *, progress: bool) -> PretrainResult:
     )
     retrieval = measure_retrieval(task, store, data, seed=cfg.seed)
     if retrieval:
-        write_json(run.path / "retrieval.json", retrieval)
+        write_json(run.retrieval_file, retrieval)
     metrics = {
         "name": cfg.name,
         "kind": "pretrain",
@@ -198,7 +198,7 @@ def _pretrain(cfg: Config, *, progress: bool) -> PretrainResult:
     }
     write_json(run.metrics_file, metrics)
     if progress:
-        print(f"wrote {run.path / 'encoders.pt'}", file=sys.stderr)
+        print(f"wrote {run.encoders_file}", file=sys.stderr)
     return PretrainResult(run.path, metrics)
 
 

@@ -35,7 +35,7 @@ from fusiondx.types import ModalitySpec
 def load_pretrained_run(run_dir: Path) -> tuple[Config, PretrainTask, PretrainedEncoders]:
     """The config, the trained encoders and objectives (eval mode), and ``encoders.pt``."""
     run = RunDir(run_dir)
-    path = run.path / "encoders.pt"
+    path = run.encoders_file
     if not run.config_file.is_file() or not path.is_file():
         raise RunError(
             f"'{run.path}' is not a finished `fusiondx pretrain` run (it has no "

@@ -126,6 +126,16 @@ class RunDir:
         return self.path / "model.onnx"
 
     @property
+    def encoders_file(self) -> Path:
+        """``encoders.pt``: what ``fusiondx pretrain`` leaves for ``fit`` (``encoder.init``)."""
+        return self.path / "encoders.pt"
+
+    @property
+    def retrieval_file(self) -> Path:
+        """``retrieval.json``: a pretraining run's retrieval scores on its test cases."""
+        return self.path / "retrieval.json"
+
+    @property
     def finished(self) -> bool:
         """Whether training ended (``metrics.json`` is written last)."""
         return self.metrics_file.is_file()
