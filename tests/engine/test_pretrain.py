@@ -169,3 +169,18 @@ def test_retrieve_by_case_text_and_errors(pretrained: dict[str, Any]) -> None:
     )
     no_input = not pd.notna(cases.loc[lacking, "report"])
     assert out.exit_code == (2 if no_input else 0), out.output
+
+
+def test_unknown_objective_or_option_fails_before_any_folder_or_data(
+    quick_config: dict[str, Any], tmp_path: Path
+) -> None:
+    cfg = _config(quick_config, Path(quick_config["data"]["manifest"]), "bad_pre")
+    for objectives, words in (
+        ([{"name": "contrastiv"}], "Did you mean 'contrastive'"),
+        ([{"name": "reconstruction", "options": {"wieght": 1}}], "no option 'wieght'"),
+        ([], "needs at least one objective"),
+    ):
+        cfg["pretrain"] = {"objectives": objectives}
+        out = runner.invoke(app, ["pretrain", str(_write(cfg, tmp_path / "bad.yaml"))])
+        assert out.exit_code == 2 and words in out.output, out.output
+        assert not (Path(cfg["output_dir"]) / "bad_pre").exists()

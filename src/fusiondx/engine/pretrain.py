@@ -43,7 +43,7 @@ from fusiondx.errors import ConfigError, DataError, summarise
 from fusiondx.evaluation.retrieval import partner_ranks, retrieval_scores
 from fusiondx.models.build import build_encoders
 from fusiondx.objectives import Objective
-from fusiondx.registry import OBJECTIVES
+from fusiondx.registry import ENCODERS, OBJECTIVES, check_options
 from fusiondx.types import ModalitySpec
 
 
@@ -63,8 +63,34 @@ def pretrain(
     cfg: Config, *, overwrite: bool = False, progress: bool | None = None
 ) -> PretrainResult:
     """Pretrain ``cfg``'s encoders with ``cfg.pretrain``'s objectives; write ``cfg.run_dir``."""
+    # Unknown parts fail before the run folder or any data is touched.
+    check_objectives(cfg)
+    check_encoders(cfg)
     with runfolder.open_run(cfg.run_dir, resume=False, overwrite=overwrite):
         return _pretrain(cfg, progress=cfg.train.progress if progress is None else progress)
+
+
+def check_objectives(cfg: Config) -> None:
+    """A ConfigError for an empty or unknown objective, or options it does not take."""
+    if not cfg.pretrain.objectives:
+        raise ConfigError(
+            "pretrain.objectives is empty: pretraining needs at least one objective.",
+            fix=f"add one of: {', '.join(OBJECTIVES.names())}",
+        )
+    for o in cfg.pretrain.objectives:
+        check_options(
+            OBJECTIVES.get(o.name).cls,
+            {"dims": {}, "specs": {}, **o.options},
+            what=f"objective '{o.name}'",
+        )
+
+
+def check_encoders(cfg: Config) -> None:
+    """The configured encoders exist and take their options (as ``fit`` checks them)."""
+    for m in cfg.modalities:
+        check_options(
+            ENCODERS.get(m.encoder_name).cls, m.encoder.options, what=f"encoder '{m.encoder_name}'"
+        )
 
 
 def labelled_rows(cfg: Config, df: pd.DataFrame) -> np.ndarray:
@@ -106,13 +132,6 @@ def pretrain_split(cfg: Config, df: pd.DataFrame) -> np.ndarray:
 
 
 def _pretrain(cfg: Config, *, progress: bool) -> PretrainResult:
-    if not cfg.pretrain.objectives:
-        raise ConfigError(
-            "pretrain.objectives is empty: pretraining needs at least one objective.",
-            fix=f"add one of: {', '.join(OBJECTIVES.names())}",
-        )
-    for o in cfg.pretrain.objectives:
-        OBJECTIVES.get(o.name)  # an unknown name fails before any data is read
     run = RunDir(cfg.run_dir)
     setup_torch(cfg)
     path = cfg.data.manifest

@@ -267,7 +267,7 @@ def check_new_run(run_dir: Path, *, overwrite: bool) -> None:
     if ours:
         what = (
             f"The run folder '{run_dir}' already holds a run ({', '.join(ours[:6])}"
-            f"{', ...' if len(ours) > 6 else ''}); a new `fit` would replace it."
+            f"{', ...' if len(ours) > 6 else ''}); a new `fit` or `pretrain` would replace it."
         )
     else:
         what = (
