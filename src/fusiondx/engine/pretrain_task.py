@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from fusiondx.config import TrainConfig
-from fusiondx.engine.task import configure_optimizers
+from fusiondx.engine.task import configure_optimizers, current_lr
 from fusiondx.objectives import Objective
 
 
@@ -87,7 +87,7 @@ class PretrainTask(L.LightningModule):
         self.log("val/loss", val_loss, prog_bar=True)
         row: dict[str, Any] = {
             "epoch": self.current_epoch,
-            "lr": self._lr(),
+            "lr": current_lr(self),
             "train/loss": self._train_loss[0] / max(self._train_loss[1], 1),
             "val/loss": float(val_loss),
         }
@@ -95,12 +95,6 @@ class PretrainTask(L.LightningModule):
             self.log(f"val/{name}", v)
             row[f"val/{name}"] = v
         self.epoch_metrics = row
-
-    def _lr(self) -> float:
-        try:
-            return float(self.trainer.optimizers[0].param_groups[0]["lr"])
-        except (AttributeError, IndexError, RuntimeError):
-            return float("nan")
 
     def configure_optimizers(self) -> Any:
         return configure_optimizers(self.parameters(), self.train_cfg)

@@ -168,7 +168,7 @@ class FusionTask(L.LightningModule):
         self.log("val/loss", val_loss, prog_bar=True)
         row: dict[str, Any] = {
             "epoch": self.current_epoch,
-            "lr": self._lr(),
+            "lr": current_lr(self),
             "train/loss": self._train_loss[0] / max(self._train_loss[1], 1),
             "val/loss": float(val_loss),
         }
@@ -187,14 +187,16 @@ class FusionTask(L.LightningModule):
                         self.log(f"val/{k}", v, prog_bar=k == head.primary_metric)
         self.epoch_metrics = row
 
-    def _lr(self) -> float:
-        try:
-            return float(self.trainer.optimizers[0].param_groups[0]["lr"])
-        except (AttributeError, IndexError, RuntimeError):
-            return float("nan")
-
     def configure_optimizers(self) -> Any:
         return configure_optimizers(self.parameters(), self.train_cfg)
+
+
+def current_lr(module: L.LightningModule) -> float:
+    """The learning rate of the module's optimiser now (NaN before it has one)."""
+    try:
+        return float(module.trainer.optimizers[0].param_groups[0]["lr"])
+    except (AttributeError, IndexError, RuntimeError):
+        return float("nan")
 
 
 def configure_optimizers(params: Any, cfg: TrainConfig) -> Any:

@@ -34,7 +34,8 @@ from fusiondx.study.plan import Entry, replicates, resolve_strategies, run_confi
 from fusiondx.study.protocol_report import write_protocol_report
 from fusiondx.study.robustness import robustness
 from fusiondx.study.runner import Job, threads_per_job
-from fusiondx.study.study import study_metric
+from fusiondx.study.study import load_entries, study_metric
+from fusiondx.tasks import TaskInfo
 
 
 def parse_shares(text: str, what: str, *, low_open: bool) -> list[float]:
@@ -127,11 +128,17 @@ def run_label_efficiency(
         f"[bold]Label efficiency of '{cfg.fusion.name}'[/]: {len(fractions)} label fractions x "
         f"scratch/pretrained x {len(reps)} seeds, test {metric} on the full test split."
     )
-    failed = train_plan(plan, n_jobs, "Training at each label fraction", console, progress, metric)
-    loaded = _load(plan, task, failed)
-    if not loaded:
-        raise RunError("No training finished.", file=out_dir, fix="see the runs' error.txt files")
-    info = analysis.task_info(plan[next(iter(loaded))][0].run_dir, task)
+    loaded, info, failed = _train_and_load(
+        cfg,
+        plan,
+        task,
+        n_jobs,
+        "Training at each label fraction",
+        out_dir,
+        console,
+        progress,
+        metric,
+    )
     n_boot = cfg.study.n_boot
     rows = []
     for f in fractions:
@@ -196,11 +203,17 @@ def run_missing_training(
         f"[bold]Training with missing modalities[/]: {len(names)} strategies x "
         f"{len(shares)} shares x {len(reps)} seeds; each tested with 0-100% of each modality removed."
     )
-    failed = train_plan(plan, n_jobs, "Training with modalities removed", console, progress, metric)
-    loaded = _load(plan, task, failed)
-    if not loaded:
-        raise RunError("No training finished.", file=out_dir, fix="see the runs' error.txt files")
-    info = analysis.task_info(plan[next(iter(loaded))][0].run_dir, task)
+    loaded, info, failed = _train_and_load(
+        cfg,
+        plan,
+        task,
+        n_jobs,
+        "Training with modalities removed",
+        out_dir,
+        console,
+        progress,
+        metric,
+    )
     console.print("Testing every model with modalities removed ...")
     entries = []
     for s in names:
@@ -246,17 +259,23 @@ def _train_cases(d: analysis.EntryData) -> int:
     return int(d.metrics[0].get("cases", {}).get("train", 0))
 
 
-def _load(
-    plan: dict[str, list[Job]], task: str, failed: dict[str, str]
-) -> dict[str, analysis.EntryData]:
-    out = {}
-    for eid, jobs in plan.items():
-        ok = [j for j in jobs if str(j.run_dir) not in failed]
-        if len(ok) < len(jobs):
-            continue
-        info = analysis.task_info(ok[0].run_dir, task)
-        out[eid] = analysis.load_entry(jobs[0].entry, ok, info, False)
-    return out
+def _train_and_load(
+    cfg: Config,
+    plan: dict[str, list[Job]],
+    task: str,
+    n_jobs: int,
+    title: str,
+    out_dir: Path,
+    console: Console,
+    progress: bool,
+    metric: str,
+) -> tuple[dict[str, analysis.EntryData], TaskInfo, dict[str, str]]:
+    """Train the plan (skipping finished runs), load the finished entries and the task's info."""
+    failed = train_plan(plan, n_jobs, title, console, progress, metric)
+    loaded = load_entries(plan, cfg, task, False, failed)
+    if not loaded:
+        raise RunError("No training finished.", file=out_dir, fix="see the runs' error.txt files")
+    return loaded, analysis.task_info(plan[next(iter(loaded))][0].run_dir, task), failed
 
 
 def _finish(results: dict[str, Any], out_dir: Path, console: Console) -> dict[str, Any]:

@@ -126,7 +126,7 @@ def _run_study(
     failed = train_plan(
         plan, n_jobs, "Training baselines and strategies", console, progress, metric
     )
-    loaded = _load(plan, cfg, task, pooled, failed)
+    loaded = load_entries(plan, cfg, task, pooled, failed)
     if not loaded:
         raise RunError(
             "No training of the study finished, so there is nothing to compare.",
@@ -156,7 +156,7 @@ def _run_study(
             plan_abl, n_jobs, f"Ablation of {loaded[winner].entry.label}", console, progress, metric
         )
         plan |= plan_abl
-        loaded |= _load(plan_abl, cfg, task, pooled, failed)
+        loaded |= load_entries(plan_abl, cfg, task, pooled, failed)
 
     console.print("Computing confidence intervals and robustness ...")
     results = build_results(
@@ -233,7 +233,7 @@ def study_metric(cfg: Config, task: str) -> str:
     return metric
 
 
-def _load(
+def load_entries(
     plan: dict[str, list[Job]], cfg: Config, task: str, pooled: bool, failed: dict[str, str]
 ) -> dict[str, analysis.EntryData]:
     """The entries of ``plan`` whose every replicate finished, loaded for comparison."""
