@@ -7,6 +7,7 @@ The Python API mirrors the command line::
     result = fusiondx.fit(cfg)                       # -> runs/<name>/
     fusiondx.evaluate(result.run_dir)                # test split metrics
     fusiondx.predict(result.run_dir, data=Path("new.csv"), out=Path("preds.csv"))
+    fusiondx.suggest(result.run_dir, pool="unlabelled.csv", n=50)  # what to label next
 """
 
 from __future__ import annotations
@@ -74,6 +75,36 @@ def predict(run_dir: Any, data: Any, out: Any, root: Any = None, *, overwrite: b
     )
 
 
+def suggest(
+    run_dir: Any,
+    pool: Any,
+    *,
+    n: int = 50,
+    strategy: str = "entropy",
+    diversity: bool = False,
+    out: Any = None,
+    root: Any = None,
+    overwrite: bool = False,
+) -> Any:
+    """Rank unlabelled cases for expert labelling (active learning); see
+    :func:`fusiondx.engine.suggest.suggest`. Returns a ``Suggestions`` (``.table`` a DataFrame);
+    writes it as CSV to ``out`` when given."""
+    from pathlib import Path
+
+    from fusiondx.engine.suggest import suggest as _suggest
+
+    return _suggest(
+        Path(run_dir),
+        Path(pool),
+        n=n,
+        strategy=strategy,
+        diversity=diversity,
+        out=Path(out) if out else None,
+        root=Path(root) if root else None,
+        overwrite=overwrite,
+    )
+
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -90,4 +121,5 @@ __all__ = [
     "list_heads",
     "load_config",
     "predict",
+    "suggest",
 ]

@@ -192,6 +192,8 @@ ADAPTERS: Registry[Any] = Registry("dataset adapter", "fusiondx.datasets")
 TASK_TYPES: Registry[Any] = Registry("task type", "fusiondx.tasks")
 OBJECTIVES: Registry[Any] = Registry("objective", "fusiondx.objectives")
 """Self-supervised pretraining objectives behind `fusiondx pretrain`."""
+ACQUISITIONS: Registry[Any] = Registry("acquisition", "fusiondx.evaluation.acquisition")
+"""Uncertainty scores behind `fusiondx suggest`: functions ``(probs, *, multilabel) -> (N,)``."""
 
 register_encoder = ENCODERS.register
 register_fusion = FUSIONS.register
@@ -210,6 +212,13 @@ def register_adapter(
 ) -> Callable[[_Fn], _Fn]:
     """``ADAPTERS.register`` for what it holds: functions, which the class-typed registry cannot say."""
     return cast("Callable[[_Fn], _Fn]", ADAPTERS.register(name, aliases=aliases, **meta))
+
+
+def register_acquisition(
+    name: str, *, aliases: Iterable[str] = (), **meta: Any
+) -> Callable[[_Fn], _Fn]:
+    """``ACQUISITIONS.register`` for what it holds: functions (see :data:`ACQUISITIONS`)."""
+    return cast("Callable[[_Fn], _Fn]", ACQUISITIONS.register(name, aliases=aliases, **meta))
 
 
 def create_encoder(name: str, /, **kwargs: Any) -> Any:

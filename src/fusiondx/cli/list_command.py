@@ -15,19 +15,21 @@ def list_parts(
     what: Annotated[
         str,
         typer.Argument(
-            help="encoders, fusions, heads, tasks, references, readers, adapters or objectives"
+            help="encoders, fusions, heads, tasks, references, readers, adapters, objectives or "
+            "acquisitions"
         ),
     ],
     pattern: Annotated[str, typer.Argument(help="Glob on the name, e.g. '*lstm*'.")] = "*",
 ) -> None:
     """List registered encoders, fusions, heads, task types, study references, file readers,
-    dataset adapters or pretraining objectives with a one-line description; old names still
-    accepted are shown as aliases.
+    dataset adapters, pretraining objectives or active-learning acquisition strategies with a
+    one-line description; old names still accepted are shown as aliases.
 
     Example: `fusiondx list fusions` or `fusiondx list encoders '*transformer*'` or
     `fusiondx list references`, `fusiondx list readers` or `fusiondx list tasks`
     """
     from fusiondx.registry import (
+        ACQUISITIONS,
         ADAPTERS,
         ENCODERS,
         FUSIONS,
@@ -48,6 +50,7 @@ def list_parts(
             "readers": READERS,
             "adapters": ADAPTERS,
             "objectives": OBJECTIVES,
+            "acquisitions": ACQUISITIONS,
         }
         reg = regs.get(what)
         if reg is None:
@@ -55,7 +58,8 @@ def list_parts(
 
             raise ConfigError(
                 f"Cannot list '{what}'.{did_you_mean(what, list(regs))}",
-                fix="use: fusiondx list encoders|fusions|heads|tasks|references|readers|adapters|objectives",
+                fix="use: fusiondx list encoders|fusions|heads|tasks|references|readers|adapters|"
+                "objectives|acquisitions",
             )
         table = Table(title=f"{len(reg.names(pattern))} {what}")
         col = {
@@ -67,6 +71,7 @@ def list_parts(
             "readers": "suffixes",
             "adapters": "options",
             "objectives": "options",
+            "acquisitions": "reference",
         }[what]
         entries = reg.entries(pattern)
         # names in full on any terminal: the description column wraps instead
@@ -91,6 +96,8 @@ def list_parts(
                 extra = list(e.cls.heads)
             elif what == "objectives":
                 extra = [o for o in e.options() if o not in ("dims", "specs")]
+            elif what == "acquisitions":
+                extra = e.meta.get("reference", "")
             elif what == "readers":
                 extra = f"{e.meta['kind']}: {', '.join(e.meta.get('suffixes', ())) or e.meta.get('hint', '')}"
             extra = ", ".join(extra) if isinstance(extra, (tuple, list)) else str(extra or "")

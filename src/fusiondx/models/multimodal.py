@@ -83,6 +83,18 @@ class MultimodalModel(nn.Module):
         """The head that defines the task's loss and metrics."""
         raise NotImplementedError
 
+    def features(self, inputs: Mapping[str, Any], mask: torch.Tensor) -> torch.Tensor:
+        """Each case's representation (B, D), e.g. to compare cases (active learning's diversity).
+
+        Here, for models without one fused vector (late fusion): every modality's embedding,
+        zeroed where the modality is absent, concatenated in sorted modality order.
+        """
+        feats = self.embed(inputs)
+        return torch.cat(
+            [feats[m] * mask[:, i, None].to(feats[m].dtype) for i, m in enumerate(self.modalities)],
+            dim=1,
+        )
+
     def aux_loss(self) -> torch.Tensor | None:
         """The fusions' auxiliary losses of the last training forward, summed (None if none).
 
@@ -164,6 +176,10 @@ class FeatureFusion(MultimodalModel):
             else:
                 feats[m] = encoder(m)(inputs[m])
         return self.fusion(feats, mask), ctx
+
+    def features(self, inputs: Mapping[str, Any], mask: torch.Tensor) -> torch.Tensor:
+        """The fused vector (B, D) the heads read."""
+        return self.encode(inputs, mask)[0]
 
     def map_modalities(self) -> set[str]:
         """The image modalities whose feature maps some head reads."""
