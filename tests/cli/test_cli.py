@@ -19,6 +19,7 @@ COMMANDS = [
     "evaluate",
     "predict",
     "export",
+    "suggest",
     "pretrain",
     "retrieve",
     "list",
@@ -38,6 +39,7 @@ HELP_ORDER = [
     "evaluate",
     "predict",
     "export",
+    "suggest",
     "pretrain",
     "retrieve",
     "list",
@@ -65,7 +67,17 @@ def test_help_has_an_example(command: str) -> None:
 
 @pytest.mark.parametrize(
     "what",
-    ["encoders", "fusions", "heads", "adapters", "tasks", "readers", "references", "objectives"],
+    [
+        "encoders",
+        "fusions",
+        "heads",
+        "adapters",
+        "tasks",
+        "readers",
+        "references",
+        "objectives",
+        "acquisitions",
+    ],
 )
 def test_list(what: str) -> None:
     result = runner.invoke(app, ["list", what])
@@ -79,6 +91,7 @@ def test_list(what: str) -> None:
         "readers": "dicom_series",
         "references": "tfidf",
         "objectives": "contrastive",
+        "acquisitions": "least_confident",
     }[what]
     assert expected in result.output
 

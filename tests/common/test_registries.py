@@ -15,6 +15,7 @@ import pytest
 
 from fusiondx.encoders._base import Encoder
 from fusiondx.registry import (
+    ACQUISITIONS,
     ADAPTERS,
     ENCODERS,
     FUSIONS,
@@ -37,6 +38,8 @@ PACKAGES: dict[str, tuple[Registry[Any], str, tuple[str, ...], str]] = {
     # image/, signal/ and text/ are packages whose __init__ holds the kind's entry points
     "readers": (READERS, "fusiondx.data.readers", ("image", "signal", "text"), "readers.md"),
     "objectives": (OBJECTIVES, "fusiondx.objectives", (), "representation.md"),
+    # the lead merges docs/trust_*.md into docs/trust.md
+    "acquisitions": (ACQUISITIONS, "fusiondx.evaluation.acquisition", (), "trust_suggest.md"),
 }
 
 
@@ -74,6 +77,7 @@ TAG_RULES: dict[str, dict[str, Callable[[Any], bool]]] = {
     "adapters": {},
     "readers": {},
     "objectives": {"shared_space": lambda c: c.projects},
+    "acquisitions": {},
 }
 
 

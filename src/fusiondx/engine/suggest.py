@@ -140,6 +140,7 @@ def suggest(
             overwrite=overwrite,
             ours=_ours(out),
         )
+    cfg = _pool_config(cfg)
     _check_columns(cfg, pool)
     prepared = prepare_with_state(
         cfg, state, pool, root or pool.parent, need_labels=False, progress=progress
@@ -202,6 +203,19 @@ def suggest(
         table.to_csv(out, index=False)
         result.written = out
     return result
+
+
+def _pool_config(cfg: Config) -> Config:
+    """The run's config asking of a pool only ids and modalities: its split, patient and
+    metadata columns described the training manifest, not new cases."""
+    data = cfg.data.model_copy(
+        update={
+            "split": cfg.data.split.model_copy(update={"column": None}),
+            "patient_column": None,
+            "metadata_columns": [],
+        }
+    )
+    return cfg.model_copy(update={"data": data})
 
 
 def _check_columns(cfg: Config, pool: Path) -> None:
@@ -302,8 +316,7 @@ def _table(
         )
     cols["reason"] = [reasons[int(i)] for i in picked] + why
     cols["modalities"] = [
-        "+".join(m for m, on in zip(modalities, mask[i], strict=True) if on) or "none"
-        for i in rows
+        "+".join(m for m, on in zip(modalities, mask[i], strict=True) if on) or "none" for i in rows
     ]
     return pd.DataFrame(cols)
 
