@@ -105,3 +105,25 @@ def test_a_context_handed_maps_does_not_compute_them() -> None:
     maps = [torch.zeros(2, 3, 4, 4)]
     ctx.provide_maps("img", maps)
     assert ctx.maps("img") is maps
+
+
+def test_every_level_gives_one_feature_vector_per_case(prepared: Any) -> None:
+    """``features`` (what active learning's diversity compares): the fused vector where there is
+    one, else every modality's embedding side by side, zero where the modality is absent."""
+    cfg, p = prepared
+    idx = p.store.indices("test")[:6]
+    batch = p.store.batch(idx)
+    mask = batch["mask"].clone()
+    mask[0, 1:] = False  # the first case keeps its first modality only
+    with torch.no_grad():
+        for fusion in ("concat", "early_concat"):
+            model = _build(cfg, p, fusion, tasks=1).eval()
+            fused, _ = model.encode(batch["inputs"], mask)
+            assert torch.equal(model.features(batch["inputs"], mask), fused)
+        late = _build(cfg, p, "late_average", tasks=1).eval()
+        feats = late.features(batch["inputs"], mask)
+        emb = late.embed(batch["inputs"])
+        dims = [emb[m].shape[1] for m in late.modalities]
+        assert feats.shape == (6, sum(dims))
+        first, rest = feats[0, : dims[0]], feats[0, dims[0] :]
+        assert torch.equal(first, emb[late.modalities[0]][0]) and not rest.any()

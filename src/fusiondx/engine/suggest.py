@@ -142,6 +142,7 @@ def suggest(
         )
     cfg = _pool_config(cfg)
     _check_columns(cfg, pool)
+    say(f"Reading the pool {pool}")
     prepared = prepare_with_state(
         cfg, state, pool, root or pool.parent, need_labels=False, progress=progress
     )
@@ -172,24 +173,21 @@ def suggest(
             f"Asked for {n} cases but only {k} pool case(s) can be ranked: all {k} are listed."
         )
     by_score = eligible[np.argsort(-score[eligible], kind="stable")]
-    reasons = {int(i): uncertainty_reason(probs, int(i)) for i in by_score}
     if diversity and k > 1:
-        pool_size = min(len(by_score), max(k, candidates * k))
-        cand = by_score[:pool_size]
+        size = min(len(by_score), max(k, candidates * k))
         say(
-            f"Picking {k} diverse cases among the {pool_size} most uncertain (k-center greedy "
-            "on the fused features)"
+            f"Picking {k} diverse cases among the {size} most uncertain (k-center greedy on the "
+            "fused features)"
         )
         feats = _features(model, CaseDataModule.from_config(cfg, store, train=False))
-        labelled = np.flatnonzero(present & (split == "train"))
-        picks = k_center_greedy(feats[cand], k, first=0, centres=feats[labelled])
-        picked = cand[picks.order]
-        for step, (pos, dist) in enumerate(zip(picks.order, picks.distance, strict=True)):
-            i = int(cand[pos])
-            reasons[i] += "; " + diversity_reason(step, float(dist), int(pos), pool_size)
+        picked, why = _diverse(
+            feats, by_score[:size], k, np.flatnonzero(present & (split == "train"))
+        )
     else:
-        picked = by_score[:k]
-
+        picked, why = by_score[:k], [""] * k
+    reasons = {
+        int(i): uncertainty_reason(probs, int(i)) + w for i, w in zip(picked, why, strict=True)
+    }
     for i in np.flatnonzero(np.isin(split, ("val", "test"))):
         if int(i) in reasons:
             reasons[int(i)] += (
@@ -203,6 +201,19 @@ def suggest(
         table.to_csv(out, index=False)
         result.written = out
     return result
+
+
+def _diverse(
+    feats: np.ndarray, cand: np.ndarray, k: int, labelled: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    """k of the candidates (most uncertain first) by k-center greedy on their features, the most
+    uncertain taken first; the pool's cases the run trained on count as covered already."""
+    picks = k_center_greedy(feats[cand], k, first=0, centres=feats[labelled])
+    why = [
+        "; " + diversity_reason(step, float(dist), int(pos), len(cand))
+        for step, (pos, dist) in enumerate(zip(picks.order, picks.distance, strict=True))
+    ]
+    return cand[picks.order], why
 
 
 def _pool_config(cfg: Config) -> Config:
