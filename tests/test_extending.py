@@ -35,6 +35,7 @@ PARTS = {
     "data/readers/signal/npz.py": ("READERS", "npz_signal", "readers", "readers_md"),
     "datasets/image_folder.py": ("ADAPTERS", "image_folder", "adapters", None),
     "objectives/variance.py": ("OBJECTIVES", "variance", "objectives", None),
+    "evaluation/acquisition/gini.py": ("ACQUISITIONS", "gini", "acquisitions", None),
 }
 
 
@@ -108,6 +109,7 @@ def test_the_common_suites_run_each_example(
         "tests/common/test_heads.py",
         "tests/common/test_readers.py",
         "tests/common/test_objectives.py",
+        "tests/common/test_acquisitions.py",
         "tests/common/test_registries.py",
     ]
     subprocess.run(
@@ -145,7 +147,7 @@ def test_the_common_suites_run_each_example(
             if f"[{name}" in k or f"-{name}]" in k or f"-{name}-" in k
         }
 
-    for name in ("max_pool", "signal_gap", "npz_signal", "variance"):
+    for name in ("max_pool", "signal_gap", "npz_signal", "variance", "gini"):
         assert ran(name) and all(v == "passed" for v in ran(name).values()), (name, ran(name))
     # A head needs one line in the head suite's CASES table: without it, its tests fail and say so.
     assert ran("focal") and all(v == "failed" for v in ran("focal").values()), ran("focal")
@@ -160,6 +162,7 @@ def test_the_common_suites_run_each_example(
         "adapters": "failed",
         "readers": "failed",
         "objectives": "failed",
+        "acquisitions": "failed",
     }, docs
     modules = {k: v for k, v in results.items() if "registers" in k}
     assert modules and all(v == "passed" for v in modules.values()), modules

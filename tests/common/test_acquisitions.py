@@ -1,4 +1,4 @@
-"""Active learning's pure maths: uncertainty scores of the acquisition strategies, k-center greedy."""
+"""Every acquisition strategy (active learning), run over the registry, and k-center greedy."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ STRATEGIES = ACQUISITIONS.names()
 
 
 def test_the_three_strategies_are_registered() -> None:
-    assert STRATEGIES == ["entropy", "least_confident", "margin"]
+    assert {"entropy", "least_confident", "margin"} <= set(STRATEGIES)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
