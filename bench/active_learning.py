@@ -16,7 +16,8 @@ AUROCs are reported, with the mean difference to random per round, so the reader
 whether it is more than seed noise.
 
 Writes docs/results/active_learning.json (with the command that produced it) and prints a table.
-Example: python -m bench.active_learning   (about 10 minutes on 2 cores with the defaults)
+Example: python -m bench.active_learning   (20 trainings; about 10 minutes on 2 idle cores with
+the defaults, measured at 70-90 s per training on a 2-core machine under a load of 10)
 """
 
 from __future__ import annotations
@@ -245,10 +246,10 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--cases", type=int, default=800, help="built-in cohort size (default 800)")
+    p.add_argument("--cases", type=int, default=600, help="built-in cohort size (default 600)")
     p.add_argument("--seeds", type=int, default=2, help="draws of the starting labels")
     p.add_argument("--rounds", type=int, default=3, help="rounds of +10%% labels")
-    p.add_argument("--epochs", type=int, default=12, help="most epochs per training")
+    p.add_argument("--epochs", type=int, default=10, help="most epochs per training")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated")
     p.add_argument("--out", type=Path, default=RESULTS, help="the results JSON to write")
