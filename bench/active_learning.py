@@ -16,8 +16,9 @@ AUROCs are reported, with the mean difference to random per round, so the reader
 whether it is more than seed noise.
 
 Writes docs/results/active_learning.json (with the command that produced it) and prints a table.
-Example: python -m bench.active_learning   (20 trainings; about 10 minutes on 2 idle cores with
-the defaults, measured at 70-90 s per training on a 2-core machine under a load of 10)
+Example: python -m bench.active_learning   (20 trainings with the defaults; measured at 70-90 s
+each on 2 cores shared with other jobs (load 10), i.e. 25-30 minutes there; about 10 minutes on
+2 idle cores is an estimate, not a measurement)
 """
 
 from __future__ import annotations
