@@ -119,7 +119,7 @@ def evaluate(
         print_metrics({f"{run_dir.name} on {result.metrics['split']}": result.metrics["metrics"]})
         for report in (result.metrics.get("fairness") or {}).values():
             for line in fairness_text(report):
-                console.print(line, markup=False, highlight=False)
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
         console.print(f"Wrote [bold]{result.metrics['written']}[/]")
 
     guard(run)
