@@ -62,9 +62,14 @@ def site_strength(site: np.ndarray, n_sites: int, shift: float) -> np.ndarray:
 
 
 def shift_pixels(pixels: np.ndarray, strength: np.ndarray) -> np.ndarray:
-    """Images (k, H, W) in [0, 1] through each case's contrast curve."""
-    gamma = (1.0 + _GAMMA * np.asarray(strength, dtype=float))[:, None, None]
-    return np.clip(pixels, 0.0, 1.0) ** gamma
+    """Images (k, H, W) in [0, 1] through each case's contrast curve; cases of strength 0
+    are returned untouched."""
+    strength = np.asarray(strength, dtype=float)
+    out = pixels.copy()
+    on = strength > 0
+    gamma = (1.0 + _GAMMA * strength[on])[:, None, None]
+    out[on] = np.clip(pixels[on], 0.0, 1.0) ** gamma
+    return out
 
 
 def shift_signal(signal: np.ndarray, strength: float) -> np.ndarray:
