@@ -7,6 +7,7 @@ Everything is checked through the files on disk, read with the same libraries a 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -504,10 +505,14 @@ def test_site_shift_changes_only_the_shifted_sites_acquisition(tmp_path: Path) -
         written = [i for i in rows if a.loc[i, "report"]]
         reports = a.loc[written, "report"] == b.loc[written, "report"]
         assert reports.all() if same else reports.mean() < 0.1, site
-    # The last site's reports use words no unshifted report does.
-    c_words = set(" ".join(b.loc[b["site"] == "site_C", "report"]).lower().split())
-    a_words = set(" ".join(a["report"]).lower().split())
-    assert {"shadowing", "nil", "dysrhythmia"} & (c_words - a_words)
+    # Each shifted site has words of its own, used by no unshifted report and no other site.
+    words = {
+        site: set(re.findall(r"[a-z]+", " ".join(b.loc[b["site"] == site, "report"]).lower()))
+        for site in ("site_B", "site_C")
+    }
+    plain_words = set(re.findall(r"[a-z]+", " ".join(a["report"]).lower()))
+    assert {"nil", "shadowing"} <= words["site_B"] - plain_words - words["site_C"]
+    assert {"absent", "clouding"} <= words["site_C"] - plain_words - words["site_B"]
     # Contrast: site_C's images are darker in the midtones through the gamma curve.
     i = int(a.index[(a["site"] == "site_C") & (a["image"] != "")][0])
     before = np.asarray(Image.open(plain.parent / a.loc[i, "image"]), dtype=float)

@@ -10,8 +10,8 @@ plain brightness or amplitude scale would not:
 - **ECG gain**: the amplifier gain rises to ``1 + 2 s`` and saturates softly at +-1 mV
   (``tanh``), so large deflections are clipped;
 - **report vocabulary**: each clinical term is replaced with probability ``min(1, s)`` by the
-  site's own wording (``shadowing`` for opacity, ``Nil`` for No, ...), words the other sites
-  never use.
+  site's own wording (``shadowing`` or ``clouding`` for opacity, ``Nil`` or ``Absent`` for No,
+  ...); neighbouring sites use different words, so a held-out site's are unseen in training.
 
 With ``S = 0`` nothing here runs and no random number is drawn, so the cohort is byte for byte
 the one without the option.
@@ -23,31 +23,33 @@ import re
 
 import numpy as np
 
-# The shifted sites' house style: a term -> its local wording (whole words, case kept).
-_DIALECT = {
-    "opacity": "shadowing",
-    "opacities": "shadowings",
-    "consolidation": "airspace shadowing",
-    "infiltrate": "haziness",
-    "nodule": "coin lesion",
-    "nodular": "coin-like",
-    "density": "lesion",
-    "cardiomegaly": "cardiac prominence",
-    "enlarged": "prominent",
-    "enlargement": "prominence",
-    "arrhythmia": "dysrhythmia",
-    "fibrillation": "fib",
-    "irregular": "erratic",
-    "rhythm": "cadence",
-    "depression": "sagging",
-    "elevation": "lift",
-    "no": "nil",
-    "possible": "query",
-    "evidence": "signs",
-    "clear": "unremarkable",
-    "normal": "within limits",
+# Each shifted site's house style: a term -> that site's wording (whole words, case kept).
+# Site k >= 1 uses column (k - 1) % 2, so neighbouring sites never share a wording and a
+# held-out site's words are unseen in training whichever other sites train.
+_DIALECTS = {
+    "opacity": ("shadowing", "clouding"),
+    "opacities": ("shadowings", "cloudings"),
+    "consolidation": ("airspace shadowing", "alveolar filling"),
+    "infiltrate": ("haziness", "infiltration"),
+    "nodule": ("coin lesion", "nodulus"),
+    "nodular": ("coin-like", "rounded"),
+    "density": ("lesion", "mass"),
+    "cardiomegaly": ("cardiac prominence", "big heart"),
+    "enlarged": ("prominent", "increased"),
+    "enlargement": ("prominence", "increase"),
+    "arrhythmia": ("dysrhythmia", "ectopy"),
+    "fibrillation": ("fib", "flutter-fib"),
+    "irregular": ("erratic", "chaotic"),
+    "rhythm": ("cadence", "tracing"),
+    "depression": ("sagging", "dip"),
+    "elevation": ("lift", "raise"),
+    "no": ("nil", "absent"),
+    "possible": ("query", "suspected"),
+    "evidence": ("signs", "features"),
+    "clear": ("unremarkable", "clean"),
+    "normal": ("within limits", "satisfactory"),
 }
-_WORDS = re.compile(r"\b(" + "|".join(sorted(_DIALECT, key=len, reverse=True)) + r")\b", re.I)
+_WORDS = re.compile(r"\b(" + "|".join(sorted(_DIALECTS, key=len, reverse=True)) + r")\b", re.I)
 _GAMMA = 1.5
 _GAIN = 2.0
 _SATURATION_MV = 1.0
@@ -78,22 +80,25 @@ def shift_signal(signal: np.ndarray, strength: float) -> np.ndarray:
     return (_SATURATION_MV * np.tanh(gain * signal / _SATURATION_MV)).astype(signal.dtype)
 
 
-def shift_reports(reports: list[str], strength: np.ndarray, seed: int) -> list[str]:
+def shift_reports(
+    reports: list[str], site: np.ndarray, strength: np.ndarray, seed: int
+) -> list[str]:
     """Reports in their site's wording: every clinical term replaced with probability
-    ``min(1, strength)`` (a generator of its own, so no other part of the cohort changes)."""
+    ``min(1, strength)`` by the site's own word (a generator of its own, so no other part of
+    the cohort changes)."""
     rng = np.random.default_rng([seed, 0x5173])
     out = []
-    for text, s in zip(reports, np.asarray(strength, dtype=float), strict=True):
+    for text, k, s in zip(reports, np.asarray(site), np.asarray(strength, dtype=float), strict=True):
         p = min(1.0, s)
         if p <= 0 or not text:
             out.append(text)
             continue
 
-        def local(m: re.Match[str], p: float = p) -> str:
+        def local(m: re.Match[str], p: float = p, col: int = (int(k) - 1) % 2) -> str:
             word = m.group(0)
             if rng.random() >= p:
                 return word
-            new = _DIALECT[word.lower()]
+            new = _DIALECTS[word.lower()][col]
             return new[0].upper() + new[1:] if word[0].isupper() else new
 
         out.append(_WORDS.sub(local, text))

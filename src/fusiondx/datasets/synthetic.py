@@ -270,7 +270,7 @@ def make_cohort(
     # Drawn from no shared stream: with site_shift=0 nothing here runs and nothing else changes.
     strength = sites.site_strength(lat.site, n_sites, site_shift) if site_shift > 0 else None
     if strength is not None:
-        reports = sites.shift_reports(reports, strength, seed)
+        reports = sites.shift_reports(reports, lat.site, strength, seed)
     labs = draw_labs(
         src["labs"].rngs["labs"], src["labs"].lat, disease=lat.disease, shortcut=presence_shortcut
     )
