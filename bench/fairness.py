@@ -121,7 +121,9 @@ def _ptbxl(work: Path) -> dict[str, Any]:
     raw |= {"name": "ptbxl_fairness", "output_dir": str(work / "runs")}
     raw["data"]["manifest"] = str(out / "manifest_binary.csv")
     raw["data"]["split"] = {"fractions": [0.6, 0.15, 0.25], "seed": 0}
-    raw["tasks"] = [{"name": "ecg_status", "label": "ecg_status", "classes": ["normal", "abnormal"]}]
+    raw["tasks"] = [
+        {"name": "ecg_status", "label": "ecg_status", "classes": ["normal", "abnormal"]}
+    ]
     raw["train"] |= TRAIN
     raw["fairness"] = {
         "columns": ["sex", "age_band"],
@@ -171,7 +173,9 @@ def main() -> None:
 
 def _summary(r: dict[str, Any]) -> str:
     s = r["sites"]
-    lines = [f"Leave one site out (site_shift {s['site_shift']}), pooled {s['metric']} {s['pooled']['mean']:.3f}:"]
+    lines = [
+        f"Leave one site out (site_shift {s['site_shift']}), pooled {s['metric']} {s['pooled']['mean']:.3f}:"
+    ]
     for e in s["sites"]:
         d = e.get("drop") or {}
         lines.append(

@@ -50,7 +50,11 @@ def test_a_band_of_a_column_that_is_not_numeric_names_the_row(
 
 def test_bands_and_blanks(quick_config: dict[str, Any], tmp_path: Path) -> None:
     df = pd.DataFrame(
-        {"case_id": list("abcdef"), "age": ["39.9", "40", "64", "65", None, "90"], "sex": ["F"] * 5 + [None]}
+        {
+            "case_id": list("abcdef"),
+            "age": ["39.9", "40", "64", "65", None, "90"],
+            "sex": ["F"] * 5 + [None],
+        }
     )
     quick_config["fairness"] = {
         "columns": ["sex", "age_band"],
@@ -72,7 +76,9 @@ def test_evaluate_scores_every_subgroup_and_predict_needs_no_group_column(
     result = fit(cfg)
     preds = pd.read_csv(result.run_dir / "predictions.csv", dtype=str)
     manifest = pd.read_csv(cfg.data.manifest, dtype=str).set_index("case_id")
-    assert (preds["group:site"].to_numpy() == manifest.loc[preds["case_id"], "site"].to_numpy()).all()
+    assert (
+        preds["group:site"].to_numpy() == manifest.loc[preds["case_id"], "site"].to_numpy()
+    ).all()
     assert set(preds["group:age_band"]) <= {"<40", "40-64", ">=65", "missing"}
     # Not a model input: no modality's fitted preprocessing mentions the subgroup columns.
     spec = json.loads((result.run_dir / "preprocessing.json").read_text())["specs"]

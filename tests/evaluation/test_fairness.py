@@ -35,7 +35,9 @@ def test_a_planted_subgroup_gap_is_found() -> None:
     n = 400
     y = rng.integers(0, 2, n)
     g = np.where(np.arange(n) % 2 == 0, "A", "B")
-    p = np.where(g == "A", np.clip(0.5 + 0.35 * (2 * y - 1) + rng.normal(0, 0.15, n), 0, 1), rng.random(n))
+    p = np.where(
+        g == "A", np.clip(0.5 + 0.35 * (2 * y - 1) + rng.normal(0, 0.15, n), 0, 1), rng.random(n)
+    )
     out = _table(y, p, (p >= 0.5).astype(int), g, min_size=30)
     gap = out["gaps"]["auroc"]
     assert gap["best"] == "A" and gap["worst"] == "B" and gap["value"] > 0.3
@@ -70,7 +72,10 @@ def test_a_one_class_subgroup_is_undefined_not_a_crash() -> None:
     out = _table(y, p, (p >= 0.5).astype(int), g, min_size=10)
     row = next(r for r in out["groups"] if r["group"] == "healthy_only")
     assert row["metrics"]["auroc"] is None and "only one class" in row["undefined"]["auroc"]
-    assert row["metrics"]["sensitivity"] is None and "no disease case" in row["undefined"]["sensitivity"]
+    assert (
+        row["metrics"]["sensitivity"] is None
+        and "no disease case" in row["undefined"]["sensitivity"]
+    )
     assert row["metrics"]["specificity"] is not None  # defined: it has negatives
     assert out["gaps"]["auroc"]["value"] is None  # one defined subgroup is no gap
     # Equalised odds needs both classes in a subgroup; demographic parity does not.

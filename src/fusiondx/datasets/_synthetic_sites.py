@@ -88,7 +88,9 @@ def shift_reports(
     the cohort changes)."""
     rng = np.random.default_rng([seed, 0x5173])
     out = []
-    for text, k, s in zip(reports, np.asarray(site), np.asarray(strength, dtype=float), strict=True):
+    for text, k, s in zip(
+        reports, np.asarray(site), np.asarray(strength, dtype=float), strict=True
+    ):
         p = min(1.0, s)
         if p <= 0 or not text:
             out.append(text)

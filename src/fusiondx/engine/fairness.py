@@ -48,7 +48,9 @@ def frame_fairness(
     }
     tt = task_type(info)
     if info.type not in METRICS or not tt.class_indices:
-        out["why"] = f"subgroup metrics need a binary or multiclass task; '{info.name}' is {info.type}"
+        out["why"] = (
+            f"subgroup metrics need a binary or multiclass task; '{info.name}' is {info.type}"
+        )
         return out
     if info.type == "binary":
         out["positive"] = info.classes[1]

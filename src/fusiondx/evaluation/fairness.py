@@ -217,7 +217,9 @@ def _fairlearn(
         yk = (y == k).astype(int)
         d = [
             demographic_parity_difference(
-                yk[keep_dp], (np.asarray(p) == k).astype(int)[keep_dp], sensitive_features=groups[keep_dp]
+                yk[keep_dp],
+                (np.asarray(p) == k).astype(int)[keep_dp],
+                sensitive_features=groups[keep_dp],
             )
             for p in preds
         ]

@@ -84,7 +84,9 @@ def run_leave_one_site_out(
     loaded, info, failed = _train_and_load(
         cfg, plan, task, n_jobs, "Training without each site", out_dir, console, progress, metric
     )
-    site_of = dict(zip(df[cfg.data.id_column].astype(str), df[site_column].astype(str), strict=True))
+    site_of = dict(
+        zip(df[cfg.data.id_column].astype(str), df[site_column].astype(str), strict=True)
+    )
     console.print("Scoring each held-out site and its drift ...")
     entries = []
     for name in names:
@@ -161,9 +163,7 @@ def _read_sites(cfg: Config, column: str) -> tuple[pd.DataFrame, list[str]]:
     return df, sites
 
 
-def _holdout_manifest(
-    cfg: Config, df: pd.DataFrame, column: str, site: str, out_dir: Path
-) -> Path:
+def _holdout_manifest(cfg: Config, df: pd.DataFrame, column: str, site: str, out_dir: Path) -> Path:
     """The manifest with a split column: the site's cases test, the others train/val.
 
     Training-site cases of a patient also seen at the held-out site are left out, so that no

@@ -34,8 +34,9 @@ def _chart(r: dict[str, Any]) -> str:
         fig, ax = subplots(figsize=(max(5.5, 1.6 * len(sites) * len(names)), 3.8))
         width = 0.38 / max(1, len(names))
         for k, name in enumerate(names):
-            for j, (arm, label) in enumerate((("pooled_site", "seen (pooled split)"),
-                                              ("held_out", "held out"))):
+            for j, (arm, label) in enumerate(
+                (("pooled_site", "seen (pooled split)"), ("held_out", "held out"))
+            ):
                 xs, ys, lo, hi = [], [], [], []
                 for i, s in enumerate(sites):
                     e = next((e for e in rows if e["strategy"] == name and e["site"] == s), None)
@@ -69,7 +70,9 @@ def sites_body(r: dict[str, Any]) -> str:
     """The answer, the chart and the per-site table of a leave-one-site-out study."""
     rows = [e for e in r["entries"] if e.get("site")]
     worst = max(
-        (e for e in rows if e.get("drop")), key=lambda e: _num(e["drop"]["difference"]), default=None
+        (e for e in rows if e.get("drop")),
+        key=lambda e: _num(e["drop"]["difference"]),
+        default=None,
     )
     answer = (
         f"Largest drop when held out: <b>{html.escape(worst['site'])}</b> "

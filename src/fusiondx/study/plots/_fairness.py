@@ -37,7 +37,9 @@ def subgroup_chart(
         for r in t.get("groups", [])
         if r["metrics"].get(metric)
     ]
-    x0 = max(0.0, math.floor((min([v for v in lows if math.isfinite(v)] or [0.5]) - 0.05) * 10) / 10)
+    x0 = max(
+        0.0, math.floor((min([v for v in lows if math.isfinite(v)] or [0.5]) - 0.05) * 10) / 10
+    )
     for ax, col in zip(axes[:, 0], cols, strict=True):
         labels: list[str] = []
         for k, m in enumerate(models):

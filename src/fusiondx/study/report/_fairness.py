@@ -35,7 +35,11 @@ def fairness_section(c: Context) -> str:
         "positive (0 is parity), from the predicted classes as written in the predictions.</p>"
     ]
     chart_cols = {
-        col: {i: entries[i]["columns"][col] for i in ids if "groups" in entries[i]["columns"].get(col, {})}
+        col: {
+            i: entries[i]["columns"][col]
+            for i in ids
+            if "groups" in entries[i]["columns"].get(col, {})
+        }
         for col in first["columns"]
     }
     chart_cols = {k: v for k, v in chart_cols.items() if v}
@@ -54,9 +58,7 @@ def fairness_section(c: Context) -> str:
     return "".join(parts)
 
 
-def _table(
-    c: Context, entries: dict[str, Any], ids: list[str], col: str, metric: str
-) -> str:
+def _table(c: Context, entries: dict[str, Any], ids: list[str], col: str, metric: str) -> str:
     tables = {i: entries[i]["columns"].get(col, {}) for i in ids}
     missing = next((t["why"] for t in tables.values() if t.get("why")), None)
     if missing:
@@ -100,5 +102,5 @@ def _table(
         )
     return (
         f'<div class="tw"><table class="narrow"><tr><th class="l">subgroup</th><th>test cases</th>'
-        f"{head}</tr>{''.join(rows)}</table></div><ul class=\"facts\">{''.join(summary)}</ul>"
+        f'{head}</tr>{"".join(rows)}</table></div><ul class="facts">{"".join(summary)}</ul>'
     )
