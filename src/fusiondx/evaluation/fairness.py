@@ -243,16 +243,16 @@ def _fairlearn(
         out["equalized_odds_difference"] = {"value": eo[j], "class": eo_class[j]}
     else:
         out["fairlearn_note"] = "fewer than two subgroups with both classes and min_size cases"
-    k = targets[0] if task_type == "binary" else None
-    if k is not None:
+    if task_type == "binary":
+        pos = targets[0]
         frame = MetricFrame(
             metrics={
                 "selection_rate": selection_rate,
                 "tpr": true_positive_rate,
                 "fpr": false_positive_rate,
             },
-            y_true=(y == k).astype(int)[keep_dp],
-            y_pred=(np.asarray(preds[0]) == k).astype(int)[keep_dp],
+            y_true=(y == pos).astype(int)[keep_dp],
+            y_pred=(np.asarray(preds[0]) == pos).astype(int)[keep_dp],
             sensitive_features=groups[keep_dp],
         )
         out["fairlearn_by_group"] = {

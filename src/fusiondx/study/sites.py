@@ -88,7 +88,7 @@ def run_leave_one_site_out(
         zip(df[cfg.data.id_column].astype(str), df[site_column].astype(str), strict=True)
     )
     console.print("Scoring each held-out site and its drift ...")
-    entries = []
+    entries: list[dict[str, Any]] = []
     for name in names:
         pooled = loaded.get(f"{name}_pooled")
         for s in sites:
@@ -99,17 +99,11 @@ def run_leave_one_site_out(
                 _site_row(name, s, held, pooled, site_of, info, metric, cfg.study.n_boot)
             )
         if pooled is not None:
-            overall = analysis.summarise(pooled, info, cfg.study.n_boot)["test"][metric]["mean"]
-            for e in entries:
-                if e["strategy"] == name and e.get("site"):
-                    e["drop_vs_pooled_overall"] = overall - e["held_out"]["mean"]
-            entries.append(
-                {
-                    "strategy": name,
-                    "site": None,
-                    "pooled": analysis.summarise(pooled, info, cfg.study.n_boot)["test"][metric],
-                }
-            )
+            overall = analysis.summarise(pooled, info, cfg.study.n_boot)["test"][metric]
+            for row in entries:
+                if row["strategy"] == name and row.get("site"):
+                    row["drop_vs_pooled_overall"] = overall["mean"] - row["held_out"]["mean"]
+            entries.append({"strategy": name, "site": None, "pooled": overall})
     results = {
         "protocol": "sites",
         "study": cfg.name,
