@@ -59,3 +59,4 @@ def test_demo_example_matches_the_demo() -> None:
     demo = fusiondx.load_config(DEMO_CONFIG)
     assert cfg.modalities == demo.modalities
     assert cfg.fusion == demo.fusion and cfg.tasks == demo.tasks
+    assert cfg.fairness == demo.fairness

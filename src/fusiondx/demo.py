@@ -79,6 +79,12 @@ DEMO_CONFIG: dict[str, Any] = {
         "early_stopping": {"monitor": "auroc", "patience": 4},
         "progress": False,
     },
+    # Scored by subgroup in the study report (never model inputs beyond the labs' age and sex).
+    "fairness": {
+        "columns": ["sex", "age_band", "site"],
+        "min_size": 30,
+        "bands": {"age_band": {"column": "age", "edges": [40, 65]}},
+    },
 }
 
 # A spread of the catalog that fits a few-minute budget on a 2-core CPU: feature-level

@@ -7,6 +7,7 @@ Everything is checked through the files on disk, read with the same libraries a 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -334,6 +335,7 @@ def test_default_cohort_is_unchanged(tmp_path: Path) -> None:
     for k, off in enumerate(
         [
             {"presence_shortcut": 0.0, "uninformative": ()},
+            {"site_shift": 0.0},
             {"uninformative": ""},
             {"uninformative": []},
         ]
@@ -478,3 +480,46 @@ def test_cli_variant_flags(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "Did you mean 'ecg'" in bad.output and "Fix:" in bad.output
     bad = runner.invoke(app, ["cohort", str(tmp_path / "d"), "--presence-shortcut", "1.5"])
     assert bad.exit_code == 2 and "presence_shortcut" in bad.output
+
+
+def test_site_shift_changes_only_the_shifted_sites_acquisition(tmp_path: Path) -> None:
+    """site_shift=S: site_A's files are byte for byte those without it; the other sites'
+    images, ECGs and report wording change (more at the last site), nothing else does."""
+    plain = make_cohort(tmp_path / "plain", n_cases=90, seed=4, image_size=32)
+    shifted = make_cohort(tmp_path / "shift", n_cases=90, seed=4, image_size=32, site_shift=1.0)
+    a, b = _read(plain), _read(shifted)
+    assert [c for c in a.columns if not a[c].equals(b[c])] == ["report"]
+    for site, same in (("site_A", True), ("site_C", False)):
+        rows = a.index[(a["site"] == site) & (a["image"] != "") & (a["ecg"] != "")]
+        assert len(rows) > 3
+        for col in ("image", "ecg"):
+            files = [
+                ((plain.parent / a.loc[i, col]).with_suffix(".dat" if col == "ecg" else ".png"))
+                for i in rows
+            ]
+            equal = [
+                f.read_bytes() == (shifted.parent / f.relative_to(plain.parent)).read_bytes()
+                for f in files
+            ]
+            assert all(equal) if same else not any(equal), (site, col)
+        written = [i for i in rows if a.loc[i, "report"]]
+        reports = a.loc[written, "report"] == b.loc[written, "report"]
+        assert reports.all() if same else reports.mean() < 0.1, site
+    # Each shifted site has words of its own, used by no unshifted report and no other site.
+    words = {
+        site: set(re.findall(r"[a-z]+", " ".join(b.loc[b["site"] == site, "report"]).lower()))
+        for site in ("site_B", "site_C")
+    }
+    plain_words = set(re.findall(r"[a-z]+", " ".join(a["report"]).lower()))
+    assert {"nil", "shadowing"} <= words["site_B"] - plain_words - words["site_C"]
+    assert {"absent", "clouding"} <= words["site_C"] - plain_words - words["site_B"]
+    # Contrast: site_C's images are darker in the midtones through the gamma curve.
+    i = int(a.index[(a["site"] == "site_C") & (a["image"] != "")][0])
+    before = np.asarray(Image.open(plain.parent / a.loc[i, "image"]), dtype=float)
+    after = np.asarray(Image.open(shifted.parent / a.loc[i, "image"]), dtype=float)
+    assert after.mean() < before.mean() - 5
+
+
+def test_site_shift_out_of_range_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="site_shift"):
+        make_cohort(tmp_path / "x", n_cases=10, site_shift=-0.5)

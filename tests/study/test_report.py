@@ -283,6 +283,44 @@ def sample_results(seed: int = 0, fusion_wins: bool = True) -> dict[str, Any]:
     )
 
 
+def full_results() -> dict[str, Any]:
+    """The sample results with the fairness tables too (what the full-report tests read)."""
+    r = sample_results()
+    r["fairness"] = sample_fairness(np.random.default_rng(5), (r["winner"], r["best_single"]))
+    return r
+
+
+def sample_fairness(rng: np.random.Generator, ids: tuple[str, ...]) -> dict[str, Any]:
+    """Subgroup tables as the study writes them, computed from made-up predictions: sex, an age
+    band with a one-class subgroup, and a site too small to count."""
+    from fusiondx.evaluation.fairness import subgroup_metrics
+
+    n = 300
+    y = rng.integers(0, 2, n)
+    cols = {
+        "sex": np.where(rng.random(n) < 0.5, "F", "M"),
+        "age_band": np.where(np.arange(n) < 20, "<40", np.where(rng.random(n) < 0.5, "40-64", ">=65")),
+        "site": np.where(np.arange(n) >= n - 12, "site_C", np.where(rng.random(n) < 0.5, "site_A", "site_B")),
+    }
+    y[:20] = 0  # every <40 case healthy: its AUROC is undefined
+    entries = {}
+    for k, eid in enumerate(ids):
+        p = np.clip(0.5 + (0.3 - 0.1 * k) * (2 * y - 1) + rng.normal(0, 0.25, n), 0, 1)
+        p = np.where(cols["sex"] == "F", np.clip(p + rng.normal(0, 0.2, n), 0, 1), p)
+        tables = {
+            c: subgroup_metrics(
+                y, [p], [(p >= 0.5).astype(int)], g, task_type="binary",
+                classes=["healthy", "disease"], metrics=["auroc", "accuracy"], min_size=30, n_boot=100,
+            )
+            for c, g in cols.items()
+        }
+        entries[eid] = {
+            "task": "dx", "type": "binary", "metrics": ["auroc", "accuracy"], "min_size": 30,
+            "columns": tables, "why": None, "positive": "disease",
+        }
+    return {"columns": list(cols), "min_size": 30, "entries": entries}
+
+
 def with_verdict(r: dict[str, Any]) -> dict[str, Any]:
     """The verdict the study writes, from the results' own comparison (no reference rows)."""
     by = {e["id"]: e for e in r["entries"]}
@@ -319,12 +357,12 @@ def _lean(res: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def full_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_report(sample_results(), tmp_path_factory.mktemp("rep") / "report.html")
+    return write_report(full_results(), tmp_path_factory.mktemp("rep") / "report.html")
 
 
 @pytest.fixture(scope="module")
 def full(full_path: Path) -> tuple[dict[str, Any], str]:
-    return sample_results(), full_path.read_text(encoding="utf-8")
+    return full_results(), full_path.read_text(encoding="utf-8")
 
 
 def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None:
@@ -332,8 +370,8 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
     assert "<script" not in page.lower()
     assert "could not be drawn" not in page
-    # ranked, ROC/PR, confusion, calibration, ablation, removed, missing-rate, training
-    assert _imgs(page) == 8
+    # ranked, ROC/PR, confusion, calibration, ablation, removed, missing-rate, fairness, training
+    assert _imgs(page) == 9
     for uri in re.findall(r'src="(data:image/png;base64,[^"]+)"', page):
         assert len(uri) > 5000  # a real picture, not an empty canvas
     for e in res["entries"]:
@@ -346,10 +384,32 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
         "samples",
         "ablation",
         "robustness",
+        "fairness",
         "training",
         "data",
         "config",
     ]
+
+
+def test_fairness_section_shows_subgroups_flags_and_undefined(
+    full: tuple[dict[str, Any], str],
+) -> None:
+    res, page = full
+    sec = page.split('<section id="fairness">')[1].split("</section>")[0]
+    assert _imgs(sec) == 1 and "Fairness by subgroup" in sec
+    for col in ("sex", "age_band", "site"):
+        assert f"<h3>{col}</h3>" in sec
+    assert "undefined: only one class (healthy)" in sec  # the all-healthy <40 band
+    assert sec.count("under min_size") >= 2  # <40 and site_C, shown but flagged
+    gap = res["fairness"]["entries"][res["winner"]]["columns"]["sex"]["gaps"]["auroc"]
+    assert f"largest AUROC gap {gap['value']:.3f}" in sec
+    assert "equalised-odds difference" in sec and "demographic-parity difference" in sec
+
+
+def test_fairness_section_without_fairness_columns_is_a_note(tmp_path: Path) -> None:
+    page = write_report(_lean(sample_results()), tmp_path / "r.html")
+    sec = page.read_text().split('<section id="fairness">')[1].split("</section>")[0]
+    assert "No fairness columns" in sec and _imgs(sec) == 0
 
 
 def test_summary_names_the_winner_with_numbers(full: tuple[dict[str, Any], str]) -> None:

@@ -39,6 +39,14 @@ def cohort(
             "another, independent case: they carry no information about the label.",
         ),
     ] = "",
+    site_shift: Annotated[
+        float,
+        typer.Option(
+            "--site-shift",
+            help="Plant a shift between sites of strength S in [0, 3]: site_A unchanged, the "
+            "last site the full S (scanner contrast, ECG gain, report vocabulary; 0: off).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Write the built-in synthetic cohort (manifest.csv + image, signal and mask files).
 
@@ -46,7 +54,8 @@ def cohort(
 
     Variants for testing a study (docs/cohort.md): `fusiondx cohort data/shortcut --cases 1500
     --presence-shortcut 0.6` (missingness predicts the label) or `fusiondx cohort data/null
-    --cases 1500 --uninformative ecg,report,labs` (fusion cannot beat the image).
+    --cases 1500 --uninformative ecg,report,labs` (fusion cannot beat the image) or
+    `fusiondx cohort data/sites --cases 1500 --site-shift 1.0` (held-out sites drop).
     """
     from fusiondx.datasets.synthetic import make_cohort
 
@@ -60,6 +69,7 @@ def cohort(
             signal_format=signal_format,
             presence_shortcut=presence_shortcut,
             uninformative=uninformative,
+            site_shift=site_shift,
             progress=True,
         )
         console.print(f"Wrote {cases} cases to [bold]{manifest}[/]")

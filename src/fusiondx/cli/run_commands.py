@@ -106,15 +106,20 @@ def evaluate(
         Path | None, typer.Option("--root", help="Data root of --data (default: its folder).")
     ] = None,
 ) -> None:
-    """Metrics of a trained run on its test split, or on another labelled manifest.
+    """Metrics of a trained run on its test split, or on another labelled manifest; with
+    `fairness.columns` in the config, also per subgroup (sex, age band, site, ...).
 
     Example: `fusiondx evaluate runs/demo --data other_site/manifest.csv`
     """
+    from fusiondx.engine.fairness import fairness_text
     from fusiondx.engine.run import evaluate as eval_run
 
     def run() -> None:
         result = eval_run(run_dir, data, root)
         print_metrics({f"{run_dir.name} on {result.metrics['split']}": result.metrics["metrics"]})
+        for report in (result.metrics.get("fairness") or {}).values():
+            for line in fairness_text(report):
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
         console.print(f"Wrote [bold]{result.metrics['written']}[/]")
 
     guard(run)

@@ -54,6 +54,14 @@ def study(
             "share of each modality removed, tested at 0-100% missing.",
         ),
     ] = None,
+    site_column: Annotated[
+        str | None,
+        typer.Option(
+            "--site-column",
+            help="Shift across sites: leave-one-site-out over this manifest column beside the "
+            "pooled split, for the config's fusion (or --strategies), with per-site drops and drift.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
 ) -> None:
     """Does fusion help, and which fusion? Baselines vs strategies vs ablations, with CIs and a report.
@@ -63,12 +71,14 @@ def study(
     missing modalities, and writes report.html, table.md/csv and results.json. Rerunning the
     same command skips finished trainings.
 
-    With --label-fraction or --train-missing it runs that protocol instead, in its own folder
-    (default <output_dir>/<name>_labels or <name>_missing) with its own report.
+    With --label-fraction, --train-missing or --site-column it runs that protocol instead, in its
+    own folder (default <output_dir>/<name>_labels, <name>_missing or <name>_sites) with its own
+    report.
 
     Example: `fusiondx study examples/study.yaml --strategies concat,attention,late_average --seeds 3 --jobs 2`,
     `fusiondx study examples/pretrain.yaml --label-fraction 0.1,0.3,1.0` or
-    `fusiondx study examples/study.yaml --strategies concat,mvae --train-missing 0,0.3,0.6`
+    `fusiondx study examples/study.yaml --strategies concat,mvae --train-missing 0,0.3,0.6` or
+    `fusiondx study examples/study.yaml --site-column site --seeds 1`
     """
     from fusiondx.config import load_config
     from fusiondx.errors import ConfigError
@@ -80,7 +90,7 @@ def study(
                 "--seeds and --folds cannot be combined.",
                 fix="repeat over seeds (same split) or over folds (every case tested once), not both",
             )
-        if label_fraction is not None or train_missing is not None:
+        if label_fraction is not None or train_missing is not None or site_column is not None:
             _protocol(config)
             return
         if pretrained is not None:
@@ -104,10 +114,19 @@ def study(
     def _protocol(path: Path) -> None:
         from fusiondx.study import protocols
 
-        if label_fraction is not None and train_missing is not None:
+        chosen = [
+            f
+            for f, v in (
+                ("--label-fraction", label_fraction),
+                ("--train-missing", train_missing),
+                ("--site-column", site_column),
+            )
+            if v is not None
+        ]
+        if len(chosen) > 1:
             raise ConfigError(
-                "--label-fraction and --train-missing are two protocols; run one at a time.",
-                fix="drop one of them (each writes its own folder)",
+                f"{' and '.join(chosen)} are separate protocols; run one at a time.",
+                fix="drop all but one of them (each writes its own folder)",
             )
         if folds is not None:
             raise ConfigError(
@@ -120,7 +139,17 @@ def study(
             "console": Console(stderr=False, quiet=quiet),
             "progress": not quiet,
         }
-        if label_fraction is not None:
+        if site_column is not None:
+            from fusiondx.study.sites import run_leave_one_site_out
+
+            run_leave_one_site_out(
+                cfg,
+                out or cfg.output_dir / f"{cfg.name}_sites",
+                site_column,
+                strategies=strategies,
+                **common,
+            )
+        elif label_fraction is not None:
             if strategies is not None:
                 raise ConfigError(
                     "--label-fraction measures the config's own fusion.",

@@ -5,13 +5,14 @@ closest valid key. Paths in ``data`` are resolved against the YAML file's folder
 be moved together with its data.
 
 One module per part of the file: :mod:`.data`, :mod:`.modalities`, :mod:`.model` (fusion and
-tasks), :mod:`.training`, :mod:`.study`, :mod:`.pretrain`, the whole :class:`Config` in :mod:`.run`, and reading a
+tasks), :mod:`.training`, :mod:`.study`, :mod:`.pretrain`, :mod:`.fairness`, the whole :class:`Config` in :mod:`.run`, and reading a
 file in :mod:`.loading`. Import the names from ``fusiondx.config``.
 """
 
 from __future__ import annotations
 
 from fusiondx.config.data import DataConfig, SplitConfig
+from fusiondx.config.fairness import BandConfig, FairnessConfig
 from fusiondx.config.loading import DuplicateKeyError, load_config, load_yaml
 from fusiondx.config.modalities import (
     DEFAULT_ENCODERS,
@@ -36,11 +37,13 @@ from fusiondx.config.training import EarlyStoppingConfig, TrainConfig
 __all__ = [
     "DEFAULT_ENCODERS",
     "AugmentConfig",
+    "BandConfig",
     "Config",
     "DataConfig",
     "DuplicateKeyError",
     "EarlyStoppingConfig",
     "EncoderConfig",
+    "FairnessConfig",
     "FusionConfig",
     "ImageModality",
     "ImagePreprocessing",

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from fusiondx.config._strict import _Strict
 from fusiondx.config.data import DataConfig
+from fusiondx.config.fairness import FairnessConfig
 from fusiondx.config.modalities import (
     ImageModality,
     Modality,
@@ -35,6 +36,8 @@ class Config(_Strict):
     """Used by `fusiondx study` and `fusiondx search` only."""
     pretrain: PretrainConfig = PretrainConfig()
     """Used by `fusiondx pretrain` only."""
+    fairness: FairnessConfig = FairnessConfig()
+    """Subgroups scored by `fusiondx evaluate` and the study (off unless columns are listed)."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

@@ -128,6 +128,8 @@ def check_manifest(
     ]
     if need_labels:
         named += [(c, f"tasks[{t.name}].label") for c, t in label_cols]
+        # Subgroups are scored where labels are: a manifest for `predict` need not have them.
+        named += [(c, "fairness.columns") for c in cfg.fairness.manifest_columns()]
     for col, where in _first_naming(named):
         if col not in df.columns:
             found.append(

@@ -22,6 +22,7 @@ import torch
 
 from fusiondx.config import Config
 from fusiondx.data.cache import allocate, cache_root, publish
+from fusiondx.data.groups import case_groups
 from fusiondx.data.labelling import label_cases, task_targets
 from fusiondx.data.manifest import check_manifest, modality_present, read_manifest
 from fusiondx.data.preprocessors import Preprocessor, make_preprocessor
@@ -43,6 +44,8 @@ class CaseStore:
     mask: np.ndarray  # (N, M) bool
     targets: dict[str, np.ndarray] = field(default_factory=dict)  # task -> (N, ...)
     notes: list[str] = field(default_factory=list)  # warnings for the user: counts, a few case ids
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
+    """``fairness.columns`` -> each case's subgroup (str); scored, never a model input."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -126,6 +129,7 @@ def prepare(
     store.split = split
     store.targets = lab.targets
     store.notes = lab.notes + store.notes
+    store.groups = case_groups(cfg, df, cfg.data.manifest)
     return Prepared(store, pre, lab.tasks)
 
 
@@ -154,6 +158,7 @@ def prepare_with_state(
     store = build_store(cfg, df, ids, pre, progress=progress)
     if need_labels:
         store.targets = task_targets(tasks, df, ids, manifest, cfg)
+        store.groups = case_groups(cfg, df, manifest)
     store.split = np.full(len(df), "", dtype=object).astype(str)
     return Prepared(store, pre, tasks)
 

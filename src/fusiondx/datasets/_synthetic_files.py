@@ -14,6 +14,7 @@ import numpy as np
 from fusiondx.datasets import _synthetic_ecg as ecg
 from fusiondx.datasets import _synthetic_image as img
 from fusiondx.datasets import _synthetic_io as io
+from fusiondx.datasets import _synthetic_sites as sites
 from fusiondx.datasets._adapter import track
 from fusiondx.datasets._synthetic_latent import Latent
 from fusiondx.datasets._synthetic_variants import Source
@@ -34,11 +35,13 @@ def write_images(
     seed: int,
     progress: bool,
     pixels_from: Source | None = None,
+    contrast: np.ndarray | None = None,
 ) -> tuple[list[str], list[str], list[str]]:
     """Render every case in batches and write images and masks of cases that have an image.
 
     ``p`` and ``rng`` render the case's own lesions (mask and box); the pixels come from them
-    too unless ``pixels_from`` (an uninformative image) is given. ``demo`` holds the sex and
+    too unless ``pixels_from`` (an uninformative image) is given. ``contrast`` (per case) is
+    the site shift's strength (:func:`~fusiondx.datasets._synthetic_sites.shift_pixels`). ``demo`` holds the sex and
     age written into DICOM headers (those of the manifest row).
 
     Returns:
@@ -52,6 +55,8 @@ def write_images(
         pixels, lesion = img.render(p, sl, size, rng)
         if pixels_from is not None:
             pixels, _ = img.render(pixels_from.iparams, sl, size, pixels_from.rngs["image"])
+        if contrast is not None:
+            pixels = sites.shift_pixels(pixels, contrast[sl])
         for k, i in enumerate(range(sl.start, sl.stop)):
             if not has_image[i]:
                 continue
@@ -88,8 +93,12 @@ def write_signals(
     rate: int,
     seconds: float,
     progress: bool,
+    gain: np.ndarray | None = None,
 ) -> list[str]:
-    """Synthesise and write the ECG of every case that has one; return relative paths."""
+    """Synthesise and write the ECG of every case that has one; return relative paths.
+
+    ``gain`` (per case) is the site shift's strength
+    (:func:`~fusiondx.datasets._synthetic_sites.shift_signal`)."""
     params = ecg.draw_ecg_params(rng, lat)
     # One child generator per case: a case's signal does not depend on which others are missing.
     case_rngs = rng.spawn(len(lat))
@@ -99,6 +108,8 @@ def write_signals(
         if not has_ecg[i]:
             continue
         signal = ecg.synthesize(params, i, case_rngs[i], n_leads, rate, seconds)
+        if gain is not None and gain[i] > 0:
+            signal = sites.shift_signal(signal, gain[i])
         if fmt == "wfdb":
             paths[i] = f"signals/{case_ids[i]}.hea"
             io.write_wfdb(out / "signals", case_ids[i], signal, rate, leads)

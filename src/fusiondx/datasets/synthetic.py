@@ -26,6 +26,7 @@ import pandas as pd
 
 from fusiondx.datasets import _synthetic_ecg as ecg
 from fusiondx.datasets import _synthetic_image as img
+from fusiondx.datasets import _synthetic_sites as sites
 from fusiondx.datasets._synthetic_files import write_images, write_signals
 from fusiondx.datasets._synthetic_labs import LAB_COLUMNS, draw_labs
 from fusiondx.datasets._synthetic_latent import (
@@ -77,6 +78,7 @@ def _check_args(
     missing_rate: float,
     n_sites: int,
     presence_shortcut: float = 0.0,
+    site_shift: float = 0.0,
 ) -> None:
     """Raise :class:`ConfigError` for arguments the generator cannot honour."""
     checks = [
@@ -117,6 +119,11 @@ def _check_args(
             0.0 <= presence_shortcut < 1.0,
             f"presence_shortcut={presence_shortcut} is not in [0, 1)",
             "use 0 (off) or a strength such as 0.6",
+        ),
+        (
+            0.0 <= site_shift <= 3.0,
+            f"site_shift={site_shift} is not in [0, 3]",
+            "use 0 (off) or a strength such as 1.0",
         ),
     ]
     for ok, what, fix in checks:
@@ -189,6 +196,7 @@ def make_cohort(
     n_sites: int = 3,
     presence_shortcut: float = 0.0,
     uninformative: Sequence[str] = (),
+    site_shift: float = 0.0,
     progress: bool = False,
 ) -> Path:
     """Write a synthetic multimodal cohort and its manifest to ``out_dir``.
@@ -216,6 +224,11 @@ def make_cohort(
             an independently drawn case instead of the case itself, so they carry no
             information about its label. Age and sex come with the labs. The ground-truth
             columns (label ... survival, lesion box and mask) stay the case's own.
+        site_shift: strength S in [0, 3] of a planted shift between sites: site k of n
+            acquires with strength ``S * k / (n - 1)`` (``site_A`` unchanged, the last site the
+            full S): a scanner contrast curve, a higher ECG gain that saturates, and reports in
+            the site's own vocabulary (:mod:`fusiondx.datasets._synthetic_sites`). 0 (default):
+            the cohort is byte for byte the one without this option.
         progress: show rich progress bars.
 
     Returns:
@@ -235,6 +248,7 @@ def make_cohort(
         missing_rate,
         n_sites,
         presence_shortcut,
+        site_shift,
     )
     uninf = check_uninformative(uninformative)
     out = Path(out_dir)
@@ -253,6 +267,10 @@ def make_cohort(
     opac_loc = img.lung_zone(own.iparams.opac_xy[:, 0])
     nod_loc = img.lung_zone(own.iparams.nod_xy)
     reports = make_reports(src["report"].rngs["report"], src["report"].lat, src["report"].locs)
+    # Drawn from no shared stream: with site_shift=0 nothing here runs and nothing else changes.
+    strength = sites.site_strength(lat.site, n_sites, site_shift) if site_shift > 0 else None
+    if strength is not None:
+        reports = sites.shift_reports(reports, lat.site, strength, seed)
     labs = draw_labs(
         src["labs"].rngs["labs"], src["labs"].lat, disease=lat.disease, shortcut=presence_shortcut
     )
@@ -270,6 +288,7 @@ def make_cohort(
         seed,
         progress,
         pixels_from=src["image"] if "image" in uninf else None,
+        contrast=strength,
     )
     signals = write_signals(
         out,
@@ -282,6 +301,7 @@ def make_cohort(
         signal_rate,
         signal_seconds,
         progress,
+        gain=strength,
     )
 
     table = {
@@ -325,4 +345,11 @@ def make_cohort(
         presence_shortcut=presence_shortcut,
         uninformative=uninf,
     )
+    if site_shift > 0:
+        with (out / "README.md").open("a", encoding="utf-8") as f:
+            f.write(
+                f"\nSite shift {site_shift:g}: site k of {n_sites} acquires with strength "
+                f"{site_shift:g} * k / {max(n_sites - 1, 1)} (scanner contrast curve, ECG gain with "
+                "saturation, site vocabulary in reports); site_A is unchanged.\n"
+            )
     return manifest

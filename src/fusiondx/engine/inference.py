@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from fusiondx.data.dataset import to_device
+from fusiondx.data.groups import group_column
 from fusiondx.data.store import CaseStore
 from fusiondx.engine.datamodule import INFERENCE_BATCH, case_loader
 from fusiondx.models.multimodal import MultimodalModel
@@ -62,7 +63,8 @@ def predictions_frame(
 ) -> pd.DataFrame:
     """The predictions table of these cases: case id, split, and every task's columns (the
     truth where labels are known, the model's answers), as its task type writes them
-    (:meth:`fusiondx.tasks.TaskType.prediction_columns`). The study reads them back, so it can
+    (:meth:`fusiondx.tasks.TaskType.prediction_columns`), and each ``fairness.columns``
+    subgroup as ``group:<column>``. The study reads them back, so it can
     score and bootstrap any run without its model."""
     cols: dict[str, Any] = {"case_id": store.ids[idx], "split": store.split[idx]}
     for t in tasks:
@@ -72,6 +74,8 @@ def predictions_frame(
         cols |= tt.prediction_columns(
             t, tt.head_output(t, model.task_head(t.name), predictions[t.name]), y
         )
+    for name, labels in store.groups.items():
+        cols[group_column(name)] = labels[idx]
     return pd.DataFrame(cols)
 
 

@@ -26,6 +26,7 @@ import torch
 
 from fusiondx.config import Config
 from fusiondx.data.dataset import to_device
+from fusiondx.data.groups import GROUP_PREFIX
 from fusiondx.data.labelling import label_cases
 from fusiondx.data.store import CaseStore, Prepared, prepare, prepare_with_state
 from fusiondx.engine import runfolder, small_data
@@ -33,6 +34,7 @@ from fusiondx.engine.checkpoints import check_weights, load_checkpoint
 from fusiondx.engine.class_weights import class_weights
 from fusiondx.engine.curves import TrainingCurves
 from fusiondx.engine.datamodule import CaseDataModule
+from fusiondx.engine.fairness import frame_fairness
 from fusiondx.engine.inference import evaluate_outputs, loader_outputs, predictions_frame
 from fusiondx.engine.init_encoders import (
     apply_pretrained,
@@ -209,7 +211,10 @@ def _conclude(
 def evaluate(
     run_dir: Path, data: Path | None = None, root: Path | None = None, *, progress: bool = True
 ) -> RunResult:
-    """Metrics of a trained run on its test split, or on every case of another manifest."""
+    """Metrics of a trained run on its test split, or on every case of another manifest.
+
+    With ``fairness.columns`` in the run's config, ``metrics["fairness"]`` holds each task's
+    subgroup table (:func:`fusiondx.engine.fairness.frame_fairness`)."""
     run = RunDir(run_dir)
     cfg, model, state = run.load()
     manifest = data or cfg.data.manifest
@@ -231,12 +236,16 @@ def evaluate(
         "cases": len(idx),
         "metrics": evaluate_outputs(model, prepared.tasks, store, idx, outputs),
     }
+    frame = predictions_frame(model, prepared.tasks, store, idx, outputs)
+    if cfg.fairness.columns:
+        metrics["fairness"] = {
+            t.name: frame_fairness([frame], t, cfg.fairness, seed=cfg.seed)
+            for t in prepared.tasks
+        }
     out = run.evaluations
     out.mkdir(exist_ok=True)
     write_json(out / f"{where}.json", metrics)
-    predictions_frame(model, prepared.tasks, store, idx, outputs).to_csv(
-        out / f"{where}_predictions.csv", index=False
-    )
+    frame.to_csv(out / f"{where}_predictions.csv", index=False)
     metrics["written"] = str(out / f"{where}.json")
     return RunResult(run.path, metrics)
 
@@ -288,7 +297,10 @@ def _is_predictions(path: Path, tasks: list[str]) -> bool:
     return (
         cols[0] == "case_id"
         and len(cols) > 1
-        and all(c == "split" or any(c.startswith(f"{t}_") for t in tasks) for c in cols[1:])
+        and all(
+            c == "split" or c.startswith(GROUP_PREFIX) or any(c.startswith(f"{t}_") for t in tasks)
+            for c in cols[1:]
+        )
     )
 
 

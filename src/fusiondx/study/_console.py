@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fusiondx.engine.fairness import fairness_text
 from fusiondx.study.runner import Job, read_metrics, run_jobs
 from fusiondx.study.verdict import WARNINGS
 
@@ -67,6 +68,12 @@ def say_done(
         console.print(
             f"[{style}]  - {escape(line)}[/]" if style else f"  - {escape(line)}", highlight=False
         )
+    fr = (results.get("fairness") or {}).get("entries") or {}
+    winner = fr.get(results.get("winner"))
+    if winner:
+        console.print(f"\nWinner ({results.get('winner')}):")
+        for line in fairness_text(winner, results["study"].get("primary_metric")):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     if failed:
         console.print(
             f"[yellow]{len(failed)} training(s) or reference(s) failed and are left out; see "

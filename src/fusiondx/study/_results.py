@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from fusiondx.config import Config
+from fusiondx.engine.fairness import frame_fairness
 from fusiondx.study import analysis
 from fusiondx.study.plan import anchors
 from fusiondx.study.robustness import robustness
@@ -96,6 +97,7 @@ def build_results(
         "samples": samples(w, b, info, cfg),
         "ablation": None,
         "robustness": None,
+        "fairness": study_fairness(cfg, loaded, info, (winner, best_single)),
         "training_curves": {
             k: analysis.training_curves(loaded[k].jobs[0].run_dir, task, metric)
             for k in (winner, best_single)
@@ -134,6 +136,23 @@ def build_results(
             )
         results["robustness"] = {"metric": metric, "removed": removed, "missing_rate": rates}
     return results
+
+
+def study_fairness(
+    cfg: Config, loaded: dict[str, analysis.EntryData], info: Any, ids: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The subgroup tables (``fairness.columns``) of these entries' test predictions, pooled
+    over their seeds; None when the config lists no fairness columns."""
+    if not cfg.fairness.columns:
+        return None
+    return {
+        "columns": list(cfg.fairness.columns),
+        "min_size": cfg.fairness.min_size,
+        "entries": {
+            eid: frame_fairness(loaded[eid].frames, info, cfg.fairness, n_boot=cfg.study.n_boot)
+            for eid in dict.fromkeys(ids)
+        },
+    }
 
 
 def _nan_low(x: float) -> float:

@@ -145,11 +145,15 @@ def _missing_body(r: dict[str, Any]) -> str:
 
 def write_protocol_report(results: dict[str, Any], path: Path) -> Path:
     """Write the protocol's self-contained HTML report to ``path``."""
-    label = results["protocol"] == "label_efficiency"
-    title = (
-        "Label efficiency: pretrained vs scratch" if label else "Training with missing modalities"
-    )
-    body = _label_body(results) if label else _missing_body(results)
+    protocol = results["protocol"]
+    if protocol == "sites":
+        from fusiondx.study.sites_report import sites_body
+
+        title, body = "Shift across sites: leave one site out", sites_body(results)
+    elif protocol == "label_efficiency":
+        title, body = "Label efficiency: pretrained vs scratch", _label_body(results)
+    else:
+        title, body = "Training with missing modalities", _missing_body(results)
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     path.write_text(
         f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><style>{CSS}</style>"

@@ -8,6 +8,7 @@ Colours follow the Okabe-Ito palette, which stays distinct for colour-blind read
 from __future__ import annotations
 
 from fusiondx.study.plots._classifier import calibration_chart, confusion_chart, roc_pr_chart
+from fusiondx.study.plots._fairness import subgroup_chart
 from fusiondx.study.plots._modalities import ablation_chart, missing_chart, removed_chart
 from fusiondx.study.plots._ranking import ranked_chart
 from fusiondx.study.plots._style import (
@@ -40,6 +41,7 @@ __all__ = [
     "missing_chart",
     "num",
     "ranked_chart",
+    "subgroup_chart",
     "removed_chart",
     "roc_pr_chart",
     "signed",
