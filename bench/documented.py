@@ -287,6 +287,12 @@ def _representation() -> str:
     return render(load("representation"))
 
 
+def _missing_training() -> str:
+    from bench.missing import render
+
+    return render(load("missing_training"))
+
+
 def _oracle() -> str:
     from bench.results import render_oracle
 
@@ -304,6 +310,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "small_data": _small_data,
     "cohort_oracle": _oracle,
     "representation": _representation,
+    "missing_training": _missing_training,
 }
 
 
