@@ -279,8 +279,42 @@ def sample_results(seed: int = 0, fusion_wins: bool = True) -> dict[str, Any]:
                 },
             },
             "training_curves": {win: tcurve(0.95), best: tcurve(0.88)},
+            "calibration": _calibration(rng, win, best),
         }
     )
+
+
+def _calibration(rng: np.random.Generator, win: str, best: str) -> dict[str, Any]:
+    """The calibration results of two over-confident entries (logits x3), from the real maths."""
+    from fusiondx.evaluation import calibration as cal
+    from fusiondx.evaluation import conformal as conf
+    from fusiondx.study.calibration import _diagram
+
+    def one(eid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        z = rng.normal(0, 1.5, 600)
+        y = (rng.random(600) < 1 / (1 + np.exp(-z))).astype(int)
+        params = cal.fit_scaling(3 * z[:300], y[:300], "binary")
+        raw = cal.to_probs(3 * z[300:], "binary")
+        p = cal.to_probs(cal.apply_scaling(3 * z[300:], params, "binary"), "binary")
+        fitted = conf.fit_conformal(conf.class_probs(cal.to_probs(3 * z[:300], "binary"), "binary"), y[:300])
+        sets = conf.predict_sets(conf.class_probs(raw, "binary"), fitted)
+        entry = {
+            "id": eid,
+            "method": "temperature",
+            "temperature": params["temperature"],
+            "before": cal.calibration_summary(raw, y[300:], "binary"),
+            "after": cal.calibration_summary(p, y[300:], "binary"),
+            "conformal": {"nominal": 0.9, **conf.set_report(sets, y[300:], ["healthy", "disease"])},
+        }
+        curves = {
+            "entry": eid,
+            "reliability": {"before": _diagram(raw, y[300:], "binary"), "after": _diagram(p, y[300:], "binary")},
+            "selective": conf.selective_curve((p > 0.5) == y[300:], np.maximum(p, 1 - p)),
+        }
+        return entry, curves
+
+    (ew, cw), (eb, _) = one(win), one(best)
+    return {"entries": [ew, eb], "winner": cw, "measures": "probability of the positive class", "bins": 10}
 
 
 def with_verdict(r: dict[str, Any]) -> dict[str, Any]:
@@ -332,8 +366,9 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
     assert "<script" not in page.lower()
     assert "could not be drawn" not in page
-    # ranked, ROC/PR, confusion, calibration, ablation, removed, missing-rate, training
-    assert _imgs(page) == 8
+    # ranked, ROC/PR, confusion, calibration, ablation, removed, missing-rate, training,
+    # reliability before/after, selective prediction
+    assert _imgs(page) == 10
     for uri in re.findall(r'src="(data:image/png;base64,[^"]+)"', page):
         assert len(uri) > 5000  # a real picture, not an empty canvas
     for e in res["entries"]:
@@ -346,10 +381,22 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
         "samples",
         "ablation",
         "robustness",
+        "calibration",
         "training",
         "data",
         "config",
     ]
+
+
+def test_calibration_section_shows_before_and_after(full: tuple[dict[str, Any], str]) -> None:
+    res, page = full
+    sec = page.split('<section id="calibration">')[1].split("</section>")[0]
+    for key in ("ECE before", "Adaptive ECE after", "Brier after", "Coverage", "Mean set size"):
+        assert key in sec
+    win = res["calibration"]["entries"][0]
+    assert f"{win['after']['ece']:.3f}" in sec and f"{win['before']['ece']:.3f}" in sec
+    assert win["after"]["ece"] < win["before"]["ece"]  # the scaling helped these logits
+    assert "healthy: coverage / size" in sec and _imgs(sec) == 2
 
 
 def test_summary_names_the_winner_with_numbers(full: tuple[dict[str, Any], str]) -> None:
@@ -403,9 +450,10 @@ def test_unclear_gain_is_not_sold_as_a_win(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("drop", "n_img", "notes"),
     [
-        (("ablation", "robustness"), 5, ["No ablation", "No robustness"]),
-        (("curves",), 6, ["ROC and PR curves skipped", "Calibration curve skipped"]),
-        (("training_curves", "confusion_matrix"), 6, ["No training curves", "matrix skipped"]),
+        (("ablation", "robustness"), 7, ["No ablation", "No robustness"]),
+        (("curves",), 8, ["ROC and PR curves skipped", "Calibration curve skipped"]),
+        (("training_curves", "confusion_matrix"), 8, ["No training curves", "matrix skipped"]),
+        (("calibration",), 8, ["No calibration results"]),
         (
             (
                 "curves",
@@ -415,6 +463,7 @@ def test_unclear_gain_is_not_sold_as_a_win(tmp_path: Path) -> None:
                 "training_curves",
                 "data",
                 "comparison",
+                "calibration",
             ),
             1,
             ["No ablation", "No split summary"],
@@ -438,6 +487,7 @@ def test_multiclass_without_curves_and_nan_values(tmp_path: Path) -> None:
     res = sample_results()
     res["study"].update(task_type="multiclass", classes=["normal", "af", "mi"])
     res["curves"] = None
+    res["calibration"] = None  # the sample's calibration is of a binary task
     res["confusion_matrix"] = {
         "entry": "fusion_concat",
         "labels": ["normal", "af", "mi"],

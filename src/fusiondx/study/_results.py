@@ -13,6 +13,7 @@ import numpy as np
 
 from fusiondx.config import Config
 from fusiondx.study import analysis
+from fusiondx.study.calibration import calibration_results, threshold_note
 from fusiondx.study.plan import anchors
 from fusiondx.study.robustness import robustness
 from fusiondx.study.samples import samples
@@ -74,6 +75,7 @@ def build_results(
             "selection": f"val/{metric}",
             "config_yaml": cfg.to_yaml(),
             "results_path": str(out_dir / "results.json"),
+            "threshold": threshold_note(loaded, info, winner),
         },
         "data": data,
         "entries": entries,
@@ -96,6 +98,7 @@ def build_results(
         "samples": samples(w, b, info, cfg),
         "ablation": None,
         "robustness": None,
+        "calibration": calibration_results(loaded, info, winner),
         "training_curves": {
             k: analysis.training_curves(loaded[k].jobs[0].run_dir, task, metric)
             for k in (winner, best_single)

@@ -182,7 +182,11 @@ def confusion(d: EntryData, info: TaskInfo) -> dict[str, Any] | None:
     if not task_type(info).class_indices:
         return None
     p = d.probs[0]
-    pred = (p >= 0.5).astype(int) if p.ndim == 1 else p.argmax(1)
+    calls = task_type(info).frame_calls(info, d.frames[0])  # at the run's stored threshold
+    if calls is not None:
+        pred = calls
+    else:
+        pred = (p >= 0.5).astype(int) if p.ndim == 1 else p.argmax(1)
     k = len(info.classes)
     matrix = np.zeros((k, k), dtype=int)
     np.add.at(matrix, (d.y, pred), 1)

@@ -24,6 +24,7 @@ from fusiondx.study.plots._style import (
     text,
 )
 from fusiondx.study.plots._training import training_chart
+from fusiondx.study.plots._triage import selective_chart
 
 __all__ = [
     "DPI",
@@ -42,6 +43,7 @@ __all__ = [
     "ranked_chart",
     "removed_chart",
     "roc_pr_chart",
+    "selective_chart",
     "signed",
     "text",
     "training_chart",
