@@ -123,3 +123,24 @@ def test_posthoc_settings_are_read() -> None:
     assert p.threshold == {"sensitivity": 0.9} and p.conformal.mondrian
     assert PosthocConfig.model_validate({"threshold": 0.5, "conformal": None}).conformal is None
     assert Config.model_fields["posthoc"].default.threshold == "youden"
+
+
+def test_cli_says_threshold_calibration_and_referrals(
+    run: Path, cohort_dir: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from fusiondx.cli import app
+
+    said = CliRunner().invoke(app, ["evaluate", str(run)])
+    assert said.exit_code == 0, said.output
+    text = said.output.replace("\n", " ")
+    assert "threshold metrics at the validation-chosen youden threshold" in text
+    assert "calibration (temperature): ECE" in text and "conformal sets (nominal 0.900)" in text
+    out = tmp_path / "p.csv"
+    said = CliRunner().invoke(
+        app, ["predict", str(run), "--data", str(cohort_dir / "manifest.csv"), "--out", str(out)]
+    )
+    assert said.exit_code == 0, said.output
+    referred = int(pd.read_csv(out)["diagnosis_refer"].sum())
+    assert f"diagnosis: {referred} of 160 cases referred" in said.output.replace("\n", " ")

@@ -153,6 +153,12 @@ class Posthoc:
             len(info.classes),
             threshold=0.5 if thr is None else thr,
         )
+        # AUROC / AUPRC rank the scores before calibration: the model's discrimination, which
+        # calibration is not meant to change (saturated probabilities would tie cases).
+        ranked = classification_metrics(
+            torch.as_tensor(p_raw, dtype=torch.float32), torch.as_tensor(y), kind, len(info.classes)
+        )
+        m["auroc"], m["auprc"] = ranked["auroc"], ranked["auprc"]
         m["threshold"] = {
             "rule": entry["threshold"]["rule"],
             "values": thr,

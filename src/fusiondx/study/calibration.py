@@ -31,10 +31,7 @@ def _posthoc(d: EntryData, task: str) -> dict[str, Any] | None:
 
 
 def _raw_probs(info: TaskInfo, frame: pd.DataFrame) -> np.ndarray:
-    t = info.name
-    if info.type == "binary":
-        return frame[f"{t}_prob_raw_{info.classes[1]}"].to_numpy(float)
-    return frame[[f"{t}_prob_raw_{c}" for c in info.classes]].to_numpy(float)
+    return task_type(info).frame_raw_probs(info, frame)  # type: ignore[attr-defined,no-any-return]
 
 
 def _has_posthoc(info: TaskInfo, frame: pd.DataFrame) -> bool:

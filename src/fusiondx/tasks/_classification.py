@@ -228,9 +228,19 @@ class Classification(TaskType):
     def case_scores(self, info: TaskInfo, frame: pd.DataFrame) -> dict[str, Scorer]:
         from fusiondx.evaluation.classification import scorer
 
-        y, p = self.frame_truth(info, frame), self.frame_probs(info, frame)
+        y = self.frame_truth(info, frame)
         calls = self.frame_calls(info, frame)
+        # With a post-hoc layer the threshold metrics count the run's calls, and AUROC / AUPRC
+        # rank its scores before calibration (calibration is fitted to be monotone where it can,
+        # but saturating probabilities would tie cases, and vector scaling may reorder them).
+        p = self.frame_probs(info, frame) if calls is None else self.frame_raw_probs(info, frame)
         return {m: scorer(m, y, p, info.type, calls) for m in self.metrics}
+
+    def frame_raw_probs(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray:
+        """The probabilities before calibration of a table with a post-hoc layer (``_prob_raw_``)."""
+        if info.type == "binary":  # one column, of the positive class, as frame_probs
+            return frame[f"{info.name}_prob_raw_{info.classes[1]}"].to_numpy(float)
+        return frame[[f"{info.name}_prob_raw_{c}" for c in info.classes]].to_numpy(float)
 
     def strata(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray | None:
         return self.frame_truth(info, frame)  # each replicate keeps the test set's class counts
