@@ -111,7 +111,8 @@ def brier(probs: Any, y: Any, task_type: str) -> float:
     p, t = np.asarray(probs, dtype=np.float64), np.asarray(y)
     if task_type == "binary":
         return float(brier_score_loss(t.reshape(-1), p.reshape(-1), labels=[0, 1]))
-    if task_type == "multiclass":
+    if task_type == "multiclass":  # rows renormalised: float32 sums miss 1 by ~1e-7
+        p = p / p.sum(axis=1, keepdims=True)
         return float(brier_score_loss(t.astype(int), p, labels=list(range(p.shape[1]))))
     return float(
         np.mean([brier_score_loss(t[:, k], p[:, k], labels=[0, 1]) for k in range(p.shape[1])])
