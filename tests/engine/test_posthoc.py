@@ -61,7 +61,9 @@ def test_fit_stores_and_reports_the_posthoc_layer(run: Path) -> None:
     raw = frame["diagnosis_prob_raw_disease"].to_numpy()
     assert (np.argsort(p, kind="stable") == np.argsort(raw, kind="stable")).mean() > 0.95
     single = frame["diagnosis_set"].fillna("").str.count(r"\|") == 0
-    assert (frame["diagnosis_refer"] == ~(single & (frame["diagnosis_set"] == frame["diagnosis_pred"]))).all()
+    assert (
+        frame["diagnosis_refer"] == ~(single & (frame["diagnosis_set"] == frame["diagnosis_pred"]))
+    ).all()
 
 
 def test_predict_and_evaluate_apply_it(run: Path, cohort_dir: Path, tmp_path: Path) -> None:
@@ -69,7 +71,9 @@ def test_predict_and_evaluate_apply_it(run: Path, cohort_dir: Path, tmp_path: Pa
     assert {"diagnosis_set", "diagnosis_refer", "diagnosis_prob_raw_disease"} <= set(table)
     fitted = pd.read_csv(RunDir(run).predictions_file).set_index("case_id")
     same = table.set_index("case_id").loc[fitted.index]
-    np.testing.assert_allclose(same["diagnosis_prob_disease"], fitted["diagnosis_prob_disease"], atol=1e-6)
+    np.testing.assert_allclose(
+        same["diagnosis_prob_disease"], fitted["diagnosis_prob_disease"], atol=1e-6
+    )
     assert (same["diagnosis_set"].fillna("") == fitted["diagnosis_set"].fillna("")).all()
 
     result = evaluate(run, progress=False)
@@ -80,7 +84,9 @@ def test_predict_and_evaluate_apply_it(run: Path, cohort_dir: Path, tmp_path: Pa
     assert got["conformal"]["coverage"] == pytest.approx(test["conformal"]["coverage"])
 
 
-def test_a_run_without_posthoc_json_predicts_as_before(run: Path, cohort_dir: Path, tmp_path: Path) -> None:
+def test_a_run_without_posthoc_json_predicts_as_before(
+    run: Path, cohort_dir: Path, tmp_path: Path
+) -> None:
     old = tmp_path / "old"
     shutil.copytree(run, old)
     (old / "posthoc.json").unlink()
@@ -88,8 +94,12 @@ def test_a_run_without_posthoc_json_predicts_as_before(run: Path, cohort_dir: Pa
     assert list(table.columns) == ["case_id", "diagnosis_prob_disease", "diagnosis_pred"]
     p = table["diagnosis_prob_disease"].to_numpy()
     assert (table["diagnosis_pred"] == np.where(p >= 0.5, "disease", "healthy")).all()
-    raw = pd.read_csv(RunDir(run).predictions_file).set_index("case_id")["diagnosis_prob_raw_disease"]
-    np.testing.assert_allclose(table.set_index("case_id").loc[raw.index, "diagnosis_prob_disease"], raw, atol=1e-6)
+    raw = pd.read_csv(RunDir(run).predictions_file).set_index("case_id")[
+        "diagnosis_prob_raw_disease"
+    ]
+    np.testing.assert_allclose(
+        table.set_index("case_id").loc[raw.index, "diagnosis_prob_disease"], raw, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(

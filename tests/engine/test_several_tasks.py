@@ -31,15 +31,21 @@ def test_multiclass_and_multilabel_together(quick_config: dict[str, Any]) -> Non
     assert post["subtype"]["calibration"]["method"] == "vector"
     assert len(post["subtype"]["calibration"]["scale"]) == 4
     assert post["subtype"]["threshold"]["rule"] == "argmax" and post["subtype"]["conformal"]
-    assert len(post["findings"]["calibration"]["temperature"]) == len(
-        post["findings"]["threshold"]["values"]
-    ) == len(post["findings"]["classes"])
+    assert (
+        len(post["findings"]["calibration"]["temperature"])
+        == len(post["findings"]["threshold"]["values"])
+        == len(post["findings"]["classes"])
+    )
     assert post["findings"]["conformal"] is None and "findings_set" not in preds
     assert preds["subtype_set"].notna().any() and preds["subtype_refer"].dtype == bool
-    thr = dict(zip(post["findings"]["classes"], post["findings"]["threshold"]["values"], strict=True))
+    thr = dict(
+        zip(post["findings"]["classes"], post["findings"]["threshold"]["values"], strict=True)
+    )
     called = preds["findings_pred"].fillna("none").str.split(";")
     for label, t in thr.items():
-        assert (called.map(lambda v, lab=label: lab in v) == (preds[f"findings_prob_{label}"] > t)).all()
+        assert (
+            called.map(lambda v, lab=label: lab in v) == (preds[f"findings_prob_{label}"] > t)
+        ).all()
     assert "threshold" in metrics["findings"] and "conformal" in metrics["subtype"]
 
 

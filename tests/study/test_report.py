@@ -296,7 +296,9 @@ def _calibration(rng: np.random.Generator, win: str, best: str) -> dict[str, Any
         params = cal.fit_scaling(3 * z[:300], y[:300], "binary")
         raw = cal.to_probs(3 * z[300:], "binary")
         p = cal.to_probs(cal.apply_scaling(3 * z[300:], params, "binary"), "binary")
-        fitted = conf.fit_conformal(conf.class_probs(cal.to_probs(3 * z[:300], "binary"), "binary"), y[:300])
+        fitted = conf.fit_conformal(
+            conf.class_probs(cal.to_probs(3 * z[:300], "binary"), "binary"), y[:300]
+        )
         sets = conf.predict_sets(conf.class_probs(raw, "binary"), fitted)
         entry = {
             "id": eid,
@@ -308,13 +310,21 @@ def _calibration(rng: np.random.Generator, win: str, best: str) -> dict[str, Any
         }
         curves = {
             "entry": eid,
-            "reliability": {"before": _diagram(raw, y[300:], "binary"), "after": _diagram(p, y[300:], "binary")},
+            "reliability": {
+                "before": _diagram(raw, y[300:], "binary"),
+                "after": _diagram(p, y[300:], "binary"),
+            },
             "selective": conf.selective_curve((p > 0.5) == y[300:], np.maximum(p, 1 - p)),
         }
         return entry, curves
 
     (ew, cw), (eb, _) = one(win), one(best)
-    return {"entries": [ew, eb], "winner": cw, "measures": "probability of the positive class", "bins": 10}
+    return {
+        "entries": [ew, eb],
+        "winner": cw,
+        "measures": "probability of the positive class",
+        "bins": 10,
+    }
 
 
 def with_verdict(r: dict[str, Any]) -> dict[str, Any]:

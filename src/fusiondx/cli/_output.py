@@ -50,7 +50,9 @@ def print_metrics(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
 def _print_posthoc(m: dict[str, Any]) -> None:
     """The post-hoc layer's lines: which threshold the metrics use, calibration, conformal sets."""
     if isinstance(m.get("threshold"), dict):
-        console.print(f"threshold metrics at {m['threshold'].get('described', '')}", highlight=False)
+        console.print(
+            f"threshold metrics at {m['threshold'].get('described', '')}", highlight=False
+        )
     c = m.get("calibration")
     if isinstance(c, dict):
         b, a = c.get("before") or {}, c.get("after") or {}
@@ -58,7 +60,11 @@ def _print_posthoc(m: dict[str, Any]) -> None:
             f"calibration ({c.get('method')}): "
             + ", ".join(
                 f"{name} {_fmt(b.get(k))} -> {_fmt(a.get(k))}"
-                for k, name in (("ece", "ECE"), ("ece_adaptive", "adaptive ECE"), ("brier", "Brier"))
+                for k, name in (
+                    ("ece", "ECE"),
+                    ("ece_adaptive", "adaptive ECE"),
+                    ("brier", "Brier"),
+                )
             ),
             highlight=False,
         )

@@ -110,7 +110,11 @@ def describe_threshold(entry: dict[str, Any]) -> str:
     values = t.get("values") or [0.5]
     shown = f"{values[0]:.3f}" if len(values) == 1 else "one per label"
     rule = str(t.get("rule", "fixed"))
-    where = "the fixed threshold" if rule.startswith("fixed") else f"the validation-chosen {rule} threshold"
+    where = (
+        "the fixed threshold"
+        if rule.startswith("fixed")
+        else f"the validation-chosen {rule} threshold"
+    )
     return f"{where} ({shown})"
 
 
@@ -241,7 +245,10 @@ def with_metrics(
     for info in tasks:
         if info.name in post.tasks:
             out[info.name] = post.task_metrics(
-                info, model.task_head(info.name), raw[info.name], calibrated[info.name],
+                info,
+                model.task_head(info.name),
+                raw[info.name],
+                calibrated[info.name],
                 targets[info.name],
             )
     return out

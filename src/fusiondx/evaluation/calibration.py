@@ -119,7 +119,9 @@ def brier(probs: Any, y: Any, task_type: str) -> float:
     )
 
 
-def calibration_summary(probs: Any, y: Any, task_type: str, n_bins: int = N_BINS) -> dict[str, float]:
+def calibration_summary(
+    probs: Any, y: Any, task_type: str, n_bins: int = N_BINS
+) -> dict[str, float]:
     """``ece`` (fixed bins), ``ece_adaptive`` and ``brier`` of these probabilities."""
     return {
         "ece": ece_fixed(probs, y, task_type, n_bins),
@@ -167,7 +169,9 @@ def fit_scaling(logits: Any, y: Any, task_type: str, max_iter: int = 200) -> dic
         z, t = z.reshape(-1, 1), t.reshape(-1, 1)
     k = z.shape[1]
     multiclass = task_type == "multiclass"
-    log_scale = torch.zeros(k if multiclass or task_type == "multilabel" else 1, dtype=torch.float64)
+    log_scale = torch.zeros(
+        k if multiclass or task_type == "multilabel" else 1, dtype=torch.float64
+    )
     bias = torch.zeros(k, dtype=torch.float64)
     log_scale.requires_grad_(True)
     params = [log_scale]

@@ -109,9 +109,7 @@ def set_report(sets: Any, y: Any, classes: list[str] | tuple[str, ...]) -> dict[
     }
 
 
-def selective_curve(
-    correct: Any, certainty: Any, kept: Any = None
-) -> dict[str, list[float]]:
+def selective_curve(correct: Any, certainty: Any, kept: Any = None) -> dict[str, list[float]]:
     """Accuracy of the cases kept when the least certain are referred first.
 
     ``correct`` (N,) 0/1, ``certainty`` (N,) (e.g. the highest class probability); ``kept`` the

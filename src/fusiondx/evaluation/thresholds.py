@@ -51,7 +51,7 @@ def choose_threshold(p: Any, y: Any, rule: str | float | dict[str, float]) -> di
     y = (np.asarray(y).reshape(-1) > 0.5).astype(np.float64)
     target = None
     if isinstance(rule, dict):
-        (name, target), = rule.items()
+        ((name, target),) = rule.items()
     elif isinstance(rule, (int, float)) and not isinstance(rule, bool):
         name, fixed = "fixed", float(rule)
     else:

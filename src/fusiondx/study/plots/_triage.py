@@ -13,7 +13,12 @@ def selective_chart(curves: list[tuple[str, str, dict[str, Any]]]) -> str:
     fig, ax = subplots(figsize=(7.2, 4.6))
     for label, color, c in curves:
         ax.plot(
-            [100 * k for k in c["kept"]], c["accuracy"], marker="o", ms=4, lw=2, color=color,
+            [100 * k for k in c["kept"]],
+            c["accuracy"],
+            marker="o",
+            ms=4,
+            lw=2,
+            color=color,
             label=text(label),
         )
     ax.set(
