@@ -120,7 +120,7 @@ def test_study_trains_every_entry_and_writes_its_files(study: Any) -> None:
     assert len(table) == len(results["entries"])
     # Calibration and triage: every neural entry's ECE before/after, the winner's curves.
     cal = results["calibration"]
-    assert {e["id"] for e in cal["entries"]} == {e["id"] for e in neural}
+    assert {e["id"] for e in cal["entries"]} == {e["id"] for e in neural} | set(refs)
     for e in cal["entries"]:
         assert set(e["before"]) == set(e["after"]) == {"ece", "ece_adaptive", "brier"}
         assert 0 <= e["conformal"]["coverage"] <= 1 and e["conformal"]["nominal"] == 0.9

@@ -81,7 +81,7 @@ def test_calibration_results_before_after_and_triage(tmp_path: Path) -> None:
         "ref_x": _entry(tmp_path, "ref_x", "reference", 2, posthoc=False),
     }
     r = calibration_results(loaded, INFO, "fusion_concat")
-    assert [e["id"] for e in r["entries"]] == ["fusion_concat", "single_ecg"]  # no reference
+    assert [e["id"] for e in r["entries"]] == ["fusion_concat", "single_ecg"]  # ref_x: none
     for e in r["entries"]:
         assert e["after"]["ece"] <= e["before"]["ece"] / 2  # over-confident logits fixed
         assert e["temperature"][0] == pytest.approx(4, rel=0.25)

@@ -102,6 +102,27 @@ def _probs(head: Any, logits: np.ndarray, kind: str) -> np.ndarray:
     return p.reshape(len(p), -1)
 
 
+def _as2d(p: np.ndarray) -> np.ndarray:
+    a = np.asarray(p, dtype=np.float64)
+    return a.reshape(len(a), -1)
+
+
+class ProbabilityHead:
+    """What the post-hoc layer needs of a head, for a model that outputs probabilities (the
+    study's scikit-learn references): logits in, sigmoid / softmax probabilities out."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def to_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.softmax(-1) if self.kind == "multiclass" else logits.sigmoid()
+
+    def logits(self, probs: np.ndarray) -> torch.Tensor:
+        """Logits of probabilities (N, K) (binary (N,)), kept finite."""
+        p = torch.as_tensor(_as2d(probs)).clamp(1e-30, 1 - 1e-15)
+        return p.log() if self.kind == "multiclass" else torch.logit(p)
+
+
 def describe_threshold(entry: dict[str, Any]) -> str:
     """In words: which threshold a task's numbers use (e.g. for the study table)."""
     t = entry.get("threshold") or {}
@@ -142,12 +163,19 @@ class Posthoc:
         return (entry.get("threshold") or {}).get("values")
 
     def task_metrics(
-        self, info: TaskInfo, head: Any, raw: torch.Tensor, calibrated: torch.Tensor, y: np.ndarray
+        self,
+        info: TaskInfo,
+        head: Any,
+        raw: torch.Tensor,
+        calibrated: torch.Tensor,
+        y: np.ndarray,
+        raw_probs: np.ndarray | None = None,
     ) -> dict[str, Any]:
         """A task's metrics at the stored threshold, with calibration before/after and the
-        conformal coverage on these cases."""
+        conformal coverage on these cases. ``raw_probs``: the probabilities before calibration
+        where they are known exactly (default: from ``raw``)."""
         entry, kind = self.tasks[info.name], info.type
-        p_raw = _probs(head, _logits(raw), kind)
+        p_raw = _probs(head, _logits(raw), kind) if raw_probs is None else _as2d(raw_probs)
         p = _probs(head, _logits(calibrated), kind)
         thr = self.thresholds(info.name)
         m = classification_metrics(
@@ -184,7 +212,12 @@ class Posthoc:
         return m
 
     def columns(
-        self, frame: pd.DataFrame, info: TaskInfo, head: Any, raw: torch.Tensor
+        self,
+        frame: pd.DataFrame,
+        info: TaskInfo,
+        head: Any,
+        raw: torch.Tensor,
+        raw_probs: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """The predictions table with a task's post-hoc columns (see the module docstring);
         ``frame`` already holds the calibrated ``_prob_`` columns."""
@@ -192,7 +225,7 @@ class Posthoc:
         if entry is None:
             return frame
         probs = task_type(info).frame_probs(info, frame)  # calibrated, as written
-        p_raw = _probs(head, _logits(raw), kind)
+        p_raw = _probs(head, _logits(raw), kind) if raw_probs is None else _as2d(raw_probs)
         pred = predict_classes(probs, kind, self.thresholds(t))
         new: dict[str, Any] = {}
         shown = [info.classes[1]] if kind == "binary" else list(info.classes)

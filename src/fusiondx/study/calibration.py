@@ -1,6 +1,7 @@
 """The study's calibration and triage results: per classifier entry the ECE (fixed and adaptive
 bins) and Brier score of its test probabilities before and after the temperature scaling its
-runs fitted on validation, the conformal coverage and mean set size per class; for the winner
+runs fitted on validation, the conformal coverage and mean set size per class (neural entries and scikit-learn references, which get the same post-hoc layer on
+their validation probabilities); for the winner
 the reliability diagram before and after and the selective-prediction curve (accuracy of the
 cases kept when the least certain are referred first).
 
@@ -144,7 +145,7 @@ def calibration_results(
         return None
     entries = []
     for d in loaded.values():
-        if d.entry.kind in NEURAL_KINDS:
+        if d.entry.kind in (*NEURAL_KINDS, "reference"):
             e = entry_calibration(d, info)
             if e is not None:
                 entries.append(e)
@@ -180,6 +181,5 @@ def threshold_note(loaded: dict[str, EntryData], info: TaskInfo, winner: str) ->
     return (
         "Accuracy, precision, recall, F1, sensitivity and specificity of each run are at "
         f"{describe_threshold(entry)} for the winner (each run uses its own "
-        "validation-chosen threshold; references call classes at 0.5); AUROC and AUPRC use no "
-        "threshold."
+        "validation-chosen threshold, references included); AUROC and AUPRC use no threshold."
     )
