@@ -154,3 +154,36 @@ def test_cli_says_threshold_calibration_and_referrals(
     assert said.exit_code == 0, said.output
     referred = int(pd.read_csv(out)["diagnosis_refer"].sum())
     assert f"diagnosis: {referred} of 160 cases referred" in said.output.replace("\n", " ")
+
+
+def test_options_off_and_other_rules() -> None:
+    """calibration none keeps the outputs, conformal null writes no set, f1 / sensitivity rules."""
+    import torch
+
+    from fusiondx.config import PosthocConfig
+    from fusiondx.engine import posthoc as ph
+    from fusiondx.tasks import TaskInfo
+
+    info = TaskInfo("dx", "binary", ("no", "yes"), ("dx",))
+    head = ph.ProbabilityHead("binary")
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.4).astype(float)
+    p = np.clip(0.3 * y + 0.7 * rng.random(200), 0.01, 0.99)
+    z = head.logits(p)
+    for rule, check in (
+        ("f1", lambda t: t["rule"] == "f1"),
+        ({"sensitivity": 0.95}, lambda t: t["validation"][0]["sensitivity"] >= 0.95),
+        (0.5, lambda t: t["values"] == [0.5] and t["rule"] == "fixed"),
+    ):
+        cfg = PosthocConfig(calibration="none", threshold=rule, conformal=None)
+        state = ph.fit_posthoc(cfg, [info], {"dx": head}, {"dx": z}, {"dx": y})
+        entry = state["tasks"]["dx"]
+        assert entry["calibration"] is None and entry["conformal"] is None
+        assert check(entry["threshold"])
+        post = ph.Posthoc(state)
+        assert torch.equal(post.calibrate({"dx": z})["dx"], z)
+        frame = pd.DataFrame({"case_id": np.arange(200), "dx_prob_yes": p, "dx_pred": "no"})
+        cols = post.columns(frame, info, head, z)
+        assert "dx_set" not in cols and "dx_refer" not in cols
+        thr = entry["threshold"]["values"][0]
+        assert (cols["dx_pred"] == np.where(p > thr, "yes", "no")).all()
