@@ -147,8 +147,9 @@ def test_test_data_never_influences_the_choice(study: Any) -> None:
     for pred in out.glob("runs/*/*/predictions.csv"):
         frame = pd.read_csv(pred)
         test = frame["split"] == "test"
-        col = "diagnosis_prob_disease"
-        frame.loc[test, col] = 1.0 - frame.loc[test, col]
+        # The probability after calibration and before (AUROC ranks the raw scores).
+        for col in ("diagnosis_prob_disease", "diagnosis_prob_raw_disease"):
+            frame.loc[test, col] = 1.0 - frame.loc[test, col]
         frame.to_csv(pred, index=False)
     for metrics in out.glob("runs/*/*/metrics.json"):
         m = json.loads(metrics.read_text())
