@@ -6,10 +6,17 @@ signature, in the store's order: one input per array, named ``<modality>`` or
 ``<modality>.<array>``, then ``mask``; one output per task (logits, values, risks, boxes or
 mask logits). Report generation decodes token by token in Python, so a run with a generation
 head is refused rather than exported half.
+
+A run with a post-hoc layer (``posthoc.json``) has its calibration baked into the graph: a
+classification task's output is the calibrated logits (``logits / T``, or ``logits * scale +
+bias`` for vector scaling), so sigmoid / softmax of it are the probabilities ``predict`` writes.
+The stored thresholds and conformal quantiles travel in the model's metadata
+(``fusiondx.posthoc``, JSON), since a threshold is a decision, not part of the network.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from dataclasses import dataclass
@@ -32,12 +39,18 @@ class FlatModel(nn.Module):
     """``model.predict`` with flat tensor inputs (see the module docstring)."""
 
     def __init__(
-        self, model: MultimodalModel, layout: list[tuple[str, str]], tasks: list[str]
+        self,
+        model: MultimodalModel,
+        layout: list[tuple[str, str]],
+        tasks: list[str],
+        scaling: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.layout = layout
         self.tasks = tasks
+        # task -> (scale, bias) of its logits: the calibration of posthoc.json, as constants.
+        self.scaling = dict(scaling or {})
 
     @property
     def input_names(self) -> list[str]:
@@ -51,7 +64,32 @@ class FlatModel(nn.Module):
             else:
                 inputs.setdefault(m, {})[k] = t
         out = self.model.predict(inputs, tensors[-1])
-        return tuple(out[t] for t in self.tasks)
+        return tuple(self._calibrated(t, out[t]) for t in self.tasks)
+
+    def _calibrated(self, task: str, logits: torch.Tensor) -> torch.Tensor:
+        if task not in self.scaling:
+            return logits
+        scale, bias = self.scaling[task]
+        return logits * scale + bias
+
+
+def scaling_of(posthoc: dict[str, Any] | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per task, the (scale, bias) of its logits that ``posthoc.json``'s calibration applies."""
+    out = {}
+    for task, entry in ((posthoc or {}).get("tasks") or {}).items():
+        c = entry.get("calibration")
+        if not c:
+            continue
+        if c["method"] == "vector":
+            scale, bias = c["scale"], c["bias"]
+        else:
+            scale = [1.0 / t for t in c["temperature"]]
+            bias = [0.0] * len(scale)
+        out[task] = (
+            torch.tensor(scale, dtype=torch.float32),
+            torch.tensor(bias, dtype=torch.float32),
+        )
+    return out
 
 
 def flatten(batch_inputs: dict[str, Any]) -> tuple[list[tuple[str, str]], list[torch.Tensor]]:
@@ -82,10 +120,13 @@ def export_onnx(
     path: Path,
     *,
     tolerance: float = 1e-4,
+    posthoc: dict[str, Any] | None = None,
 ) -> Export:
     """Write ``model`` as ONNX to ``path`` and check ONNX Runtime against PyTorch on ``batch``.
 
     ``batch`` is a store batch (real cases, several of them so the batch axis is dynamic).
+    ``posthoc`` is the run's ``posthoc.json``: its calibration is baked into the outputs and
+    the whole of it is stored as the model's ``fusiondx.posthoc`` metadata.
     Raises :class:`RunError` and deletes the file when the outputs differ by more than
     ``tolerance`` (absolute, relative to the output's scale above 1).
     """
@@ -106,7 +147,7 @@ def export_onnx(
     model = model.eval()
     layout, tensors = flatten(batch["inputs"])
     mask = batch["mask"]
-    flat = FlatModel(model, layout, tasks).eval()
+    flat = FlatModel(model, layout, tasks, scaling_of(posthoc)).eval()
     args = (*tensors, mask)
     names = flat.input_names
     batch_dim = torch.export.Dim("batch", min=1, max=65536)
@@ -132,6 +173,8 @@ def export_onnx(
             expected = [o.numpy() for o in flat(*args)]
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
+    if posthoc:
+        _add_metadata(path, "fusiondx.posthoc", json.dumps(posthoc, allow_nan=False, default=str))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {n: t.numpy() for n, t in zip(names, args, strict=True)})
     diff = max(
@@ -146,6 +189,15 @@ def export_onnx(
             fix="report this with the run's config; export in float32 on CPU",
         )
     return Export(path, diff, int(mask.shape[0]), names, list(tasks))
+
+
+def _add_metadata(path: Path, key: str, value: str) -> None:
+    import onnx
+
+    proto = onnx.load_model(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = key, value
+    onnx.save_model(proto, str(path))
 
 
 def export_run(
@@ -180,7 +232,9 @@ def export_run(
     idx = store.indices("test")[:CHECK_CASES]
     if len(idx) < 2:
         idx = np.arange(min(len(store), CHECK_CASES))
-    return export_onnx(model, [t.name for t in prepared.tasks], store.batch(idx), out)
+    return export_onnx(
+        model, [t.name for t in prepared.tasks], store.batch(idx), out, posthoc=run.posthoc()
+    )
 
 
 def _is_exported_onnx(path: Path) -> bool:

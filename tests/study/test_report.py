@@ -279,6 +279,7 @@ def sample_results(seed: int = 0, fusion_wins: bool = True) -> dict[str, Any]:
                 },
             },
             "training_curves": {win: tcurve(0.95), best: tcurve(0.88)},
+            "calibration": _calibration(rng, win, best),
         }
     )
 
@@ -299,8 +300,12 @@ def sample_fairness(rng: np.random.Generator, ids: tuple[str, ...]) -> dict[str,
     y = rng.integers(0, 2, n)
     cols = {
         "sex": np.where(rng.random(n) < 0.5, "F", "M"),
-        "age_band": np.where(np.arange(n) < 20, "<40", np.where(rng.random(n) < 0.5, "40-64", ">=65")),
-        "site": np.where(np.arange(n) >= n - 12, "site_C", np.where(rng.random(n) < 0.5, "site_A", "site_B")),
+        "age_band": np.where(
+            np.arange(n) < 20, "<40", np.where(rng.random(n) < 0.5, "40-64", ">=65")
+        ),
+        "site": np.where(
+            np.arange(n) >= n - 12, "site_C", np.where(rng.random(n) < 0.5, "site_A", "site_B")
+        ),
     }
     y[:20] = 0  # every <40 case healthy: its AUROC is undefined
     entries = {}
@@ -309,16 +314,71 @@ def sample_fairness(rng: np.random.Generator, ids: tuple[str, ...]) -> dict[str,
         p = np.where(cols["sex"] == "F", np.clip(p + rng.normal(0, 0.2, n), 0, 1), p)
         tables = {
             c: subgroup_metrics(
-                y, [p], [(p >= 0.5).astype(int)], g, task_type="binary",
-                classes=["healthy", "disease"], metrics=["auroc", "accuracy"], min_size=30, n_boot=100,
+                y,
+                [p],
+                [(p >= 0.5).astype(int)],
+                g,
+                task_type="binary",
+                classes=["healthy", "disease"],
+                metrics=["auroc", "accuracy"],
+                min_size=30,
+                n_boot=100,
             )
             for c, g in cols.items()
         }
         entries[eid] = {
-            "task": "dx", "type": "binary", "metrics": ["auroc", "accuracy"], "min_size": 30,
-            "columns": tables, "why": None, "positive": "disease",
+            "task": "dx",
+            "type": "binary",
+            "metrics": ["auroc", "accuracy"],
+            "min_size": 30,
+            "columns": tables,
+            "why": None,
+            "positive": "disease",
         }
     return {"columns": list(cols), "min_size": 30, "entries": entries}
+
+
+def _calibration(rng: np.random.Generator, win: str, best: str) -> dict[str, Any]:
+    """The calibration results of two over-confident entries (logits x3), from the real maths."""
+    from fusiondx.evaluation import calibration as cal
+    from fusiondx.evaluation import conformal as conf
+    from fusiondx.study.calibration import _diagram
+
+    def one(eid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        z = rng.normal(0, 1.5, 600)
+        y = (rng.random(600) < 1 / (1 + np.exp(-z))).astype(int)
+        params = cal.fit_scaling(3 * z[:300], y[:300], "binary")
+        raw = cal.to_probs(3 * z[300:], "binary")
+        p = cal.to_probs(cal.apply_scaling(3 * z[300:], params, "binary"), "binary")
+        fitted = conf.fit_conformal(
+            conf.class_probs(cal.to_probs(3 * z[:300], "binary"), "binary"), y[:300]
+        )
+        sets = conf.predict_sets(conf.class_probs(raw, "binary"), fitted)
+        entry = {
+            "id": eid,
+            "method": "temperature",
+            "temperature": params["temperature"],
+            "before": cal.calibration_summary(raw, y[300:], "binary"),
+            "after": cal.calibration_summary(p, y[300:], "binary"),
+            "conformal": {"nominal": 0.9, **conf.set_report(sets, y[300:], ["healthy", "disease"])},
+        }
+        curves = {
+            "entry": eid,
+            "reliability": {
+                "before": _diagram(raw, y[300:], "binary"),
+                "after": _diagram(p, y[300:], "binary"),
+            },
+            "selective": conf.selective_curve((p > 0.5) == y[300:], np.maximum(p, 1 - p)),
+        }
+        return entry, curves
+
+    (ew, cw), (eb, _) = one(win), one(best)
+    return {
+        "entries": [ew, eb],
+        "winner": cw,
+        "measures": "probability of the positive class",
+        "bins": 10,
+    }
 
 
 def with_verdict(r: dict[str, Any]) -> dict[str, Any]:
@@ -370,8 +430,9 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
     assert "<script" not in page.lower()
     assert "could not be drawn" not in page
-    # ranked, ROC/PR, confusion, calibration, ablation, removed, missing-rate, fairness, training
-    assert _imgs(page) == 9
+    # ranked, ROC/PR, confusion, calibration, ablation, removed, missing-rate, reliability
+    # before/after, selective prediction, fairness, training
+    assert _imgs(page) == 11
     for uri in re.findall(r'src="(data:image/png;base64,[^"]+)"', page):
         assert len(uri) > 5000  # a real picture, not an empty canvas
     for e in res["entries"]:
@@ -384,6 +445,7 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
         "samples",
         "ablation",
         "robustness",
+        "calibration",
         "fairness",
         "training",
         "data",
@@ -410,6 +472,17 @@ def test_fairness_section_without_fairness_columns_is_a_note(tmp_path: Path) -> 
     page = write_report(_lean(sample_results()), tmp_path / "r.html")
     sec = page.read_text().split('<section id="fairness">')[1].split("</section>")[0]
     assert "No fairness columns" in sec and _imgs(sec) == 0
+
+
+def test_calibration_section_shows_before_and_after(full: tuple[dict[str, Any], str]) -> None:
+    res, page = full
+    sec = page.split('<section id="calibration">')[1].split("</section>")[0]
+    for key in ("ECE before", "Adaptive ECE after", "Brier after", "Coverage", "Mean set size"):
+        assert key in sec
+    win = res["calibration"]["entries"][0]
+    assert f"{win['after']['ece']:.3f}" in sec and f"{win['before']['ece']:.3f}" in sec
+    assert win["after"]["ece"] < win["before"]["ece"]  # the scaling helped these logits
+    assert "healthy: coverage / size" in sec and _imgs(sec) == 2
 
 
 def test_summary_names_the_winner_with_numbers(full: tuple[dict[str, Any], str]) -> None:
@@ -463,9 +536,10 @@ def test_unclear_gain_is_not_sold_as_a_win(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("drop", "n_img", "notes"),
     [
-        (("ablation", "robustness"), 5, ["No ablation", "No robustness"]),
-        (("curves",), 6, ["ROC and PR curves skipped", "Calibration curve skipped"]),
-        (("training_curves", "confusion_matrix"), 6, ["No training curves", "matrix skipped"]),
+        (("ablation", "robustness"), 7, ["No ablation", "No robustness"]),
+        (("curves",), 8, ["ROC and PR curves skipped", "Calibration curve skipped"]),
+        (("training_curves", "confusion_matrix"), 8, ["No training curves", "matrix skipped"]),
+        (("calibration",), 8, ["No calibration results"]),
         (
             (
                 "curves",
@@ -475,6 +549,7 @@ def test_unclear_gain_is_not_sold_as_a_win(tmp_path: Path) -> None:
                 "training_curves",
                 "data",
                 "comparison",
+                "calibration",
             ),
             1,
             ["No ablation", "No split summary"],
@@ -498,6 +573,7 @@ def test_multiclass_without_curves_and_nan_values(tmp_path: Path) -> None:
     res = sample_results()
     res["study"].update(task_type="multiclass", classes=["normal", "af", "mi"])
     res["curves"] = None
+    res["calibration"] = None  # the sample's calibration is of a binary task
     res["confusion_matrix"] = {
         "entry": "fusion_concat",
         "labels": ["normal", "af", "mi"],

@@ -118,6 +118,16 @@ def test_study_trains_every_entry_and_writes_its_files(study: Any) -> None:
     assert sum(s["cases"] for s in data["splits"].values()) == 160
     table = pd.read_csv(out / "table.csv")
     assert len(table) == len(results["entries"])
+    # Calibration and triage: every neural entry's ECE before/after, the winner's curves.
+    cal = results["calibration"]
+    assert {e["id"] for e in cal["entries"]} == {e["id"] for e in neural} | set(refs)
+    for e in cal["entries"]:
+        assert set(e["before"]) == set(e["after"]) == {"ece", "ece_adaptive", "brier"}
+        assert 0 <= e["conformal"]["coverage"] <= 1 and e["conformal"]["nominal"] == 0.9
+    assert cal["winner"]["entry"] == winner and cal["winner"]["selective"]["kept"][0] == 1.0
+    assert "youden" in results["study"]["threshold"]
+    page = (out / "report.html").read_text()
+    assert '<section id="calibration">' in page and "could not be drawn" not in page
 
 
 def test_winner_is_the_best_strategy_on_validation(study: Any) -> None:
@@ -137,8 +147,9 @@ def test_test_data_never_influences_the_choice(study: Any) -> None:
     for pred in out.glob("runs/*/*/predictions.csv"):
         frame = pd.read_csv(pred)
         test = frame["split"] == "test"
-        col = "diagnosis_prob_disease"
-        frame.loc[test, col] = 1.0 - frame.loc[test, col]
+        # The probability after calibration and before (AUROC ranks the raw scores).
+        for col in ("diagnosis_prob_disease", "diagnosis_prob_raw_disease"):
+            frame.loc[test, col] = 1.0 - frame.loc[test, col]
         frame.to_csv(pred, index=False)
     for metrics in out.glob("runs/*/*/metrics.json"):
         m = json.loads(metrics.read_text())

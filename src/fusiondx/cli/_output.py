@@ -44,6 +44,37 @@ def print_metrics(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
             console.print(table)
             if "confusion_matrix" in m:
                 console.print(f"confusion matrix (rows = true class): {m['confusion_matrix']}")
+            _print_posthoc(m)
+
+
+def _print_posthoc(m: dict[str, Any]) -> None:
+    """The post-hoc layer's lines: which threshold the metrics use, calibration, conformal sets."""
+    if isinstance(m.get("threshold"), dict):
+        console.print(
+            f"threshold metrics at {m['threshold'].get('described', '')}", highlight=False
+        )
+    c = m.get("calibration")
+    if isinstance(c, dict):
+        b, a = c.get("before") or {}, c.get("after") or {}
+        console.print(
+            f"calibration ({c.get('method')}): "
+            + ", ".join(
+                f"{name} {_fmt(b.get(k))} -> {_fmt(a.get(k))}"
+                for k, name in (
+                    ("ece", "ECE"),
+                    ("ece_adaptive", "adaptive ECE"),
+                    ("brier", "Brier"),
+                )
+            ),
+            highlight=False,
+        )
+    s = m.get("conformal")
+    if isinstance(s, dict):
+        console.print(
+            f"conformal sets (nominal {_fmt(s.get('nominal'))}): coverage {_fmt(s.get('coverage'))}, "
+            f"mean set size {_fmt(s.get('mean_set_size'))}, referred {_fmt(s.get('referred'))}",
+            highlight=False,
+        )
 
 
 def print_problems(errors: list[FusionDxError], manifest: Path) -> None:

@@ -147,6 +147,9 @@ def predict(
 ) -> None:
     """Predict new cases with a trained run; writes probabilities and predicted classes.
 
+    Classifiers trained with the post-hoc layer write calibrated probabilities, the class at the
+    validation-chosen threshold, the conformal prediction set and a refer flag per case.
+
     Example: `fusiondx predict runs/demo --data new_cases.csv --out preds.csv`
     """
     from fusiondx.engine.run import predict as predict_run
@@ -154,6 +157,13 @@ def predict(
     def run() -> None:
         frame = predict_run(run_dir, data, out, root, overwrite=overwrite)
         console.print(f"Wrote {len(frame)} predictions to [bold]{out}[/]")
+        for col in (c for c in frame.columns if c.endswith("_refer")):
+            task = col.removesuffix("_refer")
+            console.print(
+                f"{task}: {int(frame[col].sum())} of {len(frame)} cases referred (their conformal "
+                f"set, column {task}_set, is not the predicted class alone)",
+                highlight=False,
+            )
 
     guard(run)
 

@@ -5,7 +5,8 @@ closest valid key. Paths in ``data`` are resolved against the YAML file's folder
 be moved together with its data.
 
 One module per part of the file: :mod:`.data`, :mod:`.modalities`, :mod:`.model` (fusion and
-tasks), :mod:`.training`, :mod:`.study`, :mod:`.pretrain`, :mod:`.fairness`, the whole :class:`Config` in :mod:`.run`, and reading a
+tasks), :mod:`.training`, :mod:`.posthoc`, :mod:`.study`, :mod:`.pretrain`, :mod:`.fairness`, the
+whole :class:`Config` in :mod:`.run`, and reading a
 file in :mod:`.loading`. Import the names from ``fusiondx.config``.
 """
 
@@ -29,6 +30,7 @@ from fusiondx.config.modalities import (
     TextPreprocessing,
 )
 from fusiondx.config.model import FusionConfig, TaskConfig, TextTargetConfig
+from fusiondx.config.posthoc import ConformalConfig, PosthocConfig
 from fusiondx.config.pretrain import ObjectiveConfig, PretrainConfig
 from fusiondx.config.run import Config
 from fusiondx.config.study import StudyConfig
@@ -39,6 +41,7 @@ __all__ = [
     "AugmentConfig",
     "BandConfig",
     "Config",
+    "ConformalConfig",
     "DataConfig",
     "DuplicateKeyError",
     "EarlyStoppingConfig",
@@ -49,6 +52,7 @@ __all__ = [
     "ImagePreprocessing",
     "Modality",
     "ObjectiveConfig",
+    "PosthocConfig",
     "PretrainConfig",
     "SignalModality",
     "SignalPreprocessing",

@@ -18,6 +18,7 @@ from fusiondx.config.modalities import (
     TextModality,
 )
 from fusiondx.config.model import FusionConfig, TaskConfig
+from fusiondx.config.posthoc import PosthocConfig
 from fusiondx.config.pretrain import PretrainConfig
 from fusiondx.config.study import StudyConfig
 from fusiondx.config.training import TrainConfig
@@ -32,6 +33,8 @@ class Config(_Strict):
     fusion: FusionConfig = FusionConfig()
     tasks: list[TaskConfig] = Field(min_length=1)
     train: TrainConfig = TrainConfig()
+    posthoc: PosthocConfig = PosthocConfig()
+    """Calibration, decision threshold and conformal sets of classification tasks."""
     study: StudyConfig = StudyConfig()
     """Used by `fusiondx study` and `fusiondx search` only."""
     pretrain: PretrainConfig = PretrainConfig()

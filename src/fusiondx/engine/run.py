@@ -29,7 +29,7 @@ from fusiondx.data.dataset import to_device
 from fusiondx.data.groups import GROUP_PREFIX
 from fusiondx.data.labelling import label_cases
 from fusiondx.data.store import CaseStore, Prepared, prepare, prepare_with_state
-from fusiondx.engine import runfolder, small_data
+from fusiondx.engine import posthoc, runfolder, small_data
 from fusiondx.engine.checkpoints import check_weights, load_checkpoint
 from fusiondx.engine.class_weights import class_weights
 from fusiondx.engine.curves import TrainingCurves
@@ -194,18 +194,49 @@ def _conclude(
         "flops_per_case": _flops(model, store),
         "cases": {s: int((store.split == s).sum()) for s in ("train", "val", "test")},
     }
+    tasks = prepared.tasks
+    raw = {}
+    for split in ("val", "test"):
+        raw[split] = loader_outputs(model, data.inference_loader(store.indices(split)))
+    raw["val"] |= cross_fitted
+    # Calibration, thresholds and conformal sets: fitted on validation, applied to both splits.
+    val = store.indices("val")
+    state = posthoc.fit_posthoc(
+        cfg.posthoc,
+        tasks,
+        {t.name: model.task_head(t.name) for t in tasks},
+        raw["val"],
+        {t: v[val] for t, v in (store.targets or {}).items()},
+    )
+    post = posthoc.Posthoc(state)
+    if post:
+        write_json(run.posthoc_file, state)
     frames = []
     for split in ("val", "test"):
         idx = store.indices(split)
-        outputs = loader_outputs(model, data.inference_loader(idx))
-        if split == "val":
-            outputs |= cross_fitted
-        metrics[split] = evaluate_outputs(model, prepared.tasks, store, idx, outputs)
-        frames.append(predictions_frame(model, prepared.tasks, store, idx, outputs))
+        frame, metrics[split] = _scored(model, tasks, store, idx, raw[split], post)
+        frames.append(frame)
     pd.concat(frames).to_csv(run.predictions_file, index=False)
     # Last, and whole or not at all: a study counts a run with metrics.json as finished.
     write_json(run.metrics_file, metrics)
     return metrics
+
+
+def _scored(
+    model: MultimodalModel,
+    tasks: list[Any],
+    store: CaseStore,
+    idx: np.ndarray,
+    raw: dict[str, torch.Tensor],
+    post: posthoc.Posthoc,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The predictions table and metrics of cases with known labels, post-hoc layer applied."""
+    outputs = posthoc.apply(post, model, tasks, raw)
+    metrics = evaluate_outputs(model, tasks, store, idx, outputs)
+    targets = {t: v[idx] for t, v in (store.targets or {}).items()}
+    metrics = posthoc.with_metrics(post, model, tasks, metrics, raw, outputs, targets)
+    frame = predictions_frame(model, tasks, store, idx, outputs)
+    return posthoc.with_columns(post, model, tasks, frame, raw), metrics
 
 
 def evaluate(
@@ -229,18 +260,12 @@ def evaluate(
     else:
         idx, where, loader = np.arange(len(store)), manifest.stem, cases.predict_dataloader()
         store.split = np.full(len(store), "all").astype(str)
-    outputs = loader_outputs(model, loader)
-    metrics = {
-        "data": str(manifest),
-        "split": where,
-        "cases": len(idx),
-        "metrics": evaluate_outputs(model, prepared.tasks, store, idx, outputs),
-    }
-    frame = predictions_frame(model, prepared.tasks, store, idx, outputs)
+    post = posthoc.Posthoc(run.posthoc())
+    frame, scored = _scored(model, prepared.tasks, store, idx, loader_outputs(model, loader), post)
+    metrics = {"data": str(manifest), "split": where, "cases": len(idx), "metrics": scored}
     if cfg.fairness.columns:
         metrics["fairness"] = {
-            t.name: frame_fairness([frame], t, cfg.fairness, seed=cfg.seed)
-            for t in prepared.tasks
+            t.name: frame_fairness([frame], t, cfg.fairness, seed=cfg.seed) for t in prepared.tasks
         }
     out = run.evaluations
     out.mkdir(exist_ok=True)
@@ -266,7 +291,9 @@ def predict(
     """
     # The manifest is never written over: refused before the run is even loaded.
     runfolder.check_output(out, inputs=[data], run_dir=run_dir, keep="", overwrite=True, ours=True)
-    cfg, model, state = RunDir(run_dir).load()
+    run = RunDir(run_dir)
+    cfg, model, state = run.load()
+    post = posthoc.Posthoc(run.posthoc())
     runfolder.check_output(
         out,
         inputs=[data, cfg.data.manifest],
@@ -279,10 +306,12 @@ def predict(
         cfg, state, data, _root(cfg, data, root), need_labels=False, progress=progress
     )
     store = prepared.store
-    outputs = loader_outputs(
+    raw = loader_outputs(
         model, CaseDataModule.from_config(cfg, store, train=False).predict_dataloader()
     )
+    outputs = posthoc.apply(post, model, prepared.tasks, raw)
     frame = predictions_frame(model, prepared.tasks, store, np.arange(len(store)), outputs)
+    frame = posthoc.with_columns(post, model, prepared.tasks, frame, raw)
     frame = frame.drop(columns=["split"])
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)

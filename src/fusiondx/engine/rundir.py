@@ -10,6 +10,7 @@
     model.pt             the best weights as a plain state_dict (loaded with weights_only=True)
     metrics.json         validation and test metrics, epochs, timing
     predictions.csv      per-case probabilities and predictions on val and test
+    posthoc.json         calibration, decision thresholds and conformal sets fitted on val
     logs/metrics.csv     training curves
     evaluations/         what `fusiondx evaluate` wrote
     model.onnx           what `fusiondx export` wrote (by default)
@@ -106,6 +107,11 @@ class RunDir:
         return self.path / "predictions.csv"
 
     @property
+    def posthoc_file(self) -> Path:
+        """``posthoc.json``: calibration, thresholds and conformal sets fitted on validation."""
+        return self.path / "posthoc.json"
+
+    @property
     def curves_file(self) -> Path:
         """``logs/metrics.csv``: one row of training curves per epoch."""
         return self.path / "logs" / "metrics.csv"
@@ -154,6 +160,19 @@ class RunDir:
             raise RunError(
                 "The run's preprocessing.json is not valid JSON: it is damaged or truncated.",
                 file=self.preprocessing_file,
+                fix=REPAIR,
+            ) from None
+
+    def posthoc(self) -> dict[str, Any] | None:
+        """``posthoc.json`` (None for a run written before it existed, or a non-classifier)."""
+        if not self.posthoc_file.is_file():
+            return None
+        try:
+            return json.loads(self.posthoc_file.read_text())
+        except ValueError:
+            raise RunError(
+                "The run's posthoc.json is not valid JSON: it is damaged or truncated.",
+                file=self.posthoc_file,
                 fix=REPAIR,
             ) from None
 

@@ -42,6 +42,7 @@ RUN_FILES = (
     "model.pt",
     "metrics.json",
     "predictions.csv",
+    "posthoc.json",
     "logs",
     "evaluations",
     "error.txt",

@@ -6,7 +6,8 @@ from one bincount, and AUROC / AUPRC from the multiplicity of every case in ever
 summed per group of equal scores in one global sort of the scores (ties grouped as in
 torchmetrics), so nothing is sorted per replicate. As in ``metrics.py``, probabilities are
 compared in float32 (what the models output), classes are predicted with threshold 0.5
-(binary, multilabel) or argmax (multiclass), and precision/recall/F1 are macro over classes
+(binary, multilabel) or argmax (multiclass) unless the model's own calls are given (``pred``:
+a run's calls at its validation-chosen threshold), and precision/recall/F1 are macro over classes
 (over the two classes for binary tasks), with torchmetrics' zero-division rule (0) and its rule
 of leaving out of a multiclass macro average a class that is neither present nor predicted.
 
@@ -103,19 +104,33 @@ def _probs(probs: Any, task_type: str, n: int) -> np.ndarray:
     return p.astype(np.float32)
 
 
-class _Case:
-    """Targets and probabilities of one model on the test cases, in the form the metrics use."""
+def _pred(pred: Any, task_type: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Given class calls: (N,) class indices, or (N, K) 0/1 for multilabel."""
+    c = np.asarray(pred)
+    want = shape if task_type == "multilabel" else (shape[0],)
+    if c.shape != want:
+        raise ValueError(f"pred must have shape {want}, got {c.shape}")
+    return c.astype(np.int64)
 
-    def __init__(self, y: Any, probs: Any, task_type: str) -> None:
+
+class _Case:
+    """Targets and probabilities of one model on the test cases, in the form the metrics use.
+
+    ``pred`` (optional) are the model's class calls, e.g. at a threshold chosen on validation;
+    without it classes are called at 0.5 (binary, multilabel) or by argmax (multiclass).
+    """
+
+    def __init__(self, y: Any, probs: Any, task_type: str, pred: Any = None) -> None:
         t = _targets(y, task_type)
         n = t.shape[0]
         p = _probs(probs, task_type, n)
+        given = None if pred is None else _pred(pred, task_type, p.shape)
         self.task_type = task_type
         self.n = n
         if task_type == "binary":
             if t.size and t.max() > 1:
                 raise ValueError("binary y must hold only 0/1")
-            pred = (p[:, 0] > _THRESHOLD).astype(np.int64)  # == argmax([1-p, p])
+            pred = (p[:, 0] > _THRESHOLD).astype(np.int64) if given is None else given
             self.k = 2
             self.codes = t * 2 + pred  # (N,) true * K + predicted
             self.scores = p  # (N, 1)
@@ -125,7 +140,8 @@ class _Case:
             if t.size and t.max() >= k:
                 raise ValueError(f"y holds class {t.max()} but probs have only {k} columns")
             self.k = k
-            self.codes = t * k + np.argmax(p, axis=1)  # first maximum, as torch
+            called = np.argmax(p, axis=1) if given is None else given  # first maximum, as torch
+            self.codes = t * k + called
             self.scores = p
             self.score_truth = np.eye(k)[t]
         else:
@@ -133,7 +149,7 @@ class _Case:
                 raise ValueError(f"y has {t.shape[1]} labels but probs have {p.shape[1]}")
             k = t.shape[1]
             self.k = k
-            pred = (p > _THRESHOLD).astype(np.int64)
+            pred = (p > _THRESHOLD).astype(np.int64) if given is None else given
             # (N, K): label * 4 + true * 2 + predicted
             self.codes = np.arange(k) * 4 + t.astype(np.int64) * 2 + pred
             self.scores = p
@@ -311,15 +327,19 @@ def _replicates(name: str, case: _Case, idx: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def scorer(name: str, y: Any, probs: Any, task_type: str) -> Scorer:
+def scorer(name: str, y: Any, probs: Any, task_type: str, pred: Any = None) -> Scorer:
     """The metric ``name`` of one model's probabilities as a :data:`Scorer`.
+
+    ``pred``: the model's class calls (binary, multiclass: (N,) class indices; multilabel:
+    (N, K) 0/1), e.g. at its validation-chosen threshold; threshold metrics count them instead
+    of calling classes at 0.5. Ranking metrics (AUROC, AUPRC) use the probabilities.
 
     ``score(None)`` is the metric on all cases (a float, equal to ``classification_metrics``:
     see the module docstring); ``score(idx)`` the metric on each resample ``idx[b]`` of the
     cases, (n_boot,), NaN where undefined. The inputs are checked here, once.
     """
     _check_name(name)
-    case = _Case(y, probs, task_type)
+    case = _Case(y, probs, task_type, pred)
 
     def score(idx: np.ndarray | None) -> Any:
         if idx is None:
@@ -329,9 +349,9 @@ def scorer(name: str, y: Any, probs: Any, task_type: str) -> Scorer:
     return score
 
 
-def metric_value(name: str, y: Any, probs: Any, task_type: str) -> float:
+def metric_value(name: str, y: Any, probs: Any, task_type: str, pred: Any = None) -> float:
     """One metric on all cases; equals ``classification_metrics`` (see the module docstring)."""
-    return float(scorer(name, y, probs, task_type)(None))
+    return float(scorer(name, y, probs, task_type, pred)(None))
 
 
 def metric_replicates(name: str, y: Any, probs: Any, task_type: str, idx: Any) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -19,20 +20,33 @@ import torchmetrics.functional.classification as tmf
 
 
 def classification_metrics(
-    probs: torch.Tensor, target: torch.Tensor, task: str, num_classes: int, threshold: float = 0.5
+    probs: torch.Tensor,
+    target: torch.Tensor,
+    task: str,
+    num_classes: int,
+    threshold: float | Sequence[float] = 0.5,
 ) -> dict[str, Any]:
-    """Metrics from predicted probabilities (N, K) (binary: (N, 1)) and targets."""
+    """Metrics from predicted probabilities (N, K) (binary: (N, 1)) and targets.
+
+    A case (label) is called positive when its probability is above ``threshold``: one number,
+    or one per label for a multilabel task (a binary task takes the first); multiclass tasks
+    predict the most probable class.
+    """
     probs = probs.detach().float().cpu()
     target = target.detach().cpu()
+    thr = torch.as_tensor(threshold, dtype=torch.float32).reshape(-1)
     with warnings.catch_warnings():
         warnings.simplefilter(
             "ignore"
         )  # torchmetrics warns on absent classes; we return NaN instead
         if task == "binary":
-            return _binary(probs.reshape(-1), target.reshape(-1).long(), threshold)
+            return _binary(probs.reshape(-1), target.reshape(-1).long(), float(thr[0]))
         if task == "multiclass":
             return _multiclass(probs, target.long(), num_classes)
-        return _multilabel(probs, target.long(), num_classes, threshold)
+        if thr.numel() == 1:
+            return _multilabel(probs, target.long(), num_classes, float(thr[0]))
+        # One threshold per label: the 0/1 calls are made here (torchmetrics takes one number).
+        return _multilabel(probs, target.long(), num_classes, 0.5, (probs > thr).long())
 
 
 def _f(x: torch.Tensor) -> float:
@@ -41,7 +55,7 @@ def _f(x: torch.Tensor) -> float:
 
 
 def _binary(p: torch.Tensor, y: torch.Tensor, thr: float) -> dict[str, Any]:
-    two = torch.stack([1 - p, p], dim=1)
+    two = (p > thr).long()  # the called class; at 0.5 the same as argmax([1 - p, p])
     both = len(torch.unique(y)) == 2
     out = {
         "accuracy": _f(tmf.binary_accuracy(p, y, threshold=thr)),
@@ -76,23 +90,26 @@ def _multiclass(p: torch.Tensor, y: torch.Tensor, k: int) -> dict[str, Any]:
     }
 
 
-def _multilabel(p: torch.Tensor, y: torch.Tensor, k: int, thr: float) -> dict[str, Any]:
+def _multilabel(
+    p: torch.Tensor, y: torch.Tensor, k: int, thr: float, called: torch.Tensor | None = None
+) -> dict[str, Any]:
     kw: dict[str, Any] = {"num_labels": k, "average": "macro", "threshold": thr}
-    rec = tmf.multilabel_recall(p, y, num_labels=k, average="none", threshold=thr)
-    spec = tmf.multilabel_specificity(p, y, num_labels=k, average="none", threshold=thr)
+    c = p if called is None else called  # integer calls are taken as they are
+    rec = tmf.multilabel_recall(c, y, num_labels=k, average="none", threshold=thr)
+    spec = tmf.multilabel_specificity(c, y, num_labels=k, average="none", threshold=thr)
     return {
-        "accuracy": _f(tmf.multilabel_accuracy(p, y, **kw)),
+        "accuracy": _f(tmf.multilabel_accuracy(c, y, **kw)),
         "balanced_accuracy": _f(((rec + spec) / 2).mean()),
-        "precision": _f(tmf.multilabel_precision(p, y, **kw)),
+        "precision": _f(tmf.multilabel_precision(c, y, **kw)),
         "recall": _f(rec.mean()),
-        "f1": _f(tmf.multilabel_f1_score(p, y, **kw)),
+        "f1": _f(tmf.multilabel_f1_score(c, y, **kw)),
         "specificity": _f(spec.mean()),
         "auroc": _defined_mean(tmf.multilabel_auroc(p, y, num_labels=k, average="none"), y),
         "auprc": _defined_mean(
             tmf.multilabel_average_precision(p, y, num_labels=k, average="none"), y
         ),
         "confusion_matrix": tmf.multilabel_confusion_matrix(
-            p, y, num_labels=k, threshold=thr
+            c, y, num_labels=k, threshold=thr
         ).tolist(),
     }
 

@@ -14,6 +14,7 @@ import numpy as np
 from fusiondx.config import Config
 from fusiondx.engine.fairness import frame_fairness
 from fusiondx.study import analysis
+from fusiondx.study.calibration import calibration_results, threshold_note
 from fusiondx.study.plan import anchors
 from fusiondx.study.robustness import robustness
 from fusiondx.study.samples import samples
@@ -75,6 +76,7 @@ def build_results(
             "selection": f"val/{metric}",
             "config_yaml": cfg.to_yaml(),
             "results_path": str(out_dir / "results.json"),
+            "threshold": threshold_note(loaded, info, winner),
         },
         "data": data,
         "entries": entries,
@@ -98,6 +100,7 @@ def build_results(
         "ablation": None,
         "robustness": None,
         "fairness": study_fairness(cfg, loaded, info, (winner, best_single)),
+        "calibration": calibration_results(loaded, info, winner),
         "training_curves": {
             k: analysis.training_curves(loaded[k].jobs[0].run_dir, task, metric)
             for k in (winner, best_single)

@@ -182,7 +182,10 @@ def confusion(d: EntryData, info: TaskInfo) -> dict[str, Any] | None:
     if not task_type(info).class_indices:
         return None
     p = d.probs[0]
-    pred = (p >= 0.5).astype(int) if p.ndim == 1 else p.argmax(1)
+    # The run's calls at its stored threshold; 0.5 / argmax for a table written without one.
+    calls = task_type(info).frame_calls(info, d.frames[0])
+    fallback = (p >= 0.5).astype(int) if p.ndim == 1 else p.argmax(1)
+    pred = fallback if calls is None else calls
     k = len(info.classes)
     matrix = np.zeros((k, k), dtype=int)
     np.add.at(matrix, (d.y, pred), 1)

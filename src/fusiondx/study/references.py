@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from fusiondx.config import Config, load_config
+from fusiondx.config import Config, PosthocConfig, load_config
 from fusiondx.study.plan import BASELINE_FUSION, Entry, Replicate, run_config
 from fusiondx.study.runner import Job
 from fusiondx.tasks import TaskInfo, task_type
@@ -143,7 +143,7 @@ def run(
                 rep,
                 {"output_dir": str(run_dir.parent), "name": rep.name, "tasks": [{"name": task}]},
             )
-            spec = _spec(p, info, metric, split, y, table, cfg.seed)
+            spec = _spec(p, info, metric, split, y, table, cfg.seed, cfg.posthoc.model_dump())
             try:
                 metrics = _cached(run_dir, spec)
                 if metrics is None:
@@ -165,6 +165,7 @@ def run(
                         base,
                         run_dir,
                         spec,
+                        cfg.posthoc,
                     )
             except Exception as exc:  # noqa: BLE001  (one reference failing must not stop the study)
                 failed[str(run_dir)] = f"{type(exc).__name__}: {exc}"
@@ -204,15 +205,16 @@ def _fit(
     base: Any,
     run_dir: Path,
     spec: str,
+    posthoc: PosthocConfig | None = None,
 ) -> dict[str, Any]:
-    from fusiondx.references._base import metrics_of
-
     fitted = p.reference.fit(table, p.group, info, y, split, metric, seed, balanced, groups, base)
     run_dir.mkdir(parents=True, exist_ok=True)
-    frames = [
-        reference_frame(info, table.ids[split == s], s, y[split == s], out)
-        for s, out in (("val", fitted.val), ("test", fitted.test))
-    ]
+    outputs = {"val": fitted.val, "test": fitted.test}
+    post, head = _posthoc(posthoc, info, outputs, y[split == "val"], run_dir)
+    frames, scored = [], {}
+    for s, out in outputs.items():
+        frame, scored[s] = _scored(info, table.ids[split == s], s, y[split == s], out, post, head)
+        frames.append(frame)
     pd.concat(frames).to_csv(run_dir / "predictions.csv", index=False)
     pd.DataFrame({"case_id": table.ids, "split": split}).to_csv(run_dir / "splits.csv", index=False)
     metrics = {
@@ -226,13 +228,60 @@ def _fit(
         "flops_per_case": None,
         "train_seconds": round(fitted.seconds, 2),
         "cases": {s: int((split == s).sum()) for s in ("train", "val", "test")},
-        "val": {info.name: metrics_of(info, y[split == "val"], fitted.val)},
-        "test": {info.name: metrics_of(info, y[split == "test"], fitted.test)},
+        "val": {info.name: scored["val"]},
+        "test": {info.name: scored["test"]},
     }
     from fusiondx.engine.rundir import write_json
 
     write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def _posthoc(
+    cfg: PosthocConfig | None,
+    info: TaskInfo,
+    outputs: dict[str, np.ndarray],
+    y_val: np.ndarray,
+    run_dir: Path,
+) -> tuple[Any, Any]:
+    """A reference's post-hoc layer, as a neural run's: fitted on its validation probabilities
+    (classification only), written to its posthoc.json; (None, None) without one."""
+    from fusiondx.engine import posthoc as ph
+    from fusiondx.engine.rundir import write_json
+
+    if cfg is None or not ph.applies(info):
+        return None, None
+    head = ph.ProbabilityHead(info.type)
+    state = ph.fit_posthoc(
+        cfg, [info], {info.name: head}, {info.name: head.logits(outputs["val"])}, {info.name: y_val}
+    )
+    write_json(run_dir / "posthoc.json", state)
+    return ph.Posthoc(state), head
+
+
+def _scored(
+    info: TaskInfo,
+    ids: np.ndarray,
+    split: str,
+    y: np.ndarray,
+    out: np.ndarray,
+    post: Any,
+    head: Any,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A reference's predictions table and metrics on one split, post-hoc layer applied."""
+    from fusiondx.references._base import metrics_of
+
+    if post is None:
+        return reference_frame(info, ids, split, y, out), metrics_of(info, y, out)
+    raw = {info.name: head.logits(out)}
+    calibrated = post.calibrate(raw)[info.name]
+    probs = head.to_probs(calibrated.float()).double().numpy()
+    probs = probs[:, 0] if info.type == "binary" else probs
+    frame = post.columns(
+        reference_frame(info, ids, split, y, probs), info, head, raw[info.name], raw_probs=out
+    )
+    metrics = post.task_metrics(info, head, raw[info.name], calibrated, y, raw_probs=out)
+    return frame, metrics
 
 
 def _cached(run_dir: Path, spec: str) -> dict[str, Any] | None:
@@ -245,7 +294,14 @@ def _cached(run_dir: Path, spec: str) -> dict[str, Any] | None:
 
 
 def _spec(
-    p: Planned, info: TaskInfo, metric: str, split: np.ndarray, y: np.ndarray, table: Any, seed: int
+    p: Planned,
+    info: TaskInfo,
+    metric: str,
+    split: np.ndarray,
+    y: np.ndarray,
+    table: Any,
+    seed: int,
+    posthoc: dict[str, Any] | None = None,
 ) -> str:
     h = hashlib.sha256()
     h.update(
@@ -259,6 +315,7 @@ def _spec(
                 metric,
                 seed,
                 sorted(table.groups),
+                posthoc,
             ],
             default=str,
         ).encode()

@@ -294,6 +294,10 @@ class TaskType:
         """This task's columns of ``predictions.csv`` (``y`` None where labels are unknown)."""
         raise NotImplementedError
 
+    def frame_calls(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray | None:
+        """The class calls a run made at its stored decision threshold, where it has one."""
+        return None
+
     def output_columns(self, info: TaskInfo, frame: pd.DataFrame) -> list[str]:
         """The columns of a predictions table that hold the model's answers (not the truth)."""
         return [f"{info.name}_pred"]

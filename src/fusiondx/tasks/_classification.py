@@ -200,7 +200,8 @@ class Classification(TaskType):
         return cols
 
     def output_columns(self, info: TaskInfo, frame: pd.DataFrame) -> list[str]:
-        return [c for c in frame.columns if c.startswith(f"{info.name}_prob_")]
+        # The calibrated probabilities only; ``_prob_raw_`` columns hold them before calibration.
+        return [f"{info.name}_prob_{c}" for c in info.classes if f"{info.name}_prob_{c}" in frame]
 
     def frame_truth(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray:
         """The targets of a predictions table: class indices (N,) (multilabel: 0/1 (N, K))."""
@@ -211,11 +212,35 @@ class Classification(TaskType):
         """The probabilities of a predictions table: (N, K) (binary: (N,), the positive class)."""
         return frame[[f"{info.name}_prob_{c}" for c in info.classes]].to_numpy(float)
 
+    def frame_calls(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray | None:
+        """The class calls a run made at its stored threshold (``t_pred`` of a run with a
+        post-hoc layer: class indices (N,), multilabel 0/1 (N, K)); None for a table written
+        without one, whose classes are called at 0.5 / argmax from the probabilities."""
+        t = info.name
+        if not any(c.startswith(f"{t}_prob_raw_") for c in frame.columns):
+            return None
+        pred = frame[f"{t}_pred"].fillna("").astype(str)
+        if info.type == "multilabel":
+            return np.array([[int(c in set(v.split(";"))) for c in info.classes] for v in pred])
+        index = {c: k for k, c in enumerate(info.classes)}
+        return pred.map(index).to_numpy().astype(int)
+
     def case_scores(self, info: TaskInfo, frame: pd.DataFrame) -> dict[str, Scorer]:
         from fusiondx.evaluation.classification import scorer
 
-        y, p = self.frame_truth(info, frame), self.frame_probs(info, frame)
-        return {m: scorer(m, y, p, info.type) for m in self.metrics}
+        y = self.frame_truth(info, frame)
+        calls = self.frame_calls(info, frame)
+        # With a post-hoc layer the threshold metrics count the run's calls, and AUROC / AUPRC
+        # rank its scores before calibration (calibration is fitted to be monotone where it can,
+        # but saturating probabilities would tie cases, and vector scaling may reorder them).
+        p = self.frame_probs(info, frame) if calls is None else self.frame_raw_probs(info, frame)
+        return {m: scorer(m, y, p, info.type, calls) for m in self.metrics}
+
+    def frame_raw_probs(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray:
+        """The probabilities before calibration of a table with a post-hoc layer (``_prob_raw_``)."""
+        if info.type == "binary":  # one column, of the positive class, as frame_probs
+            return frame[f"{info.name}_prob_raw_{info.classes[1]}"].to_numpy(float)
+        return frame[[f"{info.name}_prob_raw_{c}" for c in info.classes]].to_numpy(float)
 
     def strata(self, info: TaskInfo, frame: pd.DataFrame) -> np.ndarray | None:
         return self.frame_truth(info, frame)  # each replicate keeps the test set's class counts

@@ -25,6 +25,7 @@ from fusiondx.study.plots._style import (
     text,
 )
 from fusiondx.study.plots._training import training_chart
+from fusiondx.study.plots._triage import selective_chart
 
 __all__ = [
     "DPI",
@@ -44,6 +45,7 @@ __all__ = [
     "subgroup_chart",
     "removed_chart",
     "roc_pr_chart",
+    "selective_chart",
     "signed",
     "text",
     "training_chart",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fusiondx.study import plots
+from fusiondx.study.report._calibration import calibration_section
 from fusiondx.study.report._context import Context, esc, note
 from fusiondx.study.report._data import config_section, data_section
 from fusiondx.study.report._fairness import fairness_section
@@ -60,6 +61,7 @@ SECTIONS: list[tuple[str, str, SectionFn]] = [
     ("samples", "Samples", samples_section),
     ("ablation", "Ablation: which modality matters", ablation_section),
     ("robustness", "Robustness to missing modalities", robustness_section),
+    ("calibration", "Calibration and triage", calibration_section),
     ("fairness", "Fairness by subgroup", fairness_section),
     ("training", "Training curves", training_section),
     ("data", "Data", data_section),

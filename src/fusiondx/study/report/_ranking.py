@@ -96,4 +96,6 @@ def ranking_section(c: Context) -> str:
             "probes see only what should not matter; ⚠ marks a model that did not learn."
         )
     )
+    if c.study.get("threshold"):
+        parts.append(note(str(c.study["threshold"])))
     return "".join(parts)
