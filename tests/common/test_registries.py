@@ -38,8 +38,7 @@ PACKAGES: dict[str, tuple[Registry[Any], str, tuple[str, ...], str]] = {
     # image/, signal/ and text/ are packages whose __init__ holds the kind's entry points
     "readers": (READERS, "fusiondx.data.readers", ("image", "signal", "text"), "readers.md"),
     "objectives": (OBJECTIVES, "fusiondx.objectives", (), "representation.md"),
-    # the lead merges docs/trust_*.md into docs/trust.md
-    "acquisitions": (ACQUISITIONS, "fusiondx.evaluation.acquisition", (), "trust_suggest.md"),
+    "acquisitions": (ACQUISITIONS, "fusiondx.evaluation.acquisition", (), "trust.md"),
 }
 
 

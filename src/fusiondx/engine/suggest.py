@@ -31,6 +31,8 @@ from fusiondx.data.store import prepare_with_state
 from fusiondx.engine import runfolder
 from fusiondx.engine.datamodule import CaseDataModule
 from fusiondx.engine.inference import loader_outputs
+from fusiondx.engine.posthoc import Posthoc
+from fusiondx.engine.posthoc import apply as apply_posthoc
 from fusiondx.engine.rundir import RunDir
 from fusiondx.engine.suggest_reasons import TaskProbs, diversity_reason, uncertainty_reason
 from fusiondx.errors import ConfigError, DataError, RunError
@@ -152,8 +154,10 @@ def suggest(
         f"{', '.join(t.name for t in used)})"
     )
     loader = CaseDataModule.from_config(cfg, store, train=False).predict_dataloader()
-    outputs = loader_outputs(model, loader)
-    probs = [_task_probs(t, model, outputs[t.name]) for t in used]
+    # Calibrated as `predict` gives them (posthoc.json), so the scores are the run's own.
+    post = Posthoc(run.posthoc())
+    outputs = apply_posthoc(post, model, used, loader_outputs(model, loader))
+    probs = [_task_probs(t, model, outputs[t.name], post.thresholds(t.name)) for t in used]
     score = np.mean([scores(strategy, p.probs, multilabel=p.multilabel) for p in probs], axis=0)
 
     present = store.mask.any(axis=1)
@@ -246,7 +250,9 @@ def _check_columns(cfg: Config, pool: Path) -> None:
             )
 
 
-def _task_probs(t: TaskInfo, model: MultimodalModel, raw: Any) -> TaskProbs:
+def _task_probs(
+    t: TaskInfo, model: MultimodalModel, raw: Any, thresholds: list[float] | None = None
+) -> TaskProbs:
     """One task's probabilities (N, K): single-label ones as a distribution over its classes."""
     tt = task_type(t)
     p = np.asarray(tt.head_output(t, model.task_head(t.name), raw), dtype=np.float64)
@@ -254,7 +260,7 @@ def _task_probs(t: TaskInfo, model: MultimodalModel, raw: Any) -> TaskProbs:
     multilabel = not tt.class_indices
     if not multilabel and p.shape[1] == 1:  # binary: the positive class only
         p = np.concatenate([1.0 - p, p], axis=1)
-    return TaskProbs(t.name, t.classes, p, multilabel)
+    return TaskProbs(t.name, t.classes, p, multilabel, tuple(thresholds) if thresholds else None)
 
 
 @torch.no_grad()

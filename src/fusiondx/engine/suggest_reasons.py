@@ -24,25 +24,35 @@ class TaskProbs:
     classes: tuple[str, ...]
     probs: np.ndarray
     multilabel: bool
+    # The run's validation-chosen decision threshold (binary: of the positive class; multilabel:
+    # one per label); None: 0.5 / the most probable class.
+    thresholds: tuple[float, ...] | None = None
 
     def columns(self, rows: np.ndarray) -> dict[str, Any]:
-        """``<task>_pred`` and ``<task>_prob`` (the predicted class's probability); multilabel:
-        the labels at p >= 0.5 (``;``-joined, ``none``) and ``<task>_prob_<label>`` per label."""
+        """``<task>_pred`` (at the run's threshold, as ``predict`` calls it) and ``<task>_prob``
+        (the predicted class's probability); multilabel: the labels at or above their threshold
+        (``;``-joined, ``none``) and ``<task>_prob_<label>`` per label."""
         p = self.probs[rows]
         t = self.task
+        thr = np.asarray(self.thresholds if self.thresholds else [0.5] * p.shape[1])
         if self.multilabel:
             cols: dict[str, Any] = {
                 f"{t}_pred": [
-                    ";".join(c for c, v in zip(self.classes, r, strict=True) if v >= 0.5) or "none"
+                    ";".join(c for c, on in zip(self.classes, r >= thr, strict=True) if on)
+                    or "none"
                     for r in p
                 ]
             }
             for k, c in enumerate(self.classes):
                 cols[f"{t}_prob_{c}"] = p[:, k].round(4)
             return cols
+        if len(self.classes) == 2 and self.thresholds:
+            k = (p[:, 1] >= thr[0]).astype(int)
+        else:
+            k = p.argmax(1)
         return {
-            f"{t}_pred": [self.classes[int(k)] for k in p.argmax(1)],
-            f"{t}_prob": p.max(1).round(4),
+            f"{t}_pred": [self.classes[int(j)] for j in k],
+            f"{t}_prob": p[np.arange(len(p)), k].round(4),
         }
 
     def reason(self, i: int) -> str:
