@@ -139,16 +139,29 @@ def predict(
             help="Replace --out even if it is not an earlier predictions file (never the manifest).",
         ),
     ] = False,
+    explain: Annotated[
+        Path | None,
+        typer.Option(
+            "--explain",
+            help="Also write one explanation page per case into this folder (<folder>/<case>/"
+            "explanation.html; see `fusiondx explain`).",
+        ),
+    ] = None,
 ) -> None:
     """Predict new cases with a trained run; writes probabilities and predicted classes.
 
-    Example: `fusiondx predict runs/demo --data new_cases.csv --out preds.csv`
+    Example: `fusiondx predict runs/demo --data new_cases.csv --out preds.csv --explain why/`
     """
     from fusiondx.engine.run import predict as predict_run
 
     def run() -> None:
         frame = predict_run(run_dir, data, out, root, overwrite=overwrite)
         console.print(f"Wrote {len(frame)} predictions to [bold]{out}[/]")
+        if explain is not None:
+            from fusiondx.explain import explain_manifest
+
+            pages = explain_manifest(run_dir, data, explain, root=root)
+            console.print(f"Wrote {len(pages)} explanation pages to [bold]{explain}[/]")
 
     guard(run)
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from fusiondx.config import Config
 from fusiondx.study import analysis
+from fusiondx.study.explanations import explanations
 from fusiondx.study.plan import anchors
 from fusiondx.study.robustness import robustness
 from fusiondx.study.samples import samples
@@ -96,6 +97,7 @@ def build_results(
         "samples": samples(w, b, info, cfg),
         "ablation": None,
         "robustness": None,
+        "explain": None,
         "training_curves": {
             k: analysis.training_curves(loaded[k].jobs[0].run_dir, task, metric)
             for k in (winner, best_single)
@@ -133,6 +135,8 @@ def build_results(
                 by_id[eid]["test"][metric]["mean"],
             )
         results["robustness"] = {"metric": metric, "removed": removed, "missing_rate": rates}
+    if cfg.study.explain:
+        results["explain"] = explanations(loaded, [winner, best_single], info, metric, seed=cfg.seed)
     return results
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from fusiondx.study import plots
 from fusiondx.study.report._context import Context, esc, note
 from fusiondx.study.report._data import config_section, data_section
+from fusiondx.study.report._explain import explain_section
 from fusiondx.study.report._figures import (
     ablation_section,
     head_to_head_section,
@@ -59,6 +60,7 @@ SECTIONS: list[tuple[str, str, SectionFn]] = [
     ("samples", "Samples", samples_section),
     ("ablation", "Ablation: which modality matters", ablation_section),
     ("robustness", "Robustness to missing modalities", robustness_section),
+    ("explain", "Which modality drives the prediction", explain_section),
     ("training", "Training curves", training_section),
     ("data", "Data", data_section),
     ("config", "Configuration", config_section),
