@@ -86,10 +86,10 @@ def explain(
     target: str | None = None,
 ) -> Any:
     """Explain one case of a trained run (HTML page, PNGs, JSON); see
-    :func:`fusiondx.explain.explain_case`. Returns the :class:`~fusiondx.explain.CaseExplanation`."""
+    :func:`fusiondx.explanations.explain_case`. Returns the :class:`~fusiondx.explanations.CaseExplanation`."""
     from pathlib import Path
 
-    from fusiondx.explain import explain_case
+    from fusiondx.explanations import explain_case
 
     return explain_case(
         Path(run_dir),

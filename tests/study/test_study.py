@@ -120,6 +120,23 @@ def test_study_trains_every_entry_and_writes_its_files(study: Any) -> None:
     assert len(table) == len(results["entries"])
 
 
+def test_results_say_which_modality_drives_the_prediction(study: Any) -> None:
+    res, cfg = study
+    results = json.loads((res.out_dir / "results.json").read_text())
+    ex = results["explain"]
+    assert set(ex["entries"]) == {results["winner"], results["best_single"]}
+    mods = sorted(m["name"] for m in cfg["modalities"])
+    winner = ex["entries"][results["winner"]]
+    assert sorted(winner["mean_abs"]) == mods and sorted(winner["permutation"]) == mods
+    # The best single model sees one modality: the others are worth nothing to it.
+    single = ex["entries"][results["best_single"]]
+    used = results["best_single"].removeprefix("single_")
+    assert all(v == 0 for m, v in single["mean_abs"].items() if m != used)
+    assert all(single["permutation"][m]["mean"] == 0 for m in mods if m != used)
+    page = (res.out_dir / "report.html").read_text()
+    assert 'id="explain"' in page and "Which modality drives the prediction" in page
+
+
 def test_winner_is_the_best_strategy_on_validation(study: Any) -> None:
     res, _ = study
     results = res.results

@@ -44,7 +44,7 @@ def explain(
     Example: `fusiondx explain runs/demo --case case_00042` then open
     runs/demo/explanations/case_00042/explanation.html
     """
-    from fusiondx.explain import explain_case
+    from fusiondx.explanations import explain_case
 
     def run() -> None:
         e = explain_case(run_dir, case, data=data, root=root, out=out, task=task, target=target)

@@ -158,7 +158,7 @@ def predict(
         frame = predict_run(run_dir, data, out, root, overwrite=overwrite)
         console.print(f"Wrote {len(frame)} predictions to [bold]{out}[/]")
         if explain is not None:
-            from fusiondx.explain import explain_manifest
+            from fusiondx.explanations import explain_manifest
 
             pages = explain_manifest(run_dir, data, explain, root=root)
             console.print(f"Wrote {len(pages)} explanation pages to [bold]{explain}[/]")

@@ -1,6 +1,6 @@
 """The study's "Which modality drives the prediction": for the winner and the best single model,
 on the test split, each modality's mean |Shapley value| and its permutation importance
-(:mod:`fusiondx.explain.importance`), from the first replicate's model."""
+(:mod:`fusiondx.explanations.importance`), from the first replicate's model."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from fusiondx.explain.importance import mean_abs_shapley, permutation_importance
-from fusiondx.explain.shapley import MAX_MODALITIES
+from fusiondx.explanations.importance import mean_abs_shapley, permutation_importance
+from fusiondx.explanations.shapley import MAX_MODALITIES
 from fusiondx.study.analysis import EntryData
 from fusiondx.tasks import TaskInfo, task_type
 

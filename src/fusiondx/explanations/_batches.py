@@ -10,7 +10,7 @@ import torch
 
 from fusiondx.data.dataset import to_device
 from fusiondx.data.store import CaseStore
-from fusiondx.explain._target import Target, probability
+from fusiondx.explanations._target import Target, probability
 from fusiondx.models.multimodal import MultimodalModel
 
 CHUNK = 256

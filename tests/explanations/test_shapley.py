@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from fusiondx.errors import RunError
-from fusiondx.explain._target import Target, class_probs
-from fusiondx.explain.shapley import MAX_MODALITIES, check_size, shapley, subsets
+from fusiondx.explanations._target import Target, class_probs
+from fusiondx.explanations.shapley import MAX_MODALITIES, check_size, shapley, subsets
 
 
 def _permutation_shapley(v: dict[frozenset[int], float], m: int) -> np.ndarray:

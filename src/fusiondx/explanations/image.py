@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fusiondx.explain._target import Target, modality_function
+from fusiondx.explanations._target import Target, modality_function
 from fusiondx.models.multimodal import MultimodalModel
 
 

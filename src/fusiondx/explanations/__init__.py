@@ -1,9 +1,9 @@
 """Explanations of a trained run's predictions: which modality drives a prediction (exact
-Shapley values over the modalities, :mod:`fusiondx.explain.shapley`) and what in each modality
+Shapley values over the modalities, :mod:`fusiondx.explanations.shapley`) and what in each modality
 (Grad-CAM on images, Integrated Gradients on signals, tokens and tabular values, with captum).
 
 ``explain_case(run_dir, case_id)`` writes ``runs/<name>/explanations/<case>/explanation.html``;
-:mod:`fusiondx.explain.importance` gives a whole test set's mean |Shapley| and permutation
+:mod:`fusiondx.explanations.importance` gives a whole test set's mean |Shapley| and permutation
 importance per modality (the study report's "Which modality drives the prediction").
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fusiondx.explain.case import (
+from fusiondx.explanations.case import (
     CaseExplanation,
     case_folder,
     explain_rows,

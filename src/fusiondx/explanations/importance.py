@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from fusiondx.data.store import CaseStore
-from fusiondx.explain._batches import predict_raw, store_batch, take
-from fusiondx.explain._target import class_probs
-from fusiondx.explain.shapley import shapley
+from fusiondx.explanations._batches import predict_raw, store_batch, take
+from fusiondx.explanations._target import class_probs
+from fusiondx.explanations.shapley import shapley
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.tasks import TaskInfo
 

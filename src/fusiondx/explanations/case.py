@@ -19,15 +19,15 @@ from fusiondx.data.manifest import check_manifest, modality_present, read_manife
 from fusiondx.data.preprocessors import make_preprocessor
 from fusiondx.data.store import Prepared, build_store
 from fusiondx.errors import DataError
-from fusiondx.explain import image, signal, tabular, text
-from fusiondx.explain._target import (
+from fusiondx.explanations import image, signal, tabular, text
+from fusiondx.explanations._target import (
     Target,
     class_probs,
     classification_task,
     repeat,
     resolve_class,
 )
-from fusiondx.explain.shapley import check_size, shapley
+from fusiondx.explanations.shapley import check_size, shapley
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.tasks import TaskInfo
 
@@ -157,7 +157,7 @@ def explain_rows(
     target: str | None = None,
 ) -> list[CaseExplanation]:
     """Explain the cases at ``positions`` of ``prepared`` (rows of ``df``), one page each."""
-    from fusiondx.explain.page import write_page
+    from fusiondx.explanations.page import write_page
 
     check_size(len(model.modalities))
     info = classification_task(prepared.tasks, task)

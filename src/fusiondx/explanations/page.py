@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fusiondx.explain.case import CaseExplanation
+    from fusiondx.explanations.case import CaseExplanation
 
 CSS = """
 body{margin:0;background:#f3f4f6;color:#1f2933;font:15px/1.55 -apple-system,"Segoe UI",Roboto,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusiondx.explain._target import Target, modality_function
+from fusiondx.explanations._target import Target, modality_function
 from fusiondx.models.multimodal import MultimodalModel
 
 
