@@ -47,7 +47,9 @@ def signal_figure(
         pts = np.stack([t, signal[i]], axis=1)
         segs = np.stack([pts[:-1], pts[1:]], axis=1)
         seg_attr = (attr[i, :-1] + attr[i, 1:]) / 2
-        line = LineCollection(segs, cmap="RdBu_r", norm=plt.Normalize(-top, top), linewidths=1.6)
+        line = LineCollection(
+            list(segs), cmap="RdBu_r", norm=plt.Normalize(-top, top), linewidths=1.6
+        )
         line.set_array(seg_attr)
         ax.add_collection(line)
         ax.set_xlim(t[0], t[-1])

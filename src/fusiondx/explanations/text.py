@@ -74,7 +74,7 @@ def token_scores(
         enc = tokenizer.encode(text)
         if list(enc.ids) == [int(i) for i in ids]:
             out.text = text
-            out.spans = [tuple(enc.offsets[i]) for i in real]  # type: ignore[misc]
+            out.spans = [(int(enc.offsets[i][0]), int(enc.offsets[i][1])) for i in real]
     return out
 
 
