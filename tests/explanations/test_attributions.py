@@ -81,3 +81,39 @@ def test_tabular_attributions_name_every_column(case: Any, one_thread: Any) -> N
     assert num.shape == (1, len(pre.numeric)) and cat.shape == (1, len(pre.categorical))
     assert np.isfinite(num).all() and np.isfinite(cat).all()
     assert np.abs(np.concatenate([num[0], cat[0]])).max() > 0
+
+
+@pytest.mark.parametrize(
+    ("encoder", "options"),
+    [("image_vit", {"patch_size": 8, "num_layers": 1}), ("image_resnet", {}), ("lowlevel", {})],
+)
+def test_every_kind_of_image_encoder_gets_an_image_sized_map(
+    loaded: tuple[Any, Any, Any], encoder: str, options: dict[str, Any], one_thread: Any
+) -> None:
+    """Untrained models are enough: the attribution's shape and finiteness, not its meaning."""
+    from fusiondx.models.build import build_model
+
+    cfg, _, prepared = loaded
+    mods = [
+        m.model_copy(
+            update={"encoder": m.encoder.model_copy(update={"name": encoder, "options": options})}
+        )
+        if m.name == "cxr"
+        else m
+        for m in cfg.modalities
+    ]
+    fusion = cfg.fusion.model_copy(
+        update={"name": "early_concat" if encoder == "lowlevel" else "concat"}
+    )
+    model = build_model(
+        cfg.model_copy(update={"modalities": mods, "fusion": fusion}),
+        prepared.specs,
+        prepared.tasks,
+    ).eval()
+    store = prepared.store
+    batch = store.batch(np.flatnonzero(store.mask.all(1))[:2])
+    heat, method = image.image_attribution(
+        model, Target(prepared.tasks[0], 1), batch["inputs"], batch["mask"], "cxr"
+    )
+    assert heat.shape == (2, *batch["inputs"]["cxr"].shape[2:]) and np.isfinite(heat).all()
+    assert method in ("Grad-CAM", "Integrated Gradients")

@@ -128,11 +128,11 @@ def test_results_say_which_modality_drives_the_prediction(study: Any) -> None:
     mods = sorted(m["name"] for m in cfg["modalities"])
     winner = ex["entries"][results["winner"]]
     assert sorted(winner["mean_abs"]) == mods and sorted(winner["permutation"]) == mods
-    # The best single model sees one modality: the others are worth nothing to it.
+    # The best single model has one modality: all of its prediction's change from the base.
     single = ex["entries"][results["best_single"]]
     used = results["best_single"].removeprefix("single_")
-    assert all(v == 0 for m, v in single["mean_abs"].items() if m != used)
-    assert all(single["permutation"][m]["mean"] == 0 for m in mods if m != used)
+    assert list(single["mean_abs"]) == [used] and list(single["permutation"]) == [used]
+    assert single["mean"][used] == pytest.approx(single["prediction"] - single["base"], abs=1e-6)
     page = (res.out_dir / "report.html").read_text()
     assert 'id="explain"' in page and "Which modality drives the prediction" in page
 
