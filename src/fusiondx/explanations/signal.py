@@ -44,6 +44,9 @@ def signal_figure(
     fig, axes = plt.subplots(n, 1, figsize=(8, 1.3 * n + 0.6), sharex=True, squeeze=False)
     line = None
     for i, ax in enumerate(axes[:, 0]):
+        ax.plot(
+            t, signal[i], color="#9aa5b1", lw=0.8
+        )  # the trace stays visible where attribution is ~0
         pts = np.stack([t, signal[i]], axis=1)
         segs = np.stack([pts[:-1], pts[1:]], axis=1)
         seg_attr = (attr[i, :-1] + attr[i, 1:]) / 2
