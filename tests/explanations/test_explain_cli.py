@@ -112,3 +112,9 @@ def test_predict_explain_writes_one_page_per_case(quick_run: Path, tmp_path: Pat
 def test_explain_help_has_an_example() -> None:
     result = runner.invoke(app, ["explain", "--help"])
     assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["explain", str(tmp_path), "--case", "case_00001"])
+    assert result.exit_code == 2
+    assert "has no config.yaml" in result.output.replace("\n", "")
