@@ -8,6 +8,7 @@ The Python API mirrors the command line::
     fusiondx.evaluate(result.run_dir)                # test split metrics
     fusiondx.predict(result.run_dir, data=Path("new.csv"), out=Path("preds.csv"))
     fusiondx.suggest(result.run_dir, pool="unlabelled.csv", n=50)  # what to label next
+    fusiondx.explain(result.run_dir, "case_00042")   # -> runs/<name>/explanations/case_00042/
 """
 
 from __future__ import annotations
@@ -105,6 +106,33 @@ def suggest(
     )
 
 
+def explain(
+    run_dir: Any,
+    case_id: str,
+    *,
+    data: Any = None,
+    root: Any = None,
+    out: Any = None,
+    task: str | None = None,
+    target: str | None = None,
+) -> Any:
+    """Explain one case of a trained run (HTML page, PNGs, JSON); see
+    :func:`fusiondx.explanations.explain_case`. Returns the :class:`~fusiondx.explanations.CaseExplanation`."""
+    from pathlib import Path
+
+    from fusiondx.explanations import explain_case
+
+    return explain_case(
+        Path(run_dir),
+        str(case_id),
+        data=Path(data) if data else None,
+        root=Path(root) if root else None,
+        out=Path(out) if out else None,
+        task=task,
+        target=target,
+    )
+
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -115,6 +143,7 @@ __all__ = [
     "create_fusion",
     "create_head",
     "evaluate",
+    "explain",
     "fit",
     "list_encoders",
     "list_fusions",

@@ -445,6 +445,7 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
         "samples",
         "ablation",
         "robustness",
+        "explain",
         "calibration",
         "fairness",
         "training",

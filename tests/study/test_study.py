@@ -130,6 +130,23 @@ def test_study_trains_every_entry_and_writes_its_files(study: Any) -> None:
     assert '<section id="calibration">' in page and "could not be drawn" not in page
 
 
+def test_results_say_which_modality_drives_the_prediction(study: Any) -> None:
+    res, cfg = study
+    results = json.loads((res.out_dir / "results.json").read_text())
+    ex = results["explain"]
+    assert set(ex["entries"]) == {results["winner"], results["best_single"]}
+    mods = sorted(m["name"] for m in cfg["modalities"])
+    winner = ex["entries"][results["winner"]]
+    assert sorted(winner["mean_abs"]) == mods and sorted(winner["permutation"]) == mods
+    # The best single model has one modality: all of its prediction's change from the base.
+    single = ex["entries"][results["best_single"]]
+    used = results["best_single"].removeprefix("single_")
+    assert list(single["mean_abs"]) == [used] and list(single["permutation"]) == [used]
+    assert single["mean"][used] == pytest.approx(single["prediction"] - single["base"], abs=1e-6)
+    page = (res.out_dir / "report.html").read_text()
+    assert 'id="explain"' in page and "Which modality drives the prediction" in page
+
+
 def test_winner_is_the_best_strategy_on_validation(study: Any) -> None:
     res, _ = study
     results = res.results

@@ -144,13 +144,21 @@ def predict(
             help="Replace --out even if it is not an earlier predictions file (never the manifest).",
         ),
     ] = False,
+    explain: Annotated[
+        Path | None,
+        typer.Option(
+            "--explain",
+            help="Also write one explanation page per case into this folder (<folder>/<case>/"
+            "explanation.html; see `fusiondx explain`).",
+        ),
+    ] = None,
 ) -> None:
     """Predict new cases with a trained run; writes probabilities and predicted classes.
 
     Classifiers trained with the post-hoc layer write calibrated probabilities, the class at the
     validation-chosen threshold, the conformal prediction set and a refer flag per case.
 
-    Example: `fusiondx predict runs/demo --data new_cases.csv --out preds.csv`
+    Example: `fusiondx predict runs/demo --data new_cases.csv --out preds.csv --explain why/`
     """
     from fusiondx.engine.run import predict as predict_run
 
@@ -164,6 +172,11 @@ def predict(
                 f"set, column {task}_set, is not the predicted class alone)",
                 highlight=False,
             )
+        if explain is not None:
+            from fusiondx.explanations import explain_manifest
+
+            pages = explain_manifest(run_dir, data, explain, root=root)
+            console.print(f"Wrote {len(pages)} explanation pages to [bold]{explain}[/]")
 
     guard(run)
 

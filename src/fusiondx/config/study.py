@@ -24,6 +24,9 @@ class StudyConfig(_Strict):
     robustness: bool = True
     """Score the winner and the best single modality with modalities removed at test time."""
     missing_rates: list[float] = [0.0, 0.25, 0.5, 0.75, 1.0]
+    explain: bool = True
+    """Per modality of the winner and the best single model, on test: the mean |Shapley value|
+    and the permutation importance (report section "Which modality drives the prediction")."""
     metric: str | None = None
     """Metric that chooses the winner (on validation data) and ranks the table; default the
     task's primary metric (auroc, iou, dice_lesion, bleu4, c_index, r2)."""

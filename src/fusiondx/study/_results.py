@@ -15,6 +15,7 @@ from fusiondx.config import Config
 from fusiondx.engine.fairness import frame_fairness
 from fusiondx.study import analysis
 from fusiondx.study.calibration import calibration_results, threshold_note
+from fusiondx.study.explanations import explanations
 from fusiondx.study.plan import anchors
 from fusiondx.study.robustness import robustness
 from fusiondx.study.samples import samples
@@ -101,6 +102,7 @@ def build_results(
         "robustness": None,
         "fairness": study_fairness(cfg, loaded, info, (winner, best_single)),
         "calibration": calibration_results(loaded, info, winner),
+        "explain": None,
         "training_curves": {
             k: analysis.training_curves(loaded[k].jobs[0].run_dir, task, metric)
             for k in (winner, best_single)
@@ -138,6 +140,10 @@ def build_results(
                 by_id[eid]["test"][metric]["mean"],
             )
         results["robustness"] = {"metric": metric, "removed": removed, "missing_rate": rates}
+    if cfg.study.explain:
+        results["explain"] = explanations(
+            loaded, [winner, best_single], info, metric, seed=cfg.seed
+        )
     return results
 
 
