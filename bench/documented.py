@@ -99,6 +99,7 @@ def summarise(
                 "folds",
                 "n_test",
                 "n_boot",
+                "threshold",
             )
         },
         "entries": entries,
@@ -184,7 +185,21 @@ def table(s: dict[str, Any], *, kinds: tuple[str, ...] | None = None) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"⚠ {e['label']}: {'; '.join(e['flags'])}." for e in rows if e["flags"]]
-    return "\n".join(lines + ([""] + notes if notes else []))
+    out = lines + ([""] + notes if notes else [])
+    return "\n".join(out + (["", _threshold_note(s)] if extra else []))
+
+
+def _threshold_note(s: dict[str, Any]) -> str:
+    """Which decision threshold the F1 column uses: summaries written before `fit` chose one on
+    validation (they have no threshold) were scored at 0.5, and say so rather than pass for
+    today's numbers."""
+    said = s["study"].get("threshold")
+    if said:
+        return str(said)
+    return (
+        "F1 at the fixed threshold 0.5: measured before `fit` chose each run's threshold on "
+        "validation (docs/trust.md); `make results` re-measures it. AUROC does not depend on it."
+    )
 
 
 def verdict(s: dict[str, Any]) -> str:
