@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from fusiondx.config import Config
+from fusiondx.config.modalities import TabularModality
 from fusiondx.data.dataset import to_device
 from fusiondx.data.manifest import read_manifest
 from fusiondx.data.store import prepare_with_state
@@ -160,7 +161,7 @@ def suggest(
     probs = [_task_probs(t, model, outputs[t.name], post.thresholds(t.name)) for t in used]
     score = np.mean([scores(strategy, p.probs, multilabel=p.multilabel) for p in probs], axis=0)
 
-    present = store.mask.any(axis=1)
+    present: np.ndarray = np.asarray(store.mask.any(axis=1))
     split = _run_splits(run, store.ids)
     eligible = np.flatnonzero(present & (split != "train"))
     notes += _left_out(store.ids, present, split)
@@ -237,7 +238,7 @@ def _check_columns(cfg: Config, pool: Path) -> None:
     """Every modality column the run trained with must be in the pool (empty cells are fine)."""
     have = set(read_manifest(pool, sep=cfg.data.sep, id_column=cfg.data.id_column).columns)
     for m in cfg.modalities:
-        cols = list(getattr(m, "columns", None) or [m.column])  # tabular: several columns
+        cols = list(m.columns) if isinstance(m, TabularModality) else [m.column]
         missing = [c for c in cols if c not in have]
         if missing:
             raise DataError(
@@ -313,7 +314,7 @@ def _table(
     split: np.ndarray,
 ) -> pd.DataFrame:
     """Ranked rows in pick order, then the pool cases that could not be ranked."""
-    present = mask.any(axis=1)
+    present: np.ndarray = np.asarray(mask.any(axis=1))
     unranked = np.flatnonzero(~present | (split == "train"))
     rows = np.concatenate([picked, unranked]).astype(int)
     ranked = len(picked)
@@ -341,4 +342,4 @@ def _table(
 def _ours(path: Path) -> bool:
     """Whether ``path`` is a suggestions table FusionDx could have written."""
     cols = runfolder.csv_columns(path) if path.is_file() else None
-    return bool(cols) and tuple(cols[: len(COLUMNS)]) == COLUMNS
+    return cols is not None and tuple(cols[: len(COLUMNS)]) == COLUMNS
