@@ -285,10 +285,37 @@ def sample_results(seed: int = 0, fusion_wins: bool = True) -> dict[str, Any]:
 
 
 def full_results() -> dict[str, Any]:
-    """The sample results with the fairness tables too (what the full-report tests read)."""
+    """The sample results with the fairness tables and modality explanations too (what the
+    full-report tests read)."""
     r = sample_results()
     r["fairness"] = sample_fairness(np.random.default_rng(5), (r["winner"], r["best_single"]))
+    r["explain"] = sample_explain((r["winner"], r["best_single"]))
     return r
+
+
+def sample_explain(ids: tuple[str, ...]) -> dict[str, Any]:
+    """Modality importance as the study writes it: the Shapley values are computed exactly from
+    a made-up additive game over the modalities (each modality's own contribution)."""
+    import torch
+
+    from fusiondx.explanations.shapley import shapley_from_values, subsets
+
+    mods = ["cxr", "ecg", "labs", "report"]
+    weight = torch.tensor([0.25, 0.1, 0.05, 0.15], dtype=torch.float64)
+    values = 0.3 + (subsets(len(mods)).double() * weight).sum(1, keepdim=True).T  # (1, 2^M)
+    phi = dict(zip(mods, shapley_from_values(values)[0].tolist(), strict=True))
+    entries = {
+        eid: {
+            "mean_abs": {m: abs(v) * (1 - 0.2 * k) for m, v in phi.items()},
+            "mean": {m: v * (1 - 0.2 * k) for m, v in phi.items()},
+            "present": {m: 0.9 for m in mods},
+            "permutation": {
+                m: {"mean": v / 2, "low": v / 4, "high": 3 * v / 4} for m, v in phi.items()
+            },
+        }
+        for k, eid in enumerate(ids)
+    }
+    return {"entries": entries, "metric": "auroc", "repeats": 10, "explained": "P(disease)"}
 
 
 def sample_fairness(rng: np.random.Generator, ids: tuple[str, ...]) -> dict[str, Any]:
@@ -430,9 +457,9 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
     assert "<script" not in page.lower()
     assert "could not be drawn" not in page
-    # ranked, ROC/PR, confusion, calibration, ablation, removed, missing-rate, reliability
-    # before/after, selective prediction, fairness, training
-    assert _imgs(page) == 11
+    # ranked, ROC/PR, confusion, calibration, ablation, removed, missing-rate, modality drivers,
+    # reliability before/after, selective prediction, fairness, training
+    assert _imgs(page) == 12
     for uri in re.findall(r'src="(data:image/png;base64,[^"]+)"', page):
         assert len(uri) > 5000  # a real picture, not an empty canvas
     for e in res["entries"]:
@@ -484,6 +511,31 @@ def test_calibration_section_shows_before_and_after(full: tuple[dict[str, Any], 
     assert f"{win['after']['ece']:.3f}" in sec and f"{win['before']['ece']:.3f}" in sec
     assert win["after"]["ece"] < win["before"]["ece"]  # the scaling helped these logits
     assert "healthy: coverage / size" in sec and _imgs(sec) == 2
+
+
+def test_trust_sections_render_in_chromium(full_path: Path) -> None:
+    """The explanation, calibration and fairness sections are in the page a browser builds
+    (the DOM after rendering, not only the HTML text), each with its picture."""
+    if shutil.which("chromium") is None:
+        if os.environ.get("FUSIONDX_REQUIRE_CHROMIUM"):
+            pytest.fail("chromium is not installed but FUSIONDX_REQUIRE_CHROMIUM is set")
+        pytest.skip("chromium not installed")
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"]
+        + [full_path.resolve().as_uri()],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for sid, title in (
+        ("explain", "Which modality drives the prediction"),
+        ("calibration", "Calibration and triage"),
+        ("fairness", "Fairness by subgroup"),
+    ):
+        sec = dom.split(f'<section id="{sid}">')[1].split("</section>")[0]
+        assert title in sec and IMG in sec, sid
+    assert "ECE before" in dom and "mean |Shapley|" in dom and "equalised-odds" in dom
 
 
 def test_summary_names_the_winner_with_numbers(full: tuple[dict[str, Any], str]) -> None:
