@@ -15,6 +15,7 @@ BENCHMARKS = {
     "steps": "3. where a training step's time goes (data, forward, backward, optimiser)",
     "inference": "4. latency and throughput, eager PyTorch vs ONNX Runtime",
     "scale": "5. epoch time and peak memory from 1k to 100k cases and 1 to 6 modalities",
+    "posthoc": "6. calibration (ECE before/after temperature scaling) and conformal coverage",
 }
 
 

@@ -11,7 +11,7 @@
    its binomial standard error is sqrt(0.09 / n), e.g. 2.4 points at 150 cases, so a small
    test split can miss the band by chance; the table gives n.)
 
-Example: python -m bench.posthoc --cases 1000 --epochs 60   (about 30 minutes on 2 cores)
+Example: python -m bench posthoc --cases 1000 --epochs 40   (about 30 minutes on 2 cores)
 """
 
 from __future__ import annotations
