@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from fusiondx.study.analysis import EntryData
+from fusiondx.study.explanations import load_test
 from fusiondx.tasks import TaskInfo, task_type
 
 
@@ -34,7 +35,7 @@ def robustness(
     scenarios: dict[tuple[str, float], list[tuple[Any, np.ndarray]]] = {}
     head = None
     for job in d.jobs:
-        model, store, idx = _load(job.run_dir)
+        model, store, idx = load_test(job.run_dir)
         head = head or model
         y = store.targets[info.name][idx]
         base = torch.from_numpy(store.mask[idx].copy())
@@ -74,20 +75,6 @@ def _chosen(n: int, rate: float, key: str) -> np.ndarray:
     seed = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
     k = int(round(rate * n))
     return np.sort(np.random.default_rng(seed).permutation(n)[:k])
-
-
-def _load(run_dir: Any) -> tuple[Any, Any, np.ndarray]:
-    from fusiondx.data.store import prepare_with_state
-    from fusiondx.engine.rundir import RunDir
-
-    run = RunDir(run_dir)
-    cfg, model, state = run.load()
-    prepared = prepare_with_state(
-        cfg, state, cfg.data.manifest, cfg.data.data_root, need_labels=True
-    )
-    store = prepared.store
-    store.split = run.splits(store.ids)
-    return model, store, store.indices("test")
 
 
 def _outputs(model: Any, store: Any, idx: np.ndarray, mask: torch.Tensor, info: TaskInfo) -> Any:
