@@ -87,7 +87,7 @@ def test_stacking_fit_run_saves_the_fitted_meta_learner(quick_config: dict[str, 
     idx = store.indices("test")
     probs = torch.sigmoid(predict_outputs(model, store, idx, 64)["diagnosis"])[:, 0].numpy()
     saved = pd.read_csv(res.run_dir / "predictions.csv").query("split == 'test'")
-    assert np.allclose(saved["diagnosis_prob_disease"].to_numpy(), probs, atol=1e-5)
+    assert np.allclose(saved["diagnosis_prob_raw_disease"].to_numpy(), probs, atol=1e-5)
     assert np.isfinite(res.metrics["val"]["diagnosis"]["auroc"])
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from fusiondx.explanations._calibrated import calibrated
 from fusiondx.explanations.case import (
     CaseExplanation,
     case_folder,
@@ -48,6 +49,7 @@ def explain_case(
 
     run = RunDir(Path(run_dir))
     cfg, model, state = run.load()
+    model = calibrated(model, run.posthoc())
     manifest = Path(data) if data is not None else cfg.data.manifest
     data_root = root or (manifest.parent if data is not None else cfg.data.data_root)
     df = read_cases(cfg, manifest)
@@ -75,6 +77,7 @@ def explain_manifest(
 
     run = RunDir(Path(run_dir))
     cfg, model, state = run.load()
+    model = calibrated(model, run.posthoc())
     df = read_cases(cfg, Path(data))
     if cases is not None:
         keep = [find_case(df, cfg, str(c), Path(data)) for c in cases]
