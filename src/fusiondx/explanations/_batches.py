@@ -10,7 +10,6 @@ import torch
 
 from fusiondx.data.dataset import to_device
 from fusiondx.data.store import CaseStore
-from fusiondx.explanations._target import Target, probability
 from fusiondx.models.multimodal import MultimodalModel
 
 CHUNK = 256
@@ -41,19 +40,4 @@ def predict_raw(
         rows = slice(start, start + CHUNK)
         x = to_device(take(inputs, rows), device)
         out.append(model.predict(x, mask[rows].to(device))[task].cpu())
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def predict_probability(
-    model: MultimodalModel, target: Target, inputs: Mapping[str, Any], mask: torch.Tensor
-) -> torch.Tensor:
-    """(N,) the explained class's probability for every case, in chunks."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(mask), CHUNK):
-        rows = slice(start, start + CHUNK)
-        x = to_device(take(inputs, rows), device)
-        out.append(probability(model, target, x, mask[rows].to(device)).cpu())
     return torch.cat(out)
