@@ -109,6 +109,18 @@ def _fit_evaluate(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ptbxl(work: Path) -> dict[str, Any]:
+    raw = ptbxl_binary(work)
+    raw["fairness"] = {
+        "columns": ["sex", "age_band"],
+        "min_size": 30,
+        "bands": {"age_band": {"column": "age", "edges": [40, 65]}},
+    }
+    return _fit_evaluate(raw)
+
+
+def ptbxl_binary(work: Path) -> dict[str, Any]:
+    """The PTB-XL 500 config (ECG + metadata) for normal vs abnormal ECG (the NORM statement),
+    a single-label task; the manifest is prepared under ``work / "ptbxl"`` once."""
     from fusiondx.datasets.prepare import prepare_dataset
 
     out = work / "ptbxl"
@@ -125,12 +137,7 @@ def _ptbxl(work: Path) -> dict[str, Any]:
         {"name": "ecg_status", "label": "ecg_status", "classes": ["normal", "abnormal"]}
     ]
     raw["train"] |= TRAIN
-    raw["fairness"] = {
-        "columns": ["sex", "age_band"],
-        "min_size": 30,
-        "bands": {"age_band": {"column": "age", "edges": [40, 65]}},
-    }
-    return _fit_evaluate(raw)
+    return raw
 
 
 def _nih(work: Path) -> dict[str, Any]:

@@ -42,6 +42,37 @@ def test_every_modality_has_mean_abs_shapley_and_permutation_importance(
     json.dumps(explained)  # results.json can hold it
 
 
+def test_the_shares_of_the_metric_add_up_to_the_model_s_auroc_above_chance(
+    explained: dict[str, Any], quick_run: Path
+) -> None:
+    share = explained["entries"]["fusion_concat"]["metric_share"]
+    assert list(share["share"]) == ["cxr", "ecg", "labs", "report"]
+    # No modality: one constant prediction, AUROC 0.5; every modality: the run's test AUROC.
+    assert share["empty"] == pytest.approx(0.5)
+    test_auroc = json.loads((quick_run / "metrics.json").read_text())["test"]["diagnosis"]["auroc"]
+    assert share["full"] == pytest.approx(test_auroc, abs=1e-4)
+    assert sum(share["share"].values()) == pytest.approx(share["full"] - share["empty"], abs=1e-9)
+
+
+def test_a_modality_the_model_never_sees_earns_no_share(quick_run: Path) -> None:
+    from fusiondx.explanations.importance import metric_shapley
+    from fusiondx.study.explanations import load_test
+    from fusiondx.tasks import task_type
+
+    model, store, idx = load_test(quick_run)
+    info = task_info(quick_run, "diagnosis")
+    head, y = model.task_head("diagnosis"), store.targets["diagnosis"][idx]
+    j = store.modalities.index("ecg")
+    store.mask[:, j] = False  # no case has an ECG: allowing it changes nothing
+
+    def auroc(raw: Any) -> float:
+        return float(task_type(info).score(info, head, raw, y, "auroc"))
+
+    share = metric_shapley(model, info, store, idx, auroc)["share"]
+    assert share["ecg"] == pytest.approx(0.0, abs=1e-12)
+    assert max(abs(v) for v in share.values()) > 0
+
+
 def test_same_seed_same_numbers(quick_run: Path, explained: dict[str, Any]) -> None:
     entry = SimpleNamespace(jobs=[SimpleNamespace(run_dir=quick_run)])
     info = task_info(quick_run, "diagnosis")
@@ -65,6 +96,7 @@ def test_the_report_section_shows_the_chart_and_table(
     assert "Which modality drives the prediction" in section
     assert section.count("data:image/png;base64,") == 1
     assert "mean |Shapley|" in section and "report" in section
+    assert "share of AUROC" in section
     assert "could not be drawn" not in page
     empty = write_report({**results, "explain": None}, tmp_path / "e.html").read_text()
     assert "No modality explanations in this study" in empty

@@ -1,6 +1,12 @@
-"""A whole set of cases: each modality's mean |Shapley value| and its permutation importance
+"""A whole set of cases: each modality's mean |Shapley value|; its Shapley share of a metric
+(the set function is the metric of the whole set with only some modalities allowed, as SAGE
+(Covert et al., 2020) does for features with the loss); and its permutation importance
 (Breiman, 2001): the drop of a metric when that modality is shuffled across the cases (its
-input and presence move together, so the cases keep a realistic modality, just not their own)."""
+input and presence move together, so the cases keep a realistic modality, just not their own).
+
+The mean |Shapley| says how much a modality moves the probabilities, right or wrong; the share
+of the metric says how much of the model's performance it earns, so a modality the model
+overfitted (noise that moves predictions both ways) scores near zero there."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import torch
 from fusiondx.data.store import CaseStore
 from fusiondx.explanations._batches import predict_raw, store_batch, take
 from fusiondx.explanations._target import class_probs
-from fusiondx.explanations.shapley import shapley
+from fusiondx.explanations.shapley import check_size, shapley, shapley_from_values, subsets
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.tasks import TaskInfo
 
@@ -51,6 +57,44 @@ def mean_abs_shapley(
         "base": float(base.mean()),
         "prediction": float(pred.mean()),
         "cases": len(idx),
+    }
+
+
+def metric_shapley(
+    model: MultimodalModel,
+    info: TaskInfo,
+    store: CaseStore,
+    idx: np.ndarray,
+    score: Callable[[torch.Tensor], float],
+) -> dict[str, Any]:
+    """Each modality's exact Shapley share of ``score`` over the cases ``idx``.
+
+    The value of a coalition is the metric of every case predicted with only the coalition's
+    modalities allowed (a case keeps missing what it lacks). The shares sum to the metric with
+    every modality (``full``) minus the metric with none (``empty``: one constant prediction for
+    every case, e.g. AUROC 0.5).
+
+    Args:
+        score: raw outputs of the cases (in order) -> the metric (higher is better).
+    """
+    inputs, mask = store_batch(store, idx)
+    m = mask.shape[1]
+    check_size(m)
+    values = []
+    for s in subsets(m):
+        allowed = mask & s
+        raw = predict_raw(model, inputs, allowed, info.name)
+        if not allowed.any():
+            # No input at all: the prediction is one constant, up to float noise that a rank
+            # metric would read as an order of the cases.
+            raw = raw.mean(0, keepdim=True).expand_as(raw)
+        values.append(score(raw))
+    v = np.asarray(values, dtype=float)
+    phi = shapley_from_values(torch.from_numpy(v)[None, :])[0]
+    return {
+        "share": {mod: float(phi[j]) for j, mod in enumerate(model.modalities)},
+        "empty": float(v[0]),
+        "full": float(v[-1]),
     }
 
 

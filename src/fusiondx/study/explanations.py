@@ -1,5 +1,6 @@
 """The study's "Which modality drives the prediction": for the winner and the best single model,
-on the test split, each modality's mean |Shapley value| and its permutation importance
+on the test split, each modality's mean |Shapley value|, its Shapley share of the metric and its
+permutation importance
 (:mod:`fusiondx.explanations.importance`), from the first replicate's model."""
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from fusiondx.explanations.importance import mean_abs_shapley, permutation_importance
+from fusiondx.explanations.importance import (
+    mean_abs_shapley,
+    metric_shapley,
+    permutation_importance,
+)
 from fusiondx.explanations.shapley import MAX_MODALITIES
 from fusiondx.study.analysis import EntryData
 from fusiondx.tasks import TaskInfo, task_type
@@ -47,6 +52,7 @@ def explanations(
             return tt.score(info, head, raw, y, metric)
 
         entry = mean_abs_shapley(model, info, store, idx)
+        entry["metric_share"] = metric_shapley(model, info, store, idx, score)
         entry["permutation"] = permutation_importance(
             model, info, store, idx, score, repeats=repeats, seed=seed
         )
