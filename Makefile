@@ -20,10 +20,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/fusiondx demo --out demo_out
 
-# The suite CI runs (the whole suite took 15 min on CI's 2 cores); tests marked `slow` (every strategy trained on
-# 800 cases, killed studies, the search) run with `make test-all`.
+# The suite CI runs, a worker per core (pytest-xdist; a file's tests stay on one worker, so its
+# module fixtures are built once); tests marked `slow` (every strategy trained on 800 cases,
+# killed studies, the search) run with `make test-all`.
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" --durations=25
+	$(PY) -m pytest -q -m "not slow" -n auto --maxprocesses 4 --dist loadfile --durations=25
 
 # The fast lane: the contract suites of every registry, the layer order and the pure maths; no
 # training (38 s on 2 cores, 823 tests). Run it while editing; `make test` before pushing.

@@ -13,6 +13,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs a worker per core) each worker computes on one
+    thread: two workers of two threads each on two cores would fight over them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def cohort_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 160-case built-in cohort (32x32 images) written once per test session."""
