@@ -56,8 +56,12 @@ def _run_dir(args: Any) -> Path:
     return run_dir
 
 
-def payloads(manifest: Path, n: int) -> list[tuple[list[Any], dict[str, str]]]:
-    """Multipart (files, data) of up to ``n`` cohort cases with every modality present."""
+def payloads(
+    manifest: Path, n: int, labs: list[str] | None = None
+) -> list[tuple[list[Any], dict[str, str]]]:
+    """Multipart (files, data) of up to ``n`` cohort cases with every modality present
+    (``labs``: the model's tabular columns, default the demo model's)."""
+    labs = LABS if labs is None else labs
     root = manifest.parent
     df = pd.read_csv(manifest).dropna(subset=["image", "ecg", "report"]).head(n)
     out = []
@@ -69,7 +73,7 @@ def payloads(manifest: Path, n: int) -> list[tuple[list[Any], dict[str, str]]]:
             ("ecg", ("ecg.dat", hea.with_suffix(".dat").read_bytes(), "application/octet-stream")),
         ]
         data = {"report": str(row.report)}
-        data.update({c: str(row[c]) for c in LABS if c in row and pd.notna(row[c])})
+        data.update({c: str(row[c]) for c in labs if c in row and pd.notna(row[c])})
         out.append((files, data))
     return out
 

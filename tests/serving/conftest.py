@@ -4,6 +4,10 @@ built-in cohort as the files a client would upload."""
 from __future__ import annotations
 
 import copy
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +78,25 @@ def _upload(row: pd.Series, root: Path, skip: str = "") -> tuple[list[Any], dict
             {c: str(row[c]) for c in ("age", "sex", "crp", "troponin", "smoker") if pd.notna(row[c])}
         )
     return files, data
+
+
+@pytest.fixture(scope="module")
+def server(service: Any) -> Iterator[str]:
+    """The real uvicorn server in a thread, on a free loopback port; its URL."""
+    uvicorn = pytest.importorskip("uvicorn")
+    from fusiondx.serving.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,36 +18,9 @@ if shutil.which("chromium") is None:  # CI installs it (.ci/run); nothing is dow
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from fusiondx.serving.app import create_app  # noqa: E402
-
 LABS = ("age", "sex", "crp", "troponin", "smoker")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(service: Any) -> Iterator[str]:
-    """The real uvicorn server in a thread, on a free loopback port."""
-    port = _free_port()
-    config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield url
-    srv.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_page_shows_the_apis_answer_and_the_overlay(
