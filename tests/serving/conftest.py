@@ -18,7 +18,8 @@ pytest.importorskip("fastapi")
 pytest.importorskip("onnxruntime")
 
 
-@pytest.fixture(scope="module")
+# Session-scoped: the API, browser and load tests share one training and one export.
+@pytest.fixture(scope="session")
 def served_run(
     cohort_dir: Path, quick_base: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
@@ -38,7 +39,7 @@ def served_run(
     return run_dir
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def service(served_run: Path) -> Any:
     from fusiondx.serving.service import Service
 

@@ -201,9 +201,12 @@ def _value(case: CaseInput, col: str, v: Any, where: str) -> None:
     case.values[col] = v if isinstance(v, str) else v
 
 
-def write_rows(schema: Schema, cases: list[CaseInput], folder: Path) -> pd.DataFrame:
+def write_rows(
+    schema: Schema, cases: list[CaseInput], folder: Path, prefix: str = ""
+) -> pd.DataFrame:
     """Write every case's files into ``folder`` and return the manifest rows naming them
-    (relative to ``folder``, the data root the readers are confined to)."""
+    (``prefix`` + their path relative to ``folder``: relative to the data root the readers are
+    confined to)."""
     cfg = schema.cfg
     rows: list[dict[str, Any]] = []
     for i, case in enumerate(cases):
@@ -220,9 +223,9 @@ def write_rows(schema: Schema, cases: list[CaseInput], folder: Path) -> pd.DataF
             if m.kind == "text" and m.name in case.texts:
                 # Through a file the server names, so no text is ever taken for a path.
                 (sub / f"{m.name}.txt").write_text(case.texts[m.name], encoding="utf-8")
-                row[col] = f"c{i}/{m.name}.txt"
+                row[col] = f"{prefix}c{i}/{m.name}.txt"
             elif m.name in case.files:
-                row[col] = f"c{i}/" + _write_file(m.kind, m.name, case.files[m.name], sub)
+                row[col] = f"{prefix}c{i}/" + _write_file(m.kind, m.name, case.files[m.name], sub)
         rows.append(row)
     return pd.DataFrame(rows, dtype=object)
 
