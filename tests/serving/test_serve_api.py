@@ -187,6 +187,31 @@ def test_batch_equals_single_requests(
         _check_equal(a, library.loc[a["case_id"]])
 
 
+def _nifti_bomb() -> bytes:
+    """A few hundred gzipped bytes whose header declares 2000^3 float32 voxels."""
+    import gzip
+    import struct
+
+    import nibabel as nib
+
+    head = bytearray(nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4)).to_bytes()[:352])
+    struct.pack_into("<8h", head, 40, 3, 2000, 2000, 2000, 1, 1, 1, 1)
+    return gzip.compress(bytes(head) + b"\0" * 64)
+
+
+def test_a_dicom_upload_decodes(client: TestClient, full_cases: pd.DataFrame, upload: Any, tmp_path: Path) -> None:
+    """A DICOM file (told by its 'DICM' preamble, whatever its name) is read by the DICOM reader."""
+    from fusiondx.data.readers.image.dicom import write_dicom_file
+
+    row = full_cases.iloc[0]
+    files, data = upload(row, skip="cxr")
+    stored = np.arange(32 * 32, dtype=np.uint16).reshape(32, 32)
+    dcm = write_dicom_file(tmp_path / "scan.dcm", stored, slope=1.0, intercept=0.0)
+    r = client.post("/predict", files=[*files, ("cxr", ("no_suffix", dcm.read_bytes()))], data=data)
+    assert r.status_code == 200, r.text
+    assert r.json()["modalities"]["cxr"]["present"] is True
+
+
 def _dicom_without_pixels() -> bytes:
     return b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\x04\x00abcd" + b"\x01" * 200
 
@@ -203,6 +228,7 @@ BAD = {
     "bad labs JSON": ({"data": {"labs": "{age: 61"}}, 422, "labs"),
     "unknown labs column": ({"data": {"labs": '{"agee": 61}'}}, 422, "labs.agee"),
     "no input at all": ({"data": {"case_id": "x"}}, 422, None),
+    "NIfTI that inflates to 30 GB": ({"files": [("cxr", ("v.nii.gz", _nifti_bomb()))]}, 413, "cxr"),
 }
 
 

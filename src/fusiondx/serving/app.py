@@ -12,6 +12,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -110,10 +112,23 @@ def _too_large(limit: int) -> Response:
     return JSONResponse(body(err), status_code=413)
 
 
-def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
-    """The app answering with ``service`` (see the module docstring)."""
+def create_app(
+    service: Service, settings: Settings | None = None, *, owns_service: bool = False
+) -> FastAPI:
+    """The app answering with ``service`` (see the module docstring); with ``owns_service`` the
+    service's upload folder is removed when the app shuts down."""
     settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owns_service:
+                service.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="FusionDx",
         summary=f"Run '{service.cfg.name}' served with ONNX Runtime",
         docs_url=None,  # the Swagger page loads its scripts from a CDN

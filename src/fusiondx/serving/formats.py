@@ -127,9 +127,38 @@ IMAGE_FORMATS = "PNG, JPEG, BMP, TIFF, DICOM (.dcm with its 'DICM' preamble), NI
 SIGNAL_FORMATS = "a WFDB pair (.hea header + .dat), EDF/BDF, NPY, CSV of numbers"
 
 
+MAX_VOXEL_BYTES = 512 * 2**20
+"""Largest NIfTI volume (as its header declares it) decoded: a small .nii.gz may inflate to
+gigabytes, so the declared size is checked before any reader inflates it."""
+
+
+def nifti_bytes(head: bytes) -> int | None:
+    """The voxel data size a NIfTI-1 header declares (None for NIfTI-2 or an unreadable one)."""
+    for order in "<>":
+        if struct.unpack(order + "i", head[:4])[0] == 348:
+            dims = struct.unpack(order + "8h", head[40:56])
+            bitpix = struct.unpack(order + "h", head[72:74])[0]
+            n = 1
+            for d in dims[1 : 1 + max(0, min(7, dims[0]))]:
+                n *= max(1, int(d))
+            return n * max(1, bitpix // 8)
+    return None
+
+
 def image_suffix(up: Upload) -> str:
     """The reader suffix of an uploaded image; a :class:`RequestError` naming the field if none."""
     suffix = _image_suffix(up.data)
+    if suffix in (".nii", ".nii.gz"):
+        head = up.data[:352] if suffix == ".nii" else gzip.GzipFile(fileobj=io.BytesIO(up.data)).read(352)
+        size = nifti_bytes(head)
+        if size is not None and size > MAX_VOXEL_BYTES:
+            raise RequestError(
+                f"The NIfTI volume uploaded as '{up.field}' declares {size / 2**20:.0f} MB of "
+                f"voxels; the service decodes at most {MAX_VOXEL_BYTES / 2**20:.0f} MB.",
+                field=up.field,
+                fix="crop or downsample the volume before sending it",
+                status=413,
+            )
     if suffix is None:
         raise RequestError(
             f"The file uploaded as '{up.field}' is {describe(up.data)}, not an image FusionDx "

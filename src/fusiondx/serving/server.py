@@ -34,7 +34,7 @@ def app_from_env() -> FastAPI:
         token=os.environ.get(ENV_TOKEN) or None,
         cors_origins=cors,
     )
-    return create_app(service, settings)
+    return create_app(service, settings, owns_service=True)
 
 
 def prepare_run(run_dir: Path) -> Path:
