@@ -163,7 +163,7 @@ def test_metrics(run: RunDir, metrics: dict[str, Any], tasks: list[dict[str, Any
         preds = None
     for t in tasks:
         m = test.get(t["name"]) or {}
-        row = {k: {"value": _num(m[k])} for k in SCALARS if k in m}
+        row: dict[str, dict[str, Any]] = {k: {"value": _num(m[k])} for k in SCALARS if k in m}
         if (
             preds is not None
             and t["type"] == "binary"

@@ -56,7 +56,7 @@ class Schema:
     @property
     def tabular(self) -> dict[str, list[str]]:
         """Tabular modality -> its columns."""
-        return {m.name: list(m.columns) for m in self.cfg.modalities if m.kind == "tabular"}  # type: ignore[union-attr]
+        return {m.name: list(m.columns) for m in self.cfg.modalities if m.kind == "tabular"}
 
     @property
     def columns(self) -> list[str]:
@@ -68,7 +68,7 @@ class Schema:
 
     def field_of_column(self) -> dict[str, str]:
         """Manifest column -> the form field that fills it (for error messages)."""
-        out = {m.column: m.name for m in self.cfg.modalities if m.kind != "tabular"}  # type: ignore[union-attr]
+        out = {m.column: m.name for m in self.cfg.modalities if m.kind != "tabular"}
         out.update({c: c for c in self.columns})
         return out
 
@@ -215,10 +215,10 @@ def write_rows(
         row: dict[str, Any] = {cfg.data.id_column: case.case_id}
         for m in cfg.modalities:
             if m.kind == "tabular":
-                for c in m.columns:  # type: ignore[union-attr]
+                for c in m.columns:
                     row[c] = case.values.get(c, np.nan)
                 continue
-            col = m.column  # type: ignore[union-attr]
+            col = m.column
             row[col] = np.nan
             if m.kind == "text" and m.name in case.texts:
                 # Through a file the server names, so no text is ever taken for a path.
