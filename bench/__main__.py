@@ -16,6 +16,7 @@ BENCHMARKS = {
     "inference": "4. latency and throughput, eager PyTorch vs ONNX Runtime",
     "scale": "5. epoch time and peak memory from 1k to 100k cases and 1 to 6 modalities",
     "posthoc": "6. calibration (ECE before/after temperature scaling) and conformal coverage",
+    "serve": "7. `fusiondx serve` under load: p50/p99 latency, requests/s, errors, peak memory",
 }
 
 

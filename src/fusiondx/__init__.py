@@ -133,6 +133,32 @@ def explain(
     )
 
 
+def serve(
+    run_dir: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    token: str | None = None,
+    max_upload_mb: float = 20.0,
+) -> None:
+    """Serve a trained run over HTTP (FastAPI + ONNX Runtime, a page at /) until interrupted;
+    see :func:`fusiondx.serving.server.serve`. For an app object (tests, embedding), see
+    :func:`fusiondx.serving.app.create_app`."""
+    from pathlib import Path
+
+    from fusiondx.serving.server import serve as start
+
+    start(
+        Path(run_dir),
+        host=host,
+        port=port,
+        workers=workers,
+        token=token,
+        max_upload_mb=max_upload_mb,
+    )
+
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -150,5 +176,6 @@ __all__ = [
     "list_heads",
     "load_config",
     "predict",
+    "serve",
     "suggest",
 ]

@@ -16,6 +16,9 @@ from fusiondx.cli import run_commands  # noqa: F401  validate, fit, evaluate, pr
 from fusiondx.cli import explain_commands  # noqa: F401  explain
 
 # isort: split
+from fusiondx.cli import serve_command  # noqa: F401  serve
+
+# isort: split
 from fusiondx.cli import suggest_command  # noqa: F401  suggest
 
 # isort: split

@@ -196,18 +196,25 @@ def export(
     """Export a trained run to ONNX, checked against PyTorch on the run's test cases.
 
     Inputs are named <modality> or <modality>.<array>, plus mask (True where a modality is
-    present); outputs are named after the tasks. Needs `pip install 'fusiondx[export]'`.
+    present); outputs are named after the tasks. MODEL_CARD.md (task, inputs, training data,
+    test metrics with 95% CIs, intended use and limits) is written beside the ONNX file. Needs
+    `pip install 'fusiondx[export]'`.
 
     Example: `fusiondx export runs/demo --out demo.onnx`
     """
     from fusiondx.export import export_run
 
     def run() -> None:
+        from fusiondx.serving.card import write_model_card
+
         e = export_run(run_dir, out, overwrite=overwrite)
         console.print(
             f"Wrote [bold]{e.path}[/]: inputs {', '.join(e.input_names)}; outputs "
             f"{', '.join(e.output_names)}. ONNX Runtime matches PyTorch on {e.cases_checked} "
             f"test cases (max difference {e.max_abs_diff:.1e})."
         )
+        card = write_model_card(run_dir, e.path.parent / "MODEL_CARD.md")
+        if card is not None:
+            console.print(f"Wrote [bold]{card}[/]: the model card (what `fusiondx serve` shows).")
 
     guard(run)

@@ -14,6 +14,7 @@
     logs/metrics.csv     training curves
     evaluations/         what `fusiondx evaluate` wrote
     model.onnx           what `fusiondx export` wrote (by default)
+    MODEL_CARD.md        the model card `fusiondx export` writes beside model.onnx
     error.txt            why a study's training of this run failed
 
 Everything that reads or writes these files goes through here (or :class:`RunDir`'s paths);
@@ -130,6 +131,11 @@ class RunDir:
     def onnx_file(self) -> Path:
         """``model.onnx``: where ``fusiondx export`` writes by default."""
         return self.path / "model.onnx"
+
+    @property
+    def model_card_file(self) -> Path:
+        """``MODEL_CARD.md``: the model card ``fusiondx export`` writes beside ``model.onnx``."""
+        return self.path / "MODEL_CARD.md"
 
     @property
     def encoders_file(self) -> Path:

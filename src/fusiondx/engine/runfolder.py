@@ -47,6 +47,7 @@ RUN_FILES = (
     "evaluations",
     "error.txt",
     "model.onnx",
+    "MODEL_CARD.md",
     "encoders.pt",
     "retrieval.json",
     LOCK,

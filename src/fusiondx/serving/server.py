@@ -1,0 +1,86 @@
+"""Starting the service: :func:`serve` runs uvicorn with ``--workers`` processes, each building
+its app with :func:`app_from_env` from the settings passed down in environment variables (a
+worker process imports the app by name, so the settings cannot travel as arguments)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from fusiondx.serving.app import Settings, create_app
+from fusiondx.serving.service import Service
+
+ENV_RUN = "FUSIONDX_SERVE_RUN"
+ENV_TOKEN = "FUSIONDX_TOKEN"
+ENV_MAX_MB = "FUSIONDX_SERVE_MAX_UPLOAD_MB"
+ENV_CORS = "FUSIONDX_SERVE_CORS"
+ENV_WORKERS = "FUSIONDX_SERVE_WORKERS"
+ENV_THREADS = "FUSIONDX_SERVE_THREADS"
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker, from the ``FUSIONDX_SERVE_*`` variables :func:`serve` sets."""
+    threads = os.environ.get(ENV_THREADS)
+    service = Service(
+        Path(os.environ[ENV_RUN]),
+        threads=int(threads) if threads else None,
+        workers=int(os.environ.get(ENV_WORKERS, "1")),
+    )
+    cors = tuple(o for o in os.environ.get(ENV_CORS, "").split(",") if o.strip())
+    settings = Settings(
+        max_upload_mb=float(os.environ.get(ENV_MAX_MB, "20")),
+        token=os.environ.get(ENV_TOKEN) or None,
+        cors_origins=cors,
+    )
+    return create_app(service, settings, owns_service=True)
+
+
+def prepare_run(run_dir: Path) -> Path:
+    """Check the run loads and has its ONNX export (exported once here, not by every worker)."""
+    from fusiondx.engine.rundir import RunDir
+    from fusiondx.export import _is_exported_onnx, export_run
+
+    run = RunDir(run_dir)
+    run.load()
+    if not _is_exported_onnx(run.onnx_file):
+        export_run(run.path, progress=True, overwrite=True)
+    return run.onnx_file
+
+
+def serve(
+    run_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    token: str | None = None,
+    max_upload_mb: float = 20.0,
+    cors_origins: tuple[str, ...] = (),
+    threads: int | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve ``run_dir`` until interrupted (see :mod:`fusiondx.serving`)."""
+    import uvicorn
+
+    prepare_run(run_dir)
+    os.environ[ENV_RUN] = str(Path(run_dir).resolve())
+    os.environ[ENV_MAX_MB] = str(max_upload_mb)
+    os.environ[ENV_WORKERS] = str(workers)
+    if token:
+        os.environ[ENV_TOKEN] = token
+    if cors_origins:
+        os.environ[ENV_CORS] = ",".join(cors_origins)
+    if threads:
+        os.environ[ENV_THREADS] = str(threads)
+    uvicorn.run(
+        "fusiondx.serving.server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        # No "Server: uvicorn" banner; a request's size is bounded by the app's own limit.
+        server_header=False,
+    )
