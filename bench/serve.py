@@ -33,9 +33,13 @@ LABS = ["age", "sex", "crp", "troponin", "bnp", "wbc", "spo2", "heart_rate_vital
 
 def add_arguments(p: Any) -> None:
     p.add_argument("--cases", type=int, default=2000, help="built-in cohort size to train on")
-    p.add_argument("--epochs", type=int, default=3, help="training epochs (latency does not depend on them)")
+    p.add_argument(
+        "--epochs", type=int, default=3, help="training epochs (latency does not depend on them)"
+    )
     p.add_argument("--concurrency", default="1,8,32", help="comma-separated client counts")
-    p.add_argument("--requests", type=int, default=1000, help="requests per concurrency level (at most)")
+    p.add_argument(
+        "--requests", type=int, default=1000, help="requests per concurrency level (at most)"
+    )
     p.add_argument("--seconds", type=float, default=60.0, help="time limit per concurrency level")
     p.add_argument("--workers", type=int, default=1, help="`fusiondx serve --workers`")
     p.add_argument("--threads", type=int, default=None, help="`fusiondx serve --threads`")
@@ -51,7 +55,10 @@ def _run_dir(args: Any) -> Path:
     cfg = default_config(manifest, out, epochs=args.epochs, early_stopping=None)
     run_dir = out / cfg.name
     if not (run_dir / "metrics.json").is_file():
-        print(f"Training the default model ({args.epochs} epochs on {args.cases} cases) ...", flush=True)
+        print(
+            f"Training the default model ({args.epochs} epochs on {args.cases} cases) ...",
+            flush=True,
+        )
         run_dir = fit(cfg).run_dir
     return run_dir
 
@@ -113,8 +120,20 @@ class PeakMemory:
         return self.peak / 2**20
 
 
-def start_server(run_dir: Path, port: int, workers: int, threads: int | None) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "fusiondx", "serve", str(run_dir), "--port", str(port), "--workers", str(workers)]
+def start_server(
+    run_dir: Path, port: int, workers: int, threads: int | None
+) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "fusiondx",
+        "serve",
+        str(run_dir),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     if threads:
         cmd += ["--threads", str(threads)]
     env = {**os.environ, "FUSIONDX_TOKEN": ""}
@@ -138,7 +157,9 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 600) ->
     raise RuntimeError("the server did not answer /health in time")
 
 
-async def load(url: str, cases: list[Any], concurrency: int, requests: int, seconds: float) -> dict[str, Any]:
+async def load(
+    url: str, cases: list[Any], concurrency: int, requests: int, seconds: float
+) -> dict[str, Any]:
     """``concurrency`` clients back to back until ``requests`` are done or ``seconds`` pass."""
     import httpx
 
@@ -227,9 +248,13 @@ def run(args: Any) -> None:
     at32 = next((r for r in rows if r["concurrency"] == 32), None)
     verdict = []
     if at8 is not None:
-        verdict.append(f"p99 at concurrency 8: {at8['p99_ms']:.1f} ms (goal <= 50 ms: {'met' if at8['p99_ms'] <= 50 else 'not met'})")
+        verdict.append(
+            f"p99 at concurrency 8: {at8['p99_ms']:.1f} ms (goal <= 50 ms: {'met' if at8['p99_ms'] <= 50 else 'not met'})"
+        )
     if at32 is not None:
-        verdict.append(f"failed requests at 32: {at32['errors']} (goal 0: {'met' if at32['errors'] == 0 else 'not met'})")
+        verdict.append(
+            f"failed requests at 32: {at32['errors']} (goal 0: {'met' if at32['errors'] == 0 else 'not met'})"
+        )
     md = (
         f"`fusiondx serve` with {args.workers} worker(s) of the default 4-modality model "
         f"({args.epochs} epochs on {args.cases} cases); every request uploads a PNG, a WFDB "
@@ -250,4 +275,9 @@ def run(args: Any) -> None:
         )
         + ("\n\n" + "; ".join(verdict) + "." if verdict else "")
     )
-    save("serve", {"run": str(run_dir), "workers": args.workers, "rows": rows, "peak_rss_mb": peak}, md, TITLE)
+    save(
+        "serve",
+        {"run": str(run_dir), "workers": args.workers, "rows": rows, "peak_rss_mb": peak},
+        md,
+        TITLE,
+    )

@@ -70,13 +70,19 @@ def _upload(row: pd.Series, root: Path, skip: str = "") -> tuple[list[Any], dict
     if skip != "ecg":
         hea = root / row.ecg
         files.append(("ecg", ("rec.hea", hea.read_bytes(), "text/plain")))
-        files.append(("ecg", ("rec.dat", hea.with_suffix(".dat").read_bytes(), "application/octet-stream")))
+        files.append(
+            ("ecg", ("rec.dat", hea.with_suffix(".dat").read_bytes(), "application/octet-stream"))
+        )
     data: dict[str, str] = {}
     if skip != "report":
         data["report"] = str(row.report)
     if skip != "labs":
         data.update(
-            {c: str(row[c]) for c in ("age", "sex", "crp", "troponin", "smoker") if pd.notna(row[c])}
+            {
+                c: str(row[c])
+                for c in ("age", "sex", "crp", "troponin", "smoker")
+                if pd.notna(row[c])
+            }
         )
     return files, data
 

@@ -39,10 +39,17 @@ def guarded(service: Any) -> TestClient:
 
 
 @pytest.fixture(scope="module")
-def library(served_run: Path, full_cases: pd.DataFrame, cohort_dir: Path, tmp_path_factory) -> pd.DataFrame:
+def library(
+    served_run: Path, full_cases: pd.DataFrame, cohort_dir: Path, tmp_path_factory
+) -> pd.DataFrame:
     """`fusiondx.predict` on the full cases and on the first case with each modality blanked."""
     rows = [full_cases]
-    blank = {"cxr": ["image"], "ecg": ["ecg"], "report": ["report"], "labs": ["age", "sex", "crp", "troponin", "smoker"]}
+    blank = {
+        "cxr": ["image"],
+        "ecg": ["ecg"],
+        "report": ["report"],
+        "labs": ["age", "sex", "crp", "troponin", "smoker"],
+    }
     for m in MODALITIES:
         r = full_cases.iloc[[0]].copy()
         r[blank[m]] = np.nan
@@ -133,7 +140,9 @@ def test_labs_as_one_json_field(client: TestClient, full_cases: pd.DataFrame, up
     assert one["tasks"] == two["tasks"]
 
 
-def test_explain_returns_a_gradcam_png(client: TestClient, full_cases: pd.DataFrame, upload: Any) -> None:
+def test_explain_returns_a_gradcam_png(
+    client: TestClient, full_cases: pd.DataFrame, upload: Any
+) -> None:
     files, data = upload(full_cases.iloc[0])
     a = client.post("/predict?explain=true", files=files, data=data).json()
     cam = a["explanation"]["cxr"]
@@ -174,7 +183,10 @@ def test_batch_equals_single_requests(
             {
                 "case_id": row.case_id,
                 "cxr": base64.b64encode((cohort_dir / row.image).read_bytes()).decode(),
-                "ecg": [base64.b64encode(p.read_bytes()).decode() for p in (hea, hea.with_suffix(".dat"))],
+                "ecg": [
+                    base64.b64encode(p.read_bytes()).decode()
+                    for p in (hea, hea.with_suffix(".dat"))
+                ],
                 "report": row.report,
                 "labs": {c: row[c] for c in ("age", "sex", "crp", "troponin", "smoker")},
             }
@@ -199,7 +211,9 @@ def _nifti_bomb() -> bytes:
     return gzip.compress(bytes(head) + b"\0" * 64)
 
 
-def test_a_dicom_upload_decodes(client: TestClient, full_cases: pd.DataFrame, upload: Any, tmp_path: Path) -> None:
+def test_a_dicom_upload_decodes(
+    client: TestClient, full_cases: pd.DataFrame, upload: Any, tmp_path: Path
+) -> None:
     """A DICOM file (told by its 'DICM' preamble, whatever its name) is read by the DICOM reader."""
     from fusiondx.data.readers.image.dicom import write_dicom_file
 
@@ -218,10 +232,22 @@ def _dicom_without_pixels() -> bytes:
 
 BAD = {
     "text as an image": ({"files": [("cxr", ("scan.png", b"not an image at all"))]}, 415, "cxr"),
-    "image as a signal": ({"files": [("ecg", ("ecg.hea", b"\x89PNG\r\n\x1a\n" + b"\0" * 64))]}, 415, "ecg"),
+    "image as a signal": (
+        {"files": [("ecg", ("ecg.hea", b"\x89PNG\r\n\x1a\n" + b"\0" * 64))]},
+        415,
+        "ecg",
+    ),
     "corrupt DICOM": ({"files": [("cxr", ("scan.dcm", _dicom_without_pixels()))]}, 422, "cxr"),
-    "truncated PNG": ({"files": [("cxr", ("scan.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 40))]}, 422, "cxr"),
-    "WFDB header alone": ({"files": [("ecg", ("r.hea", b"r 1 100 1000\nr.dat 16 200 16 0 0 0 0 I\n"))]}, 422, "ecg"),
+    "truncated PNG": (
+        {"files": [("cxr", ("scan.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 40))]},
+        422,
+        "cxr",
+    ),
+    "WFDB header alone": (
+        {"files": [("ecg", ("r.hea", b"r 1 100 1000\nr.dat 16 200 16 0 0 0 0 I\n"))]},
+        422,
+        "ecg",
+    ),
     "unknown field": ({"data": {"agee": "61"}}, 422, "agee"),
     "file in a text field": ({"files": [("report", ("r.txt", b"some text"))]}, 422, "report"),
     "bad tabular value": ({"data": {"age": "sixty"}}, 422, "age"),
@@ -244,7 +270,9 @@ def test_bad_uploads_are_4xx_naming_the_field(client: TestClient, case: str) -> 
     assert "Traceback" not in r.text and "fusiondx-serve-" not in r.text  # no server path shown
 
 
-def test_too_large_token_and_batch_errors(guarded: TestClient, full_cases: pd.DataFrame, upload: Any) -> None:
+def test_too_large_token_and_batch_errors(
+    guarded: TestClient, full_cases: pd.DataFrame, upload: Any
+) -> None:
     files, data = upload(full_cases.iloc[0])
     missing = guarded.post("/predict", files=files, data=data)
     assert missing.status_code == 401 and missing.json()["field"] == "Authorization"
@@ -261,7 +289,9 @@ def test_too_large_token_and_batch_errors(guarded: TestClient, full_cases: pd.Da
     assert guarded.get("/health").json()["token_required"] is True
 
 
-def test_unexpected_failure_is_500_without_traceback(service: Any, full_cases: pd.DataFrame, upload: Any, monkeypatch) -> None:
+def test_unexpected_failure_is_500_without_traceback(
+    service: Any, full_cases: pd.DataFrame, upload: Any, monkeypatch
+) -> None:
     app = create_app(service)
     monkeypatch.setattr(service, "decode", lambda *a, **k: 1 / 0)
     files, data = upload(full_cases.iloc[0])
@@ -280,8 +310,33 @@ def test_cors_closed_unless_asked(service: Any) -> None:
     )
 
 
-def test_uploads_are_removed(client: TestClient, service: Any, full_cases: pd.DataFrame, upload: Any) -> None:
+def test_uploads_are_removed(
+    client: TestClient, service: Any, full_cases: pd.DataFrame, upload: Any
+) -> None:
     files, data = upload(full_cases.iloc[0])
     client.post("/predict", files=files, data=data)
     client.post("/predict", files=[("cxr", ("x.png", b"junk"))])
     assert list(service.root.iterdir()) == []
+
+
+def test_a_study_folder_serves_its_winner_and_refuses_a_reference_winner(
+    served_run: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from fusiondx.errors import RunError
+    from fusiondx.serving.server import resolve_run
+
+    study = tmp_path / "study"
+    study.mkdir()
+    runs = [{"name": "s0", "seed": 0, "run_dir": str(served_run)}]
+    entries = [
+        {"id": "fusion_concat", "label": "concat", "runs": runs},
+        {"id": "ref_logreg", "label": "logistic regression", "runs": []},
+    ]
+    (study / "results.json").write_text(json.dumps({"winner": "fusion_concat", "entries": entries}))
+    assert resolve_run(study) == (served_run, "the study's winner, concat (s0)")
+    assert resolve_run(served_run) == (served_run, None)
+    (study / "results.json").write_text(json.dumps({"winner": "ref_logreg", "entries": entries}))
+    with pytest.raises(RunError, match="winner 'ref_logreg' has no FusionDx run"):
+        resolve_run(study)

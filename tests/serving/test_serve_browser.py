@@ -15,6 +15,8 @@ import pytest
 pytest.importorskip("uvicorn")
 pytest.importorskip("playwright")
 if shutil.which("chromium") is None:  # CI installs it (.ci/run); nothing is downloaded here
+    if os.environ.get("FUSIONDX_REQUIRE_CHROMIUM"):  # set by .ci/run: a skip would hide it
+        raise RuntimeError("FUSIONDX_REQUIRE_CHROMIUM is set but `chromium` is not on PATH")
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 import httpx  # noqa: E402
@@ -52,7 +54,9 @@ def test_page_shows_the_apis_answer_and_the_overlay(
             page.wait_for_selector("body[data-state=answered]", timeout=60_000)
             page.wait_for_selector("#result:not([hidden])", timeout=5_000)
             shown = {
-                cls: float(page.get_attribute(f"tr[data-class={cls}] td.prob", "data-value") or "nan")
+                cls: float(
+                    page.get_attribute(f"tr[data-class={cls}] td.prob", "data-value") or "nan"
+                )
                 for cls in probs
             }
             text = page.inner_text("#result")

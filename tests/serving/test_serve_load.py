@@ -17,7 +17,9 @@ from bench.serve import PeakMemory, load, payloads  # noqa: E402
 def test_load_generator_is_bounded_and_counts(server: str, cohort_dir: Path) -> None:
     import os
 
-    cases = payloads(cohort_dir / "manifest.csv", 4, labs=["age", "sex", "crp", "troponin", "smoker"])
+    cases = payloads(
+        cohort_dir / "manifest.csv", 4, labs=["age", "sex", "crp", "troponin", "smoker"]
+    )
     assert len(cases) == 4
     mem = PeakMemory(os.getpid())
     row = asyncio.run(load(server, cases, concurrency=4, requests=10, seconds=60))

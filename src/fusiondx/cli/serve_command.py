@@ -14,7 +14,12 @@ from fusiondx.errors import RunError
 
 @app.command()
 def serve(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fusiondx fit`.")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A run folder written by `fusiondx fit`, or a study folder (its winner is served)."
+        ),
+    ],
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (loopback by default).")
     ] = "127.0.0.1",
@@ -43,7 +48,9 @@ def serve(
     ] = None,
     threads: Annotated[
         int | None,
-        typer.Option("--threads", min=1, help="ONNX Runtime threads per worker (default: cores / workers)."),
+        typer.Option(
+            "--threads", min=1, help="ONNX Runtime threads per worker (default: cores / workers)."
+        ),
     ] = None,
 ) -> None:
     """Serve a trained run: POST /predict (multipart upload of one case), POST /predict/batch
@@ -53,26 +60,32 @@ def serve(
     every upload is checked by content and decoded by the run's own preprocessing. Needs
     `pip install 'fusiondx[serve]'`.
 
-    Example: `fusiondx serve runs/demo --port 8000 --token s3cret`
+    Example: `fusiondx serve demo_out/study --port 8000` (after `make demo`: its winner), or
+    `fusiondx serve runs/demo --token s3cret`
     """
 
     def run() -> None:
         try:
+            from fusiondx.serving.server import resolve_run
             from fusiondx.serving.server import serve as start
         except ImportError as e:
             raise RunError(
                 f"`fusiondx serve` needs FastAPI and uvicorn ({e.name} is not installed).",
                 fix="pip install 'fusiondx[serve]'",
             ) from None
-        if not (run_dir / "config.yaml").is_file():
+        served, which = resolve_run(run_dir)
+        if not (served / "config.yaml").is_file():
             raise RunError(
-                f"'{run_dir}' is not a run folder (no config.yaml).",
+                f"'{run_dir}' is not a run folder (no config.yaml) nor a study folder (no "
+                "results.json).",
                 file=run_dir,
-                fix="pass a folder written by `fusiondx fit`, e.g. runs/demo",
+                fix="pass a folder written by `fusiondx fit` or `fusiondx study`, e.g. "
+                "demo_out/study",
             )
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
         console.print(
-            f"Serving [bold]{run_dir}[/] at [bold]http://{shown}:{port}/[/] "
+            f"Serving [bold]{served}[/]{f' ({which})' if which else ''} at "
+            f"[bold]http://{shown}:{port}/[/] "
             f"({workers} worker(s){', bearer token required' if token else ''}); Ctrl+C stops."
         )
         if host not in ("127.0.0.1", "::1", "localhost") and not token:
@@ -82,7 +95,7 @@ def serve(
             )
         os.environ.pop("FUSIONDX_TOKEN", None)  # passed on explicitly below
         start(
-            run_dir,
+            served,
             host=host,
             port=port,
             workers=workers,

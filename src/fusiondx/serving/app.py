@@ -164,7 +164,11 @@ def create_app(
     async def _crash(request: Request, err: Exception) -> JSONResponse:
         log.error("request %s %s failed: %r", request.method, request.url.path, err, exc_info=err)
         return JSONResponse(
-            {"error": "The server failed on this request.", "field": None, "fix": "see the server log"},
+            {
+                "error": "The server failed on this request.",
+                "field": None,
+                "fix": "see the server log",
+            },
             status_code=500,
         )
 
@@ -177,7 +181,8 @@ def create_app(
             token.strip().encode(), settings.token.encode()
         ):
             raise RequestError(
-                "This server needs a bearer token" + (", and the one given is wrong." if given else "."),
+                "This server needs a bearer token"
+                + (", and the one given is wrong." if given else "."),
                 field="Authorization",
                 fix="send the header 'Authorization: Bearer <token>' with the server's --token",
                 status=401,

@@ -34,8 +34,7 @@ LIMITS = [
     "sets assume new cases resemble it.",
     "A missing modality is allowed (the fusion is trained with masks) but lowers what the "
     "model knows; the per-modality contributions show what each present input did.",
-    "Grad-CAM overlays show where the image encoder looked, not why; they are not a "
-    "segmentation.",
+    "Grad-CAM overlays show where the image encoder looked, not why; they are not a segmentation.",
 ]
 
 
@@ -97,7 +96,9 @@ def inputs(cfg: Any, state: dict[str, Any]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"name": m.name, "kind": m.kind, "encoder": m.encoder_name}
         if m.kind == "image":
             size = "x".join(str(s) for s in p.size)
-            entry["expects"] = f"one image file ({IMAGE_FORMATS}); read as {p.channels} channel(s), resized to {size}"
+            entry["expects"] = (
+                f"one image file ({IMAGE_FORMATS}); read as {p.channels} channel(s), resized to {size}"
+            )
         elif m.kind == "signal":
             leads = state["preprocessors"][m.name].get("n_leads")
             rate = f"resampled to {p.rate:g} Hz" if p.rate else "at its own rate"
@@ -113,11 +114,18 @@ def inputs(cfg: Any, state: dict[str, Any]) -> list[dict[str, Any]]:
             cols = []
             for c in m.columns:
                 if c in m.categorical:
-                    cols.append({"name": c, "type": "category", "categories": st["vocab"].get(c, [])})
+                    cols.append(
+                        {"name": c, "type": "category", "categories": st["vocab"].get(c, [])}
+                    )
                 else:
                     j = numeric.index(c)
                     cols.append(
-                        {"name": c, "type": "number", "train_mean": st["mean"][j], "train_std": st["std"][j]}
+                        {
+                            "name": c,
+                            "type": "number",
+                            "train_mean": st["mean"][j],
+                            "train_std": st["std"][j],
+                        }
                     )
             entry["columns"] = cols
             entry["expects"] = (
@@ -128,7 +136,9 @@ def inputs(cfg: Any, state: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def training_data(run: RunDir, cfg: Any, state: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+def training_data(
+    run: RunDir, cfg: Any, state: dict[str, Any], metrics: dict[str, Any]
+) -> dict[str, Any]:
     """Cases per split and, where the manifest is still there, the class balance per split."""
     out: dict[str, Any] = {"cases": metrics.get("cases"), "manifest": Path(cfg.data.manifest).name}
     try:
@@ -151,7 +161,9 @@ def training_data(run: RunDir, cfg: Any, state: dict[str, Any], metrics: dict[st
     return out
 
 
-def test_metrics(run: RunDir, metrics: dict[str, Any], tasks: list[dict[str, Any]]) -> dict[str, Any]:
+def test_metrics(
+    run: RunDir, metrics: dict[str, Any], tasks: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Each task's test metrics; binary AUROC with a stratified bootstrap 95% interval over the
     test cases of ``predictions.csv`` (AUROC ranks the probabilities before calibration)."""
     out: dict[str, Any] = {}
@@ -222,7 +234,11 @@ def card_markdown(card: dict[str, Any]) -> str:
         lines.append(
             f"- **{t['name']}** ({t['type']}; classes: {classes}); calibration: "
             f"{t['calibration']}; threshold: {t['threshold'] or 'argmax / 0.5'}"
-            + (f"; conformal sets at {t['conformal_coverage']:g} coverage" if t["conformal_coverage"] else "")
+            + (
+                f"; conformal sets at {t['conformal_coverage']:g} coverage"
+                if t["conformal_coverage"]
+                else ""
+            )
         )
     lines += ["", "## Inputs", "", "| input | kind | expects |", "|---|---|---|"]
     for m in card["inputs"]:
@@ -248,11 +264,18 @@ def card_markdown(card: dict[str, Any]) -> str:
     data = card["training_data"]
     lines.append(f"Manifest `{data['manifest']}`; cases per split: {data.get('cases')}.")
     for task, by_split in (data.get("class_balance") or {}).items():
-        shown = "; ".join(f"{s}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for s, c in by_split.items())
+        shown = "; ".join(
+            f"{s}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for s, c in by_split.items()
+        )
         lines.append(f"Class balance of {task}: {shown}.")
     lines += ["", "## Test metrics", ""]
     for task, entry in card["test_metrics"].items():
-        lines += [f"{task} ({entry['cases']} test cases):", "", "| metric | value | 95% CI |", "|---|---|---|"]
+        lines += [
+            f"{task} ({entry['cases']} test cases):",
+            "",
+            "| metric | value | 95% CI |",
+            "|---|---|---|",
+        ]
         for name, v in entry["metrics"].items():
             value = "-" if v["value"] is None else f"{v['value']:.3f}"
             ci = f"{v['ci95'][0]:.3f} - {v['ci95'][1]:.3f}" if v.get("ci95") else ""
@@ -262,7 +285,9 @@ def card_markdown(card: dict[str, Any]) -> str:
     if card["subgroups"]:
         lines += ["```json", json.dumps(card["subgroups"], indent=1, default=str)[:4000], "```"]
     else:
-        lines.append("Not measured (set `fairness.columns` in the config and run `fusiondx evaluate`).")
+        lines.append(
+            "Not measured (set `fairness.columns` in the config and run `fusiondx evaluate`)."
+        )
     lines += ["", "## Intended use", "", card["intended_use"], "", "## Limits", ""]
     lines += [f"- {x}" for x in card["limits"]]
     return "\n".join(lines) + "\n"

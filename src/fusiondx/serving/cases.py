@@ -151,7 +151,9 @@ def _put(schema: Schema, case: CaseInput, name: str, value: Any, where: str) -> 
     elif name in schema.texts:
         if not isinstance(value, str):
             raise RequestError(
-                f"The field '{where}{name}' must be text.", field=f"{where}{name}", fix="send a string"
+                f"The field '{where}{name}' must be text.",
+                field=f"{where}{name}",
+                fix="send a string",
             )
         if value.strip():
             case.texts[name] = value
@@ -183,6 +185,12 @@ def _put(schema: Schema, case: CaseInput, name: str, value: Any, where: str) -> 
             _value(case, str(col), v, where)
     elif name in schema.columns:
         _value(case, name, value, where)
+    elif name in schema.files:
+        raise RequestError(
+            f"The field '{where}{name}' takes a file ({schema.files[name]}), not a text value.",
+            field=f"{where}{name}",
+            fix=f"upload the file as '{name}' (multipart file field)",
+        )
     else:
         raise schema.unknown(name, where)
 

@@ -149,7 +149,11 @@ def image_suffix(up: Upload) -> str:
     """The reader suffix of an uploaded image; a :class:`RequestError` naming the field if none."""
     suffix = _image_suffix(up.data)
     if suffix in (".nii", ".nii.gz"):
-        head = up.data[:352] if suffix == ".nii" else gzip.GzipFile(fileobj=io.BytesIO(up.data)).read(352)
+        head = (
+            up.data[:352]
+            if suffix == ".nii"
+            else gzip.GzipFile(fileobj=io.BytesIO(up.data)).read(352)
+        )
         size = nifti_bytes(head)
         if size is not None and size > MAX_VOXEL_BYTES:
             raise RequestError(

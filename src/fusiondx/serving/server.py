@@ -37,6 +37,34 @@ def app_from_env() -> FastAPI:
     return create_app(service, settings, owns_service=True)
 
 
+def resolve_run(path: Path) -> tuple[Path, str | None]:
+    """A run folder as given, or for a study folder (``results.json``) its winner's first
+    replicate, with a line saying which entry that is."""
+    import json
+
+    from fusiondx.errors import RunError
+
+    path = Path(path)
+    results = path / "results.json"
+    if (path / "config.yaml").is_file() or not results.is_file():
+        return path, None
+    r = json.loads(results.read_text())
+    win = r.get("winner")
+    entry = next((e for e in r.get("entries") or [] if e.get("id") == win), None)
+    for run in (entry or {}).get("runs") or []:
+        # Run folders are recorded as the study wrote them: absolute, or from its working dir.
+        for cand in (Path(run["run_dir"]), path.parent / run["run_dir"]):
+            if (cand / "config.yaml").is_file() and (cand / "model.pt").is_file():
+                label = (entry or {}).get("label") or win
+                return cand, f"the study's winner, {label} ({run['name']})"
+    raise RunError(
+        f"'{path}' is a study folder, but its winner '{win}' has no FusionDx run to serve "
+        "(a scikit-learn reference, or its runs were moved).",
+        file=path,
+        fix=f"serve one run of the study: fusiondx serve {path / 'runs'}/<entry>/<replicate>",
+    )
+
+
 def prepare_run(run_dir: Path) -> Path:
     """Check the run loads and has its ONNX export (exported once here, not by every worker)."""
     from fusiondx.engine.rundir import RunDir

@@ -208,18 +208,24 @@ class Service:
         thr = self.posthoc.thresholds(info.name)
         pred = predict_classes(flat, kind, thr)
         entry = self.posthoc.tasks.get(info.name) or {}
-        sets = conf.predict_sets(conf.class_probs(flat, kind), entry["conformal"]) if entry.get(
-            "conformal"
-        ) else None
+        sets = (
+            conf.predict_sets(conf.class_probs(flat, kind), entry["conformal"])
+            if entry.get("conformal")
+            else None
+        )
         res = []
         for i in range(len(out)):
             a: dict[str, Any] = {
-                "probabilities": {str(c): float(p) for c, p in zip(info.classes, probs[i], strict=True)},
+                "probabilities": {
+                    str(c): float(p) for c, p in zip(info.classes, probs[i], strict=True)
+                },
                 "calibrated": bool(entry.get("calibration")),
                 "threshold": None if thr is None else [float(t) for t in thr],
             }
             if kind == "multilabel":
-                a["prediction"] = [str(c) for c, on in zip(info.classes, pred[i], strict=True) if on]
+                a["prediction"] = [
+                    str(c) for c, on in zip(info.classes, pred[i], strict=True) if on
+                ]
             else:
                 a["prediction"] = str(info.classes[int(pred[i])])
             if sets is not None:
