@@ -9,6 +9,7 @@ The Python API mirrors the command line::
     fusiondx.predict(result.run_dir, data=Path("new.csv"), out=Path("preds.csv"))
     fusiondx.suggest(result.run_dir, pool="unlabelled.csv", n=50)  # what to label next
     fusiondx.explain(result.run_dir, "case_00042")   # -> runs/<name>/explanations/case_00042/
+    fusiondx.export_model(result.run_dir, int8=True) # -> model.onnx, model.int8.onnx, int8.json
 """
 
 from __future__ import annotations
@@ -106,6 +107,32 @@ def suggest(
     )
 
 
+def export_model(
+    run_dir: Any,
+    out: Any = None,
+    *,
+    int8: bool = False,
+    tolerance: float = 0.005,
+    overwrite: bool = False,
+) -> Any:
+    """Export a run to ONNX (see :func:`fusiondx.export.export_run`); with ``int8`` also quantise
+    it (see :func:`fusiondx.quantize.quantize_run`) and return the
+    :class:`~fusiondx.quantize.Int8Result` instead of the float :class:`~fusiondx.export.Export`.
+    The int8 model is refused (a :class:`RunError`) when its test metric drops by more than
+    ``tolerance``. (Not named ``export``: that is the :mod:`fusiondx.export` module.)"""
+    from pathlib import Path
+
+    from fusiondx.export import export_run
+    from fusiondx.quantize import quantize_run
+
+    e = export_run(Path(run_dir), Path(out) if out else None, progress=False, overwrite=overwrite)
+    if not int8:
+        return e
+    return quantize_run(
+        Path(run_dir), e.path, tolerance=tolerance, progress=False, overwrite=overwrite
+    )
+
+
 def explain(
     run_dir: Any,
     case_id: str,
@@ -144,6 +171,7 @@ __all__ = [
     "create_head",
     "evaluate",
     "explain",
+    "export_model",
     "fit",
     "list_encoders",
     "list_fusions",

@@ -14,6 +14,8 @@
     logs/metrics.csv     training curves
     evaluations/         what `fusiondx evaluate` wrote
     model.onnx           what `fusiondx export` wrote (by default)
+    model.int8.onnx      what `fusiondx export --int8` kept (by default)
+    int8.json            the int8 model's size, latency and test metric against the float one
     error.txt            why a study's training of this run failed
 
 Everything that reads or writes these files goes through here (or :class:`RunDir`'s paths);
@@ -130,6 +132,16 @@ class RunDir:
     def onnx_file(self) -> Path:
         """``model.onnx``: where ``fusiondx export`` writes by default."""
         return self.path / "model.onnx"
+
+    @property
+    def int8_file(self) -> Path:
+        """``int8.json``: sizes, latency and test metrics of ``fusiondx export --int8``."""
+        return self.path / "int8.json"
+
+    @property
+    def int8_onnx_file(self) -> Path:
+        """``model.int8.onnx``: the int8 model ``fusiondx export --int8`` keeps by default."""
+        return self.path / "model.int8.onnx"
 
     @property
     def encoders_file(self) -> Path:

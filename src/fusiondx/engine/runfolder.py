@@ -47,6 +47,8 @@ RUN_FILES = (
     "evaluations",
     "error.txt",
     "model.onnx",
+    "model.int8.onnx",
+    "int8.json",
     "encoders.pt",
     "retrieval.json",
     LOCK,
