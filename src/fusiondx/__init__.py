@@ -10,6 +10,7 @@ The Python API mirrors the command line::
     fusiondx.suggest(result.run_dir, pool="unlabelled.csv", n=50)  # what to label next
     fusiondx.explain(result.run_dir, "case_00042")   # -> runs/<name>/explanations/case_00042/
     fusiondx.export_model(result.run_dir, int8=True) # -> model.onnx, model.int8.onnx, int8.json
+    fusiondx.distill(result.run_dir, "student.yaml")   # teacher vs distilled vs student alone
 """
 
 from __future__ import annotations
@@ -133,6 +134,37 @@ def export_model(
     )
 
 
+def distill(
+    run_dir: Any,
+    student: Any,
+    *,
+    alpha: float = 0.5,
+    temperature: float = 2.0,
+    out: Any = None,
+    alone: Any = None,
+    n_boot: int = 1000,
+    overwrite: bool = False,
+) -> Any:
+    """Train a light student config on a run's soft labels and compare teacher, distilled
+    student and student alone on the test split; see :func:`fusiondx.study.distill.distill`.
+    Returns a ``DistillResult`` (``.results``: the table's numbers; ``.out_dir``)."""
+    from pathlib import Path
+
+    from fusiondx.study.distill import distill as _distill
+
+    return _distill(
+        Path(run_dir),
+        student,
+        alpha=alpha,
+        temperature=temperature,
+        out=Path(out) if out else None,
+        alone=Path(alone) if alone else None,
+        n_boot=n_boot,
+        progress=False,
+        overwrite=overwrite,
+    )
+
+
 def explain(
     run_dir: Any,
     case_id: str,
@@ -169,6 +201,7 @@ __all__ = [
     "create_encoder",
     "create_fusion",
     "create_head",
+    "distill",
     "evaluate",
     "explain",
     "export_model",
