@@ -358,9 +358,14 @@ def _is_predictions(path: Path, tasks: list[str]) -> bool:
 
 
 def _flops(model: MultimodalModel, store: CaseStore) -> int:
-    batch = store.batch(store.indices("test")[:8])
+    """FLOPs of one case with every modality present: the cost of a full case, comparable
+    between models whatever the cohort's missing modalities."""
+    test = store.indices("test")
+    whole = test[store.mask[test].all(axis=1)]
+    batch = store.batch((whole if len(whole) else test)[:1])
+    mask = torch.ones_like(batch["mask"])
     device = next(model.parameters()).device
-    return flops_per_case(model, to_device(batch["inputs"], device), batch["mask"].to(device))
+    return flops_per_case(model, to_device(batch["inputs"], device), mask.to(device))
 
 
 def _root(cfg: Config, data: Path | None, root: Path | None) -> Path:
