@@ -16,6 +16,7 @@ BENCHMARKS = {
     "inference": "4. latency and throughput, eager PyTorch vs ONNX Runtime",
     "scale": "5. epoch time and peak memory from 1k to 100k cases and 1 to 6 modalities",
     "posthoc": "6. calibration (ECE before/after temperature scaling) and conformal coverage",
+    "efficient": "7. the efficient preset vs the default model: FLOPs, AUROC, int8 ONNX size",
 }
 
 
