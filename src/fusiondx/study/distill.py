@@ -117,7 +117,8 @@ def check_student(teacher: RunDir, student: Config, where: str = "student config
             f"'{theirs[i]}' for the teacher; the comparison needs the same test cases, and a "
             "student must not learn from the teacher's answers on them.",
             column="data.split",
-            fix=f"use the teacher's seed and data.split settings (see {teacher.config_file})",
+            fix="use the teacher's seed, data.split and data.patient_column (see "
+            f"{teacher.config_file})",
         )
     return [t.name for t in student.tasks]
 
