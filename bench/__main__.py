@@ -17,6 +17,7 @@ BENCHMARKS = {
     "scale": "5. epoch time and peak memory from 1k to 100k cases and 1 to 6 modalities",
     "posthoc": "6. calibration (ECE before/after temperature scaling) and conformal coverage",
     "serve": "7. `fusiondx serve` under load: p50/p99 latency, requests/s, errors, peak memory",
+    "efficient": "8. the efficient preset vs the default model: FLOPs, AUROC, int8 ONNX size",
 }
 
 

@@ -9,6 +9,8 @@ The Python API mirrors the command line::
     fusiondx.predict(result.run_dir, data=Path("new.csv"), out=Path("preds.csv"))
     fusiondx.suggest(result.run_dir, pool="unlabelled.csv", n=50)  # what to label next
     fusiondx.explain(result.run_dir, "case_00042")   # -> runs/<name>/explanations/case_00042/
+    fusiondx.export_model(result.run_dir, int8=True) # -> model.onnx, model.int8.onnx, int8.json
+    fusiondx.distill(result.run_dir, "student.yaml")   # teacher vs distilled vs student alone
 """
 
 from __future__ import annotations
@@ -106,6 +108,63 @@ def suggest(
     )
 
 
+def export_model(
+    run_dir: Any,
+    out: Any = None,
+    *,
+    int8: bool = False,
+    tolerance: float = 0.005,
+    overwrite: bool = False,
+) -> Any:
+    """Export a run to ONNX (see :func:`fusiondx.export.export_run`); with ``int8`` also quantise
+    it (see :func:`fusiondx.quantize.quantize_run`) and return the
+    :class:`~fusiondx.quantize.Int8Result` instead of the float :class:`~fusiondx.export.Export`.
+    The int8 model is refused (a :class:`RunError`) when its test metric drops by more than
+    ``tolerance``. (Not named ``export``: that is the :mod:`fusiondx.export` module.)"""
+    from pathlib import Path
+
+    from fusiondx.export import export_run
+    from fusiondx.quantize import quantize_run
+
+    e = export_run(Path(run_dir), Path(out) if out else None, progress=False, overwrite=overwrite)
+    if not int8:
+        return e
+    return quantize_run(
+        Path(run_dir), e.path, tolerance=tolerance, progress=False, overwrite=overwrite
+    )
+
+
+def distill(
+    run_dir: Any,
+    student: Any,
+    *,
+    alpha: float = 0.5,
+    temperature: float = 2.0,
+    out: Any = None,
+    alone: Any = None,
+    n_boot: int = 1000,
+    overwrite: bool = False,
+) -> Any:
+    """Train a light student config on a run's soft labels and compare teacher, distilled
+    student and student alone on the test split; see :func:`fusiondx.study.distill.distill`.
+    Returns a ``DistillResult`` (``.results``: the table's numbers; ``.out_dir``)."""
+    from pathlib import Path
+
+    from fusiondx.study.distill import distill as _distill
+
+    return _distill(
+        Path(run_dir),
+        student,
+        alpha=alpha,
+        temperature=temperature,
+        out=Path(out) if out else None,
+        alone=Path(alone) if alone else None,
+        n_boot=n_boot,
+        progress=False,
+        overwrite=overwrite,
+    )
+
+
 def explain(
     run_dir: Any,
     case_id: str,
@@ -168,8 +227,10 @@ __all__ = [
     "create_encoder",
     "create_fusion",
     "create_head",
+    "distill",
     "evaluate",
     "explain",
+    "export_model",
     "fit",
     "list_encoders",
     "list_fusions",

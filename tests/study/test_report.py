@@ -458,8 +458,8 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
     assert "<script" not in page.lower()
     assert "could not be drawn" not in page
     # ranked, ROC/PR, confusion, calibration, ablation, removed, missing-rate, modality drivers,
-    # reliability before/after, selective prediction, fairness, training
-    assert _imgs(page) == 12
+    # accuracy vs FLOPs, reliability before/after, selective prediction, fairness, training
+    assert _imgs(page) == 13
     for uri in re.findall(r'src="(data:image/png;base64,[^"]+)"', page):
         assert len(uri) > 5000  # a real picture, not an empty canvas
     for e in res["entries"]:
@@ -472,6 +472,7 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
         "samples",
         "ablation",
         "robustness",
+        "cost",
         "explain",
         "calibration",
         "fairness",
@@ -479,6 +480,25 @@ def test_full_report_is_self_contained(full: tuple[dict[str, Any], str]) -> None
         "data",
         "config",
     ]
+
+
+def test_cost_section_plots_accuracy_against_flops(full: tuple[dict[str, Any], str]) -> None:
+    res, page = full
+    sec = page.split('<section id="cost">')[1].split("</section>")[0]
+    assert _imgs(sec) == 1 and "FLOPs per case" in sec
+    winner = next(e for e in res["entries"] if e["id"] == res["winner"])
+    from fusiondx.study.report._format import fmt_count
+
+    assert f"costs {fmt_count(winner['flops_per_case'], 'FLOP')} per case" in sec
+
+
+def test_cost_section_without_flops_is_a_note(tmp_path: Path) -> None:
+    res = _lean(sample_results())
+    for e in res["entries"]:
+        e["flops_per_case"] = None
+    page = write_report(res, tmp_path / "r.html").read_text()
+    sec = page.split('<section id="cost">')[1].split("</section>")[0]
+    assert "do not record FLOPs" in sec and _imgs(sec) == 0
 
 
 def test_fairness_section_shows_subgroups_flags_and_undefined(
@@ -589,10 +609,10 @@ def test_unclear_gain_is_not_sold_as_a_win(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("drop", "n_img", "notes"),
     [
-        (("ablation", "robustness"), 7, ["No ablation", "No robustness"]),
-        (("curves",), 8, ["ROC and PR curves skipped", "Calibration curve skipped"]),
-        (("training_curves", "confusion_matrix"), 8, ["No training curves", "matrix skipped"]),
-        (("calibration",), 8, ["No calibration results"]),
+        (("ablation", "robustness"), 8, ["No ablation", "No robustness"]),
+        (("curves",), 9, ["ROC and PR curves skipped", "Calibration curve skipped"]),
+        (("training_curves", "confusion_matrix"), 9, ["No training curves", "matrix skipped"]),
+        (("calibration",), 9, ["No calibration results"]),
         (
             (
                 "curves",
@@ -604,7 +624,7 @@ def test_unclear_gain_is_not_sold_as_a_win(tmp_path: Path) -> None:
                 "comparison",
                 "calibration",
             ),
-            1,
+            2,
             ["No ablation", "No split summary"],
         ),
     ],
@@ -638,7 +658,7 @@ def test_multiclass_without_curves_and_nan_values(tmp_path: Path) -> None:
     page = write_report(res, tmp_path / "r.html").read_text()
     assert "the task is multiclass" in page and "n/a" in page
     assert "No missing-rate evaluation" in page
-    assert _imgs(page) == 5  # ranked, confusion, ablation, removed, training
+    assert _imgs(page) == 6  # ranked, confusion, ablation, removed, cost, training
 
 
 def test_empty_results_do_not_crash(tmp_path: Path) -> None:

@@ -13,6 +13,9 @@ from fusiondx.cli._app import app, main
 from fusiondx.cli import run_commands  # noqa: F401  validate, fit, evaluate, predict, export
 
 # isort: split
+from fusiondx.cli import distill_command  # noqa: F401  distill
+
+# isort: split
 from fusiondx.cli import explain_commands  # noqa: F401  explain
 
 # isort: split

@@ -15,18 +15,20 @@ def list_parts(
     what: Annotated[
         str,
         typer.Argument(
-            help="encoders, fusions, heads, tasks, references, readers, adapters, objectives or "
-            "acquisitions"
+            help="encoders, fusions, heads, tasks, references, readers, adapters, objectives, "
+            "acquisitions or presets"
         ),
     ],
     pattern: Annotated[str, typer.Argument(help="Glob on the name, e.g. '*lstm*'.")] = "*",
 ) -> None:
     """List registered encoders, fusions, heads, task types, study references, file readers,
     dataset adapters, pretraining objectives or active-learning acquisition strategies with a
-    one-line description; old names still accepted are shown as aliases.
+    one-line description; old names still accepted are shown as aliases. `presets` lists the
+    model presets a config selects with `preset:`.
 
     Example: `fusiondx list fusions` or `fusiondx list encoders '*transformer*'` or
-    `fusiondx list references`, `fusiondx list readers` or `fusiondx list tasks`
+    `fusiondx list references`, `fusiondx list readers`, `fusiondx list tasks` or
+    `fusiondx list presets`
     """
     from fusiondx.registry import (
         ACQUISITIONS,
@@ -52,14 +54,17 @@ def list_parts(
             "objectives": OBJECTIVES,
             "acquisitions": ACQUISITIONS,
         }
+        if what == "presets":
+            _presets()
+            return
         reg = regs.get(what)
         if reg is None:
             from fusiondx.errors import ConfigError, did_you_mean
 
             raise ConfigError(
-                f"Cannot list '{what}'.{did_you_mean(what, list(regs))}",
+                f"Cannot list '{what}'.{did_you_mean(what, [*regs, 'presets'])}",
                 fix="use: fusiondx list encoders|fusions|heads|tasks|references|readers|adapters|"
-                "objectives|acquisitions",
+                "objectives|acquisitions|presets",
             )
         table = Table(title=f"{len(reg.names(pattern))} {what}")
         col = {
@@ -105,3 +110,23 @@ def list_parts(
         console.print(table)
 
     guard(run)
+
+
+def _presets() -> None:
+    """The model presets: what each fills in per modality kind, and its fusion."""
+    from fusiondx.config.presets import PRESETS
+
+    table = Table(title=f"{len(PRESETS)} presets (config key `preset:`)")
+    table.add_column("preset", no_wrap=True)
+    table.add_column("part", no_wrap=True)
+    table.add_column("uses", overflow="fold")
+    for name, p in PRESETS.items():
+        parts = [*p["encoders"].items(), ("fusion", p["fusion"])]
+        for i, (part, choice) in enumerate(parts):
+            opts = ", ".join(f"{k}={v}" for k, v in choice["options"].items())
+            table.add_row(
+                name if i == 0 else "", part, choice["name"] + (f" ({opts})" if opts else "")
+            )
+    console.print(table)
+    for name, p in PRESETS.items():
+        console.print(f"{name}: {p['description']}", highlight=False)

@@ -192,15 +192,32 @@ def export(
         bool,
         typer.Option("--overwrite", help="Replace --out even if it is not an earlier ONNX export."),
     ] = False,
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8",
+            help="Also write an int8 model (static QDQ quantisation, calibrated on training "
+            "cases) beside the float one, e.g. model.int8.onnx; kept only if the test metric holds.",
+        ),
+    ] = False,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            help="With --int8: the largest drop of the test metric (AUROC for classifiers) the "
+            "int8 model may show; more and it is refused and deleted.",
+        ),
+    ] = 0.005,
 ) -> None:
     """Export a trained run to ONNX, checked against PyTorch on the run's test cases.
 
     Inputs are named <modality> or <modality>.<array>, plus mask (True where a modality is
     present); outputs are named after the tasks. MODEL_CARD.md (task, inputs, training data,
     test metrics with 95% CIs, intended use and limits) is written beside the ONNX file. Needs
-    `pip install 'fusiondx[export]'`.
+    `pip install 'fusiondx[export]'`. With --int8 the run also gets int8.json: sizes, latency
+    per case and the test metric of the float and the int8 model.
 
-    Example: `fusiondx export runs/demo --out demo.onnx`
+    Example: `fusiondx export runs/demo --out demo.onnx`, or `fusiondx export runs/demo --int8`
     """
     from fusiondx.export import export_run
 
@@ -216,5 +233,10 @@ def export(
         card = write_model_card(run_dir, e.path.parent / "MODEL_CARD.md")
         if card is not None:
             console.print(f"Wrote [bold]{card}[/]: the model card (what `fusiondx serve` shows).")
+        if int8:
+            from fusiondx.quantize import describe, quantize_run
+
+            q = quantize_run(run_dir, e.path, tolerance=tolerance, overwrite=overwrite)
+            console.print(describe(q), highlight=False)
 
     guard(run)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from fusiondx.config._strict import _Strict
 from fusiondx.config.data import DataConfig
@@ -19,6 +20,7 @@ from fusiondx.config.modalities import (
 )
 from fusiondx.config.model import FusionConfig, TaskConfig
 from fusiondx.config.posthoc import PosthocConfig
+from fusiondx.config.presets import apply_preset, check_preset
 from fusiondx.config.pretrain import PretrainConfig
 from fusiondx.config.study import StudyConfig
 from fusiondx.config.training import TrainConfig
@@ -26,6 +28,9 @@ from fusiondx.config.training import TrainConfig
 
 class Config(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    preset: str | None = None
+    """A model preset (``efficient``): encoders and fusion wherever the config names none;
+    see :mod:`fusiondx.config.presets` and `fusiondx list presets`."""
     seed: int = 0
     output_dir: Path = Path("runs")
     data: DataConfig
@@ -41,6 +46,16 @@ class Config(_Strict):
     """Used by `fusiondx pretrain` only."""
     fairness: FairnessConfig = FairnessConfig()
     """Subgroups scored by `fusiondx evaluate` and the study (off unless columns are listed)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return apply_preset(data) if isinstance(data, dict) else data
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, name: str | None) -> str | None:
+        return check_preset(name)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

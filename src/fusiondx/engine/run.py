@@ -34,6 +34,7 @@ from fusiondx.engine.checkpoints import check_weights, load_checkpoint
 from fusiondx.engine.class_weights import class_weights
 from fusiondx.engine.curves import TrainingCurves
 from fusiondx.engine.datamodule import CaseDataModule
+from fusiondx.engine.distill_task import DistillTask, SoftTargets
 from fusiondx.engine.fairness import frame_fairness
 from fusiondx.engine.inference import evaluate_outputs, loader_outputs, predictions_frame
 from fusiondx.engine.init_encoders import (
@@ -71,6 +72,7 @@ def fit(
     progress: bool | None = None,
     callbacks: Sequence[L.Callback] | None = None,
     notify: Callable[[str], None] | None = None,
+    soft_targets: SoftTargets | None = None,
 ) -> RunResult:
     """Train a model as configured; write everything to ``cfg.run_dir``; return test metrics.
 
@@ -78,10 +80,18 @@ def fit(
     files a run writes) or ``resume``. ``callbacks`` are extra Lightning callbacks, called after
     FusionDx's own (e.g. a hyper-parameter search's pruner, or any ``L.Callback`` hook). ``notify``
     receives each warning about the data (e.g. tiny images, blank patient ids) before training
-    starts; they are also kept in metrics.json as ``data_notes``.
+    starts; they are also kept in metrics.json as ``data_notes``. ``soft_targets`` (a teacher's
+    logits per case) makes the training a distillation (:mod:`fusiondx.engine.distill_task`).
     """
     with runfolder.open_run(cfg.run_dir, resume=resume, overwrite=overwrite):
-        return _fit(cfg, resume=resume, progress=progress, callbacks=callbacks, notify=notify)
+        return _fit(
+            cfg,
+            resume=resume,
+            progress=progress,
+            callbacks=callbacks,
+            notify=notify,
+            soft_targets=soft_targets,
+        )
 
 
 def _fit(
@@ -91,6 +101,7 @@ def _fit(
     progress: bool | None,
     notify: Callable[[str], None] | None,
     callbacks: Sequence[L.Callback] | None,
+    soft_targets: SoftTargets | None = None,
 ) -> RunResult:
     show = cfg.train.progress if progress is None else progress
     run = RunDir(cfg.run_dir)
@@ -126,9 +137,20 @@ def _fit(
         write_text(run.requested_file, requested.to_yaml())
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
     frozen = apply_pretrained(cfg, model.encoders, prepared.specs, pretrained)
-    task = FusionTask(
-        model, prepared.tasks, cfg.train, {t.name: t.weight for t in cfg.tasks}, seed=cfg.seed
-    )
+    task_weights = {t.name: t.weight for t in cfg.tasks}
+    if soft_targets is None:
+        task = FusionTask(model, prepared.tasks, cfg.train, task_weights, seed=cfg.seed)
+    else:
+        task = DistillTask(
+            model,
+            prepared.tasks,
+            cfg.train,
+            task_weights,
+            soft_targets.aligned(store.ids),
+            soft_targets.alpha,
+            soft_targets.temperature,
+            seed=cfg.seed,
+        )
     watched, mode = monitor(cfg)
     es = cfg.train.early_stopping
     best = BestEpoch(run.best_checkpoint, last, watched, mode, es.patience if es else None)
@@ -172,6 +194,8 @@ def _fit(
         "frozen_encoders": frozen or None,
         "data_notes": store.notes,
     }
+    if soft_targets is not None:
+        metrics["distillation"] = soft_targets.describe()
     return RunResult(run.path, _conclude(run, cfg, prepared, model, data, metrics, seconds))
 
 
@@ -334,9 +358,14 @@ def _is_predictions(path: Path, tasks: list[str]) -> bool:
 
 
 def _flops(model: MultimodalModel, store: CaseStore) -> int:
-    batch = store.batch(store.indices("test")[:8])
+    """FLOPs of one case with every modality present: the cost of a full case, comparable
+    between models whatever the cohort's missing modalities."""
+    test = store.indices("test")
+    whole = test[store.mask[test].all(axis=1)]
+    batch = store.batch((whole if len(whole) else test)[:1])
+    mask = torch.ones_like(batch["mask"])
     device = next(model.parameters()).device
-    return flops_per_case(model, to_device(batch["inputs"], device), batch["mask"].to(device))
+    return flops_per_case(model, to_device(batch["inputs"], device), mask.to(device))
 
 
 def _root(cfg: Config, data: Path | None, root: Path | None) -> Path:

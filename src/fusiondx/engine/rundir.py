@@ -15,6 +15,8 @@
     evaluations/         what `fusiondx evaluate` wrote
     model.onnx           what `fusiondx export` wrote (by default)
     MODEL_CARD.md        the model card `fusiondx export` writes beside model.onnx
+    model.int8.onnx      what `fusiondx export --int8` kept (by default)
+    int8.json            the int8 model's size, latency and test metric against the float one
     error.txt            why a study's training of this run failed
 
 Everything that reads or writes these files goes through here (or :class:`RunDir`'s paths);
@@ -136,6 +138,16 @@ class RunDir:
     def model_card_file(self) -> Path:
         """``MODEL_CARD.md``: the model card ``fusiondx export`` writes beside ``model.onnx``."""
         return self.path / "MODEL_CARD.md"
+
+    @property
+    def int8_file(self) -> Path:
+        """``int8.json``: sizes, latency and test metrics of ``fusiondx export --int8``."""
+        return self.path / "int8.json"
+
+    @property
+    def int8_onnx_file(self) -> Path:
+        """``model.int8.onnx``: the int8 model ``fusiondx export --int8`` keeps by default."""
+        return self.path / "model.int8.onnx"
 
     @property
     def encoders_file(self) -> Path:

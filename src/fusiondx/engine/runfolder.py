@@ -48,6 +48,8 @@ RUN_FILES = (
     "error.txt",
     "model.onnx",
     "MODEL_CARD.md",
+    "model.int8.onnx",
+    "int8.json",
     "encoders.pt",
     "retrieval.json",
     LOCK,

@@ -95,6 +95,11 @@ class FusionTask(L.LightningModule):
             self.model.task_head(t.name).loss(outputs[t.name], targets[t.name]) for t in self.tasks
         ]
 
+    def _train_losses(self, outputs: dict[str, Any], batch: dict[str, Any]) -> list[torch.Tensor]:
+        """Each task's training loss; a subclass may add terms (distillation does), while
+        validation keeps the task losses alone."""
+        return self._losses(outputs, batch["targets"])
+
     def _fixed(self, losses: list[torch.Tensor]) -> torch.Tensor:
         return sum(
             (self.task_weights[t.name] * loss for t, loss in zip(self.tasks, losses, strict=True)),
@@ -120,7 +125,7 @@ class FusionTask(L.LightningModule):
             batch["mask"], self.train_cfg.modality_dropout, self.modality_dropout_generator
         )
         outputs = self.model(batch["inputs"], mask, batch["targets"])
-        loss = self._objective(self._losses(outputs, batch["targets"]))
+        loss = self._objective(self._train_losses(outputs, batch))
         aux = self.model.aux_loss()
         if aux is not None:
             loss = loss + aux

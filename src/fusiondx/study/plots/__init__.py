@@ -8,6 +8,7 @@ Colours follow the Okabe-Ito palette, which stays distinct for colour-blind read
 from __future__ import annotations
 
 from fusiondx.study.plots._classifier import calibration_chart, confusion_chart, roc_pr_chart
+from fusiondx.study.plots._cost import cost_chart
 from fusiondx.study.plots._fairness import subgroup_chart
 from fusiondx.study.plots._modalities import ablation_chart, missing_chart, removed_chart
 from fusiondx.study.plots._ranking import ranked_chart
@@ -38,6 +39,7 @@ __all__ = [
     "ablation_chart",
     "calibration_chart",
     "confusion_chart",
+    "cost_chart",
     "figure_uri",
     "missing_chart",
     "num",

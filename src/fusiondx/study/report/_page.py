@@ -12,6 +12,7 @@ from pathlib import Path
 from fusiondx.study import plots
 from fusiondx.study.report._calibration import calibration_section
 from fusiondx.study.report._context import Context, esc, note
+from fusiondx.study.report._cost import cost_section
 from fusiondx.study.report._data import config_section, data_section
 from fusiondx.study.report._explain import explain_section
 from fusiondx.study.report._fairness import fairness_section
@@ -62,6 +63,7 @@ SECTIONS: list[tuple[str, str, SectionFn]] = [
     ("samples", "Samples", samples_section),
     ("ablation", "Ablation: which modality matters", ablation_section),
     ("robustness", "Robustness to missing modalities", robustness_section),
+    ("cost", "Accuracy vs computational cost", cost_section),
     ("explain", "Which modality drives the prediction", explain_section),
     ("calibration", "Calibration and triage", calibration_section),
     ("fairness", "Fairness by subgroup", fairness_section),

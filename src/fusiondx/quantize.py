@@ -1,0 +1,355 @@
+"""int8 ONNX of an exported run: static QDQ quantisation, kept only when the test metric holds.
+
+ONNX Runtime's own tools do the work (:func:`onnxruntime.quantization.quantize_static`, QDQ
+format, per-channel weights): ``quant_pre_process`` folds and infers shapes first, then a
+:class:`~onnxruntime.quantization.CalibrationDataReader` feeds training cases decoded with the
+run's own preprocessing, so activation ranges come from the data the model was fitted on and
+never from the cases it is judged on. Only the operators that carry weights (convolutions and
+matrix products) are quantised: they hold nearly all of the bytes and the time, while quantising
+additions, gathers or normalisations adds Q/DQ pairs that cost accuracy and save nothing.
+
+The int8 file (``model.int8.onnx`` beside the float ``model.onnx``) is then judged on the run's
+test split: both files are scored with ONNX Runtime and, when any task's main metric (AUROC for a
+classifier, the head's ``primary_metric`` otherwise) drops by more than the tolerance, the int8
+file is deleted and a :class:`RunError` says by how much. ``int8.json`` in the run records the
+sizes, the latency per case and the metrics before and after, kept or not. The float model's
+metadata (the calibration's ``fusiondx.posthoc``) travels into the int8 file; the calibration
+itself is part of the graph, so the int8 outputs are calibrated logits like the float ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fusiondx.errors import RunError
+
+if TYPE_CHECKING:
+    from fusiondx.data.store import CaseStore
+
+DEFAULT_TOLERANCE = 0.005
+CALIBRATION_CASES = 256
+CALIBRATION_BATCH = 32
+LATENCY_CASES = 64
+SCORE_BATCH = 256
+QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
+INT8_KEY = "fusiondx.int8"
+
+
+@dataclass
+class Int8Result:
+    """A kept int8 model: where it is, and what ``int8.json`` says about it."""
+
+    path: Path
+    float_path: Path
+    report_file: Path
+    report: dict[str, Any]
+
+
+def int8_path(float_path: Path) -> Path:
+    """Where the int8 twin of an ONNX file goes: ``model.onnx`` -> ``model.int8.onnx``."""
+    float_path = Path(float_path)
+    return float_path.with_name(f"{float_path.stem}.int8.onnx")
+
+
+def _note(progress: bool, text: str) -> None:
+    if progress:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime as ort
+        from onnxruntime import quantization  # noqa: F401
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise RunError(
+            "int8 quantisation needs onnx and onnxruntime.", fix="pip install 'fusiondx[export]'"
+        ) from e
+    return ort
+
+
+def _feeds(store: CaseStore, idx: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """The flat ONNX inputs of the cases ``idx`` (see :class:`fusiondx.export.FlatModel`)."""
+    from fusiondx.export import flatten
+
+    batch = store.batch(idx)
+    _, tensors = flatten(batch["inputs"])
+    return {n: t.numpy() for n, t in zip(names, [*tensors, batch["mask"]], strict=True)}
+
+
+def _reader(store: CaseStore, idx: np.ndarray, names: list[str]) -> Any:
+    """A calibration data reader over the cases ``idx``, a batch at a time."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class _Cases(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._batches: Iterator[np.ndarray] = iter(
+                idx[i : i + CALIBRATION_BATCH] for i in range(0, len(idx), CALIBRATION_BATCH)
+            )
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            chunk = next(self._batches, None)
+            return None if chunk is None else _feeds(store, chunk, names)
+
+    return _Cases()
+
+
+def _quantize(float_path: Path, out: Path, reader: Any, extra_meta: dict[str, str]) -> None:
+    """Static QDQ quantisation of ``float_path`` into ``out``, with the float file's metadata."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs advice per tensor at WARNING
+    try:
+        with tempfile.TemporaryDirectory(prefix="fusiondx-int8-") as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            source = Path(tmp) / "pre.onnx"
+            try:
+                # Symbolic shape inference does not follow the dynamo exporter's graphs; ONNX's
+                # own shape inference and ONNX Runtime's graph optimisation still help.
+                quant_pre_process(str(float_path), str(source), skip_symbolic_shape=True)
+            except Exception:  # noqa: BLE001  (an optimisation only: quantise the file as it is)
+                source = float_path
+            target = Path(tmp) / "int8.onnx"
+            quantize_static(
+                str(source),
+                str(target),
+                reader,
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                op_types_to_quantize=list(QUANTIZED_OPS),
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+            proto = onnx.load_model(str(target))
+            have = {p.key for p in proto.metadata_props}
+            meta = {p.key: p.value for p in onnx.load_model(str(float_path)).metadata_props}
+            for key, value in {**meta, **extra_meta}.items():
+                if key not in have:
+                    entry = proto.metadata_props.add()
+                    entry.key, entry.value = key, value
+            onnx.save_model(proto, str(target))
+            shutil.move(str(target), str(out))
+    finally:
+        root.setLevel(level)
+
+
+def _outputs(session: Any, store: CaseStore, idx: np.ndarray, names: list[str]) -> list[np.ndarray]:
+    chunks = [
+        session.run(None, _feeds(store, idx[i : i + SCORE_BATCH], names))
+        for i in range(0, len(idx), SCORE_BATCH)
+    ]
+    return [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+
+
+def _latency_ms(session: Any, store: CaseStore, idx: np.ndarray, names: list[str]) -> float:
+    """Median milliseconds to answer one case (batch of one), after a warm-up."""
+    cases = [_feeds(store, idx[i : i + 1], names) for i in range(min(len(idx), LATENCY_CASES))]
+    for f in cases[:3]:
+        session.run(None, f)
+    times = []
+    for f in cases:
+        start = time.perf_counter()
+        session.run(None, f)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return float(np.median(times))
+
+
+def _onnx_bytes(path: Path) -> int:
+    """The bytes of an ONNX model: its file and any external data files its tensors name."""
+    import onnx
+
+    proto = onnx.load_model(str(path), load_external_data=False)
+    files = {
+        entry.value
+        for tensor in proto.graph.initializer
+        if tensor.data_location == onnx.TensorProto.EXTERNAL
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+    return path.stat().st_size + sum(
+        (path.parent / f).stat().st_size for f in files if (path.parent / f).is_file()
+    )
+
+
+def _is_int8(path: Path) -> bool:
+    """Whether ``path`` is an int8 model written by this module (an earlier one may be replaced)."""
+    if not path.is_file():
+        return False
+    try:
+        import onnx
+
+        proto = onnx.load_model(str(path), load_external_data=False)
+        return any(p.key == INT8_KEY for p in proto.metadata_props)
+    except Exception:  # noqa: BLE001  (not ONNX, or onnx missing: not ours)
+        return False
+
+
+def quantize_run(
+    run_dir: Path,
+    onnx_file: Path | None = None,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Int8Result:
+    """Quantise a run's exported ONNX model to int8 and keep it only if its test metric holds.
+
+    ``onnx_file`` is the float model ``fusiondx export`` wrote (default ``<run_dir>/model.onnx``);
+    the int8 model goes beside it (:func:`int8_path`) and the measurements to
+    ``<run_dir>/int8.json``. Raises :class:`RunError` (and deletes the int8 file) when a task's
+    test metric drops by more than ``tolerance``, or cannot be measured.
+    """
+    import torch
+
+    from fusiondx.data.store import prepare_with_state
+    from fusiondx.engine import runfolder
+    from fusiondx.engine.rundir import RunDir, write_json
+    from fusiondx.evaluation.directions import LOWER_IS_BETTER
+    from fusiondx.export import flatten
+
+    ort = _ort()
+    run = RunDir(Path(run_dir))
+    float_path = Path(onnx_file) if onnx_file is not None else run.onnx_file
+    if not float_path.is_file():
+        raise RunError(
+            f"There is no ONNX model at '{float_path}' to quantise.",
+            file=float_path,
+            fix=f"run `fusiondx export {run.path} --int8`, which exports and then quantises",
+        )
+    cfg, model, state = run.load()
+    out = int8_path(float_path)
+    runfolder.check_output(
+        out,
+        inputs=[cfg.data.manifest],
+        run_dir=run.path,
+        keep=out.name,
+        overwrite=overwrite,
+        ours=_is_int8(out),
+        option="the int8 model",
+    )
+    prepared = prepare_with_state(
+        cfg, state, cfg.data.manifest, cfg.data.data_root, need_labels=True, progress=progress
+    )
+    store = prepared.store
+    store.split = run.splits(store.ids)
+    layout, _ = flatten(store.batch(np.arange(1))["inputs"])
+    names = [m if k == "" else f"{m}.{k}" for m, k in layout] + ["mask"]
+    float_session = ort.InferenceSession(str(float_path), providers=["CPUExecutionProvider"])
+    have = [i.name for i in float_session.get_inputs()]
+    if have != names:
+        raise RunError(
+            f"The ONNX model '{float_path}' takes inputs {have}, not this run's {names}.",
+            file=float_path,
+            fix=f"export this run again with `fusiondx export {run.path}` and quantise that file",
+        )
+    train, test = store.indices("train"), store.indices("test")
+    if len(test) < 2:
+        raise RunError(
+            f"The run's test split has {len(test)} case(s); the int8 model cannot be judged on it.",
+            file=run.splits_file,
+            fix="train the run with a test split of at least a few dozen cases",
+        )
+    rng = np.random.default_rng(cfg.seed)
+    calib = np.sort(rng.permutation(train)[:CALIBRATION_CASES])
+
+    _note(
+        progress, f"Quantising {float_path.name} to int8, calibrated on {len(calib)} training cases"
+    )
+    out.unlink(missing_ok=True)
+    meta = {
+        INT8_KEY: json.dumps(
+            {"source": float_path.name, "calibration_cases": int(len(calib)), "ops": QUANTIZED_OPS}
+        )
+    }
+    _quantize(float_path, out, _reader(store, calib, names), meta)
+
+    _note(progress, f"Scoring {len(test)} test cases with the float and the int8 model")
+    int8_session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    before = _outputs(float_session, store, test, names)
+    after = _outputs(int8_session, store, test, names)
+    tasks: dict[str, Any] = {}
+    problems: list[str] = []
+    for info, b, a in zip(prepared.tasks, before, after, strict=True):
+        head = model.task_head(info.name)
+        metric = head.primary_metric
+        y = torch.from_numpy(store.targets[info.name][test])
+        m_before = float(head.evaluate(torch.from_numpy(b), y)[metric])
+        m_after = float(head.evaluate(torch.from_numpy(a), y)[metric])
+        drop = (m_after - m_before) if metric in LOWER_IS_BETTER else (m_before - m_after)
+        tasks[info.name] = {
+            "metric": metric,
+            "float": m_before,
+            "int8": m_after,
+            "drop": drop,
+            "max_output_difference": float(np.max(np.abs(a.astype(np.float64) - b))),
+        }
+        if not np.isfinite(drop):
+            problems.append(
+                f"task '{info.name}': the test {metric} is undefined (float {m_before:.4g}, "
+                f"int8 {m_after:.4g}), so the drop cannot be checked"
+            )
+        elif drop > tolerance:
+            problems.append(
+                f"task '{info.name}': test {metric} {m_before:.4f} in float, {m_after:.4f} in "
+                f"int8, a drop of {drop:.4f}, more than the tolerance {tolerance:g}"
+            )
+    report = {
+        "kept": not problems,
+        "tolerance": tolerance,
+        "float_file": str(float_path),
+        "int8_file": str(out),
+        "float_bytes": _onnx_bytes(float_path),
+        "int8_bytes": _onnx_bytes(out),
+        "float_ms_per_case": _latency_ms(float_session, store, test, names),
+        "int8_ms_per_case": _latency_ms(int8_session, store, test, names),
+        "calibration_cases": int(len(calib)),
+        "test_cases": int(len(test)),
+        "quantized_ops": list(QUANTIZED_OPS),
+        "tasks": tasks,
+    }
+    del int8_session
+    if problems:
+        report["refused"] = problems
+        out.unlink(missing_ok=True)
+    write_json(run.int8_file, report)
+    if problems:
+        raise RunError(
+            "The int8 model was not kept: " + "; ".join(problems) + f". {out.name} was deleted; "
+            f"the measurements are in {run.int8_file}.",
+            file=out,
+            fix=f"use the float {float_path.name}, or accept a larger drop with --tolerance "
+            "(a run trained longer, or on more cases, usually quantises better)",
+        )
+    return Int8Result(out, float_path, run.int8_file, report)
+
+
+def describe(result: Int8Result) -> str:
+    """One paragraph on a kept int8 model: size, latency and metrics before and after."""
+    r = result.report
+    parts = [
+        f"Wrote {result.path}: {r['int8_bytes'] / 1e6:.2f} MB "
+        f"(float {r['float_bytes'] / 1e6:.2f} MB), "
+        f"{r['int8_ms_per_case']:.2f} ms per case (float {r['float_ms_per_case']:.2f} ms)."
+    ]
+    for task, t in r["tasks"].items():
+        parts.append(
+            f"Task {task}: test {t['metric']} {t['float']:.4f} -> {t['int8']:.4f} "
+            f"(drop {t['drop']:+.4f}, tolerance {r['tolerance']:g})."
+        )
+    parts.append(f"Measurements in {result.report_file}.")
+    return " ".join(parts)
