@@ -92,7 +92,7 @@ def _reader(store: CaseStore, idx: np.ndarray, names: list[str]) -> Any:
     """A calibration data reader over the cases ``idx``, a batch at a time."""
     from onnxruntime.quantization import CalibrationDataReader
 
-    class _Cases(CalibrationDataReader):  # type: ignore[misc]
+    class _Cases(CalibrationDataReader):
         def __init__(self) -> None:
             self._batches: Iterator[np.ndarray] = iter(
                 idx[i : i + CALIBRATION_BATCH] for i in range(0, len(idx), CALIBRATION_BATCH)

@@ -87,7 +87,7 @@ def compare(
         strata = tt.strata(info, frames["teacher"])
         scores = {k: tt.case_scores(info, f) for k, f in frames.items()}
         teacher_p = _probs(info, frames["teacher"])
-        rows = {}
+        rows: dict[str, dict[str, Any]] = {}
         for k in frames:
             rows[k] = {m: pooled_ci([scores[k][m]], n, strata, n_boot=n_boot) for m in tt.metrics}
             rows[k]["teacher_gap"] = float(np.abs(_probs(info, frames[k]) - teacher_p).mean())
