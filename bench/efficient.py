@@ -2,7 +2,7 @@
 
 Both models are the demo's four-modality config (32x32 chest images, 50 Hz ECGs, the report,
 nine labs) on the same cohort, split and seed; the efficient one sets ``preset: efficient``
-(depthwise-separable image and signal encoders, a bag of word embeddings for the report, a
+(depthwise-separable image and signal encoders, a one-layer narrow transformer for the report, a
 narrow MLP, the ``hybrid`` fusion) in place of the default encoders and ``concat``. For each:
 forward FLOPs of one case with every modality present (what ``fit`` records), parameters, test
 AUROC with its 95% bootstrap CI (and the paired difference, efficient minus default), and the

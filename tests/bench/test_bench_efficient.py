@@ -22,7 +22,7 @@ def test_efficient_model_needs_80_percent_fewer_flops_per_case(cohort_dir: Path,
     assert {m.encoder_name for m in eff.modalities} == {
         "image_mobilenet",
         "signal_mobile",
-        "text_lowlevel",
+        "text_transformer",
         "tabular_mlp",
     }
     prepared = prepare(base, progress=False)

@@ -39,7 +39,7 @@ def test_preset_fills_what_the_config_leaves_open(quick_config: dict[str, Any]) 
         "image_mobilenet",
         {"width_mult": 0.5, "head_channels": 128, "dropout": 0.3},
     )
-    assert enc["ecg"][0] == "signal_mobile" and enc["report"][0] == "text_lowlevel"
+    assert enc["ecg"][0] == "signal_mobile" and enc["report"][0] == "text_transformer"
     assert enc["labs"] == ("ft_transformer", {})
     assert cfg.fusion.name == "hybrid" and cfg.fusion.dim == 16
     # config.yaml round trip: the filled-in choices are written, and reading them is a no-op.

@@ -7,8 +7,9 @@ preset is a starting point, not a mode. ``fusiondx list presets`` shows them.
 
 ``efficient``: the lightweight hybrid-fusion recipe of EHPAL-Net (the seed paper reports "up to
 87.8% lower computational cost"): depthwise-separable encoders for images (MobileNetV2-style,
-half width) and signals (``signal_mobile``), a bag of word embeddings for text (fastText-style,
-no attention), a narrow MLP for tables, and the ``hybrid`` fusion (multi-scale summaries, one
+half width) and signals (``signal_mobile``), a one-layer transformer of width 32 for text (a bag
+of word embeddings, 1.3 MFLOPs cheaper, lost 0.03 AUROC on the built-in cohort: it cannot read
+"no opacity"), a narrow MLP for tables, and the ``hybrid`` fusion (multi-scale summaries, one
 cross-attention step per modality).
 """
 
@@ -19,15 +20,18 @@ from typing import Any
 
 PRESETS: dict[str, dict[str, Any]] = {
     "efficient": {
-        "description": "depthwise-separable image and signal encoders, a bag of word "
-        "embeddings for text, a narrow MLP for tables, hybrid fusion: a few MFLOPs per case",
+        "description": "depthwise-separable image and signal encoders, a one-layer narrow "
+        "transformer for text, a narrow MLP for tables, hybrid fusion: a few MFLOPs per case",
         "encoders": {
             "image": {
                 "name": "image_mobilenet",
                 "options": {"width_mult": 0.5, "head_channels": 128},
             },
             "signal": {"name": "signal_mobile", "options": {}},
-            "text": {"name": "text_lowlevel", "options": {"embed_dim": 32}},
+            "text": {
+                "name": "text_transformer",
+                "options": {"d_model": 32, "num_layers": 1, "num_heads": 4, "dim_feedforward": 64},
+            },
             "tabular": {"name": "tabular_mlp", "options": {"hidden_dim": 64}},
         },
         "fusion": {"name": "hybrid", "options": {}},
