@@ -194,10 +194,26 @@ def export_onnx(
 def _add_metadata(path: Path, key: str, value: str) -> None:
     import onnx
 
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+    # The exporter may have put the weights in a side file; they are saved inline below, so
+    # that file would be left behind, stale (and not a file of the run).
+    lean = onnx.load_model(str(path), load_external_data=False)
+    side = {
+        i.value
+        for t in _get_all_tensors(lean)
+        if uses_external_data(t)
+        for i in t.external_data
+        if i.key == "location"
+    }
     proto = onnx.load_model(str(path))
     entry = proto.metadata_props.add()
     entry.key, entry.value = key, value
     onnx.save_model(proto, str(path))
+    for name in side:
+        stale = path.parent / name
+        if stale.parent == path.parent and stale.is_file():
+            stale.unlink()
 
 
 def export_run(

@@ -33,6 +33,8 @@ def test_exported_run_matches_pytorch_on_other_cases(quick_config, fusion):
     result = export_run(run_dir, progress=False)
     assert result.path == run_dir / "model.onnx" and result.path.is_file()
     assert result.max_abs_diff < 1e-4
+    # Weights live inside model.onnx (the calibration metadata re-saves it): no stale side file.
+    assert not (run_dir / "model.onnx.data").exists()
 
     # Three training cases (not the ones checked at export), one with a modality hidden:
     # the batch axis is dynamic and the mask is honoured.
