@@ -193,7 +193,6 @@ def export_onnx(
 
 def _add_metadata(path: Path, key: str, value: str) -> None:
     import onnx
-
     from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
     # The exporter may have put the weights in a side file; they are saved inline below, so
