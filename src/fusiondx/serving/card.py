@@ -12,11 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from fusiondx.engine.rundir import RunDir
-from fusiondx.evaluation.bootstrap import bootstrap_indices
 
 SCALARS = ("auroc", "auprc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1")
 N_BOOT = 1000
@@ -182,7 +180,7 @@ def test_metrics(
             and "auroc" in row
             and len(t.get("classes") or []) == 2
         ):
-            ci = auroc_ci(preds, t["name"], str(t["classes"][1]))
+            ci = auroc_ci(preds, t)
             if ci is not None:
                 row["auroc"]["ci95"] = ci
         if "conformal" in m:
@@ -192,24 +190,22 @@ def test_metrics(
     return out
 
 
-def auroc_ci(preds: pd.DataFrame, task: str, positive: str) -> list[float] | None:
-    """Stratified percentile bootstrap 95% interval of the test AUROC (fixed seed)."""
-    from sklearn.metrics import roc_auc_score
+def auroc_ci(preds: pd.DataFrame, task: dict[str, Any]) -> list[float] | None:
+    """Stratified percentile bootstrap 95% interval of the test AUROC (fixed seed), scored as
+    the study scores it (the task type's case scorer over ``predictions.csv``)."""
+    from fusiondx.evaluation.bootstrap import pooled_ci
+    from fusiondx.tasks import TaskInfo, task_type
 
-    score = f"{task}_prob_raw_{positive}"
-    if score not in preds or f"{task}_true" not in preds:
-        score = f"{task}_prob_{positive}"
-    if score not in preds or f"{task}_true" not in preds:
+    info = TaskInfo.from_dict(task)
+    tt = task_type(info)
+    try:
+        scorer = tt.case_scores(info, preds)["auroc"]
+        ci = pooled_ci([scorer], len(preds), tt.strata(info, preds), n_boot=N_BOOT)
+    except (KeyError, ValueError):  # a table without this task's columns
         return None
-    keep = preds[f"{task}_true"].notna()
-    y = (preds.loc[keep, f"{task}_true"].astype(str) == positive).to_numpy().astype(int)
-    s = preds.loc[keep, score].to_numpy(dtype=np.float64)
-    if len(np.unique(y)) < 2:
+    if not (math.isfinite(ci["low"]) and math.isfinite(ci["high"])):
         return None
-    idx = bootstrap_indices(len(y), N_BOOT, 0, strata=y)
-    values = np.array([roc_auc_score(y[i], s[i]) for i in idx])
-    lo, hi = np.percentile(values, [2.5, 97.5])
-    return [float(lo), float(hi)]
+    return [float(ci["low"]), float(ci["high"])]
 
 
 def _subgroups(run: RunDir, metrics: dict[str, Any]) -> Any:
