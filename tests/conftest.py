@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,23 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist (`make test` runs a worker per core) each worker computes on one
-    thread: two workers of two threads each on two cores would fight over them."""
+    thread: two workers of two threads each on two cores would fight over them.
+
+    The quick config's runs share one disk cache of decoded cases for the whole session
+    (workers included): hundreds of runs over the same cohort decode it once, and the disk cache
+    path gets exercised by every test that trains."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 
         torch.set_num_threads(1)
+    else:
+        os.environ["FUSIONDX_TEST_CACHE"] = tempfile.mkdtemp(prefix="fusiondx-test-cache-")
+    QUICK["data"]["cache_dir"] = os.environ["FUSIONDX_TEST_CACHE"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        shutil.rmtree(os.environ.pop("FUSIONDX_TEST_CACHE", ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +60,8 @@ def one_thread() -> Any:
 QUICK: dict[str, Any] = {
     "name": "quick",
     "seed": 0,
-    "data": {"manifest": "manifest.csv", "patient_column": "patient_id"},
+    # cache_dir: a session-wide folder, set in pytest_configure.
+    "data": {"manifest": "manifest.csv", "patient_column": "patient_id", "cache": "disk"},
     "modalities": [
         {
             "name": "cxr",
@@ -84,6 +99,10 @@ QUICK: dict[str, Any] = {
         "small_data": "off",
     },  # tests of other parts do not depend on the small-data policy
 }
+
+
+if os.environ.get("FUSIONDX_TEST_CACHE"):  # this module imported again by a test, by path
+    QUICK["data"]["cache_dir"] = os.environ["FUSIONDX_TEST_CACHE"]
 
 
 @pytest.fixture(scope="session")

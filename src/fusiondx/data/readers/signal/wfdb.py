@@ -154,61 +154,40 @@ def _read_record(header: Path, root: Path | None) -> SignalRecord:
 
     confine(header, root, what=f"WFDB header '{header.name}'", file=header)
     record_name = str(header.with_suffix(""))
-    try:
-        with _quiet_wfdb():
-            hdr = wfdb.rdheader(record_name)
-    except Exception as exc:  # wfdb raises ValueError/HeaderSyntaxError/... for bad headers
-        raise DataError(
-            f"the WFDB header cannot be parsed (wfdb: {one_line(exc)})",
-            fix="check the .hea file against the WFDB header format, or re-download the record",
-            file=header,
-        ) from exc
-
     # The header names the files wfdb opens next: each must stay under the data root too (a
-    # symlinked .dat would otherwise read data from anywhere). These are wfdb's own parse of the
-    # header, in case it differs from the quick one that keyed the cache.
-    for name in dict.fromkeys(getattr(hdr, "file_name", None) or []):
-        if name:
-            confine(
-                header.parent / name,
-                root,
-                what=f"WFDB data file '{name}' named in the header",
-                file=header,
-            )
-    for seg in dict.fromkeys(getattr(hdr, "seg_name", None) or []):
-        if seg and seg != "~":
-            seg_header = header.parent / f"{seg}.hea"
-            confine(seg_header, root, what=f"WFDB segment '{seg}' named in the header", file=header)
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                for name in _named_files(seg_header):
-                    confine(
-                        name,
-                        root,
-                        what=f"WFDB data file '{name.name}' of segment '{seg}'",
+    # symlinked .dat would otherwise read data from anywhere). The quick parse names them before
+    # anything is opened, without a second wfdb.rdheader (tens of ms each, the largest cost of
+    # decoding an ECG); wfdb's own parse is checked against it after the read.
+    try:
+        lines = _header_lines(header)
+        named = _named_files(header)
+    except (OSError, ValueError, IndexError):
+        named = None  # unparseable: wfdb's parse below says why
+    if named is not None:
+        for name in named:
+            confine(name, root, what=_what(name, header), file=header)
+        # wfdb's own error for a missing .dat is a bare FileNotFoundError.
+        if "/" not in lines[0][0]:
+            for name in dict.fromkeys(named):
+                if not name.is_file():
+                    raise DataError(
+                        f"the WFDB data file '{name.name}' named in the header is missing",
+                        fix=f"put '{name.name}' next to the header, or re-download the complete "
+                        "record",
                         file=header,
                     )
-
-    # Check data files up front: wfdb's own error for a missing .dat is a bare FileNotFoundError.
-    for name in dict.fromkeys(getattr(hdr, "file_name", None) or []):
-        if name and not (header.parent / name).is_file():
-            raise DataError(
-                f"the WFDB data file '{name}' named in the header is missing",
-                fix=f"put '{name}' next to the header, or re-download the complete record",
-                file=header,
-            )
-
     try:
         with _quiet_wfdb():
             rec = wfdb.rdrecord(record_name, physical=True)
-    except Exception as exc:  # truncated/corrupt .dat, unsupported formats, ...
-        data = ", ".join(dict.fromkeys(n for n in getattr(hdr, "file_name", None) or [] if n))
-        raise DataError(
-            f"the WFDB record cannot be read{f' from {data}' if data else ''} "
-            f"(wfdb: {one_line(exc)})",
-            fix="check that the record's data files are complete and match the header; "
-            "re-download the record",
-            file=header,
-        ) from exc
+    except Exception as exc:  # a bad header, truncated/corrupt .dat, unsupported formats, ...
+        raise _unreadable(header, exc) from exc
+    # A file wfdb read that the quick parse did not name is checked now: what it read is never
+    # used from outside the data root.
+    for name in dict.fromkeys(getattr(rec, "file_name", None) or []):
+        if name and (named is None or header.parent / name not in named):
+            confine(
+                header.parent / name, root, what=_what(header.parent / name, header), file=header
+            )
 
     p_signal = rec.p_signal
     if p_signal is None or p_signal.size == 0 or p_signal.ndim != 2:
@@ -225,4 +204,32 @@ def _read_record(header: Path, root: Path | None) -> SignalRecord:
         rate=float(rec.fs) if rec.fs else None,
         lead_names=names,
         path=header,
+    )
+
+
+def _what(name: Path, header: Path) -> str:
+    if name.suffix == ".hea":
+        return f"WFDB segment '{name.stem}' named in the header"
+    return f"WFDB data file '{name.name}' named in the header"
+
+
+def _unreadable(header: Path, exc: Exception) -> DataError:
+    """The error for a record wfdb cannot read: its header's fault, or its data files'."""
+    import wfdb
+
+    try:
+        with _quiet_wfdb():
+            hdr = wfdb.rdheader(str(header.with_suffix("")))
+    except Exception as hexc:  # wfdb raises ValueError/HeaderSyntaxError/... for bad headers
+        return DataError(
+            f"the WFDB header cannot be parsed (wfdb: {one_line(hexc)})",
+            fix="check the .hea file against the WFDB header format, or re-download the record",
+            file=header,
+        )
+    data = ", ".join(dict.fromkeys(n for n in getattr(hdr, "file_name", None) or [] if n))
+    return DataError(
+        f"the WFDB record cannot be read{f' from {data}' if data else ''} (wfdb: {one_line(exc)})",
+        fix="check that the record's data files are complete and match the header; "
+        "re-download the record",
+        file=header,
     )
