@@ -7,7 +7,12 @@ local training by Lightning), :mod:`.flower` (Flower's client, strategies, serve
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# Flower reports usage to its makers unless told not to, and reads the switch once, when it is
+# first imported; nothing FusionDx runs may reach outside (the site processes inherit it).
+os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
 
 def federate(*args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -18,31 +18,22 @@ clients decode their cases and build the model.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Flower reports usage to its makers unless told not to; nothing here may reach outside.
-os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+import numpy as np
+from flwr.client import NumPyClient
+from flwr.common import GetPropertiesIns, Parameters, parameters_to_ndarrays
+from flwr.server import Server, SimpleClientManager
+from flwr.server.client_proxy import ClientProxy
+from flwr.server.history import History
+from flwr.server.strategy import FedAvg, FedProx
 
-import numpy as np  # noqa: E402
-from flwr.client import NumPyClient  # noqa: E402
-from flwr.common import (  # noqa: E402
-    GetPropertiesIns,
-    Parameters,
-    parameters_to_ndarrays,
-)
-from flwr.server import Server, SimpleClientManager  # noqa: E402
-from flwr.server.client_proxy import ClientProxy  # noqa: E402
-from flwr.server.history import History  # noqa: E402
-from flwr.server.strategy import FedAvg, FedProx  # noqa: E402
-
-from fusiondx.config import Config  # noqa: E402
-from fusiondx.errors import ConfigError, RunError  # noqa: E402
-from fusiondx.federated.site import SiteModel, merge_statistics, site_statistics  # noqa: E402
-
-from fusiondx.federated.run import STRATEGIES  # noqa: E402
+from fusiondx.config import Config
+from fusiondx.errors import ConfigError, RunError
+from fusiondx.federated.run import STRATEGIES
+from fusiondx.federated.site import SiteModel, merge_statistics, site_statistics
 
 
 class SiteClient(NumPyClient):
