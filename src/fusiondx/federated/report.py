@@ -110,6 +110,9 @@ def _plot(f: dict[str, Any], metric: str, path: Path) -> None:
         pooled = key == metric
         label = "all sites (case-weighted)" if pooled else key.removeprefix("site:")
         ax.plot(x, y, marker="o", lw=2.5 if pooled else 1, alpha=1 if pooled else 0.6, label=label)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round")
     ax.set_ylabel(f"validation {metric}")
     ax.set_title(f"Global model per round ({f['strategy']})")
