@@ -137,6 +137,9 @@ def make_strategy(
                     f"{len(failures)} site(s) failed in round {server_round}: {failures[0]!r}",
                     fix="see the site's log; every site must answer every round",
                 )
+            # A fixed order: the weighted sum's float rounding must not depend on which site
+            # answered first.
+            results = sorted(results, key=lambda cr: cr[0].cid)
             traffic.from_sites += sum(_nbytes(r.parameters) for _, r in results)
             traffic.per_round.append(
                 {"round": server_round, "to_sites": traffic.to_sites, "from_sites": traffic.from_sites}
