@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"encoders", "fusion", "heads", "objectives"},
     {"models"},
     {"engine", "references", "datasets"},
-    {"export", "quantize", "study", "explanations", "serving"},
+    {"export", "quantize", "study", "explanations", "serving", "federated"},
     {"demo", "catalog", "cli", "__init__", "__main__"},
 ]
 LEVEL = {unit: i for i, units in enumerate(LAYERS) for unit in units}

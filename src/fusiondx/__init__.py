@@ -192,6 +192,41 @@ def explain(
     )
 
 
+def federate(
+    config: Any,
+    site_column: str = "site",
+    *,
+    rounds: int = 5,
+    strategy: str = "fedavg",
+    local_epochs: int = 1,
+    proximal_mu: float = 0.01,
+    out: Any = None,
+    mode: str = "simulation",
+    compare: bool = True,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """Federated training across the sites of a manifest with Flower (the ``federated``
+    extra), beside the centralised model and each site's own; see
+    :func:`fusiondx.federated.run.federate`. Returns the results (also in ``out/results.json``)."""
+    from pathlib import Path
+
+    from fusiondx.federated import federate as run
+
+    cfg = config if isinstance(config, Config) else load_config(config)
+    return run(
+        cfg,
+        site_column,
+        rounds=rounds,
+        strategy=strategy,
+        local_epochs=local_epochs,
+        proximal_mu=proximal_mu,
+        out_dir=Path(out) if out else None,
+        mode=mode,
+        compare=compare,
+        n_boot=n_boot,
+    )
+
+
 def serve(
     run_dir: Any,
     *,
@@ -231,6 +266,7 @@ __all__ = [
     "evaluate",
     "explain",
     "export_model",
+    "federate",
     "fit",
     "list_encoders",
     "list_fusions",

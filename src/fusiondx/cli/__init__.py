@@ -25,6 +25,9 @@ from fusiondx.cli import serve_command  # noqa: F401  serve
 from fusiondx.cli import suggest_command  # noqa: F401  suggest
 
 # isort: split
+from fusiondx.cli import federate_command  # noqa: F401  federate
+
+# isort: split
 from fusiondx.cli import pretrain_commands  # noqa: F401  pretrain, retrieve
 
 # isort: split

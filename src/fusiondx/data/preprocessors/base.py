@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.data.manifest import resolve_path
-from fusiondx.errors import DataError, line_of
+from fusiondx.errors import ConfigError, DataError, line_of
 from fusiondx.types import ModalitySpec
 
 Arrays = dict[str, np.ndarray]
@@ -79,6 +79,27 @@ class Preprocessor:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore what ``fit`` learned."""
+
+    # Federated statistics (fusiondx.federated): each site sends ``partial`` of its own training
+    # cases (counts, sums, token counts, never a row); ``merge`` of every site's part leaves the
+    # preprocessor as ``fit`` on the union of those cases would (up to float rounding).
+    def partial(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> dict[str, Any]:
+        """This site's share of what ``fit`` learns, as JSON-able aggregates (default: none, for
+        a preprocessor that learns nothing)."""
+        self._check_federable()
+        return {}
+
+    def merge(self, parts: list[dict[str, Any]]) -> None:
+        """Set the state from every site's ``partial`` (default: nothing to learn)."""
+        self._check_federable()
+
+    def _check_federable(self) -> None:
+        if type(self).fit is not Preprocessor.fit:
+            raise ConfigError(
+                f"Modality '{self.name}' ({self.kind}) learns its preprocessing from the training "
+                "cases, and its preprocessor has no federated statistics (partial/merge).",
+                fix="implement partial() and merge() for it, or train this modality centrally",
+            )
 
 
 class FilePreprocessor(Preprocessor):

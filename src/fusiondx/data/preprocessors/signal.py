@@ -73,6 +73,21 @@ class SignalPreprocessor(FilePreprocessor):
         self.n_leads = votes.most_common(1)[0][0]
         self.lead_votes = dict(votes)
 
+    def partial(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> dict[str, Any]:
+        """The lead counts of this site's training records (nothing when ``leads`` is set)."""
+        if self.n_leads is not None and self.lead_votes is None:
+            return {}
+        self.fit(df, present, ids)
+        return {"votes": {str(k): v for k, v in (self.lead_votes or {}).items()}}
+
+    def merge(self, parts: list[dict[str, Any]]) -> None:
+        votes: Counter[int] = Counter()
+        for part in parts:
+            votes.update({int(k): int(v) for k, v in part.get("votes", {}).items()})
+        if votes:  # ties go to the smaller count, the same at every site
+            self.n_leads = max(sorted(votes), key=lambda k: votes[k])
+            self.lead_votes = dict(sorted(votes.items()))
+
     def spec(self) -> ModalitySpec:
         return ModalitySpec(
             self.name,

@@ -79,6 +79,46 @@ class TabularPreprocessor(Preprocessor):
             c: sorted(df.loc[present, c].dropna().astype(str).unique()) for c in self.categorical
         }
 
+    def partial(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> dict[str, Any]:
+        """Per numeric column: the count of values, their mean and sum of squared deviations
+        (merged exactly by Chan's formula); per categorical column: the values seen."""
+        x = self.numbers(df)[present]
+        n = (~np.isnan(x)).sum(axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.where(n > 0, np.nanmean(x, axis=0) if len(x) else 0.0, 0.0)
+            m2 = np.where(n > 0, np.nansum((x - mean) ** 2, axis=0), 0.0)
+        return {
+            "n": [int(v) for v in n],
+            "mean": [float(v) for v in mean],
+            "m2": [float(v) for v in m2],
+            "values": {
+                c: sorted(df.loc[present, c].dropna().astype(str).unique())
+                for c in self.categorical
+            },
+        }
+
+    def merge(self, parts: list[dict[str, Any]]) -> None:
+        k = len(self.numeric)
+        n, mean, m2 = np.zeros(k), np.zeros(k), np.zeros(k)
+        for part in parts:
+            nb, mb, m2b = (np.asarray(part[key], dtype=np.float64) for key in ("n", "mean", "m2"))
+            total = n + nb
+            safe = np.where(total > 0, total, 1.0)
+            delta = mb - mean
+            mean = np.where(total > 0, mean + delta * nb / safe, 0.0)
+            m2 = m2 + m2b + delta**2 * n * nb / safe
+            n = total
+        std = np.sqrt(np.where(n > 0, m2 / np.where(n > 0, n, 1.0), np.nan))
+        if not self.cfg.preprocessing.standardize:
+            mean, std = np.zeros(k), np.ones(k)
+        self.mean = [float(v) if c > 0 and np.isfinite(v) else 0.0 for v, c in zip(mean, n, strict=True)]
+        self.std = [float(v) if np.isfinite(v) and v > 0 else 1.0 for v in std]
+        self.vocab = {
+            c: sorted({v for part in parts for v in part["values"].get(c, [])})
+            for c in self.categorical
+        }
+
     def notes(self) -> list[str]:
         return [
             f"column '{c}' of modality '{self.name}' has no value in any training case; the model "

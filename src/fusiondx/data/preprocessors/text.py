@@ -73,6 +73,37 @@ class TextPreprocessor(Preprocessor):
                 tok = _wordpiece_from_bpe(tok)
         self._configure(tok)
 
+    def partial(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> dict[str, Any]:
+        """The site's word counts after cleaning and pre-tokenisation (a bag of words over all
+        its training texts, what the tokenizer trainer counts; no text leaves the site)."""
+        if self.cfg.preprocessing.tokenizer == "minilm":
+            return {}
+        tok, _ = _new_tokenizer("word", 2, 1)
+        counts: dict[str, int] = {}
+        for text in self.texts(df, present, ids).values():
+            for word, _span in tok.pre_tokenizer.pre_tokenize_str(text):
+                counts[word] = counts.get(word, 0) + 1
+        return {"words": counts}
+
+    def merge(self, parts: list[dict[str, Any]]) -> None:
+        p = self.cfg.preprocessing
+        if p.tokenizer == "minilm":
+            self.fit(pd.DataFrame(), np.zeros(0, dtype=bool), pd.Series([], dtype=str))
+            return
+        counts: dict[str, int] = {}
+        for part in parts:
+            for word, c in part.get("words", {}).items():
+                counts[word] = counts.get(word, 0) + int(c)
+        tok, trainer = _new_tokenizer(p.tokenizer, p.vocab_size, p.min_frequency)
+        # Each word repeated as often as it was counted: the trainer counts the same words
+        # as it would over the texts themselves.
+        tok.train_from_iterator(
+            (" ".join([w] * c) for w, c in sorted(counts.items())), trainer=trainer
+        )
+        if p.tokenizer == "wordpiece":
+            tok = _wordpiece_from_bpe(tok)
+        self._configure(tok)
+
     def _configure(self, tok: Tokenizer) -> None:
         length = self.cfg.preprocessing.max_length
         pad_id = tok.token_to_id(PAD)
