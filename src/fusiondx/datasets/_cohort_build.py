@@ -12,7 +12,7 @@
   ``text``, ``unit`` and ``payload`` (what the adapter's ``decode`` turns into a file).
 
 A fact belongs to a case when its time lies in the modality's window around the case's index
-time; an undated fact belongs to the case whose encounter it references.
+time, or when it references the case's encounter (dated or not).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def index_times(src: Facts, spec: CohortSpec, skipped: Skipped) -> pd.DataFrame:
 def _in_window(f: pd.DataFrame, index: pd.Timestamp, enc: str, window: tuple[float, float]) -> pd.DataFrame:
     t = f["time"]
     dated = t.notna() & (t >= index + window[0] * DAY) & (t <= index + window[1] * DAY)
-    linked = t.isna() & (f["encounter_id"].astype(str) == enc) & (enc != "")
+    linked = (f["encounter_id"].astype(str) == enc) & (enc != "")
     return f.loc[dated | linked]
 
 
