@@ -2,7 +2,7 @@
 
 One RiskAssessment per case and classification task: ``subject`` the patient (``Patient/<id>``
 from the manifest's patient column, else an identifier holding the case id), ``prediction``
-the probability of each class (binary tasks: of the positive, last, class) with the class as
+the probability of each class the predictions table holds (binary tasks: the positive one) as
 ``outcome``, ``method`` the model (FusionDx version, run name, SHA-256 of the weights),
 ``basis`` the modalities the case had, and the same identity in extensions for machines.
 Written as a ``collection`` Bundle (``.json``) or NDJSON (``.ndjson``), every resource
@@ -55,7 +55,8 @@ def risk_assessments(
 ) -> list[dict[str, Any]]:
     """The RiskAssessments of a predictions table (rows aligned with ``mask``)."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-    classified = [t for t in tasks if all(f"{t.name}_prob_{c}" in frame for c in t.classes)]
+    shown = {t.name: [c for c in t.classes if f"{t.name}_prob_{c}" in frame] for t in tasks}
+    classified = [t for t in tasks if shown[t.name]]
     if not classified:
         raise RunError(
             "--format fhir writes class probabilities, and this run has no classification task.",
@@ -77,7 +78,6 @@ def risk_assessments(
             else {"identifier": {"system": CASE_SYSTEM, "value": cid}, "display": f"case {cid}"}
         )
         for t in classified:
-            shown = [t.classes[-1]] if len(t.classes) == 2 else list(t.classes)
             res: dict[str, Any] = {
                 "resourceType": "RiskAssessment",
                 "id": fhir_id(f"{cid}-{t.name}"),
@@ -93,7 +93,7 @@ def risk_assessments(
                         "outcome": {"text": c},
                         "probabilityDecimal": round(float(r[f"{t.name}_prob_{c}"]), 6),
                     }
-                    for c in shown
+                    for c in shown[t.name]
                 ],
                 "extension": [
                     {"url": EXT + "fusiondx-version", "valueString": version},
