@@ -87,12 +87,18 @@ def convert_unit(value: float, unit: str, target: str, what: str) -> float:
         ) from None
 
 
-def normalise_units(
-    facts: pd.DataFrame, spec: CohortSpec, key: Callable[[Any], str | None], skipped: Skipped
+def clean_facts(
+    src: Facts, spec: CohortSpec, key: Callable[[Any], str | None], skipped: Skipped
 ) -> pd.DataFrame:
-    """Measurement values converted to each feature's unit; unconvertible ones dropped
-    (each in skipped.csv with the code and the two units)."""
-    facts = facts.copy()
+    """The facts of known patients, with measurement values converted to each feature's unit.
+
+    Facts naming a patient the data does not hold, and values whose unit cannot be converted,
+    are dropped, each in skipped.csv (with the code and the two units).
+    """
+    orphan = ~src.facts["patient_id"].isin(set(src.patients["patient_id"]))
+    for source, pid in zip(src.facts.loc[orphan, "source"], src.facts.loc[orphan, "patient_id"], strict=True):
+        skipped.add(source, f"references patient '{pid}', which is not in the data")
+    facts = src.facts.loc[~orphan].reset_index(drop=True)
     drop = np.zeros(len(facts), dtype=bool)
     for feat in spec.features:
         k = key(feat)

@@ -246,7 +246,8 @@ def _observation(res: dict[str, Any], base: dict[str, Any], skipped: Skipped) ->
 def _value(obj: dict[str, Any]) -> dict[str, Any] | None:
     if "valueQuantity" in obj:
         q = obj["valueQuantity"]
-        unit = q.get("code") if q.get("system") == UCUM and q.get("code") else q.get("unit")
+        ucum = q.get("system") in (UCUM, None) and q.get("code")  # a code without a system: UCUM
+        unit = q.get("code") if ucum else q.get("unit")
         return {"value": q.get("value"), "unit": unit or ""}
     if "valueCodeableConcept" in obj:
         cc = obj["valueCodeableConcept"]

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.datasets._adapter import PreparedDataset, Skipped, output_paths
-from fusiondx.datasets._cohort_build import build_rows, normalise_units
+from fusiondx.datasets._cohort_build import build_rows, clean_facts
 from fusiondx.datasets._cohort_output import write_cohort
 from fusiondx.datasets._cohort_spec import load_cohort, system_url
 from fusiondx.datasets._fhir_read import read_resources, to_facts
@@ -90,7 +90,7 @@ def prepare_fhir(
         return f"{system_url(item.system)}|{code}" if code else None
 
     label_keys = {f"{c.url}|{c.code}" for c in spec.label.conditions}
-    src.facts = normalise_units(src.facts, spec, key, skipped)
+    src.facts = clean_facts(src, spec, key, skipped)
     decoder = _Decoder(paths.folder, Path(image_root).expanduser().resolve() if image_root else None, binaries)
     frame = build_rows(src, spec, key, label_keys, decoder, skipped)
     notes = [f"{len(resources)} valid resources read from {root}"]

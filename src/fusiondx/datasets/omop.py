@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.datasets._adapter import PreparedDataset, Skipped, output_paths, read_table
-from fusiondx.datasets._cohort_build import Facts, build_rows, fact_frame, normalise_units
+from fusiondx.datasets._cohort_build import Facts, build_rows, fact_frame, clean_facts
 from fusiondx.datasets._cohort_output import write_cohort
 from fusiondx.datasets._cohort_spec import load_cohort
 from fusiondx.errors import DataError
@@ -91,7 +91,7 @@ def prepare_omop(
         return f"omop|{concept}" if concept is not None else None
 
     label_keys = {f"omop|{c}" for c in spec.label.concept_ids}
-    src.facts = normalise_units(src.facts, spec, key, skipped)
+    src.facts = clean_facts(src, spec, key, skipped)
 
     def decode(kind: str, fact: pd.Series, case_id: str) -> str:
         raise DataError(f"OMOP has no {kind} files")
