@@ -152,17 +152,52 @@ def index_times(src: Facts, spec: CohortSpec, skipped: Skipped) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["case_id", "patient_id", "encounter_id", "index"])
 
 
-def _in_window(f: pd.DataFrame, index: pd.Timestamp, enc: str, window: tuple[float, float]) -> pd.DataFrame:
-    t = f["time"]
-    dated = t.notna() & (t >= index + window[0] * DAY) & (t <= index + window[1] * DAY)
-    linked = (f["encounter_id"].astype(str) == enc) & (enc != "")
-    return f.loc[dated | linked]
+_NAT = np.iinfo(np.int64).min
 
 
-def _last(f: pd.DataFrame) -> pd.Series | None:
-    if f.empty:
-        return None
-    return f.sort_values("time", na_position="first", kind="stable").iloc[-1]
+class _Group:
+    """One patient's facts of one kind as arrays, so windows and "the latest" are numpy work."""
+
+    def __init__(self, facts: pd.DataFrame, cols: dict[str, np.ndarray], pos: np.ndarray) -> None:
+        self.facts, self.pos = facts, pos
+        self.time, self.enc, self.code = cols["time"][pos], cols["enc"][pos], cols["code"][pos]
+        self.value, self.text = cols["value"][pos], cols["text"][pos]
+
+    def fact(self, i: int) -> pd.Series:
+        return self.facts.iloc[int(self.pos[i])]
+
+    def select(
+        self, index: pd.Timestamp, enc: str, window: tuple[float, float], code: str | None
+    ) -> np.ndarray:
+        """Positions in the window (or linked to the encounter), latest first (ties: later row)."""
+        lo = (index + window[0] * DAY).value
+        hi = (index + window[1] * DAY).value
+        dated = (self.time != _NAT) & (self.time >= lo) & (self.time <= hi)
+        keep = dated | ((self.enc == enc) & (enc != ""))
+        if code is not None:
+            keep &= self.code == code
+        sel = np.flatnonzero(keep)
+        return sel[np.lexsort((sel, self.time[sel]))][::-1]
+
+
+def _ns(times: pd.Series) -> np.ndarray:
+    """UTC times as int64 nanoseconds, NaT as the smallest int64."""
+    t = pd.to_datetime(times, utc=True)
+    ns = t.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    return np.where(t.notna().to_numpy(), ns, _NAT)
+
+
+def _columns(facts: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {
+        "time": _ns(facts["time"]),
+        "enc": facts["encounter_id"].fillna("").astype(str).to_numpy(dtype=object),
+        "code": facts["code"].fillna("").astype(str).to_numpy(dtype=object),
+        "value": facts["value"].to_numpy(dtype=float),
+        "text": facts["text"].to_numpy(dtype=object),
+    }
+
+
+_EMPTY = _Group(fact_frame([]), _columns(fact_frame([])), np.zeros(0, dtype=np.int64))
 
 
 def build_rows(
@@ -181,64 +216,69 @@ def build_rows(
     (DataError: the fact is skipped with the reason).
     """
     cases = index_times(src, spec, skipped)
-    facts = src.facts
-    by_patient = {p: g for p, g in facts.groupby("patient_id", sort=False)}
-    patients = src.patients.set_index("patient_id")
-    empty = facts.iloc[:0]
-    rows = []
-    for _, c in cases.iterrows():
-        f = by_patient.get(c["patient_id"], empty)
-        idx, enc = c["index"], c["encounter_id"]
-        row: dict[str, Any] = {"case_id": c["case_id"], "patient_id": c["patient_id"]}
-        label = _label(f, idx, enc, spec, key, label_keys)
-        if label is None:
-            skipped.add(c["case_id"], f"no {spec.label.name} value in the label window")
-            continue
-        row[spec.label.name] = label
-        person = patients.loc[c["patient_id"]]
-        if "age" in spec.demographics:
-            row["age"] = _age(person["birth"], idx)
-        if "sex" in spec.demographics:
-            row["sex"] = person["sex"] if isinstance(person["sex"], str) and person["sex"] else np.nan
-        tab = _in_window(f.loc[f["kind"] == "measure"], idx, enc, spec.windows.tabular)
-        for feat in spec.features:
-            k = key(feat)
-            last = _last(tab.loc[tab["code"] == k]) if k else None
-            if last is None:
-                row[feat.name] = np.nan
-            elif feat.categorical:
-                row[feat.name] = last["text"] if isinstance(last["text"], str) else np.nan
-            else:
-                row[feat.name] = last["value"]
+    facts = src.facts.reset_index(drop=True)
+    cols = _columns(facts)  # once for all: pandas on each small group costs milliseconds
+    groups: dict[str, dict[str, _Group]] = {}
+    for (pid, kind), pos in facts.groupby(["patient_id", "kind"], sort=False).indices.items():
+        groups.setdefault(str(pid), {})[str(kind)] = _Group(facts, cols, pos)
+    patients = src.patients.drop_duplicates("patient_id").set_index("patient_id")
+    feats = [(feat, key(feat)) for feat in spec.features]
+    parts = [
+        (kind, part, window, key(part))
         for kind, part, window in (
             ("signal", spec.signal, spec.windows.signal),
             ("text", spec.text, spec.windows.text),
             ("image", spec.image, spec.windows.image),
-        ):
-            if part is None:
-                continue
-            got = _in_window(f.loc[f["kind"] == kind], idx, enc, window)
-            k = key(part)
-            if k is not None:
-                got = got.loc[got["code"] == k]
-            row[part.name] = _part(kind, got, c["case_id"], decode, skipped)
+        )
+        if part is not None
+    ]
+    rows = []
+    for c in cases.itertuples(index=False):
+        g = groups.get(c.patient_id, {})
+        idx, enc = c.index, c.encounter_id
+        row: dict[str, Any] = {"case_id": c.case_id, "patient_id": c.patient_id}
+        label = _label(g, idx, enc, spec, key, label_keys)
+        if label is None:
+            skipped.add(c.case_id, f"no {spec.label.name} value in the label window")
+            continue
+        row[spec.label.name] = label
+        if "age" in spec.demographics:
+            row["age"] = _age(patients.at[c.patient_id, "birth"], idx)
+        if "sex" in spec.demographics:
+            sex = patients.at[c.patient_id, "sex"]
+            row["sex"] = sex if isinstance(sex, str) and sex else np.nan
+        m = g.get("measure", _EMPTY)
+        values, texts = m.value, m.text
+        for feat, k in feats:
+            row[feat.name] = np.nan
+            for i in m.select(idx, enc, spec.windows.tabular, k) if k else ():
+                v = texts[i] if feat.categorical else values[i]
+                if (isinstance(v, str) and v != "") if feat.categorical else v == v:
+                    row[feat.name] = v  # the latest value there is (NaN values do not count)
+                    break
+        for kind, part, window, k in parts:
+            got = g.get(kind, _EMPTY)
+            order = got.select(idx, enc, window, k)
+            row[part.name] = _part(kind, got, order, c.case_id, decode, skipped)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _part(
     kind: str,
-    got: pd.DataFrame,
+    g: _Group,
+    order: np.ndarray,
     case_id: str,
     decode: Callable[[str, pd.Series, str], str],
     skipped: Skipped,
 ) -> Any:
     """The latest usable fact of this kind: text as is, signal/image through ``decode``."""
-    for _, fact in got.sort_values("time", na_position="first", kind="stable").iloc[::-1].iterrows():
+    for i in order:
         if kind == "text":
-            if isinstance(fact["text"], str) and fact["text"].strip():
-                return fact["text"]
+            if isinstance(g.text[i], str) and g.text[i].strip():
+                return g.text[i]
             continue
+        fact = g.fact(int(i))
         try:
             return decode(kind, fact, case_id)
         except DataError as err:
@@ -247,7 +287,7 @@ def _part(
 
 
 def _label(
-    f: pd.DataFrame,
+    groups: dict[str, _Group],
     idx: pd.Timestamp,
     enc: str,
     spec: CohortSpec,
@@ -256,14 +296,15 @@ def _label(
 ) -> str | None:
     lab = spec.label
     if lab.observation is not None:
-        k = key(lab.observation)
-        obs = _in_window(f.loc[(f["kind"] == "measure") & (f["code"] == k)], idx, enc, lab.window)
-        last = _last(obs.dropna(subset=["value"]))
-        if last is None:
+        g = groups.get("measure", _EMPTY)
+        values = g.value
+        sel = [i for i in g.select(idx, enc, lab.window, key(lab.observation)) if values[i] == values[i]]
+        if not sel:
             return None
-        return lab.positive if lab.observation.holds(float(last["value"])) else lab.negative
-    cond = _in_window(f.loc[f["kind"] == "condition"], idx, enc, lab.window)
-    return lab.positive if cond["code"].isin(label_keys).any() else lab.negative
+        return lab.positive if lab.observation.holds(float(values[sel[0]])) else lab.negative
+    g = groups.get("condition", _EMPTY)
+    hits = g.select(idx, enc, lab.window, None)
+    return lab.positive if any(g.code[i] in label_keys for i in hits) else lab.negative
 
 
 def _age(birth: Any, index: pd.Timestamp) -> float:

@@ -231,7 +231,12 @@ def decode_sampled_data(sd: dict[str, Any]) -> tuple[np.ndarray, float]:
             f"SampledData holds {len(words)} values, not a positive multiple of its {dims} dimensions"
         )
     try:
-        raw = np.array([np.nan if w in ("E", "L", "U") else float(w) for w in words])
+        raw = np.array(words, dtype=float)  # fast path: numbers only
+    except ValueError:
+        raw = None
+    try:
+        if raw is None:
+            raw = np.array([np.nan if w in ("E", "L", "U") else float(w) for w in words])
     except ValueError as exc:
         raise DataError(f"SampledData holds a value that is not a number ({exc})") from None
     return (origin + factor * raw).reshape(-1, dims).T, period

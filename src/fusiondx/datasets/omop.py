@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondx.datasets._adapter import PreparedDataset, Skipped, output_paths, read_table
-from fusiondx.datasets._cohort_build import Facts, build_rows, fact_frame, clean_facts
+from fusiondx.datasets._cohort_build import Facts, build_rows, clean_facts, fact_frame
 from fusiondx.datasets._cohort_output import write_cohort
 from fusiondx.datasets._cohort_spec import load_cohort
 from fusiondx.errors import DataError
