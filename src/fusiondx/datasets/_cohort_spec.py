@@ -56,6 +56,8 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
 }
 MODALITY_KINDS = ("tabular", "signal", "text", "image")
+Demographic = Literal["age", "sex"]
+DEMOGRAPHICS: tuple[Demographic, ...] = ("age", "sex")
 
 
 def system_url(system: str) -> str:
@@ -167,7 +169,7 @@ class CohortSpec(_Strict):
     case: Literal["patient", "encounter"] = "encounter"
     label: Label
     windows: Windows = Field(default_factory=Windows)
-    demographics: list[Literal["age", "sex"]] = Field(default_factory=lambda: ["age", "sex"])
+    demographics: list[Demographic] = Field(default_factory=lambda: list(DEMOGRAPHICS))
     features: list[Feature] = Field(default_factory=list)
     signal: Part | None = None
     text: Part | None = None

@@ -63,7 +63,7 @@ def _dates(frame: pd.DataFrame) -> tuple[dict[str, dt.date], list[dt.datetime]]:
     births = {p: dt.date(2023 - int(a), 1, 1) for p, a in oldest.items()}
     k = frame.groupby("patient_id").cumcount()
     starts = [
-        dt.datetime(births[p].year + int(a), 1, 1, 9, 0, tzinfo=dt.UTC) + dt.timedelta(days=10 + 45 * int(j))
+        dt.datetime(births[p].year + int(a), 1, 1, 9, 0, tzinfo=dt.timezone.utc) + dt.timedelta(days=10 + 45 * int(j))
         for p, a, j in zip(frame["patient_id"], frame["age"], k, strict=True)
     ]
     return births, starts

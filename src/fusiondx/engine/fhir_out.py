@@ -21,6 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fusiondx.config import Config
+from fusiondx.data.store import CaseStore
+from fusiondx.engine.rundir import RunDir
 from fusiondx.errors import ConfigError, DataError, RunError
 
 EXT = "https://fusiondx.dev/fhir/StructureDefinition/"
@@ -54,7 +57,7 @@ def risk_assessments(
     sha256: str,
 ) -> list[dict[str, Any]]:
     """The RiskAssessments of a predictions table (rows aligned with ``mask``)."""
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     shown = {t.name: [c for c in t.classes if f"{t.name}_prob_{c}" in frame] for t in tasks}
     classified = [t for t in tasks if shown[t.name]]
     if not classified:
@@ -140,7 +143,7 @@ def write_resources(resources: Sequence[dict[str, Any]], out: Path) -> str:
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
-        "timestamp": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "timestamp": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "entry": [
             {"fullUrl": f"urn:fusiondx:RiskAssessment/{r['id']}", "resource": r} for r in resources
         ],
@@ -148,6 +151,38 @@ def write_resources(resources: Sequence[dict[str, Any]], out: Path) -> str:
     validate_resources([bundle])
     out.write_text(json.dumps(bundle, indent=1), encoding="utf-8")
     return "bundle"
+
+
+def write_predictions(
+    run: RunDir,
+    cfg: Config,
+    data: Path,
+    tasks: Sequence[Any],
+    store: CaseStore,
+    frame: pd.DataFrame,
+    out: Path,
+) -> None:
+    """``predict``'s table as RiskAssessments, each naming its patient from the manifest."""
+    from fusiondx import __version__
+    from fusiondx.data.manifest import read_manifest
+
+    patients = None
+    if cfg.data.patient_column:
+        df = read_manifest(data, sep=cfg.data.sep, id_column=cfg.data.id_column)
+        if cfg.data.patient_column in df:
+            pairs = zip(df[cfg.data.id_column].astype(str), df[cfg.data.patient_column], strict=True)
+            patients = {c: str(p) for c, p in pairs if pd.notna(p) and str(p)}
+    resources = risk_assessments(
+        frame,
+        tasks,
+        patients,
+        store.modalities,
+        store.mask,
+        run_name=run.path.name,
+        version=__version__,
+        sha256=model_hash(run.weights_file),
+    )
+    write_resources(resources, out)
 
 
 def is_fhir_output(path: Path) -> bool:

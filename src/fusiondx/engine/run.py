@@ -345,43 +345,11 @@ def predict(
     frame = posthoc.with_columns(post, model, prepared.tasks, frame, raw)
     frame = frame.drop(columns=["split"])
     if format == "fhir":
-        _write_fhir(run, cfg, data, prepared.tasks, store, frame, out)
+        fhir_out.write_predictions(run, cfg, data, prepared.tasks, store, frame, out)
         return frame
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     return frame
-
-
-def _write_fhir(
-    run: RunDir,
-    cfg: Config,
-    data: Path,
-    tasks: list[Any],
-    store: CaseStore,
-    frame: pd.DataFrame,
-    out: Path,
-) -> None:
-    """The predictions as RiskAssessments, each naming its patient from the manifest."""
-    from fusiondx import __version__
-    from fusiondx.data.manifest import read_manifest
-
-    patients = None
-    if cfg.data.patient_column:
-        df = read_manifest(data, sep=cfg.data.sep, id_column=cfg.data.id_column)
-        if cfg.data.patient_column in df:
-            pairs = zip(df[cfg.data.id_column].astype(str), df[cfg.data.patient_column], strict=True)
-            patients = {c: str(p) for c, p in pairs if pd.notna(p) and str(p)}
-    resources = fhir_out.risk_assessments(
-        frame,
-        tasks,
-        patients,
-        store.modalities,
-        store.mask,
-        run_name=run.path.name,
-        version=__version__,
-        sha256=fhir_out.model_hash(run.weights_file),
-    )
-    fhir_out.write_resources(resources, out)
 
 
 def _is_predictions(path: Path, tasks: list[str]) -> bool:
