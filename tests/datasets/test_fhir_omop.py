@@ -236,3 +236,53 @@ def test_observation_rule_label(example: Path, truth: pd.DataFrame, tmp_path: Pa
     assert res.cases == int(has_crp.sum())
     assert res.label_counts["high"] == int((truth.loc[has_crp, "crp"] >= 10.0).sum())
     assert sum("no high_crp value" in r for _, r in res.skipped) == int((~has_crp).sum())
+
+
+def test_one_case_per_patient_at_the_last_encounter(example: Path, truth: pd.DataFrame, tmp_path: Path) -> None:
+    raw = yaml.safe_load((example / "cohort.yaml").read_text())
+    raw["case"] = "patient"
+    spec = tmp_path / "patients.yaml"
+    spec.write_text(yaml.safe_dump(raw))
+    res = prepare_dataset("omop", example / "omop", tmp_path / "o", cohort=str(spec))
+    person = pd.read_csv(example / "omop" / "person.csv")
+    source = dict(zip(person["person_id"].astype(str), person["person_source_value"], strict=True))
+    got = pd.read_csv(tmp_path / "o" / "manifest.csv", dtype={"case_id": str}, keep_default_na=False, na_values=[""])
+    got.index = got["case_id"].map(source)
+    last = truth.reset_index().groupby("patient_id").tail(1).set_index("patient_id")  # the latest visit
+    assert res.cases == len(last) == truth["patient_id"].nunique()
+    got = got.loc[last.index]
+    assert (got["label"] == last["label"]).all() and (got["age"] == last["age"]).all()
+    np.testing.assert_allclose(got["crp"], last["crp"], rtol=1e-9)
+
+
+def test_imaging_study_resolves_to_its_dicom_under_the_root(example: Path, tmp_path: Path) -> None:
+    from fusiondx.datasets.synthetic import make_cohort
+
+    dicoms = tmp_path / "dicoms"
+    manifest = make_cohort(dicoms, n_cases=2, seed=0, image_size=16, image_format="dicom")
+    dcm = dicoms / pd.read_csv(manifest)["image"].dropna().iloc[0]
+    root = tmp_path / "pacs"
+    (root / "1.2.3" / "1.2.3.4").mkdir(parents=True)
+    shutil.copyfile(dcm, root / "1.2.3" / "1.2.3.4" / "1.2.3.4.5.dcm")
+    subj = {"reference": "Patient/p1"}
+    study = {
+        "resourceType": "ImagingStudy", "id": "s1", "status": "available", "subject": subj,
+        "started": "2020-01-10T10:00:00+00:00",
+        "identifier": [{"system": "urn:dicom:uid", "value": "urn:oid:1.2.3"}],
+        "series": [{"uid": "1.2.3.4", "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "DX"},
+                    "instance": [{"uid": "1.2.3.4.5", "sopClass": {"system": "urn:ietf:rfc:3986",
+                                                                   "code": "urn:oid:1.2.840.10008.5.1.4.1.1.1.1"}}]}],
+    }
+    resources = [
+        {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "1950-06-01"},
+        {"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "AMB"},
+         "subject": subj, "period": {"start": "2020-01-10T09:00:00+00:00"}},
+        study,
+    ]
+    src = tmp_path / "fhir"
+    src.mkdir()
+    (src / "b.json").write_text(json.dumps(_bundle(resources)))
+    res = prepare_dataset("fhir", src, tmp_path / "out", cohort=str(example / "cohort.yaml"), image_root=str(root))
+    frame = pd.read_csv(tmp_path / "out" / "manifest.csv")
+    assert res.cases == 1 and frame.at[0, "age"] == 69 and frame.at[0, "sex"] == "M"
+    assert (tmp_path / "out" / frame.at[0, "image"]).read_bytes() == dcm.read_bytes()
