@@ -19,6 +19,7 @@ BENCHMARKS = {
     "serve": "7. `fusiondx serve` under load: p50/p99 latency, requests/s, errors, peak memory",
     "efficient": "8. the efficient preset vs the default model: FLOPs, AUROC, int8 ONNX size",
     "federated": "9. federated (Flower) vs centralised vs each site alone, per site and pooled",
+    "interop": "10. prepare fhir / omop: time per case and round-trip fidelity; FHIR output",
 }
 
 

@@ -62,8 +62,17 @@ def evaluate(run_dir: Any, data: Any = None, root: Any = None) -> Any:
     )
 
 
-def predict(run_dir: Any, data: Any, out: Any, root: Any = None, *, overwrite: bool = False) -> Any:
-    """Predictions for new cases; see :func:`fusiondx.engine.run.predict`."""
+def predict(
+    run_dir: Any,
+    data: Any,
+    out: Any,
+    root: Any = None,
+    *,
+    overwrite: bool = False,
+    format: str = "csv",
+) -> Any:
+    """Predictions for new cases; see :func:`fusiondx.engine.run.predict` (``format="fhir"``:
+    RiskAssessment resources)."""
     from pathlib import Path
 
     from fusiondx.engine.run import predict as _predict
@@ -75,6 +84,7 @@ def predict(run_dir: Any, data: Any, out: Any, root: Any = None, *, overwrite: b
         Path(root) if root else None,
         progress=False,
         overwrite=overwrite,
+        format=format,
     )
 
 
@@ -253,6 +263,23 @@ def serve(
     )
 
 
+def prepare(dataset: str, path: Any, out: Any, **options: Any) -> Any:
+    """A dataset, FHIR export or OMOP database as a manifest + config; see
+    :func:`fusiondx.datasets.prepare.prepare_dataset`, e.g.
+    ``prepare("fhir", "fhir/", "prepared/", cohort="cohort.yaml", image_root="files/")``."""
+    from fusiondx.datasets.prepare import prepare_dataset
+
+    return prepare_dataset(dataset, path, out, **options)
+
+
+def interop_example(out: Any, *, n_cases: int = 200, seed: int = 0, bulk: bool = False) -> Any:
+    """The built-in cohort as synthetic FHIR bundles (or NDJSON) and OMOP tables, with a cohort
+    file; see :func:`fusiondx.datasets._fhir_synthetic.write_interop_example`."""
+    from fusiondx.datasets._fhir_synthetic import write_interop_example
+
+    return write_interop_example(out, n_cases=n_cases, seed=seed, bulk=bulk)
+
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -268,11 +295,13 @@ __all__ = [
     "export_model",
     "federate",
     "fit",
+    "interop_example",
     "list_encoders",
     "list_fusions",
     "list_heads",
     "load_config",
     "predict",
+    "prepare",
     "serve",
     "suggest",
 ]

@@ -28,6 +28,7 @@ COMMANDS = [
     "retrieve",
     "list",
     "cohort",
+    "interop-example",
     "study",
     "search",
     "demo",
@@ -52,6 +53,7 @@ HELP_ORDER = [
     "retrieve",
     "list",
     "cohort",
+    "interop-example",
     "prepare",
     "study",
     "search",
@@ -62,7 +64,7 @@ HELP_ORDER = [
 def test_help_lists_the_commands_in_workflow_order() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    listed = re.findall(r"^\W*([a-z]+) {2,}\S", result.output.split("Commands")[1], re.MULTILINE)
+    listed = re.findall(r"^\W*([a-z][a-z-]*) {2,}\S", result.output.split("Commands")[1], re.MULTILINE)
     assert listed == HELP_ORDER
 
 

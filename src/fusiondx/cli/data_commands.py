@@ -1,5 +1,6 @@
-"""The commands that write data: `cohort` (the built-in synthetic cohort) and `prepare` (a
-public dataset turned into a manifest and a config)."""
+"""The commands that write data: `cohort` (the built-in synthetic cohort), `interop-example`
+(it as FHIR and OMOP) and `prepare` (a public dataset, FHIR or OMOP turned into a manifest and a
+config)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,37 @@ def cohort(
             progress=True,
         )
         console.print(f"Wrote {cases} cases to [bold]{manifest}[/]")
+
+    guard(run)
+
+
+@app.command("interop-example")
+def interop_example(
+    out: Annotated[Path, typer.Argument(help="Folder to write files/, fhir/, omop/ and cohort.yaml into.")],
+    cases: Annotated[int, typer.Option("--cases", help="Number of cases.")] = 200,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    bulk: Annotated[
+        bool,
+        typer.Option("--bulk", help="Write FHIR as bulk-export NDJSON (one file per resource type) "
+                     "instead of one Bundle per patient."),
+    ] = False,
+) -> None:
+    """Write the built-in cohort as synthetic FHIR R4B resources and OMOP CDM tables.
+
+    The same patients, labels, images, ECGs, reports and labs as `fusiondx cohort`, held the
+    way a hospital system holds them, plus a cohort.yaml that `prepare fhir` / `prepare omop`
+    read (docs/interoperability.md).
+
+    Example: `fusiondx interop-example fhir_example --cases 200 && fusiondx prepare fhir fhir_example/fhir --cohort fhir_example/cohort.yaml --image-root fhir_example/files --out prepared/fhir`
+    """
+    from fusiondx.datasets._fhir_synthetic import write_interop_example
+
+    def run() -> None:
+        write_interop_example(out, n_cases=cases, seed=seed, bulk=bulk)
+        console.print(
+            f"Wrote {cases} cases to [bold]{out}[/]: files/ (images, ECGs), fhir/ "
+            f"({'NDJSON' if bulk else 'bundles'}), omop/ (CSV tables), cohort.yaml"
+        )
 
     guard(run)
 

@@ -152,19 +152,32 @@ def predict(
             "explanation.html; see `fusiondx explain`).",
         ),
     ] = None,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="csv (the predictions table) or fhir (one FHIR RiskAssessment per case and "
+            "task: a Bundle, or NDJSON when --out ends in .ndjson; needs fusiondx[interop]).",
+        ),
+    ] = "csv",
 ) -> None:
     """Predict new cases with a trained run; writes probabilities and predicted classes.
 
     Classifiers trained with the post-hoc layer write calibrated probabilities, the class at the
     validation-chosen threshold, the conformal prediction set and a refer flag per case.
+    With --format fhir the predictions go back to a FHIR system as RiskAssessment resources
+    (docs/interoperability.md).
 
     Example: `fusiondx predict runs/demo --data new_cases.csv --out preds.csv --explain why/`
+
+    Example: `fusiondx predict runs/fhir_label --data prepared/fhir/manifest.csv --format fhir --out risk.json`
     """
     from fusiondx.engine.run import predict as predict_run
 
     def run() -> None:
-        frame = predict_run(run_dir, data, out, root, overwrite=overwrite)
-        console.print(f"Wrote {len(frame)} predictions to [bold]{out}[/]")
+        frame = predict_run(run_dir, data, out, root, overwrite=overwrite, format=format)
+        what = "FHIR RiskAssessment" if format == "fhir" else "predictions"
+        console.print(f"Wrote {len(frame)} cases' {what} to [bold]{out}[/]")
         for col in (c for c in frame.columns if c.endswith("_refer")):
             task = col.removesuffix("_refer")
             console.print(

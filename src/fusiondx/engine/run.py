@@ -29,7 +29,7 @@ from fusiondx.data.dataset import to_device
 from fusiondx.data.groups import GROUP_PREFIX
 from fusiondx.data.labelling import label_cases
 from fusiondx.data.store import CaseStore, Prepared, prepare, prepare_with_state
-from fusiondx.engine import posthoc, runfolder, small_data
+from fusiondx.engine import fhir_out, posthoc, runfolder, small_data
 from fusiondx.engine.checkpoints import check_weights, load_checkpoint
 from fusiondx.engine.class_weights import class_weights
 from fusiondx.engine.curves import TrainingCurves
@@ -307,12 +307,17 @@ def predict(
     *,
     progress: bool = True,
     overwrite: bool = False,
+    format: str = "csv",
 ) -> pd.DataFrame:
     """Probabilities and predicted classes for every case of a manifest (labels not needed).
 
     ``out`` may not be the manifest read, nor a file of the run; an existing file that is not
-    a predictions table of this run's tasks is replaced only with ``overwrite``.
+    a predictions table of this run's tasks is replaced only with ``overwrite``. ``format``:
+    ``csv`` (the predictions table) or ``fhir`` (RiskAssessment resources as a Bundle, or
+    NDJSON when ``out`` ends in ``.ndjson``; see :mod:`fusiondx.engine.fhir_out`).
     """
+    if format not in ("csv", "fhir"):
+        raise RunError(f"Unknown output format '{format}'.", fix="use --format csv or --format fhir")
     # The manifest is never written over: refused before the run is even loaded.
     runfolder.check_output(out, inputs=[data], run_dir=run_dir, keep="", overwrite=True, ours=True)
     run = RunDir(run_dir)
@@ -324,7 +329,9 @@ def predict(
         run_dir=run_dir,
         keep="",
         overwrite=overwrite,
-        ours=_is_predictions(out, [t.name for t in cfg.tasks]),
+        ours=_is_predictions(out, [t.name for t in cfg.tasks])
+        if format == "csv"
+        else fhir_out.is_fhir_output(out),
     )
     prepared = prepare_with_state(
         cfg, state, data, _root(cfg, data, root), need_labels=False, progress=progress
@@ -337,6 +344,9 @@ def predict(
     frame = predictions_frame(model, prepared.tasks, store, np.arange(len(store)), outputs)
     frame = posthoc.with_columns(post, model, prepared.tasks, frame, raw)
     frame = frame.drop(columns=["split"])
+    if format == "fhir":
+        fhir_out.write_predictions(run, cfg, data, prepared.tasks, store, frame, out)
+        return frame
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     return frame
