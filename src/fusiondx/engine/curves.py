@@ -48,5 +48,6 @@ class TrainingCurves(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         row = getattr(pl_module, "epoch_metrics", None)
-        if row is not None and not trainer.sanity_checking and trainer.is_global_zero:
+        writer = getattr(trainer, "is_global_zero", True)
+        if row is not None and not trainer.sanity_checking and writer:
             append_curve(self.path, row)
