@@ -55,9 +55,9 @@ def open_storage(url: str) -> Any:
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
-    if not str(path):
+    if path == Path() or path.is_dir():
         raise ConfigError(
-            f"The search storage '{url}' names no file.",
+            f"The search storage '{url}' names no file (a folder, or nothing).",
             fix="give journal:///path/to/search.journal (three slashes before an absolute path)",
         )
     path.parent.mkdir(parents=True, exist_ok=True)
