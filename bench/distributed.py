@@ -10,7 +10,8 @@ each process draws its own dropout masks, so the two trainings differ like two s
 (tests/engine/test_distributed_fit.py shows agreement to 1e-4 without either).
 
 Search: `fusiondx search` with `--workers 1` and `--workers 2` on a fresh journal storage each,
-the same number of trials, no refit; trials per minute of wall time, worker start included.
+the same number of trials over the same strategies (`concat` alone by default, so that trials
+cost alike), no refit; trials per minute of wall time, worker start included.
 On a 2-core machine two processes share the cores: the speed-up measured here is what a
 machine with a free core per process gains at most, not what a cluster gains.
 
@@ -39,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="batch of the one-process run")
     p.add_argument("--trials", type=int, default=8, help="search trials with 1 and with 2 workers")
     p.add_argument("--trial-epochs", type=int, default=2, help="epochs of each search trial")
+    p.add_argument(
+        "--strategies",
+        default="concat",
+        help="fusion strategies searched (one keeps the cost of every trial alike)",
+    )
 
 
 def _fit(cfg: Any, devices: int, batch: int) -> dict[str, Any]:
@@ -63,7 +69,7 @@ def _fit(cfg: Any, devices: int, batch: int) -> dict[str, Any]:
     return json.loads((Path(raw["output_dir"]) / raw["name"] / "metrics.json").read_text())
 
 
-def _search(cfg: Any, workers: int, trials: int) -> dict[str, Any]:
+def _search(cfg: Any, workers: int, trials: int, strategies: str) -> dict[str, Any]:
     import shutil
 
     from rich.console import Console
@@ -74,7 +80,14 @@ def _search(cfg: Any, workers: int, trials: int) -> dict[str, Any]:
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()
     study, _ = run_search(
-        cfg, out, trials=trials, workers=workers, refit=False, console=Console(stderr=True)
+        cfg,
+        out,
+        trials=trials,
+        workers=workers,
+        storage=f"journal://{out / 'search.journal'}",  # the same storage for 1 and 2 workers
+        strategies=strategies,
+        refit=False,
+        console=Console(stderr=True),
     )
     seconds = time.perf_counter() - t
     numbers = sorted(tr.number for tr in study.trials)
@@ -121,7 +134,7 @@ def run(args: argparse.Namespace) -> None:
             "name": "distributed_search",
         }
     )
-    searches = [_search(search_cfg, w, args.trials) for w in (1, 2)]
+    searches = [_search(search_cfg, w, args.trials, args.strategies) for w in (1, 2)]
     md = (
         md_table(
             ddp_rows,
@@ -135,7 +148,7 @@ def run(args: argparse.Namespace) -> None:
         )
         + f"\n\n2 processes vs 1: {speedup:.2f}x the epochs per second; test AUROC "
         f"{diff['auroc']:+.4f}, accuracy {diff['accuracy']:+.4f} (batch norm and dropout per "
-        f"process; {args.cases} cases, {args.epochs} epochs, gloo on CPU).\n\n"
+        f"process; {args.cases} cases, {args.epochs} epoch(s), gloo on CPU).\n\n"
         + md_table(
             [{**s, "tpm": f"{s['trials_per_minute']:.2f}"} for s in searches],
             [
@@ -146,8 +159,8 @@ def run(args: argparse.Namespace) -> None:
                 ("best", "best val AUROC"),
             ],
         )
-        + f"\n\nEach search: a fresh journal storage, {args.trial_epochs} epochs a trial, no "
-        "refit; every trial number ran once (checked)."
+        + f"\n\nEach search: a fresh journal storage, strategies {args.strategies}, "
+        f"{args.trial_epochs} epoch(s) a trial, no refit; every trial number ran once (checked)."
     )
     print(md)
     results = {
