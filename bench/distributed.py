@@ -1,10 +1,11 @@
 """Beyond one process (issue 19): DDP training with 1 vs 2 processes, search with 1 vs 2 workers.
 
 DDP: the default 4-modality model on the built-in cohort, trained for a fixed number of epochs
-(no early stopping) by `fusiondx fit` with `train.devices: 1` and batch B, then with
-`devices: 2, strategy: ddp` (gloo on CPU) and batch B/2 per process, so both take the same
-optimiser steps over the same cases. Reported: training seconds per epoch (rank 0's
-`train_seconds` over the epochs run: process start and data decoding excluded) and the test
+(no early stopping) with `train.devices: 1` and batch B, then with `devices: 2, strategy: ddp`
+(gloo on CPU) and batch B/2 per process, so both take the same optimiser steps over the same
+cases (bench/_ddp_fit.py: `fusiondx.fit(..., launch=True)`, re-run by Lightning for rank 1).
+Reported: the median seconds of an epoch, training and validation, timed inside the training
+loop (process start, data decoding and the process group's setup left out), and the test
 metrics of both, with their difference. Batch norm normalises over each process's own cases and
 each process draws its own dropout masks, so the two trainings differ like two seeds would
 (tests/engine/test_distributed_fit.py shows agreement to 1e-4 without either).
@@ -23,10 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from bench._common import ROOT, WORK, cohort, default_config, md_table, save
@@ -48,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _fit(cfg: Any, devices: int, batch: int) -> dict[str, Any]:
-    """`fusiondx fit` in a new process (it starts the other ranks itself); rank 0's metrics."""
+    """One training in new processes (bench/_ddp_fit.py, which Lightning re-runs for the other
+    ranks): rank 0's metrics and the seconds of each epoch."""
     import yaml
 
     raw = cfg.model_dump(mode="json", exclude_unset=True)
@@ -59,14 +61,16 @@ def _fit(cfg: Any, devices: int, batch: int) -> dict[str, Any]:
     path = WORK / "distributed" / f"ddp{devices}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(raw))
+    out = path.with_suffix(".json")
+    out.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
-    cmd = [sys.executable, "-m", "fusiondx", "fit", str(path), "--quiet", "--overwrite"]
+    cmd = [sys.executable, str(ROOT / "bench" / "_ddp_fit.py"), str(path), str(out)]
     print(f"  {devices} process(es): {' '.join(cmd[1:])}", flush=True)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode:
+    if done.returncode or not out.is_file():
         raise SystemExit(done.stderr[-3000:])
-    return json.loads((Path(raw["output_dir"]) / raw["name"] / "metrics.json").read_text())
+    return json.loads(out.read_text())
 
 
 def _search(cfg: Any, workers: int, trials: int, strategies: str) -> dict[str, Any]:
@@ -109,14 +113,16 @@ def run(args: argparse.Namespace) -> None:
         manifest, out, epochs=args.epochs, early_stopping=None, progress=False, small_data="off"
     )
     print("DDP: the default model with 1 and 2 training processes ...", flush=True)
-    fits = {d: _fit(base, d, args.batch_size // d) for d in (1, 2)}
+    timed = {d: _fit(base, d, args.batch_size // d) for d in (1, 2)}
+    fits = {d: r["metrics"] for d, r in timed.items()}
+    epoch_s = {d: statistics.median(r["epoch_seconds"]) for d, r in timed.items()}
     ddp_rows = []
     for d, m in fits.items():
         t = m["test"]["diagnosis"]
         ddp_rows.append(
             {
                 "setup": f"{d} process{'es' if d > 1 else ''} x batch {args.batch_size // d}",
-                "epoch_s": f"{m['train_seconds'] / max(m['epochs_run'], 1):.2f}",
+                "epoch_s": f"{epoch_s[d]:.2f}",
                 "auroc": f"{t['auroc']:.4f}",
                 "auprc": f"{t['auprc']:.4f}",
                 "acc": f"{t['accuracy']:.4f}",
@@ -124,9 +130,7 @@ def run(args: argparse.Namespace) -> None:
         )
     one, two = (fits[d]["test"]["diagnosis"] for d in (1, 2))
     diff = {k: two[k] - one[k] for k in ("auroc", "auprc", "accuracy") if k in one}
-    speedup = (fits[1]["train_seconds"] / fits[1]["epochs_run"]) / (
-        fits[2]["train_seconds"] / fits[2]["epochs_run"]
-    )
+    speedup = epoch_s[1] / epoch_s[2]
     print("Search: trials per minute with 1 and 2 workers ...", flush=True)
     search_cfg = base.model_copy(
         update={
@@ -167,7 +171,10 @@ def run(args: argparse.Namespace) -> None:
         "cases": args.cases,
         "epochs": args.epochs,
         "ddp": {
-            str(d): {k: m[k] for k in ("train_seconds", "epochs_run", "test")}
+            str(d): {
+                "epoch_seconds": timed[d]["epoch_seconds"],
+                **{k: m[k] for k in ("train_seconds", "epochs_run", "test")},
+            }
             for d, m in fits.items()
         },
         "ddp_difference": diff,
