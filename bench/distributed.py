@@ -6,7 +6,8 @@ DDP: the default 4-modality model on the built-in cohort, trained for a fixed nu
 cases (bench/_ddp_fit.py: `fusiondx.fit(..., launch=True)`, re-run by Lightning for rank 1).
 Reported: the median seconds of an epoch, training and validation, timed inside the training
 loop (process start, data decoding and the process group's setup left out), and the test
-metrics of both, with their difference. Batch norm normalises over each process's own cases and
+metrics of both, with their difference. Threads: one process takes up to 8 of the machine's
+cores, each of two processes half of them (setup_torch), as `fusiondx fit` runs them. Batch norm normalises over each process's own cases and
 each process draws its own dropout masks, so the two trainings differ like two seeds would
 (tests/engine/test_distributed_fit.py shows agreement to 1e-4 without either).
 
