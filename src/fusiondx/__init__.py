@@ -39,16 +39,27 @@ def fit(
     overwrite: bool = False,
     progress: bool | None = None,
     callbacks: Sequence[Any] | None = None,
+    launch: bool = False,
 ) -> Any:
     """Train a model from a Config, a YAML path or a dict; see :func:`fusiondx.engine.run.fit`.
 
     ``callbacks``: extra Lightning callbacks (``lightning.Callback`` instances) called during the
     training, after FusionDx's own: the way to hook into an epoch, a batch or the end of training.
+    ``launch``: with ``train.devices`` above 1, let Lightning start the other processes by
+    re-running this script (only for a script run as ``python script.py``; under torchrun or
+    srun it is not needed). Without it such a config is refused with the ways to start it.
     """
     from fusiondx.engine.run import fit as _fit
 
     cfg = config if isinstance(config, Config) else load_config(config)
-    return _fit(cfg, resume=resume, overwrite=overwrite, progress=progress, callbacks=callbacks)
+    return _fit(
+        cfg,
+        resume=resume,
+        overwrite=overwrite,
+        progress=progress,
+        callbacks=callbacks,
+        launch=launch,
+    )
 
 
 def evaluate(run_dir: Any, data: Any = None, root: Any = None) -> Any:

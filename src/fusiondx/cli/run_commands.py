@@ -79,6 +79,9 @@ def fit(
 ) -> None:
     """Train one model; writes runs/NAME/ (config, checkpoints, metrics, predictions).
 
+    With `train.devices: N` (and `strategy: ddp`), fit starts N processes that train together;
+    on a cluster start it with torchrun or srun instead (docs/scaling.md).
+
     Example: `fusiondx fit examples/demo.yaml` then `fusiondx fit examples/demo.yaml --resume`
     after an interruption, or `--overwrite` to train that run again from scratch.
     """
@@ -87,7 +90,11 @@ def fit(
 
     def run() -> None:
         cfg = load_config(config)
-        result = fit_run(cfg, resume=resume, overwrite=overwrite, progress=not quiet, notify=warn)
+        result = fit_run(
+            cfg, resume=resume, overwrite=overwrite, progress=not quiet, notify=warn, launch=True
+        )
+        if "rank" in result.metrics:  # another process of a multi-process training: rank 0 reports
+            return
         print_metrics({f"{cfg.name} (test)": result.metrics["test"]})
         console.print(
             f"Wrote run to [bold]{result.run_dir}[/] (metrics.json, predictions.csv, model.pt)"

@@ -189,9 +189,35 @@ def search(
         str | None,
         typer.Option(
             "--storage",
-            help="Optuna database URL shared by machines; default sqlite in the search folder.",
+            help="Where the trials are kept: an Optuna database URL (postgresql://... shared by "
+            "machines) or a journal file (journal:///path/search.journal); default sqlite in the "
+            "search folder, a journal file there with --workers above 1.",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes on this machine running the trials at once (they share --trials).",
+        ),
+    ] = 1,
+    first_worker: Annotated[
+        int,
+        typer.Option(
+            "--first-worker",
+            min=0,
+            help="Number of this machine's first worker (another machine on the same storage: "
+            "the sum of the workers started before, so that samplers differ).",
+        ),
+    ] = 0,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            "--refit/--no-refit",
+            help="Refit the best trial when the trials are done (--no-refit on extra machines).",
+        ),
+    ] = True,
     strategies: Annotated[
         str | None,
         typer.Option(
@@ -215,8 +241,11 @@ def search(
 
     The best trial is then refit over the study's seeds and reported like a study entry
     (`<out>/best/report.html`). Runs again with the same storage add trials to the same search.
+    With `--workers N`, N processes share the trials; more machines join with the same command
+    and `--storage postgresql://...` (docs/scaling.md).
 
     Example: `fusiondx search examples/study.yaml --trials 50 --storage sqlite:///search.db`
+    or `fusiondx search examples/study.yaml --trials 50 --workers 4`
     """
     from fusiondx.config import load_config
     from fusiondx.study.search import run_search
@@ -229,9 +258,12 @@ def search(
             folder,
             trials=trials,
             storage=storage,
+            workers=workers,
+            first_worker=first_worker,
             strategies=strategies,
             seeds=seeds,
             jobs=jobs,
+            refit=refit,
             console=Console(quiet=quiet),
             progress=not quiet,
         )

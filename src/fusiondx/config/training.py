@@ -33,6 +33,15 @@ class TrainConfig(_Strict):
     num_workers: int = Field(0, ge=0)
     threads: int | None = Field(None, ge=1)
     accelerator: Literal["auto", "cpu", "gpu"] = "cpu"
+    devices: int = Field(1, ge=1)
+    """Processes (one per device) on each node. Above 1 the training is data-parallel: each
+    process trains on its shard of every batch of ``batch_size`` cases (the effective batch is
+    ``batch_size * devices * num_nodes``). See docs/scaling.md."""
+    num_nodes: int = Field(1, ge=1)
+    """Machines taking part in the training (each with ``devices`` processes)."""
+    strategy: Literal["auto", "ddp", "fsdp"] = "auto"
+    """Lightning's multi-process strategy: 'ddp' (gloo on CPU, NCCL on GPU), 'fsdp' (sharded
+    weights; GPU), or 'auto' (one process: none; more: ddp)."""
     precision: str = "32-true"
     deterministic: bool = True
     progress: bool = True

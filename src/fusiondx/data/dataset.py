@@ -81,14 +81,31 @@ class EpochShuffle(Sampler[int]):
     which it uses nothing. Epoch ``e`` replays the draws of the epochs before it from the last
     epoch served, so going forward costs two permutations per epoch.
 
+    Several training processes (``world > 1``) draw the same order of all ``n`` cases; process
+    ``rank`` serves every ``world``-th case of it from position ``rank``, the order padded by
+    its own start to a multiple of ``world`` so that every process takes as many steps (DDP's
+    gradient averaging waits for all of them). Batch ``k`` of the processes together then holds
+    the cases of batch ``k`` of one process with a batch ``world`` times as large.
+
     Args:
         n: number of cases.
         seed: the run's seed.
         persistent_workers: the loader keeps its workers, so it draws a base seed only once.
+        rank: this process's place among the training processes.
+        world: the number of training processes.
     """
 
-    def __init__(self, n: int, seed: int, *, persistent_workers: bool = False) -> None:
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        *,
+        persistent_workers: bool = False,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
         self.n, self.seed, self.persistent = n, seed, persistent_workers
+        self.rank, self.world = rank, world
         self.epoch = 0
         self._start: tuple[int, torch.Tensor] = (0, torch.Generator().manual_seed(seed).get_state())
 
@@ -97,7 +114,7 @@ class EpochShuffle(Sampler[int]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // self.world)
 
     def _draw(self, gen: torch.Generator, epoch: int) -> torch.Tensor:
         if epoch == 0 or not self.persistent:
@@ -119,16 +136,32 @@ class EpochShuffle(Sampler[int]):
                 self.n, generator=gen
             )  # RandomSampler's last, empty slice draws one more
         self._start = (epoch, gen.get_state())
-        return iter(self._draw(gen, epoch).tolist())
+        order = self._draw(gen, epoch)
+        if self.world > 1:
+            padded = torch.cat([order, order[: len(self) * self.world - self.n]])
+            order = padded[self.rank :: self.world]
+        return iter(order.tolist())
 
 
 def make_loader(
-    dataset: CaseDataset, *, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0
+    dataset: CaseDataset,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    num_workers: int = 0,
+    shard: tuple[int, int] = (0, 1),
 ) -> DataLoader:
-    """A DataLoader whose batches come whole from ``CaseDataset.__getitems__``."""
+    """A DataLoader whose batches come whole from ``CaseDataset.__getitems__``; ``shard``
+    (rank, world) with ``shuffle``: this training process's share of each epoch's order."""
     gen = torch.Generator().manual_seed(seed)  # seeds the workers (their augmentation streams)
+    rank, world = shard
     sampler = (
-        EpochShuffle(len(dataset), seed, persistent_workers=num_workers > 0) if shuffle else None
+        EpochShuffle(
+            len(dataset), seed, persistent_workers=num_workers > 0, rank=rank, world=world
+        )
+        if shuffle
+        else None
     )
     return DataLoader(
         dataset,

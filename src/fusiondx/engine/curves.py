@@ -32,7 +32,8 @@ def append_curve(path: Path, row: dict[str, Any]) -> None:
 
 class TrainingCurves(L.Callback):
     """Appends the module's ``epoch_metrics`` (epoch, lr, losses, every validation metric) to
-    ``path`` after each validation.
+    ``path`` after each validation; with several training processes, only rank 0 writes (they
+    all hold the same row: validation is gathered before it is scored).
 
     Place it before the callback that saves the epoch's checkpoint (``BestEpoch``): a run killed
     between the two then resumes from the epoch before and writes this row again, whereas the
@@ -47,5 +48,6 @@ class TrainingCurves(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         row = getattr(pl_module, "epoch_metrics", None)
-        if row is not None and not trainer.sanity_checking:
+        writer = getattr(trainer, "is_global_zero", True)
+        if row is not None and not trainer.sanity_checking and writer:
             append_curve(self.path, row)

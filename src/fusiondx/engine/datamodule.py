@@ -92,20 +92,31 @@ class CaseDataModule(L.LightningDataModule):
             **kwargs,
         )
 
+    @property
+    def shard(self) -> tuple[int, int]:
+        """(rank, world) of this training process; (0, 1) alone or outside a Trainer."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def train_dataloader(self) -> DataLoader:
-        """The training split, shuffled per epoch (EpochShuffle), augmented."""
+        """The training split, shuffled per epoch (EpochShuffle), augmented; with several
+        processes, this process's shard of each epoch's order."""
         return make_loader(
             CaseDataset(self.store, self.store.indices("train"), self.augment),
             batch_size=self.batch_size,
             shuffle=True,
             seed=self.seed,
             num_workers=self.num_workers,
+            shard=self.shard,
         )
 
     def val_dataloader(self) -> DataLoader:
-        """The validation split in order."""
+        """The validation split in order; with several processes, every ``world``-th case from
+        ``rank`` (not padded: :class:`~fusiondx.engine.task.FusionTask` gathers the shards and
+        scores each case once)."""
+        rank, world = self.shard
         return make_loader(
-            CaseDataset(self.store, self.store.indices("val")),
+            CaseDataset(self.store, self.store.indices("val")[rank::world]),
             batch_size=self.batch_size,
             shuffle=False,
             seed=self.seed,

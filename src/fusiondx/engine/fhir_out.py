@@ -163,7 +163,8 @@ def write_predictions(
     out: Path,
 ) -> None:
     """``predict``'s table as RiskAssessments, each naming its patient from the manifest."""
-    from fusiondx import __version__
+    from importlib.metadata import version
+
     from fusiondx.data.manifest import read_manifest
 
     patients = None
@@ -179,7 +180,7 @@ def write_predictions(
         store.modalities,
         store.mask,
         run_name=run.path.name,
-        version=__version__,
+        version=version("fusiondx"),
         sha256=model_hash(run.weights_file),
     )
     write_resources(resources, out)

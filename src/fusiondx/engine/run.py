@@ -13,6 +13,7 @@ callbacks are passed to :func:`fit` (``callbacks=[...]``).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from fusiondx.engine.class_weights import class_weights
 from fusiondx.engine.curves import TrainingCurves
 from fusiondx.engine.datamodule import CaseDataModule
 from fusiondx.engine.distill_task import DistillTask, SoftTargets
+from fusiondx.engine.distributed import check_launch, launched_rank
 from fusiondx.engine.fairness import frame_fairness
 from fusiondx.engine.inference import evaluate_outputs, loader_outputs, predictions_frame
 from fusiondx.engine.init_encoders import (
@@ -73,8 +75,14 @@ def fit(
     callbacks: Sequence[L.Callback] | None = None,
     notify: Callable[[str], None] | None = None,
     soft_targets: SoftTargets | None = None,
+    launch: bool = False,
 ) -> RunResult:
     """Train a model as configured; write everything to ``cfg.run_dir``; return test metrics.
+
+    ``train.devices`` / ``train.num_nodes`` above 1 train on several processes
+    (:mod:`fusiondx.engine.distributed`): started by torchrun or SLURM, or, with ``launch``, by
+    Lightning re-running this process's command (what ``fusiondx fit`` does). Rank 0 writes the
+    run folder and returns its metrics; every other process returns ``{"rank": <rank>}``.
 
     A folder holding an earlier run is refused unless ``overwrite`` (which replaces only the
     files a run writes) or ``resume``. ``callbacks`` are extra Lightning callbacks, called after
@@ -83,7 +91,15 @@ def fit(
     starts; they are also kept in metrics.json as ``data_notes``. ``soft_targets`` (a teacher's
     logits per case) makes the training a distillation (:mod:`fusiondx.engine.distill_task`).
     """
-    with runfolder.open_run(cfg.run_dir, resume=resume, overwrite=overwrite):
+    check_launch(cfg, launch=launch)
+    rank = launched_rank()
+    # One writer: the other processes neither lock nor clear the folder rank 0 holds.
+    held = (
+        runfolder.open_run(cfg.run_dir, resume=resume, overwrite=overwrite)
+        if rank == 0
+        else contextlib.nullcontext()
+    )
+    with held:
         return _fit(
             cfg,
             resume=resume,
@@ -91,6 +107,7 @@ def fit(
             callbacks=callbacks,
             notify=notify,
             soft_targets=soft_targets,
+            rank=rank,
         )
 
 
@@ -102,8 +119,10 @@ def _fit(
     notify: Callable[[str], None] | None,
     callbacks: Sequence[L.Callback] | None,
     soft_targets: SoftTargets | None = None,
+    rank: int = 0,
 ) -> RunResult:
-    show = cfg.train.progress if progress is None else progress
+    writer = rank == 0
+    show = (cfg.train.progress if progress is None else progress) and writer
     run = RunDir(cfg.run_dir)
     last = run.last_checkpoint
     if resume and not last.is_file():
@@ -124,16 +143,17 @@ def _fit(
     prepared = prepare(cfg, progress=show, fitted=preprocessor_states(pretrained))
     store = prepared.store
     check_unseen(pretrained, store)
-    if notify is not None:
+    if notify is not None and writer:
         for note in store.notes:
             notify(note)
     if resume:
         check_same_splits(run.path, store)
-    else:
+    elif writer:
         runfolder.clear_run(run.path)
     weights = class_weights(cfg, prepared)
-    run.write_inputs(cfg, prepared, weights)
-    if small:  # config.yaml is what trained; the config as given decides whether a study reruns it
+    if writer:
+        run.write_inputs(cfg, prepared, weights)
+    if small and writer:  # config.yaml is what trained; the config as given decides whether a study reruns it
         write_text(run.requested_file, requested.to_yaml())
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
     frozen = apply_pretrained(cfg, model.encoders, prepared.specs, pretrained)
@@ -174,6 +194,8 @@ def _fit(
     if resumed is not None:
         check_weights(task, resumed["state_dict"], last)
     seconds = train(trainer, task, data, resume_from=last if resume else None)
+    if not writer:
+        return RunResult(run.path, {"rank": rank})
     best_ckpt = load_checkpoint(best.path if best.path.is_file() else last, lightning=True)
     task.load_state_dict(best_ckpt["state_dict"])
     metrics = {

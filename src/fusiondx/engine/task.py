@@ -15,6 +15,7 @@ import lightning as L
 import torch
 
 from fusiondx.config import TrainConfig
+from fusiondx.engine.distributed import cpu, gather
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.tasks import TaskInfo
 
@@ -80,7 +81,7 @@ class FusionTask(L.LightningModule):
         self.frozen = [
             m for m, e in model.encoders.items() if not any(p.requires_grad for p in e.parameters())
         ]
-        self._val: list[tuple[dict[str, Any], dict[str, torch.Tensor]]] = []
+        self._val: list[tuple[dict[str, Any], dict[str, torch.Tensor], torch.Tensor]] = []
         self._val_loss = [0.0, 0]
         self._train_loss = [0.0, 0]  # running sum and case count of this epoch
         self.epoch_metrics: dict[str, Any] | None = None
@@ -145,7 +146,22 @@ class FusionTask(L.LightningModule):
         self._train_loss = [0.0, 0]
 
     def on_train_epoch_end(self) -> None:
-        self.log("train/loss", self._train_loss[0] / max(self._train_loss[1], 1), prog_bar=True)
+        self.log("train/loss", self._train_mean(), prog_bar=True, sync_dist=False)
+
+    @property
+    def _world(self) -> int:
+        trainer = self._trainer
+        return trainer.world_size if trainer is not None else 1
+
+    def _train_mean(self) -> float:
+        """This epoch's training loss per case, over every training process's cases."""
+        total, n = self._train_loss
+        if self._world > 1:  # a collective: every process calls it at the same point
+            summed = self.trainer.strategy.reduce(
+                torch.tensor([total, float(n)], device=self.device), reduce_op="sum"
+            )
+            total, n = float(summed[0]), int(summed[1])
+        return total / max(n, 1)
 
     def on_validation_epoch_start(self) -> None:
         self.epoch_metrics = None
@@ -159,22 +175,43 @@ class FusionTask(L.LightningModule):
             (
                 {k: _detach(v) for k, v in preds.items()},
                 {k: v.detach() for k, v in batch["targets"].items()},
+                batch["index"],
             )
         )
 
+    def _gathered(self) -> tuple[list[Any], float, int]:
+        """This epoch's validation outputs and loss sum and count, of every process's shard.
+
+        Every process then scores the whole validation split the same way, so the metrics
+        logged, the best epoch and early stopping agree between processes without more messages.
+        """
+        chunks, (total, n) = self._val, self._val_loss
+        if self._world == 1:
+            return chunks, total, n
+        parts = gather((cpu(chunks), total, n), self._world)
+        chunks = [c for part in parts for c in part[0]]
+        if chunks:  # the cases in store order, as one process would have scored them
+            index = torch.cat([c[2] for c in chunks])
+            order = torch.argsort(index)
+            preds = {t.name: _take(_cat([o[t.name] for o, _, _ in chunks]), order) for t in self.tasks}
+            targets = {t.name: torch.cat([y[t.name] for _, y, _ in chunks])[order] for t in self.tasks}
+            chunks = [(preds, targets, index[order])]
+        return chunks, sum(p[1] for p in parts), sum(p[2] for p in parts)
+
     def on_validation_epoch_end(self) -> None:
-        if not self._val:
-            return
-        preds = {t.name: _cat([o[t.name] for o, _ in self._val]) for t in self.tasks}
-        targets = {t.name: torch.cat([y[t.name] for _, y in self._val]) for t in self.tasks}
-        self._val.clear()
-        val_loss = self._val_loss[0] / max(self._val_loss[1], 1)
+        chunks, total, n = self._gathered()
+        self._val = []
         self._val_loss = [0.0, 0]
-        self.log("val/loss", val_loss, prog_bar=True)
+        if not chunks:
+            return
+        preds = {t.name: _cat([o[t.name] for o, _, _ in chunks]) for t in self.tasks}
+        targets = {t.name: torch.cat([y[t.name] for _, y, _ in chunks]) for t in self.tasks}
+        val_loss = total / max(n, 1)
+        self.log("val/loss", val_loss, prog_bar=True, sync_dist=False)
         row: dict[str, Any] = {
             "epoch": self.current_epoch,
             "lr": current_lr(self),
-            "train/loss": self._train_loss[0] / max(self._train_loss[1], 1),
+            "train/loss": self._train_mean(),
             "val/loss": float(val_loss),
         }
         if self.log_vars is not None:
@@ -225,6 +262,10 @@ def configure_optimizers(params: Any, cfg: TrainConfig) -> Any:
 
 def _detach(x: Any) -> Any:
     return x.detach() if isinstance(x, torch.Tensor) else x
+
+
+def _take(x: Any, order: torch.Tensor) -> Any:
+    return x[order] if isinstance(x, torch.Tensor) else [x[i] for i in order.tolist()]
 
 
 def _cat(chunks: list[Any]) -> Any:

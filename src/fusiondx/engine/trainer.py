@@ -26,7 +26,9 @@ def setup_torch(cfg: Config) -> None:
     # Lightning's banners (GPU/TPU availability, tips) say nothing about this run.
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    threads = cfg.train.threads or min(os.cpu_count() or 1, 8)
+    # Several processes on one machine's CPU share its cores instead of each taking them all.
+    per_machine = cfg.train.devices if cfg.train.accelerator == "cpu" else 1
+    threads = cfg.train.threads or max(1, min(os.cpu_count() or 1, 8) // per_machine)
     torch.set_num_threads(threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
@@ -34,12 +36,20 @@ def setup_torch(cfg: Config) -> None:
 def build_trainer(
     cfg: Config, callbacks: Sequence[L.Callback], *, progress: bool, root: Path
 ) -> L.Trainer:
-    """The Trainer of a run: ``cfg.train``'s epochs, accelerator, precision and determinism on one
-    device; no logger and no checkpointing of its own (the callbacks do both)."""
+    """The Trainer of a run: ``cfg.train``'s epochs, accelerator, devices, nodes, strategy,
+    precision and determinism; no logger and no checkpointing of its own (the callbacks do both).
+
+    Several processes: the data module shards the training and validation splits itself
+    (:class:`~fusiondx.engine.datamodule.CaseDataModule`), so Lightning's distributed sampler,
+    which would replace the exact-resume shuffle, is off.
+    """
     return L.Trainer(
         max_epochs=cfg.train.epochs,
         accelerator=cfg.train.accelerator,
-        devices=1,
+        devices=cfg.train.devices,
+        num_nodes=cfg.train.num_nodes,
+        strategy=cfg.train.strategy,
+        use_distributed_sampler=False,
         # A free string in the config, which Lightning checks (and names the valid ones).
         precision=cfg.train.precision,  # type: ignore[arg-type]
         deterministic=cfg.train.deterministic,
@@ -72,6 +82,9 @@ def train(
             "ignore", message=".*too few batches.*|.*number of training batches.*"
         )
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        # Several processes: validation is gathered before it is scored (FusionTask), so every
+        # process logs the same value and Lightning's advice to average them does not apply.
+        warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
         # A frozen pretrained encoder (minilm) keeps its backbone in eval mode on purpose.
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         try:

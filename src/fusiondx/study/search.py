@@ -1,7 +1,9 @@
 """`fusiondx search`: Optuna over fusion strategy and key hyper-parameters, then a refit study.
 
-Trials are scored on validation data only. A database URL (``--storage``) lets several
-machines run trials of one search at once; the default is a SQLite file in the search folder.
+Trials are scored on validation data only. ``--workers N`` runs N processes on this machine
+that share the trials through the storage; a database URL (``--storage``) lets several
+machines run trials of one search at once (:mod:`fusiondx.study.search_workers`). The default
+is a SQLite file in the search folder (a journal file with several workers).
 The best trial is refit over the study's seeds next to the untuned strategy and the
 single-modality baselines, and reported like any study.
 """
@@ -18,6 +20,7 @@ from rich.console import Console
 from fusiondx.config import Config, load_config
 from fusiondx.errors import ConfigError
 from fusiondx.study.plan import Entry, Replicate, resolve_strategies, run_config
+from fusiondx.study.search_workers import Worker
 from fusiondx.study.study import StudyResult, run_study, study_metric
 
 # The space searched; ranges follow what moves validation AUROC on the built-in cohort and
@@ -57,52 +60,55 @@ def suggest(trial: Any, strategies: list[str]) -> Entry:
     return Entry(f"trial_{trial.number:04d}", f"trial {trial.number}", "tuned", fusion, (), options)
 
 
-def run_search(
-    cfg: Config,
-    out_dir: Path,
-    *,
-    trials: int,
-    storage: str | None = None,
-    strategies: str | list[str] | None = None,
-    seeds: int | None = None,
-    jobs: int | None = None,
-    refit: bool = True,
-    console: Console | None = None,
-    progress: bool = True,
-) -> tuple[Any, StudyResult | None]:
-    """Run ``trials`` more trials of the search named after the config; refit the best one."""
+def _open_study(cfg: Config, storage: str, seed: int) -> Any:
+    """The search's Optuna study in ``storage`` (created on first use); ``seed`` seeds this
+    process's sampler."""
     import optuna
 
-    console = console or Console(stderr=True, quiet=not progress)
-    out_dir = out_dir.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    names = resolve_strategies(cfg, strategies)
-    storage = storage or f"sqlite:///{out_dir / 'search.db'}"
-    task = cfg.study.task or cfg.tasks[0].name
-    metric = study_metric(cfg, task)
-    mods = tuple(sorted(m.name for m in cfg.modalities))
+    from fusiondx.study.search_workers import open_storage
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(
+        return optuna.create_study(
             study_name=cfg.name,
-            storage=storage,
+            storage=open_storage(storage),
             direction="maximize",
             load_if_exists=True,
-            sampler=optuna.samplers.TPESampler(seed=cfg.seed),
+            sampler=optuna.samplers.TPESampler(seed=seed),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2),
         )
+    except ConfigError:
+        raise
     except Exception as exc:  # noqa: BLE001  (a bad URL or an unreachable database)
         raise ConfigError(
             f"Cannot open the search storage '{storage}' ({exc}).",
-            fix="give a database URL such as sqlite:///search.db or postgresql://user@host/db",
+            fix="give a database URL such as sqlite:///search.db or postgresql://user@host/db, "
+            "or a journal file (journal:///path/search.journal)",
         ) from None
+
+
+def _work(job: Worker, console: Console | None = None) -> None:
+    """One worker: ``job.trials`` trials of the search, each trained and told to the storage."""
+    import optuna
+
+    cfg = job.cfg
+    if job.threads != cfg.train.threads:
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": job.threads})})
+    console = console or Console(stderr=True, quiet=job.quiet)
+    task = cfg.study.task or cfg.tasks[0].name
+    metric = study_metric(cfg, task)
+    mods = tuple(sorted(m.name for m in cfg.modalities))
+    # Worker 0 keeps the config's seed: one worker searches as a search always has.
+    study = _open_study(cfg, job.storage, cfg.seed + job.index)
+    tag = f" (worker {job.index})" if job.index else ""
 
     def objective(trial: optuna.Trial) -> float:
         from fusiondx.engine.run import fit
 
-        entry = suggest(trial, names)
+        trial.set_user_attr("worker", job.index)
+        entry = suggest(trial, job.names)
         entry = Entry(entry.id, entry.label, entry.kind, entry.fusion, mods, entry.options)
-        config = run_config(cfg, entry, Replicate("seed0", cfg.seed), out_dir / "trials", None)
+        config = run_config(cfg, entry, Replicate("seed0", cfg.seed), job.out_dir / "trials", None)
         # Trial folders belong to the search: a trial number met again (a new storage) starts over.
         res = fit(
             load_config(config),
@@ -119,15 +125,72 @@ def run_search(
         state = trial.state.name.lower()
         value = f"val {metric} {trial.value:.4f}" if trial.value is not None else state
         console.print(
-            f"trial {trial.number}: {trial.params.get('fusion')} -> {value}"
+            f"trial {trial.number}{tag}: {trial.params.get('fusion')} -> {value}"
             + (f"; best so far: trial {best.number} ({best.value:.4f})" if best else "")
         )
 
-    console.print(
-        f"[bold]Search '{cfg.name}'[/]: {trials} trial(s) over {len(names)} strategies; "
-        f"storage {storage}"
+    study.optimize(objective, n_trials=job.trials, callbacks=[report], catch=(RuntimeError,))
+
+
+def run_search(
+    cfg: Config,
+    out_dir: Path,
+    *,
+    trials: int,
+    storage: str | None = None,
+    workers: int = 1,
+    first_worker: int = 0,
+    strategies: str | list[str] | None = None,
+    seeds: int | None = None,
+    jobs: int | None = None,
+    refit: bool = True,
+    console: Console | None = None,
+    progress: bool = True,
+) -> tuple[Any, StudyResult | None]:
+    """Run ``trials`` more trials of the search named after the config; refit the best one.
+
+    ``workers`` processes on this machine share the trials (exactly ``trials`` in all) through
+    ``storage``; without one, several workers use a journal file in ``out_dir``
+    (:mod:`fusiondx.study.search_workers`). ``first_worker`` numbers this machine's workers
+    from there, so that workers on other machines sharing the storage draw other samples.
+    """
+    from fusiondx.study.search_workers import (
+        default_storage,
+        run_workers,
+        split_trials,
+        worker_threads,
     )
-    study.optimize(objective, n_trials=trials, callbacks=[report], catch=(RuntimeError,))
+
+    if workers < 1 or trials < 0:
+        raise ConfigError(
+            f"--workers {workers} / --trials {trials}: at least one worker and no negative trials.",
+            fix="give --workers 1 or more and --trials 0 or more",
+        )
+    console = console or Console(stderr=True, quiet=not progress)
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = resolve_strategies(cfg, strategies)
+    storage = storage or default_storage(out_dir, workers)
+    task = cfg.study.task or cfg.tasks[0].name
+    metric = study_metric(cfg, task)
+    mods = tuple(sorted(m.name for m in cfg.modalities))
+    study = _open_study(cfg, storage, cfg.seed + first_worker)  # a bad storage fails here, once
+    shares = [n for n in split_trials(trials, workers) if n]
+    console.print(
+        f"[bold]Search '{cfg.name}'[/]: {trials} trial(s) over {len(names)} strategies"
+        + (f" on {len(shares)} worker processes" if len(shares) > 1 else "")
+        + f"; storage {storage}"
+    )
+    threads = worker_threads(cfg, len(shares))
+    run_workers(
+        [
+            Worker(cfg, out_dir, storage, names, n, first_worker + i, threads, not progress)
+            for i, n in enumerate(shares)
+        ],
+        _work,
+        lambda job: _work(job, console),
+    )
+    study = _open_study(cfg, storage, cfg.seed + first_worker)  # every worker's trials
     done = [t for t in study.trials if t.value is not None]
     if not done:
         console.print("[yellow]No trial finished; nothing to refit.[/]")
