@@ -35,9 +35,13 @@ def main(config: str, out: str) -> None:
     import fusiondx
 
     timer = EpochTimer()
-    result: Any = fusiondx.fit(config, overwrite=True, progress=False, callbacks=[timer], launch=True)
+    result: Any = fusiondx.fit(
+        config, overwrite=True, progress=False, callbacks=[timer], launch=True
+    )
     if "rank" not in result.metrics:  # rank 0 alone reports
-        Path(out).write_text(json.dumps({"epoch_seconds": timer.seconds, "metrics": result.metrics}))
+        Path(out).write_text(
+            json.dumps({"epoch_seconds": timer.seconds, "metrics": result.metrics})
+        )
 
 
 if __name__ == "__main__":

@@ -71,7 +71,11 @@ def _nih(work: Path, epochs: int) -> Any:
     raw |= {"name": "nih_federated", "output_dir": str(work / "runs")}
     raw["data"]["manifest"] = str(out / "manifest_sites.csv")
     raw["data"]["root"] = str(out)
-    raw["train"] = raw.get("train", {}) | {"epochs": epochs, "early_stopping": None, "progress": False}
+    raw["train"] = raw.get("train", {}) | {
+        "epochs": epochs,
+        "early_stopping": None,
+        "progress": False,
+    }
     return load_config(raw)
 
 
@@ -112,4 +116,9 @@ def run(args: argparse.Namespace) -> None:
         "all three; preprocessing agreed by federated statistics (docs/federated.md). 'sites "
         "alone' scores each site's test cases with that site's own model."
     )
-    save("federated", results, note + "\n\n" + "\n\n".join(sections), "Federated training across sites")
+    save(
+        "federated",
+        results,
+        note + "\n\n" + "\n\n".join(sections),
+        "Federated training across sites",
+    )

@@ -51,7 +51,9 @@ def _sqlite(tables: Path, db: Path) -> None:
 
 
 def _fidelity(prepared: Path, truth: pd.DataFrame, ids: pd.Series, files: Path) -> dict[str, Any]:
-    got = pd.read_csv(prepared / "manifest.csv", keep_default_na=False, na_values=[""], dtype={"case_id": str})
+    got = pd.read_csv(
+        prepared / "manifest.csv", keep_default_na=False, na_values=[""], dtype={"case_id": str}
+    )
     got.index = ids.loc[got["case_id"]].to_numpy() if ids is not None else got["case_id"]
     got = got.loc[truth.index]
     labs = max(float(np.nanmax(np.abs(got[c] - truth[c]))) for c in LABS)
@@ -80,11 +82,15 @@ def _one(n: int) -> list[dict[str, Any]]:
     ex = fusiondx.interop_example(base / "example", n_cases=n, seed=0)
     print(f"{n} cases written as FHIR and OMOP in {time.perf_counter() - t:.1f} s", flush=True)
     files = ex / "files"
-    truth = pd.read_csv(files / "manifest.csv", keep_default_na=False, na_values=[""]).set_index("case_id")
+    truth = pd.read_csv(files / "manifest.csv", keep_default_na=False, na_values=[""]).set_index(
+        "case_id"
+    )
     _ndjson(ex / "fhir", ex / "fhir_ndjson")
     _sqlite(ex / "omop", ex / "cdm.db")
     visits = pd.read_csv(ex / "omop" / "visit_occurrence.csv")
-    omop_ids = pd.Series(visits["visit_source_value"].to_numpy(), index=visits["visit_occurrence_id"].astype(str))
+    omop_ids = pd.Series(
+        visits["visit_source_value"].to_numpy(), index=visits["visit_occurrence_id"].astype(str)
+    )
     fhir_ids = pd.Series(truth.index.to_numpy(), index=[c.replace("_", "-") for c in truth.index])
     cohort = str(ex / "cohort.yaml")
     runs = [
@@ -99,11 +105,22 @@ def _one(n: int) -> list[dict[str, Any]]:
         t = time.perf_counter()
         res = fusiondx.prepare(adapter, src, out, cohort=cohort, **extra)
         sec = time.perf_counter() - t
-        size = sum(p.stat().st_size for p in Path(src).rglob("*")) if isinstance(src, Path) else (ex / "cdm.db").stat().st_size
-        rows.append({"source": title, "cases": res.cases, "skipped": len(res.skipped),
-                     "input_mb": round(size / 2**20, 1), "seconds": round(sec, 1),
-                     "ms_per_case": round(1000 * sec / max(res.cases, 1), 1),
-                     **_fidelity(out, truth, ids, files)})
+        size = (
+            sum(p.stat().st_size for p in Path(src).rglob("*"))
+            if isinstance(src, Path)
+            else (ex / "cdm.db").stat().st_size
+        )
+        rows.append(
+            {
+                "source": title,
+                "cases": res.cases,
+                "skipped": len(res.skipped),
+                "input_mb": round(size / 2**20, 1),
+                "seconds": round(sec, 1),
+                "ms_per_case": round(1000 * sec / max(res.cases, 1), 1),
+                **_fidelity(out, truth, ids, files),
+            }
+        )
         print(rows[-1], flush=True)
     rows.append(_writer(n))
     return rows
@@ -115,25 +132,50 @@ def _writer(n: int) -> dict[str, Any]:
 
     from fusiondx.engine.fhir_out import risk_assessments, validate_resources
 
-    frame = pd.DataFrame({"case_id": [f"c{i}" for i in range(n)], "label_prob_disease": np.linspace(0, 1, n)})
+    frame = pd.DataFrame(
+        {"case_id": [f"c{i}" for i in range(n)], "label_prob_disease": np.linspace(0, 1, n)}
+    )
     task = SimpleNamespace(name="label", classes=("healthy", "disease"))
     mask = np.ones((n, 4), dtype=bool)
     t = time.perf_counter()
-    res = risk_assessments(frame, [task], {f"c{i}": f"p{i}" for i in range(n)}, ["a", "b", "c", "d"],
-                           mask, run_name="bench", version="0", sha256="0" * 64)
+    res = risk_assessments(
+        frame,
+        [task],
+        {f"c{i}": f"p{i}" for i in range(n)},
+        ["a", "b", "c", "d"],
+        mask,
+        run_name="bench",
+        version="0",
+        sha256="0" * 64,
+    )
     validate_resources(res)
     sec = time.perf_counter() - t
-    return {"source": "predict --format fhir (write + validate)", "cases": n, "seconds": round(sec, 2),
-            "ms_per_case": round(1000 * sec / n, 2)}
+    return {
+        "source": "predict --format fhir (write + validate)",
+        "cases": n,
+        "seconds": round(sec, 2),
+        "ms_per_case": round(1000 * sec / n, 2),
+    }
 
 
 def run(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in str(args.cases).split(",") if s.strip()]
     rows = [r for n in sizes for r in _one(n)]
-    table = md_table(rows, [("source", "source"), ("cases", "cases"), ("skipped", "skipped"),
-                            ("input_mb", "input MB"), ("seconds", "s"), ("ms_per_case", "ms / case"),
-                            ("labels_equal", "labels equal"), ("lab_max_diff", "max lab diff"),
-                            ("reports_equal", "reports equal"), ("ecg_max_diff_mv", "max ECG diff (mV)")])
+    table = md_table(
+        rows,
+        [
+            ("source", "source"),
+            ("cases", "cases"),
+            ("skipped", "skipped"),
+            ("input_mb", "input MB"),
+            ("seconds", "s"),
+            ("ms_per_case", "ms / case"),
+            ("labels_equal", "labels equal"),
+            ("lab_max_diff", "max lab diff"),
+            ("reports_equal", "reports equal"),
+            ("ecg_max_diff_mv", "max ECG diff (mV)"),
+        ],
+    )
     print(table)
     if not args.no_save:
         save("interop", {"rows": rows}, table, "Interoperability: prepare fhir / omop")

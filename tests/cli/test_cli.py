@@ -64,7 +64,9 @@ HELP_ORDER = [
 def test_help_lists_the_commands_in_workflow_order() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    listed = re.findall(r"^\W*([a-z][a-z-]*) {2,}\S", result.output.split("Commands")[1], re.MULTILINE)
+    listed = re.findall(
+        r"^\W*([a-z][a-z-]*) {2,}\S", result.output.split("Commands")[1], re.MULTILINE
+    )
     assert listed == HELP_ORDER
 
 

@@ -40,7 +40,10 @@ def truth(example: Path) -> pd.DataFrame:
 def fhir_prepared(example: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("prepared_fhir")
     prepare_dataset(
-        "fhir", example / "fhir", out, cohort=str(example / "cohort.yaml"),
+        "fhir",
+        example / "fhir",
+        out,
+        cohort=str(example / "cohort.yaml"),
         image_root=str(example / "files"),
     )
     return out
@@ -91,7 +94,9 @@ def test_written_config_validates_and_names_every_modality(fhir_prepared: Path) 
     assert result.exit_code == 0, result.output
 
 
-def test_bulk_ndjson_gives_the_same_manifest(example: Path, fhir_prepared: Path, tmp_path: Path) -> None:
+def test_bulk_ndjson_gives_the_same_manifest(
+    example: Path, fhir_prepared: Path, tmp_path: Path
+) -> None:
     bulk = tmp_path / "bulk"
     bulk.mkdir()
     by_type: dict[str, list[str]] = {}
@@ -101,7 +106,9 @@ def test_bulk_ndjson_gives_the_same_manifest(example: Path, fhir_prepared: Path,
     for rtype, lines in by_type.items():
         (bulk / f"{rtype}.ndjson").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
-    prepare_dataset("fhir", bulk, out, cohort=str(example / "cohort.yaml"), image_root=str(example / "files"))
+    prepare_dataset(
+        "fhir", bulk, out, cohort=str(example / "cohort.yaml"), image_root=str(example / "files")
+    )
     a = _by_case(out / "manifest.csv").sort_index()
     b = _by_case(fhir_prepared / "manifest.csv").sort_index()
     pd.testing.assert_frame_equal(a, b)
@@ -111,8 +118,12 @@ def test_omop_round_trip_csv_and_sqlite(example: Path, truth: pd.DataFrame, tmp_
     out = tmp_path / "omop"
     res = prepare_dataset("omop", example / "omop", out, cohort=str(example / "cohort.yaml"))
     visits = pd.read_csv(example / "omop" / "visit_occurrence.csv")
-    case_of = dict(zip(visits["visit_occurrence_id"].astype(str), visits["visit_source_value"], strict=True))
-    frame = pd.read_csv(out / "manifest.csv", keep_default_na=False, na_values=[""], dtype={"case_id": str})
+    case_of = dict(
+        zip(visits["visit_occurrence_id"].astype(str), visits["visit_source_value"], strict=True)
+    )
+    frame = pd.read_csv(
+        out / "manifest.csv", keep_default_na=False, na_values=[""], dtype={"case_id": str}
+    )
     got = _by_case(out / "manifest.csv", frame["case_id"].map(case_of)).loc[truth.index]
     assert (got["label"] == truth["label"]).all() and (got["age"] == truth["age"]).all()
     assert (got["sex"] == truth["sex"]).all()
@@ -125,14 +136,20 @@ def test_omop_round_trip_csv_and_sqlite(example: Path, truth: pd.DataFrame, tmp_
     with sqlite3.connect(db) as conn:
         for table in (example / "omop").glob("*.csv"):
             pd.read_csv(table).to_sql(table.stem, conn, index=False)
-    prepare_dataset("omop", f"sqlite:///{db}", tmp_path / "omop_db", cohort=str(example / "cohort.yaml"))
+    prepare_dataset(
+        "omop", f"sqlite:///{db}", tmp_path / "omop_db", cohort=str(example / "cohort.yaml")
+    )
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "omop_db" / "manifest.csv"), pd.read_csv(out / "manifest.csv")
     )
 
 
 def _bundle(resources: list[dict]) -> dict:
-    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in resources],
+    }
 
 
 def test_bad_resources_are_skipped_with_the_reason(example: Path, tmp_path: Path) -> None:
@@ -140,33 +157,89 @@ def test_bad_resources_are_skipped_with_the_reason(example: Path, tmp_path: Path
     shutil.copytree(example / "fhir", src)
     first = sorted(src.glob("*.json"))[0]
     bundle = json.loads(first.read_text())
-    pid = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
-    enc = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter")
-    ctx = {"subject": {"reference": f"Patient/{pid}"}, "encounter": {"reference": f"Encounter/{enc['id']}"},
-           "effectiveDateTime": enc["period"]["start"]}
+    pid = next(
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    enc = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter"
+    )
+    ctx = {
+        "subject": {"reference": f"Patient/{pid}"},
+        "encounter": {"reference": f"Encounter/{enc['id']}"},
+        "effectiveDateTime": enc["period"]["start"],
+    }
     crp = {"system": "http://loinc.org", "code": "1988-5"}
     bad = [
-        {"resourceType": "Observation", "id": "bad-value", "status": "final", "code": {"coding": [crp]},
-         "valueQuantity": {"value": "lots"}, **ctx},
-        {"resourceType": "Observation", "id": "wrong-unit", "status": "final", "code": {"coding": [crp]},
-         "valueQuantity": {"value": 3.0, "system": "http://unitsofmeasure.org", "code": "mmol/L"}, **ctx},
-        {"resourceType": "Observation", "id": "orphan", "status": "final", "code": {"coding": [crp]},
-         "valueQuantity": {"value": 3.0, "code": "mg/L"}, **{**ctx, "subject": {"reference": "Patient/nobody"}}},
-        {"resourceType": "Media", "id": "escape", "status": "completed", "content": {"url": "../../../etc/passwd"},
-         "subject": ctx["subject"], "encounter": ctx["encounter"]},
-        {"resourceType": "Media", "id": "lost-binary", "status": "completed", "content": {"url": "Binary/gone"},
-         "subject": ctx["subject"], "encounter": ctx["encounter"]},
-        {"resourceType": "Observation", "id": "ragged-ecg", "status": "final",
-         "code": {"coding": [{"system": "http://loinc.org", "code": "11524-6"}]},
-         "valueSampledData": {"origin": {"value": 0}, "period": 10, "dimensions": 3, "data": "1 2 3 4"}, **ctx},
+        {
+            "resourceType": "Observation",
+            "id": "bad-value",
+            "status": "final",
+            "code": {"coding": [crp]},
+            "valueQuantity": {"value": "lots"},
+            **ctx,
+        },
+        {
+            "resourceType": "Observation",
+            "id": "wrong-unit",
+            "status": "final",
+            "code": {"coding": [crp]},
+            "valueQuantity": {
+                "value": 3.0,
+                "system": "http://unitsofmeasure.org",
+                "code": "mmol/L",
+            },
+            **ctx,
+        },
+        {
+            "resourceType": "Observation",
+            "id": "orphan",
+            "status": "final",
+            "code": {"coding": [crp]},
+            "valueQuantity": {"value": 3.0, "code": "mg/L"},
+            **{**ctx, "subject": {"reference": "Patient/nobody"}},
+        },
+        {
+            "resourceType": "Media",
+            "id": "escape",
+            "status": "completed",
+            "content": {"url": "../../../etc/passwd"},
+            "subject": ctx["subject"],
+            "encounter": ctx["encounter"],
+        },
+        {
+            "resourceType": "Media",
+            "id": "lost-binary",
+            "status": "completed",
+            "content": {"url": "Binary/gone"},
+            "subject": ctx["subject"],
+            "encounter": ctx["encounter"],
+        },
+        {
+            "resourceType": "Observation",
+            "id": "ragged-ecg",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "11524-6"}]},
+            "valueSampledData": {
+                "origin": {"value": 0},
+                "period": 10,
+                "dimensions": 3,
+                "data": "1 2 3 4",
+            },
+            **ctx,
+        },
     ]
     (src / "extra.json").write_text(json.dumps(_bundle(bad)))
     (src / "broken.ndjson").write_text('{"resourceType": "Patient", "id": "p-ok"}\n{not json\n')
     out = tmp_path / "out"
-    res = prepare_dataset("fhir", src, out, cohort=str(example / "cohort.yaml"), image_root=str(example / "files"))
+    res = prepare_dataset(
+        "fhir", src, out, cohort=str(example / "cohort.yaml"), image_root=str(example / "files")
+    )
     reasons = dict(res.skipped)
     assert "valueQuantity.value" in reasons["Observation/bad-value"]
-    assert "mmol/L" in reasons["Observation/wrong-unit"] and "mg/L" in reasons["Observation/wrong-unit"]
+    assert (
+        "mmol/L" in reasons["Observation/wrong-unit"]
+        and "mg/L" in reasons["Observation/wrong-unit"]
+    )
     assert "1988-5" in reasons["Observation/wrong-unit"]
     assert "nobody" in reasons["Observation/orphan"]
     assert "not JSON" in reasons["broken.ndjson:2"]
@@ -179,26 +252,55 @@ def test_bad_resources_are_skipped_with_the_reason(example: Path, tmp_path: Path
 
 def test_image_escape_and_missing_binary_are_reasons(example: Path, tmp_path: Path) -> None:
     """A case whose only image reference leaves the root, and one naming a missing Binary."""
+
     def resources(media: dict) -> list[dict]:
         return [
             {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1960-01-01"},
-            {"resourceType": "Encounter", "id": "e1", "status": "finished",
-             "class": {"code": "AMB"}, "subject": {"reference": "Patient/p1"},
-             "period": {"start": "2020-01-10T09:00:00+00:00"}},
-            {"resourceType": "Observation", "id": "o1", "status": "final",
-             "code": {"coding": [{"system": "http://loinc.org", "code": "1988-5"}]},
-             "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2020-01-10T10:00:00+00:00",
-             "valueQuantity": {"value": 2.0, "system": "http://unitsofmeasure.org", "code": "mg/dL"}},
-            {"resourceType": "Media", "id": "m1", "status": "completed", "subject": {"reference": "Patient/p1"},
-             "createdDateTime": "2020-01-10T10:00:00+00:00", "content": media},
+            {
+                "resourceType": "Encounter",
+                "id": "e1",
+                "status": "finished",
+                "class": {"code": "AMB"},
+                "subject": {"reference": "Patient/p1"},
+                "period": {"start": "2020-01-10T09:00:00+00:00"},
+            },
+            {
+                "resourceType": "Observation",
+                "id": "o1",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "1988-5"}]},
+                "subject": {"reference": "Patient/p1"},
+                "effectiveDateTime": "2020-01-10T10:00:00+00:00",
+                "valueQuantity": {
+                    "value": 2.0,
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mg/dL",
+                },
+            },
+            {
+                "resourceType": "Media",
+                "id": "m1",
+                "status": "completed",
+                "subject": {"reference": "Patient/p1"},
+                "createdDateTime": "2020-01-10T10:00:00+00:00",
+                "content": media,
+            },
         ]
-    for media, reason in (({"url": "../outside.png"}, "escapes the image root"),
-                          ({"url": "Binary/gone"}, "Binary/gone")):
+
+    for media, reason in (
+        ({"url": "../outside.png"}, "escapes the image root"),
+        ({"url": "Binary/gone"}, "Binary/gone"),
+    ):
         src = tmp_path / reason.split()[0].replace("/", "_")
         src.mkdir()
         (src / "b.json").write_text(json.dumps(_bundle(resources(media))))
-        res = prepare_dataset("fhir", src, src / "out", cohort=str(example / "cohort.yaml"),
-                              image_root=str(example / "files"))
+        res = prepare_dataset(
+            "fhir",
+            src,
+            src / "out",
+            cohort=str(example / "cohort.yaml"),
+            image_root=str(example / "files"),
+        )
         assert res.cases == 1
         assert reason in dict(res.skipped)["Media/m1"]
         frame = pd.read_csv(src / "out" / "manifest.csv")
@@ -226,9 +328,13 @@ def test_cohort_file_errors_name_the_key(example: Path, tmp_path: Path) -> None:
 def test_observation_rule_label(example: Path, truth: pd.DataFrame, tmp_path: Path) -> None:
     """The label from a lab value instead of a diagnosis: CRP of 10 mg/L or more."""
     raw = yaml.safe_load((example / "cohort.yaml").read_text())
-    raw["label"] = {"name": "high_crp", "positive": "high", "negative": "normal",
-                    "observation": {"code": "1988-5", "op": ">=", "value": 10.0, "concept_id": 3020460},
-                    "window": [-1, 1]}
+    raw["label"] = {
+        "name": "high_crp",
+        "positive": "high",
+        "negative": "normal",
+        "observation": {"code": "1988-5", "op": ">=", "value": 10.0, "concept_id": 3020460},
+        "window": [-1, 1],
+    }
     spec = tmp_path / "crp.yaml"
     spec.write_text(yaml.safe_dump(raw))
     res = prepare_dataset("omop", example / "omop", tmp_path / "o", cohort=str(spec))
@@ -238,7 +344,9 @@ def test_observation_rule_label(example: Path, truth: pd.DataFrame, tmp_path: Pa
     assert sum("no high_crp value" in r for _, r in res.skipped) == int((~has_crp).sum())
 
 
-def test_one_case_per_patient_at_the_last_encounter(example: Path, truth: pd.DataFrame, tmp_path: Path) -> None:
+def test_one_case_per_patient_at_the_last_encounter(
+    example: Path, truth: pd.DataFrame, tmp_path: Path
+) -> None:
     raw = yaml.safe_load((example / "cohort.yaml").read_text())
     raw["case"] = "patient"
     spec = tmp_path / "patients.yaml"
@@ -246,9 +354,16 @@ def test_one_case_per_patient_at_the_last_encounter(example: Path, truth: pd.Dat
     res = prepare_dataset("omop", example / "omop", tmp_path / "o", cohort=str(spec))
     person = pd.read_csv(example / "omop" / "person.csv")
     source = dict(zip(person["person_id"].astype(str), person["person_source_value"], strict=True))
-    got = pd.read_csv(tmp_path / "o" / "manifest.csv", dtype={"case_id": str}, keep_default_na=False, na_values=[""])
+    got = pd.read_csv(
+        tmp_path / "o" / "manifest.csv",
+        dtype={"case_id": str},
+        keep_default_na=False,
+        na_values=[""],
+    )
     got.index = got["case_id"].map(source)
-    last = truth.reset_index().groupby("patient_id").tail(1).set_index("patient_id")  # the latest visit
+    last = (
+        truth.reset_index().groupby("patient_id").tail(1).set_index("patient_id")
+    )  # the latest visit
     assert res.cases == len(last) == truth["patient_id"].nunique()
     got = got.loc[last.index]
     assert (got["label"] == last["label"]).all() and (got["age"] == last["age"]).all()
@@ -266,23 +381,49 @@ def test_imaging_study_resolves_to_its_dicom_under_the_root(example: Path, tmp_p
     shutil.copyfile(dcm, root / "1.2.3" / "1.2.3.4" / "1.2.3.4.5.dcm")
     subj = {"reference": "Patient/p1"}
     study = {
-        "resourceType": "ImagingStudy", "id": "s1", "status": "available", "subject": subj,
+        "resourceType": "ImagingStudy",
+        "id": "s1",
+        "status": "available",
+        "subject": subj,
         "started": "2020-01-10T10:00:00+00:00",
         "identifier": [{"system": "urn:dicom:uid", "value": "urn:oid:1.2.3"}],
-        "series": [{"uid": "1.2.3.4", "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "DX"},
-                    "instance": [{"uid": "1.2.3.4.5", "sopClass": {"system": "urn:ietf:rfc:3986",
-                                                                   "code": "urn:oid:1.2.840.10008.5.1.4.1.1.1.1"}}]}],
+        "series": [
+            {
+                "uid": "1.2.3.4",
+                "modality": {
+                    "system": "http://dicom.nema.org/resources/ontology/DCM",
+                    "code": "DX",
+                },
+                "instance": [
+                    {
+                        "uid": "1.2.3.4.5",
+                        "sopClass": {
+                            "system": "urn:ietf:rfc:3986",
+                            "code": "urn:oid:1.2.840.10008.5.1.4.1.1.1.1",
+                        },
+                    }
+                ],
+            }
+        ],
     }
     resources = [
         {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "1950-06-01"},
-        {"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "AMB"},
-         "subject": subj, "period": {"start": "2020-01-10T09:00:00+00:00"}},
+        {
+            "resourceType": "Encounter",
+            "id": "e1",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": subj,
+            "period": {"start": "2020-01-10T09:00:00+00:00"},
+        },
         study,
     ]
     src = tmp_path / "fhir"
     src.mkdir()
     (src / "b.json").write_text(json.dumps(_bundle(resources)))
-    res = prepare_dataset("fhir", src, tmp_path / "out", cohort=str(example / "cohort.yaml"), image_root=str(root))
+    res = prepare_dataset(
+        "fhir", src, tmp_path / "out", cohort=str(example / "cohort.yaml"), image_root=str(root)
+    )
     frame = pd.read_csv(tmp_path / "out" / "manifest.csv")
     assert res.cases == 1 and frame.at[0, "age"] == 69 and frame.at[0, "sex"] == "M"
     assert (tmp_path / "out" / frame.at[0, "image"]).read_bytes() == dcm.read_bytes()

@@ -30,7 +30,10 @@ def fhir_run(tmp_path_factory: pytest.TempPathFactory, one_thread: Any) -> tuple
     example = fusiondx.interop_example(base / "example", n_cases=60, seed=4)
     prepared = base / "prepared"
     fusiondx.prepare(
-        "fhir", example / "fhir", prepared, cohort=str(example / "cohort.yaml"),
+        "fhir",
+        example / "fhir",
+        prepared,
+        cohort=str(example / "cohort.yaml"),
         image_root=str(example / "files"),
     )
     raw = yaml.safe_load((prepared / "fhir.yaml").read_text())
@@ -60,7 +63,9 @@ def test_bundle_of_risk_assessments_validates(fhir_run: tuple[Path, Path], tmp_p
     bundle = json.loads(out.read_text())
     _validate(bundle)
     resources = [e["resource"] for e in bundle["entry"]]
-    assert len(resources) == len(frame) and all(r["resourceType"] == "RiskAssessment" for r in resources)
+    assert len(resources) == len(frame) and all(
+        r["resourceType"] == "RiskAssessment" for r in resources
+    )
     manifest = pd.read_csv(prepared / "manifest.csv", keep_default_na=False, na_values=[""])
     by_case = manifest.set_index("case_id")
     probs = frame.set_index("case_id")["label_prob_disease"]
@@ -73,13 +78,17 @@ def test_bundle_of_risk_assessments_validates(fhir_run: tuple[Path, Path], tmp_p
         assert pred["probabilityDecimal"] == pytest.approx(probs[cid], abs=1e-6)
         present = {b["display"].removesuffix(" present") for b in r["basis"]}
         expected = {"labs"} | {
-            m for m, col in (("image", "image"), ("ecg", "ecg"), ("report", "report"))
+            m
+            for m, col in (("image", "image"), ("ecg", "ecg"), ("report", "report"))
             if isinstance(by_case.at[cid, col], str)
         }
         assert present == expected, cid
         ext = {e["url"].rsplit("/", 1)[1]: e["valueString"] for e in r["extension"]}
         assert ext["run-name"] == run_dir.name and ext["fusiondx-version"] == fusiondx.__version__
-        assert len(ext["model-sha256"]) == 64 and r["method"]["coding"][0]["code"] == ext["model-sha256"]
+        assert (
+            len(ext["model-sha256"]) == 64
+            and r["method"]["coding"][0]["code"] == ext["model-sha256"]
+        )
     assert weights.is_file()
     assert any(len(r["basis"]) < 4 for r in resources)  # some cases lack a modality
 
@@ -88,8 +97,17 @@ def test_ndjson_and_cli(fhir_run: tuple[Path, Path], tmp_path: Path) -> None:
     run_dir, prepared = fhir_run
     out = tmp_path / "risk.ndjson"
     result = CliRunner().invoke(
-        app, ["predict", str(run_dir), "--data", str(prepared / "manifest.csv"), "--format", "fhir",
-              "--out", str(out)],
+        app,
+        [
+            "predict",
+            str(run_dir),
+            "--data",
+            str(prepared / "manifest.csv"),
+            "--format",
+            "fhir",
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
@@ -98,15 +116,33 @@ def test_ndjson_and_cli(fhir_run: tuple[Path, Path], tmp_path: Path) -> None:
         _validate(json.loads(line))
     # a second run replaces its own FHIR output; a user's other file is refused without --overwrite
     again = CliRunner().invoke(
-        app, ["predict", str(run_dir), "--data", str(prepared / "manifest.csv"), "--format", "fhir",
-              "--out", str(out)],
+        app,
+        [
+            "predict",
+            str(run_dir),
+            "--data",
+            str(prepared / "manifest.csv"),
+            "--format",
+            "fhir",
+            "--out",
+            str(out),
+        ],
     )
     assert again.exit_code == 0, again.output
     mine = tmp_path / "notes.json"
     mine.write_text('{"mine": true}')
     refused = CliRunner().invoke(
-        app, ["predict", str(run_dir), "--data", str(prepared / "manifest.csv"), "--format", "fhir",
-              "--out", str(mine)],
+        app,
+        [
+            "predict",
+            str(run_dir),
+            "--data",
+            str(prepared / "manifest.csv"),
+            "--format",
+            "fhir",
+            "--out",
+            str(mine),
+        ],
     )
     assert refused.exit_code != 0 and "Traceback" not in refused.output
     assert mine.read_text() == '{"mine": true}'

@@ -21,7 +21,9 @@ from fusiondx.federated import federate  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def fed_cfg(cohort_dir: Path, quick_base: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
+def fed_cfg(
+    cohort_dir: Path, quick_base: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Any:
     d = copy.deepcopy(quick_base)
     d["data"]["manifest"] = str(cohort_dir / "manifest.csv")
     d["output_dir"] = str(tmp_path_factory.mktemp("fedsim"))
@@ -45,9 +47,10 @@ def test_simulation_two_rounds(fed_cfg: Any, tmp_path: Path, one_thread: Any) ->
     row = r["table"][0]
     assert row["model"] == "federated"
     assert set(row["cells"]) == {"site_A", "site_B", "site_C", "pooled"}
-    assert sum(row["cells"][s]["n"] for s in ("site_A", "site_B", "site_C")) == row["cells"][
-        "pooled"
-    ]["n"]
+    assert (
+        sum(row["cells"][s]["n"] for s in ("site_A", "site_B", "site_C"))
+        == row["cells"]["pooled"]["n"]
+    )
     assert 0.0 <= row["cells"]["pooled"]["mean"] <= 1.0
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["federation"]["bytes_total"] == f["bytes_to_sites"] + f["bytes_from_sites"]
@@ -87,9 +90,7 @@ def test_cli_names_the_missing_column(fed_cfg: Any, tmp_path: Path) -> None:
 def test_simulation_is_reproducible(fed_cfg: Any, tmp_path: Path, one_thread: Any) -> None:
     """The same seed gives the same global model (sites trained in a fixed order)."""
     for name in ("a", "b"):
-        federate(
-            fed_cfg, "site", rounds=1, out_dir=tmp_path / name, compare=False, n_boot=10
-        )
+        federate(fed_cfg, "site", rounds=1, out_dir=tmp_path / name, compare=False, n_boot=10)
     a = np.load(tmp_path / "a" / "federated" / "weights.npz")
     b = np.load(tmp_path / "b" / "federated" / "weights.npz")
     for k in a.files:

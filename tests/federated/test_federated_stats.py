@@ -18,7 +18,9 @@ from fusiondx.federated.sites import SPLIT_COLUMN, split_sites
 
 
 @pytest.fixture(scope="module")
-def fed_cfg(cohort_dir: Path, quick_base: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
+def fed_cfg(
+    cohort_dir: Path, quick_base: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Any:
     d = copy.deepcopy(quick_base)
     d["data"]["manifest"] = str(cohort_dir / "manifest.csv")
     d["output_dir"] = str(tmp_path_factory.mktemp("fedruns"))
@@ -71,7 +73,11 @@ def test_site_with_too_few_rows(fed_cfg: Any, tmp_path: Path) -> None:
     path = tmp_path / "manifest.csv"
     df.to_csv(path, index=False)
     cfg = fed_cfg.model_copy(
-        update={"data": fed_cfg.data.model_copy(update={"manifest": path, "root": fed_cfg.data.data_root})}
+        update={
+            "data": fed_cfg.data.model_copy(
+                update={"manifest": path, "root": fed_cfg.data.data_root}
+            )
+        }
     )
     with pytest.raises(DataError, match="Site 'tiny_clinic' has 3 case"):
         split_sites(cfg, "site", tmp_path / "out")
@@ -85,7 +91,11 @@ def test_one_site_only(fed_cfg: Any, tmp_path: Path) -> None:
     path = tmp_path / "manifest.csv"
     df.to_csv(path, index=False)
     cfg = fed_cfg.model_copy(
-        update={"data": fed_cfg.data.model_copy(update={"manifest": path, "root": fed_cfg.data.data_root})}
+        update={
+            "data": fed_cfg.data.model_copy(
+                update={"manifest": path, "root": fed_cfg.data.data_root}
+            )
+        }
     )
     with pytest.raises(ConfigError, match="one site only"):
         split_sites(cfg, "site", tmp_path / "out")

@@ -80,13 +80,18 @@ def cohort(
 
 @app.command("interop-example")
 def interop_example(
-    out: Annotated[Path, typer.Argument(help="Folder to write files/, fhir/, omop/ and cohort.yaml into.")],
+    out: Annotated[
+        Path, typer.Argument(help="Folder to write files/, fhir/, omop/ and cohort.yaml into.")
+    ],
     cases: Annotated[int, typer.Option("--cases", help="Number of cases.")] = 200,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     bulk: Annotated[
         bool,
-        typer.Option("--bulk", help="Write FHIR as bulk-export NDJSON (one file per resource type) "
-                     "instead of one Bundle per patient."),
+        typer.Option(
+            "--bulk",
+            help="Write FHIR as bulk-export NDJSON (one file per resource type) "
+            "instead of one Bundle per patient.",
+        ),
     ] = False,
 ) -> None:
     """Write the built-in cohort as synthetic FHIR R4B resources and OMOP CDM tables.

@@ -12,7 +12,9 @@ from fusiondx.cli._app import app, err_console, guard
 
 @app.command()
 def federate(
-    config: Annotated[Path, typer.Argument(help="Run config (YAML); its manifest holds every site.")],
+    config: Annotated[
+        Path, typer.Argument(help="Run config (YAML); its manifest holds every site.")
+    ],
     site_column: Annotated[
         str, typer.Option("--site-column", help="Manifest column naming each case's site.")
     ] = "site",

@@ -157,9 +157,7 @@ def make_loader(
     gen = torch.Generator().manual_seed(seed)  # seeds the workers (their augmentation streams)
     rank, world = shard
     sampler = (
-        EpochShuffle(
-            len(dataset), seed, persistent_workers=num_workers > 0, rank=rank, world=world
-        )
+        EpochShuffle(len(dataset), seed, persistent_workers=num_workers > 0, rank=rank, world=world)
         if shuffle
         else None
     )

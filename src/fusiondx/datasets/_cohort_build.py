@@ -96,7 +96,9 @@ def clean_facts(
     are dropped, each in skipped.csv (with the code and the two units).
     """
     orphan = ~src.facts["patient_id"].isin(set(src.patients["patient_id"]))
-    for source, pid in zip(src.facts.loc[orphan, "source"], src.facts.loc[orphan, "patient_id"], strict=True):
+    for source, pid in zip(
+        src.facts.loc[orphan, "source"], src.facts.loc[orphan, "patient_id"], strict=True
+    ):
         skipped.add(source, f"references patient '{pid}', which is not in the data")
     facts = src.facts.loc[~orphan].reset_index(drop=True)
     drop = np.zeros(len(facts), dtype=bool)
@@ -113,7 +115,9 @@ def clean_facts(
             unit = str(facts.at[i, "unit"] or "")
             what = f"{feat.name} ({k.replace('|', ' ')})"
             try:
-                facts.at[i, "value"] = convert_unit(float(facts.at[i, "value"]), unit, feat.unit, what)
+                facts.at[i, "value"] = convert_unit(
+                    float(facts.at[i, "value"]), unit, feat.unit, what
+                )
             except DataError as err:
                 skipped.add(facts.at[i, "source"], err.what)
                 drop[i] = True
@@ -127,7 +131,11 @@ def index_times(src: Facts, spec: CohortSpec, skipped: Skipped) -> pd.DataFrame:
     enc["start"] = pd.to_datetime(enc["start"], utc=True, errors="coerce")
     ok = enc["patient_id"].isin(known) & enc["start"].notna()
     for _, r in enc.loc[~ok].iterrows():
-        why = "no start time" if r["patient_id"] in known else f"its patient '{r['patient_id']}' is not in the data"
+        why = (
+            "no start time"
+            if r["patient_id"] in known
+            else f"its patient '{r['patient_id']}' is not in the data"
+        )
         skipped.add(r["encounter_id"], f"encounter not usable: {why}")
     enc = enc.loc[ok]
     if spec.case == "encounter":
@@ -298,7 +306,11 @@ def _label(
     if lab.observation is not None:
         g = groups.get("measure", _EMPTY)
         values = g.value
-        sel = [i for i in g.select(idx, enc, lab.window, key(lab.observation)) if values[i] == values[i]]
+        sel = [
+            i
+            for i in g.select(idx, enc, lab.window, key(lab.observation))
+            if values[i] == values[i]
+        ]
         if not sel:
             return None
         return lab.positive if lab.observation.holds(float(values[sel[0]])) else lab.negative

@@ -47,20 +47,35 @@ def write_cohort(
     modalities: list[dict[str, Any]] = []
     tab_cols = [*spec.demographics, *(f.name for f in spec.features)]
     tab_cols = [c for c in tab_cols if c in frame and frame[c].notna().any()]
-    dropped = [c for c in (*spec.demographics, *(f.name for f in spec.features)) if c not in tab_cols]
+    dropped = [
+        c for c in (*spec.demographics, *(f.name for f in spec.features)) if c not in tab_cols
+    ]
     if dropped:
         notes.append(f"no case has a value for {', '.join(dropped)}; left out of the config")
     if tab_cols:
-        cats = [c for c in tab_cols if c == "sex" or any(f.name == c and f.categorical for f in spec.features)]
+        cats = [
+            c
+            for c in tab_cols
+            if c == "sex" or any(f.name == c and f.categorical for f in spec.features)
+        ]
         modalities.append(
-            {"name": "labs", "kind": "tabular", "columns": tab_cols, "categorical": cats,
-             "encoder": {"name": "mlp"}}
+            {
+                "name": "labs",
+                "kind": "tabular",
+                "columns": tab_cols,
+                "categorical": cats,
+                "encoder": {"name": "mlp"},
+            }
         )
     parts = (
         (spec.image, "image", {"size": [64, 64]}, "cnn"),
         (spec.signal, "signal", signal or {}, "cnn1d"),
-        (spec.text, "text", {"tokenizer": "wordpiece", "vocab_size": 1000, "max_length": 64},
-         "text_transformer"),
+        (
+            spec.text,
+            "text",
+            {"tokenizer": "wordpiece", "vocab_size": 1000, "max_length": 64},
+            "text_transformer",
+        ),
     )
     for part, kind, prep, encoder in parts:
         if part is None:
@@ -69,8 +84,13 @@ def write_cohort(
             notes.append(f"no case has a {kind} ({part.name}); left out of the config")
             continue
         modalities.append(
-            {"name": part.name, "kind": kind, "column": part.name, "preprocessing": prep,
-             "encoder": {"name": encoder}}
+            {
+                "name": part.name,
+                "kind": kind,
+                "column": part.name,
+                "preprocessing": prep,
+                "encoder": {"name": encoder},
+            }
         )
     if not modalities:
         raise DataError(

@@ -164,7 +164,9 @@ def attachment_text(att: dict[str, Any]) -> str | None:
         return None
 
 
-def to_facts(resources: list[dict[str, Any]], full_urls: dict[str, str], skipped: Skipped) -> tuple[Facts, dict[str, dict[str, Any]]]:
+def to_facts(
+    resources: list[dict[str, Any]], full_urls: dict[str, str], skipped: Skipped
+) -> tuple[Facts, dict[str, dict[str, Any]]]:
     """The cohort builder's tables, and Binary id -> resource (images stored inline)."""
     patients, encounters, facts = [], [], []
     binaries: dict[str, dict[str, Any]] = {}
@@ -198,14 +200,18 @@ def to_facts(resources: list[dict[str, Any]], full_urls: dict[str, str], skipped
         eid = _id_of(_ref(enc_obj, full_urls), "Encounter")
         base = {"source": name, "patient_id": pid, "encounter_id": eid}
         if rtype == "Encounter":
-            encounters.append({"encounter_id": rid, "patient_id": pid, "start": _time(res, "period.start")})
+            encounters.append(
+                {"encounter_id": rid, "patient_id": pid, "start": _time(res, "period.start")}
+            )
         elif rtype == "Condition":
             ver = {c.get("code") for c in (res.get("verificationStatus") or {}).get("coding") or []}
             if ver & _VOID:
                 skipped.add(name, f"verificationStatus is {', '.join(sorted(ver & _VOID))}")
                 continue
             t = _time(res, "onsetDateTime", "onsetPeriod.start", "recordedDate")
-            facts += [{**base, "kind": "condition", "time": t, "code": k} for k in _codes(res.get("code"))]
+            facts += [
+                {**base, "kind": "condition", "time": t, "code": k} for k in _codes(res.get("code"))
+            ]
         elif rtype == "Observation":
             facts += _observation(res, base, skipped)
         elif rtype in ("DiagnosticReport", "DocumentReference"):
@@ -221,12 +227,17 @@ def to_facts(resources: list[dict[str, Any]], full_urls: dict[str, str], skipped
     return Facts(frame_p, frame_e, fact_frame(facts)), binaries
 
 
-def _observation(res: dict[str, Any], base: dict[str, Any], skipped: Skipped) -> list[dict[str, Any]]:
+def _observation(
+    res: dict[str, Any], base: dict[str, Any], skipped: Skipped
+) -> list[dict[str, Any]]:
     t = _time(res, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
     codes = _codes(res.get("code"))
     out = []
     if "valueSampledData" in res:
-        return [{**base, "kind": "signal", "time": t, "code": k, "payload": [res["valueSampledData"]]} for k in codes]
+        return [
+            {**base, "kind": "signal", "time": t, "code": k, "payload": [res["valueSampledData"]]}
+            for k in codes
+        ]
     leads = [c["valueSampledData"] for c in res.get("component") or [] if "valueSampledData" in c]
     if leads:  # one lead per component, as many ECG profiles store them
         return [{**base, "kind": "signal", "time": t, "code": k, "payload": leads} for k in codes]
@@ -239,7 +250,10 @@ def _observation(res: dict[str, Any], base: dict[str, Any], skipped: Skipped) ->
     for comp in res.get("component") or []:
         v = _value(comp)
         if v is not None:
-            out += [{**base, "kind": "measure", "time": t, "code": k, **v} for k in _codes(comp.get("code"))]
+            out += [
+                {**base, "kind": "measure", "time": t, "code": k, **v}
+                for k in _codes(comp.get("code"))
+            ]
     return out
 
 
@@ -256,8 +270,10 @@ def _value(obj: dict[str, Any]) -> dict[str, Any] | None:
     for key in ("valueString", "valueBoolean", "valueInteger"):
         if key in obj:
             v = obj[key]
-            return {"text": str(v).lower() if isinstance(v, bool) else str(v),
-                    "value": v if key == "valueInteger" else None}
+            return {
+                "text": str(v).lower() if isinstance(v, bool) else str(v),
+                "value": v if key == "valueInteger" else None,
+            }
     return None
 
 
@@ -270,10 +286,15 @@ def _document(res: dict[str, Any], base: dict[str, Any], skipped: Skipped) -> di
         code = res.get("code")
     else:
         t = _time(res, "context.period.start", "date")
-        texts = [x for c in res.get("content") or [] if (x := attachment_text(c.get("attachment") or {}))]
+        texts = [
+            x for c in res.get("content") or [] if (x := attachment_text(c.get("attachment") or {}))
+        ]
         code = res.get("type")
     if not texts:
-        skipped.add(base["source"], f"{rtype} without plain text (no conclusion or text/plain attachment data)")
+        skipped.add(
+            base["source"],
+            f"{rtype} without plain text (no conclusion or text/plain attachment data)",
+        )
         return None
     codes = _codes(code) or [""]
     return {**base, "kind": "text", "time": t, "code": codes[0], "text": " ".join(texts[0].split())}

@@ -91,7 +91,9 @@ def prepare_fhir(
 
     label_keys = {f"{c.url}|{c.code}" for c in spec.label.conditions}
     src.facts = clean_facts(src, spec, key, skipped)
-    decoder = _Decoder(paths.folder, Path(image_root).expanduser().resolve() if image_root else None, binaries)
+    decoder = _Decoder(
+        paths.folder, Path(image_root).expanduser().resolve() if image_root else None, binaries
+    )
     frame = build_rows(src, spec, key, label_keys, decoder, skipped)
     notes = [f"{len(resources)} valid resources read from {root}"]
     return write_cohort(
@@ -102,14 +104,20 @@ def prepare_fhir(
 class _Decoder:
     """Writes signals as .npy and brings images into the output folder, checking as it goes."""
 
-    def __init__(self, out: Path, image_root: Path | None, binaries: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, out: Path, image_root: Path | None, binaries: dict[str, dict[str, Any]]
+    ) -> None:
         self.out, self.image_root, self.binaries = out, image_root, binaries
         self.period: float | None = None
         self.lengths: list[int] = []
         self.leads: int | None = None
 
     def __call__(self, kind: str, fact: pd.Series, case_id: str) -> str:
-        return self.signal(fact["payload"], case_id) if kind == "signal" else self.image(fact["payload"], case_id)
+        return (
+            self.signal(fact["payload"], case_id)
+            if kind == "signal"
+            else self.image(fact["payload"], case_id)
+        )
 
     def signal(self, leads: list[dict[str, Any]], case_id: str) -> str:
         arrays, period = [], None
@@ -128,7 +136,9 @@ class _Decoder:
                 "signals (one .npy rate per cohort)"
             )
         if self.leads is not None and signal.shape[0] != self.leads:
-            raise DataError(f"{signal.shape[0]} leads, the cohort's other signals have {self.leads}")
+            raise DataError(
+                f"{signal.shape[0]} leads, the cohort's other signals have {self.leads}"
+            )
         self.period, self.leads = period, signal.shape[0]
         self.lengths.append(signal.shape[1])
         rel = f"signals/{case_id}.npy"
@@ -164,7 +174,11 @@ class _Decoder:
             if not url:
                 raise DataError("Media without content.url or content.data")
             src = self._under_root(unquote(urlparse(url).path) if url.startswith("file:") else url)
-        dest = self.out / "images" / f"{case_id}{''.join(src.suffixes[-2:]) if src.name.endswith('.gz') else src.suffix}"
+        dest = (
+            self.out
+            / "images"
+            / f"{case_id}{''.join(src.suffixes[-2:]) if src.name.endswith('.gz') else src.suffix}"
+        )
         dest.parent.mkdir(exist_ok=True)
         dest.unlink(missing_ok=True)
         try:
@@ -175,8 +189,11 @@ class _Decoder:
 
     def _study_file(self, res: dict[str, Any]) -> Path:
         study = next(
-            (i["value"].removeprefix("urn:oid:") for i in res.get("identifier") or []
-             if str(i.get("value", "")).startswith("urn:oid:")),
+            (
+                i["value"].removeprefix("urn:oid:")
+                for i in res.get("identifier") or []
+                if str(i.get("value", "")).startswith("urn:oid:")
+            ),
             None,
         )
         try:
@@ -203,9 +220,13 @@ class _Decoder:
             raw = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
             raise DataError("the image data is not valid base64") from None
-        ext = {"application/dicom": ".dcm"}.get(str(ctype), mimetypes.guess_extension(str(ctype)) or "")
+        ext = {"application/dicom": ".dcm"}.get(
+            str(ctype), mimetypes.guess_extension(str(ctype)) or ""
+        )
         if not raw or ext not in (".png", ".jpg", ".jpeg", ".dcm", ".tif", ".tiff", ".bmp"):
-            raise DataError(f"inline image of type '{ctype}' is empty or not an image format FusionDx reads")
+            raise DataError(
+                f"inline image of type '{ctype}' is empty or not an image format FusionDx reads"
+            )
         rel = f"images/{case_id}{ext}"
         (self.out / "images").mkdir(exist_ok=True)
         (self.out / rel).write_bytes(raw)
@@ -240,4 +261,3 @@ def decode_sampled_data(sd: dict[str, Any]) -> tuple[np.ndarray, float]:
     except ValueError as exc:
         raise DataError(f"SampledData holds a value that is not a number ({exc})") from None
     return (origin + factor * raw).reshape(-1, dims).T, period
-

@@ -31,7 +31,14 @@ from fusiondx.errors import DataError
 from fusiondx.registry import register_adapter
 
 ABOUT = ["A cohort read from OMOP CDM v5.4 tables."]
-TABLES = ("person", "visit_occurrence", "condition_occurrence", "measurement", "observation", "note")
+TABLES = (
+    "person",
+    "visit_occurrence",
+    "condition_occurrence",
+    "measurement",
+    "observation",
+    "note",
+)
 SEX = {8507: "M", 8532: "F"}
 # Common OMOP unit concepts, for rows without unit_source_value (the UCUM code of the concept).
 UNIT_CONCEPTS = {
@@ -102,10 +109,18 @@ def prepare_omop(
 
 def _read_folder(folder: Path, notes: list[str]) -> dict[str, pd.DataFrame]:
     if not folder.is_dir():
-        raise DataError("The OMOP folder does not exist.", file=folder, fix="pass the folder of the CDM tables, or a database URL")
+        raise DataError(
+            "The OMOP folder does not exist.",
+            file=folder,
+            fix="pass the folder of the CDM tables, or a database URL",
+        )
     out = {}
     for name in TABLES:
-        found = [folder / f"{name}{ext}" for ext in (".csv", ".csv.gz", ".parquet") if (folder / f"{name}{ext}").is_file()]
+        found = [
+            folder / f"{name}{ext}"
+            for ext in (".csv", ".csv.gz", ".parquet")
+            if (folder / f"{name}{ext}").is_file()
+        ]
         if not found:
             out[name] = pd.DataFrame()
             continue
@@ -114,7 +129,9 @@ def _read_folder(folder: Path, notes: list[str]) -> dict[str, pd.DataFrame]:
             try:
                 frame = pd.read_parquet(file)
             except (OSError, ValueError, ImportError) as exc:
-                raise DataError(f"The table cannot be read ({exc}).", file=file, fix="check the Parquet file") from None
+                raise DataError(
+                    f"The table cannot be read ({exc}).", file=file, fix="check the Parquet file"
+                ) from None
         else:
             frame = read_table(file, low_memory=False)
         out[name] = frame.rename(columns=str.lower)
@@ -183,7 +200,9 @@ def _time(frame: pd.DataFrame, prefix: str) -> pd.Series:
 def to_facts(tables: dict[str, pd.DataFrame], skipped: Skipped) -> Facts:
     person = tables["person"]
     pid = _ids(person, "person_id", "person", skipped)
-    birth = pd.to_datetime(_col(person, "birth_datetime"), errors="coerce", utc=True).dt.tz_convert(None)
+    birth = pd.to_datetime(_col(person, "birth_datetime"), errors="coerce", utc=True).dt.tz_convert(
+        None
+    )
     parts = pd.DataFrame(
         {
             "year": pd.to_numeric(_col(person, "year_of_birth"), errors="coerce"),
@@ -193,7 +212,9 @@ def to_facts(tables: dict[str, pd.DataFrame], skipped: Skipped) -> Facts:
     )
     birth = birth.fillna(pd.to_datetime(parts, errors="coerce"))
     gender = pd.to_numeric(_col(person, "gender_concept_id"), errors="coerce")
-    patients = pd.DataFrame({"patient_id": pid, "birth": birth, "sex": gender.map(SEX)}).loc[pid != ""]
+    patients = pd.DataFrame({"patient_id": pid, "birth": birth, "sex": gender.map(SEX)}).loc[
+        pid != ""
+    ]
     visits = tables["visit_occurrence"]
     enc = pd.DataFrame(
         {
@@ -204,12 +225,37 @@ def to_facts(tables: dict[str, pd.DataFrame], skipped: Skipped) -> Facts:
     )
     enc = enc.loc[(enc["encounter_id"] != "") & (enc["patient_id"] != "")]
     frames = [
-        _facts(tables["condition_occurrence"], "condition_occurrence", "condition", "condition_concept_id", "condition_start", skipped),
-        _facts(tables["measurement"], "measurement", "measure", "measurement_concept_id", "measurement", skipped),
-        _facts(tables["observation"], "observation", "measure", "observation_concept_id", "observation", skipped),
+        _facts(
+            tables["condition_occurrence"],
+            "condition_occurrence",
+            "condition",
+            "condition_concept_id",
+            "condition_start",
+            skipped,
+        ),
+        _facts(
+            tables["measurement"],
+            "measurement",
+            "measure",
+            "measurement_concept_id",
+            "measurement",
+            skipped,
+        ),
+        _facts(
+            tables["observation"],
+            "observation",
+            "measure",
+            "observation_concept_id",
+            "observation",
+            skipped,
+        ),
         _facts(tables["note"], "note", "text", None, "note", skipped),
     ]
-    facts = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else fact_frame([])
+    facts = (
+        pd.concat([f for f in frames if len(f)], ignore_index=True)
+        if any(len(f) for f in frames)
+        else fact_frame([])
+    )
     return Facts(patients.reset_index(drop=True), enc.reset_index(drop=True), facts)
 
 
@@ -219,7 +265,11 @@ def _facts(
     if frame.empty:
         return fact_frame([])
     pid = _ids(frame, "person_id", table, skipped)
-    codes = pd.to_numeric(_col(frame, concept), errors="coerce") if concept else pd.Series(0, index=frame.index)
+    codes = (
+        pd.to_numeric(_col(frame, concept), errors="coerce")
+        if concept
+        else pd.Series(0, index=frame.index)
+    )
     unit = _col(frame, "unit_source_value").astype(object)
     unit_concept = pd.to_numeric(_col(frame, "unit_concept_id"), errors="coerce").map(UNIT_CONCEPTS)
     unit = unit.where(unit.notna() & (unit.astype(str).str.strip() != ""), unit_concept).fillna("")

@@ -66,7 +66,9 @@ def risk_assessments(
             fix="use the default CSV output for regression or survival tasks",
         )
     method = {
-        "coding": [{"system": MODEL_SYSTEM, "code": sha256, "display": f"FusionDx {version} {run_name}"}],
+        "coding": [
+            {"system": MODEL_SYSTEM, "code": sha256, "display": f"FusionDx {version} {run_name}"}
+        ],
         "text": f"FusionDx {version}, run {run_name}, weights sha256 {sha256[:12]}",
     }
     out = []
@@ -171,7 +173,9 @@ def write_predictions(
     if cfg.data.patient_column:
         df = read_manifest(data, sep=cfg.data.sep, id_column=cfg.data.id_column)
         if cfg.data.patient_column in df:
-            pairs = zip(df[cfg.data.id_column].astype(str), df[cfg.data.patient_column], strict=True)
+            pairs = zip(
+                df[cfg.data.id_column].astype(str), df[cfg.data.patient_column], strict=True
+            )
             patients = {c: str(p) for c, p in pairs if pd.notna(p) and str(p)}
     resources = risk_assessments(
         frame,

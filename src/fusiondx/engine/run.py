@@ -153,7 +153,9 @@ def _fit(
     weights = class_weights(cfg, prepared)
     if writer:
         run.write_inputs(cfg, prepared, weights)
-    if small and writer:  # config.yaml is what trained; the config as given decides whether a study reruns it
+    if (
+        small and writer
+    ):  # config.yaml is what trained; the config as given decides whether a study reruns it
         write_text(run.requested_file, requested.to_yaml())
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
     frozen = apply_pretrained(cfg, model.encoders, prepared.specs, pretrained)
@@ -339,7 +341,9 @@ def predict(
     NDJSON when ``out`` ends in ``.ndjson``; see :mod:`fusiondx.engine.fhir_out`).
     """
     if format not in ("csv", "fhir"):
-        raise RunError(f"Unknown output format '{format}'.", fix="use --format csv or --format fhir")
+        raise RunError(
+            f"Unknown output format '{format}'.", fix="use --format csv or --format fhir"
+        )
     # The manifest is never written over: refused before the run is even loaded.
     runfolder.check_output(out, inputs=[data], run_dir=run_dir, keep="", overwrite=True, ours=True)
     run = RunDir(run_dir)

@@ -179,7 +179,7 @@ class FusionTask(L.LightningModule):
             )
         )
 
-    def _gathered(self) -> tuple[list[Any], float, int]:
+    def _gathered(self) -> tuple[list[Any], float, float]:
         """This epoch's validation outputs and loss sum and count, of every process's shard.
 
         Every process then scores the whole validation split the same way, so the metrics
@@ -193,8 +193,12 @@ class FusionTask(L.LightningModule):
         if chunks:  # the cases in store order, as one process would have scored them
             index = torch.cat([c[2] for c in chunks])
             order = torch.argsort(index)
-            preds = {t.name: _take(_cat([o[t.name] for o, _, _ in chunks]), order) for t in self.tasks}
-            targets = {t.name: torch.cat([y[t.name] for _, y, _ in chunks])[order] for t in self.tasks}
+            preds = {
+                t.name: _take(_cat([o[t.name] for o, _, _ in chunks]), order) for t in self.tasks
+            }
+            targets = {
+                t.name: torch.cat([y[t.name] for _, y, _ in chunks])[order] for t in self.tasks
+            }
             chunks = [(preds, targets, index[order])]
         return chunks, sum(p[1] for p in parts), sum(p[2] for p in parts)
 

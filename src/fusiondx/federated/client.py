@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--server", required=True, help="the coordinating server, HOST:PORT")
     ap.add_argument("--metric", default="auroc")
     ap.add_argument("--task", default=None, help="the task scored each round (default: first)")
-    ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: beside config)")
+    ap.add_argument(
+        "--work", type=Path, default=None, help="scratch folder (default: beside config)"
+    )
     ap.add_argument(
         "--root-certificates", type=Path, default=None, help="CA certificate: connect with TLS"
     )

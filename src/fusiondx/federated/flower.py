@@ -108,9 +108,7 @@ def make_strategy(
 ) -> FedAvg:
     """Flower's FedAvg or FedProx over every site each round, counting the bytes it moves."""
     if name not in STRATEGIES:
-        raise ConfigError(
-            f"Unknown strategy '{name}'.", fix=f"use one of: {', '.join(STRATEGIES)}"
-        )
+        raise ConfigError(f"Unknown strategy '{name}'.", fix=f"use one of: {', '.join(STRATEGIES)}")
     base = FedProx if name == "fedprox" else FedAvg
 
     def aggregate_metrics(results: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
@@ -121,17 +119,17 @@ def make_strategy(
         return out
 
     class Counting(base):  # type: ignore[misc,valid-type]
-        def configure_fit(self, server_round, parameters, client_manager):  # type: ignore[no-untyped-def]
+        def configure_fit(self, server_round, parameters, client_manager):
             ins = super().configure_fit(server_round, parameters, client_manager)
             traffic.to_sites += len(ins) * _nbytes(parameters)
             return ins
 
-        def configure_evaluate(self, server_round, parameters, client_manager):  # type: ignore[no-untyped-def]
+        def configure_evaluate(self, server_round, parameters, client_manager):
             ins = super().configure_evaluate(server_round, parameters, client_manager)
             traffic.to_sites += len(ins) * _nbytes(parameters)
             return ins
 
-        def aggregate_fit(self, server_round, results, failures):  # type: ignore[no-untyped-def]
+        def aggregate_fit(self, server_round, results, failures):
             if failures:
                 raise RunError(
                     f"{len(failures)} site(s) failed in round {server_round}: {failures[0]!r}",
@@ -142,7 +140,11 @@ def make_strategy(
             results = sorted(results, key=lambda cr: cr[0].cid)
             traffic.from_sites += sum(_nbytes(r.parameters) for _, r in results)
             traffic.per_round.append(
-                {"round": server_round, "to_sites": traffic.to_sites, "from_sites": traffic.from_sites}
+                {
+                    "round": server_round,
+                    "to_sites": traffic.to_sites,
+                    "from_sites": traffic.from_sites,
+                }
             )
             return super().aggregate_fit(server_round, results, failures)
 
@@ -200,19 +202,19 @@ class LocalClientProxy(ClientProxy):
         super().__init__(cid)
         self.client = client.to_client()
 
-    def get_properties(self, ins, timeout, group_id):  # type: ignore[no-untyped-def]
+    def get_properties(self, ins, timeout, group_id):
         return self.client.get_properties(ins)
 
-    def get_parameters(self, ins, timeout, group_id):  # type: ignore[no-untyped-def]
+    def get_parameters(self, ins, timeout, group_id):
         return self.client.get_parameters(ins)
 
-    def fit(self, ins, timeout, group_id):  # type: ignore[no-untyped-def]
+    def fit(self, ins, timeout, group_id):
         return self.client.fit(ins)
 
-    def evaluate(self, ins, timeout, group_id):  # type: ignore[no-untyped-def]
+    def evaluate(self, ins, timeout, group_id):
         return self.client.evaluate(ins)
 
-    def reconnect(self, ins, timeout, group_id):  # type: ignore[no-untyped-def]
+    def reconnect(self, ins, timeout, group_id):
         from flwr.common import DisconnectRes
 
         return DisconnectRes(reason="")

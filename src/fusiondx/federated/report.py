@@ -46,7 +46,7 @@ def write_report(
     console: Console,
 ) -> dict[str, Any]:
     sites = [s.name for s in cohort.sites]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, frame in frames.items():
         at = np.array([cohort.site_of[c] for c in frame.index])
         cells = {s: _ci(frame[at == s], info, metric, n_boot) for s in sites}
@@ -62,7 +62,9 @@ def write_report(
     (out / "results.json").write_text(json.dumps(json_clean(results), indent=1))
     (out / "results.md").write_text(_markdown(results))
     _plot(federation, metric, out / "rounds.png")
-    table = Table(title=f"Test {metric} (95% bootstrap CI): federated vs centralised vs sites alone")
+    table = Table(
+        title=f"Test {metric} (95% bootstrap CI): federated vs centralised vs sites alone"
+    )
     for col in ["model", *sites, "pooled"]:
         table.add_column(col)
     for r in rows:

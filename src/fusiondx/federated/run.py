@@ -199,7 +199,9 @@ def _federated_predictions(
     local = getattr(server, "site_models", {})
     frames = []
     for s in cohort.sites:
-        m = local.get(s.name) or SiteModel(s.name, s.cfg, server.states, out / "sites" / slug(s.name))
+        m = local.get(s.name) or SiteModel(
+            s.name, s.cfg, server.states, out / "sites" / slug(s.name)
+        )
         m.set_weights(weights)
         frames.append(m.predictions("test"))
     frame = pd.concat(frames, ignore_index=True)

@@ -45,15 +45,13 @@ def main(argv: list[str] | None = None) -> None:
 
     cfg = load_config(a.config)
     traffic = Traffic()
-    strategy = make_strategy(
-        a.strategy, a.sites, a.local_epochs, a.proximal_mu, a.metric, traffic
-    )
+    strategy = make_strategy(a.strategy, a.sites, a.local_epochs, a.proximal_mu, a.metric, traffic)
     server = make_server(cfg, strategy, a.sites, wait_s=a.wait)
     history = start_server(
         server_address=a.address,
         server=server,
         config=ServerConfig(num_rounds=a.rounds),
-        certificates=tuple(p.read_bytes() for p in a.certificates) if a.certificates else None,  # type: ignore[arg-type]
+        certificates=tuple(p.read_bytes() for p in a.certificates) if a.certificates else None,
     )
     a.out.mkdir(parents=True, exist_ok=True)
     np.savez(a.out / "weights.npz", *parameters_to_ndarrays(server.parameters))
@@ -67,7 +65,9 @@ def main(argv: list[str] | None = None) -> None:
         "per_round": {k: v for k, v in history.metrics_distributed.items()},
     }
     (a.out / "history.json").write_text(json.dumps(record, indent=1))
-    print(f"Wrote {a.out / 'history.json'}, {a.out / 'weights.npz'}, {a.out / 'preprocessing.json'}")
+    print(
+        f"Wrote {a.out / 'history.json'}, {a.out / 'weights.npz'}, {a.out / 'preprocessing.json'}"
+    )
 
 
 if __name__ == "__main__":

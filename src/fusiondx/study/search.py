@@ -93,7 +93,9 @@ def _work(job: Worker, console: Console | None = None) -> None:
 
     cfg = job.cfg
     if job.threads != cfg.train.threads:
-        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": job.threads})})
+        cfg = cfg.model_copy(
+            update={"train": cfg.train.model_copy(update={"threads": job.threads})}
+        )
     console = console or Console(stderr=True, quiet=job.quiet)
     task = cfg.study.task or cfg.tasks[0].name
     metric = study_metric(cfg, task)

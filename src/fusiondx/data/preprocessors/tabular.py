@@ -112,7 +112,9 @@ class TabularPreprocessor(Preprocessor):
         std = np.sqrt(np.where(n > 0, m2 / np.where(n > 0, n, 1.0), np.nan))
         if not self.cfg.preprocessing.standardize:
             mean, std = np.zeros(k), np.ones(k)
-        self.mean = [float(v) if c > 0 and np.isfinite(v) else 0.0 for v, c in zip(mean, n, strict=True)]
+        self.mean = [
+            float(v) if c > 0 and np.isfinite(v) else 0.0 for v, c in zip(mean, n, strict=True)
+        ]
         self.std = [float(v) if np.isfinite(v) and v > 0 else 1.0 for v in std]
         self.vocab = {
             c: sorted({v for part in parts for v in part["values"].get(c, [])})
