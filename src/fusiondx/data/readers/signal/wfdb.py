@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,7 +200,7 @@ def _read_record(header: Path, root: Path | None) -> SignalRecord:
 
     try:
         with _quiet_wfdb():
-            rec = wfdb.rdrecord(record_name, physical=True)
+            rec = _samples(hdr, record_name)
     except Exception as exc:  # truncated/corrupt .dat, unsupported formats, ...
         data = ", ".join(dict.fromkeys(n for n in getattr(hdr, "file_name", None) or [] if n))
         raise DataError(
@@ -226,3 +227,47 @@ def _read_record(header: Path, root: Path | None) -> SignalRecord:
         lead_names=names,
         path=header,
     )
+
+
+def _samples(hdr: object, record_name: str) -> object:
+    """``wfdb.rdrecord(record_name, physical=True)`` reusing the header already parsed.
+
+    wfdb parses a header in milliseconds (pandas lookups per field), and ``rdrecord`` parses it
+    again; for a single-segment record the steps ``rdrecord`` takes after its ``rdheader``
+    (its defaults: every channel, every sample, smoothed frames, physical float64) are taken
+    here on ``hdr``. Multi-segment records, a header without a signal length, and a wfdb whose
+    internals differ go through ``rdrecord`` itself (the tests hold the two equal).
+    """
+    import wfdb
+    from wfdb.io import _signal
+
+    if type(hdr) is not wfdb.Record or not hdr.n_sig or hdr.sig_len is None:
+        return wfdb.rdrecord(record_name, physical=True)
+    channels = list(range(hdr.n_sig))
+    try:
+        hdr.check_read_inputs(0, hdr.sig_len, channels, True, True, 64)
+        hdr.e_d_signal = _signal._rd_segment(
+            file_name=hdr.file_name,
+            dir_name=os.path.abspath(os.path.dirname(record_name)),
+            pn_dir=None,
+            fmt=hdr.fmt,
+            n_sig=hdr.n_sig,
+            sig_len=hdr.sig_len,
+            byte_offset=hdr.byte_offset,
+            samps_per_frame=hdr.samps_per_frame,
+            skew=hdr.skew,
+            init_value=hdr.init_value,
+            sampfrom=0,
+            sampto=hdr.sig_len,
+            channels=channels,
+            ignore_skew=False,
+            no_file=False,
+            sig_data=None,
+            return_res=64,
+        )
+    except (AttributeError, TypeError):  # another wfdb version's internals: its public reader
+        return wfdb.rdrecord(record_name, physical=True)
+    hdr._arrange_fields(channels=channels, sampfrom=0, smooth_frames=True)
+    hdr.dac(expanded=False, return_res=64, inplace=True)
+    hdr.convert_dtype(True, 64, True)
+    return hdr
