@@ -80,7 +80,8 @@ def decode_cases(
         elif isinstance(p, TextPreprocessor):
             has, empty = _text(p, cases, ids, out)
         elif isinstance(p, FilePreprocessor):
-            has, empty = _files(p, paths[name], ids, spec.column, out, errors)  # type: ignore[attr-defined]
+            column = str(getattr(spec, "column", name))  # image and signal modalities have one
+            has, empty = _files(p, paths[name], ids, column, out, errors)
         else:  # pragma: no cover - every kind FusionDx has is handled above
             raise TypeError(f"no lean decoding for {type(p).__name__}")
         said = p.found()[1]
@@ -106,7 +107,7 @@ def _files(
     """``FilePreprocessor.transform`` over the written uploads."""
     has = np.zeros(len(ids), dtype=bool)
     if hasattr(p, "upscaled"):
-        p.upscaled = []  # ImagePreprocessor.transform starts its notes afresh the same way
+        setattr(p, "upscaled", [])  # noqa: B010  (ImagePreprocessor.transform starts afresh too)
     for i, path in sorted(paths.items()):
         has[i] = True
         try:

@@ -7,6 +7,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -229,7 +230,7 @@ def _read_record(header: Path, root: Path | None) -> SignalRecord:
     )
 
 
-def _samples(hdr: object, record_name: str) -> object:
+def _samples(hdr: Any, record_name: str) -> Any:
     """``wfdb.rdrecord(record_name, physical=True)`` reusing the header already parsed.
 
     wfdb parses a header in milliseconds (pandas lookups per field), and ``rdrecord`` parses it
