@@ -137,6 +137,50 @@ def _export(
     )
 
 
+def _parts(
+    model: MultimodalModel,
+    tasks: list[str],
+    example: dict[str, Any],
+    posthoc: dict[str, Any] | None,
+) -> tuple[FlatModel, EncoderGraph, FusionGraph, list[torch.Tensor], torch.Tensor, int]:
+    """The whole model, its two parts, the example's flat tensors, every mask (s-major: each
+    subset of the modalities for all cases, then the next) and the number of subsets."""
+    from fusiondx.explanations.shapley import MAX_MODALITIES, subsets
+    from fusiondx.export import flatten
+
+    model = model.eval()
+    layout, tensors = flatten(example)
+    flat = FlatModel(model, layout, tasks, scaling_of(posthoc)).eval()
+    enc, fus = EncoderGraph(model, layout).eval(), FusionGraph(flat).eval()
+    n, m = int(tensors[0].shape[0]), len(model.modalities)
+    coalitions = subsets(m) if m <= MAX_MODALITIES else torch.ones(1, m)
+    masks = coalitions.bool().repeat_interleave(n, dim=0)
+    return flat, enc, fus, tensors, masks, len(coalitions)
+
+
+def _tile(t: torch.Tensor, s: int) -> torch.Tensor:
+    return t.repeat(s, *([1] * (t.dim() - 1)))
+
+
+def split_difference(
+    model: MultimodalModel,
+    tasks: list[str],
+    example: dict[str, Any],
+    *,
+    posthoc: dict[str, Any] | None = None,
+) -> float:
+    """Largest difference (absolute, relative above 1) between the split model in PyTorch and the
+    whole one on ``example`` under every presence mask; the model must be :func:`splittable`."""
+    flat, enc, fus, tensors, masks, s = _parts(model, tasks, example, posthoc)
+    with torch.no_grad():
+        got = fus(*(_tile(f, s) for f in enc(*tensors)), masks)
+        whole = flat(*(_tile(t, s) for t in tensors), masks)
+    return max(
+        float(torch.max(torch.abs(g - w) / torch.clamp(torch.abs(w), min=1.0)))
+        for g, w in zip(got, whole, strict=True)
+    )
+
+
 def export_split(
     model: MultimodalModel,
     tasks: list[str],
@@ -150,44 +194,29 @@ def export_split(
     the model does not split or the split differs from the whole model by more than
     ``tolerance`` on ``example`` (nested inputs of a few cases) under every presence mask.
     """
-    from fusiondx.explanations.shapley import MAX_MODALITIES, subsets
-    from fusiondx.export import flatten
-
     why = splittable(model)
     if why is not None:
         log.info("serving the whole model over masked copies: %s", why)
         return None
-    model = model.eval()
-    layout, tensors = flatten(example)
-    flat = FlatModel(model, layout, tasks, scaling_of(posthoc)).eval()
-    enc, fus = EncoderGraph(model, layout).eval(), FusionGraph(flat).eval()
-    n, m = int(tensors[0].shape[0]), len(model.modalities)
-    coalitions = subsets(min(m, MAX_MODALITIES)) if m <= MAX_MODALITIES else torch.ones(1, m)
-    masks = coalitions.bool().repeat_interleave(n, dim=0)  # (S * n, M), s-major
-    s = len(coalitions)
+    flat, enc, fus, tensors, masks, s = _parts(model, tasks, example, posthoc)
     names = flat.input_names[:-1]
     features = [f"{mod}.features" for mod in model.modalities]
     folder.mkdir(parents=True, exist_ok=True)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
+        # The fused attention fast path has no ONNX form; the math path gives the same numbers.
         fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
         try:
-            feats = enc(*tensors)
-            repeated = tuple(f.repeat(s, *([1] * (f.dim() - 1))) for f in feats)
-            got = fus(*repeated, masks)
-            whole = flat(*(t.repeat(s, *([1] * (t.dim() - 1))) for t in tensors), masks)
-            diff = max(
-                float(torch.max(torch.abs(g - w) / torch.clamp(torch.abs(w), min=1.0)))
-                for g, w in zip(got, whole, strict=True)
-            )
+            diff = split_difference(model, tasks, example, posthoc=posthoc)
             if not diff <= tolerance:
                 log.warning(
                     "the split model differs from the whole one by %.2g; serving the whole model",
                     diff,
                 )
                 return None
+            repeated = tuple(_tile(f, s) for f in enc(*tensors))
             _export(enc, tuple(tensors), names, features, folder / "encoders.onnx")
             _export(
                 fus, (*repeated, masks), [*features, "mask"], list(tasks), folder / "fusion.onnx"
