@@ -6,8 +6,8 @@ that many clients send requests back to back until ``--requests`` are answered o
 ``--seconds`` have passed, whichever comes first. Reported: p50 / p99 latency, requests per
 second, failed requests (any non-200 or transport error) and the server's peak resident memory
 (its process tree, sampled with psutil). Every answer includes the per-modality Shapley
-contributions (one ONNX Runtime call of 2^4 = 16 masked copies of the case); Grad-CAM is not
-asked for. Goal on a 2-core machine: p99 <= 50 ms at concurrency 8, no failure at 32.
+contributions (the encoders once, the fusion + heads under the 2^4 = 16 presence masks);
+Grad-CAM is not asked for. Goal on a 2-core machine: p99 <= 50 ms at concurrency 8, no failure at 32.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def serve(
     threads: Annotated[
         int | None,
         typer.Option(
-            "--threads", min=1, help="ONNX Runtime threads per worker (default: cores / workers)."
+            "--threads", min=1, help="ONNX Runtime threads per request (default 1)."
         ),
     ] = None,
 ) -> None:

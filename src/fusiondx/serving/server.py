@@ -5,6 +5,7 @@ worker process imports the app by name, so the settings cannot travel as argumen
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -18,15 +19,19 @@ ENV_MAX_MB = "FUSIONDX_SERVE_MAX_UPLOAD_MB"
 ENV_CORS = "FUSIONDX_SERVE_CORS"
 ENV_WORKERS = "FUSIONDX_SERVE_WORKERS"
 ENV_THREADS = "FUSIONDX_SERVE_THREADS"
+ENV_GRAPHS = "FUSIONDX_SERVE_GRAPHS"  # the split graphs built once, or "" for the whole model
 
 
 def app_from_env() -> FastAPI:
     """The app of one worker, from the ``FUSIONDX_SERVE_*`` variables :func:`serve` sets."""
     threads = os.environ.get(ENV_THREADS)
+    graphs = os.environ.get(ENV_GRAPHS)
     service = Service(
         Path(os.environ[ENV_RUN]),
         threads=int(threads) if threads else None,
         workers=int(os.environ.get(ENV_WORKERS, "1")),
+        split=graphs != "",
+        graphs=Path(graphs) if graphs else None,
     )
     cors = tuple(o for o in os.environ.get(ENV_CORS, "").split(",") if o.strip())
     settings = Settings(
@@ -77,6 +82,21 @@ def prepare_run(run_dir: Path) -> Path:
     return run.onnx_file
 
 
+def prepare_graphs(run_dir: Path) -> Path | None:
+    """The split graphs (:mod:`fusiondx.serving.split`) built once into a private temporary
+    folder for every worker to load; None when the model does not split."""
+    import tempfile
+
+    from fusiondx.serving.service import _scratch
+    from fusiondx.serving.split import split_run
+
+    folder = Path(tempfile.mkdtemp(prefix="fusiondx-graphs-", dir=_scratch()))
+    if split_run(run_dir, folder) is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    return folder
+
+
 def serve(
     run_dir: Path,
     *,
@@ -93,6 +113,8 @@ def serve(
     import uvicorn
 
     prepare_run(run_dir)
+    graphs = prepare_graphs(run_dir)
+    os.environ[ENV_GRAPHS] = str(graphs) if graphs else ""
     os.environ[ENV_RUN] = str(Path(run_dir).resolve())
     os.environ[ENV_MAX_MB] = str(max_upload_mb)
     os.environ[ENV_WORKERS] = str(workers)
@@ -102,13 +124,20 @@ def serve(
         os.environ[ENV_CORS] = ",".join(cors_origins)
     if threads:
         os.environ[ENV_THREADS] = str(threads)
-    uvicorn.run(
-        "fusiondx.serving.server:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        # No "Server: uvicorn" banner; a request's size is bounded by the app's own limit.
-        server_header=False,
-    )
+    try:
+        uvicorn.run(
+            "fusiondx.serving.server:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            # No "Server: uvicorn" banner; a request's size is bounded by the app's own limit.
+            server_header=False,
+            # A log line per request costs the event loop as much as parsing the request;
+            # errors are still logged by the app.
+            access_log=False,
+        )
+    finally:
+        if graphs is not None:
+            shutil.rmtree(graphs, ignore_errors=True)

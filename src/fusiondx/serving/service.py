@@ -1,10 +1,13 @@
 """A trained run loaded once per server worker and answering cases: ONNX Runtime for the network,
 the run's own preprocessing for the inputs, its post-hoc layer for the decision.
 
-One request is one ONNX Runtime call: every case is repeated once per subset of its modalities
-(2^M presence masks, M <= 8), so the same call gives the prediction (the subset holding every
-modality the case has) and the exact modality Shapley values
-(:func:`fusiondx.explanations.shapley.shapley_from_values`). Grad-CAM, asked for with
+Every case is answered under each subset of its modalities (2^M presence masks, M <= 8): the
+subset holding every modality the case has gives the prediction, all of them the exact
+modality Shapley values (:func:`fusiondx.explanations.shapley.shapley_from_values`). Where the
+model splits (:mod:`fusiondx.serving.split`), that is one ONNX Runtime call of the encoders per
+case and one of the small fusion + heads graph over the 2^M masks; otherwise one call of the
+whole model (``model.onnx``) over 2^M masked copies of the case. Cases are decoded by
+:mod:`fusiondx.serving.decode` with the run's own preprocessors. Grad-CAM, asked for with
 ``explain``, runs the PyTorch model through the explanations code, since gradients are not
 part of the exported graph.
 """
@@ -35,6 +38,8 @@ from fusiondx.evaluation.thresholds import predict_classes
 from fusiondx.explanations.shapley import MAX_MODALITIES, shapley_from_values, subsets
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.serving.cases import CaseInput, Schema, write_rows
+from fusiondx.serving.decode import decode_cases
+from fusiondx.serving.split import Split, example_inputs, export_split, load_split
 from fusiondx.tasks import TaskInfo, task_type
 
 log = logging.getLogger("fusiondx.serving")
@@ -60,11 +65,24 @@ class Service:
 
     Args:
         run_dir: a trained run folder.
-        threads: ONNX Runtime intra-op threads (default: the cores divided among ``workers``).
+        threads: ONNX Runtime intra-op threads (default 1: under load, requests run side by side
+            on the cores; a second thread per request mostly waits).
         workers: server processes sharing this machine.
+        split: serve the encoders and the fusion + heads as two graphs where the model splits
+            (False: the whole model over masked copies, as ``model.onnx``).
+        graphs: a folder holding the split graphs already built from this run (``fusiondx
+            serve`` builds them once for all its workers), else they are built here.
     """
 
-    def __init__(self, run_dir: Path, *, threads: int | None = None, workers: int = 1) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        threads: int | None = None,
+        workers: int = 1,
+        split: bool = True,
+        graphs: Path | None = None,
+    ) -> None:
         self.run = RunDir(Path(run_dir))
         self.cfg, self.model, self.state = self.run.load()
         self.posthoc_state = self.run.posthoc()
@@ -85,30 +103,57 @@ class Service:
             update={"manifest": self.root / "request.csv", "root": self.root, "cache": "memory"}
         )
         self._rows_cfg: Config = self.cfg.model_copy(update={"data": data})
-        cores = os.cpu_count() or 1
-        self.threads = threads or max(1, min(4, cores // max(1, workers)))
+        self.layout = self._layout()
+        self.threads = threads or 1
+        self.workers = workers
         torch.set_num_threads(self.threads)
         self.session = self._session()
+        self._graphs: Path | None = None  # a folder this service made and removes
+        self.split: Split | None = self._split(graphs) if split else None
+        if self.split is not None:
+            self.encoders = self._ort(self.split.encoders)
+            self.fusion = self._ort(self.split.fusion)
         self._decode_lock = threading.Lock()  # preprocessors keep per-call scratch state
         self._torch_lock = threading.Lock()  # Grad-CAM hooks the shared model
         self.explained = next((t for t in self.tasks if task_type(t).is_classification), None)
 
-    def _session(self) -> Any:
+    def _ort(self, path: Path) -> Any:
         import onnxruntime as ort
 
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle pool threads spin for work by default, burning the cores the other requests
+        # (and, on one machine, the other workers) need.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def _split(self, graphs: Path | None) -> Split | None:
+        if graphs is not None and (graphs / "encoders.onnx").is_file():
+            return load_split(graphs, self.model)
+        folder = Path(tempfile.mkdtemp(prefix="fusiondx-graphs-", dir=_scratch()))
+        self._graphs = folder
+        example = example_inputs({m: p.shapes() for m, p in self.pre.items()})
+        return export_split(
+            self.model,
+            [t.name for t in self.tasks],
+            example,
+            folder,
+            posthoc=self.posthoc_state,
+        )
+
+    def _session(self) -> Any:
         from fusiondx.export import _is_exported_onnx, export_run
 
         path = self.run.onnx_file
         if not _is_exported_onnx(path):
             log.info("exporting %s to ONNX (first start)", self.run.path)
             export_run(self.run.path, progress=False, overwrite=True)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        session = self._ort(path)
         got = [i.name for i in session.get_inputs()]
-        want = [*self._layout(), "mask"]
+        want = [*self.layout, "mask"]
         if got != want:
             raise RunError(
                 f"The run's model.onnx takes inputs {got}, not those of the run ({want}).",
@@ -126,11 +171,19 @@ class Service:
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._graphs is not None:
+            shutil.rmtree(self._graphs, ignore_errors=True)
 
     # -- decoding ------------------------------------------------------------------------
 
     def decode(self, cases: list[CaseInput], folder: Path) -> CaseStore:
-        """Write the cases' files into ``folder`` and decode them with the run's preprocessing."""
+        """The cases decoded with the run's preprocessing (:mod:`fusiondx.serving.decode`)."""
+        with self._decode_lock:
+            return decode_cases(self.cfg, self.pre, cases, folder, self._rows_cfg.data.manifest)
+
+    def decode_as_manifest(self, cases: list[CaseInput], folder: Path) -> CaseStore:
+        """The same through manifest rows and :func:`~fusiondx.data.store.build_store`, as
+        training decodes a manifest (slower; kept to check :meth:`decode` against)."""
         df = write_rows(self.schema, cases, folder, prefix=f"{folder.relative_to(self.root)}/")
         ids = df[self.cfg.data.id_column].astype(str)
         with self._decode_lock:
@@ -156,13 +209,16 @@ class Service:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _feeds(self, store: CaseStore, repeat: int, mask: np.ndarray) -> dict[str, np.ndarray]:
+    def _feeds(
+        self, store: CaseStore, repeat: int, mask: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
         feeds = {}
-        for name in self._layout():
+        for name in self.layout:
             m, _, k = name.partition(".")
             a = np.asarray(store.inputs[m][k])
             feeds[name] = np.concatenate([a] * repeat) if repeat > 1 else a
-        feeds["mask"] = mask
+        if mask is not None:
+            feeds["mask"] = mask
         return feeds
 
     def _answer(self, store: CaseStore) -> list[dict[str, Any]]:
@@ -174,7 +230,17 @@ class Service:
             s = len(coalitions)
         else:  # no exact Shapley values: the prediction alone
             masks, s = present, 1
-        outs = self.session.run(None, self._feeds(store, s, masks))
+        if self.split is not None:
+            # Encoders once per case; fusion + heads over every mask (s-major, as the copies).
+            feats = self.encoders.run(None, self._feeds(store, 1, None))
+            fused = {
+                n: np.concatenate([f] * s) if s > 1 else f
+                for n, f in zip(self.split.features, feats, strict=True)
+            }
+            fused["mask"] = masks
+            outs = self.fusion.run(None, fused)
+        else:
+            outs = self.session.run(None, self._feeds(store, s, masks))
         answers: list[dict[str, Any]] = [
             {"case_id": str(store.ids[i]), "tasks": {}, "modalities": {}} for i in range(n)
         ]
