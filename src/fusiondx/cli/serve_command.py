@@ -48,9 +48,7 @@ def serve(
     ] = None,
     threads: Annotated[
         int | None,
-        typer.Option(
-            "--threads", min=1, help="ONNX Runtime threads per request (default 1)."
-        ),
+        typer.Option("--threads", min=1, help="ONNX Runtime threads per request (default 1)."),
     ] = None,
 ) -> None:
     """Serve a trained run: POST /predict (multipart upload of one case), POST /predict/batch
