@@ -18,6 +18,7 @@ BENCHMARKS = {
     "posthoc": "6. calibration (ECE before/after temperature scaling) and conformal coverage",
     "serve": "7. `fusiondx serve` under load: p50/p99 latency, requests/s, errors, peak memory",
     "efficient": "8. the efficient preset vs the default model: FLOPs, AUROC, int8 ONNX size",
+    "distill": "9. distillation: teacher vs distilled efficient student vs the student alone",
 }
 
 

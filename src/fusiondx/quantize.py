@@ -11,7 +11,10 @@ additions, gathers or normalisations adds Q/DQ pairs that cost accuracy and save
 The int8 file (``model.int8.onnx`` beside the float ``model.onnx``) is then judged on the run's
 test split: both files are scored with ONNX Runtime and, when any task's main metric (AUROC for a
 classifier, the head's ``primary_metric`` otherwise) drops by more than the tolerance, the int8
-file is deleted and a :class:`RunError` says by how much. ``int8.json`` in the run records the
+file is deleted and a :class:`RunError` says by how much. The recipes of
+:mod:`fusiondx.quantize_recipes` are tried in order (by default: the first layer of each encoder
+kept in float, then the fusion's output and the heads in float too) and the first within
+the tolerance is kept; ``int8.json`` names it and lists every attempt. ``int8.json`` in the run records the
 sizes, the latency per case and the metrics before and after, kept or not. The float model's
 metadata (the calibration's ``fusiondx.posthoc``) travels into the int8 file; the calibration
 itself is part of the graph, so the int8 outputs are calibrated logits like the float ones.
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fusiondx.errors import RunError
+from fusiondx.quantize_recipes import QUANTIZED_OPS, Recipe, recipes
 
 if TYPE_CHECKING:
     from fusiondx.data.store import CaseStore
@@ -43,7 +47,6 @@ CALIBRATION_CASES = 256
 CALIBRATION_BATCH = 32
 LATENCY_CASES = 64
 SCORE_BATCH = 256
-QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
 INT8_KEY = "fusiondx.int8"
 
 
@@ -105,11 +108,16 @@ def _reader(store: CaseStore, idx: np.ndarray, names: list[str]) -> Any:
     return _Cases()
 
 
-def _quantize(float_path: Path, out: Path, reader: Any, extra_meta: dict[str, str]) -> None:
-    """Static QDQ quantisation of ``float_path`` into ``out``, with the float file's metadata."""
+def _quantize(
+    float_path: Path, out: Path, reader: Any, extra_meta: dict[str, str], recipe: Recipe
+) -> list[str]:
+    """Static QDQ quantisation of ``float_path`` into ``out`` by ``recipe``, with the float
+    file's metadata; returns the weight operators kept in float."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from fusiondx.quantize_recipes import quantize_options
 
     root = logging.getLogger()
     level = root.level
@@ -125,15 +133,16 @@ def _quantize(float_path: Path, out: Path, reader: Any, extra_meta: dict[str, st
             except Exception:  # noqa: BLE001  (an optimisation only: quantise the file as it is)
                 source = float_path
             target = Path(tmp) / "int8.onnx"
+            options = quantize_options(recipe, source)
             quantize_static(
                 str(source),
                 str(target),
                 reader,
                 quant_format=QuantFormat.QDQ,
-                per_channel=True,
                 op_types_to_quantize=list(QUANTIZED_OPS),
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
+                **options,
             )
             proto = onnx.load_model(str(target))
             have = {p.key for p in proto.metadata_props}
@@ -146,6 +155,7 @@ def _quantize(float_path: Path, out: Path, reader: Any, extra_meta: dict[str, st
             shutil.move(str(target), str(out))
     finally:
         root.setLevel(level)
+    return list(options["nodes_to_exclude"])
 
 
 def _outputs(session: Any, store: CaseStore, idx: np.ndarray, names: list[str]) -> list[np.ndarray]:
@@ -206,23 +216,28 @@ def quantize_run(
     tolerance: float = DEFAULT_TOLERANCE,
     progress: bool = True,
     overwrite: bool = False,
+    recipe: str | list[str] | None = None,
 ) -> Int8Result:
     """Quantise a run's exported ONNX model to int8 and keep it only if its test metric holds.
 
     ``onnx_file`` is the float model ``fusiondx export`` wrote (default ``<run_dir>/model.onnx``);
     the int8 model goes beside it (:func:`int8_path`) and the measurements to
     ``<run_dir>/int8.json``. Raises :class:`RunError` (and deletes the int8 file) when a task's
-    test metric drops by more than ``tolerance``, or cannot be measured.
+    test metric drops by more than ``tolerance`` whatever the recipe, or cannot be measured.
+    ``recipe`` names the recipe(s) to try (:mod:`fusiondx.quantize_recipes`; default: all of
+    ``RECIPES`` in order, the first within the tolerance kept).
     """
-    import torch
 
     from fusiondx.data.store import prepare_with_state
     from fusiondx.engine import runfolder
     from fusiondx.engine.rundir import RunDir, write_json
-    from fusiondx.evaluation.directions import LOWER_IS_BETTER
     from fusiondx.export import flatten
 
     ort = _ort()
+    try:
+        chosen = recipes([recipe] if isinstance(recipe, str) else recipe)
+    except ValueError as e:
+        raise RunError(str(e), fix="leave out --int8-recipe to try every recipe in order") from None
     run = RunDir(Path(run_dir))
     float_path = Path(onnx_file) if onnx_file is not None else run.onnx_file
     if not float_path.is_file():
@@ -267,24 +282,109 @@ def quantize_run(
     rng = np.random.default_rng(cfg.seed)
     calib = np.sort(rng.permutation(train)[:CALIBRATION_CASES])
 
-    _note(
-        progress, f"Quantising {float_path.name} to int8, calibrated on {len(calib)} training cases"
-    )
-    out.unlink(missing_ok=True)
-    meta = {
-        INT8_KEY: json.dumps(
-            {"source": float_path.name, "calibration_cases": int(len(calib)), "ops": QUANTIZED_OPS}
-        )
-    }
-    _quantize(float_path, out, _reader(store, calib, names), meta)
-
-    _note(progress, f"Scoring {len(test)} test cases with the float and the int8 model")
-    int8_session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     before = _outputs(float_session, store, test, names)
-    after = _outputs(int8_session, store, test, names)
+    attempts: list[dict[str, Any]] = []
+    for recipe in chosen:
+        _note(
+            progress,
+            f"Quantising {float_path.name} to int8 (recipe {recipe.name}), calibrated on "
+            f"{len(calib)} training cases; scoring {len(test)} test cases",
+        )
+        out.unlink(missing_ok=True)
+        meta = {
+            INT8_KEY: json.dumps(
+                {
+                    "source": float_path.name,
+                    "calibration_cases": int(len(calib)),
+                    "ops": QUANTIZED_OPS,
+                    "recipe": recipe.describe(),
+                }
+            )
+        }
+        try:
+            kept_float = _quantize(float_path, out, _reader(store, calib, names), meta, recipe)
+        except Exception as e:  # noqa: BLE001  (ONNX Runtime's calibrators fail on some graphs)
+            attempts.append({"recipe": recipe.describe(), "failed": f"{type(e).__name__}: {e}"})
+            _note(progress, f"  recipe {recipe.name} failed: {type(e).__name__}: {e}")
+            continue
+        int8_session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        after = _outputs(int8_session, store, test, names)
+        tasks, problems = _judge(model, prepared.tasks, store, test, before, after, tolerance)
+        kept_recipe, int8_bytes = recipe, _onnx_bytes(out)
+        attempts.append(
+            {
+                "recipe": recipe.describe(),
+                "float_nodes": kept_float,
+                "drops": {t: v["drop"] for t, v in tasks.items()},
+                "within_tolerance": not problems,
+            }
+        )
+        if not problems:
+            break
+        _note(progress, f"  recipe {recipe.name}: " + "; ".join(problems))
+    if not any("drops" in a for a in attempts):
+        raise RunError(
+            "No int8 recipe could quantise this model: "
+            + "; ".join(f"{a['recipe']['name']}: {a['failed']}" for a in attempts),
+            file=float_path,
+            fix="try another --int8-recipe (e.g. all-ops), or use the float model",
+        )
+    report = {
+        "kept": not problems,
+        "recipe": kept_recipe.name,
+        "tolerance": tolerance,
+        "float_file": str(float_path),
+        "int8_file": str(out),
+        "float_bytes": _onnx_bytes(float_path),
+        "int8_bytes": int8_bytes,
+        "float_ms_per_case": _latency_ms(float_session, store, test, names),
+        "int8_ms_per_case": _latency_ms(int8_session, store, test, names),
+        "calibration_cases": int(len(calib)),
+        "test_cases": int(len(test)),
+        "quantized_ops": list(QUANTIZED_OPS),
+        "tasks": tasks,
+        "attempts": attempts,
+    }
+    del int8_session
+    if problems:
+        report["refused"] = problems
+        out.unlink(missing_ok=True)
+    write_json(run.int8_file, report)
+    if problems:
+        tried = ", ".join(
+            f"{t['recipe']['name']} (drop "
+            + ", ".join(f"{d:.4f}" for d in t["drops"].values())
+            + ")"
+            for t in attempts
+            if "drops" in t
+        )
+        raise RunError(
+            "The int8 model was not kept: " + "; ".join(problems) + f" (recipes tried: {tried})"
+            f". {out.name} was deleted; the measurements are in {run.int8_file}.",
+            file=out,
+            fix=f"use the float {float_path.name}, or accept a larger drop with --tolerance "
+            "(a run trained longer, or on more cases, usually quantises better)",
+        )
+    return Int8Result(out, float_path, run.int8_file, report)
+
+
+def _judge(
+    model: Any,
+    task_infos: list[Any],
+    store: CaseStore,
+    test: np.ndarray,
+    before: list[np.ndarray],
+    after: list[np.ndarray],
+    tolerance: float,
+) -> tuple[dict[str, Any], list[str]]:
+    """Each task's main test metric in float and int8, and what exceeds the tolerance."""
+    import torch
+
+    from fusiondx.evaluation.directions import LOWER_IS_BETTER
+
     tasks: dict[str, Any] = {}
     problems: list[str] = []
-    for info, b, a in zip(prepared.tasks, before, after, strict=True):
+    for info, b, a in zip(task_infos, before, after, strict=True):
         head = model.task_head(info.name)
         metric = head.primary_metric
         y = torch.from_numpy(store.targets[info.name][test])
@@ -308,34 +408,7 @@ def quantize_run(
                 f"task '{info.name}': test {metric} {m_before:.4f} in float, {m_after:.4f} in "
                 f"int8, a drop of {drop:.4f}, more than the tolerance {tolerance:g}"
             )
-    report = {
-        "kept": not problems,
-        "tolerance": tolerance,
-        "float_file": str(float_path),
-        "int8_file": str(out),
-        "float_bytes": _onnx_bytes(float_path),
-        "int8_bytes": _onnx_bytes(out),
-        "float_ms_per_case": _latency_ms(float_session, store, test, names),
-        "int8_ms_per_case": _latency_ms(int8_session, store, test, names),
-        "calibration_cases": int(len(calib)),
-        "test_cases": int(len(test)),
-        "quantized_ops": list(QUANTIZED_OPS),
-        "tasks": tasks,
-    }
-    del int8_session
-    if problems:
-        report["refused"] = problems
-        out.unlink(missing_ok=True)
-    write_json(run.int8_file, report)
-    if problems:
-        raise RunError(
-            "The int8 model was not kept: " + "; ".join(problems) + f". {out.name} was deleted; "
-            f"the measurements are in {run.int8_file}.",
-            file=out,
-            fix=f"use the float {float_path.name}, or accept a larger drop with --tolerance "
-            "(a run trained longer, or on more cases, usually quantises better)",
-        )
-    return Int8Result(out, float_path, run.int8_file, report)
+    return tasks, problems
 
 
 def describe(result: Int8Result) -> str:
