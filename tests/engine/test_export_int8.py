@@ -142,13 +142,14 @@ def test_the_recipe_keeps_the_layers_reading_the_inputs_float_and_is_named(expor
     meta = {p.key: p.value for p in onnx.load_model(str(result.path)).metadata_props}
     assert json.loads(meta["fusiondx.int8"])["recipe"]["name"] == "inputs-float"
 
-    # all-ops quantises those too: fewer float operators, a file no larger.
+    # all-ops quantises those too (the file is about as large: a first layer holds a few
+    # hundred weights, and quantising its input adds a Q/DQ pair).
     everything = quantize_run(
         run_dir, tolerance=1.0, progress=False, recipe="all-ops", overwrite=True
     )
     assert everything.report["attempts"][0]["float_nodes"] == []
     assert all(p == "DequantizeLinear" for p in _weight_producers(everything.path).values())
-    assert everything.report["int8_bytes"] <= report["int8_bytes"]
+    assert abs(everything.report["int8_bytes"] - report["int8_bytes"]) < 0.05 * report["int8_bytes"]
 
     with pytest.raises(RunError, match="unknown int8 recipe 'nope'") as err:
         quantize_run(run_dir, progress=False, recipe="nope", overwrite=True)
