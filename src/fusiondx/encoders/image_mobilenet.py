@@ -7,6 +7,7 @@ from torch import nn
 
 from fusiondx.encoders._base import Encoder
 from fusiondx.encoders._image import check_spatial_dims, feature_map_tokens
+from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
@@ -101,7 +102,10 @@ class MobileNetEncoder(Encoder):
         super().__init__()
         check_spatial_dims(spatial_dims, "image_mobilenet", self.image_dims)
         if stem_stride not in (1, 2):
-            raise ValueError(f"image_mobilenet: stem_stride must be 1 or 2, got {stem_stride}")
+            raise ConfigError(
+                f"image_mobilenet stem_stride {stem_stride} is not available",
+                fix="use 2 (MobileNetV2's stem) or 1 (small images: no early downsampling)",
+            )
         c = _scaled(16, width_mult)
         layers: list[nn.Module] = [
             _ConvBNAct(spatial_dims, in_channels, c, k=3, stride=stem_stride)
