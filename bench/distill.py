@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from bench._common import WORK, cohort, default_config, save
 from bench.efficient import efficient_config
@@ -27,13 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the soft labels")
     p.add_argument("--temperature", type=float, default=2.0, help="softening of the logits")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates of the CIs")
-
-
-def _difference(d: dict[str, Any], what: str) -> str:
-    return (
-        f"Distilled - {what}: {d['metric'].upper()} {d['difference']:+.3f} "
-        f"[{d['low']:+.3f}, {d['high']:+.3f}], p = {d['p_value']:.2g} (paired bootstrap)."
-    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -58,19 +50,13 @@ def run(args: argparse.Namespace) -> None:
         overwrite=True,
     )
     r = result.results
-    # distill.md's body without its title: BENCHMARKS.md gives the section its own.
+    # distill.md's body (table and paired differences) without its title: BENCHMARKS.md gives
+    # the section its own.
     body = markdown(r).split("\n", 1)[1].strip().replace("\n## ", "\n#### ")
-    notes = [
-        _difference(t[f"distilled_vs_{b}"], b)
-        for t in r["tasks"].values()
-        for b in ("alone", "teacher")
-    ]
     md = (
         f"Teacher: the default model; student: `preset: efficient` (all four modalities). "
         f"{args.cases} cases, at most {args.epochs} epochs with early stopping, one seed.\n\n"
         + body
-        + "\n\n"
-        + " ".join(notes)
     )
     print(md)
     save(
