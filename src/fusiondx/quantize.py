@@ -14,8 +14,8 @@ classifier, the head's ``primary_metric`` otherwise) drops by more than the tole
 file is deleted and a :class:`RunError` says by how much. The recipes of
 :mod:`fusiondx.quantize_recipes` are tried in order (by default: the first layer of each encoder
 kept in float, then the fusion's output and the heads in float too) and the first within
-the tolerance is kept; ``int8.json`` names it and lists every attempt. ``int8.json`` in the run records the
-sizes, the latency per case and the metrics before and after, kept or not. The float model's
+the tolerance is kept. ``int8.json`` in the run records the sizes, the latency per case and the
+metrics before and after, kept or not, the recipe kept and every attempt. The float model's
 metadata (the calibration's ``fusiondx.posthoc``) travels into the int8 file; the calibration
 itself is part of the graph, so the int8 outputs are calibrated logits like the float ones.
 """
@@ -284,10 +284,10 @@ def quantize_run(
 
     before = _outputs(float_session, store, test, names)
     attempts: list[dict[str, Any]] = []
-    for recipe in chosen:
+    for rec in chosen:
         _note(
             progress,
-            f"Quantising {float_path.name} to int8 (recipe {recipe.name}), calibrated on "
+            f"Quantising {float_path.name} to int8 (recipe {rec.name}), calibrated on "
             f"{len(calib)} training cases; scoring {len(test)} test cases",
         )
         out.unlink(missing_ok=True)
@@ -297,23 +297,23 @@ def quantize_run(
                     "source": float_path.name,
                     "calibration_cases": int(len(calib)),
                     "ops": QUANTIZED_OPS,
-                    "recipe": recipe.describe(),
+                    "recipe": rec.describe(),
                 }
             )
         }
         try:
-            kept_float = _quantize(float_path, out, _reader(store, calib, names), meta, recipe)
+            kept_float = _quantize(float_path, out, _reader(store, calib, names), meta, rec)
         except Exception as e:  # noqa: BLE001  (ONNX Runtime's calibrators fail on some graphs)
-            attempts.append({"recipe": recipe.describe(), "failed": f"{type(e).__name__}: {e}"})
-            _note(progress, f"  recipe {recipe.name} failed: {type(e).__name__}: {e}")
+            attempts.append({"recipe": rec.describe(), "failed": f"{type(e).__name__}: {e}"})
+            _note(progress, f"  recipe {rec.name} failed: {type(e).__name__}: {e}")
             continue
         int8_session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
         after = _outputs(int8_session, store, test, names)
         tasks, problems = _judge(model, prepared.tasks, store, test, before, after, tolerance)
-        kept_recipe, int8_bytes = recipe, _onnx_bytes(out)
+        kept_recipe, int8_bytes = rec, _onnx_bytes(out)
         attempts.append(
             {
-                "recipe": recipe.describe(),
+                "recipe": rec.describe(),
                 "float_nodes": kept_float,
                 "drops": {t: v["drop"] for t, v in tasks.items()},
                 "within_tolerance": not problems,
@@ -321,7 +321,7 @@ def quantize_run(
         )
         if not problems:
             break
-        _note(progress, f"  recipe {recipe.name}: " + "; ".join(problems))
+        _note(progress, f"  recipe {rec.name}: " + "; ".join(problems))
     if not any("drops" in a for a in attempts):
         raise RunError(
             "No int8 recipe could quantise this model: "
