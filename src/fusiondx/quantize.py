@@ -27,7 +27,6 @@ import logging
 import shutil
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fusiondx.errors import RunError
+from fusiondx.quantize_measure import feeds, judge, latency_ms, onnx_bytes, outputs
 from fusiondx.quantize_recipes import QUANTIZED_OPS, Recipe, recipes
 
 if TYPE_CHECKING:
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
 DEFAULT_TOLERANCE = 0.005
 CALIBRATION_CASES = 256
 CALIBRATION_BATCH = 32
-LATENCY_CASES = 64
-SCORE_BATCH = 256
 INT8_KEY = "fusiondx.int8"
 
 
@@ -82,15 +80,6 @@ def _ort() -> Any:
     return ort
 
 
-def _feeds(store: CaseStore, idx: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    """The flat ONNX inputs of the cases ``idx`` (see :class:`fusiondx.export.FlatModel`)."""
-    from fusiondx.export import flatten
-
-    batch = store.batch(idx)
-    _, tensors = flatten(batch["inputs"])
-    return {n: t.numpy() for n, t in zip(names, [*tensors, batch["mask"]], strict=True)}
-
-
 def _reader(store: CaseStore, idx: np.ndarray, names: list[str]) -> Any:
     """A calibration data reader over the cases ``idx``, a batch at a time."""
     from onnxruntime.quantization import CalibrationDataReader
@@ -103,7 +92,7 @@ def _reader(store: CaseStore, idx: np.ndarray, names: list[str]) -> Any:
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             chunk = next(self._batches, None)
-            return None if chunk is None else _feeds(store, chunk, names)
+            return None if chunk is None else feeds(store, chunk, names)
 
     return _Cases()
 
@@ -156,44 +145,6 @@ def _quantize(
     finally:
         root.setLevel(level)
     return list(options["nodes_to_exclude"])
-
-
-def _outputs(session: Any, store: CaseStore, idx: np.ndarray, names: list[str]) -> list[np.ndarray]:
-    chunks = [
-        session.run(None, _feeds(store, idx[i : i + SCORE_BATCH], names))
-        for i in range(0, len(idx), SCORE_BATCH)
-    ]
-    return [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
-
-
-def _latency_ms(session: Any, store: CaseStore, idx: np.ndarray, names: list[str]) -> float:
-    """Median milliseconds to answer one case (batch of one), after a warm-up."""
-    cases = [_feeds(store, idx[i : i + 1], names) for i in range(min(len(idx), LATENCY_CASES))]
-    for f in cases[:3]:
-        session.run(None, f)
-    times = []
-    for f in cases:
-        start = time.perf_counter()
-        session.run(None, f)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return float(np.median(times))
-
-
-def _onnx_bytes(path: Path) -> int:
-    """The bytes of an ONNX model: its file and any external data files its tensors name."""
-    import onnx
-
-    proto = onnx.load_model(str(path), load_external_data=False)
-    files = {
-        entry.value
-        for tensor in proto.graph.initializer
-        if tensor.data_location == onnx.TensorProto.EXTERNAL
-        for entry in tensor.external_data
-        if entry.key == "location"
-    }
-    return path.stat().st_size + sum(
-        (path.parent / f).stat().st_size for f in files if (path.parent / f).is_file()
-    )
 
 
 def _is_int8(path: Path) -> bool:
@@ -282,7 +233,7 @@ def quantize_run(
     rng = np.random.default_rng(cfg.seed)
     calib = np.sort(rng.permutation(train)[:CALIBRATION_CASES])
 
-    before = _outputs(float_session, store, test, names)
+    before = outputs(float_session, store, test, names)
     attempts: list[dict[str, Any]] = []
     for rec in chosen:
         _note(
@@ -308,9 +259,9 @@ def quantize_run(
             _note(progress, f"  recipe {rec.name} failed: {type(e).__name__}: {e}")
             continue
         int8_session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        after = _outputs(int8_session, store, test, names)
-        tasks, problems = _judge(model, prepared.tasks, store, test, before, after, tolerance)
-        kept_recipe, int8_bytes = rec, _onnx_bytes(out)
+        after = outputs(int8_session, store, test, names)
+        tasks, problems = judge(model, prepared.tasks, store, test, before, after, tolerance)
+        kept_recipe, int8_bytes = rec, onnx_bytes(out)
         attempts.append(
             {
                 "recipe": rec.describe(),
@@ -335,10 +286,10 @@ def quantize_run(
         "tolerance": tolerance,
         "float_file": str(float_path),
         "int8_file": str(out),
-        "float_bytes": _onnx_bytes(float_path),
+        "float_bytes": onnx_bytes(float_path),
         "int8_bytes": int8_bytes,
-        "float_ms_per_case": _latency_ms(float_session, store, test, names),
-        "int8_ms_per_case": _latency_ms(int8_session, store, test, names),
+        "float_ms_per_case": latency_ms(float_session, store, test, names),
+        "int8_ms_per_case": latency_ms(int8_session, store, test, names),
         "calibration_cases": int(len(calib)),
         "test_cases": int(len(test)),
         "quantized_ops": list(QUANTIZED_OPS),
@@ -366,49 +317,6 @@ def quantize_run(
             "(a run trained longer, or on more cases, usually quantises better)",
         )
     return Int8Result(out, float_path, run.int8_file, report)
-
-
-def _judge(
-    model: Any,
-    task_infos: list[Any],
-    store: CaseStore,
-    test: np.ndarray,
-    before: list[np.ndarray],
-    after: list[np.ndarray],
-    tolerance: float,
-) -> tuple[dict[str, Any], list[str]]:
-    """Each task's main test metric in float and int8, and what exceeds the tolerance."""
-    import torch
-
-    from fusiondx.evaluation.directions import LOWER_IS_BETTER
-
-    tasks: dict[str, Any] = {}
-    problems: list[str] = []
-    for info, b, a in zip(task_infos, before, after, strict=True):
-        head = model.task_head(info.name)
-        metric = head.primary_metric
-        y = torch.from_numpy(store.targets[info.name][test])
-        m_before = float(head.evaluate(torch.from_numpy(b), y)[metric])
-        m_after = float(head.evaluate(torch.from_numpy(a), y)[metric])
-        drop = (m_after - m_before) if metric in LOWER_IS_BETTER else (m_before - m_after)
-        tasks[info.name] = {
-            "metric": metric,
-            "float": m_before,
-            "int8": m_after,
-            "drop": drop,
-            "max_output_difference": float(np.max(np.abs(a.astype(np.float64) - b))),
-        }
-        if not np.isfinite(drop):
-            problems.append(
-                f"task '{info.name}': the test {metric} is undefined (float {m_before:.4g}, "
-                f"int8 {m_after:.4g}), so the drop cannot be checked"
-            )
-        elif drop > tolerance:
-            problems.append(
-                f"task '{info.name}': test {metric} {m_before:.4f} in float, {m_after:.4f} in "
-                f"int8, a drop of {drop:.4f}, more than the tolerance {tolerance:g}"
-            )
-    return tasks, problems
 
 
 def describe(result: Int8Result) -> str:
