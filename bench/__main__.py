@@ -21,6 +21,7 @@ BENCHMARKS = {
     "federated": "9. federated (Flower) vs centralised vs each site alone, per site and pooled",
     "interop": "10. prepare fhir / omop: time per case and round-trip fidelity; FHIR output",
     "distributed": "11. DDP epoch time with 1 vs 2 processes and the metric gap; search trials/min",
+    "distill": "12. distillation: teacher vs distilled efficient student vs the student alone",
 }
 
 

@@ -136,12 +136,14 @@ def export_model(
     int8: bool = False,
     tolerance: float = 0.005,
     overwrite: bool = False,
+    int8_recipe: str | None = None,
 ) -> Any:
     """Export a run to ONNX (see :func:`fusiondx.export.export_run`); with ``int8`` also quantise
     it (see :func:`fusiondx.quantize.quantize_run`) and return the
     :class:`~fusiondx.quantize.Int8Result` instead of the float :class:`~fusiondx.export.Export`.
     The int8 model is refused (a :class:`RunError`) when its test metric drops by more than
-    ``tolerance``. (Not named ``export``: that is the :mod:`fusiondx.export` module.)"""
+    ``tolerance`` whatever the recipe (``int8_recipe``: one recipe of
+    :mod:`fusiondx.quantize_recipes` instead of trying them in order). (Not named ``export``: that is the :mod:`fusiondx.export` module.)"""
     from pathlib import Path
 
     from fusiondx.export import export_run
@@ -151,7 +153,12 @@ def export_model(
     if not int8:
         return e
     return quantize_run(
-        Path(run_dir), e.path, tolerance=tolerance, progress=False, overwrite=overwrite
+        Path(run_dir),
+        e.path,
+        tolerance=tolerance,
+        progress=False,
+        overwrite=overwrite,
+        recipe=int8_recipe,
     )
 
 

@@ -11,8 +11,11 @@ additions, gathers or normalisations adds Q/DQ pairs that cost accuracy and save
 The int8 file (``model.int8.onnx`` beside the float ``model.onnx``) is then judged on the run's
 test split: both files are scored with ONNX Runtime and, when any task's main metric (AUROC for a
 classifier, the head's ``primary_metric`` otherwise) drops by more than the tolerance, the int8
-file is deleted and a :class:`RunError` says by how much. ``int8.json`` in the run records the
-sizes, the latency per case and the metrics before and after, kept or not. The float model's
+file is deleted and a :class:`RunError` says by how much. The recipes of
+:mod:`fusiondx.quantize_recipes` are tried in order (by default: the first layer of each encoder
+kept in float, then the fusion's output and the heads in float too) and the first within
+the tolerance is kept. ``int8.json`` in the run records the sizes, the latency per case and the
+metrics before and after, kept or not, the recipe kept and every attempt. The float model's
 metadata (the calibration's ``fusiondx.posthoc``) travels into the int8 file; the calibration
 itself is part of the graph, so the int8 outputs are calibrated logits like the float ones.
 """
@@ -24,7 +27,6 @@ import logging
 import shutil
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fusiondx.errors import RunError
+from fusiondx.quantize_measure import feeds, judge, latency_ms, onnx_bytes, outputs
+from fusiondx.quantize_recipes import QUANTIZED_OPS, Recipe, recipes
 
 if TYPE_CHECKING:
     from fusiondx.data.store import CaseStore
@@ -41,9 +45,6 @@ if TYPE_CHECKING:
 DEFAULT_TOLERANCE = 0.005
 CALIBRATION_CASES = 256
 CALIBRATION_BATCH = 32
-LATENCY_CASES = 64
-SCORE_BATCH = 256
-QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
 INT8_KEY = "fusiondx.int8"
 
 
@@ -79,15 +80,6 @@ def _ort() -> Any:
     return ort
 
 
-def _feeds(store: CaseStore, idx: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    """The flat ONNX inputs of the cases ``idx`` (see :class:`fusiondx.export.FlatModel`)."""
-    from fusiondx.export import flatten
-
-    batch = store.batch(idx)
-    _, tensors = flatten(batch["inputs"])
-    return {n: t.numpy() for n, t in zip(names, [*tensors, batch["mask"]], strict=True)}
-
-
 def _reader(store: CaseStore, idx: np.ndarray, names: list[str]) -> Any:
     """A calibration data reader over the cases ``idx``, a batch at a time."""
     from onnxruntime.quantization import CalibrationDataReader
@@ -100,16 +92,21 @@ def _reader(store: CaseStore, idx: np.ndarray, names: list[str]) -> Any:
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             chunk = next(self._batches, None)
-            return None if chunk is None else _feeds(store, chunk, names)
+            return None if chunk is None else feeds(store, chunk, names)
 
     return _Cases()
 
 
-def _quantize(float_path: Path, out: Path, reader: Any, extra_meta: dict[str, str]) -> None:
-    """Static QDQ quantisation of ``float_path`` into ``out``, with the float file's metadata."""
+def _quantize(
+    float_path: Path, out: Path, reader: Any, extra_meta: dict[str, str], recipe: Recipe
+) -> list[str]:
+    """Static QDQ quantisation of ``float_path`` into ``out`` by ``recipe``, with the float
+    file's metadata; returns the weight operators kept in float."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from fusiondx.quantize_recipes import quantize_options
 
     root = logging.getLogger()
     level = root.level
@@ -125,15 +122,16 @@ def _quantize(float_path: Path, out: Path, reader: Any, extra_meta: dict[str, st
             except Exception:  # noqa: BLE001  (an optimisation only: quantise the file as it is)
                 source = float_path
             target = Path(tmp) / "int8.onnx"
+            options = quantize_options(recipe, source)
             quantize_static(
                 str(source),
                 str(target),
                 reader,
                 quant_format=QuantFormat.QDQ,
-                per_channel=True,
                 op_types_to_quantize=list(QUANTIZED_OPS),
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
+                **options,
             )
             proto = onnx.load_model(str(target))
             have = {p.key for p in proto.metadata_props}
@@ -146,44 +144,7 @@ def _quantize(float_path: Path, out: Path, reader: Any, extra_meta: dict[str, st
             shutil.move(str(target), str(out))
     finally:
         root.setLevel(level)
-
-
-def _outputs(session: Any, store: CaseStore, idx: np.ndarray, names: list[str]) -> list[np.ndarray]:
-    chunks = [
-        session.run(None, _feeds(store, idx[i : i + SCORE_BATCH], names))
-        for i in range(0, len(idx), SCORE_BATCH)
-    ]
-    return [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
-
-
-def _latency_ms(session: Any, store: CaseStore, idx: np.ndarray, names: list[str]) -> float:
-    """Median milliseconds to answer one case (batch of one), after a warm-up."""
-    cases = [_feeds(store, idx[i : i + 1], names) for i in range(min(len(idx), LATENCY_CASES))]
-    for f in cases[:3]:
-        session.run(None, f)
-    times = []
-    for f in cases:
-        start = time.perf_counter()
-        session.run(None, f)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return float(np.median(times))
-
-
-def _onnx_bytes(path: Path) -> int:
-    """The bytes of an ONNX model: its file and any external data files its tensors name."""
-    import onnx
-
-    proto = onnx.load_model(str(path), load_external_data=False)
-    files = {
-        entry.value
-        for tensor in proto.graph.initializer
-        if tensor.data_location == onnx.TensorProto.EXTERNAL
-        for entry in tensor.external_data
-        if entry.key == "location"
-    }
-    return path.stat().st_size + sum(
-        (path.parent / f).stat().st_size for f in files if (path.parent / f).is_file()
-    )
+    return list(options["nodes_to_exclude"])
 
 
 def _is_int8(path: Path) -> bool:
@@ -206,23 +167,28 @@ def quantize_run(
     tolerance: float = DEFAULT_TOLERANCE,
     progress: bool = True,
     overwrite: bool = False,
+    recipe: str | list[str] | None = None,
 ) -> Int8Result:
     """Quantise a run's exported ONNX model to int8 and keep it only if its test metric holds.
 
     ``onnx_file`` is the float model ``fusiondx export`` wrote (default ``<run_dir>/model.onnx``);
     the int8 model goes beside it (:func:`int8_path`) and the measurements to
     ``<run_dir>/int8.json``. Raises :class:`RunError` (and deletes the int8 file) when a task's
-    test metric drops by more than ``tolerance``, or cannot be measured.
+    test metric drops by more than ``tolerance`` whatever the recipe, or cannot be measured.
+    ``recipe`` names the recipe(s) to try (:mod:`fusiondx.quantize_recipes`; default: all of
+    ``RECIPES`` in order, the first within the tolerance kept).
     """
-    import torch
 
     from fusiondx.data.store import prepare_with_state
     from fusiondx.engine import runfolder
     from fusiondx.engine.rundir import RunDir, write_json
-    from fusiondx.evaluation.directions import LOWER_IS_BETTER
     from fusiondx.export import flatten
 
     ort = _ort()
+    try:
+        chosen = recipes([recipe] if isinstance(recipe, str) else recipe)
+    except ValueError as e:
+        raise RunError(str(e), fix="leave out --int8-recipe to try every recipe in order") from None
     run = RunDir(Path(run_dir))
     float_path = Path(onnx_file) if onnx_file is not None else run.onnx_file
     if not float_path.is_file():
@@ -267,60 +233,68 @@ def quantize_run(
     rng = np.random.default_rng(cfg.seed)
     calib = np.sort(rng.permutation(train)[:CALIBRATION_CASES])
 
-    _note(
-        progress, f"Quantising {float_path.name} to int8, calibrated on {len(calib)} training cases"
-    )
-    out.unlink(missing_ok=True)
-    meta = {
-        INT8_KEY: json.dumps(
-            {"source": float_path.name, "calibration_cases": int(len(calib)), "ops": QUANTIZED_OPS}
+    before = outputs(float_session, store, test, names)
+    attempts: list[dict[str, Any]] = []
+    for rec in chosen:
+        _note(
+            progress,
+            f"Quantising {float_path.name} to int8 (recipe {rec.name}), calibrated on "
+            f"{len(calib)} training cases; scoring {len(test)} test cases",
         )
-    }
-    _quantize(float_path, out, _reader(store, calib, names), meta)
-
-    _note(progress, f"Scoring {len(test)} test cases with the float and the int8 model")
-    int8_session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    before = _outputs(float_session, store, test, names)
-    after = _outputs(int8_session, store, test, names)
-    tasks: dict[str, Any] = {}
-    problems: list[str] = []
-    for info, b, a in zip(prepared.tasks, before, after, strict=True):
-        head = model.task_head(info.name)
-        metric = head.primary_metric
-        y = torch.from_numpy(store.targets[info.name][test])
-        m_before = float(head.evaluate(torch.from_numpy(b), y)[metric])
-        m_after = float(head.evaluate(torch.from_numpy(a), y)[metric])
-        drop = (m_after - m_before) if metric in LOWER_IS_BETTER else (m_before - m_after)
-        tasks[info.name] = {
-            "metric": metric,
-            "float": m_before,
-            "int8": m_after,
-            "drop": drop,
-            "max_output_difference": float(np.max(np.abs(a.astype(np.float64) - b))),
+        out.unlink(missing_ok=True)
+        meta = {
+            INT8_KEY: json.dumps(
+                {
+                    "source": float_path.name,
+                    "calibration_cases": int(len(calib)),
+                    "ops": QUANTIZED_OPS,
+                    "recipe": rec.describe(),
+                }
+            )
         }
-        if not np.isfinite(drop):
-            problems.append(
-                f"task '{info.name}': the test {metric} is undefined (float {m_before:.4g}, "
-                f"int8 {m_after:.4g}), so the drop cannot be checked"
-            )
-        elif drop > tolerance:
-            problems.append(
-                f"task '{info.name}': test {metric} {m_before:.4f} in float, {m_after:.4f} in "
-                f"int8, a drop of {drop:.4f}, more than the tolerance {tolerance:g}"
-            )
+        try:
+            kept_float = _quantize(float_path, out, _reader(store, calib, names), meta, rec)
+        except Exception as e:  # noqa: BLE001  (ONNX Runtime's calibrators fail on some graphs)
+            attempts.append({"recipe": rec.describe(), "failed": f"{type(e).__name__}: {e}"})
+            _note(progress, f"  recipe {rec.name} failed: {type(e).__name__}: {e}")
+            continue
+        int8_session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        after = outputs(int8_session, store, test, names)
+        tasks, problems = judge(model, prepared.tasks, store, test, before, after, tolerance)
+        kept_recipe, int8_bytes = rec, onnx_bytes(out)
+        attempts.append(
+            {
+                "recipe": rec.describe(),
+                "float_nodes": kept_float,
+                "drops": {t: v["drop"] for t, v in tasks.items()},
+                "within_tolerance": not problems,
+            }
+        )
+        if not problems:
+            break
+        _note(progress, f"  recipe {rec.name}: " + "; ".join(problems))
+    if not any("drops" in a for a in attempts):
+        raise RunError(
+            "No int8 recipe could quantise this model: "
+            + "; ".join(f"{a['recipe']['name']}: {a['failed']}" for a in attempts),
+            file=float_path,
+            fix="try another --int8-recipe (e.g. all-ops), or use the float model",
+        )
     report = {
         "kept": not problems,
+        "recipe": kept_recipe.name,
         "tolerance": tolerance,
         "float_file": str(float_path),
         "int8_file": str(out),
-        "float_bytes": _onnx_bytes(float_path),
-        "int8_bytes": _onnx_bytes(out),
-        "float_ms_per_case": _latency_ms(float_session, store, test, names),
-        "int8_ms_per_case": _latency_ms(int8_session, store, test, names),
+        "float_bytes": onnx_bytes(float_path),
+        "int8_bytes": int8_bytes,
+        "float_ms_per_case": latency_ms(float_session, store, test, names),
+        "int8_ms_per_case": latency_ms(int8_session, store, test, names),
         "calibration_cases": int(len(calib)),
         "test_cases": int(len(test)),
         "quantized_ops": list(QUANTIZED_OPS),
         "tasks": tasks,
+        "attempts": attempts,
     }
     del int8_session
     if problems:
@@ -328,9 +302,16 @@ def quantize_run(
         out.unlink(missing_ok=True)
     write_json(run.int8_file, report)
     if problems:
+        tried = ", ".join(
+            f"{t['recipe']['name']} (drop "
+            + ", ".join(f"{d:.4f}" for d in t["drops"].values())
+            + ")"
+            for t in attempts
+            if "drops" in t
+        )
         raise RunError(
-            "The int8 model was not kept: " + "; ".join(problems) + f". {out.name} was deleted; "
-            f"the measurements are in {run.int8_file}.",
+            "The int8 model was not kept: " + "; ".join(problems) + f" (recipes tried: {tried})"
+            f". {out.name} was deleted; the measurements are in {run.int8_file}.",
             file=out,
             fix=f"use the float {float_path.name}, or accept a larger drop with --tolerance "
             "(a run trained longer, or on more cases, usually quantises better)",

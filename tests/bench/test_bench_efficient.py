@@ -17,10 +17,10 @@ from fusiondx.models.build import build_model
 def test_efficient_model_needs_80_percent_fewer_flops_per_case(cohort_dir: Path, tmp_path: Path):
     base = default_config(cohort_dir / "manifest.csv", tmp_path)
     eff = efficient_config(base)
-    assert eff.preset == "efficient" and eff.fusion.name == "hybrid"
+    assert eff.preset == "efficient" and eff.fusion.name == "concat"
     assert eff.fusion.dim == base.fusion.dim and eff.name == "efficient"
     assert {m.encoder_name for m in eff.modalities} == {
-        "image_mobilenet",
+        "image_cnn",
         "signal_mobile",
         "text_transformer",
         "tabular_mlp",

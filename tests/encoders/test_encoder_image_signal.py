@@ -76,3 +76,19 @@ def test_signal_transformer_pooling_and_other_lengths() -> None:
         assert enc(x).shape == (2, 10)
         assert enc.forward_tokens(x).shape == (2, 200 // 20, 10)
     assert build_encoder("signal_transformer", SIGNAL).cls_token is None
+
+
+def test_mobilenet_stem_stride_keeps_twice_the_resolution() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = random_input(IMAGE, 1)
+    maps, flops = {}, {}
+    for stride in (2, 1):
+        enc = build_encoder("mobilenet", IMAGE, stem_stride=stride).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            maps[stride] = enc.forward_tokens(x).shape[1]
+        flops[stride] = counter.get_total_flops()
+    assert maps[1] == 4 * maps[2]  # half the downsampling per side: four times the positions
+    assert 3 * flops[2] < flops[1] < 5 * flops[2]
+    with pytest.raises(ConfigError, match="stem_stride"):
+        build_encoder("mobilenet", IMAGE, stem_stride=3)

@@ -35,17 +35,15 @@ def test_preset_fills_what_the_config_leaves_open(quick_config: dict[str, Any]) 
     raw["modalities"][0]["encoder"] = {"options": {"dropout": 0.3}}  # options only: merged
     cfg = Config.model_validate(raw)
     enc = {m.name: (m.encoder.name, m.encoder.options) for m in cfg.modalities}
-    assert enc["cxr"] == (
-        "image_mobilenet",
-        {"width_mult": 0.5, "head_channels": 128, "dropout": 0.3},
-    )
+    assert enc["cxr"] == ("image_cnn", {"widths": [8, 16, 32, 64], "dropout": 0.3})
     assert enc["ecg"][0] == "signal_mobile" and enc["report"][0] == "text_transformer"
+    assert enc["report"][1]["d_model"] == 48 and enc["report"][1]["num_layers"] == 1
     assert enc["labs"] == ("ft_transformer", {})
-    assert cfg.fusion.name == "hybrid" and cfg.fusion.dim == 16
+    assert cfg.fusion.name == "concat" and cfg.fusion.dim == 16
     # config.yaml round trip: the filled-in choices are written, and reading them is a no-op.
     assert Config.model_validate(cfg.model_dump(mode="json")) == cfg
-    raw["fusion"] = {"name": "concat"}
-    assert Config.model_validate(raw).fusion.name == "concat"
+    raw["fusion"] = {"name": "hybrid"}
+    assert Config.model_validate(raw).fusion.name == "hybrid"
 
 
 def test_an_unknown_preset_is_a_config_error_at_its_key(quick_config: dict[str, Any]) -> None:
@@ -80,5 +78,5 @@ def test_efficient_run_records_far_fewer_flops_of_a_whole_case(
 def test_list_presets_names_the_parts() -> None:
     result = CliRunner().invoke(app, ["list", "presets"])
     assert result.exit_code == 0
-    for part in ("efficient", "image_mobilenet", "signal_mobile", "hybrid"):
+    for part in ("efficient", "image_cnn", "signal_mobile", "concat"):
         assert part in result.output

@@ -27,6 +27,7 @@ from fusiondx.engine.rundir import RunDir  # noqa: E402
 from fusiondx.errors import RunError  # noqa: E402
 from fusiondx.export import export_run, flatten  # noqa: E402
 from fusiondx.quantize import quantize_run  # noqa: E402
+from fusiondx.quantize_recipes import RECIPES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,51 @@ def test_int8_model_is_refused_and_deleted_when_the_drop_exceeds_the_tolerance(e
     assert not run.int8_onnx_file.exists()
     report = json.loads(run.int8_file.read_text())
     assert report["kept"] is False and report["refused"]
+    # Every recipe was tried, in order, before refusing; the message names them.
+    tried = [a["recipe"]["name"] for a in report["attempts"]]
+    assert tried == [r.name for r in RECIPES] and "recipes tried: inputs-float" in said
+
+
+def _weight_producers(path: Path) -> dict[str, str]:
+    """Weight operator name -> op type producing its weight input (DequantizeLinear: int8)."""
+    graph = onnx.load_model(str(path)).graph
+    made = {o: n.op_type for n in graph.node for o in n.output}
+    return {
+        n.name: made.get(n.input[1], "initializer")
+        for n in graph.node
+        if n.op_type in ("Conv", "Gemm", "MatMul")
+    }
+
+
+def test_the_recipe_keeps_the_layers_reading_the_inputs_float_and_is_named(exported, tmp_path):
+    run_dir = _copy(exported, tmp_path)
+    result = quantize_run(run_dir, tolerance=0.05, progress=False, recipe="inputs-float")
+    report = result.report
+    assert report["recipe"] == "inputs-float" and len(report["attempts"]) == 1
+    kept = report["attempts"][0]["float_nodes"]
+    producers = _weight_producers(result.path)
+    inputs = {i.name for i in onnx.load_model(str(result.path)).graph.input}
+    graph = onnx.load_model(str(result.path)).graph
+    readers = [n.name for n in graph.node if n.op_type in ("Conv", "Gemm") and n.input[0] in inputs]
+    # The image and the signal encoders' first convolutions read the model inputs, in float.
+    assert len(kept) >= 2 and set(kept) == set(readers)
+    assert all(producers[k] != "DequantizeLinear" for k in kept)
+    assert sum(p == "DequantizeLinear" for p in producers.values()) >= 5  # the rest is int8
+    meta = {p.key: p.value for p in onnx.load_model(str(result.path)).metadata_props}
+    assert json.loads(meta["fusiondx.int8"])["recipe"]["name"] == "inputs-float"
+
+    # all-ops quantises those too (the file is about as large: a first layer holds a few
+    # hundred weights, and quantising its input adds a Q/DQ pair).
+    everything = quantize_run(
+        run_dir, tolerance=1.0, progress=False, recipe="all-ops", overwrite=True
+    )
+    assert everything.report["attempts"][0]["float_nodes"] == []
+    assert all(p == "DequantizeLinear" for p in _weight_producers(everything.path).values())
+    assert abs(everything.report["int8_bytes"] - report["int8_bytes"]) < 0.05 * report["int8_bytes"]
+
+    with pytest.raises(RunError, match="unknown int8 recipe 'nope'") as err:
+        quantize_run(run_dir, progress=False, recipe="nope", overwrite=True)
+    assert "inputs-float" in str(err.value)
 
 
 def test_int8_needs_an_exported_model(exported, tmp_path):

@@ -166,3 +166,63 @@ def test_a_student_that_does_not_match_the_teacher_is_refused_before_training(
 def test_distill_help_has_an_example() -> None:
     result = CliRunner().invoke(app, ["distill", "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_fit_resume_of_a_distilled_run_continues_with_its_teacher(
+    teacher: Path, student: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from fusiondx.config import load_config
+    from fusiondx.engine import distill_task as dt
+    from fusiondx.engine.rundir import RunDir
+    from fusiondx.errors import RunError
+
+    # A copy of the teacher: this test removes and changes its weights.
+    own = tmp_path / "teacher"
+    shutil.copytree(teacher, own)
+    soft = dt.teacher_logits(RunDir(own), ["diagnosis"], 1.0, 2.0, progress=False)
+    student["train"]["epochs"] = 3
+    student["train"]["early_stopping"] = None
+    whole = dict(student, output_dir=str(tmp_path / "whole"))
+    full = Path(fit(Config.model_validate(whole), soft_targets=soft).run_dir)
+
+    class _Killed(RuntimeError):
+        pass
+
+    original = dt.DistillTask.on_train_epoch_start
+
+    def killed_at_epoch_1(self: Any) -> None:
+        if self.current_epoch == 1:
+            raise _Killed
+        original(self)
+
+    monkeypatch.setattr(dt.DistillTask, "on_train_epoch_start", killed_at_epoch_1)
+    cut = dict(student, output_dir=str(tmp_path / "cut"))
+    with pytest.raises(_Killed):
+        fit(Config.model_validate(cut), soft_targets=soft)
+    monkeypatch.undo()
+    run = tmp_path / "cut" / "student"
+    record = json.loads((run / "distillation.json").read_text())
+    assert record["teacher"] == str(own.resolve()) and record["alpha"] == 1.0
+
+    # The teacher gone, or retrained since: refused, naming the teacher and the fix.
+    (own / "model.pt").rename(own / "model.bak")
+    with pytest.raises(RunError, match="no trained model") as err:
+        fit(load_config(run / "config.yaml"), resume=True)
+    assert str(own) in str(err.value) and "--overwrite" in str(err.value)
+    (own / "model.pt").write_bytes(b"retrained")
+    with pytest.raises(RunError, match="retrained since"):
+        fit(load_config(run / "config.yaml"), resume=True)
+    (own / "model.bak").replace(own / "model.pt")
+
+    # `fit --resume` of the run's own config.yaml (no soft labels given) continues with the
+    # teacher: the same model as the uninterrupted distillation, to the bit.
+    started: list[int] = []
+    monkeypatch.setattr(
+        dt.DistillTask, "on_train_epoch_start", lambda self: started.append(self.current_epoch)
+    )
+    resumed = fit(load_config(run / "config.yaml"), resume=True)
+    assert started == [1, 2]
+    assert resumed.metrics["distillation"]["teacher"] == str(own.resolve())
+    np.testing.assert_allclose(_test_probs(run), _test_probs(full), atol=1e-6)

@@ -228,6 +228,15 @@ def export(
             "int8 model may show; more and it is refused and deleted.",
         ),
     ] = 0.005,
+    int8_recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--int8-recipe",
+            help="With --int8: try only this recipe (inputs-float, inputs-and-heads-float, "
+            "inputs-float-percentile, all-ops); default: the first two in order, the first "
+            "within --tolerance kept.",
+        ),
+    ] = None,
 ) -> None:
     """Export a trained run to ONNX, checked against PyTorch on the run's test cases.
 
@@ -235,7 +244,7 @@ def export(
     present); outputs are named after the tasks. MODEL_CARD.md (task, inputs, training data,
     test metrics with 95% CIs, intended use and limits) is written beside the ONNX file. Needs
     `pip install 'fusiondx[export]'`. With --int8 the run also gets int8.json: sizes, latency
-    per case and the test metric of the float and the int8 model.
+    per case, the test metric of the float and the int8 model, and which recipe was kept.
 
     Example: `fusiondx export runs/demo --out demo.onnx`, or `fusiondx export runs/demo --int8`
     """
@@ -256,7 +265,9 @@ def export(
         if int8:
             from fusiondx.quantize import describe, quantize_run
 
-            q = quantize_run(run_dir, e.path, tolerance=tolerance, overwrite=overwrite)
+            q = quantize_run(
+                run_dir, e.path, tolerance=tolerance, overwrite=overwrite, recipe=int8_recipe
+            )
             console.print(describe(q), highlight=False)
 
     guard(run)

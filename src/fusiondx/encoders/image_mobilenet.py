@@ -7,6 +7,7 @@ from torch import nn
 
 from fusiondx.encoders._base import Encoder
 from fusiondx.encoders._image import check_spatial_dims, feature_map_tokens
+from fusiondx.errors import ConfigError
 from fusiondx.registry import register_encoder
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
@@ -65,7 +66,7 @@ class _InvertedResidual(nn.Module):
 class MobileNetEncoder(Encoder):
     """MobileNetV2-style CNN (Sandler et al., 2018): inverted residuals, depthwise convolutions.
 
-    A stride-2 stem, then inverted residual blocks (1x1 expansion, depthwise 3x3, linear 1x1
+    A stride-2 stem (``stem_stride``), then inverted residual blocks (1x1 expansion, depthwise 3x3, linear 1x1
     bottleneck) over a shortened MobileNetV2 stage table, a 1x1 head convolution and global
     average pooling. Depthwise-separable convolutions make it the cheapest CNN per parameter.
     Works in 2D; 3D uses depthwise 3x3x3 convolutions.
@@ -78,6 +79,9 @@ class MobileNetEncoder(Encoder):
         width_mult: multiplies every stage width (rounded to multiples of 8).
         expansion: expansion ratio of the inverted residual blocks (6 in MobileNetV2).
         head_channels: channels of the final 1x1 convolution.
+        stem_stride: stride of the first convolution: 2 as in MobileNetV2 (made for 224-pixel
+            photographs), 1 for small images whose findings are a pixel or two wide, where an
+            early halving throws them away (4x the FLOPs of the blocks that follow).
     """
 
     kind = "image"
@@ -93,11 +97,19 @@ class MobileNetEncoder(Encoder):
         width_mult: float = 1.0,
         expansion: int = 4,
         head_channels: int = 256,
+        stem_stride: int = 2,
     ) -> None:
         super().__init__()
         check_spatial_dims(spatial_dims, "image_mobilenet", self.image_dims)
+        if stem_stride not in (1, 2):
+            raise ConfigError(
+                f"image_mobilenet stem_stride {stem_stride} is not available",
+                fix="use 2 (MobileNetV2's stem) or 1 (small images: no early downsampling)",
+            )
         c = _scaled(16, width_mult)
-        layers: list[nn.Module] = [_ConvBNAct(spatial_dims, in_channels, c, k=3, stride=2)]
+        layers: list[nn.Module] = [
+            _ConvBNAct(spatial_dims, in_channels, c, k=3, stride=stem_stride)
+        ]
         for t, ch, n, s in _STAGES:
             c_out = _scaled(ch, width_mult)
             for i in range(n):

@@ -11,13 +11,20 @@ as ``T`` grows. The teacher's logits are computed once, before training, on ever
 student's manifest (:class:`SoftTargets`), and looked up by each batch's store index, so the
 teacher costs nothing per step and modality dropout hides inputs from the student only.
 Validation and the kept epoch use the task losses alone, as for any run.
+
+A distilled run records its teacher in ``distillation.json`` (the teacher's folder, a digest of
+its weights, alpha and T) when it starts, so ``fit --resume`` of that run scores the same teacher
+again and continues *with* it (:func:`resume_soft_targets`); a teacher that is gone or was
+retrained since is refused, naming the fix, rather than silently finishing on labels alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +35,9 @@ from fusiondx.engine.task import FusionTask
 from fusiondx.errors import RunError
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.tasks import TaskInfo
+
+if TYPE_CHECKING:
+    from fusiondx.engine.rundir import RunDir
 
 
 @dataclass
@@ -47,6 +57,7 @@ class SoftTargets:
     alpha: float
     temperature: float
     teacher: str = ""
+    teacher_sha256: str = ""
 
     def aligned(self, ids: Sequence[str] | np.ndarray) -> dict[str, torch.Tensor]:
         """The logits in the order of ``ids`` (a store's cases); a RunError names a case the
@@ -67,10 +78,118 @@ class SoftTargets:
     def describe(self) -> dict[str, Any]:
         return {
             "teacher": self.teacher,
+            "teacher_sha256": self.teacher_sha256,
             "alpha": self.alpha,
             "temperature": self.temperature,
             "tasks": sorted(self.logits),
         }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def teacher_logits(
+    teacher: RunDir, tasks: list[str], alpha: float, temperature: float, progress: bool
+) -> SoftTargets:
+    """The teacher's raw logits for ``tasks`` on every case of its manifest, decoded with its
+    own preprocessing (a teacher sees the inputs it was trained on, whatever the student drops)."""
+    from fusiondx.data.store import prepare_with_state
+    from fusiondx.engine.inference import predict_outputs
+
+    cfg, model, state = teacher.load()
+    prepared = prepare_with_state(
+        cfg, state, cfg.data.manifest, cfg.data.data_root, need_labels=False, progress=progress
+    )
+    store = prepared.store
+    raw = predict_outputs(model, store, np.arange(len(store)), cfg.train.batch_size)
+    return SoftTargets(
+        {t: raw[t].numpy() for t in tasks},
+        np.asarray(store.ids).astype(str),
+        alpha,
+        temperature,
+        teacher=str(teacher.path.resolve()),
+        teacher_sha256=_sha256(teacher.weights_file),
+    )
+
+
+def resume_soft_targets(
+    run: RunDir, given: SoftTargets | None, progress: bool
+) -> SoftTargets | None:
+    """The soft labels a resumed run continues with: its recorded teacher's, scored again.
+
+    A run started without a teacher resumes without one (``given`` must then be None); a run
+    started with one resumes with the same teacher, alpha and T, or a :class:`RunError` says why
+    it cannot.
+    """
+    import json
+
+    from fusiondx.engine.rundir import RunDir
+
+    file = run.distillation_file
+    if not file.is_file():
+        if given is not None:
+            raise RunError(
+                "This run was started without a teacher, so it cannot be resumed as a "
+                "distillation.",
+                file=run.path,
+                fix="resume it with `fusiondx fit CONFIG --resume`, or start the distillation "
+                "afresh with `fusiondx distill ... --overwrite`",
+            )
+        return None
+    try:
+        record = json.loads(file.read_text())
+        teacher = RunDir(Path(record["teacher"]))
+        alpha, temperature = float(record["alpha"]), float(record["temperature"])
+        tasks = [str(t) for t in record["tasks"]]
+    except (ValueError, KeyError, TypeError):
+        raise RunError(
+            "The run's distillation.json is damaged, so its teacher is unknown.",
+            file=file,
+            fix="start the distillation afresh with `fusiondx distill ... --overwrite`",
+        ) from None
+    restart = (
+        f"restore the teacher's run folder at '{teacher.path}' unchanged, or start the "
+        "distillation afresh with `fusiondx distill TEACHER --student STUDENT --overwrite`"
+    )
+    if not teacher.weights_file.is_file():
+        raise RunError(
+            f"This run is distilled from the teacher '{teacher.path}', which has no trained "
+            "model any more, so it cannot continue with the teacher.",
+            file=teacher.path,
+            fix=restart,
+        )
+    if record.get("teacher_sha256") and _sha256(teacher.weights_file) != record["teacher_sha256"]:
+        raise RunError(
+            f"The teacher '{teacher.path}' was retrained since this distillation started (its "
+            "model.pt changed), so the soft labels would differ.",
+            file=teacher.weights_file,
+            fix=restart,
+        )
+    if given is not None and (given.teacher, given.alpha, given.temperature) != (
+        str(teacher.path),
+        alpha,
+        temperature,
+    ):
+        raise RunError(
+            f"This run was started with teacher '{teacher.path}', alpha {alpha:g}, temperature "
+            f"{temperature:g}; it cannot be resumed with other settings.",
+            file=file,
+            fix="resume with the same teacher and settings, or start afresh with --overwrite",
+        )
+    if progress:
+        import sys
+
+        print(
+            f"Resuming a distillation: scoring the teacher {teacher.path} again for its soft labels",
+            file=sys.stderr,
+            flush=True,
+        )
+    return teacher_logits(teacher, tasks, alpha, temperature, progress)
 
 
 def distillation_loss(

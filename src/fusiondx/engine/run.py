@@ -35,7 +35,7 @@ from fusiondx.engine.checkpoints import check_weights, load_checkpoint
 from fusiondx.engine.class_weights import class_weights
 from fusiondx.engine.curves import TrainingCurves
 from fusiondx.engine.datamodule import CaseDataModule
-from fusiondx.engine.distill_task import DistillTask, SoftTargets
+from fusiondx.engine.distill_task import DistillTask, SoftTargets, resume_soft_targets
 from fusiondx.engine.distributed import check_launch, launched_rank
 from fusiondx.engine.fairness import frame_fairness
 from fusiondx.engine.inference import evaluate_outputs, loader_outputs, predictions_frame
@@ -89,7 +89,8 @@ def fit(
     FusionDx's own (e.g. a hyper-parameter search's pruner, or any ``L.Callback`` hook). ``notify``
     receives each warning about the data (e.g. tiny images, blank patient ids) before training
     starts; they are also kept in metrics.json as ``data_notes``. ``soft_targets`` (a teacher's
-    logits per case) makes the training a distillation (:mod:`fusiondx.engine.distill_task`).
+    logits per case) makes the training a distillation (:mod:`fusiondx.engine.distill_task`);
+    ``resume`` of a distilled run scores its recorded teacher again and continues with it.
     """
     check_launch(cfg, launch=launch)
     rank = launched_rank()
@@ -133,6 +134,8 @@ def _fit(
         )
     # Read before any data is: a damaged last.ckpt is one clear error, not Lightning's traceback.
     resumed = load_checkpoint(last, lightning=True) if resume else None
+    if resume:  # a distilled run continues with its teacher, or says why it cannot
+        soft_targets = resume_soft_targets(run, soft_targets, show)
     requested = cfg
     cfg, small = small_data.resolve(cfg, int((label_cases(cfg).split == "train").sum()))
     if small and show:
@@ -153,9 +156,10 @@ def _fit(
     weights = class_weights(cfg, prepared)
     if writer:
         run.write_inputs(cfg, prepared, weights)
-    if (
-        small and writer
-    ):  # config.yaml is what trained; the config as given decides whether a study reruns it
+        if soft_targets is not None and not resume:
+            write_json(run.distillation_file, soft_targets.describe())
+    if small and writer:
+        # config.yaml is what trained; the config as given decides whether a study reruns it
         write_text(run.requested_file, requested.to_yaml())
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
     frozen = apply_pretrained(cfg, model.encoders, prepared.specs, pretrained)
@@ -190,7 +194,7 @@ def _fit(
         best,
         RandomStreams({"modality_dropout": task.modality_dropout_generator}, data.augment),
         PlateauCatchUp(),
-        ResumeHint(last),
+        ResumeHint(last, distilled=soft_targets is not None),
     ]
     trainer = build_trainer(cfg, [*own, *(callbacks or [])], progress=show, root=run.path)
     if resumed is not None:

@@ -150,6 +150,12 @@ class RunDir:
         return self.path / "model.int8.onnx"
 
     @property
+    def distillation_file(self) -> Path:
+        """``distillation.json``: the teacher a distilled run learns from (what ``--resume``
+        scores again to continue with it)."""
+        return self.path / "distillation.json"
+
+    @property
     def encoders_file(self) -> Path:
         """``encoders.pt``: what ``fusiondx pretrain`` leaves for ``fit`` (``encoder.init``)."""
         return self.path / "encoders.pt"

@@ -50,6 +50,7 @@ RUN_FILES = (
     "MODEL_CARD.md",
     "model.int8.onnx",
     "int8.json",
+    "distillation.json",
     "encoders.pt",
     "retrieval.json",
     LOCK,

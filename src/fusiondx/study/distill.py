@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from fusiondx.config import Config, load_config
-from fusiondx.engine.distill_task import SoftTargets
+from fusiondx.engine.distill_task import teacher_logits
 from fusiondx.engine.rundir import RunDir
 from fusiondx.errors import ConfigError, RunError, did_you_mean
 from fusiondx.tasks import TaskInfo
@@ -121,29 +121,6 @@ def check_student(teacher: RunDir, student: Config, where: str = "student config
             f"{teacher.config_file})",
         )
     return [t.name for t in student.tasks]
-
-
-def teacher_logits(
-    teacher: RunDir, tasks: list[str], alpha: float, temperature: float, progress: bool
-) -> SoftTargets:
-    """The teacher's raw logits for ``tasks`` on every case of its manifest, decoded with its
-    own preprocessing."""
-    from fusiondx.data.store import prepare_with_state
-    from fusiondx.engine.inference import predict_outputs
-
-    cfg, model, state = teacher.load()
-    prepared = prepare_with_state(
-        cfg, state, cfg.data.manifest, cfg.data.data_root, need_labels=False, progress=progress
-    )
-    store = prepared.store
-    raw = predict_outputs(model, store, np.arange(len(store)), cfg.train.batch_size)
-    return SoftTargets(
-        {t: raw[t].numpy() for t in tasks},
-        np.asarray(store.ids).astype(str),
-        alpha,
-        temperature,
-        teacher=str(teacher.path),
-    )
 
 
 def _run_config(student: Config, name: str, out_dir: Path) -> Config:
