@@ -72,8 +72,7 @@ def recipes(names: list[str] | tuple[str, ...] | None) -> tuple[Recipe, ...]:
     unknown = [n for n in names if n not in BY_NAME]
     if unknown or not names:
         raise ValueError(
-            f"unknown int8 recipe '{unknown[0] if unknown else ''}'; recipes: "
-            f"{', '.join(BY_NAME)}"
+            f"unknown int8 recipe '{unknown[0] if unknown else ''}'; recipes: {', '.join(BY_NAME)}"
         )
     return tuple(BY_NAME[n] for n in names)
 
