@@ -24,8 +24,9 @@ def _sharded(tmp_path: Path, a: np.ndarray, per: int) -> ShardedArray:
     return ShardedArray(files, per)
 
 
-def test_rows_are_read_across_shard_boundaries(tmp_path: Path) -> None:
-    a = np.arange(20 * 3, dtype=np.float32).reshape(20, 3)
+@pytest.mark.parametrize("width", [3, 100])  # rows read through a map / by pread
+def test_rows_are_read_across_shard_boundaries(tmp_path: Path, width: int) -> None:
+    a = np.arange(20 * width, dtype=np.float32).reshape(20, width)
     s = _sharded(tmp_path, a, 7)  # shards of 7, 7 and 6 rows
     assert len(s.files) == 3 and s.shape == a.shape and s.dtype == a.dtype and len(s) == 20
     idx = np.array([19, 6, 7, 0, 13, 14, 6, -1])
