@@ -2,7 +2,7 @@
 
 ``prepare(cfg)`` does everything before training: reads and checks the manifest, fixes the
 class lists, splits cases (:mod:`fusiondx.data.labelling`), fits preprocessing on the training
-split only, and decodes every file exactly once into stacked arrays (in memory, or memory-mapped
+split only, and decodes every file exactly once into stacked arrays (in memory, or sharded
 ``.npy`` files on disk that a later run with the same data and preprocessing reuses without
 decoding anything, see :mod:`fusiondx.data.cache`).
 """
