@@ -14,7 +14,8 @@ BENCHMARKS = {
     "limit": "2. achieved training FLOP/s as a share of the machine's matmul peak",
     "steps": "3. where a training step's time goes (data, forward, backward, optimiser)",
     "inference": "4. latency and throughput, eager PyTorch vs ONNX Runtime",
-    "scale": "5. epoch time and peak memory from 1k to 100k cases and 1 to 6 modalities",
+    "scale": "5. epoch time and peak memory from 1k to 100k cases and 1 to 6 modalities, and "
+    "1M cases larger than memory (--ltm-only: that table alone)",
     "posthoc": "6. calibration (ECE before/after temperature scaling) and conformal coverage",
     "serve": "7. `fusiondx serve` under load: p50/p99 latency, requests/s, errors, peak memory",
     "efficient": "8. the efficient preset vs the default model: FLOPs, AUROC, int8 ONNX size",

@@ -45,8 +45,8 @@ def _venv(name: str, script: str) -> Path:
     return py
 
 
-def make_data(n: int, seed: int) -> Path:
-    out = WORK / "peers" / f"data_n{n}_s{seed}"
+def make_data(n: int, seed: int, img_size: int = 32) -> Path:
+    out = WORK / "peers" / (f"data_n{n}_s{seed}" + ("" if img_size == 32 else f"_img{img_size}"))
     if not (out / "data.csv").is_file():
         sys.path.insert(0, str(PEERS))
         import peer_data
@@ -58,7 +58,7 @@ def make_data(n: int, seed: int) -> Path:
                 "csv": None,
                 "n": n,
                 "n_feat": 8,
-                "img_size": 32,
+                "img_size": img_size,
                 "signal": 1.5,
                 "seed": seed,
                 "val_frac": 0.2,
@@ -88,7 +88,7 @@ def run_fusiondx(manifest: Path, args: Any) -> list[dict[str, Any]]:
         "name": "image",
         "kind": "image",
         "column": "image",
-        "preprocessing": {"size": [32, 32]},
+        "preprocessing": {"size": [args.img_size, args.img_size]},
         "encoder": {"name": "cnn", "options": {"widths": [16, 32, 64], "out_dim": 64}},
     }
     tab = {
@@ -105,6 +105,8 @@ def run_fusiondx(manifest: Path, args: Any) -> list[dict[str, Any]]:
     }
     rows = []
     for name, (mods, fusion) in entries.items():
+        if name not in args.pairs:
+            continue
         raw = {
             "name": f"peers_{name.replace(' ', '_')}",
             "seed": args.seed,
@@ -149,7 +151,7 @@ def run_peer(name: str, data: Path, args: Any) -> list[dict[str, Any]]:
         py, script, models = (
             _venv("fusilli", "install_fusilli.sh"),
             "run_fusilli.py",
-            [p[0] for p in PAIRS.values()],
+            [PAIRS[e][0] for e in args.pairs],
         )
         extra = ["--models", *models, "--work-dir", str(WORK / "peers" / "work" / "fusilli")]
         results = WORK / "peers" / "work" / "fusilli" / "results.csv"
@@ -157,9 +159,9 @@ def run_peer(name: str, data: Path, args: Any) -> list[dict[str, Any]]:
         py, script, models = (
             _venv("widedeep", "install_widedeep.sh"),
             "run_widedeep.py",
-            [p[1] for p in PAIRS.values()],
+            [PAIRS[e][1] for e in args.pairs],
         )
-        extra = ["--configs", *models]
+        extra = ["--configs", *models, "--img-resize", str(args.img_size)]
         results = WORK / "peers" / "peers-work" / "work" / "widedeep" / "results.csv"
     cmd = [
         str(py),
@@ -189,7 +191,8 @@ def run_peer(name: str, data: Path, args: Any) -> list[dict[str, Any]]:
     df = pd.read_csv(results)
     n_train = int((pd.read_csv(data / "data.csv")["split"] == "train").sum())
     rows = []
-    for entry, pair in PAIRS.items():
+    for entry in args.pairs:
+        pair = PAIRS[entry]
         model = pair[0] if name == "fusilli" else pair[1]
         r = df[df["model" if name == "fusilli" else "config"] == model].iloc[0]
         epochs = (
@@ -210,13 +213,14 @@ def run_peer(name: str, data: Path, args: Any) -> list[dict[str, Any]]:
 
 
 def run(args: Any) -> None:
-    data = make_data(args.n, args.seed)
+    unknown = [e for e in args.pairs if e not in PAIRS]
+    if unknown:
+        raise SystemExit(f"unknown pair(s) {unknown}; choose from {list(PAIRS)}")
+    data = make_data(args.n, args.seed, args.img_size)
     manifest = fusiondx_manifest(data)
-    rows = (
-        run_fusiondx(manifest, args)
-        + run_peer("fusilli", data, args)
-        + run_peer("widedeep", data, args)
-    )
+    rows = run_fusiondx(manifest, args)
+    for lib in args.peers:
+        rows += run_peer(lib, data, args)
     for r in rows:
         r["throughput"] = r["train_cases"] * r["epochs"] / r["train_s"]
     ours = {r["entry"]: r for r in rows if r["library"] == "FusionDx"}
@@ -253,6 +257,8 @@ def run(args: Any) -> None:
     summary = []
     for lib, target in (("fusilli", 2.0), ("widedeep", 1.0)):
         sp = [r for r in rows if r["library"] == lib]
+        if not sp:
+            continue
         worst = min(r["speedup"] for r in sp)
         auc_gap = min(ours[r["entry"]]["auroc"] - r["auroc"] for r in sp)
         summary.append(
@@ -262,12 +268,15 @@ def run(args: Any) -> None:
         )
     md = (
         f"{args.n} cases ({rows[0]['train_cases']} train, the rest validation) from "
-        f"`../shared/peers/peer_data.py` (seed {args.seed}), up to {args.epochs} epochs, batch size "
+        f"`../shared/peers/peer_data.py` (seed {args.seed}, {args.img_size}x{args.img_size} "
+        f"images), up to {args.epochs} epochs, batch size "
         f"{args.batch_size}, lr {args.lr}, early stopping on validation loss in every library, "
         f"{__import__('torch').get_num_threads()} threads each.\n\n{table}\n\n"
         + "\n".join(f"- {s}" for s in summary)
     )
-    save("peers", {"n": args.n, "rows": rows}, md, TITLE)
+    name = "peers" if args.img_size == 32 else f"peers_img{args.img_size}"
+    title = TITLE if args.img_size == 32 else f"{TITLE} ({args.img_size}x{args.img_size} images)"
+    save(name, {"n": args.n, "img_size": args.img_size, "rows": rows}, md, title)
 
 
 def add_arguments(p: Any) -> None:
@@ -276,3 +285,21 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--img-size",
+        type=int,
+        default=32,
+        help="side of the images; other than 32 writes its own section (peers_img<size>)",
+    )
+    p.add_argument(
+        "--pairs",
+        type=lambda s: [x.strip() for x in s.split(",")],
+        default=list(PAIRS),
+        help=f"comma-separated pairs to run, of: {', '.join(PAIRS)}",
+    )
+    p.add_argument(
+        "--peers",
+        type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+        default=["fusilli", "widedeep"],
+        help="comma-separated peers to run ('' for FusionDx alone)",
+    )

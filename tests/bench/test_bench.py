@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,40 @@ def test_generated_blocks_are_rewritten_and_the_hand_written_text_kept(monkeypat
     assert documented.render_doc(out) == out
     with pytest.raises(KeyError, match="no renderer"):
         documented.render_doc("<!-- results:nope -->\nx\n<!-- /results:nope -->")
+
+
+def test_tiled_cohort_repeats_the_base_under_new_case_and_patient_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    import bench._common
+    import bench.scale
+
+    monkeypatch.setattr(bench._common, "WORK", tmp_path)
+    monkeypatch.setattr(bench.scale, "WORK", tmp_path)
+    df = pd.read_csv(bench.scale.tiled_cohort(50, base=20))
+    base = pd.read_csv(tmp_path / "cohorts" / "n20_img32_npy_s0" / "manifest.csv")
+    assert len(df) == 50 and df["case_id"].is_unique and df["patient_id"].is_unique
+    assert df["ecg"].fillna("").tolist() == (base["ecg"].fillna("").tolist() * 3)[:50]
+    assert "image" not in df.columns and "report" not in df.columns
+
+
+def test_larger_than_memory_table_says_whether_the_goals_are_met() -> None:
+    from bench.scale import ltm_table
+
+    row = {"train_cases": 700, "decode_s": 1.0, "fit_s": 2.0, "peak_anon_gib": 0.3}
+    ok = ltm_table(
+        [
+            {**row, "cases": 1000, "epoch_s": 1.0, "peak_rss_gib": 0.5},
+            {**row, "cases": 10000, "train_cases": 7000, "epoch_s": 11.0, "peak_rss_gib": 0.6},
+        ]
+    )
+    assert "1.10x" in ok and "goal < 4 GiB: met" in ok and "within 1.2x: met" in ok
+    bad = ltm_table(
+        [
+            {**row, "cases": 1000, "epoch_s": 1.0, "peak_rss_gib": 0.5},
+            {**row, "cases": 10000, "train_cases": 700, "epoch_s": 2.0, "peak_rss_gib": 5.0},
+        ]
+    )
+    assert "goal < 4 GiB: not met" in bad and "within 1.2x: not met" in bad

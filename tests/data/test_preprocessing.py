@@ -11,6 +11,7 @@ import pandas as pd
 
 import fusiondx
 from fusiondx.data.preprocessors.tabular import MISSING_ID, UNKNOWN_ID
+from fusiondx.data.shards import ShardedArray
 from fusiondx.data.store import prepare
 
 
@@ -116,7 +117,7 @@ def test_disk_cache_is_reused_without_decoding(
 
     monkeypatch.setattr(base.FilePreprocessor, "load_file", no_decoding)
     second = prepare(fusiondx.load_config(quick_config))
-    assert isinstance(second.store.inputs["cxr"][""], np.memmap)
+    assert isinstance(second.store.inputs["cxr"][""], ShardedArray)
     assert np.array_equal(first.store.inputs["cxr"][""], second.store.inputs["cxr"][""])
     # a run on a subset of the modalities (a study's baseline) reuses the same decoded arrays
     quick_config["modalities"] = [m for m in quick_config["modalities"] if m["name"] == "ecg"]

@@ -78,6 +78,10 @@ class DataConfig(_Strict):
     """Decoded cases are kept in memory, or in memory-mapped files that later runs reuse."""
     cache_dir: Path | None = None
     """Folder of the disk cache; default ``<output_dir>/.cache``."""
+    cache_shard_mb: float = Field(256.0, gt=0)
+    """The disk cache stores each modality in shard files of about this many MB and decodes
+    one shard at a time, so memory stays flat however many cases there are (a cohort larger
+    than memory trains with ``cache: disk``)."""
 
     @property
     def data_root(self) -> Path:

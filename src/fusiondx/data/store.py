@@ -2,7 +2,7 @@
 
 ``prepare(cfg)`` does everything before training: reads and checks the manifest, fixes the
 class lists, splits cases (:mod:`fusiondx.data.labelling`), fits preprocessing on the training
-split only, and decodes every file exactly once into stacked arrays (in memory, or memory-mapped
+split only, and decodes every file exactly once into stacked arrays (in memory, or sharded
 ``.npy`` files on disk that a later run with the same data and preprocessing reuses without
 decoding anything, see :mod:`fusiondx.data.cache`).
 """
@@ -10,7 +10,6 @@ decoding anything, see :mod:`fusiondx.data.cache`).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import pandas as pd
 import torch
 
 from fusiondx.config import Config
-from fusiondx.data.cache import allocate, cache_root, publish
+from fusiondx.data.cache import allocate, cache_root, decode_to_disk, open_cached
 from fusiondx.data.groups import case_groups
 from fusiondx.data.labelling import label_cases, task_targets
 from fusiondx.data.manifest import check_manifest, modality_present, read_manifest
@@ -40,7 +39,7 @@ class CaseStore:
     ids: np.ndarray  # (N,) str
     split: np.ndarray  # (N,) str: train | val | test | '' (no split, e.g. prediction)
     modalities: list[str]  # sorted
-    inputs: dict[str, dict[str, np.ndarray]]  # modality -> {array name: (N, ...)}
+    inputs: dict[str, dict[str, Any]]  # modality -> {array name: (N, ...) ndarray or ShardedArray}
     mask: np.ndarray  # (N, M) bool
     targets: dict[str, np.ndarray] = field(default_factory=dict)  # task -> (N, ...)
     notes: list[str] = field(default_factory=list)  # warnings for the user: counts, a few case ids
@@ -178,29 +177,37 @@ def build_store(
     with the disk cache so that a run reading the cache says it too."""
     names = sorted(pre)
     present = {m.name: modality_present(df, m).copy() for m in cfg.modalities}  # blanks are unset
-    arrays: dict[str, dict[str, np.ndarray]] = {}
+    arrays: dict[str, dict[str, Any]] = {}
     errors: list[DataError] = []
     notes: list[str] = []
     disk = cfg.data.cache == "disk"
     with _Progress(progress, total=sum(int(v.sum()) for v in present.values())) as bar:
         for name in names:
             p = pre[name]
-            root = cache_root(cfg, name, p, p.input_files(df, present[name], ids)) if disk else None
-            if root is not None and (root / "done").exists():
-                arrays[name] = {
-                    k: np.load(root / f"{k or 'x'}.npy", mmap_mode="r") for k in p.shapes()
-                }
-                found = json.loads((root / "found.json").read_text())  # written before "done"
-                bar.advance(int(present[name].sum()))
-            else:
-                tmp = allocate(p, len(df), root)
-                p.transform(df, present[name], ids, tmp, errors, bar.advance)
+            if not disk:
+                arrays[name] = allocate(p, len(df))
+                p.reset_found()
+                p.transform(df, present[name], ids, arrays[name], errors, bar.advance)
                 empty, said = p.found()
                 found = {"empty": [int(i) for i in empty], "notes": said}
-                if root is not None and errors:
-                    for a in tmp.values():
-                        os.remove(a.filename)  # type: ignore[attr-defined]
-                arrays[name] = publish(tmp, root, found) if root is not None and not errors else tmp
+            else:
+                root = cache_root(cfg, name, p, p.iter_input_files(df, present[name], ids))
+                if (root / "done").exists():
+                    arrays[name] = dict(open_cached(root))
+                    found = json.loads((root / "found.json").read_text())  # written before "done"
+                    bar.advance(int(present[name].sum()))
+                else:
+                    decoded, found = decode_to_disk(
+                        p,
+                        df,
+                        present[name],
+                        ids,
+                        root,
+                        shard_mb=cfg.data.cache_shard_mb,
+                        errors=errors,
+                        advance=bar.advance,
+                    )
+                    arrays[name] = dict(decoded or {})
             present[name][np.asarray(found["empty"], dtype=np.int64)] = False
             notes += found["notes"]
     if errors:

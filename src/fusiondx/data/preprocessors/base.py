@@ -50,10 +50,20 @@ class Preprocessor:
         the user, one line each with a count and a few case ids (printed by validate and fit)."""
         return [], []
 
+    def reset_found(self) -> None:
+        """Forget what earlier transforms found: the transforms that follow (the shards of one
+        decode) add up to what ``found`` says (default: nothing is kept)."""
+
     def input_files(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> list[Path]:
         """Every file ``transform`` would read for these cases (keys the disk cache); cells whose
         path is refused are left out, as decoding reports them (default: none)."""
         return []
+
+    def iter_input_files(
+        self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series
+    ) -> Iterator[Path]:
+        """``input_files`` one at a time (a large cohort's list of paths is never built)."""
+        return iter(self.input_files(df, present, ids))
 
     def spec(self) -> ModalitySpec:
         raise NotImplementedError
@@ -71,7 +81,10 @@ class Preprocessor:
         errors: list[DataError],
         advance: Callable[[int], None],
     ) -> None:
-        """Fill ``out`` (already allocated, zeros) for the present cases; append failures to errors."""
+        """Fill ``out`` (already allocated, zeros) for the present cases; append failures to errors.
+
+        ``out`` is indexed by row of ``df``; a decode in shards calls this once per shard with
+        ``present`` limited to the shard's rows, after one ``reset_found``."""
         raise NotImplementedError
 
     def state(self) -> dict[str, Any]:
@@ -117,7 +130,12 @@ class FilePreprocessor(Preprocessor):
         return [path]
 
     def input_files(self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series) -> list[Path]:
-        return [f for _, path in self.iter_paths(df, present, ids, []) for f in self.files_of(path)]
+        return list(self.iter_input_files(df, present, ids))
+
+    def iter_input_files(
+        self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series
+    ) -> Iterator[Path]:
+        return (f for _, path in self.iter_paths(df, present, ids, []) for f in self.files_of(path))
 
     def iter_paths(
         self, df: pd.DataFrame, present: np.ndarray, ids: pd.Series, errors: list[DataError]

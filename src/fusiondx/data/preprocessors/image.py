@@ -7,14 +7,13 @@ every case of a modality.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fusiondx.data.manifest import some_cases
-from fusiondx.data.preprocessors.base import Arrays, FilePreprocessor
+from fusiondx.data.preprocessors.base import FilePreprocessor
 from fusiondx.data.readers import ImageRecord, image_files, read_image
 from fusiondx.errors import ConfigError, DataError
 from fusiondx.types import ModalitySpec
@@ -55,17 +54,8 @@ class ImagePreprocessor(FilePreprocessor):
         p = self.cfg.preprocessing
         return {"": ((p.channels, *p.size), np.dtype(np.float32))}
 
-    def transform(
-        self,
-        df: pd.DataFrame,
-        present: np.ndarray,
-        ids: pd.Series,
-        out: Arrays,
-        errors: list[DataError],
-        advance: Callable[[int], None],
-    ) -> None:
+    def reset_found(self) -> None:
         self.upscaled = []
-        super().transform(df, present, ids, out, errors, advance)
 
     def files_of(self, path: Path) -> list[Path]:
         return image_files(path)

@@ -43,21 +43,29 @@ class TabularPreprocessor(Preprocessor):
             out[:, j] = np.where(np.isfinite(num), num, np.nan)
         return out
 
-    def check(self, df: pd.DataFrame, ids: pd.Series | None, errors: list[DataError]) -> None:
-        """Every cell of a numeric column that holds something other than a finite number."""
+    def check(
+        self,
+        df: pd.DataFrame,
+        ids: pd.Series | None,
+        errors: list[DataError],
+        rows: np.ndarray | None = None,
+    ) -> None:
+        """Every cell of a numeric column that holds something other than a finite number
+        (in the rows ``rows`` of ``df`` only, when given)."""
         for col in self.numeric:
             if col not in df.columns:
                 continue  # reported as a missing column
-            raw = df[col]
+            raw = df[col] if rows is None else df[col].iloc[rows]
             num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
             bad = np.flatnonzero((np.isnan(num) & raw.notna().to_numpy()) | np.isinf(num))
             for i in bad:
+                pos = int(i) if rows is None else int(rows[i])
                 errors.append(
                     DataError(
                         f"The value '{raw.iloc[i]}' is not a finite number.",
-                        row=line_of(int(i)),
+                        row=line_of(pos),
                         column=col,
-                        case_id=case_of(ids, int(i)),
+                        case_id=case_of(ids, pos),
                         fix=NOT_A_NUMBER_FIX,
                     )
                 )
@@ -149,24 +157,26 @@ class TabularPreprocessor(Preprocessor):
         errors: list[DataError],
         advance: Callable[[int], None],
     ) -> None:
+        # Only the present rows are read: a decode in shards calls this once per shard.
+        rows = np.flatnonzero(present)
         before = len(errors)
-        self.check(df, ids, errors)
+        self.check(df, ids, errors, rows)
         if len(errors) > before:
             return
-        x = self.numbers(df)
+        sub = df.iloc[rows]
+        x = self.numbers(sub)
         missing = np.isnan(x)
         z = (x - np.asarray(self.mean)) / np.asarray(self.std)
         z[missing] = 0.0
-        rows = np.flatnonzero(present)
-        out["numeric"][rows] = z[rows]
-        out["numeric_missing"][rows] = missing[rows]
+        out["numeric"][rows] = z
+        out["numeric_missing"][rows] = missing
         for j, col in enumerate(self.categorical):
             index = {v: i + 2 for i, v in enumerate(self.vocab[col])}
-            values = df[col]
             ids_col = np.array(
-                [MISSING_ID if pd.isna(v) else index.get(str(v), UNKNOWN_ID) for v in values]
+                [MISSING_ID if pd.isna(v) else index.get(str(v), UNKNOWN_ID) for v in sub[col]],
+                dtype=np.int64,
             )
-            out["categorical"][rows, j] = ids_col[rows]
+            out["categorical"][rows, j] = ids_col
         advance(len(rows))
 
     def state(self) -> dict[str, Any]:

@@ -141,13 +141,16 @@ class TextPreprocessor(Preprocessor):
         texts = self._texts(df, present, ids, errors)
         # A report of only whitespace (an empty .txt, a cell of invisible characters) says
         # nothing: it is a missing report, carried in the mask, not an all-padding input.
-        self.blank = [(pos, str(ids.iloc[pos])) for pos, t in texts.items() if not t]
+        self.blank += [(pos, str(ids.iloc[pos])) for pos, t in texts.items() if not t]
         texts = {pos: t for pos, t in texts.items() if t}
         if texts:
             encoded = self.tokenizer.encode_batch(list(texts.values()))
             rows = np.fromiter(texts.keys(), dtype=np.int64)
             out[""][rows] = np.asarray([e.ids for e in encoded], dtype=np.int64)
         advance(int(present.sum()))
+
+    def reset_found(self) -> None:
+        self.blank = []
 
     def found(self) -> tuple[list[int], list[str]]:
         if not self.blank:
