@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -86,7 +86,9 @@ def decode_to_disk(
                 )
             rows = np.zeros(len(df), dtype=bool)
             rows[a:b] = present[a:b]
-            p.transform(df, rows, ids, {k: _Rows(v, a) for k, v in out.items()}, errors, advance)
+            # _Rows stands in for the cohort-sized arrays the preprocessors write into by cohort row.
+            windows = cast(dict[str, np.ndarray], {k: _Rows(v, a) for k, v in out.items()})
+            p.transform(df, rows, ids, windows, errors, advance)
             for v in out.values():
                 v.flush()
             del out  # unmaps the shard: its pages leave this process

@@ -84,7 +84,7 @@ class ShardedArray:
 
     def __getitem__(self, index: Any) -> np.ndarray:
         if isinstance(index, tuple):
-            return self[index[0]][(slice(None), *index[1:])]
+            return self[index[0]][(slice(None),) + tuple(index[1:])]
         if isinstance(index, slice):
             return self.take(np.arange(len(self))[index])
         if np.isscalar(index):
@@ -117,7 +117,7 @@ class ShardedArray:
                     m = self._maps[s] = np.load(self.files[s], mmap_mode="r")
                 out[at] = m[local[at]]
             return out
-        buf = memoryview(out.reshape(-1).view(np.uint8))
+        buf = out.reshape(-1).view(np.uint8).data  # a view: preadv fills ``out``
         for j, (s, r) in enumerate(zip(shard.tolist(), local.tolist(), strict=True)):
             got = os.preadv(
                 self._fd(s), [buf[j * size : (j + 1) * size]], self._offsets[s] + r * size

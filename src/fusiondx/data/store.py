@@ -189,7 +189,7 @@ def build_store(
                 p.reset_found()
                 p.transform(df, present[name], ids, arrays[name], errors, bar.advance)
                 empty, said = p.found()
-                found = {"empty": [int(i) for i in empty], "notes": said}
+                found: dict[str, Any] = {"empty": [int(i) for i in empty], "notes": said}
             else:
                 root = cache_root(cfg, name, p, p.iter_input_files(df, present[name], ids))
                 if (root / "done").exists():
