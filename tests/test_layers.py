@@ -24,7 +24,16 @@ LAYERS: list[set[str]] = [
     {"encoders", "fusion", "heads", "objectives"},
     {"models"},
     {"engine", "references", "datasets"},
-    {"export", "quantize", "study", "explanations", "serving", "federated"},
+    {
+        "export",
+        "quantize",
+        "quantize_measure",
+        "quantize_recipes",
+        "study",
+        "explanations",
+        "serving",
+        "federated",
+    },
     {"demo", "catalog", "cli", "__init__", "__main__"},
 ]
 LEVEL = {unit: i for i, units in enumerate(LAYERS) for unit in units}

@@ -84,7 +84,9 @@ class ShardedArray:
 
     def __getitem__(self, index: Any) -> np.ndarray:
         if isinstance(index, tuple):
-            return self[index[0]][(slice(None),) + tuple(index[1:])]
+            rows, rest = self[index[0]], tuple(index[1:])
+            # One row has lost the case axis; several keep it first.
+            return rows[rest] if np.isscalar(index[0]) else rows[(slice(None),) + rest]
         if isinstance(index, slice):
             return self.take(np.arange(len(self))[index])
         if np.isscalar(index):
