@@ -49,7 +49,7 @@ def study(cohort_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     spec.loader.exec_module(top)
     cfg = copy.deepcopy(top.QUICK)
     cfg["data"]["manifest"] = str(cohort_dir / "manifest.csv")
-    cfg["train"]["epochs"] = 3
+    cfg["train"]["epochs"] = 2
     cfg = _study_config(cfg)
     out = tmp_path_factory.mktemp("study")
     return run_study(load_config(cfg), out, progress=False), cfg
@@ -229,7 +229,14 @@ def test_killed_study_resumes_and_skips_finished_runs(
 
 
 def test_folds_score_every_case_once(quick_config: dict[str, Any], tmp_path: Path) -> None:
-    cfg = _study_config(quick_config, strategies=["concat"], ablation=False, robustness=False)
+    cfg = _study_config(
+        quick_config,
+        strategies=["concat"],
+        ablation=False,
+        robustness=False,
+        explain=False,
+        references=["logistic"],
+    )
     res = run_study(load_config(cfg), tmp_path / "cv", folds=3, progress=False)
     fusion = next(e for e in res.results["entries"] if e["id"] == "fusion_concat")
     assert [r["name"] for r in fusion["runs"]] == ["fold0", "fold1", "fold2"]

@@ -27,6 +27,7 @@ def _config(quick_config: dict[str, Any], manifest: Path, **study: Any) -> dict[
         "n_boot": 300,
         "ablation": False,
         "robustness": False,
+        "explain": False,
         "references": ["logistic", "pixels", "presence"],
         **study,
     }
@@ -98,6 +99,7 @@ def test_report_counts_folds_and_pooled_cases_from_the_results(
         Path(quick_config["data"]["manifest"]),
         robustness=True,
         missing_rates=[0.0, 1.0],
+        references=["logistic"],
     )
     res = run_study(load_config(cfg), tmp_path / "cv", folds=3, progress=False).results
     study, data = res["study"], res["data"]
