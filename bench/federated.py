@@ -70,7 +70,6 @@ def _nih(work: Path, epochs: int) -> Any:
     raw = yaml.safe_load((out / "nih_cxr.yaml").read_text())
     raw |= {"name": "nih_federated", "output_dir": str(work / "runs")}
     raw["data"]["manifest"] = str(out / "manifest_sites.csv")
-    raw["data"]["root"] = str(out)
     raw["train"] = raw.get("train", {}) | {
         "epochs": epochs,
         "early_stopping": None,
