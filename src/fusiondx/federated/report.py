@@ -82,7 +82,12 @@ def write_report(
 def _markdown(r: dict[str, Any]) -> str:
     sites = list(r["sites"])
     f = r["federation"]
-    head = ["model", *[f"{s} (n={r['sites'][s]})" for s in sites], "pooled"]
+    tested = r["table"][0]["cells"] if r["table"] else {}
+    head = [
+        "model",
+        *[f"{s} ({r['sites'][s]} cases, {tested.get(s, {}).get('n', 0)} test)" for s in sites],
+        f"pooled ({tested.get('pooled', {}).get('n', 0)} test)",
+    ]
     lines = [
         f"Test {r['metric']} of task `{r['task']}` with 95% bootstrap CIs. Federated: "
         f"{f['strategy']}, {f['rounds_run']} round(s) of {f['local_epochs']} local epoch(s) "
