@@ -25,7 +25,7 @@ demo: $(STAMP)
 # files dominate the tail). Tests marked `slow` (every strategy trained on 800 cases, killed
 # studies, the search) run with `make test-all`.
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -n auto --maxprocesses 4 --dist loadfile --durations=25
+	$(PY) -m pytest -q -m "not slow and not realdata" -n auto --maxprocesses 4 --dist loadfile --durations=25
 
 # The fast lane: the contract suites of every registry, the layer order and the pure maths; no
 # training (38 s on 2 cores, 823 tests). Run it while editing; `make test` before pushing.

@@ -26,6 +26,7 @@ def pytest_configure(config: pytest.Config) -> None:
         import torch
 
         torch.set_num_threads(1)
+        os.environ["FUSIONDX_THREADS"] = "1"  # what fit and its subprocesses take, too
     else:
         os.environ["FUSIONDX_TEST_CACHE"] = tempfile.mkdtemp(prefix="fusiondx-test-cache-")
     QUICK["data"]["cache_dir"] = os.environ["FUSIONDX_TEST_CACHE"]

@@ -20,7 +20,7 @@ from fusiondx.study.verdict import decide
 def _config(quick_config: dict[str, Any], manifest: Path, **study: Any) -> dict[str, Any]:
     cfg = copy.deepcopy(quick_config)
     cfg["data"]["manifest"] = str(manifest)
-    cfg["train"]["epochs"] = 4
+    cfg["train"]["epochs"] = 3
     cfg["study"] = {
         "strategies": ["concat"],
         "seeds": 1,
@@ -44,7 +44,7 @@ def test_a_planted_presence_shortcut_is_flagged_in_cli_table_and_report(
 
     manifest = make_cohort(
         tmp_path / "cohort",
-        n_cases=300,
+        n_cases=240,
         seed=5,
         image_size=32,
         presence_shortcut=0.9,
@@ -76,7 +76,7 @@ def test_the_verdict_does_not_claim_fusion_where_the_oracle_says_it_cannot_help(
 
     manifest = make_cohort(
         tmp_path / "cohort",
-        n_cases=300,
+        n_cases=240,
         seed=6,
         image_size=32,
         uninformative=("ecg", "report", "labs"),

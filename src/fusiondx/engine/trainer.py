@@ -16,8 +16,17 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from fusiondx.config import Config
 
 
+def cpu_budget() -> int:
+    """The cores this process may use: ``FUSIONDX_THREADS`` when set (several trainings sharing
+    one machine, e.g. test workers: two processes of two threads on two cores run several
+    times slower than one of each), else every core."""
+    env = os.environ.get("FUSIONDX_THREADS", "").strip()
+    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+
+
 def setup_torch(cfg: Config) -> None:
-    """Set up this process for a run: torch threads (``train.threads``, else up to 8), every
+    """Set up this process for a run: torch threads (``train.threads``, else up to 8 of
+    :func:`cpu_budget`), every
     global random stream seeded with ``cfg.seed``, Lightning's banners silenced.
 
     Call it before the data is prepared and the model is built: both draw from the seeded
@@ -28,7 +37,7 @@ def setup_torch(cfg: Config) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # Several processes on one machine's CPU share its cores instead of each taking them all.
     per_machine = cfg.train.devices if cfg.train.accelerator == "cpu" else 1
-    threads = cfg.train.threads or max(1, min(os.cpu_count() or 1, 8) // per_machine)
+    threads = cfg.train.threads or max(1, min(cpu_budget(), 8) // per_machine)
     torch.set_num_threads(threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from fusiondx.config import load_config
+from fusiondx.engine.trainer import cpu_budget
 from fusiondx.study.plan import Entry, Replicate
 
 
@@ -187,7 +188,7 @@ def _train(config: dict[str, Any]) -> str | None:
 
 
 def threads_per_job(n_parallel: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(n_parallel, 1))
+    return max(1, cpu_budget() // max(n_parallel, 1))
 
 
 def read_metrics(job: Job) -> dict[str, Any] | None:
