@@ -21,9 +21,9 @@ demo: $(STAMP)
 	$(VENV)/bin/fusiondx demo --out demo_out
 
 # The suite CI runs, a worker per core (pytest-xdist; a file's tests stay on one worker, so its
-# module fixtures are built once): 15.5 min on 2 quiet cores (2021 tests, 2026-12-01; the study
-# files dominate the tail). Tests marked `slow` (every strategy trained on 800 cases, killed
-# studies, the search) run with `make test-all`.
+# module fixtures are built once; each worker trains on one thread, FUSIONDX_THREADS=1): 7.2 min
+# on 2 quiet cores (2109 tests, 2026-12-01). Tests marked `slow` (every strategy trained on 800
+# cases, killed studies, the search) and `realdata` (../shared/data) run with `make test-all`.
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not realdata" -n auto --maxprocesses 4 --dist loadfile --durations=25
 
