@@ -15,9 +15,10 @@ import pandas as pd
 from rich.console import Console
 
 from fusiondx.config import Config
+from fusiondx.data.sites import site_slug as slug
 from fusiondx.errors import ConfigError, RunError
 from fusiondx.federated.report import write_report
-from fusiondx.federated.sites import Cohort, slug, split_sites
+from fusiondx.federated.sites import Cohort, split_sites
 
 MODES = ("simulation", "processes")
 STRATEGIES = ("fedavg", "fedprox")

@@ -8,7 +8,6 @@ tested on exactly the same cases.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +15,8 @@ import pandas as pd
 
 from fusiondx.config import Config
 from fusiondx.data.labelling import label_cases
-from fusiondx.data.manifest import read_manifest
-from fusiondx.errors import ConfigError, DataError, did_you_mean
+from fusiondx.data.sites import read_sites, site_slug
+from fusiondx.errors import DataError
 
 SPLIT_COLUMN = "fusiondx_federated_split"
 MIN_CASES = 8
@@ -43,54 +42,14 @@ class Cohort:
     site_of: dict[str, str]  # case id -> site
 
 
-def slug(site: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", site)
-
-
-def read_sites(cfg: Config, column: str) -> tuple[pd.DataFrame, list[str]]:
-    """The manifest and its sites, checked: the column exists, every case has a site, there
-    are at least two sites and each has enough cases."""
-    path = cfg.data.manifest
-    df = read_manifest(path, sep=cfg.data.sep, id_column=cfg.data.id_column)
-    if column not in df.columns:
-        raise DataError(
-            f"The manifest has no site column '{column}' (named by --site-column)."
-            f"{did_you_mean(column, df.columns)}",
-            file=path,
-            column=column,
-            fix=f"use one of the manifest's columns: {', '.join(map(str, df.columns))}",
-        )
-    blank = df[column].isna()
-    if blank.any():
-        raise DataError(
-            f"{int(blank.sum())} case(s) have no site in column '{column}'.",
-            file=path,
-            column=column,
-            case_id=str(df.loc[blank, cfg.data.id_column].iloc[0]),
-            fix="fill the site of every case, or drop those cases, before federating",
-        )
-    counts = df[column].astype(str).value_counts()
-    if len(counts) < 2:
-        raise ConfigError(
-            f"Column '{column}' of {path} holds one site only ({counts.index[0]}): there is "
-            "nothing to federate.",
-            fix="use a column with at least two sites",
-        )
-    small = counts[counts < MIN_CASES]
-    if len(small):
-        raise DataError(
-            f"Site '{small.index[0]}' has {int(small.iloc[0])} case(s) in column '{column}'; a "
-            f"site needs at least {MIN_CASES} to hold its own train, val and test cases.",
-            file=path,
-            column=column,
-            fix="merge the small site(s) into another site, or leave them out of the manifest",
-        )
-    return df, sorted(counts.index)
-
-
 def split_sites(cfg: Config, column: str, out_dir: Path) -> Cohort:
     """Write ``out_dir/manifests/<site>.csv`` and ``all.csv`` with one split column."""
-    df, names = read_sites(cfg, column)
+    df, names = read_sites(
+        cfg,
+        column,
+        purpose="to federate (each site holds its own train, val and test cases)",
+        min_cases=MIN_CASES,
+    )
     folder = out_dir / "manifests"
     folder.mkdir(parents=True, exist_ok=True)
     root = cfg.data.data_root.resolve()
@@ -99,7 +58,7 @@ def split_sites(cfg: Config, column: str, out_dir: Path) -> Cohort:
     sites: list[Site] = []
     for name in names:
         rows = df[df[column].astype(str) == name]
-        path = folder / f"{slug(name)}.csv"
+        path = folder / f"{site_slug(name)}.csv"
         rows.to_csv(path, index=False, lineterminator="\n")
         site_cfg = _with_manifest(cfg, path, root)
         try:

@@ -15,7 +15,6 @@ telling the held-out site's fused embeddings from the training cases' (0.5 = no 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,7 @@ import pandas as pd
 from rich.console import Console
 
 from fusiondx.config import Config
-from fusiondx.data.manifest import read_manifest
-from fusiondx.errors import ConfigError, DataError, did_you_mean
+from fusiondx.data.sites import read_sites, site_slug
 from fusiondx.evaluation.bootstrap import paired_difference, pooled_ci
 from fusiondx.models.build import check_parts
 from fusiondx.study import analysis
@@ -55,7 +53,7 @@ def run_leave_one_site_out(
     names = [cfg.fusion.name] if strategies is None else resolve_strategies(cfg, strategies)
     for s in names:
         check_parts(cfg.model_copy(update={"fusion": cfg.fusion.model_copy(update={"name": s})}))
-    df, sites = _read_sites(cfg, site_column)
+    df, sites = read_sites(cfg, site_column, purpose="for leave-one-site-out")
     out_dir = out_dir.resolve()
     (out_dir / "manifests").mkdir(parents=True, exist_ok=True)
     # Seeds, never folds: each held-out site fixes its own test cases.
@@ -68,7 +66,9 @@ def run_leave_one_site_out(
         e = Entry(f"{name}_pooled", f"{name}, pooled split", "fusion", name, mods)
         plan[e.id] = [Job(e, r, run_config(cfg, e, r, out_dir, threads)) for r in reps]
         for s in sites:
-            e = Entry(f"{name}_without_{_slug(s)}", f"{name}, {s} held out", "fusion", name, mods)
+            e = Entry(
+                f"{name}_without_{site_slug(s)}", f"{name}, {s} held out", "fusion", name, mods
+            )
             plan[e.id] = []
             for r in reps:
                 d = run_config(cfg, e, r, out_dir, threads)
@@ -92,7 +92,7 @@ def run_leave_one_site_out(
     for name in names:
         pooled = loaded.get(f"{name}_pooled")
         for s in sites:
-            held = loaded.get(f"{name}_without_{_slug(s)}")
+            held = loaded.get(f"{name}_without_{site_slug(s)}")
             if held is None:
                 continue
             entries.append(
@@ -122,41 +122,6 @@ def run_leave_one_site_out(
     return _finish(results, out_dir, console)
 
 
-def _slug(site: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", site)
-
-
-def _read_sites(cfg: Config, column: str) -> tuple[pd.DataFrame, list[str]]:
-    path = cfg.data.manifest
-    df = read_manifest(path, sep=cfg.data.sep, id_column=cfg.data.id_column)
-    if column not in df.columns:
-        raise DataError(
-            f"The manifest has no site column '{column}' (named by --site-column)."
-            f"{did_you_mean(column, df.columns)}",
-            file=path,
-            column=column,
-            fix=f"use one of the manifest's columns: {', '.join(df.columns)}",
-        )
-    blank = df[column].isna()
-    if blank.any():
-        first = df.loc[blank, cfg.data.id_column].iloc[0]
-        raise DataError(
-            f"{int(blank.sum())} case(s) have no site in column '{column}'.",
-            file=path,
-            column=column,
-            case_id=str(first),
-            fix="fill the site of every case (or drop those cases) for leave-one-site-out",
-        )
-    sites = sorted(df[column].astype(str).unique())
-    if len(sites) < 2:
-        raise ConfigError(
-            f"Column '{column}' of {path} holds one site only ({sites[0]}), so no site can be "
-            "held out.",
-            fix="use a column with at least two sites",
-        )
-    return df, sites
-
-
 def _holdout_manifest(cfg: Config, df: pd.DataFrame, column: str, site: str, out_dir: Path) -> Path:
     """The manifest with a split column: the site's cases test, the others train/val.
 
@@ -184,7 +149,7 @@ def _holdout_manifest(cfg: Config, df: pd.DataFrame, column: str, site: str, out
     split = np.where(at_site, "test", np.where(patient.isin(set(val)), "val", "train"))
     out = df.loc[~shared].copy()
     out[SPLIT_COLUMN] = split[~shared]
-    path = out_dir / "manifests" / f"without_{_slug(site)}.csv"
+    path = out_dir / "manifests" / f"without_{site_slug(site)}.csv"
     out.to_csv(path, index=False, lineterminator="\n")
     return path
 
