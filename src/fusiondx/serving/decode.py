@@ -27,12 +27,7 @@ import pandas as pd
 from fusiondx.config import Config
 from fusiondx.data.preprocessors import Preprocessor
 from fusiondx.data.preprocessors.base import FilePreprocessor
-from fusiondx.data.preprocessors.tabular import (
-    MISSING_ID,
-    NOT_A_NUMBER_FIX,
-    UNKNOWN_ID,
-    TabularPreprocessor,
-)
+from fusiondx.data.preprocessors.tabular import NOT_A_NUMBER_FIX, TabularPreprocessor
 from fusiondx.data.preprocessors.text import TextPreprocessor, clean_text
 from fusiondx.data.store import CaseStore
 from fusiondx.errors import DataError, line_of, summarise
@@ -175,15 +170,11 @@ def _tabular(
     if len(errors) > before:
         return has
     x = np.where(np.isfinite(num), num, np.nan)
-    missing = np.isnan(x)
-    z = (x - np.asarray(p.mean)) / np.asarray(p.std)
-    z[missing] = 0.0
     rows = np.flatnonzero(has)
-    out["numeric"][rows] = z[rows]
-    out["numeric_missing"][rows] = missing[rows]
-    for j, col in enumerate(p.categorical):
-        index = {v: k + 2 for k, v in enumerate(p.vocab[col])}
-        for i in rows:
-            v = cases[i].values.get(col, np.nan)
-            out["categorical"][i, j] = MISSING_ID if pd.isna(v) else index.get(str(v), UNKNOWN_ID)
+    values = [[cases[i].values.get(col, np.nan) for i in rows] for col in p.categorical]
+    z, missing, cat = p.encode(x[rows], values)
+    out["numeric"][rows] = z
+    out["numeric_missing"][rows] = missing
+    if p.categorical:
+        out["categorical"][rows] = cat
     return has

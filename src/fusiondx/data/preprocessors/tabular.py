@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -148,6 +148,24 @@ class TabularPreprocessor(Preprocessor):
             "categorical": ((k,), np.dtype(np.int64)),
         }
 
+    def encode(
+        self, x: np.ndarray, categories: Sequence[Iterable[Any]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The arrays of checked values: ``x`` the numbers (NaN where missing), ``categories``
+        the raw values of each categorical column. Standardised numbers (missing ones 0), the
+        missing flags, and the category ids (MISSING_ID, UNKNOWN_ID, else the vocabulary's).
+        ``transform`` and the served model's one-case decoding both go through here."""
+        missing = np.isnan(x)
+        z = (x - np.asarray(self.mean)) / np.asarray(self.std)
+        z[missing] = 0.0
+        cat = np.empty((len(x), len(self.categorical)), dtype=np.int64)
+        for j, col in enumerate(self.categorical):
+            index = {v: i + 2 for i, v in enumerate(self.vocab[col])}
+            cat[:, j] = [
+                MISSING_ID if pd.isna(v) else index.get(str(v), UNKNOWN_ID) for v in categories[j]
+            ]
+        return z, missing, cat
+
     def transform(
         self,
         df: pd.DataFrame,
@@ -164,19 +182,11 @@ class TabularPreprocessor(Preprocessor):
         if len(errors) > before:
             return
         sub = df.iloc[rows]
-        x = self.numbers(sub)
-        missing = np.isnan(x)
-        z = (x - np.asarray(self.mean)) / np.asarray(self.std)
-        z[missing] = 0.0
+        z, missing, cat = self.encode(self.numbers(sub), [sub[c] for c in self.categorical])
         out["numeric"][rows] = z
         out["numeric_missing"][rows] = missing
-        for j, col in enumerate(self.categorical):
-            index = {v: i + 2 for i, v in enumerate(self.vocab[col])}
-            ids_col = np.array(
-                [MISSING_ID if pd.isna(v) else index.get(str(v), UNKNOWN_ID) for v in sub[col]],
-                dtype=np.int64,
-            )
-            out["categorical"][rows, j] = ids_col
+        if self.categorical:
+            out["categorical"][rows] = cat
         advance(len(rows))
 
     def state(self) -> dict[str, Any]:
