@@ -4,8 +4,10 @@ The model takes nested inputs (modality -> tensor or {array name: tensor}) and a
 mask; ONNX needs a flat list of named tensors. :class:`FlatModel` is the model with that flat
 signature, in the store's order: one input per array, named ``<modality>`` or
 ``<modality>.<array>``, then ``mask``; one output per task (logits, values, risks, boxes or
-mask logits). Report generation decodes token by token in Python, so a run with a generation
-head is refused rather than exported half.
+mask logits). Report generation decodes token by token in Python, which the graph does not
+hold: :func:`export_run` exports a run's other tasks and names the generation tasks it left to
+PyTorch (``fusiondx serve`` answers them there); a run with nothing but generation tasks is
+refused, and :func:`export_onnx` refuses a generation task it is asked for.
 
 A run with a post-hoc layer (``posthoc.json``) has its calibration baked into the graph: a
 classification task's output is the calibrated logits (``logits / T``, or ``logits * scale +
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +65,7 @@ class FlatModel(nn.Module):
                 inputs[m] = t
             else:
                 inputs.setdefault(m, {})[k] = t
-        out = self.model.predict(inputs, tensors[-1])
+        out = self.model.predict(inputs, tensors[-1], tasks=self.tasks)
         return tuple(self._calibrated(t, out[t]) for t in self.tasks)
 
     def _calibrated(self, task: str, logits: torch.Tensor) -> torch.Tensor:
@@ -111,6 +113,14 @@ class Export:
     cases_checked: int
     input_names: list[str]
     output_names: list[str]
+    pytorch_tasks: list[str] = field(default_factory=list)  # left out: they generate text
+
+
+def decoding_tasks(model: MultimodalModel, tasks: list[str]) -> list[str]:
+    """The tasks whose heads decode token by token (report generation): no ONNX graph holds them,
+    so ``fusiondx serve`` answers them with the PyTorch model."""
+    heads = getattr(model, "heads", {})
+    return [t for t in tasks if t in heads and getattr(heads[t], "decodes", False)]
 
 
 def export_onnx(
@@ -137,8 +147,7 @@ def export_onnx(
             "ONNX export needs onnx, onnxscript and onnxruntime.",
             fix="pip install 'fusiondx[export]'",
         ) from e
-    heads = getattr(model, "heads", {})
-    decoding = [t for t in tasks if getattr(heads[t], "decodes", False)] if heads else []
+    decoding = decoding_tasks(model, tasks)
     if decoding:
         raise RunError(
             f"Task(s) {decoding} generate text token by token, which ONNX export does not cover.",
@@ -247,9 +256,19 @@ def export_run(
     idx = store.indices("test")[:CHECK_CASES]
     if len(idx) < 2:
         idx = np.arange(min(len(store), CHECK_CASES))
-    return export_onnx(
-        model, [t.name for t in prepared.tasks], store.batch(idx), out, posthoc=run.posthoc()
-    )
+    tasks = [t.name for t in prepared.tasks]
+    decoding = decoding_tasks(model, tasks)
+    exported = [t for t in tasks if t not in decoding]
+    if not exported:
+        raise RunError(
+            f"Every task of this run ({', '.join(decoding)}) generates text token by token, "
+            "which ONNX export does not cover, so there is no graph to export.",
+            file=run.path / "model.pt",
+            fix=f"serve it with PyTorch: fusiondx serve {run.path}",
+        )
+    e = export_onnx(model, exported, store.batch(idx), out, posthoc=run.posthoc())
+    e.pytorch_tasks = decoding
+    return e
 
 
 def _is_exported_onnx(path: Path) -> bool:

@@ -87,9 +87,52 @@ def _upload(row: pd.Series, root: Path, skip: str = "") -> tuple[list[Any], dict
     return files, data
 
 
+@pytest.fixture(scope="session")
+def generating_run(
+    cohort_dir: Path, quick_base: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A run that diagnoses and also writes the findings as text (a generation head, which the
+    ONNX graph leaves to PyTorch), exported by the CLI."""
+    from typer.testing import CliRunner
+
+    from fusiondx.cli import app
+    from fusiondx.config import Config
+    from fusiondx.engine.run import fit
+
+    cfg = copy.deepcopy(quick_base)
+    cfg["name"] = "writes"
+    cfg["data"]["manifest"] = str(cohort_dir / "manifest.csv")
+    cfg["output_dir"] = str(tmp_path_factory.mktemp("serve_generating"))
+    cfg["train"]["epochs"] = 1
+    cfg["tasks"].append({"name": "findings", "head": "generation", "label": "findings_text"})
+    run_dir = fit(Config.model_validate(cfg)).run_dir
+    result = CliRunner().invoke(app, ["export", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert "Not in the graph: task(s) findings" in result.output.replace("\n", " ")
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def generating_service(generating_run: Path) -> Any:
+    from fusiondx.serving.service import Service
+
+    svc = Service(generating_run, threads=1)
+    yield svc
+    svc.close()
+
+
 @pytest.fixture(scope="module")
 def server(service: Any) -> Iterator[str]:
     """The real uvicorn server in a thread, on a free loopback port; its URL."""
+    yield from _serve(service)
+
+
+@pytest.fixture(scope="module")
+def generating_server(generating_service: Any) -> Iterator[str]:
+    yield from _serve(generating_service)
+
+
+def _serve(service: Any) -> Iterator[str]:
     uvicorn = pytest.importorskip("uvicorn")
     from fusiondx.serving.app import create_app
 

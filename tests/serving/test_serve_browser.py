@@ -81,3 +81,38 @@ def test_page_shows_the_apis_answer_and_the_overlay(
     assert width > 0
     assert bars == 4
     assert shot.stat().st_size > 10_000
+
+
+def test_page_shows_the_written_findings_of_a_generating_run(
+    generating_server: str, full_cases: pd.DataFrame, upload: Any, cohort_dir: Path
+) -> None:
+    row = full_cases.iloc[0]
+    files, data = upload(row, skip="ecg")
+    expected = httpx.post(f"{generating_server}/predict", files=files, data=data, timeout=60)
+    answer = expected.json()["tasks"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(generating_server + "/")
+            page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+            task_line = page.inner_text("#model-task")
+            page.set_input_files("#f-cxr", str(cohort_dir / row.image))
+            page.fill("#f-report", str(row.report))
+            for c in LABS:
+                if c in ("sex", "smoker"):
+                    page.select_option(f"#f-{c}", data[c])
+                else:
+                    page.fill(f"#f-{c}", data[c])
+            page.click("#submit")
+            page.wait_for_selector("body[data-state=answered]", timeout=60_000)
+            written = page.inner_text("p.generated[data-task=findings]")
+            decision = page.inner_text("#decision")
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert "findings: text" in task_line and "diagnosis: healthy / disease" in task_line
+    assert written == (answer["findings"]["text"] or "(nothing written)")
+    assert decision == f"diagnosis: {answer['diagnosis']['prediction']}"

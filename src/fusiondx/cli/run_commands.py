@@ -259,6 +259,11 @@ def export(
             f"{', '.join(e.output_names)}. ONNX Runtime matches PyTorch on {e.cases_checked} "
             f"test cases (max difference {e.max_abs_diff:.1e})."
         )
+        if e.pytorch_tasks:
+            console.print(
+                f"Not in the graph: task(s) {', '.join(e.pytorch_tasks)} generate text token by "
+                "token; `fusiondx serve` answers them with the PyTorch model."
+            )
         card = write_model_card(run_dir, e.path.parent / "MODEL_CARD.md")
         if card is not None:
             console.print(f"Wrote [bold]{card}[/]: the model card (what `fusiondx serve` shows).")

@@ -3,7 +3,7 @@ probability `predict` writes (posthoc.json), gradients included."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import torch
@@ -34,8 +34,14 @@ class Calibrated:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
-    def predict(self, inputs: Mapping[str, Any], mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = dict(self._model.predict(inputs, mask))
+    def predict(
+        self,
+        inputs: Mapping[str, Any],
+        mask: torch.Tensor,
+        *,
+        tasks: Collection[str] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        out = dict(self._model.predict(inputs, mask, tasks=tasks))
         for t, (params, kind) in self._scaling.items():
             if t in out:
                 out[t] = _scaled(out[t], params, kind).reshape(out[t].shape)

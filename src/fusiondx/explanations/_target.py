@@ -81,7 +81,9 @@ def probability(
     model: MultimodalModel, target: Target, inputs: Mapping[str, Any], mask: torch.Tensor
 ) -> torch.Tensor:
     """(B,) the probability of the explained class for a batch."""
-    raw = model.predict(inputs, mask)[target.info.name]
+    # Only the explained task's head: another task's (a report decoded word by word) would run
+    # the encoders again, and the gradients would follow that second pass.
+    raw = model.predict(inputs, mask, tasks=[target.info.name])[target.info.name]
     return class_probs(target.info, model.task_head(target.info.name), raw)[:, target.index]
 
 

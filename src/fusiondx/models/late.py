@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol, cast
 
 import torch
@@ -51,9 +51,12 @@ class LateFusion(MultimodalModel):
         targets: Mapping[str, Any] | None = None,
         *,
         outputs: bool = True,
+        tasks: Collection[str] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         out = {}
         for task, probs in self._modality_probs(self.embed(inputs)).items():
+            if tasks is not None and task not in tasks:
+                continue
             fused = self.fusion[task](probs, mask)  # (B, K) probabilities
             out[task] = self.task_head(task).from_probs(fused)
         return out, out

@@ -8,7 +8,7 @@ modality's own predictions (late strategies).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
@@ -60,9 +60,19 @@ class MultimodalModel(nn.Module):
         modality is present. ``targets`` feed heads that need them (teacher forcing)."""
         return self.run(inputs, mask, targets)[0]
 
-    def predict(self, inputs: Mapping[str, Any], mask: torch.Tensor) -> dict[str, Any]:
-        """What the model answers per task: logits, boxes, mask logits, risks, generated tokens."""
-        return self.run(inputs, mask, None, outputs=False)[1]
+    def predict(
+        self,
+        inputs: Mapping[str, Any],
+        mask: torch.Tensor,
+        *,
+        tasks: Collection[str] | None = None,
+    ) -> dict[str, Any]:
+        """What the model answers per task: logits, boxes, mask logits, risks, generated tokens.
+
+        ``tasks`` limits the answer to those tasks (the ONNX graph leaves out the heads that
+        decode text, which the service runs in PyTorch).
+        """
+        return self.run(inputs, mask, None, outputs=False, tasks=tasks)[1]
 
     def run(
         self,
@@ -71,11 +81,13 @@ class MultimodalModel(nn.Module):
         targets: Mapping[str, Any] | None = None,
         *,
         outputs: bool = True,
+        tasks: Collection[str] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Training outputs and predictions (task -> value) from one pass of the encoders.
 
         Predictions are the outputs themselves except for heads that decode (report generation),
         whose predictions are computed separately; ``outputs=False`` skips their outputs.
+        ``tasks`` (default all) runs only those tasks' heads.
         """
         raise NotImplementedError
 
@@ -132,10 +144,13 @@ class FeatureFusion(MultimodalModel):
         targets: Mapping[str, Any] | None = None,
         *,
         outputs: bool = True,
+        tasks: Collection[str] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         fused, ctx = self.encode(inputs, mask)
         outs, preds = {}, {}
         for t, head in self._heads():
+            if tasks is not None and t not in tasks:
+                continue
             target = None if targets is None else targets.get(t)
             if outputs or not head.decodes:
                 outs[t] = head(fused, ctx, target)

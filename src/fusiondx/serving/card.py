@@ -226,7 +226,11 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines = [f"# Model card: {card['name']}", ""]
     lines += ["## What it predicts", ""]
     for t in card["tasks"]:
-        classes = ", ".join(t["classes"]) or "-"
+        if not t["classes"]:  # no classes: no calibration, threshold or prediction set
+            how = "written word by word by the PyTorch model" if t["type"] == "text" else "a value"
+            lines.append(f"- **{t['name']}** ({t['type']}; {how})")
+            continue
+        classes = ", ".join(t["classes"])
         lines.append(
             f"- **{t['name']}** ({t['type']}; classes: {classes}); calibration: "
             f"{t['calibration']}; threshold: {t['threshold'] or 'argmax / 0.5'}"

@@ -71,12 +71,16 @@ def resolve_run(path: Path) -> tuple[Path, str | None]:
 
 
 def prepare_run(run_dir: Path) -> Path:
-    """Check the run loads and has its ONNX export (exported once here, not by every worker)."""
+    """Check the run loads and has its ONNX export (exported once here, not by every worker;
+    none for a run whose every task generates text, which is served with PyTorch)."""
     from fusiondx.engine.rundir import RunDir
-    from fusiondx.export import _is_exported_onnx, export_run
+    from fusiondx.export import _is_exported_onnx, decoding_tasks, export_run
 
     run = RunDir(run_dir)
-    run.load()
+    _, model, state = run.load()
+    tasks = [t["name"] for t in state["tasks"]]
+    if len(decoding_tasks(model, tasks)) == len(tasks):
+        return run.onnx_file
     if not _is_exported_onnx(run.onnx_file):
         export_run(run.path, progress=True, overwrite=True)
     return run.onnx_file

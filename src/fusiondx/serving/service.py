@@ -7,9 +7,10 @@ modality Shapley values (:func:`fusiondx.explanations.shapley.shapley_from_value
 model splits (:mod:`fusiondx.serving.split`), that is one ONNX Runtime call of the encoders per
 case and one of the small fusion + heads graph over the 2^M masks; otherwise one call of the
 whole model (``model.onnx``) over 2^M masked copies of the case. Cases are decoded by
-:mod:`fusiondx.serving.decode` with the run's own preprocessors. Grad-CAM, asked for with
-``explain``, runs the PyTorch model through the explanations code, since gradients are not
-part of the exported graph.
+:mod:`fusiondx.serving.decode` with the run's own preprocessors. Two things run the PyTorch
+model instead, since the exported graphs do not hold them: Grad-CAM, asked for with
+``explain`` (gradients), and tasks whose heads generate text token by token (report
+generation), answered on the case as it is, with the text in the run's vocabulary.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from fusiondx.engine.rundir import RunDir
 from fusiondx.errors import RunError
 from fusiondx.evaluation import conformal as conf
 from fusiondx.evaluation.thresholds import predict_classes
+from fusiondx.export import decoding_tasks
 from fusiondx.explanations.shapley import MAX_MODALITIES, shapley_from_values, subsets
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.serving.cases import CaseInput, Schema, write_rows
@@ -107,9 +109,12 @@ class Service:
         self.threads = threads or 1
         self.workers = workers
         torch.set_num_threads(self.threads)
-        self.session = self._session()
+        names = [t.name for t in self.tasks]
+        self.generated = decoding_tasks(self.model, names)  # answered in PyTorch
+        self.graph_tasks = [t for t in self.tasks if t.name not in self.generated]
+        self.session = self._session() if self.graph_tasks else None
         self._graphs: Path | None = None  # a folder this service made and removes
-        self.split: Split | None = self._split(graphs) if split else None
+        self.split: Split | None = self._split(graphs) if split and self.graph_tasks else None
         if self.split is not None:
             self.encoders = self._ort(self.split.encoders)
             self.fusion = self._ort(self.split.fusion)
@@ -138,7 +143,7 @@ class Service:
         example = example_inputs({m: p.shapes() for m, p in self.pre.items()})
         return export_split(
             self.model,
-            [t.name for t in self.tasks],
+            [t.name for t in self.graph_tasks],
             example,
             folder,
             posthoc=self.posthoc_state,
@@ -154,9 +159,12 @@ class Service:
         session = self._ort(path)
         got = [i.name for i in session.get_inputs()]
         want = [*self.layout, "mask"]
-        if got != want:
+        outs = [o.name for o in session.get_outputs()]
+        tasks = [t.name for t in self.graph_tasks]
+        if got != want or outs != tasks:
             raise RunError(
-                f"The run's model.onnx takes inputs {got}, not those of the run ({want}).",
+                f"The run's model.onnx takes inputs {got} and answers {outs}, not the run's "
+                f"inputs ({want}) and tasks ({tasks}).",
                 file=path,
                 fix="export the run again: fusiondx export RUN --overwrite",
             )
@@ -222,6 +230,43 @@ class Service:
         return feeds
 
     def _answer(self, store: CaseStore) -> list[dict[str, Any]]:
+        n = len(store)
+        present = store.mask.astype(bool)
+        answers: list[dict[str, Any]] = [
+            {
+                "case_id": str(store.ids[i]),
+                "tasks": {},
+                "modalities": {
+                    name: {"present": bool(present[i, j])} for j, name in enumerate(self.names)
+                },
+            }
+            for i in range(n)
+        ]
+        if self.graph_tasks:
+            self._answer_graphs(store, answers)
+        if self.generated:
+            self._answer_generated(store, answers)
+        # Tasks in the run's order, whichever engine answered them.
+        for a in answers:
+            a["tasks"] = {t.name: a["tasks"][t.name] for t in self.tasks}
+        return answers
+
+    def _answer_generated(self, store: CaseStore, answers: list[dict[str, Any]]) -> None:
+        """Text-generating tasks, decoded by the PyTorch model (greedy or beam, as trained)."""
+        from fusiondx.tasks.generation import decode_texts
+
+        batch = store.batch(np.arange(len(store)))
+        with self._torch_lock, torch.no_grad():
+            out = self.model.predict(batch["inputs"], batch["mask"], tasks=self.generated)
+        for info in self.tasks:
+            if info.name not in self.generated:
+                continue
+            ids = np.asarray(out[info.name].cpu().numpy())
+            for a, text in zip(answers, decode_texts(info, ids), strict=True):
+                a["tasks"][info.name] = {"text": text, "engine": "pytorch"}
+
+    def _answer_graphs(self, store: CaseStore, answers: list[dict[str, Any]]) -> None:
+        """The tasks of the ONNX graphs, and the modality contributions."""
         n, m = len(store), len(self.names)
         present = store.mask.astype(bool)
         if m <= MAX_MODALITIES:
@@ -240,21 +285,15 @@ class Service:
             fused["mask"] = masks
             outs = self.fusion.run(None, fused)
         else:
+            assert self.session is not None
             outs = self.session.run(None, self._feeds(store, s, masks))
-        answers: list[dict[str, Any]] = [
-            {"case_id": str(store.ids[i]), "tasks": {}, "modalities": {}} for i in range(n)
-        ]
-        for info, out in zip(self.tasks, outs, strict=True):
+        for info, out in zip(self.graph_tasks, outs, strict=True):
             full = out.reshape(s, n, *out.shape[1:])[-1]
             for i, entry in enumerate(self._task_answer(info, full)):
                 answers[i]["tasks"][info.name] = entry
-        for i in range(n):
-            for j, name in enumerate(self.names):
-                answers[i]["modalities"][name] = {"present": bool(present[i, j])}
         if s > 1 and self.explained is not None:
-            k = self.tasks.index(self.explained)
+            k = self.graph_tasks.index(self.explained)
             self._contributions(answers, outs[k].reshape(s, n, *outs[k].shape[1:]), present)
-        return answers
 
     def _probs(self, info: TaskInfo, logits: np.ndarray) -> np.ndarray:
         """(N, K) class probabilities (binary: both classes) of calibrated logits."""
@@ -338,7 +377,8 @@ class Service:
         with self._torch_lock:
             model: MultimodalModel = calibrated(self.model, self.posthoc_state)
             with torch.no_grad():
-                probs = self._probs(info, model.predict(inputs, mask)[info.name].numpy())[0]
+                logits = model.predict(inputs, mask, tasks=[info.name])[info.name]
+                probs = self._probs(info, logits.numpy())[0]
             index = 1 if info.type == "binary" else int(np.argmax(probs))
             for j, name in enumerate(self.names):
                 if kinds[name] != "image" or not bool(mask[0, j]):

@@ -5,8 +5,9 @@ An encoder never sees the presence mask (a missing modality is a zero placeholde
 fusion masks out), so ``fusion(encoders(x), mask)`` for every mask equals the whole model run on
 as many masked copies of ``x``, at the cost of one encoder pass instead of 2^M. Models whose
 fusion or heads read more than each modality's embedding (token or level fusions, heads that
-read feature maps or tokens, report generation) have no such split: :func:`splittable` says
-so and the service runs the whole model (``model.onnx``) over the masked copies instead.
+read feature maps or tokens) have no such split: :func:`splittable` says so and the service
+runs the whole model (``model.onnx``) over the masked copies instead. Heads that generate text
+are in neither graph (the service runs them in PyTorch), so they do not stop a split.
 
 The graphs are built from the run's ``model.pt`` when a server worker starts, into its private
 folder (never into the run folder), with the calibration of ``posthoc.json`` baked into the
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fusiondx.export import FlatModel, scaling_of
+from fusiondx.export import FlatModel, decoding_tasks, scaling_of
 from fusiondx.heads import Head, HeadContext
 from fusiondx.models.late import LateFusion
 from fusiondx.models.multimodal import FeatureFusion
@@ -37,8 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("fusiondx.serving")
 
 
-def splittable(model: MultimodalModel) -> str | None:
-    """None when the model splits into encoders and fusion + heads, else why it does not."""
+def splittable(model: MultimodalModel, tasks: list[str] | None = None) -> str | None:
+    """None when the model splits into encoders and fusion + heads of ``tasks`` (default all),
+    else why it does not."""
     if isinstance(model, LateFusion):
         return None
     if not isinstance(model, FeatureFusion):
@@ -46,6 +48,8 @@ def splittable(model: MultimodalModel) -> str | None:
     if model.fusion.uses_tokens or model.fusion.uses_levels:
         return "its fusion reads each modality's tokens or levels, not one embedding"
     for name, head in model.heads.items():
+        if tasks is not None and name not in tasks:
+            continue
         h = cast(Head, head)
         if h.needs or h.decodes:
             return f"the head of task '{name}' reads more than the fused vector"
@@ -101,7 +105,7 @@ class FusionGraph(nn.Module):
             ff = cast(FeatureFusion, model)
             fused = ff.fusion(feats, mask)
             ctx = HeadContext(mask, model.modalities, _no_context, _no_context)
-            out = {t: h(fused, ctx, None) for t, h in ff._heads()}
+            out = {t: h(fused, ctx, None) for t, h in ff._heads() if t in self.flat.tasks}
         return tuple(self.flat._calibrated(t, out[t]) for t in self.flat.tasks)
 
 
@@ -194,7 +198,7 @@ def export_split(
     the model does not split or the split differs from the whole model by more than
     ``tolerance`` on ``example`` (nested inputs of a few cases) under every presence mask.
     """
-    why = splittable(model)
+    why = splittable(model, tasks)
     if why is not None:
         log.info("serving the whole model over masked copies: %s", why)
         return None
@@ -273,5 +277,9 @@ def split_run(run_dir: Path, folder: Path) -> Split | None:
         p = make_preprocessor(m, folder)
         p.load_state(state["preprocessors"][m.name])
         shapes[m.name] = p.shapes()
-    tasks = [t["name"] for t in state["tasks"]]
+    every = [t["name"] for t in state["tasks"]]
+    decoding = decoding_tasks(model, every)
+    tasks = [t for t in every if t not in decoding]
+    if not tasks:
+        return None
     return export_split(model, tasks, example_inputs(shapes), folder, posthoc=run.posthoc())

@@ -61,8 +61,9 @@ function fieldFor(input) {
 
 function showCard(card) {
   $("model-name").textContent = `- ${card.name}`;
-  const t = card.tasks[0];
-  if (t) $("model-task").textContent = `${t.name}: ${t.classes.join(" / ")}`;
+  $("model-task").textContent = card.tasks
+    .map((t) => (t.classes.length ? `${t.name}: ${t.classes.join(" / ")}` : `${t.name}: ${t.type}`))
+    .join("; ");
   const body = $("card-body");
   body.textContent = "";
   for (const [task, entry] of Object.entries(card.test_metrics || {})) {
@@ -93,7 +94,43 @@ function showError(err) {
 
 function showAnswer(a) {
   $("error").hidden = true;
-  const [task, t] = Object.entries(a.tasks)[0];
+  const entries = Object.entries(a.tasks);
+  const classified = entries.find(([, t]) => t.probabilities);
+  $("classified").hidden = !classified;
+  if (classified) showClasses(...classified);
+  showOthers(entries.filter(([, t]) => !t.probabilities));
+  showContributions(a);
+  const over = $("overlays");
+  over.textContent = "";
+  const expl = a.explanation || {};
+  $("overlay-title").hidden = Object.keys(expl).length === 0;
+  for (const [name, e] of Object.entries(expl)) {
+    const fig = el("figure");
+    fig.appendChild(el("img", { id: `overlay-${name}`, alt: `${e.method} of ${name}`, src: `data:image/png;base64,${e.png}` }));
+    fig.appendChild(el("figcaption", { class: "muted" }, `${name}: ${e.method} for class '${e.class}'`));
+    over.appendChild(fig);
+  }
+  const notes = $("notes");
+  notes.textContent = "";
+  for (const n of a.notes || []) notes.appendChild(el("li", {}, n));
+  $("result").hidden = false;
+}
+
+// Tasks without class probabilities: generated text (a draft to check), or the raw output.
+function showOthers(entries) {
+  const box = $("others");
+  box.textContent = "";
+  for (const [task, t] of entries) {
+    if (typeof t.text === "string") {
+      box.appendChild(el("h3", {}, `${task}: a draft written by the model, to check before use`));
+      box.appendChild(el("p", { class: "generated", "data-task": task }, t.text || "(nothing written)"));
+    } else {
+      box.appendChild(el("p", { "data-task": task }, `${task}: ${JSON.stringify(t.output)}`));
+    }
+  }
+}
+
+function showClasses(task, t) {
   const pred = Array.isArray(t.prediction) ? t.prediction.join(", ") || "none" : t.prediction;
   $("decision").textContent = `${task}: ${pred}`;
   const unc = $("uncertainty");
@@ -117,21 +154,6 @@ function showAnswer(a) {
     row.appendChild(bar);
     tbody.appendChild(row);
   }
-  showContributions(a);
-  const over = $("overlays");
-  over.textContent = "";
-  const expl = a.explanation || {};
-  $("overlay-title").hidden = Object.keys(expl).length === 0;
-  for (const [name, e] of Object.entries(expl)) {
-    const fig = el("figure");
-    fig.appendChild(el("img", { id: `overlay-${name}`, alt: `${e.method} of ${name}`, src: `data:image/png;base64,${e.png}` }));
-    fig.appendChild(el("figcaption", { class: "muted" }, `${name}: ${e.method} for class '${e.class}'`));
-    over.appendChild(fig);
-  }
-  const notes = $("notes");
-  notes.textContent = "";
-  for (const n of a.notes || []) notes.appendChild(el("li", {}, n));
-  $("result").hidden = false;
 }
 
 function coverage(task) {
