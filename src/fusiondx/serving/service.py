@@ -36,8 +36,8 @@ from fusiondx.engine.rundir import RunDir
 from fusiondx.errors import RunError
 from fusiondx.evaluation import conformal as conf
 from fusiondx.evaluation.thresholds import predict_classes
-from fusiondx.export import decoding_tasks
 from fusiondx.explanations.shapley import MAX_MODALITIES, shapley_from_values, subsets
+from fusiondx.export import decoding_tasks
 from fusiondx.models.multimodal import MultimodalModel
 from fusiondx.serving.cases import CaseInput, Schema, write_rows
 from fusiondx.serving.decode import decode_cases
