@@ -166,6 +166,12 @@ async def load(
     latencies: list[float] = []
     errors: list[str] = []
     sent = 0
+    # Each case's multipart body encoded once: the same bytes every time it is sent, without
+    # the generator spending a millisecond of the machine's two cores re-encoding it per request.
+    bodies = []
+    for files, data in cases:
+        req = httpx.Request("POST", url + "/predict", files=files, data=data)
+        bodies.append((req.read(), {"content-type": req.headers["content-type"]}))
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
@@ -173,11 +179,11 @@ async def load(
         async def one_client() -> None:
             nonlocal sent
             while sent < requests and time.monotonic() < deadline:
-                files, data = cases[sent % len(cases)]
+                body, headers = bodies[sent % len(bodies)]
                 sent += 1
                 t = time.perf_counter()
                 try:
-                    r = await client.post("/predict", files=files, data=data)
+                    r = await client.post("/predict", content=body, headers=headers)
                     ok = r.status_code == 200
                     if not ok:
                         errors.append(f"{r.status_code}: {r.text[:200]}")

@@ -121,6 +121,8 @@ class Service:
         self._decode_lock = threading.Lock()  # preprocessors keep per-call scratch state
         self._torch_lock = threading.Lock()  # Grad-CAM hooks the shared model
         self.explained = next((t for t in self.tasks if task_type(t).is_classification), None)
+        m = len(self.names)
+        self._coalitions = subsets(m).numpy() if m <= MAX_MODALITIES else None
 
     def _ort(self, path: Path) -> Any:
         import onnxruntime as ort
@@ -269,8 +271,8 @@ class Service:
         """The tasks of the ONNX graphs, and the modality contributions."""
         n, m = len(store), len(self.names)
         present = store.mask.astype(bool)
-        if m <= MAX_MODALITIES:
-            coalitions = subsets(m).numpy()  # (S, M), the last one every modality
+        coalitions = self._coalitions  # (S, M), the last one every modality
+        if coalitions is not None:
             masks = (coalitions[:, None, :] & present[None]).reshape(-1, m)  # s-major
             s = len(coalitions)
         else:  # no exact Shapley values: the prediction alone
