@@ -19,6 +19,7 @@ def test_efficient_model_needs_80_percent_fewer_flops_per_case(cohort_dir: Path,
     eff = efficient_config(base)
     assert eff.preset == "efficient" and eff.fusion.name == "concat"
     assert eff.fusion.dim == base.fusion.dim and eff.name == "efficient"
+    assert base.train.lr == 1e-3 and eff.train.lr == 3e-3  # the preset's, not the demo's
     assert {m.encoder_name for m in eff.modalities} == {
         "image_cnn",
         "signal_mobile",

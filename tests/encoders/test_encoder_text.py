@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from specs import build_encoder, small_spec
+from torch.utils.flop_counter import FlopCounterMode
 
 import fusiondx.encoders  # noqa: F401
 from fusiondx.encoders._sequence import AdditiveAttentionPool, masked_mean
@@ -75,3 +76,26 @@ def test_bilstm_attention_fixes_its_architecture() -> None:
     enc = _build("text_bilstm_attention")
     assert "bidirectional" not in enc.get_config() and "pooling" not in enc.get_config()
     assert enc.rnn.rnn.bidirectional and enc.rnn.pooling == "attention"
+
+
+def test_text_transformer_with_no_layer_is_a_bag_of_embeddings() -> None:
+    torch.manual_seed(0)
+    spec = small_spec("text")
+    enc = build_encoder("text_transformer", spec, num_layers=0).eval()
+    assert len(enc.transformer.layers) == 0
+    x = torch.tensor([[5, 9, 3, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0]])
+    with torch.no_grad():
+        h = enc.transformer.norm(enc.embed(x) + enc.pos[:, : x.shape[1]])
+        expected = enc.proj(masked_mean(h, x != 0))
+        torch.testing.assert_close(enc(x), expected)
+        assert enc.forward_tokens(x).shape == (2, 8, 10)
+        levels = enc.forward_levels(x)
+    assert len(levels) == 1 and enc.level_dims() == [10]
+    torch.testing.assert_close(levels[0], expected)
+    # The only matrix product left is the projection.
+    counter = FlopCounterMode(display=False)
+    with counter:
+        enc(x[:1])
+    assert counter.get_total_flops() == 2 * enc.proj.in_features * 10
+    with pytest.raises(ConfigError, match="num_layers"):
+        build_encoder("text_transformer", spec, num_layers=-1)

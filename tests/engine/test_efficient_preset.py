@@ -46,6 +46,21 @@ def test_preset_fills_what_the_config_leaves_open(quick_config: dict[str, Any]) 
     assert Config.model_validate(raw).fusion.name == "hybrid"
 
 
+def test_preset_learning_rate_applies_only_where_the_config_sets_none(
+    quick_config: dict[str, Any],
+) -> None:
+    raw = _efficient(quick_config)
+    raw["train"].pop("lr", None)
+    cfg = Config.model_validate(raw)
+    assert cfg.train.lr == 3e-3 and cfg.train.epochs == quick_config["train"]["epochs"]
+    assert Config.model_validate(cfg.model_dump(mode="json")) == cfg
+    raw["train"]["lr"] = 5e-4  # chosen: kept
+    assert Config.model_validate(raw).train.lr == 5e-4
+    del raw["train"]
+    assert Config.model_validate(raw).train.lr == 3e-3
+    assert Config.model_validate(quick_config).train.lr == 1e-3  # no preset: untouched
+
+
 def test_an_unknown_preset_is_a_config_error_at_its_key(quick_config: dict[str, Any]) -> None:
     raw = _efficient(quick_config)
     raw["preset"] = "eficient"
@@ -78,5 +93,5 @@ def test_efficient_run_records_far_fewer_flops_of_a_whole_case(
 def test_list_presets_names_the_parts() -> None:
     result = CliRunner().invoke(app, ["list", "presets"])
     assert result.exit_code == 0
-    for part in ("efficient", "image_cnn", "signal_mobile", "concat"):
+    for part in ("efficient", "image_cnn", "signal_mobile", "concat", "lr=0.003"):
         assert part in result.output

@@ -113,7 +113,7 @@ def list_parts(
 
 
 def _presets() -> None:
-    """The model presets: what each fills in per modality kind, and its fusion."""
+    """The model presets: what each fills in per modality kind, its fusion and training settings."""
     from fusiondx.config.presets import PRESETS
 
     table = Table(title=f"{len(PRESETS)} presets (config key `preset:`)")
@@ -127,6 +127,8 @@ def _presets() -> None:
             table.add_row(
                 name if i == 0 else "", part, choice["name"] + (f" ({opts})" if opts else "")
             )
+        if p.get("train"):
+            table.add_row("", "train", ", ".join(f"{k}={v}" for k, v in p["train"].items()))
     console.print(table)
     for name, p in PRESETS.items():
         console.print(f"{name}: {p['description']}", highlight=False)

@@ -18,7 +18,9 @@ class TextTransformerEncoder(Encoder):
     Token embeddings plus learned positions go through a pre-norm ``nn.TransformerEncoder`` that
     ignores padding (``src_key_padding_mask``); the embedding is the mean over real tokens, as in
     Sentence-BERT (Reimers & Gurevych, 2019). An all-padding row (a missing text) embeds to the
-    projection of zeros, never NaN.
+    projection of zeros, never NaN. ``num_layers: 0`` keeps no transformer layer: a bag of
+    embeddings (token plus position embeddings, LayerNorm, masked mean), whose only matrix product
+    is the projection, for a text encoder that costs next to no FLOPs (the ``efficient`` preset).
 
     Args:
         vocab_size: token ids are 0..vocab_size-1, 0 being padding.
@@ -28,7 +30,8 @@ class TextTransformerEncoder(Encoder):
         attention_dropout: dropout on the attention weights (0 by default: see
             :mod:`fusiondx._nn`).
         d_model: token width inside the transformer.
-        num_layers: transformer layers.
+        num_layers: transformer layers; 0 for a bag of embeddings (no attention, no
+            feed-forward block: ``num_heads`` and ``dim_feedforward`` are then unused).
         num_heads: attention heads (must divide ``d_model``).
         dim_feedforward: hidden width of each layer's feed-forward block.
     """
@@ -49,6 +52,11 @@ class TextTransformerEncoder(Encoder):
         dim_feedforward: int = 128,
     ) -> None:
         super().__init__()
+        if num_layers < 0:
+            raise ConfigError(
+                f"text_transformer num_layers must be 0 or more, got {num_layers}",
+                fix="set num_layers to 0 (a bag of embeddings) or a positive number of layers",
+            )
         check_heads(d_model, num_heads, owner="text_transformer")
         self.max_length = max_length
         self.embed = nn.Embedding(vocab_size, d_model, padding_idx=0)
@@ -84,7 +92,13 @@ class TextTransformerEncoder(Encoder):
 
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h, mask, padding = self._inputs(x)
+        if not self.transformer.layers:  # num_layers 0: a bag of embeddings
+            return self._norm(h), mask
         return self.transformer(h, src_key_padding_mask=padding), mask
+
+    def _norm(self, h: torch.Tensor) -> torch.Tensor:
+        norm = self.transformer.norm
+        return h if norm is None else norm(h)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, mask = self._encode(x)
@@ -98,11 +112,14 @@ class TextTransformerEncoder(Encoder):
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
         h, mask, padding = self._inputs(x)
-        outs = transformer_layers(self.transformer, h, padding)
+        if not self.transformer.layers:
+            outs = [self._norm(h)]
+        else:
+            outs = transformer_layers(self.transformer, h, padding)
         return [masked_mean(o, mask) for o in outs[:-1]] + [
             self.proj(self.dropout(masked_mean(outs[-1], mask)))
         ]
 
     def level_dims(self) -> list[int]:
-        n = len(self.transformer.layers)
+        n = max(len(self.transformer.layers), 1)
         return [self.proj.in_features] * (n - 1) + [self.out_dim]
