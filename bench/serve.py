@@ -265,7 +265,8 @@ def run(args: Any) -> None:
         f"`fusiondx serve` with {args.workers} worker(s) of the default 4-modality model "
         f"({args.epochs} epochs on {args.cases} cases); every request uploads a PNG, a WFDB "
         "pair, the report and 9 labs and gets probabilities, the conformal set and the exact "
-        "modality Shapley values (no Grad-CAM). Latency in ms, client side on loopback; at most "
+        "modality Shapley values (no Grad-CAM). Latency in ms, client side on loopback (each "
+        "case's multipart body encoded once by the generator); at most "
         f"{args.requests} requests or {args.seconds:g} s per level. Server peak memory "
         f"{peak:.0f} MiB (process tree).\n\n"
         + md_table(
