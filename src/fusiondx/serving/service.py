@@ -121,8 +121,8 @@ class Service:
         self._decode_lock = threading.Lock()  # preprocessors keep per-call scratch state
         self._torch_lock = threading.Lock()  # Grad-CAM hooks the shared model
         self.explained = next((t for t in self.tasks if task_type(t).is_classification), None)
-        m = len(self.names)
-        self._coalitions = subsets(m).numpy() if m <= MAX_MODALITIES else None
+        n_mod = len(self.names)
+        self._coalitions = subsets(n_mod).numpy() if n_mod <= MAX_MODALITIES else None
 
     def _ort(self, path: Path) -> Any:
         import onnxruntime as ort
