@@ -23,6 +23,7 @@ BENCHMARKS = {
     "interop": "10. prepare fhir / omop: time per case and round-trip fidelity; FHIR output",
     "distributed": "11. DDP epoch time with 1 vs 2 processes and the metric gap; search trials/min",
     "distill": "12. distillation: teacher vs distilled efficient student vs the student alone",
+    "threads": "13. torch threads and the OpenMP wait policy, alone and beside a busy process",
 }
 
 

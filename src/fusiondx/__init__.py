@@ -15,16 +15,6 @@ The Python API mirrors the command line::
 
 from __future__ import annotations
 
-import os
-
-# OpenMP threads that wait for work spin by default (libgomp, which torch's CPU wheel uses).
-# When another process holds one of the cores, a spinning thread keeps its sibling off it and
-# small kernels slow down tens of times: one epoch of the 10k-case scale benchmark took 85 s
-# instead of 5 with one other training process on the 2-core machine, and 5.1 s with PASSIVE
-# (docs/scaling.md). libgomp reads this once, when torch is first imported, so it is set before
-# anything here imports torch; a value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from collections.abc import Sequence
 from typing import Any
 

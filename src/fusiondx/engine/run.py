@@ -51,7 +51,7 @@ from fusiondx.engine.rundir import RunDir, check_same_splits, write_json, write_
 from fusiondx.engine.selection import BestEpoch, monitor
 from fusiondx.engine.stacking import fit_on_validation
 from fusiondx.engine.task import FusionTask
-from fusiondx.engine.trainer import build_trainer, setup_torch, train
+from fusiondx.engine.trainer import build_trainer, setup_torch, threads_for_model, train
 from fusiondx.errors import RunError
 from fusiondx.evaluation.complexity import count_parameters, flops_per_case
 from fusiondx.models.build import build_model, check_parts
@@ -163,6 +163,7 @@ def _fit(
         write_text(run.requested_file, requested.to_yaml())
     model = build_model(cfg, prepared.specs, prepared.tasks, weights)
     frozen = apply_pretrained(cfg, model.encoders, prepared.specs, pretrained)
+    threads = threads_for_model(cfg, _flops(model, store, split="train"))
     task_weights = {t.name: t.weight for t in cfg.tasks}
     if soft_targets is None:
         task = FusionTask(model, prepared.tasks, cfg.train, task_weights, seed=cfg.seed)
@@ -220,6 +221,7 @@ def _fit(
         "small_data": small or None,
         "pretrained": {m: str(path) for m, (path, _) in pretrained.items()} or None,
         "frozen_encoders": frozen or None,
+        "threads": threads,
         "data_notes": store.notes,
     }
     if soft_targets is not None:
@@ -397,12 +399,12 @@ def _is_predictions(path: Path, tasks: list[str]) -> bool:
     )
 
 
-def _flops(model: MultimodalModel, store: CaseStore) -> int:
-    """FLOPs of one case with every modality present: the cost of a full case, comparable
-    between models whatever the cohort's missing modalities."""
-    test = store.indices("test")
-    whole = test[store.mask[test].all(axis=1)]
-    batch = store.batch((whole if len(whole) else test)[:1])
+def _flops(model: MultimodalModel, store: CaseStore, split: str = "test") -> int:
+    """FLOPs of one case of ``split`` with every modality present: the cost of a full case,
+    comparable between models whatever the cohort's missing modalities."""
+    cases = store.indices(split)
+    whole = cases[store.mask[cases].all(axis=1)]
+    batch = store.batch((whole if len(whole) else cases)[:1])
     mask = torch.ones_like(batch["mask"])
     device = next(model.parameters()).device
     return flops_per_case(model, to_device(batch["inputs"], device), mask.to(device))

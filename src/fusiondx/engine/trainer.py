@@ -42,6 +42,23 @@ def setup_torch(cfg: Config) -> None:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
 
+# Below this many forward FLOPs per training batch, one torch thread trains faster than two:
+# the kernels are too small to share, and a second thread's wake-ups cost more than it saves
+# (the labs-only model, 3.8 MFLOPs per batch of 32: 0.09 s per epoch on one thread, 0.13 on two,
+# 0.48 on two beside a busy process; the default model, 1,000 MFLOPs per batch: 2.0 against
+# 1.5 s; `python -m bench threads`, BENCHMARKS.md section 13).
+ONE_THREAD_BELOW_FLOPS = 8e6
+
+
+def threads_for_model(cfg: Config, flops_per_case: int) -> int:
+    """Torch threads for training a model of ``flops_per_case`` forward FLOPs: one when a
+    training batch is below ``ONE_THREAD_BELOW_FLOPS`` and ``train.threads`` is not set, else
+    what :func:`setup_torch` chose. Sets it and returns it."""
+    if cfg.train.threads is None and flops_per_case * cfg.train.batch_size < ONE_THREAD_BELOW_FLOPS:
+        torch.set_num_threads(1)
+    return torch.get_num_threads()
+
+
 def build_trainer(
     cfg: Config, callbacks: Sequence[L.Callback], *, progress: bool, root: Path
 ) -> L.Trainer:

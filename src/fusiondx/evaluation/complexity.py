@@ -30,7 +30,8 @@ def flops_per_case(model: nn.Module, inputs: Any, mask: torch.Tensor) -> int:
         counter = FlopCounterMode(display=False)
         # With gradients on: under no_grad the counter's module tracking fails on some
         # attention modules ("Expected gradient function to be set", torch 2.13).
-        with torch.enable_grad(), counter:
+        # fork_rng: counting must not move the random streams a training then draws from.
+        with torch.random.fork_rng(devices=[]), torch.enable_grad(), counter:
             # predict(): what inference runs, e.g. a report decoder generating its text.
             getattr(model, "predict", model)(inputs, mask)
     finally:
