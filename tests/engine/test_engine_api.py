@@ -118,7 +118,8 @@ def test_the_data_module_serves_each_split_as_fit_and_evaluate_use_it(prepared: 
         got = [b["index"].numpy() for b in batches]
         assert (np.concatenate(got) == store.indices(split)).all()
     n_val = len(store.indices("val"))
-    assert len(next(iter(data.val_dataloader()))["case_id"]) == min(n_val, cfg.train.batch_size)
+    # Validation trains nothing: inference-sized batches, like test and predict.
+    assert len(next(iter(data.val_dataloader()))["case_id"]) == min(n_val, INFERENCE_BATCH)
     assert data.inference_batch_size == max(cfg.train.batch_size, INFERENCE_BATCH)
     every = np.concatenate([b["index"].numpy() for b in data.predict_dataloader()])
     assert (every == np.arange(len(store))).all()

@@ -2,32 +2,49 @@
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import pandas as pd
 
 from fusiondx.engine import runfolder
+
+
+def _cell(v: Any) -> str:
+    # As pandas writes a frame: NaN and None as empty cells, numbers in their shortest form.
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return str(v)
 
 
 def append_curve(path: Path, row: dict[str, Any]) -> None:
     """Add one epoch to the training curves, replacing rows of this epoch and later.
 
     Rows from later epochs can exist after an interrupted run is resumed from an earlier
-    checkpoint; the file is small, so it is rewritten whole each epoch.
+    checkpoint; the file is small, so it is rewritten whole each epoch (with the csv module:
+    pandas took longer than a small model's epoch of training).
     """
-    old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
-    if len(old):
-        old = old[old["epoch"] < row["epoch"]]
-    frame = (
-        pd.concat([old, pd.DataFrame([row])], ignore_index=True)
-        if len(old)
-        else pd.DataFrame([row])
-    )
+    old: list[dict[str, str]] = []
+    columns: list[str] = []
+    if path.is_file():
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            columns = list(reader.fieldnames or [])
+            old = [r for r in reader if float(r["epoch"]) < row["epoch"]]
+    columns += [k for k in row if k not in columns]
+    rows = [*old, {k: _cell(v) for k, v in row.items()}]
     path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            out = csv.DictWriter(f, fieldnames=columns, restval="", lineterminator="\n")
+            out.writeheader()
+            out.writerows(rows)
+
     # A kill while writing keeps the previous curves, not a truncated file.
-    runfolder.write_whole(path, lambda tmp: frame.to_csv(tmp, index=False))
+    runfolder.write_whole(path, write)
 
 
 class TrainingCurves(L.Callback):

@@ -111,13 +111,14 @@ class CaseDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> DataLoader:
-        """The validation split in order; with several processes, every ``world``-th case from
+        """The validation split in order, in inference-sized batches (nothing is trained on
+        them: fewer, larger steps); with several processes, every ``world``-th case from
         ``rank`` (not padded: :class:`~fusiondx.engine.task.FusionTask` gathers the shards and
         scores each case once)."""
         rank, world = self.shard
         return make_loader(
             CaseDataset(self.store, self.store.indices("val")[rank::world]),
-            batch_size=self.batch_size,
+            batch_size=self.inference_batch_size,
             shuffle=False,
             seed=self.seed,
             num_workers=self.num_workers,
