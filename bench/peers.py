@@ -306,13 +306,18 @@ def run(args: Any) -> None:
             f"(medians; target ≥ {target:g}x: {'met' if worst >= target else 'not met'}); AUROC "
             f"difference FusionDx minus {lib} at least {auc_gap:+.3f}"
         )
+    one_thread = (
+        f" (FusionDx trains a model under {ONE_THREAD_BELOW_FLOPS / 1e6:g} MFLOPs per batch on "
+        "one: the tabular-only one)"
+        if "tabular only" in args.pairs
+        else ""
+    )
     md = (
         f"{args.n} cases ({rows[0]['train_cases']} train, the rest validation) from "
         f"`../shared/peers/peer_data.py` (seed {args.seed}, {args.img_size}x{args.img_size} "
         f"images), up to {args.epochs} epochs, batch size "
         f"{args.batch_size}, lr {args.lr}, early stopping on validation loss in every library, "
-        f"{__import__('torch').get_num_threads()} threads each (FusionDx trains a model under "
-        f"{ONE_THREAD_BELOW_FLOPS / 1e6:g} MFLOPs per batch on one: the tabular-only one). Each library "
+        f"{__import__('torch').get_num_threads()} threads each{one_thread}. Each library "
         f"trained {args.repeats} times, one after the other; times are medians, and each ratio "
         f"is taken within one repeat. Architectures as the peers' runners build them: a "
         f"3-stage CNN (16/32/64) for images, an MLP of one hidden layer of 64 and an embedding "
