@@ -256,6 +256,10 @@ def run(args: Any) -> None:
     unknown = [e for e in args.pairs if e not in PAIRS]
     if unknown:
         raise SystemExit(f"unknown pair(s) {unknown}; choose from {list(PAIRS)}")
+    import torch
+
+    # Before any fit: FusionDx sets one thread for a tiny model in this very process.
+    threads = torch.get_num_threads()
     data = make_data(args.n, args.seed, args.img_size)
     manifest = fusiondx_manifest(data)
     repeats = []
@@ -317,7 +321,7 @@ def run(args: Any) -> None:
         f"`../shared/peers/peer_data.py` (seed {args.seed}, {args.img_size}x{args.img_size} "
         f"images), up to {args.epochs} epochs, batch size "
         f"{args.batch_size}, lr {args.lr}, early stopping on validation loss in every library, "
-        f"{__import__('torch').get_num_threads()} threads each{one_thread}. Each library "
+        f"{threads} threads each{one_thread}. Each library "
         f"trained {args.repeats} times, one after the other; times are medians, and each ratio "
         f"is taken within one repeat. Architectures as the peers' runners build them: a "
         f"3-stage CNN (16/32/64) for images, an MLP of one hidden layer of 64 and an embedding "
