@@ -70,32 +70,31 @@ def run(args: argparse.Namespace) -> None:
     # distill.md's body (table and paired differences) without its title: BENCHMARKS.md gives
     # the section its own.
     body = markdown(r).split("\n", 1)[1].strip().replace("\n## ", "\n#### ")
-    rows = []
+    rows = []  # per seed: test AUROC of each model and the paired differences
     for seed, res in zip(args.seeds, results, strict=True):
         task = next(iter(res.results["tasks"].values()))
-        auroc = {m: v["auroc"]["mean"] for m, v in task["models"].items()}
         rows.append(
             {
                 "seed": seed,
-                "teacher": f"{auroc['teacher']:.3f}",
-                "distilled": f"{auroc['distilled']:.3f}",
-                "alone": f"{auroc['alone']:.3f}",
-                "d_teacher": _diff(task["distilled_vs_teacher"]),
-                "d_alone": _diff(task["distilled_vs_alone"]),
-                "raw": {
-                    "teacher": auroc["teacher"],
-                    "distilled": auroc["distilled"],
-                    "alone": auroc["alone"],
-                },
+                **{m: v["auroc"]["mean"] for m, v in task["models"].items()},
+                "distilled_vs_teacher": task["distilled_vs_teacher"],
+                "distilled_vs_alone": task["distilled_vs_alone"],
             }
         )
     seeds_md = ""
     if len(rows) > 1:
-        mean = {
-            k: sum(r["raw"][k] for r in rows) / len(rows) for k in ("teacher", "distilled", "alone")
-        }
+        models = ("teacher", "distilled", "alone")
+        mean = {k: sum(r[k] for r in rows) / len(rows) for k in models}
         table = md_table(
-            rows,
+            [
+                {
+                    "seed": r["seed"],
+                    **{k: f"{r[k]:.3f}" for k in models},
+                    "d_teacher": _diff(r["distilled_vs_teacher"]),
+                    "d_alone": _diff(r["distilled_vs_alone"]),
+                }
+                for r in rows
+            ],
             [
                 ("seed", "seed (its own split)"),
                 ("teacher", "teacher AUROC"),
